@@ -1,0 +1,75 @@
+"""Run chainrule and PyTorch on the same workloads in one process and print the time ratio.
+
+    python benchmarks/run.py            # every workload
+    python benchmarks/run.py chain      # only the named ones
+
+Each workload is a pair of step functions (one per library) on identical
+shapes and dtypes. Both are warmed up, then timed alternately in rounds; the
+table reports the median seconds per step and chainrule / PyTorch. PyTorch
+uses as many threads as NumPy's BLAS would (set with ``--threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from workloads import WORKLOADS  # noqa: E402
+
+
+def time_step(step: Callable[[], object], repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - start) / repeats
+
+
+def measure(make_pair: Callable, rounds: int, repeats: int) -> tuple[float, float]:
+    ours, theirs = make_pair()
+    for step in (ours, theirs):  # warm-up
+        for _ in range(max(2, repeats // 2)):
+            step()
+    t_ours, t_theirs = [], []
+    for _ in range(rounds):
+        gc.collect()
+        t_ours.append(time_step(ours, repeats))
+        gc.collect()
+        t_theirs.append(time_step(theirs, repeats))
+    return statistics.median(t_ours), statistics.median(t_theirs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="workloads to run (default: all)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    names = args.names or list(WORKLOADS)
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+
+    print(f"numpy {np.__version__}, torch {torch.__version__}, torch threads {args.threads}")
+    print(f"{'workload':<34}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}")
+    for name in names:
+        spec = WORKLOADS[name]
+        ours, theirs = measure(spec["make"], args.rounds, spec["repeats"])
+        print(f"{spec['title']:<34}{ours * 1e3:>10.3f}ms{theirs * 1e3:>10.3f}ms{ours / theirs:>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""chainrule: a deep-learning library built from first principles on NumPy.
+
+``import chainrule as cr`` gives the Tensor, the functions that make tensors,
+every differentiable operation as a function, gradient-mode switches and the
+seeded random generator; ``cr.autograd`` holds the engine and ``gradcheck``.
+"""
+
+# The Tensor first: its module pulls in the engine and the ops in a safe order.
+from chainrule.tensor import Tensor  # noqa: I001
+from chainrule import autograd
+from chainrule.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.backend import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    set_default_dtype,
+    uint8,
+)
+from chainrule.creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from chainrule.ops.elementwise import (
+    abs,
+    add,
+    allclose,
+    bitwise_not,
+    clamp,
+    clip,
+    clone,
+    cos,
+    div,
+    eq,
+    equal,
+    exp,
+    expm1,
+    floor_divide,
+    ge,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    lt,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    reciprocal,
+    relu,
+    remainder,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tanh,
+    where,
+)
+from chainrule.ops.fused import log_softmax, softmax
+from chainrule.ops.linalg import bmm, matmul, mm
+from chainrule.ops.reduce import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    logsumexp,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
+)
+from chainrule.ops.shape import (
+    cat,
+    chunk,
+    concat,
+    expand,
+    flatten,
+    gather,
+    pad,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+    view,
+)
+from chainrule.random import Generator, get_rng_state, manual_seed, set_rng_state
+
+__version__ = "0.1.0"
+
+# PyTorch's dtype aliases (these names shadow builtins only inside this module).
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+bool = bool_  # noqa: A001
+
+
+def numel(t: Tensor) -> "int":  # noqa: UP037
+    return t.numel()
+
+
+def is_tensor(obj: object) -> "bool":  # noqa: UP037
+    return isinstance(obj, Tensor)

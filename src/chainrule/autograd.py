@@ -1,0 +1,470 @@
+"""Reverse-mode automatic differentiation: the Function base class and the backward walk.
+
+Every differentiable operation is a :class:`Function` subclass with a
+``forward`` that computes on NumPy arrays and a ``backward`` that maps the
+gradient of the output to a gradient for each input: the local derivative of
+the chain rule, written next to the forward it differentiates.
+
+``Tensor.backward()`` then applies the chain rule through the recorded graph:
+it visits each node only after every consumer has handed it its gradient
+(dependency counting, no recursion), sums the gradients of a tensor used more
+than once, undoes broadcasting in one place (:func:`unbroadcast`), and writes
+``.grad`` on the leaves. Higher-order gradients (differentiating a backward
+pass) are out of scope: backward runs on plain arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "Function",
+    "GradcheckError",
+    "backward",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+    "unbroadcast",
+]
+
+# Gradient mode is process-wide (PyTorch keeps it per thread; we keep the hot
+# path to one global read).
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off: a call, a context manager and a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        self.mode = bool(mode)
+        _grad_enabled = self.mode
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradModeGuard:
+    """Base of no_grad/enable_grad: usable as ``with no_grad():`` and as ``@no_grad()``."""
+
+    mode = True
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        guard = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with guard():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeGuard):
+    """Record no graph inside: outputs do not require grad and save nothing for backward."""
+
+    mode = False
+
+
+class enable_grad(_GradModeGuard):
+    """Record the graph again inside a ``no_grad`` block."""
+
+    mode = True
+
+
+class Function:
+    """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
+
+    Subclasses write ``forward(ctx, *arrays, **options) -> array`` and
+    ``backward(ctx, grad_out) -> grad or tuple of grads`` (one per input, None
+    where an input gets none). ``ctx`` is the Function instance itself: store on
+    it whatever backward needs (arrays, never the output Tensor, so the graph
+    holds no reference cycles). Gradients may keep the broadcast shape; the
+    engine reduces them to each input's shape. Backward must not modify
+    ``grad_out`` in place: it may be shared with other nodes.
+
+    ``@staticmethod`` forward/backward with an explicit ``ctx`` (PyTorch's
+    style) work as well.
+    """
+
+    inputs: tuple | None
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        ctx = cls()
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except (ValueError, IndexError) as e:
+            raise type(e)(f"{cls.op_name()}: {e} (inputs: {_describe(inputs)})") from e
+        if _grad_enabled:
+            for x in inputs:
+                if isinstance(x, Tensor) and x._requires_grad:
+                    ctx.inputs = inputs
+                    return Tensor._make(out, ctx)
+        return Tensor._make(out, None)
+
+    @classmethod
+    def op_name(cls) -> str:
+        return cls.__name__.lower()
+
+    def forward(ctx, *arrays: Any, **options: Any) -> np.ndarray:  # noqa: N805
+        raise NotImplementedError(f"{type(ctx).__name__} defines no forward")
+
+    def backward(ctx, grad_out: np.ndarray) -> Any:  # noqa: N805
+        raise NotImplementedError(f"{type(ctx).__name__} defines no backward")
+
+    # PyTorch-style conveniences for user-defined Functions.
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved_tensors = arrays
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        return tuple(isinstance(x, Tensor) and x._requires_grad for x in self.inputs or ())
+
+    def release(self) -> None:
+        """Drop everything saved for backward; a later backward through this node fails clearly."""
+        self.__dict__.clear()
+        self.inputs = None
+
+    def name(self) -> str:
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+def _describe(inputs: Sequence[Any]) -> str:
+    parts = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            parts.append(f"tensor of shape {x.shape} {x.dtype}")
+        elif isinstance(x, np.ndarray):
+            parts.append(f"array of shape {x.shape} {x.dtype}")
+        elif isinstance(x, (tuple, list)) and x and isinstance(x[0], Tensor):
+            parts.append("[" + ", ".join(f"{tuple(t.shape)}" for t in x) + "]")
+        else:
+            parts.append(repr(x))
+    return ", ".join(parts)
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a gradient over the axes along which an input of ``shape`` was broadcast.
+
+    Broadcasting copies an input along new leading axes and along its size-1
+    axes; the chain rule sums the gradient over every copy.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes)
+    return grad.reshape(shape)
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or to use what a freed "
+    "graph saved). The first backward() freed the saved arrays of {node}; pass "
+    "retain_graph=True to the first backward() to keep them."
+)
+
+
+def _seed_gradient(t: Tensor, g: Any) -> np.ndarray:
+    if g is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                "backward: a gradient can be created implicitly only for a scalar output, "
+                f"got a tensor of shape {t.shape}; pass gradient= with that shape"
+            )
+        return np.ones(t.shape, dtype=t.dtype)
+    arr = g.data if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
+    if arr.shape != t.shape:
+        raise RuntimeError(
+            f"backward: gradient has shape {arr.shape} but the output has shape {t.shape}"
+        )
+    return arr.astype(t.dtype, copy=False)
+
+
+def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
+    if g.dtype != t.data.dtype:
+        g = g.astype(t.data.dtype)
+    if t.grad is None:
+        # A copy: ``g`` may be a view shared with other gradients.
+        t.grad = Tensor._make(np.array(g, copy=True), None)
+    else:
+        t.grad.data += g
+
+
+def _run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[np.ndarray],
+    retain_graph: bool,
+    capture: dict[int, Any] | None = None,
+) -> None:
+    """Apply the chain rule from ``roots`` back to the leaves.
+
+    With ``capture`` (id of tensor -> None), gradients of those tensors are
+    stored in it instead of being accumulated into ``.grad``.
+    """
+    # Pass 1: count, for every interior node, how many graph edges lead into it,
+    # so that it is processed only once all its consumers have contributed.
+    deps: dict[int, int] = {}
+    stack = []
+    for r in roots:
+        if r._ctx is not None and id(r) not in deps:
+            deps[id(r)] = 0
+            stack.append(r)
+    while stack:
+        ctx = stack.pop()._ctx
+        inputs = ctx.inputs
+        if inputs is None:
+            raise RuntimeError(_FREED.format(node=ctx.name()))
+        for x in inputs:
+            if isinstance(x, Tensor) and x._ctx is not None:
+                k = id(x)
+                if k in deps:
+                    deps[k] += 1
+                else:
+                    deps[k] = 1
+                    stack.append(x)
+
+    grads: dict[int, np.ndarray] = {}
+    ready = []
+    for r, g in zip(roots, root_grads, strict=True):
+        if r._ctx is None:
+            _deliver(r, g, capture)
+            continue
+        k = id(r)
+        if k in grads:
+            grads[k] = grads[k] + g
+        else:
+            grads[k] = g
+            if deps[k] == 0:
+                ready.append(r)
+
+    # Pass 2: walk the graph from outputs to inputs, calling each node's backward.
+    while ready:
+        t = ready.pop()
+        ctx = t._ctx
+        g = grads.pop(id(t), None)
+        if g is not None and (t._retains_grad or capture is not None):
+            _deliver(t, g, capture)
+        inputs = ctx.inputs
+        if g is None:
+            in_grads: Any = (None,) * len(inputs)
+        else:
+            in_grads = ctx.__class__.backward(ctx, g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+        for x, gx in zip(inputs, in_grads):
+            if not isinstance(x, Tensor) or not x._requires_grad:
+                continue
+            if gx is not None and gx.shape != x.shape:
+                gx = unbroadcast(gx, x.shape)
+            if x._ctx is None:
+                if gx is not None:
+                    _deliver(x, gx, capture)
+                continue
+            k = id(x)
+            if gx is not None:
+                prev = grads.get(k)
+                grads[k] = gx if prev is None else prev + gx
+            left = deps[k] - 1
+            deps[k] = left
+            if left == 0:
+                ready.append(x)
+        if not retain_graph:
+            ctx.release()
+
+
+def _deliver(t: Tensor, g: np.ndarray, capture: dict[int, Any] | None) -> None:
+    if capture is None:
+        _accumulate_leaf(t, g)
+    elif id(t) in capture:
+        prev = capture[id(t)]
+        capture[id(t)] = g if prev is None else prev + g
+
+
+def backward(
+    tensors: Tensor | Sequence[Tensor],
+    grad_tensors: Any = None,
+    retain_graph: bool = False,
+) -> None:
+    """Accumulate into ``.grad`` of the leaves the gradient of ``tensors`` (as ``torch.autograd.backward``)."""
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
+        grad_tensors = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
+    if len(grad_tensors) != len(roots):
+        raise RuntimeError(
+            f"backward: got {len(roots)} tensors but {len(grad_tensors)} gradients"
+        )
+    for r in roots:
+        if not r.requires_grad:
+            raise RuntimeError(
+                "backward: the tensor does not require grad and has no grad_fn; "
+                "make a leaf with requires_grad=True and compute the output from it "
+                "outside no_grad()"
+            )
+    seeds = [_seed_gradient(r, g) for r, g in zip(roots, grad_tensors, strict=True)]
+    _run_backward(roots, seeds, retain_graph)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of written to ``.grad``."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    for t in ins:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: an input of shape {t.shape} does not require grad")
+    for o in outs:
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: an output of shape {o.shape} does not require grad")
+    capture: dict[int, Any] = {id(t): None for t in ins}
+    seeds = [_seed_gradient(o, g) for o, g in zip(outs, grad_outputs, strict=True)]
+    _run_backward(outs, seeds, retain_graph, capture)
+    result = []
+    for i, t in enumerate(ins):
+        g = capture[id(t)]
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(None if g is None else Tensor._make(np.array(g, copy=True), None))
+    return tuple(result)
+
+
+class GradcheckError(RuntimeError):
+    """Analytic and finite-difference gradients disagree."""
+
+
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Tensor | Iterable[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Check ``fn``'s backward against central finite differences, in float64.
+
+    Every input that requires grad must be float64. For each output element the
+    analytic gradient (one backward pass) is compared with
+    ``(fn(x + eps) - fn(x - eps)) / (2 eps)`` for each input element; they must
+    agree within ``atol + rtol * |numerical|``. Returns True, or raises
+    :class:`GradcheckError` naming the input, the element and both values
+    (returns False instead when ``raise_exception`` is False).
+    """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x._requires_grad]
+    if not diff:
+        raise ValueError("gradcheck: no input requires grad")
+    for i in diff:
+        if inputs[i].dtype != np.float64:
+            raise ValueError(
+                f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need "
+                "float64 inputs (use .double())"
+            )
+
+    def outputs_of() -> list[Tensor]:
+        out = fn(*inputs)
+        return [out] if isinstance(out, Tensor) else [o for o in out if isinstance(o, Tensor)]
+
+    with enable_grad():
+        outs = outputs_of()
+    which = [j for j, o in enumerate(outs) if o.requires_grad and o.dtype.kind == "f"]
+    if not which:
+        raise ValueError("gradcheck: no output of fn requires grad")
+    diff_outs = [outs[j] for j in which]
+
+    def flat_outputs() -> np.ndarray:
+        outs = outputs_of()
+        return np.concatenate([outs[j].data.ravel() for j in which])
+
+    # Analytic Jacobian rows: one backward pass per output element.
+    analytic = [np.zeros((sum(o.data.size for o in diff_outs), inputs[i].data.size)) for i in diff]
+    row = 0
+    for o in diff_outs:
+        for j in range(o.data.size):
+            seed = np.zeros(o.shape)
+            seed.flat[j] = 1.0
+            gs = grad(o, [inputs[i] for i in diff], seed, retain_graph=True, allow_unused=True)
+            for a, g in zip(analytic, gs, strict=True):
+                if g is not None:
+                    a[row] = g.data.ravel()
+            row += 1
+
+    # Numerical Jacobian columns: perturb each input element both ways.
+    with no_grad():
+        for a, i in zip(analytic, diff, strict=True):
+            x = inputs[i].data
+            flat = x.reshape(-1) if x.flags.c_contiguous else None
+            if flat is None:
+                raise ValueError(f"gradcheck: input {i} must be contiguous")
+            for k in range(flat.size):
+                orig = flat[k]
+                flat[k] = orig + eps
+                plus = flat_outputs()
+                flat[k] = orig - eps
+                minus = flat_outputs()
+                flat[k] = orig
+                numerical = (plus - minus) / (2 * eps)
+                bad = np.abs(a[:, k] - numerical) > atol + rtol * np.abs(numerical)
+                if bad.any():
+                    r = int(np.argmax(bad))
+                    if not raise_exception:
+                        return False
+                    raise GradcheckError(
+                        f"gradcheck: gradient mismatch for input {i} element {k} "
+                        f"(output element {r}): analytic {a[r, k]!r}, numerical {numerical[r]!r}"
+                    )
+    return True

@@ -1,0 +1,103 @@
+"""The array module behind every tensor, and chainrule's dtype rules.
+
+All op code reaches NumPy through ``xp`` so that a CuPy backend can be dropped
+in later without touching the ops. Dtypes are NumPy dtypes; the promotion rule
+follows PyTorch's (a dimensioned tensor outranks a 0-d tensor, which outranks a
+Python scalar, within the same category bool < integer < floating).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy
+
+xp = numpy
+
+float16 = numpy.dtype("float16")
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+int8 = numpy.dtype("int8")
+int16 = numpy.dtype("int16")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+uint8 = numpy.dtype("uint8")
+bool_ = numpy.dtype("bool")
+
+SUPPORTED_DTYPES = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_SUPPORTED = frozenset(SUPPORTED_DTYPES)
+
+_default_float = float32
+
+
+def get_default_dtype() -> numpy.dtype:
+    """The dtype given to tensors made from Python floats (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Change the default floating dtype (float32 or float64), as ``torch.set_default_dtype``."""
+    global _default_float
+    d = as_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
+    _default_float = d
+
+
+def as_dtype(dtype: Any) -> numpy.dtype:
+    """Normalise anything NumPy understands as a dtype, refusing the ones chainrule does not support."""
+    if dtype is builtins.float:
+        return _default_float
+    if dtype is builtins.int:
+        return int64
+    try:
+        d = numpy.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}") from e
+    if d not in _SUPPORTED:
+        names = ", ".join(str(s) for s in SUPPORTED_DTYPES)
+        raise TypeError(f"unsupported dtype {d}; chainrule supports {names}")
+    return d
+
+
+def is_floating(dtype: numpy.dtype) -> bool:
+    return dtype.kind == "f"
+
+
+def _category(kind: str) -> int:
+    # bool < integer < floating, as in PyTorch's promotion categories
+    return 0 if kind == "b" else (2 if kind == "f" else 1)
+
+
+def _scalar_category(value: Any) -> int:
+    if isinstance(value, (bool, numpy.bool_)):
+        return 0
+    if isinstance(value, (int, numpy.integer)):
+        return 1
+    return 2
+
+
+def result_type(*operands: Any) -> numpy.dtype:
+    """The dtype PyTorch would give an op on these operands.
+
+    Operands are arrays (the data of tensors) or Python scalars. Within the
+    highest category present, dimensioned arrays decide the dtype, then 0-d
+    arrays, then scalars (which give int64 or the default float).
+    """
+    tiers: list[list[numpy.dtype]] = [[], [], []]  # dimensioned, 0-d, scalar
+    top = 0
+    for op in operands:
+        if isinstance(op, numpy.ndarray):
+            d = op.dtype
+            tiers[0 if op.ndim else 1].append(d)
+            top = max(top, _category(d.kind))
+        else:
+            c = _scalar_category(op)
+            tiers[2].append((bool_, int64, _default_float)[c])
+            top = max(top, c)
+    for tier in tiers:
+        in_cat = [d for d in tier if _category(d.kind) == top]
+        if in_cat:
+            return numpy.result_type(*in_cat)
+    raise ValueError("result_type needs at least one operand")

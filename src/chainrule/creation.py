@@ -1,0 +1,204 @@
+"""Making tensors: from data, filled with constants, ranges, and random draws.
+
+Python floats become the default float dtype (float32), Python ints int64 and
+bools bool, as in PyTorch; NumPy arrays keep their dtype. Random draws come
+from the seeded generator in :mod:`chainrule.random`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule import random as _random
+from chainrule.tensor import Tensor
+
+
+def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
+    """An ndarray of a supported dtype holding ``data`` (copied unless ``copy`` is False)."""
+    dt = backend.as_dtype(dtype) if dtype is not None else None
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"tensor: cannot make a tensor from this data ({e})") from None
+        if arr.dtype == np.float64 and dt is None:
+            arr = arr.astype(backend.get_default_dtype())
+        elif arr.dtype.kind in "iu" and dt is None:
+            arr = arr.astype(np.int64, copy=False)
+        copy = False  # already a fresh array
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(
+            f"tensor: cannot make a tensor of {arr.dtype} from {type(data).__name__}; "
+            "expected numbers (nested sequences must be rectangular)"
+        )
+    if dt is None:
+        dt = backend.as_dtype(arr.dtype)
+    return arr.astype(dt, copy=copy) if copy or arr.dtype != dt else arr
+
+
+def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    t = Tensor._make(arr, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for n in size:
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"negative dimension {n} in size {tuple(size)}")
+        out.append(n)
+    return tuple(out)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
+    return _leaf(as_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """Like :func:`tensor`, but shares memory with a NumPy array or tensor when the dtype allows."""
+    if isinstance(data, Tensor) and (dtype is None or backend.as_dtype(dtype) == data.dtype):
+        return data
+    return _leaf(as_array(data, dtype, copy=False), False)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array`` (its dtype kept)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    backend.as_dtype(array.dtype)
+    return Tensor._make(array, None)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.zeros(_size(size), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.ones(_size(size), _float_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.empty(_size(size), _float_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value if not given."""
+    if dtype is None:
+        dtype = backend.result_type(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+    size = _size((size,) if isinstance(size, int) else tuple(size))
+    return _leaf(np.full(size, fill_value, backend.as_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def arange(
+    start: float, end: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """``start, start + step, ...`` up to but excluding ``end``; int64 when all three are ints."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        ints = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = backend.int64 if ints else backend.get_default_dtype()
+    count = builtins.max(int(np.ceil((end - start) / step)), 0)
+    values = start + step * np.arange(count, dtype=np.float64 if backend.as_dtype(dtype).kind == "f" else np.int64)
+    return _leaf(values.astype(backend.as_dtype(dtype)), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
+
+
+def rand(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform draws in [0, 1)."""
+    dt = _float_dtype(dtype)
+    arr = _random.rng(generator).random(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
+    return _leaf(arr.astype(dt, copy=False), requires_grad)
+
+
+def randn(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal draws."""
+    dt = _float_dtype(dtype)
+    rng = _random.rng(generator)
+    arr = rng.standard_normal(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
+    return _leaf(arr.astype(dt, copy=False), requires_grad)
+
+
+def randint(*args: Any, size: Any = None, generator: Any = None, dtype: Any = None) -> Tensor:
+    """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if size is None:
+        if not args:
+            raise TypeError("randint: missing size")
+        *args, size = args
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    size = _size((size,) if isinstance(size, int) else tuple(size))
+    dt = backend.int64 if dtype is None else backend.as_dtype(dtype)
+    return _leaf(_random.rng(generator).integers(low, high, size).astype(dt), False)
+
+
+def randperm(n: int, generator: Any = None, dtype: Any = None) -> Tensor:
+    dt = backend.int64 if dtype is None else backend.as_dtype(dtype)
+    return _leaf(_random.rng(generator).permutation(n).astype(dt), False)
+
+
+def _like_dtype(t: Tensor, dtype: Any) -> Any:
+    return t.dtype if dtype is None else dtype
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return empty(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low: int, high: int | None = None, dtype: Any = None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, t.shape, dtype=_like_dtype(t, dtype))

@@ -1,0 +1,581 @@
+"""Elementwise operations and their derivatives.
+
+Each op's ``backward`` returns the gradient at the broadcast (output) shape;
+the engine sums it back to each input's shape. Binary ops first bring their
+operands to one dtype with PyTorch's promotion rule (:func:`promote`).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import Function
+from chainrule.tensor import Tensor
+
+_SCALARS = (builtins.int, builtins.float, builtins.bool)
+
+
+# ----------------------------------------------------------------- operands
+def as_operand(x: Any) -> Any:
+    """A Tensor or a Python scalar; NumPy scalars become Python scalars, arrays become tensors."""
+    if isinstance(x, (Tensor, *_SCALARS)):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return Tensor._make(x, None)
+    raise TypeError(f"expected a Tensor or a number, got {type(x).__name__}")
+
+
+def cast_to(x: Any, dtype: np.dtype) -> Any:
+    """``x`` converted to ``dtype`` if it is a tensor of another dtype (differentiably)."""
+    if isinstance(x, Tensor) and x.data.dtype != dtype:
+        return cast(x, dtype)
+    return x
+
+
+def promote(*operands: Any) -> list[Any]:
+    """Operands brought to the dtype PyTorch would compute in; scalars stay scalars."""
+    ops = [as_operand(x) for x in operands]
+    dt = backend.result_type(*[x.data if isinstance(x, Tensor) else x for x in ops])
+    return [cast_to(x, dt) for x in ops]
+
+
+def _pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
+    # Fast paths for the two common cases: same-dtype tensors, and a float
+    # tensor with a Python number.
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype is b.data.dtype:
+                return a, b
+        elif type(b) is builtins.float or type(b) is builtins.int:
+            if a.data.dtype.kind == "f":
+                return a, b
+    elif isinstance(b, Tensor) and (type(a) is builtins.float or type(a) is builtins.int):
+        if b.data.dtype.kind == "f":
+            return a, b
+    return promote(a, b)
+
+
+def _float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
+    """Like _pair, but integer results become the default float (true division)."""
+    a, b = _pair(a, b)
+    for x in (a, b):
+        if isinstance(x, Tensor):
+            if x.data.dtype.kind != "f":
+                dt = backend.get_default_dtype()
+                return cast_to(a, dt), cast_to(b, dt)
+            break
+    return a, b
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ---------------------------------------------------------------- arithmetic
+class Add(Function):
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    def backward(ctx, g):
+        # d(ab)/da = b, d(ab)/db = a
+        return g * ctx.b, g * ctx.a
+
+
+class Div(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a / b
+
+    def backward(ctx, g):
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        ga = g / ctx.b
+        return ga, -ga * ctx.a / ctx.b
+
+
+class Neg(Function):
+    def forward(ctx, a):
+        return -a
+
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.a, ctx.b, ctx.out = a, b, out
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.a, ctx.b, ctx.out
+        needs = ctx.needs_input_grad
+        ga = gb = None
+        if needs[0]:
+            # d(a^b)/da = b a^(b-1); zero where b == 0 (also at a == 0)
+            ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
+        if needs[1]:
+            # d(a^b)/db = a^b ln a; zero at a == 0 for b >= 0, as PyTorch defines it
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+        return ga, gb
+
+
+class Remainder(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.mod(a, b)
+
+    def backward(ctx, g):
+        # a mod b = a - b floor(a / b): the floor is piecewise constant
+        return g, -g * np.floor_divide(ctx.a, ctx.b)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    return Add.apply(*_pair(a, b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return Sub.apply(*_pair(a, b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return Mul.apply(*_pair(a, b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    return Div.apply(*_float_pair(a, b))
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001
+    return Pow.apply(*_pair(a, b))
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    return Remainder.apply(*_pair(a, b))
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
+    a, b = _pair(a, b)
+    return _nondiff(np.floor_divide, "floor_divide", a, b)
+
+
+# ------------------------------------------------------------ unary functions
+class Exp(Function):
+    def forward(ctx, a):
+        ctx.out = np.exp(a)
+        return ctx.out
+
+    def backward(ctx, g):
+        return g * ctx.out
+
+
+class Log(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return np.log(a)
+
+    def backward(ctx, g):
+        return g / ctx.a
+
+
+class Sqrt(Function):
+    def forward(ctx, a):
+        ctx.out = np.sqrt(a)
+        return ctx.out
+
+    def backward(ctx, g):
+        # d sqrt(a) = 1 / (2 sqrt(a))
+        return g / (2 * ctx.out)
+
+
+class Abs(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return np.abs(a)
+
+    def backward(ctx, g):
+        return g * np.sign(ctx.a)
+
+
+class Sin(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return np.sin(a)
+
+    def backward(ctx, g):
+        return g * np.cos(ctx.a)
+
+
+class Cos(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return np.cos(a)
+
+    def backward(ctx, g):
+        return -g * np.sin(ctx.a)
+
+
+class Tanh(Function):
+    def forward(ctx, a):
+        ctx.out = np.tanh(a)
+        return ctx.out
+
+    def backward(ctx, g):
+        # d tanh = 1 - tanh^2
+        y = ctx.out
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    def forward(ctx, a):
+        # exp(-|a|) never overflows; pick the form that is exact on each side
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1, e) / (1 + e)
+        ctx.out = out.astype(a.dtype, copy=False)
+        return ctx.out
+
+    def backward(ctx, g):
+        # d sigmoid = sigmoid (1 - sigmoid)
+        y = ctx.out
+        return g * y * (1 - y)
+
+
+class Relu(Function):
+    def forward(ctx, a):
+        ctx.out = np.maximum(a, 0)
+        return ctx.out
+
+    def backward(ctx, g):
+        # slope 1 where the input was positive, 0 elsewhere (0 at 0, as PyTorch)
+        return g * (ctx.out > 0)
+
+
+class Square(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return a * a
+
+    def backward(ctx, g):
+        return 2 * g * ctx.a
+
+
+class Reciprocal(Function):
+    def forward(ctx, a):
+        ctx.out = 1 / a
+        return ctx.out
+
+    def backward(ctx, g):
+        # d(1/a) = -1/a^2
+        return -g * ctx.out * ctx.out
+
+
+class Rsqrt(Function):
+    def forward(ctx, a):
+        ctx.out = 1 / np.sqrt(a)
+        return ctx.out
+
+    def backward(ctx, g):
+        # d a^(-1/2) = -1/2 a^(-3/2)
+        y = ctx.out
+        return -0.5 * g * y * y * y
+
+
+class Log1p(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return np.log1p(a)
+
+    def backward(ctx, g):
+        return g / (1 + ctx.a)
+
+
+class Expm1(Function):
+    def forward(ctx, a):
+        ctx.out = np.expm1(a)
+        return ctx.out
+
+    def backward(ctx, g):
+        return g * (ctx.out + 1)
+
+
+class Clone(Function):
+    def forward(ctx, a):
+        return a.copy()
+
+    def backward(ctx, g):
+        return g
+
+
+class Cast(Function):
+    def forward(ctx, a, dtype, copy=False):
+        ctx.src = a.dtype
+        return a.astype(dtype, copy=copy)
+
+    def backward(ctx, g):
+        return g.astype(ctx.src), None
+
+
+def _float_unary(fn: type[Function]) -> Any:
+    def op(a: Tensor) -> Tensor:
+        a = as_operand(a)
+        if not isinstance(a, Tensor):
+            a = Tensor._make(np.asarray(a), None)
+        if a.data.dtype.kind != "f":
+            a = cast(a, backend.get_default_dtype())
+        return fn.apply(a)
+
+    op.__name__ = fn.__name__.lower()
+    op.__doc__ = f"Elementwise {op.__name__} (integer inputs give the default float dtype)."
+    return op
+
+
+exp = _float_unary(Exp)
+log = _float_unary(Log)
+sqrt = _float_unary(Sqrt)
+sin = _float_unary(Sin)
+cos = _float_unary(Cos)
+tanh = _float_unary(Tanh)
+sigmoid = _float_unary(Sigmoid)
+reciprocal = _float_unary(Reciprocal)
+rsqrt = _float_unary(Rsqrt)
+log1p = _float_unary(Log1p)
+expm1 = _float_unary(Expm1)
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001
+    return Abs.apply(a)
+
+
+def relu(a: Tensor) -> Tensor:
+    return Relu.apply(a)
+
+
+def square(a: Tensor) -> Tensor:
+    return Square.apply(a)
+
+
+def clone(a: Tensor) -> Tensor:
+    return Clone.apply(a)
+
+
+def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
+    """``a`` as ``dtype``; differentiable between floating dtypes, a plain conversion otherwise."""
+    dt = backend.as_dtype(dtype)
+    if dt == a.data.dtype and not copy:
+        return a
+    if dt.kind != "f":
+        return Tensor._make(a.data.astype(dt), None)
+    return Cast.apply(a, dt, copy=copy)
+
+
+# ------------------------------------------------- selections and comparisons
+class Maximum(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.maximum(a, b)
+
+    def backward(ctx, g):
+        # the larger input gets the gradient; a tie splits it evenly (as PyTorch)
+        a, b = ctx.a, ctx.b
+        share = (a > b) + 0.5 * (a == b)
+        return g * share, g * (1 - share)
+
+
+class Minimum(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.minimum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.a, ctx.b
+        share = (a < b) + 0.5 * (a == b)
+        return g * share, g * (1 - share)
+
+
+class Clamp(Function):
+    def forward(ctx, a, lo, hi):
+        ctx.a, ctx.lo, ctx.hi = a, lo, hi
+        out = a if lo is None else np.maximum(a, lo)
+        return out if hi is None else np.minimum(out, hi)
+
+    def backward(ctx, g):
+        # Each output element is one of a, lo or hi; that one gets the gradient.
+        a, lo, hi = ctx.a, ctx.lo, ctx.hi
+        raised = a < lo if lo is not None else np.zeros((), bool)
+        lowered = (np.maximum(a, lo) if lo is not None else a) > hi if hi is not None else np.zeros((), bool)
+        zero = np.zeros((), dtype=g.dtype)
+        ga = np.where(raised | lowered, zero, g)
+        glo = np.where(raised & ~lowered, g, zero) if lo is not None else None
+        ghi = np.where(lowered, g, zero) if hi is not None else None
+        return ga, glo, ghi
+
+
+class Where(Function):
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond
+        return np.where(cond, a, b)
+
+    def backward(ctx, g):
+        cond = ctx.cond
+        zero = np.zeros((), dtype=g.dtype)
+        return None, np.where(cond, g, zero), np.where(cond, zero, g)
+
+
+class MaskedFill(Function):
+    def forward(ctx, a, mask, value):
+        ctx.mask = mask
+        return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+
+    def backward(ctx, g):
+        mask = ctx.mask
+        zero = np.zeros((), dtype=g.dtype)
+        gv = np.where(mask, g, zero).sum() if ctx.needs_input_grad[2] else None
+        return np.where(mask, zero, g), None, gv
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return Maximum.apply(*_pair(a, b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return Minimum.apply(*_pair(a, b))
+
+
+def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    ops = promote(a, *(x for x in (min, max) if x is not None))
+    a = ops[0]
+    lo = ops[1] if min is not None else None
+    hi = ops[-1] if max is not None else None
+    return Clamp.apply(a, lo, hi)
+
+
+clip = clamp
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (all three broadcast together)."""
+    cond = _bool_mask(condition, "where")
+    a, b = _pair(a, b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b)), None)
+    return Where.apply(cond, a, b)
+
+
+def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
+    """``a`` with ``value`` written where ``mask`` is True (mask broadcasts to ``a``)."""
+    m = _bool_mask(mask, "masked_fill")
+    if np.broadcast_shapes(np.shape(m), a.shape) != a.shape:
+        raise ValueError(
+            f"masked_fill: mask of shape {np.shape(m)} does not broadcast to the tensor's shape {a.shape}"
+        )
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        if value.data.dtype != a.data.dtype:
+            value = cast(value, a.data.dtype)
+    return MaskedFill.apply(a, m, value)
+
+
+def _bool_mask(mask: Any, op: str) -> np.ndarray:
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
+    return m
+
+
+def _nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
+    try:
+        out = fn(*[_data(x) for x in operands])
+    except ValueError as e:
+        shapes = ", ".join(str(np.shape(_data(x))) for x in operands)
+        raise ValueError(f"{name}: {e} (shapes {shapes})") from e
+    return Tensor._make(out, None)
+
+
+def _comparison(fn: Any, name: str) -> Any:
+    def op(a: Any, b: Any) -> Tensor:
+        return _nondiff(fn, name, as_operand(a), as_operand(b))
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (not differentiable)."
+    return op
+
+
+eq = _comparison(np.equal, "eq")
+ne = _comparison(np.not_equal, "ne")
+lt = _comparison(np.less, "lt")
+le = _comparison(np.less_equal, "le")
+gt = _comparison(np.greater, "gt")
+ge = _comparison(np.greater_equal, "ge")
+logical_and = _comparison(np.logical_and, "logical_and")
+logical_or = _comparison(np.logical_or, "logical_or")
+logical_xor = _comparison(np.logical_xor, "logical_xor")
+bitwise_and = _comparison(np.bitwise_and, "bitwise_and")
+bitwise_or = _comparison(np.bitwise_or, "bitwise_or")
+bitwise_xor = _comparison(np.bitwise_xor, "bitwise_xor")
+
+
+def logical_not(a: Tensor) -> Tensor:
+    return _nondiff(np.logical_not, "logical_not", a)
+
+
+def bitwise_not(a: Tensor) -> Tensor:
+    """``~a``: logical not for bool tensors, bitwise not for integers."""
+    return _nondiff(np.invert, "bitwise_not", a)
+
+
+def isnan(a: Tensor) -> Tensor:
+    return _nondiff(np.isnan, "isnan", a)
+
+
+def isinf(a: Tensor) -> Tensor:
+    return _nondiff(np.isinf, "isinf", a)
+
+
+def isfinite(a: Tensor) -> Tensor:
+    return _nondiff(np.isfinite, "isfinite", a)
+
+
+def sign(a: Tensor) -> Tensor:
+    """-1, 0 or 1 per element (not differentiable: its derivative is zero almost everywhere)."""
+    return _nondiff(np.sign, "sign", a)
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when both tensors have the same shape and elements (``torch.equal``)."""
+    return a.shape == b.shape and bool(np.array_equal(a.data, b.data))
+
+
+def allclose(a: Tensor, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return bool(np.allclose(_data(a), _data(b), rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -1,0 +1,64 @@
+"""Matrix multiplication and its derivative."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd import Function, unbroadcast
+from chainrule.ops.elementwise import _pair
+from chainrule.tensor import Tensor
+
+
+class MatMul(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.matmul(a, b)
+
+    def backward(ctx, g):
+        # For C = A B: dA = dC B^T and dB = A^T dC, on the last two axes. A 1-D
+        # operand is treated as a row (left) or column (right) vector, and the
+        # batch axes it was broadcast along are summed away.
+        a, b = ctx.a, ctx.b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        needs = ctx.needs_input_grad
+        ga = gb = None
+        if needs[0]:
+            ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        if needs[1]:
+            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy/PyTorch semantics: 1-D vectors, 2-D matrices, broadcast batches."""
+    a, b = _pair(a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("matmul: both operands must be tensors, not scalars")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: inner dimensions do not match: {a.shape} @ {b.shape} ({k_a} != {k_b})"
+        )
+    return MatMul.apply(a, b)
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expects two matrices, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: expects two 3-D tensors with the same batch size, got {a.shape} and {b.shape}")
+    return matmul(a, b)

@@ -1,0 +1,268 @@
+"""Reductions (sum, mean, prod, max, min, var, std, logsumexp) and their derivatives.
+
+A reduction's backward spreads the output gradient back over the reduced
+axes: every input element that contributed gets ``g`` times its local
+derivative (1 for sum, 1/N for mean, the product of the others for prod, ...).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import Function
+from chainrule.ops import dims as _dims
+from chainrule.ops.elementwise import cast, sqrt
+from chainrule.tensor import Tensor
+
+# ``max(dim)`` and ``min(dim)`` return these, like torch.return_types.
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def _expand(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
+    """The output gradient reshaped so that it broadcasts against the input."""
+    if not keepdim and axes is not None and len(shape):
+        g = np.expand_dims(g, axes)
+    return g
+
+
+def _float_input(x: Tensor, dtype: Any) -> Tensor:
+    if dtype is not None:
+        return cast(x, dtype)
+    if x.data.dtype.kind != "f":
+        return cast(x, backend.get_default_dtype())
+    return x
+
+
+class Sum(Function):
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return np.sum(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+
+    def backward(ctx, g):
+        # every summed element contributed with slope 1
+        return np.broadcast_to(_expand(g, ctx.axes, ctx.keepdim, ctx.shape), ctx.shape)
+
+
+class Mean(Function):
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        out = np.mean(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+        ctx.count = a.size // builtins.max(out.size, 1) if a.size else 0
+        return out
+
+    def backward(ctx, g):
+        # each of the N averaged elements has slope 1/N
+        g = _expand(g, ctx.axes, ctx.keepdim, ctx.shape) / builtins.max(ctx.count, 1)
+        return np.broadcast_to(g, ctx.shape)
+
+
+class Prod(Function):
+    def forward(ctx, a, axes, keepdim):
+        ctx.a, ctx.axes, ctx.keepdim = a, axes, keepdim
+        return np.prod(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+
+    def backward(ctx, g):
+        # d(prod)/da_i is the product of all the other elements; computed from
+        # exclusive running products from both ends, so zeros are handled exactly.
+        a, axes = ctx.a, ctx.axes
+        if a.ndim == 0:
+            return g * np.ones_like(a)
+        red = tuple(range(a.ndim)) if axes is None else axes
+        keep = [i for i in range(a.ndim) if i not in red]
+        order = keep + list(red)
+        moved = np.transpose(a, order)
+        flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
+        left = np.ones_like(flat)
+        right = np.ones_like(flat)
+        left[..., 1:] = np.cumprod(flat[..., :-1], axis=-1)
+        right[..., :-1] = np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1]
+        others = np.transpose((left * right).reshape(moved.shape), np.argsort(order))
+        return _expand(g, axes, ctx.keepdim, a.shape) * others
+
+
+class Extreme(Function):
+    """amax/amin over some axes; ties share the gradient evenly (as PyTorch)."""
+
+    def forward(ctx, a, axes, keepdim, largest):
+        reduce = np.max if largest else np.min
+        out = reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
+        ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
+        return out if keepdim or a.ndim == 0 else np.squeeze(out, axis=axes)
+
+    def backward(ctx, g):
+        a, axes = ctx.a, ctx.axes
+        hit = a == ctx.out
+        count = hit.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
+        return _expand(g, axes, ctx.keepdim, a.shape) * hit / count
+
+
+class Var(Function):
+    def forward(ctx, a, axes, keepdim, correction):
+        ax = _dims.numpy_axes(axes, a.ndim)
+        mean = np.mean(a, axis=ax, keepdims=True)
+        centered = a - mean
+        n = a.size // builtins.max(mean.size, 1)
+        ctx.centered, ctx.axes, ctx.keepdim, ctx.denom = centered, axes, keepdim, n - correction
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(centered * centered, axis=ax, keepdims=keepdim) / np.asarray(
+                n - correction, dtype=a.dtype
+            )
+
+    def backward(ctx, g):
+        # d var / d a_i = 2 (a_i - mean) / (N - correction); the mean's own
+        # dependence on a_i cancels because the centered values sum to zero.
+        c = ctx.centered
+        return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / np.asarray(ctx.denom, c.dtype)) * c
+
+
+class LogSumExp(Function):
+    def forward(ctx, a, axes, keepdim):
+        ax = _dims.numpy_axes(axes, a.ndim)
+        m = np.max(a, axis=ax, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
+        ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
+        return out if keepdim or a.ndim == 0 else np.squeeze(out, axis=axes)
+
+    def backward(ctx, g):
+        # d logsumexp / d a_i = softmax(a)_i
+        return _expand(g, ctx.axes, ctx.keepdim, ctx.a.shape) * np.exp(ctx.a - ctx.out)
+
+
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all); bool and int sum to int64."""
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.data.dtype.kind in "biu":
+        x = cast(x, backend.int64)
+    return Sum.apply(x, _dims.axes(dim, x.ndim, "sum"), keepdim)
+
+
+def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Mean over ``dim``; integer tensors are averaged in the default float dtype."""
+    x = _float_input(x, dtype)
+    return Mean.apply(x, _dims.axes(dim, x.ndim, "mean"), keepdim)
+
+
+def prod(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    return Prod.apply(x, _dims.axes(dim, x.ndim, "prod"), keepdim)
+
+
+def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> Any:
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+        from chainrule.ops.elementwise import maximum, minimum
+
+        return (maximum if largest else minimum)(x, dim)
+    if x.data.size == 0:
+        raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
+    if dim is None:
+        return Extreme.apply(x, None, False, largest)
+    ax = _dims.axis(dim, x.ndim, name)
+    if x.ndim == 0:
+        return (MaxResult if largest else MinResult)(x * 1, Tensor._make(np.zeros((), np.int64), None))
+    idx = (np.argmax if largest else np.argmin)(x.data, axis=ax)
+    idx = np.expand_dims(idx, ax)
+    from chainrule.ops.shape import Gather
+
+    values = Gather.apply(x, ax, idx)
+    if not keepdim:
+        values = values.squeeze(ax)
+        idx = np.squeeze(idx, ax)
+    return (MaxResult if largest else MinResult)(values, Tensor._make(idx, None))
+
+
+def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The largest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
+    return _extreme(x, dim, keepdim, True, "max")
+
+
+def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The smallest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
+    return _extreme(x, dim, keepdim, False, "min")
+
+
+def amax(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    return Extreme.apply(x, _dims.axes(dim, x.ndim, "amax"), keepdim, True)
+
+
+def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    return Extreme.apply(x, _dims.axes(dim, x.ndim, "amin"), keepdim, False)
+
+
+def _correction(correction: Any, unbiased: Any) -> float:
+    if correction is not None and unbiased is not None:
+        raise ValueError("var/std: give either correction or unbiased, not both")
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return 1 if correction is None else correction
+
+
+def var(
+    x: Tensor,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    correction: Any = None,
+    unbiased: Any = None,
+) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch)."""
+    x = _float_input(x, None)
+    return Var.apply(x, _dims.axes(dim, x.ndim, "var"), keepdim, _correction(correction, unbiased))
+
+
+def std(
+    x: Tensor,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    correction: Any = None,
+    unbiased: Any = None,
+) -> Tensor:
+    """Standard deviation: the square root of :func:`var`."""
+    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
+
+
+def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``dim``, computed without overflow."""
+    x = _float_input(x, None)
+    return LogSumExp.apply(x, _dims.axes(dim, x.ndim, "logsumexp"), keepdim)
+
+
+def _arg(fn: Any, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    if x.data.size == 0:
+        raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
+    if dim is None:
+        idx = np.asarray(fn(x.data))
+        return Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
+    ax = _dims.axis(dim, x.ndim, name)
+    if x.ndim == 0:
+        return Tensor._make(np.zeros((), np.int64), None)
+    return Tensor._make(fn(x.data, axis=ax, keepdims=keepdim), None)
+
+
+def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
+    return _arg(np.argmax, x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _arg(np.argmin, x, dim, keepdim, "argmin")
+
+
+def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
+    return Tensor._make(np.any(x.data, axis=ax, keepdims=keepdim), None)
+
+
+def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
+    return Tensor._make(np.all(x.data, axis=ax, keepdims=keepdim), None)

@@ -1,0 +1,374 @@
+"""Operations that move elements without changing them, and their derivatives.
+
+The backward of a rearrangement is the inverse rearrangement of the
+gradient: reshape back, permute back, scatter back into the positions that
+were read (adding where one position was read several times).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops import dims as _dims
+from chainrule.ops.elementwise import promote
+from chainrule.tensor import Tensor
+
+
+def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both f(2, 3) and f((2, 3)) as PyTorch does."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+class Reshape(Function):
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    def forward(ctx, a, order):
+        ctx.inverse = tuple(np.argsort(order))
+        return np.transpose(a, order)
+
+    def backward(ctx, g):
+        return np.transpose(g, ctx.inverse), None
+
+
+class Expand(Function):
+    def forward(ctx, a, shape):
+        return np.broadcast_to(a, shape)
+
+    def backward(ctx, g):
+        # the engine sums the gradient over the broadcast axes
+        return g, None
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """The same elements in a new shape (one dimension may be -1)."""
+    return Reshape.apply(x, _sizes(shape))
+
+
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """Alias of :func:`reshape` (NumPy makes a view whenever the layout allows)."""
+    return Reshape.apply(x, _sizes(shape))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return Reshape.apply(x, (1,))
+    s = _dims.axis(start_dim, x.ndim, "flatten")
+    e = _dims.axis(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :]
+    return Reshape.apply(x, shape)
+
+
+def permute(x: Tensor, *order: Any) -> Tensor:
+    """Reorder the dimensions: output dim i is input dim ``order[i]``."""
+    order = _sizes(order)
+    if len(order) != x.ndim:
+        raise ValueError(f"permute: got {len(order)} dims {order} for a tensor of shape {x.shape}")
+    order = tuple(_dims.axis(d, x.ndim, "permute") for d in order)
+    if len(set(order)) != len(order):
+        raise ValueError(f"permute: repeated dim in {order}")
+    return Permute.apply(x, order)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions."""
+    order = list(range(x.ndim))
+    if x.ndim == 0:
+        _dims.axis(dim0, 0, "transpose"), _dims.axis(dim1, 0, "transpose")
+        return Permute.apply(x, ())
+    a, b = _dims.axis(dim0, x.ndim, "transpose"), _dims.axis(dim1, x.ndim, "transpose")
+    order[a], order[b] = order[b], order[a]
+    return Permute.apply(x, tuple(order))
+
+
+def squeeze(x: Tensor, dim: Any = None) -> Tensor:
+    """Drop size-1 dimensions (all of them, or those in ``dim`` that have size 1)."""
+    if dim is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        drop = _dims.axes(dim, x.ndim, "squeeze") or ()
+        shape = tuple(n for i, n in enumerate(x.shape) if not (i in drop and n == 1))
+    return Reshape.apply(x, shape)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dimension at ``dim`` (negative counts from the new end)."""
+    d = _dims.axis(dim, x.ndim + 1, "unsqueeze")
+    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """A broadcast view with the given sizes (-1 keeps a dimension)."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes {sizes} for a tensor with {x.ndim} dims {x.shape}")
+    shape = []
+    for i, n in enumerate(sizes):
+        if n == -1:
+            if i < lead:
+                raise ValueError(f"expand: -1 is not allowed for the new leading dim {i} in {sizes}")
+            n = x.shape[i - lead]
+        elif i >= lead and x.shape[i - lead] not in (1, n):
+            raise ValueError(
+                f"expand: the size of dim {i - lead} ({x.shape[i - lead]}) must be 1 or match "
+                f"{n} (tensor of shape {x.shape} expanded to {sizes})"
+            )
+        shape.append(n)
+    return Expand.apply(x, tuple(shape))
+
+
+# ------------------------------------------------------------------ indexing
+def index_key(key: Any, shape: tuple[int, ...]) -> Any:
+    """Tensors inside an index become arrays; lists become integer or bool arrays."""
+    if isinstance(key, tuple):
+        return tuple(_index_part(k) for k in key)
+    return _index_part(key)
+
+
+def _index_part(k: Any) -> Any:
+    if isinstance(k, Tensor):
+        k = k.data
+        if k.dtype.kind == "f":
+            raise IndexError(f"tensors used as indices must be integer or bool, got {k.dtype}")
+        return k
+    if isinstance(k, list):
+        arr = np.asarray(k)
+        if arr.dtype.kind == "f":
+            raise IndexError("lists used as indices must hold integers or bools")
+        return arr
+    return k
+
+
+def _is_basic(key: Any) -> bool:
+    parts = key if isinstance(key, tuple) else (key,)
+    return builtins.all(
+        p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts
+    )
+
+
+def _unique_positions(key: Any) -> bool:
+    """True when no element can be selected twice (basic indexing and bool masks)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return builtins.all(
+        not isinstance(p, np.ndarray) or p.dtype == np.bool_ for p in parts
+    )
+
+
+class GetItem(Function):
+    def forward(ctx, a, key):
+        ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
+        return a[key]
+
+    def backward(ctx, g):
+        # scatter the gradient back to the positions that were read; with
+        # integer-array indices a position read twice collects both gradients
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        if _unique_positions(ctx.key):
+            grad[ctx.key] = g
+        else:
+            np.add.at(grad, ctx.key, g)
+        return grad, None
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """NumPy/PyTorch indexing: ints, slices, None, Ellipsis, integer arrays, bool masks."""
+    key = index_key(key, x.shape)
+    try:
+        return GetItem.apply(x, key)
+    except IndexError as e:
+        raise IndexError(f"index out of range: {e.__cause__ or e} (tensor of shape {x.shape})") from None
+
+
+class Gather(Function):
+    def forward(ctx, a, dim, index):
+        region = tuple(
+            slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape)
+        )
+        ctx.shape, ctx.dtype, ctx.dim, ctx.index, ctx.region = a.shape, a.dtype, dim, index, region
+        return np.take_along_axis(a[region], index, axis=dim)
+
+    def backward(ctx, g):
+        # each output element came from one input element: send its gradient back there
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        view = grad[ctx.region]
+        index, dim = ctx.index, ctx.dim
+        if index.shape[dim] == 1:
+            np.put_along_axis(view, index, g, axis=dim)
+        else:
+            where = list(np.indices(index.shape, sparse=True))
+            where[dim] = index
+            np.add.at(view, tuple(where), g)
+        return grad, None, None
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather)."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
+    d = _dims.axis(dim, x.ndim, "gather")
+    if idx.ndim != x.ndim:
+        raise ValueError(
+            f"gather: index has {idx.ndim} dims {idx.shape} but the input has {x.ndim} {x.shape}"
+        )
+    for i, (n, m) in enumerate(zip(idx.shape, x.shape, strict=True)):
+        if i != d and n > m:
+            raise ValueError(
+                f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}"
+            )
+    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
+        bad = idx.max() if idx.max() >= x.shape[d] else idx.min()
+        raise IndexError(
+            f"gather: index {bad} is out of range for dim {d} of size {x.shape[d]} "
+            f"(input shape {x.shape})"
+        )
+    if x.ndim == 0:
+        return GetItem.apply(x, ())
+    return Gather.apply(x, d, idx % x.shape[d] if idx.size and idx.min() < 0 else idx)
+
+
+# ---------------------------------------------------------- joining, splitting
+class Cat(Function):
+    def forward(ctx, *arrays, dim):
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=dim)
+
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.bounds, axis=ctx.dim))
+
+
+class Stack(Function):
+    def forward(ctx, *arrays, dim):
+        ctx.dim = dim
+        return np.stack(arrays, axis=dim)
+
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.dim, 0))
+
+
+def _joinable(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected tensors, got {type(t).__name__}")
+    return promote(*tensors) if len({t.dtype for t in tensors}) > 1 else tensors
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension; all other sizes must match."""
+    ts = _joinable(tensors, "cat")
+    ref = ts[0]
+    if ref.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    d = _dims.axis(dim, ref.ndim, "cat")
+    for i, t in enumerate(ts):
+        if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1 :] != ref.shape[:d] + ref.shape[d + 1 :]:
+            raise ValueError(
+                f"cat: tensor {i} has shape {t.shape} but tensor 0 has {ref.shape}; "
+                f"all sizes must match except in dim {d}"
+            )
+    return Cat.apply(*ts, dim=d)
+
+
+concat = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension."""
+    ts = _joinable(tensors, "stack")
+    for i, t in enumerate(ts):
+        if t.shape != ts[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has {ts[0].shape}")
+    d = _dims.axis(dim, ts[0].ndim + 1, "stack")
+    return Stack.apply(*ts, dim=d)
+
+
+def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the listed sizes."""
+    d = _dims.axis(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+        sizes = sizes or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} sum to {builtins.sum(sizes)}, but dim {d} has size {n}")
+    pieces, start = [], 0
+    lead = (slice(None),) * d
+    for s in sizes:
+        pieces.append(GetItem.apply(x, lead + (slice(start, start + s),)))
+        start += s
+    return tuple(pieces)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` nearly equal pieces (fewer if the size does not allow more)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[_dims.axis(dim, x.ndim, "chunk")]
+    return split(x, builtins.max(-(-n // chunks), 1), dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    d = _dims.axis(dim, x.ndim, "unbind")
+    lead = (slice(None),) * d
+    return tuple(GetItem.apply(x, lead + (i,)) for i in range(x.shape[d]))
+
+
+class Pad(Function):
+    def forward(ctx, a, pairs, value):
+        # pairs: (before, after) per dim; negative amounts crop
+        out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, pairs, strict=True))
+        if builtins.any(n < 0 for n in out_shape):
+            raise ValueError(f"padding {pairs} makes a negative size from shape {a.shape}")
+        out = np.full(out_shape, value, dtype=a.dtype)
+        src = tuple(slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0)) for n, (lo, hi) in zip(a.shape, pairs, strict=True))
+        dst = tuple(slice(builtins.max(lo, 0), m - builtins.max(hi, 0)) for m, (lo, hi) in zip(out_shape, pairs, strict=True))
+        out[dst] = a[src]
+        ctx.shape, ctx.src, ctx.dst = a.shape, src, dst
+        return out
+
+    def backward(ctx, g):
+        grad = np.zeros(ctx.shape, dtype=g.dtype)
+        grad[ctx.src] = g[ctx.dst]
+        return grad, None, None
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """Constant padding, PyTorch's order: ``(left, right)`` of the last dim, then the one before, ...
+
+    Negative amounts crop.
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: mode {mode!r} is not available; chainrule pads with mode='constant'")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(
+            f"pad: expected an even number of amounts, at most 2 per dim ({2 * x.ndim} here), got {pad}"
+        )
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        pairs[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, tuple(pairs), 0 if value is None else value)

@@ -1,0 +1,606 @@
+"""The Tensor: an array, its gradient, and the link to the operation that made it.
+
+A tensor made by the user is a *leaf*; a tensor computed from tensors that
+require grad remembers the :class:`~chainrule.autograd.Function` that produced
+it (``grad_fn``), which in turn remembers its inputs. That chain of records is
+the graph ``backward()`` walks. The array itself is ``tensor.data``, a plain
+NumPy array (PyTorch's ``.data`` is a Tensor; ours is the array under it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+
+_new = object.__new__
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it."""
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators (array * tensor)
+    __hash__ = object.__hash__  # == is elementwise, identity is the hash (as in PyTorch)
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        from chainrule.creation import as_array
+
+        self.data = as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @staticmethod
+    def _make(data: Any, ctx: Any) -> Tensor:
+        """Wrap an op's output array without copying (the hot path: no checks)."""
+        t = _new(Tensor)
+        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad = None
+        t._ctx = ctx
+        t._requires_grad = ctx is not None
+        t._retains_grad = False
+        return t
+
+    # ------------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        flag = bool(flag)
+        if self._ctx is not None and not flag:
+            raise RuntimeError(
+                "requires_grad can only be changed on leaf tensors; use detach() "
+                "to get a tensor that does not require grad"
+            )
+        if flag and self.data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        self._requires_grad = flag
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The Function that made this tensor (None for leaves)."""
+        return self._ctx
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` by the chain rule."""
+        autograd.backward(self, gradient, retain_graph=retain_graph)
+
+    def detach(self) -> Tensor:
+        """The same data (shared, not copied), cut from the graph."""
+        return Tensor._make(self.data, None)
+
+    def detach_(self) -> Tensor:
+        self._ctx = None
+        self._requires_grad = False
+        return self
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[dims.axis(dim, self.data.ndim, "size")]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def element_size(self) -> int:
+        return self.data.itemsize
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only a tensor with one element can be converted to a Python "
+                f"scalar, got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.data.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.data.item())
+
+    def to(self, dtype: Any = None, copy: bool = False, **_: Any) -> Tensor:
+        """Cast to ``dtype`` (differentiable). Devices other than "cpu" are not available."""
+        if isinstance(dtype, str) and dtype in ("cpu",):
+            return self
+        if dtype is None:
+            return self.clone() if copy else self
+        return elementwise.cast(self, dtype, copy=copy)
+
+    def type(self, dtype: Any = None) -> Any:
+        return str(self.data.dtype) if dtype is None else self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.to(backend.float32)
+
+    def double(self) -> Tensor:
+        return self.to(backend.float64)
+
+    def half(self) -> Tensor:
+        return self.to(backend.float16)
+
+    def long(self) -> Tensor:
+        return self.to(backend.int64)
+
+    def int(self) -> Tensor:
+        return self.to(backend.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(backend.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return elementwise.clone(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            self.data, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3
+        )
+        extras = []
+        default_float = backend.get_default_dtype()
+        if self.data.dtype not in (default_float, backend.int64, backend.bool_) or (
+            self.data.size == 0 and self.data.dtype != default_float
+        ):
+            extras.append(f"dtype=cr.{self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn={self._ctx!r}")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ---------------------------------------------------- in-place (no graph)
+    def _check_inplace(self, what: str) -> None:
+        if self._requires_grad and autograd._grad_enabled:
+            kind = "a leaf tensor that requires grad" if self._ctx is None else "a tensor in the graph"
+            raise RuntimeError(
+                f"{what}: in-place change of {kind}; do it inside cr.no_grad() "
+                "(as optimizers do) or on a detached tensor"
+            )
+
+    def _assign(self, value: Any, what: str) -> Tensor:
+        self._check_inplace(what)
+        arr = value.data if isinstance(value, Tensor) else value
+        np.copyto(self.data, arr, casting="unsafe")
+        return self
+
+    def zero_(self) -> Tensor:
+        return self._assign(0, "zero_")
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._assign(value, "fill_")
+
+    def copy_(self, src: Any) -> Tensor:
+        src_arr = src.data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            np.broadcast_shapes(src_arr.shape, self.shape)
+            np.broadcast_to(src_arr, self.shape)
+        except ValueError as e:
+            raise ValueError(f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}") from e
+        return self._assign(src_arr, "copy_")
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return self._assign(self.data + (o if alpha == 1 else alpha * o), "add_")
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return self._assign(self.data - (o if alpha == 1 else alpha * o), "sub_")
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._assign(self.data * (other.data if isinstance(other, Tensor) else other), "mul_")
+
+    def div_(self, other: Any) -> Tensor:
+        return self._assign(self.data / (other.data if isinstance(other, Tensor) else other), "div_")
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return self._assign(np.clip(self.data, min, max), "clamp_")
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        return self._assign(random.rng(generator).uniform(a, b, self.shape), "uniform_")
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        return self._assign(random.rng(generator).normal(mean, std, self.shape), "normal_")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        key = shape.index_key(key, self.shape)
+        try:
+            self.data[key] = value.data if isinstance(value, Tensor) else value
+        except IndexError as e:
+            raise IndexError(f"__setitem__: {e} (tensor of shape {self.shape})") from e
+        except ValueError as e:
+            raise ValueError(f"__setitem__: {e} (tensor of shape {self.shape})") from e
+
+    # --------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Tensor:
+        return elementwise.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return elementwise.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return elementwise.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return elementwise.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return elementwise.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return elementwise.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return elementwise.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return elementwise.div(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return elementwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return elementwise.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return elementwise.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return elementwise.remainder(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return elementwise.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return elementwise.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return linalg.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return elementwise.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return elementwise.abs(self)
+
+    def __invert__(self) -> Tensor:
+        return elementwise.bitwise_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return elementwise.bitwise_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> Tensor:
+        return elementwise.bitwise_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> Tensor:
+        return elementwise.bitwise_xor(self, other)
+
+    __rxor__ = __xor__
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return elementwise.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return elementwise.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return elementwise.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return elementwise.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return elementwise.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return elementwise.ge(self, other)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return shape.getitem(self, key)
+
+    # ------------------------------------------------------- method forms of ops
+    def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        return elementwise.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        return elementwise.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return elementwise.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return elementwise.div(self, other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return elementwise.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        return elementwise.neg(self)
+
+    def exp(self) -> Tensor:
+        return elementwise.exp(self)
+
+    def log(self) -> Tensor:
+        return elementwise.log(self)
+
+    def sqrt(self) -> Tensor:
+        return elementwise.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return elementwise.abs(self)
+
+    def sin(self) -> Tensor:
+        return elementwise.sin(self)
+
+    def cos(self) -> Tensor:
+        return elementwise.cos(self)
+
+    def tanh(self) -> Tensor:
+        return elementwise.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return elementwise.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return elementwise.relu(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return elementwise.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return elementwise.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return elementwise.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return elementwise.masked_fill(self, mask, value)
+
+    def eq(self, other: Any) -> Tensor:
+        return elementwise.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return elementwise.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return elementwise.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return elementwise.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return elementwise.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return elementwise.ge(self, other)
+
+    def isnan(self) -> Tensor:
+        return elementwise.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return elementwise.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return elementwise.isfinite(self)
+
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        return reduce.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        return reduce.mean(self, dim, keepdim, dtype=dtype)
+
+    def prod(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        return reduce.prod(self, dim, keepdim, dtype=dtype)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return reduce.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return reduce.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return reduce.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return reduce.amin(self, dim, keepdim)
+
+    def var(self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None) -> Tensor:
+        return reduce.var(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+
+    def std(self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None) -> Tensor:
+        return reduce.std(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return reduce.logsumexp(self, dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return reduce.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return reduce.argmin(self, dim, keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return reduce.any(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return reduce.all(self, dim, keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        return fused.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        return fused.log_softmax(self, dim)
+
+    def matmul(self, other: Any) -> Tensor:
+        return linalg.matmul(self, other)
+
+    def reshape(self, *shape_: Any) -> Tensor:
+        return shape.reshape(self, *shape_)
+
+    def view(self, *shape_: Any) -> Tensor:
+        return shape.view(self, *shape_)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return shape.view(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return shape.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return shape.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return shape.permute(self, *dims)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return shape.transpose(self, dim0, dim1)
+
+    def t(self) -> Tensor:
+        if self.data.ndim > 2:
+            raise ValueError(f"t(): expects a tensor with at most 2 dims, got shape {self.shape}")
+        return shape.permute(self, *reversed(range(self.data.ndim)))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        """All dimensions reversed (the transpose, for a matrix)."""
+        return shape.permute(self, *reversed(range(self.data.ndim)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        """The last two dimensions swapped (a batch of transposed matrices)."""
+        return shape.transpose(self, -2, -1)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return shape.unsqueeze(self, dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return shape.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return shape.expand(self, other.shape)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return shape.gather(self, dim, index)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return shape.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return shape.chunk(self, chunks, dim)
+
+
+# Imported last: these modules need the Tensor class defined above.
+from chainrule import autograd, random  # noqa: E402
+from chainrule.ops import dims, elementwise, fused, linalg, reduce, shape  # noqa: E402
