@@ -59,10 +59,12 @@ def check_against_torch(
     if grad is None:
         grad = [a and x.dtype.kind == "f" for a, x in zip(is_array, inputs, strict=True)]
     ours_in = [
-        cr.tensor(x, requires_grad=bool(g)) if a else x for x, a, g in zip(inputs, is_array, grad, strict=True)
+        cr.tensor(x, requires_grad=bool(g)) if a else x
+        for x, a, g in zip(inputs, is_array, grad, strict=True)
     ]
     theirs_in = [
-        torch.tensor(x, requires_grad=bool(g)) if a else x for x, a, g in zip(inputs, is_array, grad, strict=True)
+        torch.tensor(x, requires_grad=bool(g)) if a else x
+        for x, a, g in zip(inputs, is_array, grad, strict=True)
     ]
     ours = _as_tuple(cr_fn(*ours_in))
     theirs = _as_tuple(torch_fn(*theirs_in))
@@ -73,7 +75,9 @@ def check_against_torch(
     for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
         assert isinstance(o, cr.Tensor), f"output {i} is {type(o).__name__}, not a Tensor"
         assert o.shape == tuple(t.shape), f"output {i}: shape {o.shape}, PyTorch {tuple(t.shape)}"
-        assert str(o.dtype) == str(t.dtype).replace("torch.", ""), f"output {i}: dtype {o.dtype}, PyTorch {t.dtype}"
+        assert str(o.dtype) == str(t.dtype).replace("torch.", ""), (
+            f"output {i}: dtype {o.dtype}, PyTorch {t.dtype}"
+        )
         np.testing.assert_allclose(o.data, _to_numpy(t), rtol=rtol, atol=atol, err_msg=f"output {i} values")
         if t.requires_grad:
             assert o.requires_grad, f"output {i} should require grad"
@@ -88,7 +92,9 @@ def check_against_torch(
         for i, (o, t) in enumerate(zip(ours_in, theirs_in, strict=True)):
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 if t.grad is None:
-                    assert o.grad is None or not np.any(o.grad.data), f"input {i}: grad should be None or zero"
+                    assert o.grad is None or not np.any(o.grad.data), (
+                        f"input {i}: grad should be None or zero"
+                    )
                     continue
                 assert o.grad is not None, f"input {i}: no gradient, PyTorch has one"
                 assert o.grad.shape == tuple(t.grad.shape), f"input {i}: grad shape {o.grad.shape}"
@@ -99,7 +105,9 @@ def check_against_torch(
     return ours
 
 
-def check_gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], grad: Sequence[bool] | None = None, **kw: Any) -> None:
+def check_gradcheck(
+    fn: Callable[..., Any], inputs: Sequence[Any], grad: Sequence[bool] | None = None, **kw: Any
+) -> None:
     """Finite-difference check in float64 of ``fn`` on ``inputs`` (float arrays require grad)."""
     tensors = []
     for i, x in enumerate(inputs):

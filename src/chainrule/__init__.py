@@ -134,18 +134,18 @@ from chainrule.random import Generator, get_rng_state, manual_seed, set_rng_stat
 __version__ = "0.1.0"
 
 # PyTorch's dtype aliases (these names shadow builtins only inside this module).
-float = float32  # noqa: A001
+float = float32
 double = float64
 half = float16
 long = int64
-int = int32  # noqa: A001
+int = int32
 short = int16
-bool = bool_  # noqa: A001
+bool = bool_
 
 
-def numel(t: Tensor) -> "int":  # noqa: UP037
+def numel(t: Tensor) -> "int":
     return t.numel()
 
 
-def is_tensor(obj: object) -> "bool":  # noqa: UP037
+def is_tensor(obj: object) -> "bool":
     return isinstance(obj, Tensor)

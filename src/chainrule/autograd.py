@@ -16,6 +16,7 @@ pass) are out of scope: backward runs on plain arrays.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled:
+class set_grad_enabled:  # noqa: N801 (PyTorch's name)
     """Turn graph recording on or off: a call, a context manager and a decorator."""
 
     def __init__(self, mode: bool) -> None:
@@ -98,13 +99,13 @@ class _GradModeGuard:
         return wrapper
 
 
-class no_grad(_GradModeGuard):
+class no_grad(_GradModeGuard):  # noqa: N801 (PyTorch's name)
     """Record no graph inside: outputs do not require grad and save nothing for backward."""
 
     mode = False
 
 
-class enable_grad(_GradModeGuard):
+class enable_grad(_GradModeGuard):  # noqa: N801 (PyTorch's name)
     """Record the graph again inside a ``no_grad`` block."""
 
     mode = True
@@ -121,36 +122,66 @@ class Function:
     engine reduces them to each input's shape. Backward must not modify
     ``grad_out`` in place: it may be shared with other nodes.
 
-    ``@staticmethod`` forward/backward with an explicit ``ctx`` (PyTorch's
-    style) work as well.
+    PyTorch's style, ``@staticmethod`` forward/backward with an explicit
+    ``ctx``, works as well.
     """
 
-    inputs: tuple | None
+    # Class-level defaults, shadowed per instance: ``inputs`` is set when the
+    # graph is recorded and falls back to None once the node is released; the
+    # rest is the engine's bookkeeping during one backward pass.
+    inputs: tuple | None = None
+    _visit = -1
+    _deps = 0
+    _grad = None
+    _retained = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            fn = getattr(cls, name, None)
+            if fn is None:
+                raise TypeError(f"{cls.__name__} must define {name}(ctx, ...)")
+            # A staticmethod taking ctx explicitly becomes a plain method, so
+            # ``ctx.forward(...)`` passes the instance as ctx either way.
+            raw = cls.__dict__.get(name)
+            if isinstance(raw, staticmethod):
+                setattr(cls, name, raw.__func__)
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and wrap the result, recording the graph if needed."""
         ctx = cls()
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         try:
-            out = cls.forward(ctx, *arrays, **options)
+            if len(inputs) == 1:  # the common arities skip building a list
+                (a,) = inputs
+                out = ctx.forward(a.data if isinstance(a, Tensor) else a, **options)
+            elif len(inputs) == 2:
+                a, b = inputs
+                out = ctx.forward(
+                    a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b, **options
+                )
+            else:
+                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
         except (ValueError, IndexError) as e:
             raise type(e)(f"{cls.op_name()}: {e} (inputs: {_describe(inputs)})") from e
+        t = _new_tensor(Tensor)
+        t.data = out if type(out) is np.ndarray else np.asarray(out)
+        t.grad = None
+        t._retains_grad = False
         if _grad_enabled:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
                     ctx.inputs = inputs
-                    return Tensor._make(out, ctx)
-        return Tensor._make(out, None)
+                    t._ctx = ctx
+                    t._requires_grad = True
+                    return t
+        t._ctx = None
+        t._requires_grad = False
+        return t
 
     @classmethod
     def op_name(cls) -> str:
         return cls.__name__.lower()
-
-    def forward(ctx, *arrays: Any, **options: Any) -> np.ndarray:  # noqa: N805
-        raise NotImplementedError(f"{type(ctx).__name__} defines no forward")
-
-    def backward(ctx, grad_out: np.ndarray) -> Any:  # noqa: N805
-        raise NotImplementedError(f"{type(ctx).__name__} defines no backward")
 
     # PyTorch-style conveniences for user-defined Functions.
     def save_for_backward(self, *arrays: Any) -> None:
@@ -163,13 +194,15 @@ class Function:
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""
         self.__dict__.clear()
-        self.inputs = None
 
     def name(self) -> str:
         return f"{type(self).__name__}Backward"
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+_new_tensor = object.__new__
 
 
 def _describe(inputs: Sequence[Any]) -> str:
@@ -220,110 +253,134 @@ def _seed_gradient(t: Tensor, g: Any) -> np.ndarray:
         return np.ones(t.shape, dtype=t.dtype)
     arr = g.data if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
     if arr.shape != t.shape:
-        raise RuntimeError(
-            f"backward: gradient has shape {arr.shape} but the output has shape {t.shape}"
-        )
+        raise RuntimeError(f"backward: gradient has shape {arr.shape} but the output has shape {t.shape}")
     return arr.astype(t.dtype, copy=False)
 
 
 def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
-    if t.grad is None:
+    grad = t.grad
+    if grad is None:
         # A copy: ``g`` may be a view shared with other gradients.
-        t.grad = Tensor._make(np.array(g, copy=True), None)
+        t.grad = Tensor._make(g.astype(t.data.dtype, copy=True), None)
     else:
-        t.grad.data += g
+        grad.data += g
+
+
+_passes = itertools.count()
 
 
 def _run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[np.ndarray],
     retain_graph: bool,
-    capture: dict[int, Any] | None = None,
+    capture: dict[int, list] | None = None,
 ) -> None:
     """Apply the chain rule from ``roots`` back to the leaves.
 
-    With ``capture`` (id of tensor -> None), gradients of those tensors are
-    stored in it instead of being accumulated into ``.grad``.
+    With ``capture`` (id of tensor -> [tensor, None]), the gradients of those
+    tensors are summed into it instead of being accumulated into ``.grad``.
     """
-    # Pass 1: count, for every interior node, how many graph edges lead into it,
-    # so that it is processed only once all its consumers have contributed.
-    deps: dict[int, int] = {}
+    # Pass 1: count, for every node (a Function that made a tensor), how many
+    # graph edges lead into it, so that it runs only after all its consumers
+    # have handed it their gradient. The counts live on the nodes themselves.
+    visit = next(_passes)
     stack = []
     for r in roots:
-        if r._ctx is not None and id(r) not in deps:
-            deps[id(r)] = 0
-            stack.append(r)
+        ctx = r._ctx
+        if ctx is not None and ctx._visit != visit:
+            ctx._visit, ctx._deps, ctx._grad = visit, 0, None
+            stack.append(ctx)
     while stack:
-        ctx = stack.pop()._ctx
+        ctx = stack.pop()
         inputs = ctx.inputs
         if inputs is None:
             raise RuntimeError(_FREED.format(node=ctx.name()))
         for x in inputs:
-            if isinstance(x, Tensor) and x._ctx is not None:
-                k = id(x)
-                if k in deps:
-                    deps[k] += 1
-                else:
-                    deps[k] = 1
-                    stack.append(x)
+            if isinstance(x, Tensor):
+                c = x._ctx
+                if c is not None:
+                    if c._visit == visit:
+                        c._deps += 1
+                    else:
+                        c._visit, c._deps, c._grad = visit, 1, None
+                        stack.append(c)
 
-    grads: dict[int, np.ndarray] = {}
     ready = []
     for r, g in zip(roots, root_grads, strict=True):
-        if r._ctx is None:
+        ctx = r._ctx
+        if ctx is None:
             _deliver(r, g, capture)
             continue
-        k = id(r)
-        if k in grads:
-            grads[k] = grads[k] + g
+        if ctx._grad is None:
+            ctx._grad = g
+            if ctx._deps == 0:
+                ready.append(ctx)
         else:
-            grads[k] = g
-            if deps[k] == 0:
-                ready.append(r)
+            ctx._grad = ctx._grad + g
+    # autograd.grad() may ask for the gradient of an interior tensor
+    wanted = {} if capture is None else {id(t._ctx): t for t, _ in capture.values() if t._ctx is not None}
 
-    # Pass 2: walk the graph from outputs to inputs, calling each node's backward.
+    # Pass 2: from the outputs back to the inputs, each node turns the
+    # gradient of its output into gradients of its inputs (its local
+    # derivative times the incoming gradient: the chain rule).
     while ready:
-        t = ready.pop()
-        ctx = t._ctx
-        g = grads.pop(id(t), None)
-        if g is not None and (t._retains_grad or capture is not None):
-            _deliver(t, g, capture)
+        ctx = ready.pop()
+        g = ctx._grad
         inputs = ctx.inputs
         if g is None:
             in_grads: Any = (None,) * len(inputs)
         else:
-            in_grads = ctx.__class__.backward(ctx, g)
+            if ctx._retained is not None:
+                _deliver_retained(ctx, g)
+            if wanted and id(ctx) in wanted:
+                _deliver(wanted[id(ctx)], g, capture)
+            in_grads = ctx.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
         for x, gx in zip(inputs, in_grads):
             if not isinstance(x, Tensor) or not x._requires_grad:
                 continue
-            if gx is not None and gx.shape != x.shape:
-                gx = unbroadcast(gx, x.shape)
-            if x._ctx is None:
-                if gx is not None:
-                    _deliver(x, gx, capture)
-                continue
-            k = id(x)
+            c = x._ctx
             if gx is not None:
-                prev = grads.get(k)
-                grads[k] = gx if prev is None else prev + gx
-            left = deps[k] - 1
-            deps[k] = left
+                if gx.shape != x.data.shape:
+                    gx = unbroadcast(gx, x.data.shape)
+                if c is None:
+                    if capture is None:
+                        grad = x.grad
+                        if grad is None:
+                            # a copy: gx may be a view shared with other gradients
+                            x.grad = Tensor._make(gx.astype(x.data.dtype, copy=True), None)
+                        else:
+                            grad.data += gx
+                    else:
+                        _deliver(x, gx, capture)
+                    continue
+                prev = c._grad
+                c._grad = gx if prev is None else prev + gx
+            elif c is None:
+                continue
+            left = c._deps - 1
+            c._deps = left
             if left == 0:
-                ready.append(x)
-        if not retain_graph:
-            ctx.release()
+                ready.append(c)
+        if retain_graph:
+            ctx._grad = None
+        else:
+            ctx.__dict__.clear()
 
 
-def _deliver(t: Tensor, g: np.ndarray, capture: dict[int, Any] | None) -> None:
+def _deliver_retained(ctx: Function, g: np.ndarray) -> None:
+    t = ctx._retained()
+    if t is not None:
+        _accumulate_leaf(t, g)
+
+
+def _deliver(t: Tensor, g: np.ndarray, capture: dict[int, list] | None) -> None:
     if capture is None:
         _accumulate_leaf(t, g)
     elif id(t) in capture:
-        prev = capture[id(t)]
-        capture[id(t)] = g if prev is None else prev + g
+        slot = capture[id(t)]
+        slot[1] = g if slot[1] is None else slot[1] + g
 
 
 def backward(
@@ -331,14 +388,12 @@ def backward(
     grad_tensors: Any = None,
     retain_graph: bool = False,
 ) -> None:
-    """Accumulate into ``.grad`` of the leaves the gradient of ``tensors`` (as ``torch.autograd.backward``)."""
+    """Accumulate the gradient of ``tensors`` into the leaves' ``.grad`` (``torch.autograd.backward``)."""
     roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
         grad_tensors = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
     if len(grad_tensors) != len(roots):
-        raise RuntimeError(
-            f"backward: got {len(roots)} tensors but {len(grad_tensors)} gradients"
-        )
+        raise RuntimeError(f"backward: got {len(roots)} tensors but {len(grad_tensors)} gradients")
     for r in roots:
         if not r.requires_grad:
             raise RuntimeError(
@@ -368,12 +423,12 @@ def grad(
     for o in outs:
         if not o.requires_grad:
             raise RuntimeError(f"grad: an output of shape {o.shape} does not require grad")
-    capture: dict[int, Any] = {id(t): None for t in ins}
+    capture = {id(t): [t, None] for t in ins}
     seeds = [_seed_gradient(o, g) for o, g in zip(outs, grad_outputs, strict=True)]
     _run_backward(outs, seeds, retain_graph, capture)
     result = []
     for i, t in enumerate(ins):
-        g = capture[id(t)]
+        g = capture[id(t)][1]
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "

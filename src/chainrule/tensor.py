@@ -9,6 +9,7 @@ NumPy array (PyTorch's ``.data`` is a Tensor; ours is the array under it).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ _new = object.__new__
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_requires_grad", "_retains_grad", "data", "grad")
     __array_ufunc__ = None  # NumPy defers to our reflected operators (array * tensor)
     __hash__ = object.__hash__  # == is elementwise, identity is the hash (as in PyTorch)
 
@@ -85,6 +86,8 @@ class Tensor:
             raise RuntimeError("retain_grad: the tensor does not require grad")
         if self._ctx is not None:
             self._retains_grad = True
+            # a weak link, so the graph still holds no reference cycle
+            self._ctx._retained = weakref.ref(self)
 
     @property
     def retains_grad(self) -> bool:
@@ -269,22 +272,48 @@ class Tensor:
             np.broadcast_shapes(src_arr.shape, self.shape)
             np.broadcast_to(src_arr, self.shape)
         except ValueError as e:
-            raise ValueError(f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}") from e
+            raise ValueError(
+                f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}"
+            ) from e
         return self._assign(src_arr, "copy_")
 
+    def _update(self, ufunc: np.ufunc, other: Any, what: str) -> Tensor:
+        self._check_inplace(what)
+        ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        return self
+
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        o = other.data if isinstance(other, Tensor) else other
-        return self._assign(self.data + (o if alpha == 1 else alpha * o), "add_")
+        return self._update(np.add, other if alpha == 1 else other * alpha, "add_")
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        o = other.data if isinstance(other, Tensor) else other
-        return self._assign(self.data - (o if alpha == 1 else alpha * o), "sub_")
+        return self._update(np.subtract, other if alpha == 1 else other * alpha, "sub_")
 
     def mul_(self, other: Any) -> Tensor:
-        return self._assign(self.data * (other.data if isinstance(other, Tensor) else other), "mul_")
+        return self._update(np.multiply, other, "mul_")
 
     def div_(self, other: Any) -> Tensor:
-        return self._assign(self.data / (other.data if isinstance(other, Tensor) else other), "div_")
+        return self._update(np.true_divide, other, "div_")
+
+    def _augmented(self, ufunc: np.ufunc, op: Any, other: Any) -> Tensor:
+        # ``x += y``: in place, as in PyTorch. A non-leaf tensor inside a
+        # recorded graph gets the out-of-place result instead (the name is
+        # rebound; gradients stay right), since in-place edits of saved
+        # arrays would corrupt backward.
+        if self._requires_grad and autograd._grad_enabled and self._ctx is not None:
+            return op(self, other)
+        return self._update(ufunc, other, f"augmented assignment ({ufunc.__name__})")
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented(np.add, elementwise.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented(np.subtract, elementwise.sub, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented(np.multiply, elementwise.mul, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented(np.true_divide, elementwise.div, other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         return self._assign(np.clip(self.data, min, max), "clamp_")
@@ -513,10 +542,14 @@ class Tensor:
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         return reduce.amin(self, dim, keepdim)
 
-    def var(self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None) -> Tensor:
+    def var(
+        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    ) -> Tensor:
         return reduce.var(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
 
-    def std(self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None) -> Tensor:
+    def std(
+        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    ) -> Tensor:
         return reduce.std(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:

@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each creates .venv
+# if it is missing and installs what it needs there.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The machines keep a CPU build of torch in /opt/wheels; use it when present.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+PIP := $(BIN)/python -m pip install --quiet $(FIND_LINKS)
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[datasets]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/python examples/logistic_regression.py
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests benchmarks examples
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
