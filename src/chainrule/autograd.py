@@ -64,6 +64,9 @@ class set_grad_enabled:  # noqa: N801 (PyTorch's name)
         _grad_enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
+        # Used as a decorator, the mode applies inside the function only.
+        global _grad_enabled
+        _grad_enabled = self.prev
         mode = self.mode
 
         @functools.wraps(fn)
@@ -75,9 +78,13 @@ class set_grad_enabled:  # noqa: N801 (PyTorch's name)
 
 
 class _GradModeGuard:
-    """Base of no_grad/enable_grad: usable as ``with no_grad():`` and as ``@no_grad()``."""
+    """Base of no_grad/enable_grad: ``with no_grad():``, ``@no_grad()`` and ``@no_grad``."""
 
     mode = True
+
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        guard = super().__new__(cls)
+        return guard if fn is None else guard(fn)
 
     def __enter__(self) -> None:
         global _grad_enabled

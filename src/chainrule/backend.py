@@ -75,6 +75,8 @@ def _scalar_category(value: Any) -> int:
         return 0
     if isinstance(value, (int, numpy.integer)):
         return 1
+    if isinstance(value, (complex, numpy.complexfloating)):
+        raise TypeError(f"unsupported scalar {value!r}: chainrule has no complex dtypes")
     return 2
 
 

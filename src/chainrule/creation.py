@@ -8,6 +8,7 @@ from the seeded generator in :mod:`chainrule.random`.
 from __future__ import annotations
 
 import builtins
+import operator
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
             arr = np.asarray(data)
         except ValueError as e:
             raise ValueError(f"tensor: cannot make a tensor from this data ({e})") from None
+        if (dt is None or dt.kind in "iu") and _int_overflow(data, arr):
+            raise OverflowError("tensor: a Python int in the data is out of range for int64")
         if arr.dtype == np.float64 and dt is None:
             arr = arr.astype(backend.get_default_dtype())
         elif arr.dtype.kind in "iu" and dt is None:
@@ -44,6 +47,22 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     return arr.astype(dt, copy=copy) if copy or arr.dtype != dt else arr
 
 
+def _int_overflow(data: Any, arr: np.ndarray) -> bool:
+    """Whether Python ints in ``data`` lie outside int64, where ``arr = np.asarray(data)``.
+
+    NumPy holds ints in [2**63, 2**64) as uint64 (which would wrap as int64),
+    larger ones as objects, and a mix with smaller ints as float64.
+    """
+    if arr.dtype == np.uint64:
+        return True
+    if arr.dtype == object:
+        return builtins.any(type(v) is builtins.int for v in arr.flat)
+    if arr.dtype == np.float64 and arr.size and np.abs(arr).max() >= 2.0**63:
+        values = np.asarray(data, dtype=object).flat
+        return builtins.all(isinstance(v, builtins.int) for v in values)
+    return False
+
+
 def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor._make(arr, None)
     if requires_grad:
@@ -56,7 +75,10 @@ def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
         size = tuple(size[0])
     out = []
     for n in size:
-        n = int(n)
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(f"size must be a tuple of ints, got {tuple(size)}") from None
         if n < 0:
             raise ValueError(f"negative dimension {n} in size {tuple(size)}")
         out.append(n)
@@ -65,6 +87,13 @@ def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
 
 def _float_dtype(dtype: Any) -> np.dtype:
     return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def _random_float_dtype(dtype: Any, op: str) -> np.dtype:
+    dt = _float_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point dtype, got {dt}")
+    return dt
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -119,12 +148,18 @@ def arange(
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise ValueError(
+            f"arange: upper bound and lower bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})"
+        )
     if dtype is None:
         ints = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = backend.int64 if ints else backend.get_default_dtype()
     count = builtins.max(int(np.ceil((end - start) / step)), 0)
-    values = start + step * np.arange(count, dtype=np.float64 if backend.as_dtype(dtype).kind == "f" else np.int64)
-    return _leaf(values.astype(backend.as_dtype(dtype)), requires_grad)
+    dt = backend.as_dtype(dtype)
+    values = start + step * np.arange(count, dtype=np.float64 if dt.kind == "f" else np.int64)
+    return _leaf(values.astype(dt), requires_grad)
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -133,14 +168,21 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_g
 
 def rand(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform draws in [0, 1)."""
-    dt = _float_dtype(dtype)
-    arr = _random.rng(generator).random(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
+    dt = _random_float_dtype(dtype, "rand")
+    rng = _random.rng(generator)
+    shape = _size(size)
+    if dt == np.float16:
+        # Multiples of 2**-11 (float16's precision): a float64 draw rounded to
+        # float16 could round up to 1.0.
+        arr = rng.integers(0, 1 << 11, shape) * (1.0 / (1 << 11))
+    else:
+        arr = rng.random(shape, dtype=dt)
     return _leaf(arr.astype(dt, copy=False), requires_grad)
 
 
 def randn(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal draws."""
-    dt = _float_dtype(dtype)
+    dt = _random_float_dtype(dtype, "randn")
     rng = _random.rng(generator)
     arr = rng.standard_normal(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
     return _leaf(arr.astype(dt, copy=False), requires_grad)

@@ -23,10 +23,12 @@ class MatMul(Function):
         a, b = ctx.a, ctx.b
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+        # restore the dropped vector axes: the column axis first, so that for
+        # 1-D @ 1-D the 0-d gradient becomes (1,) and then (1, 1)
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
         needs = ctx.needs_input_grad
         ga = gb = None
         if needs[0]:
@@ -60,5 +62,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"bmm: expects two 3-D tensors with the same batch size, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"bmm: expects two 3-D tensors with the same batch size, got {a.shape} and {b.shape}"
+        )
     return matmul(a, b)

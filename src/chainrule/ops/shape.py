@@ -8,7 +8,8 @@ were read (adding where one position was read several times).
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -231,15 +232,16 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
             raise ValueError(
                 f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}"
             )
-    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
-        bad = idx.max() if idx.max() >= x.shape[d] else idx.min()
+    n = x.shape[d] if x.ndim else 1  # a 0-d input gathers like a 1-element vector
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
         raise IndexError(
-            f"gather: index {bad} is out of range for dim {d} of size {x.shape[d]} "
+            f"gather: index {bad} is out of range for dim {d} of size {n} "
             f"(input shape {x.shape})"
         )
     if x.ndim == 0:
         return GetItem.apply(x, ())
-    return Gather.apply(x, d, idx % x.shape[d] if idx.size and idx.min() < 0 else idx)
+    return Gather.apply(x, d, idx % n if idx.size and idx.min() < 0 else idx)
 
 
 # ---------------------------------------------------------- joining, splitting
@@ -328,7 +330,10 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[_dims.axis(dim, x.ndim, "chunk")]
-    return split(x, builtins.max(-(-n // chunks), 1), dim)
+    if n == 0:
+        # PyTorch: an empty dim gives ``chunks`` empty pieces
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-n // chunks), dim)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -344,8 +349,14 @@ class Pad(Function):
         if builtins.any(n < 0 for n in out_shape):
             raise ValueError(f"padding {pairs} makes a negative size from shape {a.shape}")
         out = np.full(out_shape, value, dtype=a.dtype)
-        src = tuple(slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0)) for n, (lo, hi) in zip(a.shape, pairs, strict=True))
-        dst = tuple(slice(builtins.max(lo, 0), m - builtins.max(hi, 0)) for m, (lo, hi) in zip(out_shape, pairs, strict=True))
+        src = tuple(
+            slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0))
+            for n, (lo, hi) in zip(a.shape, pairs, strict=True)
+        )
+        dst = tuple(
+            slice(builtins.max(lo, 0), m - builtins.max(hi, 0))
+            for m, (lo, hi) in zip(out_shape, pairs, strict=True)
+        )
         out[dst] = a[src]
         ctx.shape, ctx.src, ctx.dst = a.shape, src, dst
         return out

@@ -1,0 +1,210 @@
+"""Matrix products (matmul in every form, the @ operator, mm, bmm) against PyTorch.
+
+Forward values and the gradients of both operands are compared with PyTorch
+through ``check_against_torch``; every form is also checked by finite
+differences in float64 through ``check_gradcheck``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import chainrule as cr
+from conftest import check_against_torch, check_gradcheck
+
+
+def rand(shape: tuple[int, ...], dtype: type = np.float32, seed: int = 0) -> np.ndarray:
+    return np.asarray(np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
+
+
+# Every form of matmul: (name, shape of a, shape of b).
+FORMS = [
+    ("1-D @ 1-D", (4,), (4,)),
+    ("2-D @ 1-D", (3, 4), (4,)),
+    ("1-D @ 2-D", (4,), (4, 5)),
+    ("2-D @ 2-D", (3, 4), (4, 5)),
+    ("1x1 @ 1x1", (1, 1), (1, 1)),
+    ("row @ column", (1, 4), (4, 1)),
+    ("column @ row", (4, 1), (1, 3)),
+    ("batched @ batched", (2, 3, 4), (2, 4, 5)),
+    ("broadcast batch", (2, 1, 3, 4), (5, 4, 6)),
+    ("batched @ 2-D", (2, 3, 4), (4, 5)),
+    ("2-D @ batched", (3, 4), (2, 4, 5)),
+    ("1-D @ batched", (4,), (2, 3, 4, 5)),
+    ("batched @ 1-D", (2, 3, 3, 4), (4,)),
+    ("size-1 batches both sides", (1, 3, 2, 4), (2, 1, 4, 3)),
+    ("empty inner dim", (3, 0), (0, 2)),
+    ("empty batch", (0, 2, 3), (3, 2)),
+]
+
+
+@pytest.mark.parametrize("name,sa,sb", FORMS, ids=[f[0] for f in FORMS])
+def test_matmul_forms_against_torch(name: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    a, b = rand(sa, seed=1), rand(sb, seed=2)
+    check_against_torch(cr.matmul, torch.matmul, [a, b])
+    check_against_torch(lambda x, y: x @ y, lambda x, y: x @ y, [a, b])
+    check_against_torch(lambda x, y: x.matmul(y), lambda x, y: x.matmul(y), [a, b])
+
+
+@pytest.mark.parametrize("name,sa,sb", FORMS, ids=[f[0] for f in FORMS])
+@pytest.mark.parametrize("which", [0, 1])
+def test_matmul_gradient_of_one_operand(
+    which: int, name: str, sa: tuple[int, ...], sb: tuple[int, ...]
+) -> None:
+    # Only one operand requires grad: the other gets none, and the one that does is still right.
+    grad = [which == 0, which == 1]
+    check_against_torch(cr.matmul, torch.matmul, [rand(sa, seed=1), rand(sb, seed=2)], grad=grad)
+
+
+@pytest.mark.parametrize("name,sa,sb", FORMS, ids=[f[0] for f in FORMS])
+def test_matmul_gradcheck(name: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    check_gradcheck(cr.matmul, [rand(sa, np.float64, 1), rand(sb, np.float64, 2)])
+
+
+@pytest.mark.parametrize("name,sa,sb", FORMS, ids=[f[0] for f in FORMS])
+def test_matmul_float64_against_torch(name: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    a, b = rand(sa, np.float64, 1), rand(sb, np.float64, 2)
+    check_against_torch(cr.matmul, torch.matmul, [a, b], rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def matmul_shapes(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Two shapes matmul accepts: 1-D or n-D on each side, broadcastable batches."""
+    n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+    batch_a, batch_b = draw(
+        hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3)
+    ).input_shapes
+    a_vec, b_vec = draw(st.booleans()), draw(st.booleans())
+    sa = (k,) if a_vec else batch_a + (n, k)
+    sb = (k,) if b_vec else batch_b + (k, m)
+    return sa, sb
+
+
+@given(shapes=matmul_shapes())
+def test_matmul_hypothesis(shapes: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
+    sa, sb = shapes
+    check_against_torch(lambda x, y: x @ y, lambda x, y: x @ y, [rand(sa, seed=1), rand(sb, seed=2)])
+
+
+def test_matmul_long_inner_dim() -> None:
+    # A float32 dot product over 512 terms: NumPy's and PyTorch's BLAS sum in different
+    # orders and block sizes, so the rounding error (~sqrt(K) * eps * |terms|) exceeds rtol 1e-5.
+    a, b = rand((3, 512), seed=1), rand((512, 4), seed=2)
+    check_against_torch(cr.matmul, torch.matmul, [a, b], rtol=1e-4, atol=1e-4)
+    check_against_torch(
+        cr.matmul, torch.matmul, [rand((512,), seed=3), rand((512,), seed=4)], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_matmul_integer_tensors() -> None:
+    a = np.arange(6).reshape(2, 3)
+    b = np.arange(12).reshape(3, 4) - 5
+    check_against_torch(cr.matmul, torch.matmul, [a, b])
+
+
+def test_matmul_broadcast_batch_gradient_sums_over_copies() -> None:
+    # b is shared by the 2 x 5 batch: its gradient sums the 10 products a_i^T g_i.
+    a = cr.tensor(np.ones((2, 5, 3, 4)), requires_grad=True)
+    b = cr.tensor(np.ones((4, 6)), requires_grad=True)
+    (a @ b).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, np.full((4, 6), 30.0))
+    np.testing.assert_array_equal(a.grad.data, np.full((2, 5, 3, 4), 6.0))
+
+
+def test_matmul_dot_gradients() -> None:
+    a = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = cr.tensor(np.array([4.0, 5.0, 6.0]), requires_grad=True)
+    out = a @ b
+    assert out.shape == ()
+    assert out.item() == 32.0
+    out.backward()
+    np.testing.assert_array_equal(a.grad.data, [4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 2.0, 3.0])
+
+
+def test_matmul_composes_with_views() -> None:
+    def fn(x, w):
+        return (x.reshape(2, 3, 4) @ w.T)[:, -1].mT @ x[:, 1:4]
+
+    check_against_torch(fn, fn, [rand((2, 12), seed=1), rand((5, 4), seed=2)])
+    check_gradcheck(fn, [rand((2, 12), seed=1), rand((5, 4), seed=2)])
+
+
+def test_matmul_same_tensor_both_sides() -> None:
+    check_against_torch(lambda x: x @ x, lambda x: x @ x, [rand((3, 3))])
+    check_against_torch(lambda x: x @ x.T, lambda x: x @ x.T, [rand((3, 4))])
+    check_gradcheck(lambda x: x @ x.T, [rand((2, 3))])
+
+
+# ---------------------------------------------------------------- mm, bmm
+@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((1, 2), (2, 1)), ((2, 0), (0, 3))])
+def test_mm_against_torch(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    check_against_torch(cr.mm, torch.mm, [rand(sa, seed=1), rand(sb, seed=2)])
+    check_gradcheck(cr.mm, [rand(sa, seed=1), rand(sb, seed=2)])
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 3, 4), (2, 4, 5)), ((1, 1, 3), (1, 3, 2)), ((3, 2, 2), (3, 2, 1))])
+def test_bmm_against_torch(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    check_against_torch(cr.bmm, torch.bmm, [rand(sa, seed=1), rand(sb, seed=2)])
+    check_gradcheck(cr.bmm, [rand(sa, seed=1), rand(sb, seed=2)])
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (3, 2)),
+        ((4,), (3,)),
+        ((2, 3), (2,)),
+        ((3,), (2, 3)),
+        ((2, 3, 4), (2, 5, 6)),
+        ((3, 4), (2, 3, 2)),
+    ],
+)
+def test_matmul_inner_dim_mismatch_raises(sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+    a, b = cr.zeros(*sa), cr.zeros(*sb)
+    pattern = rf"matmul.*{_shape_re(sa)}.*{_shape_re(sb)}"
+    with pytest.raises(ValueError, match=pattern):
+        cr.matmul(a, b)
+    with pytest.raises(ValueError, match=pattern):
+        a @ b
+
+
+def _shape_re(shape: tuple[int, ...]) -> str:
+    return re.escape(str(shape))
+
+
+def test_matmul_batch_mismatch_raises() -> None:
+    with pytest.raises(ValueError, match="matmul"):
+        cr.zeros(2, 3, 4) @ cr.zeros(3, 4, 5)
+
+
+def test_matmul_scalar_operand_raises() -> None:
+    with pytest.raises(ValueError, match=r"matmul.*\(\)"):
+        cr.tensor(2.0) @ cr.zeros(3)
+    with pytest.raises(ValueError, match=r"matmul.*\(\)"):
+        cr.matmul(cr.zeros(3), cr.tensor(2.0))
+    with pytest.raises(TypeError, match="matmul"):
+        cr.matmul(cr.zeros(3), 2.0)
+
+
+def test_mm_and_bmm_shape_errors() -> None:
+    with pytest.raises(ValueError, match=r"mm.*\(3,\)"):
+        cr.mm(cr.zeros(3), cr.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"mm.*\(2, 3, 4\)"):
+        cr.mm(cr.zeros(3, 4), cr.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match="matmul"):
+        cr.mm(cr.zeros(3, 4), cr.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"bmm.*\(2, 3, 4\).*\(3, 4, 5\)"):
+        cr.bmm(cr.zeros(2, 3, 4), cr.zeros(3, 4, 5))
+    with pytest.raises(ValueError, match="bmm"):
+        cr.bmm(cr.zeros(3, 4), cr.zeros(4, 5))
+    with pytest.raises(ValueError, match="matmul"):
+        cr.bmm(cr.zeros(2, 3, 4), cr.zeros(2, 3, 4))
