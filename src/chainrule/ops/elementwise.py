@@ -22,10 +22,10 @@ _SCALARS = (builtins.int, builtins.float, builtins.bool)
 # ----------------------------------------------------------------- operands
 def as_operand(x: Any) -> Any:
     """A Tensor or a Python scalar; NumPy scalars become Python scalars, arrays become tensors."""
+    if isinstance(x, np.generic):  # before the scalar check: np.float64 is a float subclass
+        return x.item()
     if isinstance(x, (Tensor, *_SCALARS)):
         return x
-    if isinstance(x, np.generic):
-        return x.item()
     if isinstance(x, np.ndarray):
         return Tensor._make(x, None)
     raise TypeError(f"expected a Tensor or a number, got {type(x).__name__}")
@@ -134,12 +134,16 @@ class Pow(Function):
         needs = ctx.needs_input_grad
         ga = gb = None
         if needs[0]:
-            # d(a^b)/da = b a^(b-1); zero where b == 0 (also at a == 0)
-            ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
-        if needs[1]:
-            # d(a^b)/db = a^b ln a; zero at a == 0 for b >= 0, as PyTorch defines it
+            # d(a^b)/da = b a^(b-1); zero where b == 0 (also at a == 0, where
+            # a^(b-1) may be inf: that branch is discarded, without a warning)
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+                ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
+        if needs[1]:
+            # d(a^b)/db = a^b ln a; zero at a == 0 for b >= 0, as PyTorch defines it.
+            # A Python-number base takes out's dtype first (np.log(2.0) is float64).
+            with np.errstate(divide="ignore", invalid="ignore"):
+                la = np.log(np.asarray(a, dtype=out.dtype))
+                gb = g * np.where((a == 0) & (b >= 0), 0, out * la)
         return ga, gb
 
 
@@ -173,7 +177,7 @@ def neg(a: Tensor) -> Tensor:
     return Neg.apply(a)
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001
+def pow(a: Any, b: Any) -> Tensor:
     return Pow.apply(*_pair(a, b))
 
 
@@ -370,7 +374,7 @@ log1p = _float_unary(Log1p)
 expm1 = _float_unary(Expm1)
 
 
-def abs(a: Tensor) -> Tensor:  # noqa: A001
+def abs(a: Tensor) -> Tensor:
     return Abs.apply(a)
 
 
@@ -405,7 +409,8 @@ class Maximum(Function):
     def backward(ctx, g):
         # the larger input gets the gradient; a tie splits it evenly (as PyTorch)
         a, b = ctx.a, ctx.b
-        share = (a > b) + 0.5 * (a == b)
+        # in g's dtype: 0.5 * (bool array) alone would be float64
+        share = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
         return g * share, g * (1 - share)
 
 
@@ -416,7 +421,7 @@ class Minimum(Function):
 
     def backward(ctx, g):
         a, b = ctx.a, ctx.b
-        share = (a < b) + 0.5 * (a == b)
+        share = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
         return g * share, g * (1 - share)
 
 
@@ -469,7 +474,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     return Minimum.apply(*_pair(a, b))
 
 
-def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
@@ -495,7 +500,11 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     """``a`` with ``value`` written where ``mask`` is True (mask broadcasts to ``a``)."""
     m = _bool_mask(mask, "masked_fill")
-    if np.broadcast_shapes(np.shape(m), a.shape) != a.shape:
+    try:
+        fits = np.broadcast_shapes(np.shape(m), a.shape) == a.shape
+    except ValueError:  # NumPy's message names neither the op nor the tensor
+        fits = False
+    if not fits:
         raise ValueError(
             f"masked_fill: mask of shape {np.shape(m)} does not broadcast to the tensor's shape {a.shape}"
         )
@@ -567,9 +576,17 @@ def isfinite(a: Tensor) -> Tensor:
     return _nondiff(np.isfinite, "isfinite", a)
 
 
+def _sign(a: np.ndarray) -> np.ndarray:
+    # PyTorch's (0 < a) - (a < 0): NaN gives 0 (np.sign gives NaN) and bools are
+    # their own sign (np.sign has no bool loop)
+    if a.dtype == np.bool_:
+        return a.copy()
+    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
+
+
 def sign(a: Tensor) -> Tensor:
     """-1, 0 or 1 per element (not differentiable: its derivative is zero almost everywhere)."""
-    return _nondiff(np.sign, "sign", a)
+    return _nondiff(_sign, "sign", a)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
