@@ -916,3 +916,10 @@ def test_interior_tensors_freed_without_gc():
         assert isinstance(x.grad, cr.Tensor)
     finally:
         gc.enable()
+
+
+def test_gradcheck_flags_a_nan_gradient() -> None:
+    # NaN never compares greater than a tolerance: the check must not let it through
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(cr.autograd.GradcheckError, match="input 0"):
+        cr.autograd.gradcheck(lambda t: (t * 0).sqrt().sum(), [x])

@@ -387,6 +387,7 @@ def _deliver(t: Tensor, g: np.ndarray, capture: dict[int, list] | None) -> None:
         _accumulate_leaf(t, g)
     elif id(t) in capture:
         slot = capture[id(t)]
+        g = g.astype(t.data.dtype, copy=False)
         slot[1] = g if slot[1] is None else slot[1] + g
 
 
@@ -520,7 +521,7 @@ def gradcheck(
                 minus = flat_outputs()
                 flat[k] = orig
                 numerical = (plus - minus) / (2 * eps)
-                bad = np.abs(a[:, k] - numerical) > atol + rtol * np.abs(numerical)
+                bad = ~np.isclose(a[:, k], numerical, rtol=rtol, atol=atol, equal_nan=True)
                 if bad.any():
                     r = int(np.argmax(bad))
                     if not raise_exception:

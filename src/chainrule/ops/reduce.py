@@ -16,7 +16,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import cast, sqrt
+from chainrule.ops.elementwise import cast
 from chainrule.tensor import Tensor
 
 # ``max(dim)`` and ``min(dim)`` return these, like torch.return_types.
@@ -98,27 +98,48 @@ class Extreme(Function):
     def backward(ctx, g):
         a, axes = ctx.a, ctx.axes
         hit = a == ctx.out
-        count = hit.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
+        # counted in the input's dtype, so the gradient stays float32 for float32 inputs
+        count = hit.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=True, dtype=a.dtype)
         return _expand(g, axes, ctx.keepdim, a.shape) * hit / count
 
 
 class Var(Function):
     def forward(ctx, a, axes, keepdim, correction):
         ax = _dims.numpy_axes(axes, a.ndim)
-        mean = np.mean(a, axis=ax, keepdims=True)
-        centered = a - mean
+        # centred on each slice's first element before averaging (shifted data):
+        # a constant slice is then exactly 0 (its std gradient 0, as PyTorch),
+        # and cancellation is smaller when the mean is large
+        first = tuple(slice(0, 1) if ax is None or i in ax else slice(None) for i in range(a.ndim))
+        shifted = a - a[first]
+        mean = np.mean(shifted, axis=ax, keepdims=True)
+        centered = shifted - mean
         n = a.size // builtins.max(mean.size, 1)
         ctx.centered, ctx.axes, ctx.keepdim, ctx.denom = centered, axes, keepdim, n - correction
+        # degrees of freedom max(0, N - correction), as PyTorch: a correction >= N
+        # gives inf or nan, never a negative variance
+        dof = builtins.max(n - correction, 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.sum(centered * centered, axis=ax, keepdims=keepdim) / np.asarray(
-                n - correction, dtype=a.dtype
-            )
+            return np.sum(centered * centered, axis=ax, keepdims=keepdim) / np.asarray(dof, dtype=a.dtype)
 
     def backward(ctx, g):
         # d var / d a_i = 2 (a_i - mean) / (N - correction); the mean's own
         # dependence on a_i cancels because the centered values sum to zero.
         c = ctx.centered
-        return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / np.asarray(ctx.denom, c.dtype)) * c
+        with np.errstate(divide="ignore", invalid="ignore"):  # N <= correction: inf/nan, as PyTorch
+            return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / np.asarray(ctx.denom, c.dtype)) * c
+
+
+class Std(Var):
+    def forward(ctx, a, axes, keepdim, correction):
+        ctx.std = np.sqrt(Var.forward(ctx, a, axes, keepdim, correction))
+        return ctx.std
+
+    def backward(ctx, g):
+        # d std = d var / (2 std); on a constant slice (std 0) PyTorch takes the
+        # subgradient 0 rather than 0 * inf = nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(ctx.std == 0, 0, g / (2 * ctx.std))
+        return Var.backward(ctx, g)
 
 
 class LogSumExp(Function):
@@ -136,7 +157,7 @@ class LogSumExp(Function):
         return _expand(g, ctx.axes, ctx.keepdim, ctx.a.shape) * np.exp(ctx.a - ctx.out)
 
 
-def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all); bool and int sum to int64."""
     if dtype is not None:
         x = cast(x, dtype)
@@ -152,9 +173,18 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
 
 
 def prod(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Product over ``dim``; bool and int multiply in int64 (as :func:`sum`)."""
     if dtype is not None:
         x = cast(x, dtype)
+    elif x.data.dtype.kind in "biu":
+        x = cast(x, backend.int64)
     return Prod.apply(x, _dims.axes(dim, x.ndim, "prod"), keepdim)
+
+
+def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, name: str) -> None:
+    """max/min/argmax/... have no value over zero elements; other empty axes are fine."""
+    if x.data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
 
 
 def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> Any:
@@ -162,11 +192,11 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
         from chainrule.ops.elementwise import maximum, minimum
 
         return (maximum if largest else minimum)(x, dim)
-    if x.data.size == 0:
-        raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
     if dim is None:
+        _check_nonempty(x, None, name)
         return Extreme.apply(x, None, False, largest)
     ax = _dims.axis(dim, x.ndim, name)
+    _check_nonempty(x, (ax,), name)
     if x.ndim == 0:
         return (MaxResult if largest else MinResult)(x * 1, Tensor._make(np.zeros((), np.int64), None))
     idx = (np.argmax if largest else np.argmin)(x.data, axis=ax)
@@ -180,22 +210,26 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
     return (MaxResult if largest else MinResult)(values, Tensor._make(idx, None))
 
 
-def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The largest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
     return _extreme(x, dim, keepdim, True, "max")
 
 
-def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The smallest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
     return _extreme(x, dim, keepdim, False, "min")
 
 
 def amax(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    return Extreme.apply(x, _dims.axes(dim, x.ndim, "amax"), keepdim, True)
+    axes = _dims.axes(dim, x.ndim, "amax")
+    _check_nonempty(x, axes, "amax")
+    return Extreme.apply(x, axes, keepdim, True)
 
 
 def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    return Extreme.apply(x, _dims.axes(dim, x.ndim, "amin"), keepdim, False)
+    axes = _dims.axes(dim, x.ndim, "amin")
+    _check_nonempty(x, axes, "amin")
+    return Extreme.apply(x, axes, keepdim, False)
 
 
 def _correction(correction: Any, unbiased: Any) -> float:
@@ -227,8 +261,9 @@ def std(
     correction: Any = None,
     unbiased: Any = None,
 ) -> Tensor:
-    """Standard deviation: the square root of :func:`var`."""
-    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
+    """Standard deviation: the square root of :func:`var` (gradient 0 where it is 0, as PyTorch)."""
+    x = _float_input(x, None)
+    return Std.apply(x, _dims.axes(dim, x.ndim, "std"), keepdim, _correction(correction, unbiased))
 
 
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
@@ -238,12 +273,12 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 
 
 def _arg(fn: Any, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
-    if x.data.size == 0:
-        raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
     if dim is None:
+        _check_nonempty(x, None, name)
         idx = np.asarray(fn(x.data))
         return Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
     ax = _dims.axis(dim, x.ndim, name)
+    _check_nonempty(x, (ax,), name)
     if x.ndim == 0:
         return Tensor._make(np.zeros((), np.int64), None)
     return Tensor._make(fn(x.data, axis=ax, keepdims=keepdim), None)
@@ -258,11 +293,11 @@ def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return _arg(np.argmin, x, dim, keepdim, "argmin")
 
 
-def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
     return Tensor._make(np.any(x.data, axis=ax, keepdims=keepdim), None)
 
 
-def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
     return Tensor._make(np.all(x.data, axis=ax, keepdims=keepdim), None)
