@@ -133,14 +133,11 @@ class Function:
     ``ctx``, works as well.
     """
 
-    # Class-level defaults, shadowed per instance: ``inputs`` is set when the
-    # graph is recorded and falls back to None once the node is released; the
-    # rest is the engine's bookkeeping during one backward pass.
-    inputs: tuple | None = None
-    _visit = -1
-    _deps = 0
-    _grad = None
-    _retained = None
+    # The engine's fields are slots (fast to reach); what an op saves for its
+    # backward goes in the instance dict. ``inputs`` is set when the graph is
+    # recorded and None once the node is released; _visit, _deps and _grad are
+    # the bookkeeping of one backward pass.
+    __slots__ = ("__dict__", "_deps", "_grad", "_retained", "_visit", "inputs")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,16 +156,18 @@ class Function:
         """Run ``forward`` on the inputs' arrays and wrap the result, recording the graph if needed."""
         ctx = cls()
         try:
-            if len(inputs) == 1:  # the common arities skip building a list
-                (a,) = inputs
-                out = ctx.forward(a.data if isinstance(a, Tensor) else a, **options)
-            elif len(inputs) == 2:
+            if options:
+                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
+            elif len(inputs) == 2:  # the common arities skip building a list
                 a, b = inputs
                 out = ctx.forward(
-                    a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b, **options
+                    a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b
                 )
+            elif len(inputs) == 1:
+                a = inputs[0]
+                out = ctx.forward(a.data if isinstance(a, Tensor) else a)
             else:
-                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
+                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs])
         except (ValueError, IndexError) as e:
             raise type(e)(f"{cls.op_name()}: {e} (inputs: {_describe(inputs)})") from e
         t = _new_tensor(Tensor)
@@ -179,6 +178,8 @@ class Function:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
                     ctx.inputs = inputs
+                    ctx._visit = -1
+                    ctx._retained = None
                     t._ctx = ctx
                     t._requires_grad = True
                     return t
@@ -196,11 +197,12 @@ class Function:
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
-        return tuple(isinstance(x, Tensor) and x._requires_grad for x in self.inputs or ())
+        return tuple(isinstance(x, Tensor) and x._requires_grad for x in getattr(self, "inputs", None) or ())
 
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""
         self.__dict__.clear()
+        self.inputs = self._grad = self._retained = None
 
     def name(self) -> str:
         return f"{type(self).__name__}Backward"
@@ -373,7 +375,7 @@ def _run_backward(
         if retain_graph:
             ctx._grad = None
         else:
-            ctx.__dict__.clear()
+            ctx.release()
 
 
 def _deliver_retained(ctx: Function, g: np.ndarray) -> None:

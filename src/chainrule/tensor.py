@@ -336,18 +336,24 @@ class Tensor:
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return elementwise.Add.apply(self, other)
         return elementwise.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
         return elementwise.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return elementwise.Sub.apply(self, other)
         return elementwise.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return elementwise.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return elementwise.Mul.apply(self, other)
         return elementwise.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:

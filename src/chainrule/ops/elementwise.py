@@ -349,6 +349,8 @@ class Cast(Function):
 
 def _float_unary(fn: type[Function]) -> Any:
     def op(a: Tensor) -> Tensor:
+        if isinstance(a, Tensor) and a.data.dtype.kind == "f":
+            return fn.apply(a)
         a = as_operand(a)
         if not isinstance(a, Tensor):
             a = Tensor._make(np.asarray(a), None)

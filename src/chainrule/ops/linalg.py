@@ -48,9 +48,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(
-            f"matmul: inner dimensions do not match: {a.shape} @ {b.shape} ({k_a} != {k_b})"
-        )
+        raise ValueError(f"matmul: inner dimensions do not match: {a.shape} @ {b.shape} ({k_a} != {k_b})")
     return MatMul.apply(a, b)
 
 

@@ -157,17 +157,13 @@ def _index_part(k: Any) -> Any:
 
 def _is_basic(key: Any) -> bool:
     parts = key if isinstance(key, tuple) else (key,)
-    return builtins.all(
-        p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts
-    )
+    return builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts)
 
 
 def _unique_positions(key: Any) -> bool:
     """True when no element can be selected twice (basic indexing and bool masks)."""
     parts = key if isinstance(key, tuple) else (key,)
-    return builtins.all(
-        not isinstance(p, np.ndarray) or p.dtype == np.bool_ for p in parts
-    )
+    return builtins.all(not isinstance(p, np.ndarray) or p.dtype == np.bool_ for p in parts)
 
 
 class GetItem(Function):
@@ -197,9 +193,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 
 class Gather(Function):
     def forward(ctx, a, dim, index):
-        region = tuple(
-            slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape)
-        )
+        region = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape))
         ctx.shape, ctx.dtype, ctx.dim, ctx.index, ctx.region = a.shape, a.dtype, dim, index, region
         return np.take_along_axis(a[region], index, axis=dim)
 
@@ -229,15 +223,12 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
         )
     for i, (n, m) in enumerate(zip(idx.shape, x.shape, strict=True)):
         if i != d and n > m:
-            raise ValueError(
-                f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}"
-            )
+            raise ValueError(f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}")
     n = x.shape[d] if x.ndim else 1  # a 0-d input gathers like a 1-element vector
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx.max() if idx.max() >= n else idx.min()
         raise IndexError(
-            f"gather: index {bad} is out of range for dim {d} of size {n} "
-            f"(input shape {x.shape})"
+            f"gather: index {bad} is out of range for dim {d} of size {n} (input shape {x.shape})"
         )
     if x.ndim == 0:
         return GetItem.apply(x, ())
