@@ -119,3 +119,22 @@ def check_gradcheck(
         else:
             tensors.append(x)
     assert cr.autograd.gradcheck(fn, tensors, **kw)
+
+
+def call(lib: Any, form: str, name: str, x: Any, *args: Any, **kw: Any) -> Any:
+    """``lib.name(x, *args)`` (form "function") or ``x.name(*args)`` (form "method")."""
+    if form == "method":
+        return getattr(x, name)(*args, **kw)
+    return getattr(lib, name)(x, *args, **kw)
+
+
+def pair(form: str, name: str, *args: Any, **kw: Any) -> tuple[Callable, Callable]:
+    """The same call in chainrule and in PyTorch, for check_against_torch."""
+
+    def ours(t: Any) -> Any:
+        return call(cr, form, name, t, *args, **kw)
+
+    def theirs(t: Any) -> Any:
+        return call(torch, form, name, t, *args, **kw)
+
+    return ours, theirs

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck
+from conftest import call, check_against_torch, check_gradcheck, pair
 
 OPS = ["softmax", "log_softmax"]
 FORMS = ["function", "method"]
@@ -26,37 +26,6 @@ FORMS = ["function", "method"]
 SHAPES = array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
 SMALL_SHAPES = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
 FLOATS = st.floats(-4, 4, width=32, allow_subnormal=False)
-
-
-def gradcheck(fn, x):
-    """check_gradcheck, after asserting a finite output and gradient in float64.
-
-    cr.autograd.gradcheck compares with ``>``, which is False for NaN, so a
-    NaN gradient would pass it silently.
-    """
-    t = cr.tensor(np.asarray(x, np.float64), requires_grad=True)
-    out = fn(t)
-    out = out[0] if isinstance(out, tuple) else out
-    (out * cr.tensor(np.linspace(0.5, 1.5, out.numel()).reshape(out.shape))).sum().backward()
-    assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(t.grad.data))
-    check_gradcheck(fn, [x])
-
-
-def call(lib, form, name, x, *args, **kw):
-    """``lib.name(x, *args)`` or ``x.name(*args)``."""
-    if form == "method":
-        return getattr(x, name)(*args, **kw)
-    return getattr(lib, name)(x, *args, **kw)
-
-
-def pair(form, name, *args, **kw):
-    def ours(t):
-        return call(cr, form, name, t, *args, **kw)
-
-    def theirs(t):
-        return call(torch, form, name, t, *args, **kw)
-
-    return ours, theirs
 
 
 @st.composite
@@ -247,14 +216,14 @@ def small_f64(draw):
 @given(case=small_f64())
 def test_gradcheck(form, op, case):
     x, dim = case
-    gradcheck(lambda t: call(cr, form, op, t, dim), x)
+    check_gradcheck(lambda t: call(cr, form, op, t, dim), [x])
 
 
 @pytest.mark.parametrize("op", OPS)
 def test_gradcheck_large_logits(op):
     x = np.array([[1e4, 1e4 + 0.5, 1e4 - 1.0], [-1e4, -1e4 + 2.0, -1e4 + 0.25]])
     for dim in (0, 1, -1):
-        gradcheck(lambda t, dim=dim: getattr(cr, op)(t, dim), x)
+        check_gradcheck(lambda t, dim=dim: getattr(cr, op)(t, dim), [x])
 
 
 # ------------------------------------------------------------------ 0-d

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck
+from conftest import call, check_against_torch, check_gradcheck, pair
 
 FORMS = ["function", "method"]
 
@@ -35,39 +35,6 @@ FLOATS = st.floats(-4, 4, width=32, allow_subnormal=False)
 # Few distinct values: many ties (max/min/amax/amin/argmax) and many zeros (prod).
 TIES = st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0])
 PROD_VALUES = st.sampled_from([0.0, -0.5, 0.75, 1.0, -1.25, 1.5, 2.0])
-
-
-def gradcheck(fn, x):
-    """check_gradcheck, after asserting a finite output and gradient in float64.
-
-    cr.autograd.gradcheck compares with ``>``, which is False for NaN, so a
-    NaN gradient would pass it silently.
-    """
-    t = cr.tensor(np.asarray(x, np.float64), requires_grad=True)
-    out = fn(t)
-    out = out[0] if isinstance(out, tuple) else out
-    (out * cr.tensor(np.linspace(0.5, 1.5, out.numel()).reshape(out.shape))).sum().backward()
-    assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(t.grad.data))
-    check_gradcheck(fn, [x])
-
-
-def call(lib, form, name, x, *args, **kw):
-    """``lib.name(x, *args)`` or ``x.name(*args)``."""
-    if form == "method":
-        return getattr(x, name)(*args, **kw)
-    return getattr(lib, name)(x, *args, **kw)
-
-
-def pair(form, name, *args, **kw):
-    """The same call in chainrule and in PyTorch."""
-
-    def ours(t):
-        return call(cr, form, name, t, *args, **kw)
-
-    def theirs(t):
-        return call(torch, form, name, t, *args, **kw)
-
-    return ours, theirs
 
 
 @st.composite
@@ -527,19 +494,19 @@ def test_gradcheck_reductions(x, data):
     dim = data.draw(dims_for(x.ndim))
     keepdim = data.draw(st.booleans())
     int_dim = data.draw(dims_for(x.ndim, none=False, tuples=False))
-    gradcheck(lambda t: cr.sum(t, dim, keepdim=keepdim), x)
-    gradcheck(lambda t: t.mean(dim, keepdim=keepdim), x)
-    gradcheck(lambda t: cr.prod(t, int_dim, keepdim=keepdim), x)
-    gradcheck(lambda t: t.prod(), x)
-    gradcheck(lambda t: cr.logsumexp(t, int_dim if dim is None else dim, keepdim=keepdim), x)
+    check_gradcheck(lambda t: cr.sum(t, dim, keepdim=keepdim), [x])
+    check_gradcheck(lambda t: t.mean(dim, keepdim=keepdim), [x])
+    check_gradcheck(lambda t: cr.prod(t, int_dim, keepdim=keepdim), [x])
+    check_gradcheck(lambda t: t.prod(), [x])
+    check_gradcheck(lambda t: cr.logsumexp(t, int_dim if dim is None else dim, keepdim=keepdim), [x])
     # no ties and values 0.3 apart: max/min are differentiable there
-    gradcheck(lambda t: cr.max(t), x)
-    gradcheck(lambda t: t.min(), x)
-    gradcheck(lambda t: cr.max(t, int_dim, keepdim=keepdim), x)
-    gradcheck(lambda t: t.min(int_dim, keepdim=keepdim).values, x)
+    check_gradcheck(lambda t: cr.max(t), [x])
+    check_gradcheck(lambda t: t.min(), [x])
+    check_gradcheck(lambda t: cr.max(t, int_dim, keepdim=keepdim), [x])
+    check_gradcheck(lambda t: t.min(int_dim, keepdim=keepdim).values, [x])
     amdim = () if dim is None else dim
-    gradcheck(lambda t: cr.amax(t, amdim, keepdim=keepdim), x)
-    gradcheck(lambda t: t.amin(amdim, keepdim=keepdim), x)
+    check_gradcheck(lambda t: cr.amax(t, amdim, keepdim=keepdim), [x])
+    check_gradcheck(lambda t: t.amin(amdim, keepdim=keepdim), [x])
 
 
 @settings(max_examples=20)
@@ -551,20 +518,20 @@ def test_gradcheck_var_std(x, data):
     c = correction.get("correction", int(correction.get("unbiased", True)))
     # N <= correction has an infinite or undefined variance: nothing to check
     assume(reduced_count(x.shape, dim) > c)
-    gradcheck(lambda t: cr.var(t, dim, keepdim=keepdim, **correction), x)
-    gradcheck(lambda t: t.std(dim, keepdim=keepdim, **correction), x)
+    check_gradcheck(lambda t: cr.var(t, dim, keepdim=keepdim, **correction), [x])
+    check_gradcheck(lambda t: t.std(dim, keepdim=keepdim, **correction), [x])
 
 
 def test_gradcheck_prod_with_zeros():
     for x in PROD_ZERO_CASES.values():
         for dim in (None, 0, 1):
-            gradcheck(lambda t, dim=dim: t.prod() if dim is None else t.prod(dim), x)
+            check_gradcheck(lambda t, dim=dim: t.prod() if dim is None else t.prod(dim), [x])
 
 
 def test_gradcheck_logsumexp_large_inputs():
     x = np.array([[1e4, 1e4 + 0.5, -1e4], [-3.0, 2.0, 1.0]])
-    gradcheck(lambda t: t.logsumexp(1), x)
-    gradcheck(lambda t: t.logsumexp((0, 1), keepdim=True), x)
+    check_gradcheck(lambda t: t.logsumexp(1), [x])
+    check_gradcheck(lambda t: t.logsumexp((0, 1), keepdim=True), [x])
 
 
 # ------------------------------------------------------------------ 0-d tensors

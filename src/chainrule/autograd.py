@@ -523,7 +523,7 @@ def gradcheck(
                 minus = flat_outputs()
                 flat[k] = orig
                 numerical = (plus - minus) / (2 * eps)
-                bad = ~np.isclose(a[:, k], numerical, rtol=rtol, atol=atol, equal_nan=True)
+                bad = ~np.isclose(a[:, k], numerical, rtol=rtol, atol=atol)  # NaN never passes
                 if bad.any():
                     r = int(np.argmax(bad))
                     if not raise_exception:
