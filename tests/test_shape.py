@@ -738,3 +738,65 @@ GRADCHECK_CASES = [
 @pytest.mark.parametrize("name,fn,shapes_", GRADCHECK_CASES, ids=[c[0] for c in GRADCHECK_CASES])
 def test_gradcheck(name: str, fn, shapes_: list[tuple[int, ...]]) -> None:
     check_gradcheck(fn, [rand(s, dtype=np.float64, seed=i) for i, s in enumerate(shapes_)])
+
+
+# ------------------------------------------------------------ item assignment
+SETITEM_CASES = [
+    ((4, 3), (1,), (3,)),
+    ((4, 3), (slice(1, 3),), (1, 3)),
+    ((2, 3, 4), (slice(None), 1), (2, 4)),
+    ((2, 3, 4), (Ellipsis, slice(0, 2)), (3, 2)),
+    ((5,), (np.array([0, 3]),), (2,)),
+    ((3, 4), (np.array([True, False, True]),), (4,)),
+]
+
+
+@pytest.mark.parametrize(("shape", "key", "value_shape"), SETITEM_CASES)
+def test_setitem_in_a_graph_matches_torch(shape, key, value_shape) -> None:
+    # a non-leaf written into, with a value that also requires grad (and broadcasts)
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    v0 = rng.standard_normal(value_shape).astype(np.float32)
+
+    def assign(lib, x, v):
+        y = x * 2
+        y[key if lib is cr else tuple(torch.as_tensor(k) if isinstance(k, np.ndarray) else k for k in key)] = (
+            v.tanh()
+        )
+        return y
+
+    check_against_torch(lambda x, v: assign(cr, x, v), lambda x, v: assign(torch, x, v), [x0, v0])
+    check_gradcheck(lambda x, v: assign(cr, x, v), [x0, v0])
+
+
+def test_setitem_builds_outputs_step_by_step_like_an_rnn_loop() -> None:
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((3, 3)).astype(np.float32)
+
+    def unroll(lib, w):
+        h = lib.ones(2, 3)
+        out = lib.zeros(2, 4, 3)  # a buffer that does not require grad
+        for t in range(4):
+            h = (h @ w).tanh()
+            out[:, t] = h
+        return out
+
+    check_against_torch(lambda w: unroll(cr, w), lambda w: unroll(torch, w), [w0])
+
+
+def test_setitem_on_a_leaf_that_requires_grad_is_refused_outside_no_grad() -> None:
+    x = cr.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x[0] = 1.0
+    with cr.no_grad():
+        x[0] = 1.0
+    assert x.is_leaf and x.requires_grad and x.data[0] == 1.0
+
+
+def test_setitem_without_grad_writes_in_place() -> None:
+    a = np.zeros(4, np.float32)
+    t = cr.from_numpy(a)
+    t[1:3] = cr.tensor([5.0, 6.0])
+    np.testing.assert_array_equal(a, [0, 5, 6, 0])
+    with pytest.raises(IndexError, match=r"\(4,\)"):
+        t[7] = 1.0

@@ -446,3 +446,24 @@ def test_inplace_ops_keep_dtype():
     i = cr.tensor([1, 2])
     i.add_(3)
     assert i.dtype == cr.int64 and i.tolist() == [4, 5]
+
+
+def test_format_spec_formats_one_element_tensors_as_numbers() -> None:
+    assert f"{cr.tensor(3.14159):.2f}" == f"{torch.tensor(3.14159):.2f}" == "3.14"
+    assert f"{cr.tensor([2.5]):.1f}" == "2.5"
+    assert f"{cr.tensor([1.0, 2.0])}" == repr(cr.tensor([1.0, 2.0]))
+
+
+def test_deepcopy_copies_leaves_and_refuses_graph_results() -> None:
+    import copy
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    y = copy.deepcopy(x)
+    assert y.requires_grad and y.is_leaf and y.data is not x.data
+    np.testing.assert_array_equal(y.data, x.data)
+    np.testing.assert_array_equal(y.grad.data, [3.0, 3.0])
+    y.data[0] = 10.0
+    assert x.data[0] == 1.0
+    with pytest.raises(RuntimeError, match="leaf"):
+        copy.deepcopy(x * 2)

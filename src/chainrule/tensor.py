@@ -245,6 +245,26 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor as its number."""
+        if spec and self.data.size == 1:
+            return format(self.data.item(), spec)
+        return format(repr(self), spec)
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A copy with its own data (and grad), as a leaf; graph results refuse, as in PyTorch."""
+        if self._ctx is not None:
+            raise RuntimeError(
+                "deepcopy: only leaf tensors (made by the user, not computed from tensors "
+                "that require grad) can be deep-copied; use .detach().clone() for the values"
+            )
+        t = Tensor._make(self.data.copy(), None)
+        t._requires_grad = self._requires_grad
+        if self.grad is not None:
+            t.grad = Tensor._make(self.grad.data.copy(), None)
+        memo[id(self)] = t
+        return t
+
     # ---------------------------------------------------- in-place (no graph)
     def _check_inplace(self, what: str) -> None:
         if self._requires_grad and autograd._grad_enabled:
@@ -325,7 +345,21 @@ class Tensor:
         return self._assign(random.rng(generator).normal(mean, std, self.shape), "normal_")
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._check_inplace("__setitem__")
+        """``t[key] = value``. In a recorded graph (t or value requires grad) the
+        write is differentiable: t is rebound to a new array and becomes the
+        result of the assignment, as PyTorch rebases its history. Otherwise the
+        array is written in place.
+        """
+        if autograd._grad_enabled and (
+            self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+        ):
+            if self._requires_grad and self._ctx is None:
+                self._check_inplace("__setitem__")
+            before = Tensor._make(self.data, self._ctx)
+            before._requires_grad = self._requires_grad
+            after = shape.setitem(before, key, value)
+            self.data, self._ctx, self._requires_grad = after.data, after._ctx, after._requires_grad
+            return
         key = shape.index_key(key, self.shape)
         try:
             self.data[key] = value.data if isinstance(value, Tensor) else value

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import promote
+from chainrule.ops.elementwise import cast_to, promote
 from chainrule.tensor import Tensor
 
 
@@ -187,6 +187,33 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     key = index_key(key, x.shape)
     try:
         return GetItem.apply(x, key)
+    except IndexError as e:
+        raise IndexError(f"index out of range: {e.__cause__ or e} (tensor of shape {x.shape})") from None
+
+
+class SetItem(Function):
+    """``a[key] = value`` as a new array, so that both a and value get gradients."""
+
+    def forward(ctx, a, value, key):
+        ctx.key = key
+        out = a.copy()
+        out[key] = value
+        return out
+
+    def backward(ctx, g):
+        # the overwritten positions no longer depend on a; they are value's
+        ga = g.copy()
+        ga[ctx.key] = 0
+        return ga, g[ctx.key], None
+
+
+def setitem(x: Tensor, key: Any, value: Any) -> Tensor:
+    """The result of writing ``value`` at ``key`` into a copy of ``x`` (differentiable in both)."""
+    key = index_key(key, x.shape)
+    if isinstance(value, Tensor) and value.dtype != x.dtype:
+        value = cast_to(value, x.dtype)
+    try:
+        return SetItem.apply(x, value, key)
     except IndexError as e:
         raise IndexError(f"index out of range: {e.__cause__ or e} (tensor of shape {x.shape})") from None
 
