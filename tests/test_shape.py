@@ -758,11 +758,11 @@ def test_setitem_in_a_graph_matches_torch(shape, key, value_shape) -> None:
     x0 = rng.standard_normal(shape).astype(np.float32)
     v0 = rng.standard_normal(value_shape).astype(np.float32)
 
+    torch_key = tuple(torch.as_tensor(k) if isinstance(k, np.ndarray) else k for k in key)
+
     def assign(lib, x, v):
         y = x * 2
-        y[key if lib is cr else tuple(torch.as_tensor(k) if isinstance(k, np.ndarray) else k for k in key)] = (
-            v.tanh()
-        )
+        y[key if lib is cr else torch_key] = v.tanh()
         return y
 
     check_against_torch(lambda x, v: assign(cr, x, v), lambda x, v: assign(torch, x, v), [x0, v0])
