@@ -800,3 +800,11 @@ def test_setitem_without_grad_writes_in_place() -> None:
     np.testing.assert_array_equal(a, [0, 5, 6, 0])
     with pytest.raises(IndexError, match=r"\(4,\)"):
         t[7] = 1.0
+
+
+def test_gather_refuses_negative_indices_like_torch() -> None:
+    x = cr.arange(6.0).reshape(2, 3)
+    with pytest.raises(IndexError, match=r"gather: index -1 is out of range for dim 1 of size 3"):
+        x.gather(1, cr.tensor([[0], [-1]]))
+    with pytest.raises(RuntimeError):
+        torch.arange(6.0).reshape(2, 3).gather(1, torch.tensor([[0], [-1]]))

@@ -467,3 +467,16 @@ def test_deepcopy_copies_leaves_and_refuses_graph_results() -> None:
     assert x.data[0] == 1.0
     with pytest.raises(RuntimeError, match="leaf"):
         copy.deepcopy(x * 2)
+
+
+def test_to_accepts_pytorch_call_forms_and_refuses_other_devices() -> None:
+    t = cr.ones(2)
+    assert t.to("cpu") is t
+    assert t.to(cr.float64).dtype == cr.float64
+    assert t.to("cpu", cr.int64).dtype == cr.int64
+    assert t.to(cr.ones(1, dtype=cr.float64)).dtype == cr.float64
+    assert t.to(dtype=cr.float16).dtype == cr.float16
+    with pytest.raises(ValueError, match=r"'cuda'.*CPU"):
+        t.to("cuda")
+    with pytest.raises(ValueError, match="CPU"):
+        t.to(device="cuda:0")

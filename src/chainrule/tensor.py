@@ -17,6 +17,7 @@ import numpy as np
 from chainrule import backend
 
 _new = object.__new__
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
 class Tensor:
@@ -188,12 +189,22 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.data.item())
 
-    def to(self, dtype: Any = None, copy: bool = False, **_: Any) -> Tensor:
-        """Cast to ``dtype`` (differentiable). Devices other than "cpu" are not available."""
-        if isinstance(dtype, str) and dtype in ("cpu",):
-            return self
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> Tensor:
+        """Cast (differentiably): ``to(dtype)``, ``to(other_tensor)``, ``to("cpu")``, ``to("cpu", dtype)``.
+
+        chainrule computes on the CPU; any other device is refused with a clear error.
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, str) and a.split(":")[0] in _DEVICES:
+                device = a
+            else:
+                dtype = a
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
         if dtype is None:
-            return self.clone() if copy else self
+            return elementwise.clone(self) if copy else self
         return elementwise.cast(self, dtype, copy=copy)
 
     def type(self, dtype: Any = None) -> Any:
@@ -552,6 +563,18 @@ class Tensor:
     def ge(self, other: Any) -> Tensor:
         return elementwise.ge(self, other)
 
+    def floor(self) -> Tensor:
+        return elementwise.floor(self)
+
+    def ceil(self) -> Tensor:
+        return elementwise.ceil(self)
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return elementwise.round(self, decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        return elementwise.trunc(self)
+
     def isnan(self) -> Tensor:
         return elementwise.isnan(self)
 
@@ -600,6 +623,9 @@ class Tensor:
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return reduce.argmin(self, dim, keepdim)
+
+    def cumsum(self, dim: int, dtype: Any = None) -> Tensor:
+        return reduce.cumsum(self, dim, dtype=dtype)
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return reduce.any(self, dim, keepdim)
@@ -666,6 +692,23 @@ class Tensor:
 
     def gather(self, dim: int, index: Any) -> Tensor:
         return shape.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return shape.index_select(self, dim, index)
+
+    def flip(self, *dims: Any) -> Tensor:
+        if not dims:
+            raise TypeError("flip() missing the dims to reverse")
+        return shape.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return shape.repeat(self, *sizes)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return shape.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return shape.triu(self, diagonal)
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return shape.split(self, split_size_or_sections, dim)

@@ -402,6 +402,88 @@ def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
     return Cast.apply(a, dt, copy=copy)
 
 
+# ------------------------------------------------------------------- rounding
+# Piecewise constant: the derivative is 0 wherever it exists. As in PyTorch the
+# output of a float input that requires grad requires grad too, and the
+# gradient it passes back is zeros (not None).
+class Floor(Function):
+    def forward(ctx, a):
+        return np.floor(a)
+
+    def backward(ctx, g):
+        # floor is flat between integers: slope 0
+        return np.zeros_like(g)
+
+
+class Ceil(Function):
+    def forward(ctx, a):
+        return np.ceil(a)
+
+    def backward(ctx, g):
+        # ceil is flat between integers: slope 0
+        return np.zeros_like(g)
+
+
+class Trunc(Function):
+    def forward(ctx, a):
+        return np.trunc(a)
+
+    def backward(ctx, g):
+        # trunc is flat between integers: slope 0
+        return np.zeros_like(g)
+
+
+class Round(Function):
+    def forward(ctx, a, decimals):
+        if decimals == 0:
+            return np.rint(a)  # half to even, as torch.round
+        # PyTorch's steps, in at least float32: scale, round half to even, scale back
+        work = np.promote_types(a.dtype, np.float32)
+        x = a.astype(work, copy=False)
+        p = work.type(10.0 ** builtins.abs(decimals))
+        out = np.rint(x * p) / p if decimals > 0 else np.rint(x / p) * p
+        return out.astype(a.dtype, copy=False)
+
+    def backward(ctx, g):
+        # round is flat between the rounding points: slope 0
+        return np.zeros_like(g), None
+
+
+def _rounding(fn: type[Function], name: str, a: Any, *options: Any) -> Tensor:
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
+    kind = a.data.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{name}: not available for bool tensors")
+    if kind in "iu":
+        if options and options[0] != 0:
+            raise TypeError(f"{name}: decimals={options[0]} needs a floating-point tensor, got {a.dtype}")
+        return Tensor._make(a.data.copy(), None)  # integers are already whole (as PyTorch)
+    return fn.apply(a, *options)
+
+
+def floor(a: Tensor) -> Tensor:
+    """The largest integer <= each element (gradient zero; integer tensors come back unchanged)."""
+    return _rounding(Floor, "floor", a)
+
+
+def ceil(a: Tensor) -> Tensor:
+    """The smallest integer >= each element (gradient zero; integer tensors come back unchanged)."""
+    return _rounding(Ceil, "ceil", a)
+
+
+def trunc(a: Tensor) -> Tensor:
+    """Each element rounded toward zero (gradient zero; integer tensors come back unchanged)."""
+    return _rounding(Trunc, "trunc", a)
+
+
+def round(a: Tensor, *, decimals: int = 0) -> Tensor:
+    """Round to ``decimals`` decimal places, halves to even as ``torch.round`` (gradient zero)."""
+    if isinstance(decimals, builtins.bool) or not hasattr(decimals, "__index__"):
+        raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
+    return _rounding(Round, "round", a, decimals.__index__())
+
+
 # ------------------------------------------------- selections and comparisons
 class Maximum(Function):
     def forward(ctx, a, b):

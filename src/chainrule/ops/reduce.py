@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, prod, max, min, var, std, logsumexp) and their derivatives.
+"""Reductions (sum, mean, prod, max, min, var, std, logsumexp), cumsum, and their derivatives.
 
 A reduction's backward spreads the output gradient back over the reduced
 axes: every input element that contributed gets ``g`` times its local
@@ -157,6 +157,20 @@ class LogSumExp(Function):
         return _expand(g, ctx.axes, ctx.keepdim, ctx.a.shape) * np.exp(ctx.a - ctx.out)
 
 
+class CumSum(Function):
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        return a.copy() if a.ndim == 0 else np.cumsum(a, axis=dim)
+
+    def backward(ctx, g):
+        # out_j = sum_{i<=j} a_i, so a_i collects g_j for every j >= i: the
+        # cumulative sum of g taken from the far end (reversed, cumsum, reversed)
+        if g.ndim == 0:
+            return g, None
+        d = ctx.dim
+        return np.flip(np.cumsum(np.flip(g, d), axis=d), d), None
+
+
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all); bool and int sum to int64."""
     if dtype is not None:
@@ -179,6 +193,16 @@ def prod(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
     elif x.data.dtype.kind in "biu":
         x = cast(x, backend.int64)
     return Prod.apply(x, _dims.axes(dim, x.ndim, "prod"), keepdim)
+
+
+def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along ``dim``: ``out[..., j, ...] = sum(x[..., :j+1, ...])``; bool and int give int64."""
+    d = _dims.axis(dim, x.ndim, "cumsum")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.data.dtype.kind in "biu":
+        x = cast(x, backend.int64)
+    return CumSum.apply(x, d)
 
 
 def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, name: str) -> None:

@@ -133,6 +133,100 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
     return Expand.apply(x, tuple(shape))
 
 
+# ------------------------------------------------- flips, tiles, triangles
+class Flip(Function):
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        return np.flip(a, axes).copy()  # a copy, as torch.flip (not a view)
+
+    def backward(ctx, g):
+        # reversing is its own inverse: reverse the gradient along the same dims
+        return np.flip(g, ctx.axes), None
+
+
+class Repeat(Function):
+    def forward(ctx, a, sizes):
+        ctx.shape, ctx.sizes = a.shape, sizes
+        return np.tile(a, sizes)
+
+    def backward(ctx, g):
+        # every copy of an element contributed with slope 1: split each dim of g
+        # into (copies, size) and sum over the copies
+        shape = (1,) * (len(ctx.sizes) - len(ctx.shape)) + ctx.shape
+        split = tuple(n for pair in zip(ctx.sizes, shape, strict=True) for n in pair)
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(ctx.shape), None
+
+
+class Tril(Function):
+    def forward(ctx, a, diagonal):
+        ctx.diagonal = diagonal
+        return np.tril(a, diagonal)
+
+    def backward(ctx, g):
+        # the kept entries pass the gradient through (slope 1), the zeroed ones get 0
+        return np.tril(g, ctx.diagonal), None
+
+
+class Triu(Function):
+    def forward(ctx, a, diagonal):
+        ctx.diagonal = diagonal
+        return np.triu(a, diagonal)
+
+    def backward(ctx, g):
+        # the kept entries pass the gradient through (slope 1), the zeroed ones get 0
+        return np.triu(g, ctx.diagonal), None
+
+
+def flip(x: Tensor, dims: Any) -> Tensor:
+    """Reverse the order of the elements along each of ``dims`` (a copy, as PyTorch)."""
+    if isinstance(dims, (tuple, list)) and not dims:
+        axes: tuple[int, ...] = ()
+    else:
+        axes = _dims.axes(dims, x.ndim, "flip")
+    # a 0-d tensor accepts dim 0 or -1, and has nothing to reverse
+    return Flip.apply(x, axes if x.ndim else ())
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``x``: ``sizes[i]`` copies along dim i (PyTorch's ``Tensor.repeat``).
+
+    More sizes than dims add leading dims, as if ``x`` had leading size-1 dims.
+    """
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    counts = []
+    for n in sizes:
+        if isinstance(n, bool) or not hasattr(n, "__index__"):
+            raise TypeError(f"repeat: repeat counts must be ints, got {n!r} in {sizes}")
+        counts.append(n.__index__())
+    if len(counts) < x.ndim:
+        raise ValueError(
+            f"repeat: got {len(counts)} repeat counts {tuple(counts)} for a tensor with {x.ndim} dims "
+            f"{x.shape}; give at least one count per dim"
+        )
+    if builtins.any(n < 0 for n in counts):
+        raise ValueError(f"repeat: repeat counts must be non-negative, got {tuple(counts)}")
+    return Repeat.apply(x, tuple(counts))
+
+
+def _triangle(fn: type[Function], x: Tensor, diagonal: Any, name: str) -> Tensor:
+    if isinstance(diagonal, bool) or not hasattr(diagonal, "__index__"):
+        raise TypeError(f"{name}: diagonal must be an int, got {type(diagonal).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{name}: expects a tensor with at least 2 dims, got shape {x.shape}")
+    return fn.apply(x, diagonal.__index__())
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (batched): entries with ``col - row <= diagonal``."""
+    return _triangle(Tril, x, diagonal, "tril")
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (batched): entries with ``col - row >= diagonal``."""
+    return _triangle(Triu, x, diagonal, "triu")
+
+
 # ------------------------------------------------------------------ indexing
 def index_key(key: Any, shape: tuple[int, ...]) -> Any:
     """Tensors inside an index become arrays; lists become integer or bool arrays."""
@@ -252,14 +346,48 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
         if i != d and n > m:
             raise ValueError(f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}")
     n = x.shape[d] if x.ndim else 1  # a 0-d input gathers like a 1-element vector
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # negative indices are refused, as in PyTorch
         bad = idx.max() if idx.max() >= n else idx.min()
         raise IndexError(
             f"gather: index {bad} is out of range for dim {d} of size {n} (input shape {x.shape})"
         )
     if x.ndim == 0:
         return GetItem.apply(x, ())
-    return Gather.apply(x, d, idx % n if idx.size and idx.min() < 0 else idx)
+    return Gather.apply(x, d, idx)
+
+
+class IndexSelect(Function):
+    def forward(ctx, a, dim, index):
+        ctx.shape, ctx.dtype, ctx.dim, ctx.index = a.shape, a.dtype, dim, index
+        return np.take(a, index, axis=dim)
+
+    def backward(ctx, g):
+        # output slice i is a copy of input slice index[i]: send its gradient
+        # back there, summing where an index is repeated
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        np.add.at(np.moveaxis(grad, ctx.dim, 0), ctx.index, np.moveaxis(g, ctx.dim, 0))
+        return grad, None, None
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    """The slices of ``x`` at positions ``index`` (a 1-D integer tensor) along ``dim``, in that order."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"index_select: index must be an integer tensor, got {idx.dtype}")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: index must be a 1-D tensor (a vector), got shape {idx.shape}")
+    d = _dims.axis(dim, x.ndim, "index_select")
+    n = x.shape[d] if x.ndim else 1  # a 0-d input selects like a 1-element vector
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        raise IndexError(
+            f"index_select: index {bad} is out of range for dim {d} of size {n} (input shape {x.shape})"
+        )
+    if x.ndim == 0:
+        if idx.size != 1:
+            raise IndexError(f"index_select: a 0-d input takes exactly one index, got {idx.size}")
+        return GetItem.apply(x, ())
+    return IndexSelect.apply(x, d, idx.reshape(-1))
 
 
 # ---------------------------------------------------------- joining, splitting
