@@ -197,7 +197,7 @@ class Function:
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
-        return tuple(isinstance(x, Tensor) and x._requires_grad for x in getattr(self, "inputs", None) or ())
+        return tuple([isinstance(x, Tensor) and x._requires_grad for x in getattr(self, "inputs", None) or ()])
 
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""
@@ -241,7 +241,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
     )
     if axes:
-        grad = grad.sum(axis=axes)
+        grad = np.add.reduce(grad, axis=axes)
     return grad.reshape(shape)
 
 

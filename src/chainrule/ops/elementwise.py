@@ -147,6 +147,24 @@ class Pow(Function):
         return ga, gb
 
 
+class PowScalar(Function):
+    """``a ** p`` for a Python-number exponent: the common case, without Pow's masks."""
+
+    def forward(ctx, a, p):
+        ctx.a, ctx.p = a, p
+        return a * a if p == 2 else np.power(a, p)
+
+    def backward(ctx, g):
+        # d(a^p)/da = p a^(p-1) (and 0 for p == 0)
+        a, p = ctx.a, ctx.p
+        if p == 2:
+            return 2 * g * a, None
+        if p == 0:
+            return np.zeros_like(g), None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * p * np.power(a, p - 1), None
+
+
 class Remainder(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
@@ -178,7 +196,10 @@ def neg(a: Tensor) -> Tensor:
 
 
 def pow(a: Any, b: Any) -> Tensor:
-    return Pow.apply(*_pair(a, b))
+    a, b = _pair(a, b)
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and a.data.dtype.kind == "f":
+        return PowScalar.apply(a, b)
+    return Pow.apply(a, b)
 
 
 def remainder(a: Any, b: Any) -> Tensor:

@@ -21,6 +21,9 @@ class MatMul(Function):
         # operand is treated as a row (left) or column (right) vector, and the
         # batch axes it was broadcast along are summed away.
         a, b = ctx.a, ctx.b
+        needs = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the plain matrix case, without the general machinery
+            return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         # restore the dropped vector axes: the column axis first, so that for
@@ -29,12 +32,11 @@ class MatMul(Function):
             g = np.expand_dims(g, -1)
         if a.ndim == 1:
             g = np.expand_dims(g, -2)
-        needs = ctx.needs_input_grad
         ga = gb = None
         if needs[0]:
-            ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(np.matmul(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
         if needs[1]:
-            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
+            gb = unbroadcast(np.matmul(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -39,27 +39,34 @@ def _float_input(x: Tensor, dtype: Any) -> Tensor:
     return x
 
 
+def _spread(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a reduction's output, repeated over the reduced axes (a broadcast view)."""
+    if g.ndim == 0:  # reduced to one number: a constant array, made in C
+        return np.full(shape, g, dtype=g.dtype)
+    return np.broadcast_to(_expand(g, axes, keepdim, shape), shape)
+
+
 class Sum(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return np.sum(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+        return np.add.reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
 
     def backward(ctx, g):
         # every summed element contributed with slope 1
-        return np.broadcast_to(_expand(g, ctx.axes, ctx.keepdim, ctx.shape), ctx.shape)
+        return _spread(g, ctx.axes, ctx.keepdim, ctx.shape)
 
 
 class Mean(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        out = np.mean(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
-        ctx.count = a.size // builtins.max(out.size, 1) if a.size else 0
-        return out
+        total = np.add.reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+        ctx.count = a.size // builtins.max(total.size, 1) if a.size else 0
+        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as in NumPy
+            return total / np.asarray(ctx.count, dtype=a.dtype)
 
     def backward(ctx, g):
         # each of the N averaged elements has slope 1/N
-        g = _expand(g, ctx.axes, ctx.keepdim, ctx.shape) / builtins.max(ctx.count, 1)
-        return np.broadcast_to(g, ctx.shape)
+        return _spread(g / np.asarray(builtins.max(ctx.count, 1), dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape)
 
 
 class Prod(Function):
