@@ -197,7 +197,9 @@ class Function:
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
-        return tuple([isinstance(x, Tensor) and x._requires_grad for x in getattr(self, "inputs", None) or ()])
+        return tuple(
+            [isinstance(x, Tensor) and x._requires_grad for x in getattr(self, "inputs", None) or ()]
+        )
 
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""

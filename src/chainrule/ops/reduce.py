@@ -66,7 +66,9 @@ class Mean(Function):
 
     def backward(ctx, g):
         # each of the N averaged elements has slope 1/N
-        return _spread(g / np.asarray(builtins.max(ctx.count, 1), dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape)
+        return _spread(
+            g / np.asarray(builtins.max(ctx.count, 1), dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape
+        )
 
 
 class Prod(Function):
