@@ -24,3 +24,8 @@ def test_logistic_regression_learns_the_digits() -> None:
     assert losses[-1] < losses[0] / 5, f"loss did not fall enough: {losses}"
     accuracy = float(re.search(r"test accuracy: (\d\.\d+)", out).group(1))
     assert accuracy > 0.93
+
+
+def test_chain_rule_example_agrees_with_the_hand_derivation() -> None:
+    out = run_example("chain_rule.py")
+    assert "gradcheck against finite differences: passed" in out
