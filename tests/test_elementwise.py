@@ -1056,3 +1056,22 @@ def test_cast_gradcheck() -> None:
     # through float32 and back: the rounding to float32 needs a larger step
     check_gradcheck(lambda t: t.float().double() * 2.0, [x], eps=1e-3)
     check_gradcheck(lambda t: t.to(cr.float32).to(cr.float64), [x], eps=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 3, 2)])
+def test_nonzero_and_single_argument_where_match_torch(shape) -> None:
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) > 0.2).astype(np.float32) * rng.standard_normal(shape).astype(np.float32)
+    ours, theirs = cr.tensor(x), torch.tensor(x)
+    got = cr.nonzero(ours)
+    assert got.dtype == cr.int64
+    np.testing.assert_array_equal(got.numpy(), torch.nonzero(theirs).numpy())
+    for o, t in zip(ours.nonzero(as_tuple=True), torch.nonzero(theirs, as_tuple=True), strict=True):
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
+    for o, t in zip(cr.where(ours > 0), torch.where(theirs > 0), strict=True):
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
+
+
+def test_where_with_one_value_is_refused() -> None:
+    with pytest.raises(TypeError, match="both values"):
+        cr.where(cr.tensor([True]), cr.tensor([1.0]))

@@ -81,6 +81,7 @@ from chainrule.ops.elementwise import (
     mul,
     ne,
     neg,
+    nonzero,
     pow,
     reciprocal,
     relu,

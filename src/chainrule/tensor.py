@@ -542,6 +542,9 @@ class Tensor:
     def where(self, condition: Any, other: Any) -> Tensor:
         return elementwise.where(condition, self, other)
 
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return elementwise.nonzero(self, as_tuple=as_tuple)
+
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
         return elementwise.masked_fill(self, mask, value)
 

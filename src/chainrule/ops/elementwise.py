@@ -593,13 +593,33 @@ def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
 clip = clamp
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``condition`` holds, else ``b`` (all three broadcast together)."""
+_NOT_GIVEN = object()
+
+
+def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
+    """``a`` where ``condition`` holds, else ``b`` (all three broadcast together).
+
+    With the condition alone, the indices where it holds: ``nonzero(condition, as_tuple=True)``.
+    """
+    if a is _NOT_GIVEN and b is _NOT_GIVEN:
+        return nonzero(condition, as_tuple=True)
+    if a is _NOT_GIVEN or b is _NOT_GIVEN:
+        raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     cond = _bool_mask(condition, "where")
     a, b = _pair(a, b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b)), None)
     return Where.apply(cond, a, b)
+
+
+def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
+    """Indices of the non-zero elements: (count, ndim) int64, or one index tensor per dim."""
+    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    if as_tuple:
+        if data.ndim == 0:
+            return (Tensor._make(np.flatnonzero(data).astype(np.int64), None),)
+        return tuple(Tensor._make(i.astype(np.int64, copy=False), None) for i in np.nonzero(data))
+    return Tensor._make(np.argwhere(data).astype(np.int64, copy=False), None)
 
 
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
