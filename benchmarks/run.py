@@ -65,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
 
     print(f"numpy {np.__version__}, torch {torch.__version__}, torch threads {args.threads}")
-    print(f"{'workload':<34}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}")
+    print(f"{'workload':<34}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}{'bar':>7}")
     for name in names:
         spec = WORKLOADS[name]
         ours, theirs = measure(spec["make"], args.rounds, spec["repeats"])
-        print(f"{spec['title']:<34}{ours * 1e3:>10.3f}ms{theirs * 1e3:>10.3f}ms{ours / theirs:>8.2f}")
+        ratio, bar = ours / theirs, spec.get("bar")
+        verdict = "" if bar is None else f"{bar:>7.2f}  " + ("ok" if ratio <= bar else "OVER")
+        print(f"{spec['title']:<34}{ours * 1e3:>10.3f}ms{theirs * 1e3:>10.3f}ms{ratio:>8.2f}{verdict}")
     return 0
 
 

@@ -84,6 +84,7 @@ WORKLOADS = {
         "title": "autograd chain 1000 ops 16x16",
         "make": chain_of_ops,
         "repeats": 5,
+        "bar": 1.0,  # issue 2: per-op overhead at most PyTorch's
     },
     "tiny_mlp": {
         "title": "tiny MLP 2-16-16-1 raw, SGD step",

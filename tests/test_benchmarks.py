@@ -1,0 +1,30 @@
+"""The benchmark script runs every workload and prints its table (no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+def test_benchmark_table_lists_every_workload() -> None:
+    result = subprocess.run(
+        [sys.executable, str(RUN), "--rounds", "1"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:4] == ["workload", "chainrule", "pytorch", "ratio"]
+    for title in ("autograd chain 1000 ops 16x16", "tiny MLP 2-16-16-1 raw, SGD step"):
+        row = next(line for line in lines if line.startswith(title))
+        ratio = float(row[len(title) :].split()[2])
+        assert ratio > 0
+
+
+def test_unknown_workload_is_refused_with_the_list() -> None:
+    result = subprocess.run(
+        [sys.executable, str(RUN), "nope"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode != 0
+    assert "chain" in result.stderr and "nope" in result.stderr
