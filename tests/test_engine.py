@@ -923,3 +923,48 @@ def test_gradcheck_flags_a_nan_gradient() -> None:
     x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(cr.autograd.GradcheckError, match="input 0"):
         cr.autograd.gradcheck(lambda t: (t * 0).sqrt().sum(), [x])
+
+
+# ------------------------------------------------------------------ hooks
+def _hooked_graph(lib, seen):
+    x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    w = lib.tensor([0.5, 0.25, -1.0], requires_grad=True)
+    h = x * w
+    x.register_hook(lambda g: seen.append(("x", g.numpy().copy())))
+    h.register_hook(lambda g: seen.append(("h", g.numpy().copy())))
+    w.register_hook(lambda g: g * 10)  # replaces w's gradient
+    out = (h * h + h * x).sum()  # h and x are used twice: hooks see the sums
+    out.backward()
+    return x, w, seen
+
+
+def test_hooks_see_total_gradients_and_may_replace_them_as_in_torch() -> None:
+    x, w, seen = _hooked_graph(cr, [])
+    tx, tw, tseen = _hooked_graph(torch, [])
+    assert [name for name, _ in seen] == [name for name, _ in tseen] == ["h", "x"]
+    for (_, ours), (_, theirs) in zip(seen, tseen, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-6)
+
+
+def test_hook_handle_removes_the_hook_and_hooks_run_in_autograd_grad() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    handle = x.register_hook(lambda g: calls.append(g.numpy().copy()))
+    (g,) = cr.autograd.grad((x * 3).sum(), x)
+    np.testing.assert_array_equal(calls[0], [3.0, 3.0])
+    np.testing.assert_array_equal(g.numpy(), [3.0, 3.0])
+    handle.remove()
+    (x * 2).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_hook_errors_are_clear() -> None:
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        cr.ones(2).register_hook(lambda g: g)
+    x = cr.ones(2, requires_grad=True)
+    x.register_hook(lambda g: cr.ones(3))
+    with pytest.raises(RuntimeError, match=r"shape \(3,\); expected \(2,\)"):
+        (x * 2).sum().backward()

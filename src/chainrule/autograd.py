@@ -137,7 +137,7 @@ class Function:
     # backward goes in the instance dict. ``inputs`` is set when the graph is
     # recorded and None once the node is released; _visit, _deps and _grad are
     # the bookkeeping of one backward pass.
-    __slots__ = ("__dict__", "_deps", "_grad", "_retained", "_visit", "inputs")
+    __slots__ = ("__dict__", "_deps", "_grad", "_hooks", "_retained", "_visit", "inputs")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -174,12 +174,13 @@ class Function:
         t.data = out if type(out) is np.ndarray else np.asarray(out)
         t.grad = None
         t._retains_grad = False
+        t._hooks = None
         if _grad_enabled:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
                     ctx.inputs = inputs
                     ctx._visit = -1
-                    ctx._retained = None
+                    ctx._retained = ctx._hooks = None
                     t._ctx = ctx
                     t._requires_grad = True
                     return t
@@ -204,7 +205,7 @@ class Function:
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""
         self.__dict__.clear()
-        self.inputs = self._grad = self._retained = None
+        self.inputs = self._grad = self._retained = self._hooks = None
 
     def name(self) -> str:
         return f"{type(self).__name__}Backward"
@@ -317,10 +318,13 @@ def _run_backward(
                         stack.append(c)
 
     ready = []
+    # Leaves with hooks, and every leaf in autograd.grad(), collect their total
+    # gradient here first: a hook sees the sum over all uses, as in PyTorch.
+    held: dict[int, list] = {}
     for r, g in zip(roots, root_grads, strict=True):
         ctx = r._ctx
         if ctx is None:
-            _deliver(r, g, capture)
+            _hold(held, r, g)
             continue
         if ctx._grad is None:
             ctx._grad = g
@@ -341,6 +345,8 @@ def _run_backward(
         if g is None:
             in_grads: Any = (None,) * len(inputs)
         else:
+            if ctx._hooks is not None:
+                g = _run_hooks(ctx._hooks, g)
             if ctx._retained is not None:
                 _deliver_retained(ctx, g)
             if wanted and id(ctx) in wanted:
@@ -356,7 +362,7 @@ def _run_backward(
                 if gx.shape != x.data.shape:
                     gx = unbroadcast(gx, x.data.shape)
                 if c is None:
-                    if capture is None:
+                    if capture is None and x._hooks is None:
                         grad = x.grad
                         if grad is None:
                             # a copy: gx may be a view shared with other gradients
@@ -364,7 +370,7 @@ def _run_backward(
                         else:
                             grad.data += gx
                     else:
-                        _deliver(x, gx, capture)
+                        _hold(held, x, gx)
                     continue
                 prev = c._grad
                 c._grad = gx if prev is None else prev + gx
@@ -378,6 +384,44 @@ def _run_backward(
             ctx._grad = None
         else:
             ctx.release()
+    for leaf, g in held.values():
+        if leaf._hooks is not None:
+            g = _run_hooks(leaf._hooks, g)
+        _deliver(leaf, g, capture)
+
+
+def _hold(held: dict[int, list], t: Tensor, g: np.ndarray) -> None:
+    slot = held.get(id(t))
+    if slot is None:
+        held[id(t)] = [t, g]
+    else:
+        slot[1] = slot[1] + g
+
+
+def _run_hooks(hooks: list, g: np.ndarray) -> np.ndarray:
+    """Call each hook with the gradient (a Tensor); a hook may return a replacement."""
+    for hook in list(hooks):
+        out = hook(Tensor._make(g, None))
+        if out is not None:
+            new = out.data if isinstance(out, Tensor) else np.asarray(out)
+            if new.shape != g.shape:
+                raise RuntimeError(
+                    f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                    f"{new.shape}; expected {g.shape}"
+                )
+            g = new.astype(g.dtype, copy=False)
+    return g
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
 
 
 def _deliver_retained(ctx: Function, g: np.ndarray) -> None:

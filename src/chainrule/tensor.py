@@ -23,7 +23,7 @@ _DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("__weakref__", "_ctx", "_requires_grad", "_retains_grad", "data", "grad")
+    __slots__ = ("__weakref__", "_ctx", "_hooks", "_requires_grad", "_retains_grad", "data", "grad")
     __array_ufunc__ = None  # NumPy defers to our reflected operators (array * tensor)
     __hash__ = object.__hash__  # == is elementwise, identity is the hash (as in PyTorch)
 
@@ -33,6 +33,7 @@ class Tensor:
         self.data = as_array(data, dtype)
         self.grad: Tensor | None = None
         self._ctx = None
+        self._hooks = None
         self._retains_grad = False
         self._requires_grad = False
         if requires_grad:
@@ -47,6 +48,7 @@ class Tensor:
         t._ctx = ctx
         t._requires_grad = ctx is not None
         t._retains_grad = False
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ autograd
@@ -89,6 +91,21 @@ class Tensor:
             self._retains_grad = True
             # a weak link, so the graph still holds no reference cycle
             self._ctx._retained = weakref.ref(self)
+
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` each time the gradient of this tensor is computed.
+
+        The hook gets the total gradient of this backward pass (summed over
+        every use of the tensor) and may return a tensor to use instead. Returns
+        a handle whose ``remove()`` takes the hook off.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        owner = self if self._ctx is None else self._ctx
+        if owner._hooks is None:
+            owner._hooks = []
+        owner._hooks.append(hook)
+        return autograd.RemovableHandle(owner._hooks, hook)
 
     @property
     def retains_grad(self) -> bool:
