@@ -363,12 +363,7 @@ def _run_backward(
                     gx = unbroadcast(gx, x.data.shape)
                 if c is None:
                     if capture is None and x._hooks is None:
-                        grad = x.grad
-                        if grad is None:
-                            # a copy: gx may be a view shared with other gradients
-                            x.grad = Tensor._make(gx.astype(x.data.dtype, copy=True), None)
-                        else:
-                            grad.data += gx
+                        _accumulate_leaf(x, gx)
                     else:
                         _hold(held, x, gx)
                     continue

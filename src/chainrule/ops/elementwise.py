@@ -427,31 +427,30 @@ def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
 # Piecewise constant: the derivative is 0 wherever it exists. As in PyTorch the
 # output of a float input that requires grad requires grad too, and the
 # gradient it passes back is zeros (not None).
+def _flat_backward(ctx, g):
+    # flat between the rounding points: slope 0 (any options get None)
+    return np.zeros_like(g)
+
+
 class Floor(Function):
     def forward(ctx, a):
         return np.floor(a)
 
-    def backward(ctx, g):
-        # floor is flat between integers: slope 0
-        return np.zeros_like(g)
+    backward = _flat_backward
 
 
 class Ceil(Function):
     def forward(ctx, a):
         return np.ceil(a)
 
-    def backward(ctx, g):
-        # ceil is flat between integers: slope 0
-        return np.zeros_like(g)
+    backward = _flat_backward
 
 
 class Trunc(Function):
     def forward(ctx, a):
         return np.trunc(a)
 
-    def backward(ctx, g):
-        # trunc is flat between integers: slope 0
-        return np.zeros_like(g)
+    backward = _flat_backward
 
 
 class Round(Function):
@@ -465,9 +464,7 @@ class Round(Function):
         out = np.rint(x * p) / p if decimals > 0 else np.rint(x / p) * p
         return out.astype(a.dtype, copy=False)
 
-    def backward(ctx, g):
-        # round is flat between the rounding points: slope 0
-        return np.zeros_like(g), None
+    backward = _flat_backward
 
 
 def _rounding(fn: type[Function], name: str, a: Any, *options: Any) -> Tensor:

@@ -39,6 +39,15 @@ def _float_input(x: Tensor, dtype: Any) -> Tensor:
     return x
 
 
+def _accumulating_input(x: Tensor, dtype: Any) -> Tensor:
+    """Input of sum/prod/cumsum: cast to ``dtype`` if given; bool and int accumulate in int64."""
+    if dtype is not None:
+        return cast(x, dtype)
+    if x.data.dtype.kind in "biu":
+        return cast(x, backend.int64)
+    return x
+
+
 def _spread(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
     """The gradient of a reduction's output, repeated over the reduced axes (a broadcast view)."""
     if g.ndim == 0:  # reduced to one number: a constant array, made in C
@@ -182,10 +191,7 @@ class CumSum(Function):
 
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all); bool and int sum to int64."""
-    if dtype is not None:
-        x = cast(x, dtype)
-    elif x.data.dtype.kind in "biu":
-        x = cast(x, backend.int64)
+    x = _accumulating_input(x, dtype)
     return Sum.apply(x, _dims.axes(dim, x.ndim, "sum"), keepdim)
 
 
@@ -197,20 +203,14 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -
 
 def prod(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Product over ``dim``; bool and int multiply in int64 (as :func:`sum`)."""
-    if dtype is not None:
-        x = cast(x, dtype)
-    elif x.data.dtype.kind in "biu":
-        x = cast(x, backend.int64)
+    x = _accumulating_input(x, dtype)
     return Prod.apply(x, _dims.axes(dim, x.ndim, "prod"), keepdim)
 
 
 def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sums along ``dim``: ``out[..., j, ...] = sum(x[..., :j+1, ...])``; bool and int give int64."""
     d = _dims.axis(dim, x.ndim, "cumsum")
-    if dtype is not None:
-        x = cast(x, dtype)
-    elif x.data.dtype.kind in "biu":
-        x = cast(x, backend.int64)
+    x = _accumulating_input(x, dtype)
     return CumSum.apply(x, d)
 
 

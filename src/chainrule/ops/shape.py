@@ -158,23 +158,19 @@ class Repeat(Function):
 
 
 class Tril(Function):
+    keep = staticmethod(np.tril)
+
     def forward(ctx, a, diagonal):
         ctx.diagonal = diagonal
-        return np.tril(a, diagonal)
+        return ctx.keep(a, diagonal)
 
     def backward(ctx, g):
         # the kept entries pass the gradient through (slope 1), the zeroed ones get 0
-        return np.tril(g, ctx.diagonal), None
+        return ctx.keep(g, ctx.diagonal), None
 
 
-class Triu(Function):
-    def forward(ctx, a, diagonal):
-        ctx.diagonal = diagonal
-        return np.triu(a, diagonal)
-
-    def backward(ctx, g):
-        # the kept entries pass the gradient through (slope 1), the zeroed ones get 0
-        return np.triu(g, ctx.diagonal), None
+class Triu(Tril):
+    keep = staticmethod(np.triu)
 
 
 def flip(x: Tensor, dims: Any) -> Tensor:
@@ -247,11 +243,6 @@ def _index_part(k: Any) -> Any:
             raise IndexError("lists used as indices must hold integers or bools")
         return arr
     return k
-
-
-def _is_basic(key: Any) -> bool:
-    parts = key if isinstance(key, tuple) else (key,)
-    return builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer)) for p in parts)
 
 
 def _unique_positions(key: Any) -> bool:
