@@ -160,3 +160,6 @@ def numel(t: Tensor) -> "int":
 
 def is_tensor(obj: object) -> "bool":
     return isinstance(obj, Tensor)
+
+# The layers above the tensor (imported last: they build on everything above).
+from chainrule import nn  # noqa: E402

@@ -66,3 +66,52 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
             f"bmm: expects two 3-D tensors with the same batch size, got {a.shape} and {b.shape}"
         )
     return matmul(a, b)
+
+
+class Linear(Function):
+    """``y = x W^T + b`` as one node: one GEMM forward, two GEMMs and a sum backward."""
+
+    def forward(ctx, x, weight, bias=None):
+        ctx.x, ctx.weight = x, weight
+        if x.ndim == 2:
+            y = x @ weight.T
+        else:  # any leading batch axes: fold them into one for a single GEMM
+            y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(ctx, g):
+        # y_ni = sum_j x_nj W_ij + b_i, so dx = g W, dW = g^T x (summed over
+        # every leading axis) and db = g summed over every leading axis.
+        x, w = ctx.x, ctx.weight
+        needs = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = gw = gb = None
+        if needs[0]:
+            gx = (g2 @ w).reshape(x.shape)
+        if needs[1]:
+            gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if len(needs) > 2 and needs[2]:
+            gb = np.add.reduce(g2, axis=0)
+        return gx, gw, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias``, PyTorch's ``F.linear``: weight is (out_features, in_features)."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(
+            f"linear: input and weight must be Tensors, got {type(input).__name__} and {type(weight).__name__}"
+        )
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {input.shape} does not fit weight of shape {weight.shape} "
+            f"(expected input (..., {weight.shape[-1] if weight.ndim == 2 else '?'}))"
+        )
+    if input.data.dtype != weight.data.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
+    if bias is None:
+        return Linear.apply(input, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape}, expected ({weight.shape[0]},)")
+    return Linear.apply(input, weight, bias)

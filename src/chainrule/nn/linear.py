@@ -1,0 +1,106 @@
+"""Fully connected layers and the shape-only layers around them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+from chainrule.ops.linalg import linear
+from chainrule.tensor import Tensor
+
+__all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a removed classifier head)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Linear(Module):
+    """``y = x W^T + b``: every output is a weighted sum of every input (a layer of neurons).
+
+    ``weight`` is (out_features, in_features) and ``bias`` (out_features,), as
+    in PyTorch, initialised as PyTorch does: U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # kaiming_uniform_ with a=sqrt(5) gives the bound 1/sqrt(fan_in) (PyTorch's choice).
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+class Flatten(Module):
+    """Merge dims ``start_dim..end_dim`` into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size``, the inverse of Flatten."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]) -> None:
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)) or not unflattened_size:
+            raise TypeError(
+                f"Unflatten: unflattened_size must be a non-empty tuple, got {unflattened_size!r}"
+            )
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.dim + x.ndim if self.dim < 0 else self.dim
+        if not 0 <= d < x.ndim:
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for input of shape {x.shape}")
+        sizes = list(self.unflattened_size)
+        if sizes.count(-1) == 1:
+            known = math.prod(s for s in sizes if s != -1)
+            sizes[sizes.index(-1)] = x.shape[d] // known if known else 0
+        if math.prod(sizes) != x.shape[d]:
+            raise ValueError(
+                f"Unflatten: cannot split dim {self.dim} of size {x.shape[d]} into {self.unflattened_size}"
+            )
+        return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -1,0 +1,653 @@
+"""Module and Parameter: how layers own their weights, as in ``torch.nn``.
+
+A :class:`Module` registers what is assigned to it: a :class:`Parameter`
+becomes a trainable weight, another Module becomes a child, a tensor given to
+``register_buffer`` becomes saved state that is not trained (batch-norm
+statistics). From that registry come ``parameters()``, ``state_dict()``,
+``train()``/``eval()`` and the nested ``repr``. Containers
+(:class:`Sequential`, :class:`ModuleList`, :class:`ModuleDict`) are Modules
+whose children are numbered or named.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import RemovableHandle, no_grad
+from chainrule.tensor import Tensor
+
+__all__ = ["Module", "ModuleDict", "ModuleList", "Parameter", "Sequential"]
+
+
+class Parameter(Tensor):
+    """A tensor that a Module trains: assigning one to a module attribute registers it.
+
+    It shares the array it is made from (no copy) and requires grad unless told otherwise.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        if data is None:
+            data = np.empty(0, dtype=backend.get_default_dtype())
+        array = data.data if isinstance(data, Tensor) else data
+        super().__init__(array, dtype=getattr(array, "dtype", None))
+        if isinstance(data, Tensor) or isinstance(data, np.ndarray):
+            self.data = array  # share, as torch.nn.Parameter does
+        self.requires_grad = requires_grad
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        p = Parameter(self.data.copy(), requires_grad=self._requires_grad)
+        if self.grad is not None:
+            p.grad = Tensor._make(self.grad.data.copy(), None)
+        memo[id(self)] = p
+        return p
+
+
+class _IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.ndarray):
+        return value
+    return None
+
+
+def _kind(dtype: np.dtype) -> str:
+    """'float', 'integer' or 'bool': values may move between dtypes of one kind, not across kinds."""
+    return {"f": "float", "c": "complex", "b": "bool"}.get(dtype.kind, "integer")
+
+
+class Module:
+    """Base class of every layer and model: subclass it, assign layers and Parameters, write ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        setter = object.__setattr__
+        setter(self, "training", True)
+        setter(self, "_parameters", {})
+        setter(self, "_buffers", {})
+        setter(self, "_non_persistent_buffers", set())
+        setter(self, "_modules", {})
+        setter(self, "_forward_hooks", [])
+        setter(self, "_forward_pre_hooks", [])
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} has no forward(); subclasses of Module must define one")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if not (self._forward_hooks or self._forward_pre_hooks):
+                return self.forward(*args, **kwargs)
+            return self._call_with_hooks(args, kwargs)
+        except (ValueError, TypeError) as e:
+            _name_layer(e, self)
+            raise
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        for hook in list(self._forward_pre_hooks):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after each forward; a non-None return replaces the output."""
+        self._forward_hooks.append(hook)
+        return RemovableHandle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(module, inputs)`` before each forward; a non-None return replaces the inputs."""
+        self._forward_pre_hooks.append(hook)
+        return RemovableHandle(self._forward_pre_hooks, hook)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() is called; "
+                f"call super().__init__() first in {type(self).__name__}.__init__"
+            )
+        params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} of {type(self).__name__} "
+                    "(a Parameter or None is required; wrap it: nn.Parameter(tensor))"
+                )
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module {name!r} of "
+                    f"{type(self).__name__} (a Module or None is required)"
+                )
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as buffer {name!r} of {type(self).__name__} "
+                    "(a Tensor or None is required)"
+                )
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        d = self.__dict__
+        d.pop(name, None)
+        for registry in (d["_parameters"], d["_modules"], d["_buffers"]):
+            registry.pop(name, None)
+        d["_non_persistent_buffers"].discard(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when ordinary lookup fails: look in the registries.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if name in d[registry]:
+                del d[registry][name]
+                d["_non_persistent_buffers"].discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        extra = itertools.chain(self._parameters, self._buffers, self._modules)
+        return sorted(set(super().__dir__()) | set(extra))
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or None, a declared but absent parameter such as a missing bias)."""
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}"
+            )
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register state that is saved (if persistent) but not trained, such as running statistics."""
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}"
+            )
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as a child called ``name``."""
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def _check_name(self, name: str, what: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot register a {what} before Module.__init__() is called")
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{what} name must be non-empty and contain no '.', got {name!r}")
+        if name in self.__dict__ and not any(
+            name in r for r in (self._parameters, self._buffers, self._modules)
+        ):
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+
+    # --------------------------------------------------------------- traversal
+    def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
+        """Every module in the tree (this one first) with its dotted name, each once."""
+        stack = [(prefix, self)]
+        seen = set() if memo is None else memo
+        while stack:
+            name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
+            yield name, module
+            children = [
+                (f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None
+            ]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """``(dotted name, Parameter)`` for every parameter, a shared one once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at a dotted path such as ``"encoder.layers.0"``."""
+        module = self
+        for part in target.split(".") if target else []:
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(
+                    f"{type(module).__name__} has no submodule {part!r} (looking for {target!r})"
+                )
+            module = child
+        return module
+
+    # ------------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout on, batch norm uses batch statistics), for this module and its children."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train(): mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: the same as ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze (True) every parameter."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (to None by default, as PyTorch 2 does)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every child (depth first) and then on this module; used for custom init."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------- dtype
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """Cast floating-point parameters and buffers to ``dtype`` in place; ``"cpu"`` is accepted."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta"):
+                device = a
+            else:
+                dtype = a
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
+        if dtype is None:
+            return self
+        dtype = backend.as_dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dtype}")
+        for t in itertools.chain(self.parameters(), self.buffers()):
+            if t.data.dtype.kind == "f" and t.data.dtype != dtype:
+                t.data = t.data.astype(dtype)
+                if t.grad is not None:
+                    t.grad = Tensor._make(t.grad.data.astype(dtype), None)
+        return self
+
+    def float(self) -> Module:
+        return self.to(backend.float32)
+
+    def double(self) -> Module:
+        return self.to(backend.float64)
+
+    def half(self) -> Module:
+        return self.to(backend.float16)
+
+    def cpu(self) -> Module:
+        return self
+
+    # -------------------------------------------------------------- state dict
+    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+        """Every parameter and persistent buffer by dotted name, sharing memory with the module."""
+        out = OrderedDict() if destination is None else destination
+        # every path to a shared module is listed, as in PyTorch
+        for mod_name, module in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            dot = mod_name + "." if mod_name else ""
+            for name, p in module._parameters.items():
+                if p is not None:
+                    out[dot + name] = p if keep_vars else p.detach()
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent_buffers:
+                    out[dot + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
+        """Copy values (Tensors or NumPy arrays) into the parameters and buffers of the same names.
+
+        Every problem is reported at once, by name: missing and unexpected keys
+        (errors when ``strict``), and always shape mismatches and values of the
+        wrong kind (floats into an integer buffer, integers into a weight).
+        Floating-point values are cast to the parameter's precision, as PyTorch does.
+        Nothing is copied unless every key is fine.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
+            )
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems, copies = [], []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = _as_array(state_dict[key])
+            if value is None:
+                problems.append(
+                    f"{key}: expected a Tensor or NumPy array, got {type(state_dict[key]).__name__}"
+                )
+                continue
+            if value.shape != target.shape:
+                problems.append(
+                    f"size mismatch for {key}: copying a value of shape {tuple(value.shape)} from the "
+                    f"state dict, the shape in the current model is {tuple(target.shape)}"
+                )
+                continue
+            if _kind(value.dtype) != _kind(target.data.dtype):
+                problems.append(
+                    f"dtype mismatch for {key}: the state dict has {value.dtype}, the current model "
+                    f"has {target.data.dtype}"
+                )
+                continue
+            copies.append((target, value))
+        if strict:
+            if missing:
+                problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
+            if unexpected:
+                problems.insert(
+                    len(missing) > 0,
+                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected),
+                )
+        if problems:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems)
+            )
+        with no_grad():
+            for target, value in copies:
+                np.copyto(target.data, value, casting="unsafe")
+        return _IncompatibleKeys(missing, unexpected)
+
+    # -------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        """The layer's settings inside its repr's parentheses, e.g. ``in_features=2, out_features=3``."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        if not self._modules:
+            return f"{self._get_name()}({extra})"
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _name_layer(error: Exception, module: Module) -> None:
+    """Say in the error's message which layer raised it, by its dotted name within ``module``.
+
+    The innermost layer is recorded first; each enclosing module on the way
+    out rewrites the message with the path from itself, so the user sees the
+    path from the model they called, e.g. ``in layer '2' (Linear(...)) of Sequential``.
+    """
+    if not hasattr(error, "_chainrule_layer"):
+        error._chainrule_layer = module
+        error._chainrule_message = str(error)
+    layer = error._chainrule_layer
+    extra = layer.extra_repr()
+    described = (
+        f"{layer._get_name()}({extra})" if "\n" not in extra and len(extra) < 120 else layer._get_name()
+    )
+    if layer is module:
+        where = described
+    else:
+        path = next((n for n, m in module.named_modules() if m is layer), None)
+        if path is None:
+            return
+        where = f"layer '{path}' ({described}) of {module._get_name()}"
+    error.args = (f"in {where}: {error._chainrule_message}",)
+
+
+# ---------------------------------------------------------------- containers
+class Sequential(Module):
+    """Modules applied one after another: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
+
+    def __init__(self, *args: Module) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], Mapping):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(args):
+                self.add_module(str(i), module)
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def _index(self, idx: int) -> str:
+        n = len(self._modules)
+        i = operator.index(idx)
+        if not -n <= i < n:
+            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+        return list(self._modules)[i % n]
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._index(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(self._index(idx), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._index(idx)]
+        for k in keys:
+            del self._modules[k]
+        # renumber, so indices stay 0..n-1 as in PyTorch
+        items = list(self._modules.values())
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        items = list(self._modules.values())
+        n = len(items)
+        if not -n <= index <= n:
+            raise IndexError(f"insert: index {index} is out of range for length {n}")
+        items.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules that registers each one (a plain Python list would hide their parameters)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return self._modules[self._index(idx)]
+
+    __setitem__ = Sequential.__setitem__
+    __delitem__ = Sequential.__delitem__
+    __len__ = Sequential.__len__
+    __iter__ = Sequential.__iter__
+    _index = Sequential._index
+    append = Sequential.append
+    insert = Sequential.insert
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if isinstance(modules, (Module, str)) or not isinstance(modules, Iterable):
+            raise TypeError(f"ModuleList.extend expects an iterable of Modules, got {type(modules).__name__}")
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList(itertools.chain(self, other))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("ModuleList is a container and has no forward(); iterate over it in your forward")
+
+
+class ModuleDict(Module):
+    """A dict of modules that registers each one under its key."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("ModuleDict is a container and has no forward(); index it in your forward")

@@ -1,0 +1,429 @@
+"""Module, Parameter, containers, Linear, init, nn.utils and summary, checked against PyTorch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.ops.linalg import linear as cr_linear
+from conftest import check_against_torch, check_gradcheck
+
+
+def _copy_from_torch(ours: nn.Module, theirs: torch.nn.Module) -> None:
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.Identity(), nn.Linear(8, 8))
+        self.heads = nn.ModuleList([nn.Linear(8, 2), nn.Linear(8, 3, bias=False)])
+        self.extra = nn.ModuleDict({"scale": nn.Linear(3, 3)})
+        self.alpha = nn.Parameter(cr.ones(1))
+        self.register_buffer("steps", cr.zeros(1, dtype=cr.int64))
+        self.register_buffer("scratch", cr.zeros(2), persistent=False)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.heads[0](h) * self.alpha, self.extra["scale"](self.heads[1](h))
+
+
+class TorchNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Identity(), torch.nn.Linear(8, 8))
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(8, 2), torch.nn.Linear(8, 3, bias=False)])
+        self.extra = torch.nn.ModuleDict({"scale": torch.nn.Linear(3, 3)})
+        self.alpha = torch.nn.Parameter(torch.ones(1))
+        self.register_buffer("steps", torch.zeros(1, dtype=torch.int64))
+        self.register_buffer("scratch", torch.zeros(2), persistent=False)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.heads[0](h) * self.alpha, self.extra["scale"](self.heads[1](h))
+
+
+# ------------------------------------------------------------- registration
+def test_names_and_order_match_pytorch():
+    ours, theirs = Net(), TorchNet()
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert [tuple(p.shape) for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
+
+
+def test_repr_matches_pytorch():
+    ours = nn.Sequential(nn.Linear(4, 8), nn.Identity(), nn.Flatten(), nn.Unflatten(1, (2, 4)))
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Identity(), torch.nn.Flatten(), torch.nn.Unflatten(1, (2, 4))
+    )
+    assert repr(ours) == repr(theirs)
+    assert repr(Net()).startswith("Net(\n  (body): Sequential(\n    (0): Linear(in_features=4")
+
+
+def test_forward_equals_pytorch_with_copied_weights():
+    ours, theirs = Net(), TorchNet()
+    _copy_from_torch(ours, theirs)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for o, t in zip(ours(cr.tensor(x)), theirs(torch.tensor(x)), strict=True):
+        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_every_parameter_gradient_equals_pytorch():
+    ours, theirs = Net(), TorchNet()
+    _copy_from_torch(ours, theirs)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    c1, c2 = rng.standard_normal((6, 2)).astype(np.float32), rng.standard_normal((6, 3)).astype(np.float32)
+    a, b = ours(cr.tensor(x))
+    ((a * cr.tensor(c1)).sum() + (b * cr.tensor(c2)).sum()).backward()
+    ta, tb = theirs(torch.tensor(x))
+    ((ta * torch.tensor(c1)).sum() + (tb * torch.tensor(c2)).sum()).backward()
+    theirs_grads = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.data, theirs_grads[name].grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_assignment_rules():
+    m = Net()
+    m.alpha = None  # a registered parameter may be set to None
+    assert "alpha" not in dict(m.named_parameters())
+    with pytest.raises(TypeError, match=r"parameter .alpha.*nn\.Parameter"):
+        m.alpha = cr.ones(1)
+    with pytest.raises(TypeError, match="buffer 'steps'"):
+        m.steps = np.zeros(1)
+    m.steps = cr.ones(1, dtype=cr.int64)
+    assert m.state_dict()["steps"].item() == 1
+    m.body = nn.Linear(4, 8)  # replacing a child keeps its registration
+    assert isinstance(m.body, nn.Linear)
+    del m.extra
+    assert "extra" not in dict(m.named_children())
+    m.plain = 3
+    assert m.plain == 3 and "plain" not in m.state_dict()
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = m.nothing
+
+
+def test_assigning_before_init_says_call_super():
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            self.layer = nn.Linear(2, 2)
+
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Broken()
+
+
+def test_shared_parameter_is_listed_once():
+    shared = nn.Linear(3, 3)
+    m = nn.Sequential(shared, nn.Identity(), shared)
+    assert len(list(m.parameters())) == 2
+    assert list(m.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_parameter_shares_memory_and_requires_grad():
+    a = np.zeros(3, dtype=np.float32)
+    p = nn.Parameter(a)
+    assert p.requires_grad and p.is_leaf and p.data is a
+    assert repr(p).startswith("Parameter containing:")
+    assert not nn.Parameter(cr.zeros(2), requires_grad=False).requires_grad
+
+
+# ------------------------------------------------------------------- modes
+def test_train_eval_zero_grad_requires_grad_apply_to():
+    m = Net()
+    m.eval()
+    assert not any(mod.training for mod in m.modules())
+    m.train()
+    assert all(mod.training for mod in m.modules())
+    out = m(cr.randn(2, 4))
+    (out[0].sum() + out[1].sum()).backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad(set_to_none=False)
+    assert all(not p.grad.data.any() for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+    m.requires_grad_(False)
+    assert not any(p.requires_grad for p in m.parameters())
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen[-1] == "Net" and seen.count("Linear") == 5
+    m.to(cr.float64)
+    assert all(p.dtype == cr.float64 for p in m.parameters())
+    assert m.steps.dtype == cr.int64  # integer buffers keep their dtype
+    assert m(cr.randn(2, 4).double())[0].dtype == cr.float64
+    with pytest.raises(ValueError, match="device 'cuda'"):
+        m.to("cuda")
+
+
+def test_custom_init_with_apply():
+    def init_weights(mod):
+        if isinstance(mod, nn.Linear):
+            nn.init.zeros_(mod.weight)
+
+    m = Net().apply(init_weights)
+    assert all(not mod.weight.data.any() for mod in m.modules() if isinstance(mod, nn.Linear))
+
+
+# --------------------------------------------------------------- containers
+def test_sequential_indexing_slicing_and_editing():
+    layers = [nn.Linear(2, 2), nn.Identity(), nn.Linear(2, 3)]
+    seq = nn.Sequential(*layers)
+    assert seq[0] is layers[0] and seq[-1] is layers[2] and len(seq) == 3
+    assert isinstance(seq[1:], nn.Sequential) and list(seq[1:]) == layers[1:]
+    del seq[1]
+    assert list(seq._modules) == ["0", "1"] and seq[1] is layers[2]
+    seq.append(nn.Identity()).insert(0, nn.Identity())
+    assert len(seq) == 4 and isinstance(seq[0], nn.Identity)
+    with pytest.raises(IndexError, match="out of range"):
+        seq[10]
+    named = nn.Sequential({"first": nn.Linear(2, 2), "second": nn.Identity()})
+    assert list(named.state_dict()) == ["first.weight", "first.bias"]
+
+
+def test_module_list_and_dict():
+    ml = nn.ModuleList([nn.Linear(2, 2)])
+    ml += [nn.Identity()]
+    ml.append(nn.Linear(2, 1))
+    assert len(ml) == 3 and isinstance(ml[1:], nn.ModuleList) and len(list(ml.parameters())) == 4
+    with pytest.raises(TypeError, match="no forward"):
+        ml(cr.zeros(1))
+    md = nn.ModuleDict({"a": nn.Linear(1, 1)})
+    md["b"] = nn.Identity()
+    assert list(md) == ["a", "b"] and "a" in md and len(md) == 2
+    assert md.pop("a") is not None and list(md.keys()) == ["b"]
+
+
+# --------------------------------------------------------------- state dict
+def test_state_dict_shares_memory_and_accepts_arrays():
+    m = nn.Linear(3, 2)
+    sd = m.state_dict()
+    assert not sd["weight"].requires_grad and sd["weight"].data is m.weight.data
+    m.load_state_dict({"weight": np.ones((2, 3)), "bias": cr.zeros(2)})  # float64 arrays are cast
+    assert m.weight.dtype == cr.float32 and m.weight.data.sum() == 6
+    state = m.state_dict()
+    m2 = nn.Linear(3, 2)
+    m2.load_state_dict(state)
+    np.testing.assert_array_equal(m2.weight.data, m.weight.data)
+
+
+def test_load_state_dict_reports_every_problem_by_name():
+    m = Net()
+    sd = {k: v.data.copy() for k, v in m.state_dict().items()}
+    del sd["alpha"]
+    sd["body.0.weight"] = np.zeros((8, 5), dtype=np.float32)
+    sd["steps"] = np.zeros(1, dtype=np.float32)
+    sd["surprise"] = np.zeros(1)
+    before = m.body[0].weight.data.copy()
+    with pytest.raises(RuntimeError) as info:
+        m.load_state_dict(sd)
+    msg = str(info.value)
+    assert "Error(s) in loading state_dict for Net" in msg
+    assert 'Missing key(s) in state_dict: "alpha"' in msg
+    assert 'Unexpected key(s) in state_dict: "surprise"' in msg
+    assert "size mismatch for body.0.weight" in msg and "(8, 5)" in msg and "(8, 4)" in msg
+    assert "dtype mismatch for steps" in msg
+    np.testing.assert_array_equal(m.body[0].weight.data, before)  # nothing was copied
+
+
+def test_load_state_dict_not_strict_returns_the_keys():
+    m = nn.Linear(2, 2)
+    result = m.load_state_dict({"weight": np.zeros((2, 2)), "other": np.zeros(1)}, strict=False)
+    assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
+    assert not m.weight.data.any()
+    assert repr(nn.Linear(1, 1).load_state_dict(nn.Linear(1, 1).state_dict())) == (
+        "<All keys matched successfully>"
+    )
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        m.load_state_dict({"weight": np.zeros((3, 2))}, strict=False)
+    with pytest.raises(TypeError, match="mapping"):
+        m.load_state_dict([1, 2])
+
+
+# ------------------------------------------------------------------- Linear
+@given(
+    batch=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    n_in=st.integers(1, 6),
+    n_out=st.integers(1, 6),
+    bias=st.booleans(),
+)
+def test_linear_matches_pytorch(batch, n_in, n_out, bias):
+    rng = np.random.default_rng(len(batch) * 100 + n_in * 10 + n_out)
+    x = rng.standard_normal((*batch, n_in)).astype(np.float32)
+    w = rng.standard_normal((n_out, n_in)).astype(np.float32)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    if bias:
+        check_against_torch(cr_linear, torch.nn.functional.linear, [x, w, b])
+    else:
+        check_against_torch(cr_linear, torch.nn.functional.linear, [x, w])
+
+
+def test_linear_gradcheck_and_errors():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    check_gradcheck(cr_linear, [x, w, b])
+    layer = nn.Linear(4, 5)
+    with pytest.raises(ValueError, match=r"in Linear\(in_features=4, out_features=5, bias=True\).*\(2, 3\)"):
+        layer(cr.zeros(2, 3))
+    with pytest.raises(ValueError, match="in_features must be a non-negative int"):
+        nn.Linear(-1, 2)
+
+
+def test_linear_default_init_matches_pytorch_bounds():
+    cr.manual_seed(0)
+    layer = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    # uniform on [-bound, bound] has std bound / sqrt(3)
+    assert abs(layer.weight.data.std() - bound / math.sqrt(3)) < 0.02 * bound
+    assert layer.weight.dtype == cr.float32
+
+
+def test_flatten_unflatten_match_pytorch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for args in [(), (0, -1), (2, 3), (1, 2)]:
+        check_against_torch(nn.Flatten(*args), torch.nn.Flatten(*args), [x])
+    check_against_torch(nn.Unflatten(2, (2, 2)), torch.nn.Unflatten(2, (2, 2)), [x])
+    check_against_torch(nn.Unflatten(-1, (5, -1)), torch.nn.Unflatten(-1, (5, -1)), [x])
+    with pytest.raises(ValueError, match="cannot split dim 1 of size 3"):
+        nn.Unflatten(1, (2, 2))(cr.tensor(x))
+
+
+# --------------------------------------------------------------------- init
+@pytest.mark.parametrize(
+    "name,param", [("linear", None), ("tanh", None), ("relu", None), ("leaky_relu", 0.2), ("selu", None)]
+)
+def test_calculate_gain_matches_pytorch(name, param):
+    assert nn.init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
+
+
+@pytest.mark.parametrize(
+    "fn,kwargs,expected_std",
+    [
+        ("xavier_uniform_", {}, math.sqrt(2 / (200 + 300))),
+        ("xavier_normal_", {"gain": 2.0}, 2 * math.sqrt(2 / (200 + 300))),
+        ("kaiming_uniform_", {"nonlinearity": "relu"}, math.sqrt(2 / 300)),
+        ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}, math.sqrt(2 / 200)),
+        ("he_normal_", {}, math.sqrt(2 / 300)),
+        ("glorot_uniform_", {}, math.sqrt(2 / (200 + 300))),
+        ("normal_", {"std": 0.02}, 0.02),
+        ("trunc_normal_", {"std": 0.02, "a": -0.04, "b": 0.04}, 0.02 * 0.88),
+    ],
+)
+def test_init_schemes_have_the_right_spread(fn, kwargs, expected_std):
+    w = cr.empty(200, 300)
+    out = getattr(nn.init, fn)(w, **kwargs)
+    assert out is w
+    assert w.data.std() == pytest.approx(expected_std, rel=0.03)
+    assert abs(w.data.mean()) < expected_std * 0.02
+
+
+def test_other_init_functions():
+    w = cr.empty(3, 4)
+    assert (nn.init.constant_(w, 0.5).data == 0.5).all()
+    assert (nn.init.ones_(w).data == 1).all() and not nn.init.zeros_(w).data.any()
+    np.testing.assert_array_equal(nn.init.eye_(w).data, np.eye(3, 4))
+    q = nn.init.orthogonal_(cr.empty(6, 4)).data
+    np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-5)
+    u = nn.init.uniform_(cr.empty(1000), -2, 3).data
+    assert u.min() >= -2 and u.max() <= 3
+    conv = nn.init.dirac_(cr.empty(4, 4, 3, 3)).data
+    assert conv[:, :, 1, 1].tolist() == np.eye(4).tolist() and conv.sum() == 4
+    with pytest.raises(ValueError, match="at least 2 dims"):
+        nn.init.xavier_uniform_(cr.empty(5))
+    with pytest.raises(ValueError, match="unsupported nonlinearity"):
+        nn.init.calculate_gain("softmax")
+
+
+def test_init_is_reproducible_under_manual_seed():
+    cr.manual_seed(3)
+    a = nn.Linear(5, 5).weight.data.copy()
+    cr.manual_seed(3)
+    np.testing.assert_array_equal(nn.Linear(5, 5).weight.data, a)
+
+
+# -------------------------------------------------------------------- utils
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_matches_pytorch(norm_type, max_norm):
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(s).astype(np.float32) for s in [(3, 4), (4,), (2, 2)]]
+    ours = [cr.zeros(g.shape, requires_grad=True) for g in grads]
+    theirs = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+    for o, t, g in zip(ours, theirs, grads, strict=True):
+        o.grad, t.grad = cr.tensor(g.copy()), torch.tensor(g.copy())
+    n_ours = nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
+    n_theirs = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+    assert n_ours.item() == pytest.approx(n_theirs.item(), rel=1e-5)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.grad.data, t.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_value_and_vectors():
+    p = cr.zeros(5, requires_grad=True)
+    p.grad = cr.tensor([-3.0, -0.5, 0.0, 0.5, 3.0])
+    nn.utils.clip_grad_value_([p], 1.0)
+    assert p.grad.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    m, tm = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    _copy_from_torch(m, tm)
+    vec = nn.utils.parameters_to_vector(m.parameters())
+    np.testing.assert_array_equal(vec.data, torch.nn.utils.parameters_to_vector(tm.parameters()).detach())
+    nn.utils.vector_to_parameters(cr.arange(8).float(), m.parameters())
+    assert m.weight.data.ravel().tolist() == [0, 1, 2, 3, 4, 5] and m.bias.tolist() == [6, 7]
+    with pytest.raises(ValueError, match="8 values"):
+        nn.utils.vector_to_parameters(cr.zeros(7), m.parameters())
+    bad = cr.zeros(1, requires_grad=True)
+    bad.grad = cr.tensor([float("nan")])
+    with pytest.raises(RuntimeError, match="error_if_nonfinite"):
+        nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
+
+
+def test_freezing_helpers_for_fine_tuning():
+    m = Net()
+    nn.utils.freeze(m)
+    assert nn.utils.trainable_parameters(m) == []
+    nn.utils.unfreeze(m, ["heads.0", "extra.scale"])
+    names = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert names == ["heads.0.weight", "heads.0.bias", "extra.scale.weight", "extra.scale.bias"]
+    assert nn.utils.count_parameters(m, trainable_only=True) == 8 * 2 + 2 + 3 * 3 + 3
+    assert nn.utils.count_parameters(m) == sum(p.numel() for p in TorchNet().parameters())
+    out = m(cr.randn(2, 4))
+    (out[0].sum() + out[1].sum()).backward()
+    assert m.body[0].weight.grad is None and m.heads[0].weight.grad is not None
+    with pytest.raises(AttributeError, match="no submodule 'nope'"):
+        nn.utils.freeze(m, ["nope"])
+
+
+# ------------------------------------------------------------------ summary
+def test_summary_lists_layers_shapes_and_counts():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Identity(), nn.Linear(32, 10))
+    lines = []
+    s = nn.summary(model, (8, 8), print_fn=lines.append)
+    assert [r[:3] for r in s.rows] == [
+        ("0", "Flatten", "[-1, 64]"),
+        ("1", "Linear", "[-1, 32]"),
+        ("2", "Identity", "[-1, 32]"),
+        ("3", "Linear", "[-1, 10]"),
+    ]
+    assert s.total_params == 64 * 32 + 32 + 32 * 10 + 10 == s.trainable_params
+    text = lines[0]
+    assert "Total params: 2,410" in text and "1 (Linear)" in text and "[-1, 10]" in text
+    model.train()
+    nn.summary(model, (8, 8), print_fn=None)
+    assert model.training
+
+
+def test_summary_nested_model_and_frozen_counts():
+    m = Net()
+    nn.utils.freeze(m, ["body"])
+    s = nn.summary(m, (4,), print_fn=None)
+    assert [r[0] for r in s.rows] == ["body.0", "body.1", "body.2", "heads.0", "heads.1", "extra.scale"]
+    assert s.total_params - s.trainable_params == 4 * 8 + 8 + 8 * 8 + 8
