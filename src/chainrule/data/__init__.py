@@ -1,0 +1,37 @@
+"""Feeding data to a model, as ``torch.utils.data``: datasets, samplers, collation and the DataLoader.
+
+``chainrule.data.datasets`` holds loaders for real datasets (the bundled digits,
+and a checked, cached downloader for the others).
+"""
+
+from chainrule.data import datasets
+from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.data.loader import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    default_collate,
+    default_convert,
+)
+
+__all__ = [
+    "BatchSampler",
+    "ConcatDataset",
+    "DataLoader",
+    "Dataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "Subset",
+    "SubsetRandomSampler",
+    "TensorDataset",
+    "WeightedRandomSampler",
+    "datasets",
+    "default_collate",
+    "default_convert",
+    "random_split",
+]

@@ -1,0 +1,185 @@
+"""Datasets: indexable collections of samples, as ``torch.utils.data``.
+
+A dataset maps an index to a sample (usually an ``(input, target)`` tuple).
+:class:`TensorDataset` wraps tensors that share a first dimension; the
+:class:`~chainrule.data.DataLoader` recognises it (and :class:`Subset` views of
+it) and cuts whole batches with one fancy index per tensor instead of stacking
+samples one by one. :func:`random_split` draws from chainrule's seeded
+generator, so ``cr.manual_seed`` makes a split reproducible.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import operator
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from chainrule import random as _random
+from chainrule.creation import as_tensor
+from chainrule.tensor import Tensor
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Dataset(ABC, Generic[T_co]):
+    """The base of map-style datasets: subclasses define ``__getitem__`` (and usually ``__len__``).
+
+    ``a + b`` concatenates two datasets. ``__len__`` is not required by the
+    base (a sampler may know the indices), but ``DataLoader`` needs it for its
+    default samplers and ``len(loader)``.
+    """
+
+    @abstractmethod
+    def __getitem__(self, index: Any) -> T_co:
+        """The sample at ``index``."""
+
+    def __add__(self, other: Dataset[T_co]) -> ConcatDataset[T_co]:
+        return ConcatDataset([self, other])
+
+
+class TensorDataset(Dataset[tuple[Tensor, ...]]):
+    """Samples are slices along the first dimension of each tensor: ``ds[i] == (t[i] for t in tensors)``.
+
+    NumPy arrays are accepted too and wrapped without copying.
+    """
+
+    def __init__(self, *tensors: Tensor) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset: expected at least one tensor")
+        ts = []
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                if not isinstance(t, np.ndarray):
+                    raise TypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, expected a Tensor")
+                t = as_tensor(t)
+            if t.ndim == 0:
+                raise ValueError(
+                    f"TensorDataset: tensor {i} is 0-d; every tensor needs a first (sample) dimension"
+                )
+            ts.append(t)
+        n = ts[0].shape[0]
+        for i, t in enumerate(ts):
+            if t.shape[0] != n:
+                raise ValueError(
+                    f"TensorDataset: size mismatch: tensor 0 has {n} samples (first dimension) "
+                    f"but tensor {i} has {t.shape[0]} (shape {t.shape})"
+                )
+        self.tensors: tuple[Tensor, ...] = tuple(ts)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+
+class Subset(Dataset[T_co]):
+    """The samples of ``dataset`` at ``indices``, in that order (a view: nothing is copied)."""
+
+    def __init__(self, dataset: Dataset[T_co], indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = indices
+
+    def __getitem__(self, idx: Any) -> T_co:
+        if isinstance(idx, list):
+            return self.dataset[[self.indices[i] for i in idx]]
+        return self.dataset[self.indices[idx]]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """Samples at several indices, through the wrapped dataset's ``__getitems__`` when it has one."""
+        getitems = getattr(self.dataset, "__getitems__", None)
+        mapped = [self.indices[i] for i in indices]
+        if getitems is not None:
+            return getitems(mapped)
+        ds = self.dataset
+        return [ds[i] for i in mapped]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ConcatDataset(Dataset[T_co]):
+    """Several datasets one after another; ``cumulative_sizes[i]`` is where dataset ``i`` ends."""
+
+    def __init__(self, datasets: Iterable[Dataset[T_co]]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for i, d in enumerate(self.datasets):
+            if not hasattr(d, "__len__") or not hasattr(d, "__getitem__"):
+                raise TypeError(
+                    f"ConcatDataset: dataset {i} ({type(d).__name__}) needs __getitem__ and __len__"
+                )
+        self.cumulative_sizes: list[int] = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, idx: int) -> T_co:
+        n = self.cumulative_sizes[-1]
+        idx = operator.index(idx)
+        if idx < 0:
+            idx += n
+        if not 0 <= idx < n:
+            raise IndexError(f"ConcatDataset: index {idx} is out of range for {n} samples")
+        d = bisect.bisect_right(self.cumulative_sizes, idx)
+        start = self.cumulative_sizes[d - 1] if d else 0
+        return self.datasets[d][idx - start]
+
+
+def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
+    """Integer split sizes: ints as given, or fractions floored with the remainder dealt round-robin."""
+    lengths = list(lengths)
+    if not lengths:
+        raise ValueError("random_split: lengths is empty")
+    total = sum(lengths)
+    if math.isclose(total, 1) and total <= 1:
+        sizes = []
+        for i, frac in enumerate(lengths):
+            if not 0 <= frac <= 1:
+                raise ValueError(f"random_split: fraction at index {i} is {frac}, not between 0 and 1")
+            sizes.append(math.floor(n * frac))
+        # PyTorch's rule: add 1 to each split in turn until the sizes sum to n
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        for i, size in enumerate(sizes):
+            if size == 0:
+                warnings.warn(
+                    f"random_split: length of split at index {i} is 0; this gives an empty dataset",
+                    stacklevel=3,
+                )
+        return sizes
+    for i, k in enumerate(lengths):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(
+                f"random_split: lengths must be non-negative ints or fractions summing to 1, "
+                f"got {lengths[i]!r} at index {i}"
+            )
+    if total != n:
+        raise ValueError(f"random_split: lengths {lengths} sum to {total}, but the dataset has {n} samples")
+    return [int(k) for k in lengths]
+
+
+def random_split(
+    dataset: Dataset[T_co], lengths: Sequence[float], generator: _random.Generator | None = None
+) -> list[Subset[T_co]]:
+    """Split ``dataset`` into non-overlapping random :class:`Subset` s of the given lengths.
+
+    ``lengths`` are ints summing to ``len(dataset)`` or fractions summing to 1
+    (each split gets ``floor(n * frac)``, and the remainder is added one by one
+    to the splits in order, as PyTorch does). The permutation comes from
+    ``generator`` or the global generator seeded by ``cr.manual_seed``.
+    """
+    sizes = _split_lengths(len(dataset), lengths)
+    perm = _random.rng(generator).permutation(len(dataset)).tolist()
+    return [
+        Subset(dataset, perm[end - size : end])
+        for end, size in zip(itertools.accumulate(sizes), sizes, strict=True)
+    ]
