@@ -1,0 +1,87 @@
+"""Adagrad: each coordinate's step shrinks with the sum of its squared gradients so far.
+
+``s += g^2`` and ``p -= clr g / (sqrt(s) + eps)`` with
+``clr = lr / (1 + (step - 1) lr_decay)`` (Duchi, Hazan & Singer, 2011): rarely
+updated coordinates keep large steps, frequent ones slow down. The arithmetic
+follows PyTorch's single-tensor implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import Optimizer, ParamsT, _Chunk
+from chainrule.tensor import Tensor
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad; state per parameter (created at construction, as in PyTorch): ``step`` and ``sum``."""
+
+    _param_state_keys = frozenset(["sum"])
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "foreach": foreach,
+            "maximize": maximize,
+        }
+        self._check_group(dict(defaults))
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = Tensor._make(np.zeros((), np.float32), None)
+                state["sum"] = Tensor._make(
+                    np.full(p.data.shape, group["initial_accumulator_value"], p.data.dtype), None
+                )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        self._check_nonnegative(group, "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def _state_spec(self, group: dict[str, Any]) -> tuple:
+        return (("sum", group["initial_accumulator_value"]),)
+
+    def _update(self, group: dict[str, Any], chunks: list[_Chunk], grads: list) -> None:
+        lr = group["lr"]
+        lr_decay = group["lr_decay"]
+        weight_decay = group["weight_decay"]
+        maximize = group["maximize"]
+        add, mul, div, sqrt = np.add, np.multiply, np.divide, np.sqrt
+        for ch in chunks:
+            step = ch.advance()
+            EPS, NCLR, _, _, _, _, _, _ = ch.s  # noqa: N806 (0-d scalars)
+            EPS[()] = group["eps"]
+            NCLR[()] = -(lr / (1 + (step - 1) * lr_decay))
+            g = ch.grad(grads, maximize)
+            if weight_decay != 0:
+                g = ch.add_weight_decay(g, weight_decay)
+            t = ch.tmp
+            state_sum = ch.bufs[0]
+            # s += g^2;  p -= clr g / (sqrt(s) + eps)
+            mul(g, g, t)
+            add(state_sum, t, state_sum)
+            sqrt(state_sum, t)
+            add(t, EPS, t)
+            div(g, t, t)
+            mul(t, NCLR, t)
+            ch.apply(t)
