@@ -22,7 +22,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/logistic_regression.py
+	$(BIN)/chainrule demo
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -40,43 +42,67 @@ def chain_of_ops(n_ops: int = 1000, size: int = 16):
     return make(cr), make(torch)
 
 
-def tiny_mlp_raw(n_points: int = 100):
-    """W0's shape with raw tensors: MLP 2-16-16-1, tanh, MSE, plain SGD written by hand.
+def _mlp_step(lib, sizes, activation, loss_name, X0, y0, seed=0):
+    """One training step of an MLP in ``lib`` (chainrule or torch): forward, loss, backward, Adam."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(lib.nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(getattr(lib.nn, activation)())
+    model = lib.nn.Sequential(*layers)
+    init = _mlp_init(sizes, seed)
+    model.load_state_dict(
+        init if lib.__name__ == "chainrule" else {k: lib.tensor(v) for k, v in init.items()}
+    )
+    loss_fn = getattr(lib.nn, loss_name)()
+    optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
+    X, y = lib.tensor(X0), lib.tensor(y0)
 
-    The layers and optimizers arrive with chainrule.nn/optim; until then this
-    row measures the engine on W0's mix of ops (matmul, broadcast add, tanh,
-    mean) rather than on a uniform chain.
-    """
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def _mlp_init(sizes, seed):
+    rng = np.random.default_rng(seed)
+    state, index = {}, 0
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        bound = 1 / np.sqrt(n_in)
+        state[f"{index}.weight"] = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
+        state[f"{index}.bias"] = rng.uniform(-bound, bound, n_out).astype(np.float32)
+        index += 2 if i < len(sizes) - 2 else 1
+    return state
+
+
+def tiny_mlp(n_points: int = 100):
+    """W0: MLP 2-16-16-1, tanh, 100 points, MSE, Adam: per-op overhead is everything."""
     import torch
 
     import chainrule as cr
 
     rng = np.random.default_rng(0)
     X0 = rng.uniform(-1, 1, (n_points, 2)).astype(np.float32)
-    y0 = np.sin(3 * X0[:, :1]) * X0[:, 1:]
-    shapes = [(2, 16), (16,), (16, 16), (16,), (16, 1), (1,)]
-    init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in shapes]
+    y0 = (np.sin(3 * X0[:, :1]) * X0[:, 1:]).astype(np.float32)
+    return tuple(_mlp_step(lib, (2, 16, 16, 1), "Tanh", "MSELoss", X0, y0) for lib in (cr, torch))
 
-    def make(lib, no_grad):
-        X, y = lib.tensor(X0), lib.tensor(y0.astype(np.float32))
-        params = [lib.tensor(p.copy(), requires_grad=True) for p in init]
 
-        def step():
-            w1, b1, w2, b2, w3, b3 = params
-            h = (X @ w1 + b1).tanh()
-            h = (h @ w2 + b2).tanh()
-            loss = ((h @ w3 + b3 - y) ** 2).mean()
-            for p in params:
-                p.grad = None
-            loss.backward()
-            with no_grad():
-                for p in params:
-                    p -= 0.05 * p.grad
-            return loss
+def mnist_mlp(batch: int = 128):
+    """W1: MLP 784-256-256-10, ReLU, batch 128, cross-entropy, Adam: GEMMs and the optimizer."""
+    import torch
 
-        return step
+    import chainrule as cr
 
-    return make(cr, cr.no_grad), make(torch, torch.no_grad)
+    rng = np.random.default_rng(0)
+    X0 = rng.uniform(0, 1, (batch, 784)).astype(np.float32)
+    y0 = rng.integers(0, 10, batch).astype(np.int64)
+    return tuple(
+        _mlp_step(lib, (784, 256, 256, 10), "ReLU", "CrossEntropyLoss", X0, y0) for lib in (cr, torch)
+    )
 
 
 WORKLOADS = {
@@ -86,9 +112,17 @@ WORKLOADS = {
         "repeats": 5,
         "bar": 1.0,  # issue 2: per-op overhead at most PyTorch's
     },
-    "tiny_mlp": {
-        "title": "tiny MLP 2-16-16-1 raw, SGD step",
-        "make": tiny_mlp_raw,
+    "W0": {
+        "title": "W0 MLP 2-16-16-1 tanh, Adam",
+        "make": tiny_mlp,
         "repeats": 200,
+        "bar": 0.5,  # issue 3
+    },
+    "W1": {
+        "title": "W1 MLP 784-256-256-10, Adam",
+        "make": mnist_mlp,
+        "repeats": 20,
+        "bar": 1.2,  # issue 3
+        "memory_bar": 1.5,
     },
 }

@@ -16,10 +16,14 @@ def test_benchmark_table_lists_every_workload() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split()[:4] == ["workload", "chainrule", "pytorch", "ratio"]
-    for title in ("autograd chain 1000 ops 16x16", "tiny MLP 2-16-16-1 raw, SGD step"):
+    titles = ("autograd chain 1000 ops 16x16", "W0 MLP 2-16-16-1 tanh, Adam", "W1 MLP 784-256-256-10, Adam")
+    for title in titles:
         row = next(line for line in lines if line.startswith(title))
         ratio = float(row[len(title) :].split()[2])
         assert ratio > 0
+    # the peak-memory table follows the timing table, with W1 in it
+    start = next(i for i, line in enumerate(lines) if line.startswith("peak memory of a step"))
+    assert any(line.startswith(titles[2]) for line in lines[start:])
 
 
 def test_unknown_workload_is_refused_with_the_list() -> None:

@@ -29,3 +29,32 @@ def test_logistic_regression_learns_the_digits() -> None:
 def test_chain_rule_example_agrees_with_the_hand_derivation() -> None:
     out = run_example("chain_rule.py")
     assert "gradcheck against finite differences: passed" in out
+
+
+def test_perceptron_learns_and_or_but_not_xor() -> None:
+    out = run_example("perceptron.py")
+    accuracy = {m[0]: float(m[1]) for m in re.findall(r"(AND|OR|XOR)\s+accuracy (\d\.\d+)", out)}
+    assert accuracy["AND"] == 1.0 and accuracy["OR"] == 1.0
+    assert accuracy["XOR"] <= 0.75  # no line separates XOR
+    with_tanh = float(re.search(r"with tanh between them:\s+accuracy (\d\.\d+)", out).group(1))
+    without = float(re.search(r"without a non-linearity:\s+accuracy (\d\.\d+)", out).group(1))
+    assert with_tanh == 1.0 and without <= 0.75
+    gap = float(re.search(r"largest difference (\S+)\)", out).group(1))
+    assert gap < 1e-5
+
+
+def test_chainrule_demo_command_trains_saves_and_reloads(tmp_path: Path) -> None:
+    out_file = tmp_path / "mlp.safetensors"
+    result = subprocess.run(
+        [sys.executable, "-m", "chainrule.cli", "demo", "--out", str(out_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"test accuracy: (\d\.\d+)", result.stdout).group(1))
+    assert accuracy >= 0.97
+    assert out_file.exists()
+    reloaded = float(re.search(r"reloaded, it scores (\d\.\d+)", result.stdout).group(1))
+    assert reloaded == accuracy

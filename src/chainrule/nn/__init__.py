@@ -1,6 +1,39 @@
 """Neural-network building blocks with PyTorch's names: modules, layers, losses, init and utilities."""
 
+import chainrule.nn.functional as functional
 from chainrule.nn import init, utils
+from chainrule.nn.activation import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Tanh,
+)
+from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
+from chainrule.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from chainrule.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from chainrule.nn.summary import ModelSummary, summary

@@ -97,11 +97,12 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``, PyTorch's ``F.linear``: weight is (out_features, in_features)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(
-            f"linear: input and weight must be Tensors, got {type(input).__name__} and {type(weight).__name__}"
+            f"linear: input and weight must be Tensors, got {type(input).__name__} "
+            f"and {type(weight).__name__}"
         )
     if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ValueError(

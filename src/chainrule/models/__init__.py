@@ -1,0 +1,3 @@
+"""Ready-made models built from chainrule.nn layers."""
+
+from chainrule.models.mlp import MLP

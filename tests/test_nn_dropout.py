@@ -1,0 +1,111 @@
+"""Dropout: ``F.dropout`` and ``nn.Dropout``.
+
+The mask is random, so instead of comparing with PyTorch's draws these tests
+check what dropout promises: the fraction zeroed is close to p, the mean is
+preserved (survivors are scaled by 1/(1-p)), the gradient is the same mask, the
+seeded generator makes it reproducible, eval mode and ``training=False`` give
+the input back, and p outside [0, 1] is refused as PyTorch refuses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+import chainrule.nn as nn
+import chainrule.nn.functional as F  # noqa: N812
+from conftest import check_gradcheck
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_fraction_zeroed_and_mean_preserved(p):
+    x = cr.ones(400, 500)  # 200,000 draws: the binomial std of the fraction is ~1e-3
+    out = F.dropout(x, p)
+    zeroed = np.mean(out.data == 0)
+    assert abs(zeroed - p) < 0.005
+    assert abs(out.data.mean() - 1.0) < 0.03
+    survivors = out.data[out.data != 0]
+    np.testing.assert_allclose(survivors, 1.0 / (1.0 - p), rtol=1e-6)
+
+
+def test_gradient_is_the_mask():
+    x = cr.randn(50, 40, requires_grad=True)
+    out = F.dropout(x, 0.3)
+    c = cr.randn(50, 40)
+    (out * c).sum().backward()
+    kept = out.data != 0
+    np.testing.assert_allclose(x.grad.data, np.where(kept, c.data / 0.7, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(out.data, np.where(kept, x.data / 0.7, 0.0), rtol=1e-6)
+
+
+def test_seeded_reproducibility():
+    x = cr.randn(30, 30)
+    cr.manual_seed(123)
+    a = F.dropout(x, 0.5).data
+    b = F.dropout(x, 0.5).data
+    cr.manual_seed(123)
+    again = F.dropout(x, 0.5).data
+    np.testing.assert_array_equal(a, again)
+    assert not np.array_equal(a, b)  # successive calls draw new masks
+
+
+def test_identity_when_not_training_or_p_zero():
+    x = cr.randn(3, 4, requires_grad=True)
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    m = nn.Dropout(0.5)
+    assert m.training
+    m.eval()
+    assert m(x) is x
+    m.train()
+    assert m(x) is not x
+
+
+def test_p_one_zeroes_everything():
+    x = cr.randn(5, 6, requires_grad=True)
+    out = F.dropout(x, 1.0)
+    assert not out.data.any()
+    out.sum().backward()
+    assert not x.grad.data.any()
+
+
+def test_dtype_shape_and_0d():
+    x = cr.randn(2, 3, 4, dtype=cr.float64)
+    out = F.dropout(x, 0.25)
+    assert out.dtype == np.float64 and out.shape == (2, 3, 4)
+    assert F.dropout(cr.tensor(2.0), 0.5).shape == ()
+    assert F.dropout(cr.ones(0, 3), 0.5).shape == (0, 3)
+
+
+def test_gradcheck_with_a_fixed_mask():
+    def fn(t):
+        cr.manual_seed(7)  # the same mask on every evaluation of the finite differences
+        return F.dropout(t, 0.4)
+
+    check_gradcheck(fn, [np.random.default_rng(0).standard_normal((4, 5))])
+
+
+def test_inplace():
+    x = cr.ones(10, 10)
+    assert F.dropout(x, 0.5, inplace=True) is x
+    assert set(np.unique(x.data)) <= {0.0, 2.0}
+    a = cr.ones(10, 10, requires_grad=True)
+    h = a * 1.0
+    out = nn.Dropout(0.5, inplace=True)(h)  # in a graph: a new tensor, h untouched
+    assert out is not h and np.all(h.data == 1.0)
+    out.sum().backward()
+    np.testing.assert_allclose(a.grad.data, out.data)
+
+
+def test_bad_p_and_repr():
+    for p in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got"):
+            F.dropout(cr.ones(2), p)
+        with pytest.raises(ValueError, match="Dropout: dropout probability has to be between 0 and 1"):
+            nn.Dropout(p)
+    for args in [(), (0.2, True)]:
+        assert repr(nn.Dropout(*args)) == repr(torch.nn.Dropout(*args))
+    with pytest.raises(TypeError, match="dropout: expected a Tensor, got list"):
+        F.dropout([1.0, 2.0])
