@@ -5,17 +5,16 @@ and a checked, cached downloader for the others).
 """
 
 from chainrule.data import datasets
+from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
-from chainrule.data.loader import (
+from chainrule.data.loader import DataLoader
+from chainrule.data.sampler import (
     BatchSampler,
-    DataLoader,
     RandomSampler,
     Sampler,
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
-    default_collate,
-    default_convert,
 )
 
 __all__ = [

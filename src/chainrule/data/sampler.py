@@ -1,0 +1,205 @@
+"""Samplers: which dataset indices an epoch visits, and in what order (``torch.utils.data`` semantics).
+
+chainrule's own samplers draw one whole epoch of indices as a single array,
+so the loader can batch without a Python loop over samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from chainrule import random as _random
+from chainrule.tensor import Tensor
+
+
+def _positive_int(value: Any, name: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{owner}: {name} should be a positive integer, got {name}={value!r}")
+    return int(value)
+
+
+def _check_bool(value: Any, name: str, owner: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} should be a bool, got {name}={value!r}")
+    return bool(value)
+
+
+# --------------------------------------------------------------------- samplers
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Sampler(Generic[T_co]):
+    """Yields dataset indices; subclasses define ``__iter__`` (and ``__len__`` when the count is known)."""
+
+    def __iter__(self) -> Iterator[T_co]:
+        raise TypeError(f"{type(self).__name__}: a Sampler subclass must define __iter__")
+
+
+class _ArraySampler(Sampler[int]):
+    """A sampler that draws one epoch of indices as a single int64 array (``_indices``).
+
+    ``__iter__`` yields that array as Python ints; the loader and
+    :class:`BatchSampler` use the array directly when a subclass keeps this
+    ``__iter__``.
+    """
+
+    def _indices(self) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__}: an array sampler must define _indices")
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices().tolist())
+
+
+def _index_array(sampler: Any) -> Callable[[], np.ndarray] | None:
+    """The sampler's whole-epoch index function, if it is one of ours with its ``__iter__`` unchanged."""
+    if isinstance(sampler, _ArraySampler) and type(sampler).__iter__ is _ArraySampler.__iter__:
+        return sampler._indices
+    return None
+
+
+class SequentialSampler(_ArraySampler):
+    """``0, 1, ..., len(data_source) - 1``, in order."""
+
+    def __init__(self, data_source: Any) -> None:
+        self.data_source = data_source
+
+    def _indices(self) -> np.ndarray:
+        return np.arange(len(self.data_source), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(_ArraySampler):
+    """A random order of the indices, new on every pass (or ``num_samples`` draws with replacement).
+
+    Without replacement and ``num_samples > len(data_source)``, whole
+    permutations are concatenated and the last one is cut, as in PyTorch.
+    """
+
+    def __init__(
+        self,
+        data_source: Any,
+        replacement: bool = False,
+        num_samples: int | None = None,
+        generator: _random.Generator | None = None,
+    ) -> None:
+        self.data_source = data_source
+        self.replacement = _check_bool(replacement, "replacement", "RandomSampler")
+        self._num_samples = num_samples
+        self.generator = generator
+        _positive_int(self.num_samples, "num_samples", "RandomSampler")
+
+    @property
+    def num_samples(self) -> int:
+        # the dataset may grow or shrink between epochs
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def _indices(self) -> np.ndarray:
+        n, k = len(self.data_source), self.num_samples
+        rng = _random.rng(self.generator)
+        if self.replacement:
+            return rng.integers(0, n, size=k, dtype=np.int64)
+        if k == n:
+            return rng.permutation(n)
+        perms = [rng.permutation(n) for _ in range(-(-k // n))]
+        return np.concatenate(perms)[:k]
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(_ArraySampler):
+    """The given indices in a random order, new on every pass."""
+
+    def __init__(self, indices: Sequence[int], generator: _random.Generator | None = None) -> None:
+        self.indices = indices
+        self.generator = generator
+
+    def _indices(self) -> np.ndarray:
+        idx = np.asarray(self.indices, dtype=np.int64)
+        return idx[_random.rng(self.generator).permutation(len(idx))]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class WeightedRandomSampler(_ArraySampler):
+    """``num_samples`` indices drawn with probabilities proportional to ``weights`` (to balance classes)."""
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        num_samples: int,
+        replacement: bool = True,
+        generator: _random.Generator | None = None,
+    ) -> None:
+        w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        if w.ndim != 1 or not w.size:
+            raise ValueError(
+                f"WeightedRandomSampler: weights should be a non-empty 1-D sequence, got shape {w.shape}"
+            )
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights should be finite, non-negative and not all zero")
+        self.num_samples = _positive_int(num_samples, "num_samples", "WeightedRandomSampler")
+        self.replacement = _check_bool(replacement, "replacement", "WeightedRandomSampler")
+        nonzero = int(np.count_nonzero(w))
+        if not self.replacement and self.num_samples > nonzero:
+            raise ValueError(
+                f"WeightedRandomSampler: cannot draw {self.num_samples} samples without replacement "
+                f"from {nonzero} non-zero weights"
+            )
+        self.weights = w
+        self.generator = generator
+        self._p = w / w.sum()
+
+    def _indices(self) -> np.ndarray:
+        rng = _random.rng(self.generator)
+        return rng.choice(self._p.size, size=self.num_samples, replace=self.replacement, p=self._p)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler[list[int]]):
+    """Groups the indices of ``sampler`` into lists of ``batch_size`` (the last short unless drop_last)."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
+        self.batch_size = _positive_int(batch_size, "batch_size", "BatchSampler")
+        self.drop_last = _check_bool(drop_last, "drop_last", "BatchSampler")
+        self.sampler = sampler
+
+    def _array_batches(self) -> Iterator[np.ndarray] | None:
+        """Batches as slices of one index array, when the sampler draws its epoch as an array."""
+        indices = _index_array(self.sampler)
+        if indices is None:
+            return None
+        return self._slices(indices())
+
+    def _slices(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+        bs = self.batch_size
+        stop = len(idx) - len(idx) % bs if self.drop_last else len(idx)
+        for start in range(0, stop, bs):
+            yield idx[start : start + bs]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        arrays = self._array_batches()
+        if arrays is not None:
+            for b in arrays:
+                yield b.tolist()
+            return
+        batch: list[int] = []
+        for i in self.sampler:
+            batch.append(i)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
