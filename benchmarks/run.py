@@ -61,7 +61,12 @@ def peak_step_memory(name: str, which: int, steps: int = 5) -> int:
 
     The kernel's high-water mark is reset after set-up (``/proc/self/clear_refs``),
     so what is measured is the step alone: activations, gradients and optimizer state.
+    A few steps of the small W0 model run first, so that each library's one-time
+    lazy set-up (thread pools, caches) is not counted against the workload.
     """
+    warm = WORKLOADS["W0"]["make"]()[which]
+    for _ in range(3):
+        warm()
     step = WORKLOADS[name]["make"]()[which]
     gc.collect()
     before = _status_kib("VmRSS")
