@@ -44,9 +44,8 @@ def test_perceptron_learns_and_or_but_not_xor() -> None:
 
 
 def test_chainrule_demo_command_trains_saves_and_reloads(tmp_path: Path) -> None:
-    out_file = tmp_path / "mlp.safetensors"
     result = subprocess.run(
-        [sys.executable, "-m", "chainrule.cli", "demo", "--out", str(out_file)],
+        [sys.executable, "-m", "chainrule.cli", "demo", "--out-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -55,6 +54,9 @@ def test_chainrule_demo_command_trains_saves_and_reloads(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     accuracy = float(re.search(r"test accuracy: (\d\.\d+)", result.stdout).group(1))
     assert accuracy >= 0.97
-    assert out_file.exists()
-    reloaded = float(re.search(r"reloaded, it scores (\d\.\d+)", result.stdout).group(1))
+    for name in ("digits_mlp.safetensors", "curves.png", "diagnosis.txt", "history.csv", "log.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert any((tmp_path / "checkpoints").glob("*.safetensors"))
+    reloaded = float(re.search(r"reloaded from .*, it scores (\d\.\d+)", result.stdout).group(1))
     assert reloaded == accuracy
+    assert "diagnosis: " in result.stdout and str(tmp_path) in result.stdout

@@ -162,5 +162,10 @@ def is_tensor(obj: object) -> "bool":
     return isinstance(obj, Tensor)
 
 # The layers above the tensor (imported last: they build on everything above).
-from chainrule import data, nn, optim  # noqa: E402
+from chainrule import (  # noqa: E402
+    data,
+    nn,
+    optim,
+    train,
+)
 from chainrule.io import load, save  # noqa: E402

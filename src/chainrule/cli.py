@@ -13,13 +13,56 @@ def main() -> None:
 
 @main.command()
 @click.option("--epochs", default=60, show_default=True, help="passes over the training images")
-@click.option("--out", default="digits_mlp.safetensors", show_default=True, help="where to save the model")
+@click.option(
+    "--out-dir", default="runs/demo", show_default=True, help="where to write the model, curves, logs"
+)
 @click.option("--seed", default=0, show_default=True, help="random seed (weights, shuffling)")
-def demo(epochs: int, out: str, seed: int) -> None:
-    """Train an MLP on the handwritten digits, print its test accuracy, save it."""
+def demo(epochs: int, out_dir: str, seed: int) -> None:
+    """Train an MLP on the handwritten digits with early stopping; write curves, diagnosis and the model."""
     from chainrule.demo import run
 
-    run(epochs=epochs, out=out, seed=seed)
+    run(epochs=epochs, out_dir=out_dir, seed=seed)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, help="output directory (default: [output] dir in the config)")
+def train(config: str, out: str | None) -> None:
+    """Run the experiment a TOML config describes; write checkpoints, history, curves and diagnosis."""
+    from chainrule.train.config import ConfigError, load_config, run_experiment
+
+    try:
+        settings = load_config(config)
+        out_dir = out or settings["output"]["dir"]
+        history, results = run_experiment(settings, out_dir)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    for split in ("train", "val", "test"):
+        if split in results:
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in results[split].items() if v is not None)
+            click.echo(f"{split:<5} {figures}")
+    click.echo(f"diagnosis: {history.diagnose()}")
+    click.echo(f"wrote checkpoints/, history.csv, curves.png, diagnosis.txt and results.json to {out_dir}")
+
+
+@main.command("inspect")
+@click.argument("file")
+@click.option("--target", "-t", default=None, help="the column to predict (class balance, target leakage)")
+@click.option("--test", "test_file", default=None, help="a test CSV file: its rows found in FILE are leakage")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def inspect_command(file: str, target: str | None, test_file: str | None, as_json: bool) -> None:
+    """Check a CSV file before training on it: missing values, duplicates, balance, scales, leakage."""
+    import json
+
+    from chainrule.data.inspection import DataError, inspect_csv
+
+    try:
+        report = inspect_csv(file, target=target, test=test_file)
+    except DataError as e:
+        error = click.ClickException(str(e))
+        error.exit_code = 2  # bad input, as click's usage errors
+        raise error from None
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else str(report))
 
 
 if __name__ == "__main__":

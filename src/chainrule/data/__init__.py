@@ -7,6 +7,7 @@ and a checked, cached downloader for the others).
 from chainrule.data import datasets
 from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.data.inspection import DataReport, inspect
 from chainrule.data.loader import DataLoader
 from chainrule.data.sampler import (
     BatchSampler,
@@ -30,6 +31,8 @@ __all__ = [
     "TensorDataset",
     "WeightedRandomSampler",
     "datasets",
+    "inspect",
+    "DataReport",
     "default_collate",
     "default_convert",
     "random_split",
