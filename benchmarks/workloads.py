@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 
 import numpy as np
 
@@ -42,19 +44,47 @@ def chain_of_ops(n_ops: int = 1000, size: int = 16):
     return make(cr), make(torch)
 
 
-def _mlp_step(lib, sizes, activation, loss_name, X0, y0, seed=0):
-    """One training step of an MLP in ``lib`` (chainrule or torch): forward, loss, backward, Adam."""
+def _mlp(lib, sizes, activation):
+    """An MLP in ``lib`` (chainrule or torch) with ``activation`` between its Linear layers."""
     layers = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(lib.nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(getattr(lib.nn, activation)())
-    model = lib.nn.Sequential(*layers)
-    init = _mlp_init(sizes, seed)
-    model.load_state_dict(
-        init if lib.__name__ == "chainrule" else {k: lib.tensor(v) for k, v in init.items()}
+    return lib.nn.Sequential(*layers)
+
+
+def _mlp_pair(sizes, activation, loss_name, X0, y0):
+    import torch
+
+    import chainrule as cr
+
+    ours, theirs = _mlp(cr, sizes, activation), _mlp(torch, sizes, activation)
+    _same_weights(ours, theirs)
+    return (
+        _training_step(cr, ours, getattr(cr.nn, loss_name)(), X0, y0),
+        _training_step(torch, theirs, getattr(torch.nn, loss_name)(), X0, y0),
     )
-    loss_fn = getattr(lib.nn, loss_name)()
+
+
+def tiny_mlp(n_points: int = 100):
+    """W0: MLP 2-16-16-1, tanh, 100 points, MSE, Adam: per-op overhead is everything."""
+    rng = np.random.default_rng(0)
+    X0 = rng.uniform(-1, 1, (n_points, 2)).astype(np.float32)
+    y0 = (np.sin(3 * X0[:, :1]) * X0[:, 1:]).astype(np.float32)
+    return _mlp_pair((2, 16, 16, 1), "Tanh", "MSELoss", X0, y0)
+
+
+def mnist_mlp(batch: int = 128):
+    """W1: MLP 784-256-256-10, ReLU, batch 128, cross-entropy, Adam: GEMMs and the optimizer."""
+    rng = np.random.default_rng(0)
+    X0 = rng.uniform(0, 1, (batch, 784)).astype(np.float32)
+    y0 = rng.integers(0, 10, batch).astype(np.int64)
+    return _mlp_pair((784, 256, 256, 10), "ReLU", "CrossEntropyLoss", X0, y0)
+
+
+def _training_step(lib, model, loss_fn, X0, y0):
+    """forward, loss, backward and an Adam step of ``model`` in ``lib`` on one fixed batch."""
     optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
     X, y = lib.tensor(X0), lib.tensor(y0)
 
@@ -68,41 +98,91 @@ def _mlp_step(lib, sizes, activation, loss_name, X0, y0, seed=0):
     return step
 
 
-def _mlp_init(sizes, seed):
-    rng = np.random.default_rng(seed)
-    state, index = {}, 0
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        bound = 1 / np.sqrt(n_in)
-        state[f"{index}.weight"] = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
-        state[f"{index}.bias"] = rng.uniform(-bound, bound, n_out).astype(np.float32)
-        index += 2 if i < len(sizes) - 2 else 1
-    return state
+def _same_weights(ours, theirs):
+    """Copy PyTorch's initial weights into the chainrule model, so both start identical."""
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
 
 
-def tiny_mlp(n_points: int = 100):
-    """W0: MLP 2-16-16-1, tanh, 100 points, MSE, Adam: per-op overhead is everything."""
+def mnist_cnn(batch: int = 64):
+    """W2: conv 1->32, pool, conv 32->64, pool, linear 3136->128->10 on 1x28x28, batch 64, Adam."""
     import torch
 
     import chainrule as cr
 
-    rng = np.random.default_rng(0)
-    X0 = rng.uniform(-1, 1, (n_points, 2)).astype(np.float32)
-    y0 = (np.sin(3 * X0[:, :1]) * X0[:, 1:]).astype(np.float32)
-    return tuple(_mlp_step(lib, (2, 16, 16, 1), "Tanh", "MSELoss", X0, y0) for lib in (cr, torch))
-
-
-def mnist_mlp(batch: int = 128):
-    """W1: MLP 784-256-256-10, ReLU, batch 128, cross-entropy, Adam: GEMMs and the optimizer."""
-    import torch
-
-    import chainrule as cr
+    def build(lib):
+        nn = lib.nn
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
+        )  # fmt: skip
 
     rng = np.random.default_rng(0)
-    X0 = rng.uniform(0, 1, (batch, 784)).astype(np.float32)
+    X0 = rng.uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32)
     y0 = rng.integers(0, 10, batch).astype(np.int64)
-    return tuple(
-        _mlp_step(lib, (784, 256, 256, 10), "ReLU", "CrossEntropyLoss", X0, y0) for lib in (cr, torch)
+    ours, theirs = build(cr), build(torch)
+    _same_weights(ours, theirs)
+    return (
+        _training_step(cr, ours, cr.nn.CrossEntropyLoss(), X0, y0),
+        _training_step(torch, theirs, torch.nn.CrossEntropyLoss(), X0, y0),
     )
+
+
+def sequence_lstm(batch: int = 64, steps: int = 50):
+    """W3: LSTM (input 14, hidden 128), 50 steps, batch 64, last hidden -> linear 128->1, MSE, Adam."""
+    import torch
+
+    import chainrule as cr
+
+    def build(lib):
+        class Regressor(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = lib.nn.LSTM(14, 128, batch_first=True)
+                self.head = lib.nn.Linear(128, 1)
+
+            def forward(self, x):
+                out, _ = self.lstm(x)
+                return self.head(out[:, -1])
+
+        return Regressor()
+
+    rng = np.random.default_rng(0)
+    X0 = rng.standard_normal((batch, steps, 14)).astype(np.float32)
+    y0 = rng.standard_normal((batch, 1)).astype(np.float32)
+    ours, theirs = build(cr), build(torch)
+    _same_weights(ours, theirs)
+    return (
+        _training_step(cr, ours, cr.nn.MSELoss(), X0, y0),
+        _training_step(torch, theirs, torch.nn.MSELoss(), X0, y0),
+    )
+
+
+def resnet18_inference(batch: int = 8):
+    """ResNet-18 forward in eval mode without a graph, batch 8 of 3x224x224."""
+    import torch
+
+    import chainrule as cr
+    from chainrule.models import resnet18
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from reference_models import TBasic, TResNet
+
+    theirs = TResNet(TBasic, [2, 2, 2, 2]).eval()
+    ours = resnet18().eval()
+    _same_weights(ours, theirs)
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    xo, xt = cr.tensor(x), torch.tensor(x)
+
+    def ours_step():
+        with cr.no_grad():
+            return ours(xo)
+
+    def theirs_step():
+        with torch.no_grad():
+            return theirs(xt)
+
+    return ours_step, theirs_step
 
 
 WORKLOADS = {
@@ -123,6 +203,26 @@ WORKLOADS = {
         "make": mnist_mlp,
         "repeats": 20,
         "bar": 1.2,  # issue 3
+        "memory_bar": 1.5,
+    },
+    "W2": {
+        "title": "W2 CNN on 1x28x28, Adam",
+        "make": mnist_cnn,
+        "repeats": 3,
+        "bar": 1.5,  # issue 5
+        "memory_bar": 1.5,
+    },
+    "resnet18": {
+        "title": "ResNet-18 inference, batch 8",
+        "make": resnet18_inference,
+        "repeats": 1,
+        "bar": 2.0,  # issue 5
+    },
+    "W3": {
+        "title": "W3 LSTM 14-128, 50 steps, Adam",
+        "make": sequence_lstm,
+        "repeats": 5,
+        "bar": 1.5,  # issue 6
         "memory_bar": 1.5,
     },
 }

@@ -103,3 +103,23 @@ def result_type(*operands: Any) -> numpy.dtype:
         if in_cat:
             return numpy.result_type(*in_cat)
     raise ValueError("result_type needs at least one operand")
+
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+def parse_to_args(args: tuple, dtype: Any = None, device: Any = None) -> Any:
+    """The dtype asked for by ``to(*args, dtype=, device=)`` (a dtype, a tensor's dtype, a device string).
+
+    chainrule computes on the CPU: any other device is refused with a clear error.
+    """
+    for a in args:
+        if hasattr(a, "dtype") and hasattr(a, "data") and not isinstance(a, (type, numpy.dtype)):
+            dtype = a.dtype  # a tensor: take its dtype
+        elif isinstance(a, str) and a.split(":")[0] in _DEVICES:
+            device = a
+        else:
+            dtype = a
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
+    return dtype

@@ -17,7 +17,6 @@ import numpy as np
 from chainrule import backend
 
 _new = object.__new__
-_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
 class Tensor:
@@ -211,15 +210,7 @@ class Tensor:
 
         chainrule computes on the CPU; any other device is refused with a clear error.
         """
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in _DEVICES:
-                device = a
-            else:
-                dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
+        dtype = backend.parse_to_args(args, dtype, device)
         if dtype is None:
             return elementwise.clone(self) if copy else self
         return elementwise.cast(self, dtype, copy=copy)

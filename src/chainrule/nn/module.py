@@ -345,15 +345,7 @@ class Module:
     # ------------------------------------------------------------------- dtype
     def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
         """Cast floating-point parameters and buffers to ``dtype`` in place; ``"cpu"`` is accepted."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta"):
-                device = a
-            else:
-                dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
+        dtype = backend.parse_to_args(args, dtype, device)
         if dtype is None:
             return self
         dtype = backend.as_dtype(dtype)
