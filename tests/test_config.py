@@ -35,7 +35,10 @@ def test_example_configs_run_and_write_every_file(name, tmp_path):
             {"model": MODEL, "trainer": {}},
             r"unknown key\(s\) 'trainer' in \[top level\]; valid keys: .*train",
         ),
-        ({"model": {"name": "Transformerz"}}, r"unknown model 'Transformerz'; valid names: Linear, MLP"),
+        (
+            {"model": {"name": "Transformerz"}},
+            r"unknown model .Transformerz.; valid names: LeNet5, Linear, MLP, resnet18",
+        ),
         (
             {"model": MODEL, "optimizer": {"name": "Adamm"}},
             r"unknown optimizer 'Adamm'; valid names: .*AdamW",
@@ -110,4 +113,4 @@ def test_the_command_line_reports_a_bad_config_in_one_line(tmp_path):
         check=False,
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "unknown model 'Nope'; valid names: Linear, MLP" in result.stderr
+    assert "unknown model 'Nope'; valid names: LeNet5, Linear, MLP" in result.stderr

@@ -53,8 +53,10 @@ def test_chainrule_demo_command_trains_saves_and_reloads(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     accuracy = float(re.search(r"test accuracy: (\d\.\d+)", result.stdout).group(1))
-    assert accuracy >= 0.97
-    for name in ("digits_mlp.safetensors", "curves.png", "diagnosis.txt", "history.csv", "log.csv"):
+    assert accuracy >= 0.985
+    cnn, mlp = re.search(r"CNN (\d\.\d+) vs MLP (\d\.\d+) test accuracy", result.stdout).groups()
+    assert float(cnn) == accuracy and float(mlp) >= 0.95
+    for name in ("digits_cnn.safetensors", "curves.png", "diagnosis.txt", "history.csv", "log.csv"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert any((tmp_path / "checkpoints").glob("*.safetensors"))
     reloaded = float(re.search(r"reloaded from .*, it scores (\d\.\d+)", result.stdout).group(1))

@@ -4,7 +4,7 @@
 and a checked, cached downloader for the others).
 """
 
-from chainrule.data import datasets
+from chainrule.data import datasets, transforms
 from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from chainrule.data.inspection import DataReport, inspect
@@ -16,6 +16,14 @@ from chainrule.data.sampler import (
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
+)
+from chainrule.data.sequences import (
+    SlidingWindowDataset,
+    collate_sequences,
+    detach_state,
+    lengths_to_mask,
+    pad_sequences,
+    tbptt_batches,
 )
 
 __all__ = [
@@ -31,9 +39,16 @@ __all__ = [
     "TensorDataset",
     "WeightedRandomSampler",
     "datasets",
+    "transforms",
     "inspect",
     "DataReport",
     "default_collate",
     "default_convert",
     "random_split",
+    "SlidingWindowDataset",
+    "collate_sequences",
+    "detach_state",
+    "lengths_to_mask",
+    "pad_sequences",
+    "tbptt_batches",
 ]

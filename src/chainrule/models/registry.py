@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import nn
+from chainrule.models import resnet
+from chainrule.models.lenet import LeNet5
 from chainrule.models.mlp import MLP
 
 __all__ = ["MODELS", "get_model", "register_model"]
@@ -13,6 +15,11 @@ __all__ = ["MODELS", "get_model", "register_model"]
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "MLP": MLP,
     "Linear": nn.Linear,  # logistic or linear regression: one layer, no hidden units
+    "LeNet5": LeNet5,
+    "resnet18": resnet.resnet18,
+    "resnet34": resnet.resnet34,
+    "resnet50": resnet.resnet50,
+    "resnet_small": resnet.resnet_small,
 }
 
 

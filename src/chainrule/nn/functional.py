@@ -42,6 +42,7 @@ from chainrule.ops.activation import (
     softplus,
     tanh,
 )
+from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
@@ -53,29 +54,42 @@ from chainrule.ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from chainrule.ops.norm import batch_norm, group_norm, layer_norm
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
 from chainrule.ops.shape import pad
 from chainrule.tensor import Tensor
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "elu",
     "elu_",
     "gelu",
+    "group_norm",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "hardtanh_",
     "huber_loss",
+    "interpolate",
     "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "leaky_relu_",
     "linear",
     "log_softmax",
     "logsigmoid",
+    "max_pool1d",
+    "max_pool2d",
     "mish",
     "mse_loss",
     "nll_loss",

@@ -1,0 +1,260 @@
+"""Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d``, ``GroupNorm`` and ``LayerNorm``.
+
+Batch norm standardises each channel with the statistics of the current batch
+while training and keeps running estimates of them (buffers ``running_mean``,
+``running_var``, ``num_batches_tracked``) for evaluation, when a sample's
+output must not depend on the rest of its batch: call ``model.eval()`` before
+evaluating. Group norm and layer norm use per-sample statistics, so they
+behave the same in both modes. Arguments, defaults, buffers, state-dict keys
+and reprs are PyTorch's, so a ``torch.nn.BatchNorm2d`` state dict loads as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+from chainrule.ops.norm import _check_batch, batch_norm, group_norm, layer_norm
+from chainrule.tensor import Tensor
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
+
+
+def _dtype(device: Any, dtype: Any, layer: str) -> np.dtype:
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"{layer}: device {device!r} is not available; chainrule computes on the CPU")
+    return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def _positive(value: Any, name: str, layer: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d, which differ only in the input ranks they accept."""
+
+    _ranks: tuple[int, ...] = ()
+    _expected = ""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        layer = type(self).__name__
+        dt = _dtype(device, dtype, layer)
+        self.num_features = _positive(num_features, "num_features", layer)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(np.empty(num_features, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.empty(num_features, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dt)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """Forget the running estimates: mean 0, variance 1, no batches seen."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        """Running statistics reset; weight 1 and bias 0 (the identity affine map), as PyTorch does."""
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        shape = getattr(input, "shape", None)
+        if shape is None:
+            raise TypeError(f"expected a Tensor, got {type(input).__name__}")
+        if len(shape) not in self._ranks:
+            raise ValueError(f"expected {self._expected} input, got shape {shape} ({len(shape)}D)")
+        if shape[1] != self.num_features:
+            raise ValueError(
+                f"expected {self.num_features} channels (num_features) in dim 1, got input of shape {shape}"
+            )
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training:
+            _check_batch(input, "batch_norm")
+            if self.track_running_stats and self.num_batches_tracked is not None:
+                self.num_batches_tracked.data += 1
+                if self.momentum is None:  # cumulative moving average: the mean over all batches so far
+                    factor = 1.0 / float(self.num_batches_tracked.data)
+        # Batch statistics while training, and in eval when no running statistics are kept.
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return batch_norm(
+            input, self.running_mean if keep else None, self.running_var if keep else None,
+            self.weight, self.bias, use_batch, factor, self.eps,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) features or (N, C, L) sequences, per channel C.
+
+    Training: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the
+    batch's mean and (biased) variance, and the running estimates move by
+    ``momentum`` towards them (the variance unbiased; ``momentum=None`` keeps a
+    cumulative average). Evaluation: the running estimates are used instead.
+    """
+
+    _ranks = (2, 3)
+    _expected = "a 2D (N, C) or 3D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) images, per channel: statistics over N, H and W.
+
+    See :class:`BatchNorm1d` for training versus evaluation behaviour.
+    """
+
+    _ranks = (4,)
+    _expected = "a 4D (N, C, H, W)"
+
+
+class GroupNorm(Module):
+    """Normalise each of ``num_groups`` groups of channels within each sample, then scale per channel.
+
+    Independent of the batch (same in training and evaluation), so it works
+    with batches of one; ``GroupNorm(1, C)`` normalises all channels together,
+    ``GroupNorm(C, C)`` each channel alone (instance norm).
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        dt = _dtype(device, dtype, "GroupNorm")
+        num_groups = _positive(num_groups, "num_groups", "GroupNorm")
+        num_channels = _positive(num_channels, "num_channels", "GroupNorm")
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(np.empty(num_channels, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.empty(num_channels, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` dims of each sample, then an elementwise affine map.
+
+    The Transformer's normalisation: every token is standardised over its own
+    features; ``weight`` and ``bias`` have shape ``normalized_shape``.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        dt = _dtype(device, dtype, "LayerNorm")
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 0:
+            raise ValueError(f"LayerNorm: normalized_shape must be non-empty sizes, got {normalized_shape!r}")
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.empty(self.normalized_shape, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.empty(self.normalized_shape, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
+

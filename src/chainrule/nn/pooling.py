@@ -1,0 +1,169 @@
+"""Pooling and upsampling layers: MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample.
+
+Thin modules over :mod:`chainrule.ops.pool`, with PyTorch's arguments,
+defaults and reprs. Pooling shrinks a feature map by summarising each window
+(its maximum or its mean); ``Upsample`` grows one by copying pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chainrule.nn.module import Module
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
+from chainrule.tensor import Tensor
+
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "Upsample"]
+
+_Size = int | Sequence[int]
+
+
+class _MaxPoolNd(Module):
+    _pool = staticmethod(max_pool2d)
+
+    def __init__(
+        self,
+        kernel_size: _Size,
+        stride: _Size | None = None,
+        padding: _Size = 0,
+        dilation: _Size = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor) -> Any:  # noqa: A002
+        return type(self)._pool(
+            input, self.kernel_size, self.stride, self.padding, self.dilation,
+            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool1d(_MaxPoolNd):
+    """The maximum of each window of a (N, C, L) or (C, L) signal; padding counts as -inf.
+
+    ``stride`` defaults to ``kernel_size``; ``return_indices=True`` also returns
+    where each maximum came from (as ``torch.nn.MaxPool1d``).
+    """
+
+    _pool = staticmethod(max_pool1d)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """The maximum of each ``kernel_size`` window of a (N, C, H, W) or (C, H, W) image.
+
+    ``stride`` defaults to ``kernel_size``; padding counts as -inf (it never
+    wins); ``dilation`` spaces the window's taps; ``ceil_mode`` keeps a last
+    partial window; ``return_indices=True`` also returns each maximum's index in
+    the flattened (H, W) input.
+    """
+
+    _pool = staticmethod(max_pool2d)
+
+
+class AvgPool2d(Module):
+    """The mean of each ``kernel_size`` window of a (N, C, H, W) or (C, H, W) image.
+
+    Zero padding counts in the mean while ``count_include_pad`` (the default);
+    ``divisor_override`` divides every window's sum by a fixed number instead.
+    """
+
+    def __init__(
+        self,
+        kernel_size: _Size,
+        stride: _Size | None = None,
+        padding: _Size = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return avg_pool2d(
+            input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+            self.count_include_pad, self.divisor_override,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` (int, or (OH, OW) with None keeping that input dim).
+
+    ``AdaptiveAvgPool2d(1)`` is global average pooling, the head of a ResNet.
+    """
+
+    def __init__(self, output_size: int | Sequence[int | None] | None) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Upsample(Module):
+    """Grow a (N, C, L), (N, C, H, W) or (N, C, D, H, W) input to ``size`` or by ``scale_factor``.
+
+    Only ``mode="nearest"`` (and ``"nearest-exact"``) are implemented: each
+    output pixel copies the nearest input pixel, as in PyTorch.
+    """
+
+    def __init__(
+        self,
+        size: _Size | None = None,
+        scale_factor: float | Sequence[float] | None = None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = type(self).__name__
+        self.size = size
+        if isinstance(scale_factor, tuple):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+        # refuse an unsupported mode now rather than at the first forward
+        if mode not in ("nearest", "nearest-exact"):
+            raise ValueError(
+                f"Upsample: mode {mode!r} is not supported; chainrule implements 'nearest' "
+                "and 'nearest-exact'"
+            )
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return interpolate(
+            input, self.size, self.scale_factor, self.mode, self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        if self.scale_factor is not None:
+            return f"scale_factor={self.scale_factor!r}, mode={self.mode!r}"
+        return f"size={self.size!r}, mode={self.mode!r}"

@@ -1,0 +1,841 @@
+"""Convolution and transposed convolution: im2col, one GEMM, and col2im, each one autograd node.
+
+A convolution is a matrix product in disguise. Unfold every receptive field
+of the (padded) input into a column, ``cols`` of shape (C*kh*kw, N*OH*OW),
+and the layer is ``Y = W cols`` with ``W`` of shape (O, C*kh*kw): one GEMM.
+The unfolding (im2col) is one copy out of a strided view of the padded
+input, never a loop over pixels. Its adjoint (col2im) folds columns back onto
+the image: ``kh * kw`` strided adds, one per kernel offset.
+
+The backward pass is the chain rule on ``Y = W cols`` (with ``g = dL/dY``):
+
+* ``dW = g cols^T``          (a GEMM contracting over every output position),
+* ``dcols = W^T g``, then ``dx = col2im(dcols)`` (a GEMM and the fold),
+* ``db = sum of g`` over batch and positions.
+
+A transposed convolution is exactly the backward-to-input of a convolution,
+so its forward is ``col2im(W^T x)`` and its backward is a convolution of
+``g``. Groups split the channels into independent blocks: one batched GEMM
+over the groups.
+
+Speed comes from the memory layout. Columns are channel-major, so each GEMM
+is one large product of contiguous operands, and the change to NCHW is one
+copy fused with the bias add. Layers with few columns per output (a first
+layer on grey images, 1x1 convolutions) instead run one GEMM per sample that
+writes NCHW directly. For stride 1 the input gradient is folded in a "wide"
+layout whose adds run over long contiguous stretches (see ``_col2im_wide``),
+and large temporaries are reused between calls rather than reallocated.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from chainrule import autograd
+from chainrule.autograd import Function
+from chainrule.tensor import Tensor
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
+
+
+# ------------------------------------------------------------------ scratch
+# Large arrays freshly allocated every step are returned to the OS and
+# page-faulted back in by the kernel, which costs about as much as the
+# arithmetic. So the big temporaries (the padded input, the columns, the GEMM
+# result before its transpose, the column gradient) come from a small pool of
+# raw buffers keyed by size: a buffer freed by one phase (the forward's GEMM
+# result) serves another of the same size (the backward's gradient), so the
+# pool holds little beyond what a step needs at once. Callers take a buffer,
+# write every element they later read, and give it back when done; a buffer
+# is never shared by two live users.
+_POOL: dict[int, list[np.ndarray]] = {}
+_POOL_LIMIT = 256 << 20  # bytes kept at most; the least recently used sizes go first
+_POOL_MIN = 128 << 10  # smaller arrays come from malloc's free lists cheaply enough
+_pool_lock = threading.Lock()
+_pooled = 0
+
+
+def _take(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array of ``shape``, from the pool when one of that size is free."""
+    global _pooled
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < _POOL_MIN:
+        return np.empty(shape, dtype)
+    with _pool_lock:
+        free = _POOL.get(nbytes)
+        raw = free.pop() if free else None
+        if raw is not None:
+            _pooled -= nbytes
+    if raw is None:
+        raw = np.empty(nbytes, np.uint8)
+    return raw.view(dtype).reshape(shape)
+
+
+def _give(a: np.ndarray) -> None:
+    """Return an array from :func:`_take` (or any view of it) to the pool."""
+    global _pooled
+    raw = a.base if a.base is not None else a
+    nbytes = raw.nbytes
+    if nbytes < _POOL_MIN or nbytes > _POOL_LIMIT // 4:
+        return
+    with _pool_lock:
+        free = _POOL.pop(nbytes, [])
+        if len(free) < 2:
+            free.append(raw)
+            _pooled += nbytes
+        _POOL[nbytes] = free  # re-inserted last: the most recently used
+        while _pooled > _POOL_LIMIT:
+            _pooled -= sum(b.nbytes for b in _POOL.pop(next(iter(_POOL))))
+
+
+def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """``x`` (N, C, H, W) zero-padded by (top, bottom, left, right), in a pooled buffer."""
+    n, c, h, w = x.shape
+    pt, pb, pl, pr = pads
+    xp = _take((n, c, h + pt + pb, w + pl + pr), x.dtype)
+    if xp.nbytes < _POOL_MIN:  # small: zero it all, one call
+        xp.fill(0)
+        xp[:, :, pt : pt + h, pl : pl + w] = x
+        return xp
+    if pt:
+        xp[:, :, :pt] = 0
+    xp[:, :, pt + h :] = 0
+    if pl:
+        xp[:, :, pt : pt + h, :pl] = 0
+    if pr:
+        xp[:, :, pt : pt + h, pl + w :] = 0
+    xp[:, :, pt : pt + h, pl : pl + w] = x
+    return xp
+
+
+# ----------------------------------------------------------------- kernels
+def _strided(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """A read-only view of ``a``'s memory with the given shape and strides (``as_strided``, faster)."""
+    if a.flags.c_contiguous:
+        view = np.ndarray(shape, a.dtype, buffer=a, strides=strides)
+        view.flags.writeable = False
+        return view
+    return as_strided(a, shape, strides, writeable=False)
+
+
+def _im2col(
+    x: np.ndarray,
+    kh: int,
+    kw: int,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    oh: int,
+    ow: int,
+    out: np.ndarray | None = None,
+    per_sample: bool = False,
+) -> np.ndarray:
+    """Columns (C*kh*kw, N*oh*ow) of every receptive field of ``x`` (N, C, H, W), zero-padded.
+
+    Row ``(c, i, j)`` holds input channel ``c`` at kernel offset ``(i, j)`` for
+    every output position: one copy from a strided view of the padded input.
+    With ``per_sample`` the columns are (N, C*kh*kw, oh*ow) instead.
+    """
+    n, c = x.shape[:2]
+    xp = _padded(x, pads) if any(pads) else x
+    sn, sc, sh, sw = xp.strides
+    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
+    view = _strided(xp, (c, kh, kw, n, oh, ow), strides)
+    if per_sample:
+        if out is None:
+            out = _take((n, c * kh * kw, oh * ow), x.dtype)
+        np.copyto(out.reshape(n, c, kh, kw, oh, ow), view.transpose(3, 0, 1, 2, 4, 5))
+    else:
+        if out is None:
+            out = _take((c * kh * kw, n * oh * ow), x.dtype)
+        np.copyto(out.reshape(c, kh, kw, n, oh, ow), view)
+    if xp is not x:
+        _give(xp)
+    return out
+
+
+def _offsets(size: int, out_size: int, k: int, s: int, pad: int, d: int) -> list[tuple[int, int, slice]]:
+    """Per kernel offset: the outputs [lo, hi) that read inside the image, and the input slice they read.
+
+    Output position ``o`` at offset ``i`` reads input ``o*s + i*d - pad``;
+    positions that fall into the padding are skipped, not materialised.
+    """
+    result = []
+    for i in range(k):
+        shift = i * d - pad
+        lo = -(shift // s) if shift < 0 else 0  # the first o with o*s + shift >= 0
+        hi = min(out_size, (size - 1 - shift) // s + 1)
+        if hi <= lo:
+            result.append((0, 0, slice(0, 0)))
+            continue
+        start = lo * s + shift
+        result.append((lo, hi, slice(start, start + (hi - lo - 1) * s + 1, s)))
+    return result
+
+
+def _fold(
+    dc: np.ndarray,
+    acc: np.ndarray,
+    stride: tuple[int, int],
+    pads: tuple[int, int],
+    dilation: tuple[int, int],
+) -> None:
+    """Add columns ``dc`` (C, kh, kw, N, oh, ow) onto the image ``acc`` (C, N, H, W) they were read from.
+
+    Every kernel offset adds its slab onto the strided positions it read, one
+    vectorised add per offset; reads from the padding are dropped.
+    """
+    _, kh, kw, _, oh, ow = dc.shape
+    h, w = acc.shape[2:]
+    rows = _offsets(h, oh, kh, stride[0], pads[0], dilation[0])
+    columns = _offsets(w, ow, kw, stride[1], pads[1], dilation[1])
+    for i, (ra, rb, rs) in enumerate(rows):
+        if rb <= ra:
+            continue
+        for j, (ca, cb, cs) in enumerate(columns):
+            if cb > ca:
+                acc[:, :, rs, cs] += dc[:, i, j, :, ra:rb, ca:cb]
+
+
+def _col2im(
+    cols: np.ndarray,
+    shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    stride: tuple[int, int],
+    pads: tuple[int, int],
+    dilation: tuple[int, int],
+    oh: int,
+    ow: int,
+) -> np.ndarray:
+    """Fold columns (C*kh*kw, N*oh*ow) back onto a new image (N, C, H, W): the adjoint of im2col."""
+    n, c, h, w = shape
+    acc = _take((c, n, h, w), cols.dtype)  # channel-major, so the adds are layout-matched
+    acc.fill(0)
+    _fold(cols.reshape(c, kh, kw, n, oh, ow), acc, stride, pads, dilation)
+    dx = np.empty((n, c, h, w), cols.dtype)
+    np.copyto(dx, acc.transpose(1, 0, 2, 3))
+    _give(acc)
+    return dx
+
+
+def _gemm(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` per group: a (G, m, k) and b (G, k, n) give (G*m, n); G == 1 is one plain GEMM."""
+    if groups == 1:
+        return np.matmul(a[0], b[0], out=out)
+    if out is not None:
+        np.matmul(a, b, out=out.reshape(groups, a.shape[1], b.shape[2]))
+        return out
+    r = np.matmul(a, b)
+    return r.reshape(-1, r.shape[-1])
+
+
+def _to_channel_major(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) to (C, N*H*W) in ``out``: one transposing copy."""
+    n, c, h, w = x.shape
+    np.copyto(out.reshape(c, n, h, w), x.transpose(1, 0, 2, 3))
+    return out
+
+
+def _from_channel_major(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """A (O, N, oh, ow) view to a new (N, O, oh, ow) array, adding the bias in the same pass."""
+    o, n, oh, ow = y.shape
+    out = np.empty((n, o, oh, ow), y.dtype)
+    src = y.transpose(1, 0, 2, 3)
+    if bias is None:
+        np.copyto(out, src)
+    else:
+        np.add(src, bias.reshape(o, 1, 1), out=out)
+    return out
+
+
+# For stride 1 (the common case) the input gradient takes a faster road.
+# The column gradient is computed "wide": at every column of the padded row
+# (wp of them) instead of the ow valid ones, with a zero gradient at the extra
+# wp - ow. Flat output position q at kernel offset (i, j) then reads flat
+# padded-input position q + i*dh*wp + j*dw, so col2im becomes kh*kw adds of
+# long contiguous runs instead of many short rows: much faster, for
+# (wp - ow)/ow more work in one GEMM.
+def _col2im_wide(
+    cols: np.ndarray,
+    shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    oh: int,
+) -> np.ndarray:
+    """Fold wide columns (C*kh*kw, N*oh*wp) onto an image (N, C, H, W): kh*kw contiguous adds, then a crop.
+
+    The canvas is the padded image plus a spare row, which the last runs reach.
+    """
+    n, c, h, w = shape
+    pt, pb, pl, pr = pads
+    hp, wp = h + pt + pb, w + pl + pr
+    run = oh * wp
+    dc = cols.reshape(c, kh, kw, n, run)
+    canvas = _take((c, n, hp + 1, wp), cols.dtype)
+    flat = canvas.reshape(c, n, -1)
+    dx = np.empty((n, c, h, w), cols.dtype)
+    flat[:, :, :run] = dc[:, 0, 0]  # offset (0, 0) starts at 0: assign, then add the others
+    flat[:, :, run:] = 0
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                start = i * dilation[0] * wp + j * dilation[1]
+                flat[:, :, start : start + run] += dc[:, i, j]
+    np.copyto(dx, canvas[:, :, pt : pt + h, pl : pl + w].transpose(1, 0, 2, 3))
+    _give(canvas)
+    return dx
+
+
+def _as_2d(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    """Views of a 1-D or unbatched problem as a batched 2-D one: (N, C, L) is (N, C, 1, L)."""
+    is1d = w.ndim == 3
+    unbatched = x.ndim == w.ndim - 1
+    if is1d:
+        x = x[..., None, :]
+        w = w[:, :, None, :]
+    if unbatched:
+        x = x[None]
+    return x, w, is1d, unbatched
+
+
+def _from_2d(out: np.ndarray, is1d: bool, unbatched: bool) -> np.ndarray:
+    if is1d:
+        out = out[:, :, 0, :]
+    return out[0] if unbatched else out
+
+
+# --------------------------------------------------------------- functions
+def _grad_channel_major(g: np.ndarray, rw: int) -> np.ndarray:
+    """The output gradient (N, O, oh, ow) as a pooled (O, N*oh*rw), zero in the columns past ow."""
+    n, o, oh, ow = g.shape
+    gt = _take((o, n, oh, rw), g.dtype)
+    if rw != ow:
+        gt[:, :, :, ow:] = 0
+    np.copyto(gt[:, :, :, :ow], g.transpose(1, 0, 2, 3))
+    return gt.reshape(o, n * oh * rw)
+
+
+class ConvNd(Function):
+    """1-D or 2-D convolution (cross-correlation, as PyTorch's) as one node.
+
+    1-D arrays are viewed as 2-D with a height of 1, and an unbatched input as
+    a batch of one; gradients are reshaped back. Two layouts of the same math:
+    channel-major, one GEMM (O, K) @ (K, N*oh*ow) then a transpose to NCHW;
+    and per-sample, a batch of GEMMs (O, K) @ (K, oh*ow) that write NCHW
+    directly, chosen when the output is much larger than the columns (the
+    transpose would cost more than the GEMM) and for 1x1 convolutions (whose
+    columns are the input itself, with no copy at all).
+    """
+
+    def forward(ctx, x, w, b=None, *, stride, pads, dilation, groups, save_cols, save_w):
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        x, w, is1d, unbatched = _as_2d(x, w)
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        pt, pb, pl, pr = pads
+        oh = (h + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (wd + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        k = cg * kh * kw
+        pointwise = kh == kw == 1 and stride == (1, 1) and not any(pads)
+        per_sample = groups == 1 and (pointwise or 2 * k <= o)
+        pooled = True
+        if per_sample:
+            if pointwise:  # the input is its own columns
+                cols, pooled = x.reshape(n, c, h * wd), False
+            else:
+                cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow, per_sample=True)
+            # Y_n = W cols_n for every sample n, written straight into the NCHW output
+            out = np.empty((n, o, oh, ow), x.dtype)
+            np.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
+            if b is not None:
+                out += b.reshape(o, 1, 1)
+        else:
+            cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow)
+            # Y = W cols: one GEMM (per group) over all N*oh*ow output positions at once
+            y = _take((o, cols.shape[1]), x.dtype)
+            _gemm(w.reshape(groups, o // groups, k), cols.reshape(groups, k, -1), groups, out=y)
+            out = _from_channel_major(y.reshape(o, n, oh, ow), b)
+            _give(y)
+        ctx.geom = (n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample)
+        ctx.cols = cols if save_cols else None
+        ctx.pooled = pooled and save_cols  # release() hands pooled columns back
+        if pooled and not save_cols:
+            _give(cols)
+        ctx.w = w if save_w else None
+        return _from_2d(out, is1d, unbatched)
+
+    def backward(ctx, g):
+        n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample = ctx.geom
+        if per_sample:
+            return ctx._backward_per_sample(g)
+        needs = ctx.needs_input_grad
+        g = g.reshape(n, o, oh, ow)
+        og, k = o // groups, (c // groups) * kh * kw
+        gx = gw = gb = None
+        gt = _grad_channel_major(g, ow)  # g in the layout of Y = W cols
+        if needs[1]:
+            # dW = g cols^T: each output position adds its receptive field times its gradient
+            cols = ctx.cols.reshape(groups, k, -1)
+            gw = _gemm(gt.reshape(groups, og, -1), cols.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
+        if len(needs) > 2 and needs[2]:
+            # db = g summed over the batch and every position
+            gb = np.add.reduce(gt, axis=1)
+        if needs[0]:
+            # dcols = W^T g, then fold the columns back onto the input: dx = col2im(dcols)
+            wp = wd + pads[2] + pads[3]
+            wide = stride == (1, 1) and wp != ow
+            if wide:  # the wide layout (see _col2im_wide)
+                _give(gt)
+                gt = _grad_channel_major(g, wp)
+            w = ctx.w.reshape(groups, og, k)
+            dcols = _take((c * kh * kw, gt.shape[1]), g.dtype)
+            _gemm(w.transpose(0, 2, 1), gt.reshape(groups, og, -1), groups, out=dcols)
+            if wide:
+                gx = _col2im_wide(dcols, (n, c, h, wd), kh, kw, pads, dilation, oh)
+            else:
+                gx = _col2im(dcols, (n, c, h, wd), kh, kw, stride, (pads[0], pads[2]), dilation, oh, ow)
+            _give(dcols)
+            gx = gx.reshape(ctx.x_shape)
+        _give(gt)
+        return gx, gw, gb
+
+    def _backward_per_sample(ctx, g):
+        # The same chain rule with the batch outermost: per sample n,
+        # dW += g_n cols_n^T, db += sum of g_n, dcols_n = W^T g_n.
+        n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, _, _ = ctx.geom
+        needs = ctx.needs_input_grad
+        g3 = g.reshape(n, o, oh * ow)
+        k = c * kh * kw
+        gx = gw = gb = None
+        if needs[1]:
+            gw = np.add.reduce(np.matmul(g3, ctx.cols.transpose(0, 2, 1)), axis=0).reshape(ctx.w_shape)
+        if len(needs) > 2 and needs[2]:
+            gb = np.add.reduce(g3, axis=(0, 2))
+        if needs[0]:
+            w = ctx.w.reshape(o, k)
+            if kh == kw == 1 and stride == (1, 1) and not any(pads):  # 1x1: the columns are the input
+                gx = np.matmul(w.T, g3).reshape(ctx.x_shape)
+            else:
+                dcols = np.matmul(w.T, g3, out=_take((n, k, oh * ow), g.dtype))
+                gx = np.zeros((n, c, h, wd), g.dtype)
+                dc = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 0, 4, 5)
+                _fold(dc, gx.transpose(1, 0, 2, 3), stride, (pads[0], pads[2]), dilation)
+                _give(dcols)
+                gx = gx.reshape(ctx.x_shape)
+        return gx, gw, gb
+
+    def release(ctx) -> None:
+        cols = ctx.__dict__.get("cols") if ctx.__dict__.get("pooled") else None
+        super().release()
+        if cols is not None:  # the graph is done with the columns: the next forward reuses them
+            _give(cols)
+
+
+class ConvTransposeNd(Function):
+    """1-D or 2-D transposed convolution as one node: the input-gradient of a convolution, run forward.
+
+    ``weight`` is (C_in, C_out/groups, kh, kw): read as a convolution weight it
+    maps C_out channels to C_in, and this op is that convolution's adjoint.
+    """
+
+    def forward(ctx, x, w, b=None, *, stride, pads, output_padding, dilation, groups, save_x, save_w):
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        x, w, is1d, unbatched = _as_2d(x, w)
+        n, c, h, wd = x.shape
+        _, cog, kh, kw = w.shape
+        o = cog * groups
+        pt, pb, pl, pr = pads
+        oh = (h - 1) * stride[0] - pt - pb + dilation[0] * (kh - 1) + output_padding[0] + 1
+        ow = (wd - 1) * stride[1] - pl - pr + dilation[1] * (kw - 1) + output_padding[1] + 1
+        cg, k = c // groups, cog * kh * kw
+        # x as (C_in, N*H*W), kept for dW when the weight needs a gradient
+        xt = _to_channel_major(x, _take((c, n * h * wd), x.dtype))
+        # cols = W^T x (the columns of the output), then fold them onto the output: col2im
+        cols = _take((o * kh * kw, n * h * wd), x.dtype)
+        _gemm(w.reshape(groups, cg, k).transpose(0, 2, 1), xt.reshape(groups, cg, -1), groups, out=cols)
+        folded = _col2im(cols, (n, o, oh, ow), kh, kw, stride, (pt, pl), dilation, h, wd)
+        _give(cols)
+        if b is not None:
+            folded += b.reshape(o, 1, 1)
+        ctx.geom = (n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups)
+        if save_x:
+            ctx.xt = xt
+        else:
+            _give(xt)
+        ctx.w = w if save_w else None
+        return _from_2d(folded, is1d, unbatched)
+
+    def backward(ctx, g):
+        n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups = ctx.geom
+        needs = ctx.needs_input_grad
+        g = g.reshape(n, o, oh, ow)
+        cg, k = c // groups, (o // groups) * kh * kw
+        # the columns of g: g seen as the input of the convolution this op is the adjoint of
+        pad_bottom = max(0, (h - 1) * stride[0] + dilation[0] * (kh - 1) + 1 - pads[0] - oh)
+        pad_right = max(0, (wd - 1) * stride[1] + dilation[1] * (kw - 1) + 1 - pads[2] - ow)
+        cols = _im2col(g, kh, kw, stride, (pads[0], pad_bottom, pads[2], pad_right), dilation, h, wd)
+        cols3 = cols.reshape(groups, k, -1)
+        gx = gw = gb = None
+        if needs[0]:
+            # dx = W cols(g): the forward convolution with the same weight
+            y = _take((c, n * h * wd), g.dtype)
+            _gemm(ctx.w.reshape(groups, cg, k), cols3, groups, out=y)
+            gx = _from_channel_major(y.reshape(c, n, h, wd), None).reshape(ctx.x_shape)
+            _give(y)
+        if needs[1]:
+            # dW = x cols(g)^T, contracting over the batch and every input position
+            xt = ctx.xt.reshape(groups, cg, -1)
+            gw = _gemm(xt, cols3.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
+        _give(cols)
+        if len(needs) > 2 and needs[2]:
+            gb = np.add.reduce(g, axis=(0, 2, 3))
+        return gx, gw, gb
+
+    def release(ctx) -> None:
+        xt = ctx.__dict__.get("xt")
+        super().release()
+        if xt is not None:
+            _give(xt)
+
+
+class PadNd(Function):
+    """Reflect, replicate or circular padding of the last one or two dims (what Conv's padding_mode uses).
+
+    The backward folds the gradient of every padded copy back onto the
+    element it was copied from: the interior is sliced out, then each padded
+    row or column (a few per side) is added onto its source, one axis at a time.
+    """
+
+    def forward(ctx, x, pairs, mode):
+        ctx.shape, ctx.pairs, ctx.mode = x.shape, pairs, mode
+        width = [(0, 0)] * (x.ndim - len(pairs)) + list(pairs)
+        return np.pad(x, width, mode=_NP_MODES[mode])
+
+    def backward(ctx, g):
+        shape, pairs = ctx.shape, ctx.pairs
+        lead = len(shape) - len(pairs)
+        for axis_offset, (lo, hi) in reversed(list(enumerate(pairs))):
+            axis = lead + axis_offset
+            size = shape[axis]
+            padded = size + lo + hi
+            # which source index each padded position copies (np.pad on an index vector)
+            source = np.pad(np.arange(size), (lo, hi), mode=_NP_MODES[ctx.mode])
+            moved = np.moveaxis(g, axis, 0)
+            folded = moved[lo : lo + size].copy()
+            for p in list(range(lo)) + list(range(lo + size, padded)):
+                folded[source[p]] += moved[p]
+            g = np.moveaxis(folded, 0, axis)
+        return np.ascontiguousarray(g), None, None
+
+
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+# -------------------------------------------------------------- arguments
+def _tuple(value: Any, n: int, name: str, op: str, minimum: int) -> tuple[int, ...]:
+    """An int or a sequence of ``n`` ints, each at least ``minimum``, as an n-tuple."""
+    if type(value) is tuple and len(value) == n and all(type(v) is int and v >= minimum for v in value):
+        return value  # what layers pass on every call
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        t = (int(value),) * n
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == n
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        t = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in t):
+        raise ValueError(f"{op}: {name} must be at least {minimum} in every dim, got {value!r}")
+    return t
+
+
+def _check_tensors(op: str, x: Any, w: Any, b: Any, ndim: int) -> None:
+    if not isinstance(x, Tensor) or not isinstance(w, Tensor):
+        raise TypeError(
+            f"{op}: input and weight must be Tensors, got {type(x).__name__} and {type(w).__name__}"
+        )
+    if x.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"{op}: expected a {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched) input, "
+            f"got input of shape {x.shape}"
+        )
+    if w.ndim != ndim + 2:
+        raise ValueError(f"{op}: expected a {ndim + 2}-D weight, got weight of shape {w.shape}")
+    dt = x.data.dtype
+    if dt.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got {dt}")
+    if w.data.dtype != dt:
+        raise TypeError(f"{op}: input dtype {dt} does not match weight dtype {w.dtype}")
+    if b is not None:
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
+        if b.data.dtype != dt:
+            raise TypeError(f"{op}: input dtype {dt} does not match bias dtype {b.dtype}")
+
+
+def _needs(t: Tensor | None) -> bool:
+    return t is not None and t._requires_grad and autograd._grad_enabled
+
+
+def _conv(
+    op: str,
+    ndim: int,
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> Tensor:
+    _check_tensors(op, x, w, b, ndim)
+    stride = _tuple(stride, ndim, "stride", op, 1)
+    dilation = _tuple(dilation, ndim, "dilation", op, 1)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    kernel = w.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = [(0, 0)] * ndim
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{op}: padding='same' is not supported for strided convolutions (stride={stride})"
+                )
+            # the total d*(k-1) split with the odd one out at the end, as PyTorch does
+            pairs = [((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) for d, k in zip(dilation, kernel)]
+        else:
+            raise ValueError(f"{op}: padding string must be 'same' or 'valid', got {padding!r}")
+    else:
+        pairs = [(p, p) for p in _tuple(padding, ndim, "padding", op, 0)]
+    o, cg = w.shape[0], w.shape[1]
+    c = x.shape[-ndim - 1]
+    if o % groups:
+        raise ValueError(
+            f"{op}: out_channels ({o}, weight of shape {w.shape}) is not divisible by groups={groups}"
+        )
+    if c != cg * groups:
+        raise ValueError(
+            f"{op}: expected input with {cg * groups} channels (weight of shape {w.shape}, groups={groups}), "
+            f"got input of shape {x.shape}"
+        )
+    if b is not None and b.shape != (o,):
+        raise ValueError(f"{op}: bias of shape {b.shape}, expected ({o},)")
+    spatial = x.shape[-ndim:]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pairs))
+    reach = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if any(r > p for r, p in zip(reach, padded)) or 0 in kernel:
+        raise ValueError(
+            f"{op}: kernel of size {tuple(kernel)} (dilated: {reach}) is bigger than the padded input "
+            f"{padded} (input of shape {x.shape})"
+        )
+    if ndim == 1:
+        pads = (0, 0, *pairs[0])
+        stride, dilation = (1, stride[0]), (1, dilation[0])
+    else:
+        pads = (*pairs[0], *pairs[1])
+    save_cols = _needs(w)
+    save_w = _needs(x)
+    if b is None:
+        return ConvNd.apply(
+            x,
+            w,
+            stride=stride,
+            pads=pads,
+            dilation=dilation,
+            groups=int(groups),
+            save_cols=save_cols,
+            save_w=save_w,
+        )
+    return ConvNd.apply(
+        x,
+        w,
+        b,
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=int(groups),
+        save_cols=save_cols,
+        save_w=save_w,
+    )
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] | str = 0,
+    dilation: int | tuple[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D convolution over (N, C_in, L) (or unbatched (C_in, L)); ``weight`` is (C_out, C_in/groups, k).
+
+    ``padding`` is an int, a 1-tuple, ``"valid"`` (none) or ``"same"`` (output
+    as long as the input; stride 1 only). PyTorch's ``F.conv1d``.
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution over (N, C_in, H, W) or unbatched (C_in, H, W), PyTorch's ``F.conv2d``.
+
+    ``weight`` is (C_out, C_in/groups, kh, kw). ``padding`` is an int, a pair,
+    ``"valid"`` or ``"same"`` (stride 1 only; an odd total is split with the
+    extra row/column at the bottom/right, as in PyTorch). ``groups`` splits
+    the channels into independent blocks (``groups == C_in``: depthwise).
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(
+    op: str,
+    ndim: int,
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+) -> Tensor:
+    _check_tensors(op, x, w, b, ndim)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+    stride = _tuple(stride, ndim, "stride", op, 1)
+    padding = _tuple(padding, ndim, "padding", op, 0)
+    output_padding = _tuple(output_padding, ndim, "output_padding", op, 0)
+    dilation = _tuple(dilation, ndim, "dilation", op, 1)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ >= s and op_ >= d:
+            raise ValueError(
+                f"{op}: output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+    c_in = w.shape[0]
+    c = x.shape[-ndim - 1]
+    if c_in % groups:
+        raise ValueError(
+            f"{op}: in_channels ({c_in}, weight of shape {w.shape}) is not divisible by groups={groups}"
+        )
+    if c != c_in:
+        raise ValueError(
+            f"{op}: expected input with {c_in} channels (weight of shape {w.shape}), "
+            f"got input of shape {x.shape}"
+        )
+    o = w.shape[1] * groups
+    if b is not None and b.shape != (o,):
+        raise ValueError(f"{op}: bias of shape {b.shape}, expected ({o},)")
+    kernel = w.shape[2:]
+    size = tuple(
+        (n - 1) * s - 2 * p + d * (k - 1) + op_ + 1
+        for n, s, p, d, k, op_ in zip(x.shape[-ndim:], stride, padding, dilation, kernel, output_padding)
+    )
+    if any(s <= 0 for s in size) or 0 in kernel:
+        raise ValueError(
+            f"{op}: the output would have size {size}: padding {padding} is too large "
+            f"for input of shape {x.shape}"
+        )
+    if ndim == 1:
+        pads = (0, 0, padding[0], padding[0])
+        stride, dilation, output_padding = (1, stride[0]), (1, dilation[0]), (0, output_padding[0])
+    else:
+        pads = (padding[0], padding[0], padding[1], padding[1])
+    opts = dict(
+        stride=stride,
+        pads=pads,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=int(groups),
+        save_x=_needs(w),
+        save_w=_needs(x),
+    )
+    if b is None:
+        return ConvTransposeNd.apply(x, w, **opts)
+    return ConvTransposeNd.apply(x, w, b, **opts)
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] = 0,
+    output_padding: int | tuple[int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int] = 1,
+) -> Tensor:
+    """1-D transposed convolution over (N, C_in, L), PyTorch's ``F.conv_transpose1d``.
+
+    ``weight`` is (C_in, C_out/groups, k); see :func:`conv_transpose2d`.
+    """
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """2-D transposed convolution ("deconvolution") over (N, C_in, H, W), PyTorch's ``F.conv_transpose2d``.
+
+    ``weight`` is (C_in, C_out/groups, kh, kw). The output is
+    ``(H - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1`` high
+    (likewise wide): the shape of the input that a convolution with these
+    settings maps to (N, C_in, H, W), ``output_padding`` choosing among the
+    several that map there. Note that ``groups`` comes before ``dilation``.
+    """
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def pad_nd(x: Tensor, pad: tuple[int, ...], mode: str) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims with ``mode`` 'reflect', 'replicate' or 'circular'.
+
+    ``pad`` is in PyTorch's order: (left, right) of the last dim, then (top,
+    bottom) of the one before. Reflect needs each amount below the dim's size,
+    circular at most the size, as in PyTorch.
+    """
+    if mode not in _NP_MODES:
+        raise ValueError(f"pad: mode must be one of {sorted(_NP_MODES)}, got {mode!r}")
+    n = len(pad) // 2
+    pairs = tuple((int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(n)))
+    for size, (lo, hi) in zip(x.shape[-n:], pairs):
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: mode {mode!r} needs non-negative amounts, got {tuple(pad)}")
+        limit = size - 1 if mode == "reflect" else size
+        if mode != "replicate" and (lo > limit or hi > limit):
+            raise ValueError(
+                f"pad: {mode} padding of {tuple(pad)} is too large for input of shape {x.shape} "
+                f"(at most {'size - 1' if mode == 'reflect' else 'size'} per side)"
+            )
+    return PadNd.apply(x, pairs, mode)

@@ -1,0 +1,359 @@
+"""Batch, group and layer normalisation, each one autograd node with the closed-form backward.
+
+All three standardise groups of values, ``xhat = (x - mean) / sqrt(var + eps)``
+with the biased variance, then apply a learned affine map ``y = xhat * w + b``.
+They differ only in which values form a group: batch norm pools every sample
+and position of a channel, group norm the channels of a group within one
+sample, layer norm the trailing ``normalized_shape`` dims of one sample.
+
+The backward pass is the same formula for all three. With ``gh = dL/dxhat``
+(the output gradient times ``w``) and means taken over a group,
+
+    dx = (1 / sigma) * (gh - mean(gh) - xhat * mean(gh * xhat)),
+
+because xhat depends on x directly and through the group's mean (hence the
+``- mean(gh)``) and its standard deviation (hence the ``xhat`` term).
+``dw = sum(g * xhat)`` and ``db = sum(g)`` are summed over everything that
+shares a weight. Only the input, the mean and 1/sigma are kept for backward
+(``x - mean`` is recomputed there), as PyTorch does, to keep training memory
+low. Batch and group norm expand the formula into per-group coefficients, so
+that it takes a few whole-array passes: ``dx = a g - k (x - mean) - c``.
+
+Sums over (N, C, L) arrays are row dot products (``np.vecdot``, with a vector
+of ones for a plain sum) over the contiguous last axis, then a small sum over
+N: several times faster than NumPy's reductions over non-contiguous axes, and
+single-threaded, so never stalled waiting for a busy core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops.activation import _floating
+from chainrule.tensor import Tensor
+
+__all__ = ["batch_norm", "group_norm", "layer_norm"]
+
+
+# ------------------------------------------------------------------ reductions
+def _row_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, as a dot product with ones (SIMD, and no threads to wait for)."""
+    return np.vecdot(a, np.ones(a.shape[-1], a.dtype))
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum(a * b)`` over the last axis, without the product's temporary."""
+    return np.vecdot(a, b)
+
+
+def _last_sum(a3: np.ndarray) -> np.ndarray:
+    """Sum over the last axis (which may have length 1)."""
+    return a3[..., 0] if a3.shape[-1] == 1 else _row_sum(a3)
+
+
+def _last_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    """``sum(a * b)`` over the last axis (which may have length 1)."""
+    return a3[..., 0] * b3[..., 0] if a3.shape[-1] == 1 else _row_dot(a3, b3)
+
+
+def _channel_sum(a3: np.ndarray) -> np.ndarray:
+    """Per-channel sum of a (N, C, L) array: over samples and positions."""
+    if a3.shape[2] == 1:
+        return a3[:, :, 0].sum(axis=0)
+    return _row_sum(a3).sum(axis=0)
+
+
+def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    """Per-channel ``sum(a * b)`` of two (N, C, L) arrays."""
+    if a3.shape[2] == 1:
+        return np.einsum("nc,nc->c", a3[:, :, 0], b3[:, :, 0])
+    return _row_dot(a3, b3).sum(axis=0)
+
+
+def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) -> np.ndarray:
+    """``invstd * (gh - mean(gh) - xhat * mean(gh * xhat))`` per row of (R, D) arrays.
+
+    The result is written over ``xhat``; ``gh`` (possibly the incoming gradient) is only read.
+    """
+    d = gh.shape[-1]
+    mean_g = _row_sum(gh) / d
+    mean_gx = _row_dot(gh, xhat) / d
+    xhat *= mean_gx[:, None]
+    dx = np.subtract(gh, xhat, out=xhat)
+    dx -= mean_g[:, None]
+    dx *= invstd[:, None]
+    return dx
+
+
+# ------------------------------------------------------------------ batch norm
+class BatchNorm(Function):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)
+        if training:
+            count = x3.shape[0] * x3.shape[2]
+            mean = _channel_sum(x3) / count
+            xc = np.subtract(x3, mean[:, None])
+            sq = _channel_dot(xc, xc)
+            invstd = 1.0 / np.sqrt(sq / count + eps)
+            if running_mean is not None:
+                # the running estimate takes the unbiased variance, normalisation the biased one
+                running_mean *= 1.0 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                running_var *= 1.0 - momentum
+                running_var += (momentum / (count - 1)) * sq
+            scale = invstd if weight is None else invstd * weight
+            y = xc
+            y *= scale[:, None]
+            if bias is not None:
+                y += bias[:, None]
+        else:  # evaluation: a fixed affine map from the running statistics
+            mean = running_mean.copy()
+            invstd = 1.0 / np.sqrt(running_var + eps)
+            scale = invstd if weight is None else invstd * weight
+            y = x3 * scale[:, None]
+            y += (-mean * scale if bias is None else bias - mean * scale)[:, None]
+        ctx.x3, ctx.mean, ctx.invstd, ctx.weight, ctx.training = x3, mean, invstd, weight, training
+        return y.reshape(x.shape)
+
+    def backward(ctx, g):
+        x3, mean, invstd, weight, training = ctx.x3, ctx.mean, ctx.invstd, ctx.weight, ctx.training
+        needs = ctx.needs_input_grad
+        need_w, need_b = needs[1], len(needs) > 2 and needs[2]
+        g3 = g.reshape(x3.shape)
+        count = x3.shape[0] * x3.shape[2]
+        xc = sum_gxhat = sum_g = None
+        if need_w or (needs[0] and training):
+            xc = np.subtract(x3, mean[:, None])
+            sum_gxhat = _channel_dot(g3, xc) * invstd  # sum(g * xhat) per channel
+        if need_b or (needs[0] and training):
+            sum_g = _channel_sum(g3)
+        gx = None
+        if needs[0]:
+            a = invstd if weight is None else invstd * weight
+            gx = g3 * a[:, None]
+            if training:
+                # dx = a (g - mean(g) - xhat mean(g xhat)) with a = w / sigma, xhat = (x - mean) / sigma and
+                # the means over the channel's M = N*L values:
+                #    = a g - [a sum(g xhat) / (sigma M)] (x - mean) - a sum(g) / M
+                xc *= (a * invstd * sum_gxhat / count)[:, None]
+                gx -= xc
+                gx -= (a * sum_g / count)[:, None]
+            # (in evaluation mean and sigma are constants, so dx = a g)
+            gx = gx.reshape(g.shape)
+        return gx, (sum_gxhat if need_w else None), (sum_g if need_b else None), None, None, None, None, None
+
+
+def _check_vector(t: Any, name: str, c: int, x: Tensor, op: str) -> None:
+    if t is None:
+        return
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(t).__name__}")
+    if t.shape != (c,):
+        raise ValueError(
+            f"{op}: {name} of shape {t.shape} does not match the {c} channels of the input of shape {x.shape}"
+        )
+    if t.data.dtype != x.data.dtype:
+        raise TypeError(f"{op}: {name} dtype {t.dtype} does not match input dtype {x.dtype}")
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) of a (N, C, *) input, PyTorch's ``F.batch_norm``.
+
+    Training: with the batch's mean and biased variance over N and every
+    position, and, if given, ``running_mean``/``running_var`` are updated in
+    place: ``r = (1 - momentum) r + momentum * stat``, the variance unbiased.
+    Otherwise: with ``running_mean``/``running_var``.
+    """
+    op = "batch_norm"
+    x = _floating(input, op)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C, *) with at least 2 dims, got {x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight)):
+        _check_vector(t, name, c, x, op)
+    _check_vector(bias, "bias", c, x, op)
+    if training:
+        _check_batch(x, op)
+    elif running_mean is None or running_var is None:
+        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation (training=False)")
+    return BatchNorm.apply(
+        x, weight, bias,
+        running_mean=None if running_mean is None else running_mean.data,
+        running_var=None if running_var is None else running_var.data,
+        training=bool(training), momentum=float(momentum), eps=float(eps),
+    )  # fmt: skip
+
+
+def _check_batch(x: Tensor, op: str) -> None:
+    """Batch statistics need more than one value per channel (PyTorch's rule and message)."""
+    if x.shape[0] * math.prod(x.shape[2:]) == 1:
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input of shape {x.shape}"
+        )
+
+
+# ------------------------------------------------------------------ group norm
+class GroupNorm(Function):
+    def forward(ctx, x, weight, bias, groups, eps):
+        n, c = x.shape[:2]
+        xr = x.reshape(n * groups, -1)  # one row per (sample, group)
+        d = xr.shape[1]
+        mean = _row_sum(xr) / d
+        y = np.subtract(xr, mean[:, None])
+        invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
+        # one scale per (sample, channel): its group's 1/sigma times the channel's weight
+        scale = np.repeat(invstd.reshape(n, groups), c // groups, axis=1)
+        if weight is not None:
+            scale *= weight
+        y3 = y.reshape(n, c, -1)
+        y3 *= scale[:, :, None]
+        if bias is not None:
+            y3 += bias[:, None]
+        ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.groups = xr, mean, invstd, weight, groups
+        return y3.reshape(x.shape)
+
+    def backward(ctx, g):
+        # Per group of D values, with gh = g w_c and xhat = (x - mean) / sigma:
+        #     dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)).
+        # Both means are sums over the group's channels of per-(sample, channel) sums
+        # S_nc = sum_l g and P_nc = sum_l g (x - mean), weighted by w_c, so gh is never formed:
+        #     dx = (w_c / sigma) g - (mean(gh xhat) / sigma^2) (x - mean) - mean(gh) / sigma.
+        # dw_c = sum_n P_nc / sigma_n and db_c = sum_n S_nc.
+        xr, mean, invstd, weight, groups = ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.groups
+        needs = ctx.needs_input_grad
+        n, c, cg, d = g.shape[0], g.shape[1], g.shape[1] // groups, xr.shape[1]
+        xc = np.subtract(xr, mean[:, None])
+        g3, xc3 = g.reshape(n, c, -1), xc.reshape(n, c, -1)
+        s_nc = _last_sum(g3)
+        p_nc = _last_dot(g3, xc3)
+        inv = invstd.reshape(n, groups)
+        inv_c = np.repeat(inv, cg, axis=1)
+        gw = (p_nc * inv_c).sum(axis=0) if needs[1] else None
+        gb = s_nc.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        gx = None
+        if needs[0]:
+            w = 1.0 if weight is None else weight
+            mean_gh = (s_nc * w).reshape(n, groups, cg).sum(axis=2) / d
+            mean_ghx = (p_nc * w).reshape(n, groups, cg).sum(axis=2) * inv / d
+            gx = g3 * (inv_c * w)[:, :, None]
+            xc3 *= np.repeat(mean_ghx * inv * inv, cg, axis=1)[:, :, None]
+            gx -= xc3
+            gx -= np.repeat(mean_gh * inv, cg, axis=1)[:, :, None]
+            gx = gx.reshape(g.shape)
+        return gx, gw, gb, None, None
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each group of ``C / num_groups`` channels of each sample of a (N, C, *) input.
+
+    Statistics do not depend on the batch, so training and evaluation agree.
+    """
+    op = "group_norm"
+    x = _floating(input, op)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C, *) with at least 2 dims, got {x.shape}")
+    c = x.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+        raise ValueError(f"{op}: num_groups must be a positive int, got {num_groups!r}")
+    if c % num_groups:
+        raise ValueError(
+            f"{op}: the {c} channels of the input of shape {x.shape} are not divisible by "
+            f"num_groups={num_groups}"
+        )
+    _check_vector(weight, "weight", c, x, op)
+    _check_vector(bias, "bias", c, x, op)
+    if x.data.size == 0:
+        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+    if x.shape[0] * (c // num_groups) * math.prod(x.shape[2:]) == 1:  # PyTorch refuses this case too
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input of shape {x.shape} "
+            f"with num_groups={num_groups}"
+        )
+    return GroupNorm.apply(x, weight, bias, groups=int(num_groups), eps=float(eps))
+
+
+# ------------------------------------------------------------------ layer norm
+class LayerNorm(Function):
+    def forward(ctx, x, weight, bias, ndim, eps):
+        d = math.prod(x.shape[x.ndim - ndim :])
+        xr = x.reshape(-1, d)
+        mean = _row_sum(xr) / d
+        y = np.subtract(xr, mean[:, None])
+        invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
+        y *= invstd[:, None]
+        if weight is not None:
+            y *= weight.reshape(d)
+        if bias is not None:
+            y += bias.reshape(d)
+        ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.shape = xr, mean, invstd, weight, x.shape
+        ctx.pshape = x.shape[x.ndim - ndim :]
+        return y.reshape(x.shape)
+
+    def backward(ctx, g):
+        xr, mean, invstd, weight, pshape = ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.pshape
+        needs = ctx.needs_input_grad
+        g2 = g.reshape(xr.shape)
+        xhat = np.subtract(xr, mean[:, None])
+        xhat *= invstd[:, None]
+        # weight and bias are shared by every row: their gradients sum over the rows
+        gw = (g2 * xhat).sum(axis=0).reshape(pshape) if needs[1] else None
+        gb = g2.sum(axis=0).reshape(pshape) if len(needs) > 2 and needs[2] else None
+        gx = None
+        if needs[0]:
+            gh = g2 * weight.reshape(-1) if weight is not None else g2
+            gx = _standardize_backward(gh, xhat, invstd).reshape(ctx.shape)
+        return gx, gw, gb, None, None
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the trailing dims ``normalized_shape`` of each sample, PyTorch's ``F.layer_norm``."""
+    op = "layer_norm"
+    x = _floating(input, op)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    shape = tuple(int(s) for s in shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ValueError(
+            f"{op}: normalized_shape={shape} expects an input of shape (*, {', '.join(map(str, shape))}), "
+            f"got {x.shape}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(t).__name__}")
+        if t.shape != shape:
+            raise ValueError(f"{op}: {name} of shape {t.shape} does not match normalized_shape={shape}")
+        if t.data.dtype != x.data.dtype:
+            raise TypeError(f"{op}: {name} dtype {t.dtype} does not match input dtype {x.dtype}")
+    if x.data.size == 0:
+        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+    return LayerNorm.apply(x, weight, bias, ndim=k, eps=float(eps))

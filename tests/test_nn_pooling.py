@@ -1,0 +1,279 @@
+"""Pooling and upsampling (F.max_pool1d/2d, avg_pool2d, adaptive_avg_pool2d, interpolate and their layers)
+checked against PyTorch: values, input gradients, indices, reprs and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF  # noqa: N812
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import chainrule as cr
+import chainrule.nn.functional as F  # noqa: N812
+from chainrule import nn
+from conftest import check_against_torch, check_gradcheck
+
+
+def _ties(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Small integers as floats: many equal values in a window, so the tie rule is exercised."""
+    return rng.integers(-2, 3, size=shape).astype(np.float32)
+
+
+def _torch_or_error(fn, *args, **kw):
+    try:
+        return fn(*args, **kw), None
+    except (RuntimeError, ValueError) as e:
+        return None, e
+
+
+# ------------------------------------------------------------------ max pool
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        {"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 0), "dilation": (2, 1)},
+        {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+        {"kernel_size": 2, "stride": 1},
+    ],
+)
+def test_max_pool2d_matches_torch(kw):
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    check_against_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), [x])
+
+
+def test_max_pool2d_ties_and_relu_zeros_route_to_the_first_maximum():
+    # after a ReLU whole windows are 0: PyTorch sends the gradient to the first pixel only
+    x = np.maximum(np.random.default_rng(1).standard_normal((4, 5, 12, 12)), 0).astype(np.float32)
+    check_against_torch(lambda t: F.max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), [x])
+    x = _ties(np.random.default_rng(2), (2, 3, 7, 7))
+    check_against_torch(lambda t: F.max_pool2d(t, 3, 2, 1), lambda t: TF.max_pool2d(t, 3, 2, 1), [x])
+
+
+@st.composite
+def _pool_config(draw, dims: int = 2, dilation: bool = True):
+    k = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    # padding within k/2, and now and then beyond it (which must be refused)
+    p = tuple(draw(st.integers(0, ki // 2 + (draw(st.integers(0, 7)) == 0))) for ki in k)
+    d = tuple(draw(st.integers(1, 2)) for _ in range(dims)) if dilation else None
+    size = tuple(draw(st.integers(1, 10)) for _ in range(dims))
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    return k, s, p, d, draw(st.booleans()), (*batch, draw(st.integers(1, 2)), *size), draw(st.integers(0, 99))
+
+
+@given(_pool_config())
+def test_max_pool2d_hypothesis(cfg):
+    k, s, p, d, ceil, shape, seed = cfg
+    x = _ties(np.random.default_rng(seed), shape)
+    kw = {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": ceil}
+    kw["return_indices"] = True
+    expected, error = _torch_or_error(TF.max_pool2d, torch.tensor(x, requires_grad=True), **kw)
+    if error is not None:  # PyTorch refuses (padding > k/2, output too small): so must we
+        with pytest.raises(ValueError):
+            F.max_pool2d(cr.tensor(x), **kw)
+        return
+    # (with dilation a window can see only padding: -inf, and PyTorch's index then points outside)
+    assume(torch.isfinite(expected[0]).all())
+    _, idx = check_against_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), [x])
+    assert idx.dtype == cr.int64 and not idx.requires_grad
+    np.testing.assert_array_equal(idx.data, expected[1].numpy())
+
+
+@given(_pool_config(dims=1))
+def test_max_pool1d_hypothesis(cfg):
+    k, s, p, d, ceil, shape, seed = cfg
+    x = _ties(np.random.default_rng(seed), shape[-3:] if len(shape) == 4 else shape[-2:])
+    kw = {"kernel_size": k[0], "stride": s[0], "padding": p[0], "dilation": d[0], "ceil_mode": ceil}
+    expected, error = _torch_or_error(TF.max_pool1d, torch.tensor(x), **kw, return_indices=True)
+    if error is not None:
+        with pytest.raises(ValueError):
+            F.max_pool1d(cr.tensor(x), **kw)
+        return
+    assume(torch.isfinite(expected[0]).all())
+    check_against_torch(lambda t: F.max_pool1d(t, **kw), lambda t: TF.max_pool1d(t, **kw), [x])
+    np.testing.assert_array_equal(F.max_pool1d(cr.tensor(x), **kw, return_indices=True)[1].data, expected[1])
+
+
+def test_max_pool_without_grad_gives_the_same_values_and_integer_inputs_work():
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with cr.no_grad():
+        out = F.max_pool2d(cr.tensor(x, requires_grad=True), 3, 2, 1)
+    np.testing.assert_array_equal(out.data, TF.max_pool2d(torch.tensor(x), 3, 2, 1).numpy())
+    xi = np.arange(2 * 5 * 5).reshape(1, 2, 5, 5)
+    expected = TF.max_pool2d(torch.tensor(xi), 2, padding=1).numpy()
+    np.testing.assert_array_equal(F.max_pool2d(cr.tensor(xi), 2, padding=1).data, expected)
+
+
+def test_max_pool_gradcheck():
+    rng = np.random.default_rng(4)
+    x = rng.permutation(2 * 2 * 5 * 5).reshape(2, 2, 5, 5) / 10.0  # distinct values: max is differentiable
+    check_gradcheck(lambda t: F.max_pool2d(t, 3, stride=2, padding=1), [x])
+    check_gradcheck(lambda t: F.max_pool2d(t, 2), [x[:, :, :4, :4].copy()])
+    check_gradcheck(lambda t: F.max_pool1d(t, 2, stride=1, dilation=2), [x[0, 0].copy()])
+
+
+# ------------------------------------------------------------------ average pool
+@given(_pool_config(dilation=False), st.booleans(), st.sampled_from([None, 1, 3]))
+def test_avg_pool2d_hypothesis(cfg, count_include_pad, divisor):
+    k, s, p, _, ceil, shape, seed = cfg
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    kw = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}
+    kw |= {"count_include_pad": count_include_pad, "divisor_override": divisor}
+    _, error = _torch_or_error(TF.avg_pool2d, torch.tensor(x), **kw)
+    if error is not None:
+        with pytest.raises(ValueError):
+            F.avg_pool2d(cr.tensor(x), **kw)
+        return
+    check_against_torch(lambda t: F.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), [x])
+
+
+def test_avg_pool_gradcheck():
+    x = np.random.default_rng(5).standard_normal((1, 2, 5, 6))
+    check_gradcheck(lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False), [x])
+    check_gradcheck(lambda t: F.avg_pool2d(t, 2, 1), [x])
+
+
+# ------------------------------------------------------------------ adaptive average pool
+@given(
+    st.integers(1, 10),
+    st.integers(1, 10),
+    st.one_of(st.none(), st.integers(1, 7)),
+    st.one_of(st.none(), st.integers(1, 7)),
+    st.booleans(),
+)
+def test_adaptive_avg_pool2d_hypothesis(h, w, oh, ow, batched):
+    shape = (2, 3, h, w) if batched else (3, h, w)
+    x = np.random.default_rng(h * 11 + w).standard_normal(shape).astype(np.float32)
+    size = (oh, ow) if oh != ow or oh is None else oh
+    check_against_torch(
+        lambda t: F.adaptive_avg_pool2d(t, size), lambda t: TF.adaptive_avg_pool2d(t, size), [x], atol=1e-6
+    )
+
+
+def test_adaptive_avg_pool_gradcheck():
+    x = np.random.default_rng(6).standard_normal((1, 2, 5, 7))
+    check_gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)), [x])
+    check_gradcheck(lambda t: F.adaptive_avg_pool2d(t, 1), [x])
+
+
+# ------------------------------------------------------------------ interpolate / Upsample
+@given(
+    st.sampled_from([1, 2, 3]),
+    st.data(),
+    st.sampled_from(["nearest", "nearest-exact"]),
+    st.booleans(),
+)
+def test_interpolate_hypothesis(dims, data, mode, by_size):
+    shape = (2, 2, *(data.draw(st.integers(1, 6)) for _ in range(dims)))
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    if by_size:
+        size = data.draw(st.one_of(st.integers(1, 13), st.tuples(*[st.integers(1, 13)] * dims)))
+        kw = {"size": size}
+    else:
+        factors = st.sampled_from([0.5, 0.7, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0])
+        kw = {"scale_factor": data.draw(st.one_of(factors, st.tuples(*[factors] * dims)))}
+        kw["recompute_scale_factor"] = data.draw(st.sampled_from([None, True]))
+    _, error = _torch_or_error(TF.interpolate, torch.tensor(x), mode=mode, **kw)
+    if error is not None:  # an output size of 0
+        with pytest.raises(ValueError):
+            F.interpolate(cr.tensor(x), mode=mode, **kw)
+        return
+    check_against_torch(
+        lambda t: F.interpolate(t, mode=mode, **kw), lambda t: TF.interpolate(t, mode=mode, **kw), [x]
+    )
+
+
+def test_interpolate_gradcheck():
+    x = np.random.default_rng(7).standard_normal((1, 2, 3, 4))
+    check_gradcheck(lambda t: F.interpolate(t, scale_factor=2), [x])
+    check_gradcheck(lambda t: F.interpolate(t, size=(5, 3)), [x])
+
+
+def test_upsample_layer():
+    x = np.random.default_rng(8).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for kw in ({"scale_factor": 2}, {"size": (7, 3)}, {"scale_factor": (1.5, 2.0), "mode": "nearest-exact"}):
+        ours, theirs = nn.Upsample(**kw), torch.nn.Upsample(**kw)
+        assert repr(ours) == repr(theirs)
+        check_against_torch(ours, theirs, [x])
+
+
+# ------------------------------------------------------------------ layers
+def test_layers_match_torch_reprs_and_outputs():
+    pairs = [
+        (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)),
+        (nn.MaxPool2d((2, 3), 1, 1, 2, False, True), torch.nn.MaxPool2d((2, 3), 1, 1, 2, False, True)),
+        (nn.AvgPool2d(3, 2, 1, True, False, None), torch.nn.AvgPool2d(3, 2, 1, True, False, None)),
+        (nn.AvgPool2d(2, divisor_override=3), torch.nn.AvgPool2d(2, divisor_override=3)),
+        (nn.AdaptiveAvgPool2d((None, 3)), torch.nn.AdaptiveAvgPool2d((None, 3))),
+        (nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1)),
+    ]
+    x = np.random.default_rng(9).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+        assert ours.state_dict() == {} and list(ours.parameters()) == []
+        check_against_torch(ours, theirs, [x])
+    assert repr(nn.MaxPool1d(3, padding=1)) == repr(torch.nn.MaxPool1d(3, padding=1))
+    check_against_torch(nn.MaxPool1d(3, padding=1), torch.nn.MaxPool1d(3, padding=1), [x[0]])
+
+
+def test_return_indices_layer_gives_output_and_indices():
+    x = np.random.default_rng(10).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    out, idx = nn.MaxPool2d(2, return_indices=True)(cr.tensor(x))
+    t_out, t_idx = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(out.data, t_out.numpy())
+    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+
+
+def test_pooling_in_a_small_cnn_trains_like_torch():
+    # conv-free stack: pooling, upsampling and linear, gradients through all of them
+    ours = nn.Sequential(
+        nn.MaxPool2d(2), nn.Upsample(scale_factor=2), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 3)
+    )
+    theirs = torch.nn.Sequential(
+        torch.nn.MaxPool2d(2), torch.nn.Upsample(scale_factor=2), torch.nn.AvgPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(12, 3),
+    )  # fmt: skip
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(11).standard_normal((4, 3, 4, 4)).astype(np.float32)
+    check_against_torch(ours, theirs, [x])
+
+
+# ------------------------------------------------------------------ errors
+_ERRORS = [
+    (lambda x: F.max_pool2d(x[0, 0], 2), r"max_pool2d: expected a 3-D or 4-D input .* got shape \(9, 8\)"),
+    (lambda x: F.max_pool2d(x, 3, padding=2), r"max_pool2d: padding should be at most half of kernel_size"),
+    (lambda x: F.max_pool2d(x, 10), r"max_pool2d: input of spatial size \(9, 8\) is too small"),
+    (lambda x: F.max_pool2d(x, 2, stride=0), r"max_pool2d: stride must be greater than zero"),
+    (lambda x: F.max_pool2d(x, 2, padding=-1), r"max_pool2d: padding must be non-negative"),
+    (lambda x: F.max_pool1d(x, 2), r"max_pool1d: expected a 2-D or 3-D input"),
+    (lambda x: F.avg_pool2d(x, 3, padding=2), r"avg_pool2d: padding should be at most half"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=0), r"avg_pool2d: divisor_override must be a non-zero"),
+    (lambda x: F.adaptive_avg_pool2d(x, (1, 2, 3)), r"adaptive_avg_pool2d: output_size must be an int or"),
+    (lambda x: F.adaptive_avg_pool2d(x, -1), r"adaptive_avg_pool2d: output_size must be non-negative"),
+    (lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), r"'bilinear' is not supported; .*nearest"),
+    (lambda x: F.interpolate(x), r"either size or scale_factor should be defined"),
+    (lambda x: F.interpolate(x, size=3, scale_factor=2), r"only one of size or scale_factor"),
+    (lambda x: F.interpolate(x, size=(3, 4, 5)), r"input has 2 spatial dims \[9, 8\] but size has 3 entries"),
+    (lambda x: F.interpolate(x, scale_factor=0.1), r"sizes should be greater than 0"),
+    (lambda x: F.interpolate(x, scale_factor=2, align_corners=True), r"align_corners"),
+    (lambda x: F.interpolate(x[0, 0], size=2), r"expected a 3-D, 4-D or 5-D input"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), _ERRORS)
+def test_clear_errors(call, message):
+    x = cr.tensor(np.zeros((2, 3, 9, 8), np.float32))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x)
+
+
+def test_layer_errors_name_the_layer():
+    with pytest.raises(ValueError, match=r"in MaxPool2d\(kernel_size=2.*\): max_pool2d: expected a 3-D or"):
+        nn.MaxPool2d(2)(cr.zeros(4, 4))
+    with pytest.raises(ValueError, match=r"Upsample: mode 'bicubic' is not supported; .* 'nearest'"):
+        nn.Upsample(scale_factor=2, mode="bicubic")
+    with pytest.raises(TypeError, match=r"kernel_size must be an int or a tuple of 2 ints, got \(2, 3, 4\)"):
+        F.max_pool2d(cr.zeros(1, 1, 4, 4), (2, 3, 4))
