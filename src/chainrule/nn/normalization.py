@@ -37,6 +37,20 @@ def _positive(value: Any, name: str, layer: str) -> int:
     return int(value)
 
 
+def _register_affine(module: Module, shape: Any, dt: np.dtype, affine: bool, bias: bool) -> None:
+    """The learnable scale ``weight`` and shift ``bias`` of a normalisation layer (or None where absent)."""
+    module.register_parameter("weight", Parameter(np.empty(shape, dtype=dt)) if affine else None)
+    module.register_parameter("bias", Parameter(np.empty(shape, dtype=dt)) if affine and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    """Weight 1 and bias 0: the identity affine map, PyTorch's start."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d, which differ only in the input ranks they accept."""
 
@@ -63,15 +77,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(np.empty(num_features, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.empty(num_features, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_features, dt, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dt)))
             self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dt)))
@@ -92,10 +98,7 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """Running statistics reset; weight 1 and bias 0 (the identity affine map), as PyTorch does."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         shape = getattr(input, "shape", None)
@@ -180,22 +183,11 @@ class GroupNorm(Module):
                 f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(np.empty(num_channels, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.empty(num_channels, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_channels, dt, affine, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -232,22 +224,11 @@ class LayerNorm(Module):
             raise ValueError(f"LayerNorm: normalized_shape must be non-empty sizes, got {normalized_shape!r}")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.empty(self.normalized_shape, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.empty(self.normalized_shape, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, dt, elementwise_affine, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
