@@ -143,6 +143,14 @@ class _ConvNd(Module):
                 f"got {got}"
             )
 
+    def _convolve(self, input: Tensor, conv: Any) -> Tensor:  # noqa: A002
+        """``conv`` (conv1d or conv2d) with this layer's settings; other padding modes pad first."""
+        self._check_input(input, len(self.kernel_size))
+        if self.padding_mode != "zeros":
+            x = pad_nd(input, self._reversed_padding_repeated_twice, self.padding_mode)
+            return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         padding = self.padding
@@ -189,11 +197,7 @@ class Conv1d(_ConvNd):
         )  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        self._check_input(input, 1)
-        if self.padding_mode != "zeros":
-            x = pad_nd(input, self._reversed_padding_repeated_twice, self.padding_mode)
-            return conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._convolve(input, conv1d)
 
 
 class Conv2d(_ConvNd):
@@ -227,11 +231,7 @@ class Conv2d(_ConvNd):
         )  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        self._check_input(input, 2)
-        if self.padding_mode != "zeros":
-            x = pad_nd(input, self._reversed_padding_repeated_twice, self.padding_mode)
-            return conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._convolve(input, conv2d)
 
 
 class ConvTranspose2d(_ConvNd):
