@@ -10,7 +10,6 @@ default initialisation; the arithmetic lives in :mod:`chainrule.ops.conv`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -122,11 +121,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming, a=sqrt(5))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.fan_in_uniform_(self.weight, self.bias)
 
     def _check_input(self, x: Any, ndim: int) -> None:
         if (

@@ -23,6 +23,7 @@ __all__ = [
     "constant_",
     "dirac_",
     "eye_",
+    "fan_in_uniform_",
     "glorot_normal_",
     "glorot_uniform_",
     "he_normal_",
@@ -183,6 +184,19 @@ def kaiming_normal_(
     """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan)."""
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
+
+
+def fan_in_uniform_(weight: Tensor, bias: Tensor | None = None, generator: Any = None) -> Tensor:
+    """PyTorch's default for Linear and conv layers: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    (PyTorch writes the weight part as ``kaiming_uniform_(weight, a=sqrt(5))``, which is the same bound.)
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound, generator)
+    return weight
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:

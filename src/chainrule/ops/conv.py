@@ -646,21 +646,10 @@ def _conv(
         pads = (*pairs[0], *pairs[1])
     save_cols = _needs(w)
     save_w = _needs(x)
-    if b is None:
-        return ConvNd.apply(
-            x,
-            w,
-            stride=stride,
-            pads=pads,
-            dilation=dilation,
-            groups=int(groups),
-            save_cols=save_cols,
-            save_w=save_w,
-        )
     return ConvNd.apply(
         x,
         w,
-        b,
+        *(() if b is None else (b,)),
         stride=stride,
         pads=pads,
         dilation=dilation,
