@@ -185,6 +185,20 @@ def resnet18_inference(batch: int = 8):
     return ours_step, theirs_step
 
 
+def transformer_encoder():
+    """W4: Transformer encoder, 2 layers, d_model 128, 4 heads, FFN 512, 64 tokens, batch 32, Adam."""
+    from transformer_workloads import transformer_encoder as make
+
+    return make()
+
+
+def minilm_inference():
+    """W5: BERT encoder shaped like all-MiniLM-L6-v2, inference, batch 32 x 128 tokens."""
+    from bert_workloads import minilm_inference as make
+
+    return make()
+
+
 WORKLOADS = {
     "chain": {
         "title": "autograd chain 1000 ops 16x16",
@@ -223,6 +237,20 @@ WORKLOADS = {
         "make": sequence_lstm,
         "repeats": 5,
         "bar": 1.5,  # issue 6
+        "memory_bar": 1.5,
+    },
+    "W4": {
+        "title": "W4 Transformer encoder 2x128, Adam",
+        "make": transformer_encoder,
+        "repeats": 5,
+        "bar": 1.5,  # issue 7
+        "memory_bar": 1.5,
+    },
+    "W5": {
+        "title": "W5 MiniLM-shaped BERT inference 32x128",
+        "make": minilm_inference,
+        "repeats": 2,
+        "bar": 1.5,  # issue 7
         "memory_bar": 1.5,
     },
 }

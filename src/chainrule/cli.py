@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
+# The applications' commands live beside their code and are imported only when
+# run, so `chainrule --help` stays fast: name -> module defining `command`.
+_APP_COMMANDS = {
+    "finetune": "chainrule.apps.finetune.cli",
+    "traffic": "chainrule.apps.traffic.cli",
+    "maintenance": "chainrule.apps.maintenance.cli",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """A group that adds the application commands on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_APP_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _APP_COMMANDS:
+            return importlib.import_module(_APP_COMMANDS[name]).command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chainrule")
 def main() -> None:
     """chainrule: deep learning from first principles."""
