@@ -24,7 +24,7 @@ def test_benchmark_table_lists_the_workloads_asked_for() -> None:
     for title in titles:
         row = next(line for line in lines if line.startswith(title))
         ratio = float(row[len(title) :].split()[2])
-        assert ratio > 0
+        assert 0 <= ratio < float("inf")  # printed to two decimals: a very slow torch shows 0.00
     # the peak-memory table follows the timing table, with W1 in it
     start = next(i for i, line in enumerate(lines) if line.startswith("peak memory of a step"))
     assert any(line.startswith(titles[2]) for line in lines[start:])

@@ -37,7 +37,7 @@ def test_example_configs_run_and_write_every_file(name, tmp_path):
         ),
         (
             {"model": {"name": "Transformerz"}},
-            r"unknown model .Transformerz.; valid names: LeNet5, Linear, MLP, resnet18",
+            r"unknown model .Transformerz.; valid names: .*LeNet5, Linear, MLP, .*resnet18",
         ),
         (
             {"model": MODEL, "optimizer": {"name": "Adamm"}},
@@ -113,4 +113,4 @@ def test_the_command_line_reports_a_bad_config_in_one_line(tmp_path):
         check=False,
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "unknown model 'Nope'; valid names: LeNet5, Linear, MLP" in result.stderr
+    assert "unknown model 'Nope'; valid names: " in result.stderr and "LeNet5, Linear, MLP" in result.stderr

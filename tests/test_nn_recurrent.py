@@ -485,3 +485,62 @@ def test_positional_arguments_follow_pytorch():
     assert repr(m) == repr(torch.nn.RNN(3, 4, 2, "relu", False, True, 0.0, True))
     lstm = nn.LSTM(3, 4, 2, False, True, 0.0, True)
     assert (lstm.bias, lstm.batch_first, lstm.bidirectional) == (False, True, True)
+
+
+# ------------------------------------------------------------------ speed-related paths
+def test_lstm_with_saturated_gates_matches_pytorch():
+    """Pre-activations of +-50 (e^-x overflows to inf): sigma -> 0 or 1, tanh -> +-1, finite gradients."""
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 5, batch_first=True)
+    ours = nn.LSTM(3, 5, batch_first=True)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x0 = (np.random.default_rng(1).standard_normal((4, 6, 3)) * 60).astype(np.float32)
+    c0 = np.random.default_rng(2).standard_normal((4, 6, 5)).astype(np.float32)
+    xt = torch.tensor(x0, requires_grad=True)
+    out_t, _ = ref(xt)
+    (out_t * torch.tensor(c0)).sum().backward()
+    x = cr.tensor(x0, requires_grad=True)
+    out, _ = ours(x)
+    (out * cr.tensor(c0)).sum().backward()
+    np.testing.assert_allclose(out.data, out_t.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    for name, p in ref.named_parameters():
+        g = getattr(ours, name).grad.data
+        assert np.isfinite(g).all()
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_time_loops_run_blas_on_one_thread_and_restore_it():
+    from chainrule.ops import recurrent as ops_rec
+
+    found = ops_rec._openblas_threads()
+    if found is None:
+        pytest.skip("NumPy's BLAS is not a bundled OpenBLAS: the loops leave threading alone")
+    _setter, getter = found
+    before = getter()
+    seen = []
+
+    class Spy:  # records the BLAS thread count while the recurrent loop's GEMMs run
+        def __init__(self, real):
+            self.real = real
+
+        def __call__(self, *args, **kwargs):
+            seen.append(getter())
+            return self.real(*args, **kwargs)
+
+    real = ops_rec._matmul
+    ops_rec._matmul = Spy(real)
+    try:
+        lstm = nn.LSTM(3, 4)
+        out, _ = lstm(cr.randn(5, 2, 3, requires_grad=True))
+        out.sum().backward()
+    finally:
+        ops_rec._matmul = real
+    assert getter() == before
+    if before > 1:
+        assert 1 in seen and before in seen  # per-step GEMMs on one thread, the others on all
+    with pytest.raises(RuntimeError, match="boom"), ops_rec._serial_blas(1):
+        raise RuntimeError("boom")
+    assert getter() == before
+    with ops_rec._serial_blas(ops_rec._SERIAL_MNK + 1):  # large per-step GEMMs keep every thread
+        assert getter() == before

@@ -252,7 +252,7 @@ def test_collate_sequences_pads_each_batch_in_a_dataloader() -> None:
     ds = VariableLengths(7)
     loader = crd.DataLoader(ds, batch_size=3, shuffle=True, collate_fn=collate_sequences)
     seen = []
-    for x, lengths, y in loader:
+    for (x, lengths), y in loader:
         idx = [int(n) - 1 for n in lengths.tolist()]  # sample i has length i + 1
         expected = torch_pad_sequence([torch.from_numpy(ds.seqs[i]) for i in idx], batch_first=True)
         np.testing.assert_array_equal(x.data, expected.numpy())
@@ -261,14 +261,14 @@ def test_collate_sequences_pads_each_batch_in_a_dataloader() -> None:
         seen += idx
     assert sorted(seen) == list(range(7))
     time_major = functools.partial(collate_sequences, batch_first=False, padding_value=-9.0)
-    x, lengths, _ = time_major([ds[0], ds[2]])
+    (x, lengths), _ = time_major([ds[0], ds[2]])
     assert x.shape == (3, 2, 2) and x.data[1, 0, 0] == -9.0
 
 
 def test_collated_batches_feed_a_recurrent_layer_with_their_lengths() -> None:
     """Padding plus ``lengths`` changes nothing: each final state is the one of the sequence run alone."""
     ds = VariableLengths(5)
-    x, lengths, _ = collate_sequences([ds[4], ds[1], ds[2]])
+    (x, lengths), _ = collate_sequences([ds[4], ds[1], ds[2]])
     gru = cr.nn.GRU(2, 3, batch_first=True)
     out, h_n = gru(x, lengths=lengths)
     for b, i in enumerate((4, 1, 2)):

@@ -164,6 +164,7 @@ def is_tensor(obj: object) -> "bool":
 # The layers above the tensor (imported last: they build on everything above).
 from chainrule import (  # noqa: E402
     data,
+    models,
     nn,
     optim,
     train,

@@ -302,16 +302,19 @@ def lengths_to_mask(lengths: Any, max_len: int | None = None) -> Tensor:
 
 def collate_sequences(
     batch: Sequence[Any], batch_first: bool = True, padding_value: float = 0.0
-) -> tuple[Tensor, Tensor, Any]:
+) -> tuple[tuple[Tensor, Tensor], Any]:
     """A DataLoader ``collate_fn`` for ``(sequence, target)`` samples of different lengths.
 
-    Returns ``(padded, lengths, targets)``: the sequences padded as by
-    :func:`pad_sequences`, their int64 lengths, and the targets collated by
-    :func:`~chainrule.data.default_collate` (so they must share a shape)::
+    Returns ``((padded, lengths), targets)``: the sequences padded as by
+    :func:`pad_sequences` with their int64 lengths, and the targets collated by
+    :func:`~chainrule.data.default_collate` (so they must share a shape). The
+    nesting is the ``(inputs, targets)`` pair a Trainer expects, the inputs
+    being the two arguments of a model ``forward(x, lengths)``::
 
         loader = DataLoader(dataset, batch_size=32, shuffle=True, collate_fn=collate_sequences)
-        for x, lengths, y in loader:
+        for (x, lengths), y in loader:
             out, h_n = rnn(x, lengths=lengths)
+        Trainer(model, loss_fn, optimizer).fit(loader)  # calls model(x, lengths)
 
     For other options pass ``functools.partial(collate_sequences, padding_value=-1.0)``.
     """
@@ -329,7 +332,7 @@ def collate_sequences(
             f"{owner}: the targets cannot be batched ({e}); targets must share a shape, "
             "so pad per-step targets yourself"
         ) from None
-    return padded, lengths, targets
+    return (padded, lengths), targets
 
 
 # ------------------------------------------------------------------ truncated BPTT

@@ -7,8 +7,10 @@ from typing import Any
 
 from chainrule import nn
 from chainrule.models import resnet
+from chainrule.models.gpt import GPT
 from chainrule.models.lenet import LeNet5
 from chainrule.models.mlp import MLP
+from chainrule.models.vit import ViT
 
 __all__ = ["MODELS", "get_model", "register_model"]
 
@@ -20,6 +22,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet34": resnet.resnet34,
     "resnet50": resnet.resnet50,
     "resnet_small": resnet.resnet_small,
+    "GPT": GPT,
+    "ViT": ViT,
 }
 
 

@@ -42,7 +42,9 @@ from chainrule.ops.activation import (
     softplus,
     tanh,
 )
+from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
+from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
@@ -54,7 +56,7 @@ from chainrule.ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from chainrule.ops.norm import batch_norm, group_norm, layer_norm
+from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
 from chainrule.ops.shape import pad
 from chainrule.tensor import Tensor
@@ -72,6 +74,7 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "elu",
+    "embedding",
     "elu_",
     "gelu",
     "group_norm",
@@ -99,6 +102,8 @@ __all__ = [
     "relu",
     "relu6",
     "relu_",
+    "rms_norm",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "silu",

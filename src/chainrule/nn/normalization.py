@@ -1,4 +1,4 @@
-"""Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d``, ``GroupNorm`` and ``LayerNorm``.
+"""Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d``, ``GroupNorm``, ``LayerNorm`` and ``RMSNorm``.
 
 Batch norm standardises each channel with the statistics of the current batch
 while training and keeps running estimates of them (buffers ``running_mean``,
@@ -19,10 +19,10 @@ import numpy as np
 from chainrule import backend
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.norm import _check_batch, batch_norm, group_norm, layer_norm
+from chainrule.ops.norm import _check_batch, batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
 
 
 def _dtype(device: Any, dtype: Any, layer: str) -> np.dtype:
@@ -239,3 +239,40 @@ class LayerNorm(Module):
             f"bias={self.bias is not None}"
         )
 
+
+class RMSNorm(Module):
+    """Divide each sample by its root mean square over the trailing ``normalized_shape`` dims, then scale.
+
+    Layer norm without the centring and the bias (Zhang & Sennrich, 2019):
+    ``y = x / sqrt(mean(x^2) + eps) * weight``. ``eps=None`` takes the machine
+    epsilon of the input's dtype, as PyTorch does.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        dt = _dtype(device, dtype, "RMSNorm")
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 0:
+            raise ValueError(f"RMSNorm: normalized_shape must be non-empty sizes, got {normalized_shape!r}")
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        _register_affine(self, self.normalized_shape, dt, elementwise_affine, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_affine(self)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

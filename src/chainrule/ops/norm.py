@@ -37,7 +37,7 @@ from chainrule.autograd import Function
 from chainrule.ops.activation import _floating
 from chainrule.tensor import Tensor
 
-__all__ = ["batch_norm", "group_norm", "layer_norm"]
+__all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]
 
 
 # ------------------------------------------------------------------ reductions
@@ -357,3 +357,69 @@ def layer_norm(
     if x.data.size == 0:
         raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
     return LayerNorm.apply(x, weight, bias, ndim=k, eps=float(eps))
+
+
+# ------------------------------------------------------------------ RMS norm
+class RMSNorm(Function):
+    def forward(ctx, x, weight, ndim, eps):
+        d = math.prod(x.shape[x.ndim - ndim :])
+        xr = x.reshape(-1, d)
+        # y = x / rms(x) * w with rms(x) = sqrt(mean(x^2) + eps): no centring, unlike layer norm
+        invrms = 1.0 / np.sqrt(_row_dot(xr, xr) / d + eps)
+        y = xr * invrms[:, None]
+        if weight is not None:
+            y *= weight.reshape(d)
+        ctx.xr, ctx.invrms, ctx.weight, ctx.shape = xr, invrms, weight, x.shape
+        ctx.pshape = x.shape[x.ndim - ndim :]
+        return y.reshape(x.shape)
+
+    def backward(ctx, g):
+        # With xhat = x r, r = 1/rms(x) and gh = g w: dr/dx_j = -r^3 x_j / D, so
+        #   dx = r (gh - xhat mean(gh * xhat)),  dw = sum over rows of g * xhat.
+        xr, invrms, weight = ctx.xr, ctx.invrms, ctx.weight
+        needs = ctx.needs_input_grad
+        g2 = g.reshape(xr.shape)
+        xhat = xr * invrms[:, None]
+        gw = (g2 * xhat).sum(axis=0).reshape(ctx.pshape) if len(needs) > 1 and needs[1] else None
+        gx = None
+        if needs[0]:
+            gh = g2 * weight.reshape(-1) if weight is not None else g2
+            mean_gx = _row_dot(gh, xhat) / xr.shape[1]
+            xhat *= mean_gx[:, None]
+            gx = np.subtract(gh, xhat, out=xhat)
+            gx *= invrms[:, None]
+            gx = gx.reshape(ctx.shape)
+        return gx, gw, None, None
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims ``normalized_shape``, ``F.rms_norm``.
+
+    ``eps=None`` uses the machine epsilon of the input's dtype, as PyTorch does.
+    """
+    op = "rms_norm"
+    x = _floating(input, op)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    shape = tuple(int(s) for s in shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ValueError(
+            f"{op}: normalized_shape={shape} expects an input of shape (*, {', '.join(map(str, shape))}), "
+            f"got {x.shape}"
+        )
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
+        if weight.shape != shape:
+            raise ValueError(f"{op}: weight of shape {weight.shape} does not match normalized_shape={shape}")
+        if weight.data.dtype != x.data.dtype:
+            raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {x.dtype}")
+    if x.data.size == 0:
+        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+    eps = float(np.finfo(x.data.dtype).eps) if eps is None else float(eps)
+    return RMSNorm.apply(x, weight, ndim=k, eps=eps)

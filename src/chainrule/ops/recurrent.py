@@ -17,6 +17,10 @@ enough to matter; here each layer-direction is **one** node:
   ``[dW_ih | db] = dA^T @ [x | 1]``, and the input gradient is one GEMM,
   ``dx = dA @ W_ih``.
 
+The per-step GEMMs of both loops run on one BLAS thread (see
+:func:`_serial_blas`: at this size a second thread gains nothing and costs
+many times over when the cores are shared); the large GEMMs keep them all.
+
 Sigmoids and tanhs with one ``exp``: sigma(x) = 1 / (1 + e^-x) and
 tanh(x) = 2 sigma(2x) - 1. The forward multiplies the rows of the (small)
 weight matrices by -1 for sigmoid gates and by -2 for the LSTM's tanh gate,
@@ -45,10 +49,14 @@ In the code, ``nt``, ``nb``, ``ni`` and ``nh`` are T (steps), N (batch), I
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import glob
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +156,56 @@ def _done_forward(ctx: Function) -> None:
     """Without a graph to record nothing will read the saved arrays: give them back now."""
     if not autograd.is_grad_enabled():
         _buffers.give(ctx.owned)
+
+
+# ------------------------------------------------------- BLAS threads in the loop
+# The per-step GEMM h_{t-1} @ W_hh^T is small (W3: 64 x 128 x 512, ~0.1 ms). Measured on the
+# 2-core machine, OpenBLAS's second thread gains nothing on it even under light load (110 vs
+# 104 us) and, when other processes hold the cores, costs 10-40x (the threads wait on each
+# other every step: 3.3 s per W3 step instead of 87 ms). So the time loops run it on one
+# thread; the large GEMMs before and after the loop (input projection, dW, dx) keep all.
+_SERIAL_MNK = 1 << 24  # per-step GEMMs of up to ~16 M multiply-adds run single-threaded
+
+
+@functools.cache
+def _openblas_threads() -> tuple[Any, Any] | None:
+    """``(set, get)`` of the thread count of NumPy's bundled OpenBLAS, or None where there is none.
+
+    Found by name next to NumPy (the ``numpy.libs``/``.dylibs`` folder of the
+    wheels); with another BLAS, or none found, the loops leave threading alone.
+    """
+    blas = getattr(np.__config__, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
+    if "openblas" not in str(blas.get("name", "")):
+        return None
+    here = os.path.dirname(np.__file__)
+    for pattern in ("../numpy.libs/lib*openblas*", ".dylibs/lib*openblas*"):
+        for path in sorted(glob.glob(os.path.join(here, pattern))):
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library, not a second copy
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
+                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
+                    return setter, getter
+    return None
+
+
+@contextlib.contextmanager
+def _serial_blas(mnk: int) -> Iterator[None]:
+    """Run the block's GEMMs on one BLAS thread when each is at most ``_SERIAL_MNK`` multiply-adds."""
+    found = _openblas_threads() if mnk <= _SERIAL_MNK else None
+    before = found[1]() if found is not None else 1
+    if before <= 1:
+        yield
+        return
+    found[0](1)
+    try:
+        yield
+    finally:
+        found[0](before)
 
 
 # ----------------------------------------------------------------- shared parts
@@ -321,16 +379,17 @@ class RNNLayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx))
         whh_t = _hidden_weights_t(w_hh, None)
-        for t, p, q, n, lo, hi in plan:
-            if hi > lo:
-                hbuf[p, lo:hi] = hbuf[nt, lo:hi]
-            h = hbuf[q, :n]
-            _matmul(hbuf[p, :n], whh_t, out=h)
-            _add(h, acts[t, :n], out=h)
-            if relu:
-                _maximum(h, 0, out=h)
-            else:
-                _tanh(h, out=h)
+        with _serial_blas(nb * nh * nh):
+            for t, p, q, n, lo, hi in plan:
+                if hi > lo:
+                    hbuf[p, lo:hi] = hbuf[nt, lo:hi]
+                h = hbuf[q, :n]
+                _matmul(hbuf[p, :n], whh_t, out=h)
+                _add(h, acts[t, :n], out=h)
+                if relu:
+                    _maximum(h, 0, out=h)
+                else:
+                    _tanh(h, out=h)
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
         ctx.hbuf, ctx.w_hh, ctx.plan, ctx.relu = hbuf, w_hh, plan, relu
@@ -351,18 +410,19 @@ class RNNLayer(Function):
         dhs = g[nt + 1].copy()  # the gradient reaching each sequence's state, h_n's to begin with
         scratch: list = []
         d_acts = _buffers.take(scratch, (nt, nb, nh), g.dtype, ctx.padded)
-        for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
-            dh = dhs[:n]
-            _add(dh, gout[t, :n], out=dh)
-            da = d_acts[t, :n]
-            h = hbuf[q, :n]
-            if relu:
-                _mul(dh, h > 0, out=da)
-            else:
-                _mul(h, h, out=da)
-                _sub(1, da, out=da)
-                _mul(da, dh, out=da)
-            _matmul(da, w_hh, out=dh)
+        with _serial_blas(nb * nh * nh):
+            for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
+                dh = dhs[:n]
+                _add(dh, gout[t, :n], out=dh)
+                da = d_acts[t, :n]
+                h = hbuf[q, :n]
+                if relu:
+                    _mul(dh, h > 0, out=da)
+                else:
+                    _mul(h, h, out=da)
+                    _sub(1, da, out=da)
+                    _mul(da, dh, out=da)
+                _matmul(da, w_hh, out=dh)
         d2 = d_acts.reshape(nt * nb, nh)
         dx, dw_ih, db = _input_grads(ctx, d2, ctx.has_bias, needs)
         dw_hh = None
@@ -388,6 +448,11 @@ class LSTMLayer(Function):
 
     i = sigma(a_i), f = sigma(a_f), g = tanh(a_g), o = sigma(a_o) with
     a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  c_t = f*c_{t-1} + i*g;  h_t = o*tanh(c_t).
+
+    The gate buffer keeps a sigmoid in all four columns (for g, s_g = sigma(2 a_g),
+    and g = 2 s_g - 1 goes to a buffer of its own), so that backward takes the
+    four gates' derivatives in one pass, s (1 - s): dg/da_g = 4 s_g (1 - s_g),
+    and the factor 4 is carried by the g rows of the weights instead.
     """
 
     release = _release
@@ -400,13 +465,16 @@ class LSTMLayer(Function):
         bias = None if b_ih is None else b_ih + b_hh
         acts, nt, nb = _project(ctx, x, w_ih, bias, scale, batch_first)  # A = -a (i, f, o), -2a (g)
         plan = _plan(nt, reverse, batch_sizes, nb)
-        hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 2, _hidden_owner(ctx))
-        cbuf = _state_rows(c0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 0, ctx.owned)
-        tc_all = _buffers.take(ctx.owned, (nt, nb, nh), acts.dtype)  # tanh(c_t), kept for backward
+        dtype = acts.dtype
+        hbuf = _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, 2, _hidden_owner(ctx))
+        cbuf = _state_rows(c0, nt, nb, nh, dtype, reverse, batch_sizes, 0, ctx.owned)
+        g_all = _buffers.take(ctx.owned, (nt, nb, nh), dtype)  # g = tanh(a_g), kept for backward
+        tc_all = _buffers.take(ctx.owned, (nt, nb, nh), dtype)  # tanh(c_t), kept for backward
         whh_t = _hidden_weights_t(w_hh, scale)
-        tmp, tmp_h = np.empty((nb, 4 * nh), dtype=acts.dtype), np.empty((nb, nh), dtype=acts.dtype)
+        tmp, tmp_h = np.empty((nb, 4 * nh), dtype=dtype), np.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
-        with np.errstate(over="ignore"):  # e^-x = inf for very negative x gives sigma = 0, as it should
+        # e^-x = inf for very negative x gives sigma = 0, as it should
+        with np.errstate(over="ignore"), _serial_blas(nb * nh * 4 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -419,8 +487,8 @@ class LSTMLayer(Function):
                 _exp(a, out=a)
                 _add(a, 1, out=a)
                 _div(1, a, out=a)  # (np.reciprocal has no SIMD loop; divide has)
-                gg = a[:, k2:k3]  # holds sigma(2 a_g): tanh(a_g) = 2 sigma(2 a_g) - 1
-                _mul(gg, 2, out=gg)
+                gg = g_all[t, :n]  # tanh(a_g) = 2 sigma(2 a_g) - 1
+                _mul(a[:, k2:k3], 2, out=gg)
                 _sub(gg, 1, out=gg)
                 c = cbuf[q, :n]
                 _mul(a[:, nh:k2], cbuf[p, :n], out=c)  # c_t = f * c_{t-1} + i * g
@@ -433,8 +501,8 @@ class LSTMLayer(Function):
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
         out[nt + 2] = _last_rows(cbuf, nt, reverse, lengths)
-        ctx.acts, ctx.hbuf, ctx.cbuf, ctx.tc, ctx.w_hh, ctx.plan = acts, hbuf, cbuf, tc_all, w_hh, plan
-        ctx.shape, ctx.has_bias = (nt, nb, nh), b_ih is not None
+        ctx.acts, ctx.hbuf, ctx.cbuf, ctx.tc, ctx.g, ctx.w_hh = acts, hbuf, cbuf, tc_all, g_all, w_hh
+        ctx.plan, ctx.shape, ctx.has_bias = plan, (nt, nb, nh), b_ih is not None
         _done_forward(ctx)
         return out
 
@@ -443,50 +511,68 @@ class LSTMLayer(Function):
         #   h = o * tanh(c):            do = dh * tanh(c),   dc += dh * o * (1 - tanh(c)^2)
         #                               (o * (1 - tanh(c)^2) = o - h * tanh(c): no extra tanh)
         #   c = f * c_prev + i * g:     di = dc * g,  df = dc * c_prev,  dg = dc * i,  dc_prev = dc * f
-        #   gates from pre-activations: da_{i,f,o} = d{i,f,o} * s (1 - s),  da_g = dg * (1 - g^2)
+        #   gates from pre-activations: da_{i,f,o} = d{i,f,o} * s (1 - s),  da_g = dg * 4 s_g (1 - s_g)
         #   a = x W_ih^T + h_prev W_hh^T + b:  dh_prev = da W_hh  (dW, db, dx: one GEMM each after the loop)
+        # The loop stores da_g / 4 (one s (1 - s) pass over all gates); the 4 multiplies the g rows
+        # of W_hh in the per-step GEMM and of dW_hh, [dW_ih | db] and W_ih after the loop.
         nt, nb, nh = ctx.shape
-        acts, hbuf, cbuf, tc_all, w_hh = ctx.acts, ctx.hbuf, ctx.cbuf, ctx.tc, ctx.w_hh
+        acts, hbuf, cbuf, tc_all, g_all = ctx.acts, ctx.hbuf, ctx.cbuf, ctx.tc, ctx.g
         needs = ctx.needs_input_grad
+        k2, k3 = 2 * nh, 3 * nh
+        four = _lstm_g_factor(nh, g.dtype)
+        w_hh4 = ctx.w_hh * four[:, None]
         off = 0 if ctx.reverse else 1
         gout = g[off:off + nt]
         dhs, dcs = g[nt + 1].copy(), g[nt + 2].copy()
         scratch: list = []
         d_acts = _buffers.take(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded)
         tmp_h, tmp4 = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, 4 * nh), dtype=g.dtype)
-        k2, k3 = 2 * nh, 3 * nh
-        for t, p, q, n, _lo, _hi in reversed(ctx.plan):
-            a = acts[t, :n]
-            i, f, gg, o = a[:, :nh], a[:, nh:k2], a[:, k2:k3], a[:, k3:]
-            dh, dc = dhs[:n], dcs[:n]
-            _add(dh, gout[t, :n], out=dh)
-            da = d_acts[t, :n]
-            tc = tc_all[t, :n]
-            _mul(dh, tc, out=da[:, k3:])  # do
-            u = tmp_h[:n]
-            _mul(hbuf[q, :n], tc, out=u)
-            _sub(o, u, out=u)
-            _mul(u, dh, out=u)
-            _add(dc, u, out=dc)  # dc += dh * o * (1 - tanh(c)^2)
-            _mul(dc, gg, out=da[:, :nh])  # di
-            _mul(dc, cbuf[p, :n], out=da[:, nh:k2])  # df
-            _mul(dc, i, out=da[:, k2:k3])  # dg
-            _mul(dc, f, out=dc)  # dc_prev
-            d = tmp4[:n]  # the derivative of each gate: s - s^2 for i, f, o and 1 - g^2 for g
-            _mul(a, a, out=d)
-            _sub(a[:, :k2], d[:, :k2], out=d[:, :k2])
-            _sub(o, d[:, k3:], out=d[:, k3:])
-            _sub(1, d[:, k2:k3], out=d[:, k2:k3])
-            _mul(da, d, out=da)
-            _matmul(da, w_hh, out=dh)  # dh_prev
+        with _serial_blas(nb * nh * 4 * nh):
+            for t, p, q, n, _lo, _hi in reversed(ctx.plan):
+                a = acts[t, :n]
+                dh, dc = dhs[:n], dcs[:n]
+                _add(dh, gout[t, :n], out=dh)
+                da = d_acts[t, :n]
+                tc = tc_all[t, :n]
+                _mul(dh, tc, out=da[:, k3:])  # do
+                u = tmp_h[:n]
+                _mul(hbuf[q, :n], tc, out=u)
+                _sub(a[:, k3:], u, out=u)
+                _mul(u, dh, out=u)
+                _add(dc, u, out=dc)  # dc += dh * o * (1 - tanh(c)^2)
+                _mul(dc, g_all[t, :n], out=da[:, :nh])  # di
+                _mul(dc, cbuf[p, :n], out=da[:, nh:k2])  # df
+                _mul(dc, a[:, :nh], out=da[:, k2:k3])  # dg
+                _mul(dc, a[:, nh:k2], out=dc)  # dc_prev
+                d = tmp4[:n]  # s (1 - s) = s - s^2 for every gate
+                _mul(a, a, out=d)
+                _sub(a, d, out=d)
+                _mul(da, d, out=da)
+                _matmul(da, w_hh4, out=dh)  # dh_prev
         d2 = d_acts.reshape(nt * nb, 4 * nh)
-        dx, dw_ih, db = _input_grads(ctx, d2, ctx.has_bias, needs)
-        dw_hh = None
+        dx = dw_ih = db = dw_hh = None
+        if needs[0]:
+            dx = _input_grad(ctx, _matmul(d2, ctx.w_ih * four[:, None]))
+        if needs[1] or (ctx.has_bias and (needs[3] or needs[4])):
+            dwb = _matmul(d2.T, ctx.xa)
+            dwb[k2:k3] *= 4
+            dw_ih = dwb[:, :-1] if ctx.has_bias else dwb
+            db = dwb[:, -1] if ctx.has_bias else None
         if needs[2]:
             prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
             dw_hh = _matmul(d2.T, prev)
+            dw_hh[k2:k3] *= 4
         _buffers.give(scratch)
         return dx, dw_ih, dw_hh, db, db, (dhs if needs[5] else None), (dcs if needs[6] else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _lstm_g_factor(nh: int, dtype: np.dtype) -> np.ndarray:
+    """1 for the rows of gates i, f, o and 4 for g's: what the loop's d(a_g) / 4 is multiplied by."""
+    s = np.ones(4 * nh, dtype=dtype)
+    s[2 * nh:3 * nh] = 4.0
+    s.flags.writeable = False  # shared between calls
+    return s
 
 
 # --------------------------------------------------------------------------- GRU
@@ -526,7 +612,7 @@ class GRULayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
         tmp = np.empty((nb, nh), dtype=acts.dtype)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), _serial_blas(nb * nh * 3 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -576,29 +662,30 @@ class GRULayer(Function):
         dxn = _buffers.take(scratch, (nt, nb, nh), g.dtype, ctx.padded)  # dpre_n
         dhz_buf, u_buf = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, nh), dtype=g.dtype)
         d_buf = np.empty((nb, k2), dtype=g.dtype)
-        for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
-            a = acts[t, :n]
-            r, z, nn = a[:, :nh], a[:, nh:k2], a[:, k2:]
-            dh = dhs[:n]
-            _add(dh, gout[t, :n], out=dh)
-            dg = dhh[t, :n]
-            dn = dxn[t, :n]
-            dhz, u = dhz_buf[:n], u_buf[:n]
-            _mul(dh, z, out=dhz)  # the direct path h -> h'
-            _sub(dh, dhz, out=dn)  # dn = dh * (1 - z)
-            _sub(hbuf[p, :n], nn, out=u)
-            _mul(dh, u, out=dg[:, nh:k2])  # dz
-            _mul(nn, nn, out=u)
-            _sub(1, u, out=u)
-            _mul(dn, u, out=dn)  # dpre_n
-            _mul(dn, hh_all[t, :n, k2:], out=dg[:, :nh])  # dr
-            _mul(dn, r, out=dg[:, k2:])  # dhn
-            rz, d = a[:, :k2], d_buf[:n]
-            _mul(rz, rz, out=d)
-            _sub(rz, d, out=d)
-            _mul(dg[:, :k2], d, out=dg[:, :k2])  # dpre_r, dpre_z
-            _matmul(dg, w_hh, out=dh)
-            _add(dh, dhz, out=dh)
+        with _serial_blas(nb * nh * 3 * nh):
+            for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
+                a = acts[t, :n]
+                r, z, nn = a[:, :nh], a[:, nh:k2], a[:, k2:]
+                dh = dhs[:n]
+                _add(dh, gout[t, :n], out=dh)
+                dg = dhh[t, :n]
+                dn = dxn[t, :n]
+                dhz, u = dhz_buf[:n], u_buf[:n]
+                _mul(dh, z, out=dhz)  # the direct path h -> h'
+                _sub(dh, dhz, out=dn)  # dn = dh * (1 - z)
+                _sub(hbuf[p, :n], nn, out=u)
+                _mul(dh, u, out=dg[:, nh:k2])  # dz
+                _mul(nn, nn, out=u)
+                _sub(1, u, out=u)
+                _mul(dn, u, out=dn)  # dpre_n
+                _mul(dn, hh_all[t, :n, k2:], out=dg[:, :nh])  # dr
+                _mul(dn, r, out=dg[:, k2:])  # dhn
+                rz, d = a[:, :k2], d_buf[:n]
+                _mul(rz, rz, out=d)
+                _sub(rz, d, out=d)
+                _mul(dg[:, :k2], d, out=dg[:, :k2])  # dpre_r, dpre_z
+                _matmul(dg, w_hh, out=dh)
+                _add(dh, dhz, out=dh)
         dhh2, dxn2 = dhh.reshape(nt * nb, 3 * nh), dxn.reshape(nt * nb, nh)
         dx = dw_ih = db_ih = db_hh = dw_hh = None
         if needs[0]:  # the input side in two GEMMs: its r, z columns live in dHH, its n column in dXn

@@ -14,11 +14,18 @@ Training ends cleanly, with a History that says why (``stopped_reason``),
 when a callback stops it (EarlyStopping), when the loss becomes NaN or
 infinite (``"diverged"``, with a message of what to try), or on Ctrl-C
 (``"interrupted"``, after saving a checkpoint to resume from).
+
+Batches are ``(inputs, targets)`` pairs. As in Keras, a model of several
+inputs gets them nested in the first element: ``((x, lengths), y)`` calls
+``model(x, lengths)`` and ``({"x": x, "lengths": lengths}, y)`` calls
+``model(x=x, lengths=lengths)`` (padded sequences from
+:func:`~chainrule.data.collate_sequences` come as ``((padded, lengths), y)``).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -82,10 +89,13 @@ def _check_loader(loader: Any, who: str, name: str, reiterable: bool) -> None:
 
 
 def _as_tensor(value: Any) -> Any:
+    """Arrays become Tensors; a tuple/list becomes a list and a mapping a dict, converted element-wise."""
     if isinstance(value, np.ndarray):
         return _make(value, None)
     if isinstance(value, list | tuple):
         return [_as_tensor(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_tensor(v) for k, v in value.items()}
     return value
 
 
@@ -99,6 +109,11 @@ def _split(batch: Any, index: int, who: str, name: str, loader: Any) -> tuple[An
             f"; {name} is a {type(loader).__name__} of tensors: use "
             "DataLoader(TensorDataset(x, y), batch_size=64)"
         )
+    if isinstance(batch, list | tuple) and len(batch) > 2:
+        hint = (
+            "; for a model of several inputs nest them, ((x, lengths), y) calls model(x, lengths) and "
+            '({"x": x, "lengths": lengths}, y) calls model(x=x, lengths=lengths)'
+        )
     raise TypeError(
         f"{who}: batch {index} of {name} is {_describe(batch)}; expected a pair (inputs, targets), as a "
         f"DataLoader over TensorDataset(x, y) yields{hint}"
@@ -106,13 +121,14 @@ def _split(batch: Any, index: int, who: str, name: str, loader: Any) -> tuple[An
 
 
 def _inputs(batch: Any, index: int) -> Any:
-    """The inputs of a predict batch: the batch itself, or the first element of ``(x,)`` / ``(x, y)``."""
-    if isinstance(batch, Tensor | np.ndarray):
+    """The inputs of a predict batch: the batch itself (tensor or dict of inputs), or x of (x,) or (x, y)."""
+    if isinstance(batch, Tensor | np.ndarray | Mapping):
         return _as_tensor(batch)
     if isinstance(batch, list | tuple) and len(batch) in (1, 2):
         return _as_tensor(batch[0])
     raise TypeError(
-        f"Trainer.predict: batch {index} is {_describe(batch)}; expected inputs x, or (x,) or (x, y)"
+        f"Trainer.predict: batch {index} is {_describe(batch)}; expected inputs x, or (x,) or (x, y), "
+        "where x may be a tuple or dict of several inputs: ((x, lengths),) or ((x, lengths), y)"
     )
 
 
@@ -154,6 +170,15 @@ class Trainer:
     True for the default :class:`ProgressBar`, False/0 for none, 1/2 for a
     verbosity, or a ProgressBar. ``log_dir`` is where a Ctrl-C checkpoint goes
     when no ModelCheckpoint names a directory (default: the current directory).
+
+    Every batch of ``fit`` and ``evaluate`` is a pair ``(inputs, targets)``;
+    ``inputs`` is a tensor (``model(x)``), a tuple or list of several model
+    inputs (``model(*inputs)``, e.g. ``((x, lengths), y)`` for a recurrent
+    model on padded sequences) or a dict of them (``model(**inputs)``).
+    NumPy arrays anywhere in a batch become tensors. ``predict`` takes the
+    inputs alone, ``(inputs,)`` or ``(inputs, targets)``; a bare pair is read
+    as ``(inputs, targets)``, so several inputs need the nesting there too:
+    ``((x, lengths),)``.
     """
 
     def __init__(
@@ -216,6 +241,7 @@ class Trainer:
         self.global_step = 0  # optimizer steps taken
         self.train_loader: Any = None
         self.val_loader: Any = None
+        self._call_checked: set[tuple[int, tuple[str, ...] | None]] = set()
 
     # -------------------------------------------------------------- set-up helpers
     @staticmethod
@@ -293,8 +319,46 @@ class Trainer:
         return {m.name: float(m.compute()) for m in self.metrics}
 
     # -------------------------------------------------------------- forward
-    def _forward(self, x: Any) -> Any:
-        return self.model(*x) if isinstance(x, list) else self.model(x)
+    def _forward(self, x: Any, who: str) -> Any:
+        """``model(x)``, ``model(*x)`` for a tuple/list of inputs, ``model(**x)`` for a dict of them."""
+        model = self.model
+        if isinstance(x, list):
+            if (len(x), None) not in self._call_checked:
+                self._check_call(x, None, who)
+            return model(*x)
+        if isinstance(x, dict):
+            key = (len(x), tuple(x))
+            if key not in self._call_checked:
+                self._check_call((), x, who)
+            return model(**x)
+        return model(x)
+
+    def _check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any] | None, who: str) -> None:
+        """Before the first call with several inputs: do they fit ``forward``'s signature? Say so if not.
+
+        Checked once per arity (or set of keys), so a mismatch gets a message
+        naming the batch layout instead of a TypeError from inside the model.
+        """
+        forward = self.model.forward
+        try:
+            sig = inspect.signature(forward)
+        except (TypeError, ValueError):  # a builtin or C-level forward: nothing to check
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(*args, **(kwargs or {}))
+            except TypeError as e:
+                name = type(self.model).__name__
+                if kwargs is None:
+                    given = f"a tuple of {len(args)} inputs, passed as model(*inputs)"
+                else:
+                    given = f"a dict of inputs {sorted(kwargs)}, passed as model(**inputs)"
+                raise TypeError(
+                    f"{who}: the batch inputs are {given}, but {name}.forward{sig} does not accept them "
+                    f"({e}); give batches ((x, lengths), y) or ({{'x': x, ...}}, y) that match forward's "
+                    "parameters"
+                ) from None
+        self._call_checked.add((len(args), None) if kwargs is None else (len(kwargs), tuple(kwargs)))
 
     # -------------------------------------------------------------- fit
     def fit(
@@ -400,7 +464,7 @@ class Trainer:
             for cb in begin:
                 cb.on_batch_begin(self, i, logs)
             opt.zero_grad()
-            out = self._forward(x)
+            out = self._forward(x, "Trainer.fit")
             loss = loss_fn(out, y)
             value = _loss_value(loss)
             if not math.isfinite(value):
@@ -485,7 +549,7 @@ class Trainer:
             with no_grad():
                 for i, batch in enumerate(loader):
                     x, y = _split(batch, i, who, name, loader)
-                    out = self._forward(x)
+                    out = self._forward(x, who)
                     value = _loss_value(loss_fn(out, y))
                     n = _batch_size(y)
                     total += value * n
@@ -521,7 +585,7 @@ class Trainer:
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    out = self._forward(_inputs(batch, i))
+                    out = self._forward(_inputs(batch, i), "Trainer.predict")
                     if not isinstance(out, Tensor):
                         kind = type(out).__name__
                         raise TypeError(f"Trainer.predict: the model returned a {kind}, not a Tensor")

@@ -1,0 +1,1 @@
+"""Applications built on chainrule, each next to simpler baselines."""

@@ -1,0 +1,282 @@
+"""Fine-tune a pretrained sentence encoder for classification, in two phases, cheaply.
+
+Phase 1 trains the new head alone: the encoder is frozen, so its pooled output
+is computed once for every training sentence and the head trains on those
+vectors for a few epochs (seconds). Phase 2 unfreezes the top ``unfreeze``
+layers and trains them with the head at a small learning rate (AdamW, linear
+warmup then linear decay). The layers below stay frozen, so their output is
+also computed once (the same pass that feeds phase 1) and each step runs only
+the top layers forward and backward. Sentences are batched by length, so there
+is almost no padding. The best epoch of each phase is chosen on a validation
+split held out from the training file, never on the eval file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule import nn, optim
+from chainrule.apps.finetune.batching import Batches, TokenizedTexts, length_batches, pad_batch
+from chainrule.apps.finetune.classifier import PooledHead, SentenceClassifier, TopLayers, run_layers
+from chainrule.apps.finetune.metrics import classification_figures
+from chainrule.autograd import no_grad
+from chainrule.models.bert import mean_pool
+from chainrule.tensor import Tensor
+from chainrule.train import EarlyStopping, Trainer
+
+__all__ = ["FinetuneConfig", "evaluate", "finetune", "warmup_linear"]
+
+_make = Tensor._make
+
+
+@dataclass
+class FinetuneConfig:
+    """The fine-tuning recipe.
+
+    Measured on SST-2 with all-MiniLM-L6-v2 (65,349 training sentences, 2-core
+    shared machine, one BLAS thread): top 4 layers, 1 epoch -> dev accuracy
+    0.890 with a 13.9 min epoch; top 3 layers -> 0.873 in 11.2 min.
+    """
+
+    epochs: int = 1  # phase 2 passes over the training sentences
+    head_epochs: int = 10  # phase 1 passes (on cached vectors: cheap)
+    unfreeze: int = 4  # top encoder layers trained in phase 2
+    lr: float = 5e-5  # phase 2, encoder layers
+    head_lr: float = 1e-3  # phase 1; phase 2 trains the head at 10 * lr
+    head_sentences: int = 10000  # phase 1 trains on about this many of the training sentences
+    batch_size: int = 32
+    warmup: float = 0.1  # fraction of phase 2 steps with a rising learning rate
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    grad_clip: float = 1.0
+    cache_limit_gb: float = 6.0  # the frozen layers' output is cached when it fits in this
+    seed: int = 0
+
+
+def _eval_batches(texts: TokenizedTexts, y: np.ndarray, batch_size: int) -> Batches:
+    items, index = [], []
+    for idx in length_batches(texts.lengths, batch_size):
+        ids, mask = pad_batch(texts, idx)
+        items.append(([_make(ids, None), _make(mask, None)], _make(y[idx], None)))
+        index.append(idx)
+    return Batches(items, None, index)
+
+
+def _predict(model: nn.Module, batches: Batches) -> np.ndarray:
+    """The model's logits for every batch, in the sentences' original order (eval mode, no graph)."""
+
+    def run(b: Batches) -> np.ndarray:
+        was = model.training
+        model.eval()
+        try:
+            with no_grad():
+                return np.concatenate([model(*x).data for x, _ in b])
+        finally:
+            model.train(was)
+
+    return batches.in_order(run)
+
+
+def _cache_bytes(texts: TokenizedTexts, batch_size: int, hidden: int) -> int:
+    """Bytes of float32 (N, L, hidden) states over length-sorted batches, each padded to its longest."""
+    batches = length_batches(texts.lengths, batch_size)
+    return sum(len(b) * int(texts.lengths[b].max()) for b in batches) * hidden * 4
+
+
+def _frozen_pass(
+    classifier: SentenceClassifier,
+    texts: TokenizedTexts,
+    batch_size: int,
+    start: int,
+    keep: bool,
+    pool_fraction: float = 1.0,
+    rng: np.random.Generator | None = None,
+    progress: bool = False,
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """One pass of the frozen encoder over ``texts``.
+
+    Returns the batches ``(index, ids-or-states, mask)`` for phase 2 (the states
+    after layer ``start`` when ``keep``, else the ids), and the pooled last-layer
+    vectors ``(M, hidden)`` of the sentences ``rows`` (M of them) that phase 1
+    trains on: a random ``pool_fraction`` of the batches (the head has few
+    weights; running the top layers over every sentence for it is wasted time).
+    """
+    from tqdm import tqdm
+
+    enc = classifier.encoder
+    layers = classifier.num_layers
+    pooled, rows, batches = [], [], []
+    classifier.eval()
+    with no_grad():
+        for idx in tqdm(
+            length_batches(texts.lengths, batch_size), desc="encoding", unit="batch", disable=not progress
+        ):
+            ids, mask = pad_batch(texts, idx)
+            use = pool_fraction >= 1 or rng is None or rng.random() < pool_fraction
+            if not (keep or use):
+                batches.append((idx, ids, mask))
+                continue
+            ids_t, mask_t = _make(ids, None), _make(mask, None)
+            h = classifier.hidden_states(ids_t, mask_t, stop=start)
+            batches.append((idx, h.data if keep else ids, mask))
+            if use:
+                top = run_layers(enc, h, mask_t, start, layers)
+                pooled.append(mean_pool(top, mask_t).data)
+                rows.append(idx)
+    if not pooled:  # every batch skipped by chance: phase 1 needs some
+        return _frozen_pass(classifier, texts, batch_size, start, keep, 1.0, None, progress)
+    return batches, np.concatenate(pooled), np.concatenate(rows)
+
+
+def warmup_linear(optimizer: optim.Optimizer, total: int, warmup_fraction: float) -> Any:
+    """Linear warmup over the first steps, then linear decay to zero at the last step."""
+    warmup = max(1, round(total * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def finetune(
+    encoder: nn.Module,
+    num_classes: int,
+    train: TokenizedTexts,
+    train_y: np.ndarray,
+    val: TokenizedTexts | None,
+    val_y: np.ndarray | None,
+    config: FinetuneConfig | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[SentenceClassifier, dict[str, Any]]:
+    """Fine-tune ``encoder`` (a pretrained BertModel) on the tokenized training sentences.
+
+    Returns the classifier (with the best epoch's weights on ``val``, if any)
+    and the run's figures: seconds per phase, validation accuracy after each
+    phase, what was cached.
+    """
+    from chainrule.random import manual_seed
+
+    config = config or FinetuneConfig()
+    manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    classifier = SentenceClassifier(encoder, num_classes, dropout=config.dropout)
+    layers = classifier.num_layers
+    unfreeze = min(max(int(config.unfreeze), 0), layers)
+    start = layers - unfreeze
+    hidden = encoder.config.hidden_size
+    info: dict[str, Any] = {"config": asdict(config), "unfrozen_layers": unfreeze}
+    has_val = val is not None and val_y is not None and len(val) > 0
+
+    # -- the frozen encoder, once: phase 2's inputs and phase 1's pooled vectors
+    t0 = time.perf_counter()
+    cache = _cache_bytes(train, config.batch_size, hidden)
+    keep = 0 < unfreeze < layers and cache <= config.cache_limit_gb * 2**30
+    info["cached_states_mb"] = round(cache / 2**20, 3) if keep else 0.0
+    classifier.requires_grad_(False)
+    fraction = min(1.0, config.head_sentences / max(1, len(train)))
+    batches, pooled, pooled_rows = _frozen_pass(
+        classifier, train, config.batch_size, start, keep, fraction, rng, progress
+    )
+    val_pooled = val_rows = None
+    if has_val:
+        _, val_pooled, val_rows = _frozen_pass(classifier, val, config.batch_size, layers, False)
+    info["encode_seconds"] = round(time.perf_counter() - t0, 2)
+    cached = f"; cached layer {start}'s output, {cache / 2**30:.2f} GB" if keep else ""
+    log(
+        f"encoded {len(train)} training sentences ({int(train.lengths.sum())} tokens) in "
+        f"{info['encode_seconds']:.1f} s{cached}"
+    )
+
+    # -- phase 1: the head on the cached sentence vectors
+    t1 = time.perf_counter()
+    classifier.head.requires_grad_(True)
+    head = PooledHead(classifier)
+    order = rng.permutation(len(pooled_rows))
+    head_y = train_y[pooled_rows]
+    head_items = [
+        (_make(pooled[order[i : i + 64]], None), _make(head_y[order[i : i + 64]], None))
+        for i in range(0, len(order), 64)
+    ]
+    val_head = None
+    callbacks = []
+    if has_val:
+        val_head = Batches([(_make(val_pooled, None), _make(val_y[val_rows], None))])
+        callbacks.append(EarlyStopping("val_accuracy", mode="max", patience=config.head_epochs, verbose=0))
+    trainer = Trainer(
+        head,
+        nn.CrossEntropyLoss(),
+        optim.Adam(head.parameters(), lr=config.head_lr),
+        metrics=["accuracy"],
+        callbacks=callbacks,
+        progress=0,
+    )
+    history = trainer.fit(Batches(head_items, rng), val_head, epochs=config.head_epochs)
+    info["head_seconds"] = round(time.perf_counter() - t1, 2)
+    info["head_sentences"] = len(pooled_rows)
+    if has_val:
+        info["head_only_val_accuracy"] = round(max(history["val_accuracy"]), 6)
+        log(f"phase 1 (head only, encoder frozen): val accuracy {info['head_only_val_accuracy']:.4f}")
+
+    if unfreeze == 0 or config.epochs < 1:
+        return classifier, info
+
+    # -- phase 2: the top layers and the head, on the frozen layers' output
+    t2, cpu2 = time.perf_counter(), time.process_time()
+    top = TopLayers(classifier, start)
+    top.requires_grad_(True)
+    items = [
+        ([_make(x, None), _make(mask, None)], _make(train_y[idx], None)) for idx, x, mask in batches
+    ]
+    del batches
+    layer_params = list(top.layers.parameters())
+    head_params = list(top.head.parameters())
+    optimizer = optim.AdamW(
+        [
+            {"params": layer_params, "lr": config.lr},
+            {"params": head_params, "lr": config.lr * 10},
+        ],
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+    )
+    schedule = warmup_linear(optimizer, config.epochs * len(items), config.warmup)
+    val_loader = None
+    callbacks = []
+    if has_val:
+        val_loader = _eval_batches(val, val_y, 128)
+        callbacks.append(EarlyStopping("val_accuracy", mode="max", patience=config.epochs, verbose=0))
+    trainer = Trainer(
+        top,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        metrics=["accuracy"],
+        callbacks=callbacks,
+        scheduler=schedule,
+        scheduler_interval="batch",
+        grad_clip=config.grad_clip,
+        progress=1 if progress else 0,
+    )
+    history = trainer.fit(Batches(items, rng), val_loader, epochs=config.epochs)
+    seconds = time.perf_counter() - t2
+    info["phase2_seconds"] = round(seconds, 2)
+    # CPU seconds: on a shared machine, wall time measures the neighbours too
+    info["phase2_cpu_seconds"] = round(time.process_time() - cpu2, 2)
+    info["phase2_steps"] = len(items) * len(history.epochs)
+    info["phase2_seconds_per_epoch"] = round(seconds / max(1, len(history.epochs)), 2)
+    if has_val:
+        info["val_accuracy"] = round(max(history["val_accuracy"]), 6)
+        log(f"phase 2 (top {unfreeze} layers + head): val accuracy {info['val_accuracy']:.4f}")
+    classifier.requires_grad_(False)
+    return classifier, info
+
+
+def evaluate(classifier: SentenceClassifier, texts: TokenizedTexts, y: np.ndarray) -> dict[str, float]:
+    """``eval_accuracy`` and macro ``eval_f1`` of the classifier on tokenized sentences."""
+    return classification_figures(_predict(classifier, _eval_batches(texts, y, 128)), y)

@@ -1,0 +1,232 @@
+"""The whole study, from three C-MAPSS files to a report directory.
+
+Training engines are split by unit into fitting and validation engines
+(``val_fraction``, seeded); the protocol (:class:`Preprocessor`) is fitted on
+the fitting engines alone; each model trains on their windows and is judged on
+the validation engines' windows; the test engines' last windows are scored
+once, against their true RUL capped at ``max_rul`` like the training labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.apps.maintenance import baselines, evaluate, models, plots, report
+from chainrule.apps.maintenance.data import CMAPSSData, load_files
+from chainrule.apps.maintenance.preprocess import Preprocessor
+from chainrule.io import atomic_write
+
+__all__ = ["MODELS", "run", "split_engines"]
+
+MODELS = ("lstm", "cnn", "gradient_boosting", "ridge")
+
+
+def split_engines(table: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean row masks (fit, validation) that hold out a seeded ``val_fraction`` of the engines."""
+    units = np.unique(table[:, 0])
+    if len(units) < 2:
+        raise ValueError(
+            f"the training file has {len(units)} engine(s); "
+            "at least 2 are needed (one held out for validation)"
+        )
+    n_val = min(max(1, round(val_fraction * len(units))), len(units) - 1)
+    held = np.random.default_rng(seed).choice(units, n_val, replace=False)
+    val = np.isin(table[:, 0], held)
+    return ~val, val
+
+
+def _save_ridge(model: Any, path: Path) -> None:
+    """The ridge pipeline's numbers (scaler and coefficients) as safetensors: no pickle."""
+    scaler, ridge = model[0], model[-1]
+    arrays = {
+        "mean": scaler.mean_.astype(np.float64),
+        "scale": scaler.scale_.astype(np.float64),
+        "coef": np.asarray(ridge.coef_, dtype=np.float64),
+        "intercept": np.atleast_1d(np.asarray(ridge.intercept_, dtype=np.float64)),
+    }
+    cr.save(arrays, path, metadata={"kind": "ridge", "features": "summary_features(window)"})
+
+
+def _write_predictions(path: Path, units: np.ndarray, true: np.ndarray, preds: dict[str, np.ndarray]) -> None:
+    with atomic_write(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["unit", "true_rul", *preds])
+        for i, u in enumerate(units):
+            w.writerow([int(u), f"{true[i]:g}", *(f"{p[i]:.2f}" for p in preds.values())])
+
+
+def run(
+    data: CMAPSSData | tuple[str, str, str],
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    epochs: int = 40,
+    service_within: float = 30,
+    window: int = 30,
+    max_rul: float = 125.0,
+    val_fraction: float = 0.2,
+    model_names: Sequence[str] = MODELS,
+    log: Callable[[str], None] = print,
+    progress: int = 2,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
+
+    ``data`` is a loaded :class:`CMAPSSData` or the paths (train, test, RUL).
+    Writes ``report.json``, ``predictions.csv``, ``predictions.png``,
+    ``maintenance.png``, ``preprocessing.json`` and ``models/*.safetensors``.
+    ``threads`` limits the BLAS and OpenMP pools while it runs (None: as they are).
+    """
+    with _thread_limit(threads):
+        return _run(
+            data,
+            out_dir,
+            seed,
+            epochs,
+            service_within,
+            window,
+            max_rul,
+            val_fraction,
+            model_names,
+            log,
+            progress,
+        )
+
+
+def _thread_limit(n: int | None) -> contextlib.AbstractContextManager:
+    """Limit the BLAS/OpenMP thread pools to ``n`` threads for the block (no-op for None or no threadpoolctl).
+
+    Measured with cProfile on the shared 2-core machine under load: with the
+    default pools an LSTM training step took 12x the CPU time of one thread and
+    scikit-learn's k-means and boosting 10-50x (idle threads spin), while these
+    small GEMMs (batch 256 x at most 256 columns) gain little from a second thread.
+    """
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        # threadpoolctl limits only the libraries already loaded: load scikit-learn's OpenMP runtime first
+        import sklearn.ensemble  # noqa: F401
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
+
+
+def _run(
+    data: CMAPSSData | tuple[str, str, str],
+    out_dir: str | os.PathLike,
+    seed: int,
+    epochs: int,
+    service_within: float,
+    window: int,
+    max_rul: float,
+    val_fraction: float,
+    model_names: Sequence[str],
+    log: Callable[[str], None],
+    progress: int,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    unknown = [m for m in model_names if m not in MODELS]
+    if unknown or not model_names:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    out = Path(out_dir)
+    if isinstance(data, tuple):
+        log(f"[1/5] reading {', '.join(map(str, data))}")
+        data = load_files(*data)
+    fit_rows, val_rows = split_engines(data.train, val_fraction, seed)
+    log("[2/5] fitting the preprocessing on the training engines")
+    prep = Preprocessor(window=window, max_rul=max_rul).fit(data.train[fit_rows], seed=seed)
+    fit, val = prep.windows(data.train[fit_rows])[:2], prep.windows(data.train[val_rows])[:2]
+    x_test, units = prep.last_windows(data.test)
+    true = np.minimum(data.rul, max_rul)
+    log(
+        f"      {len(np.unique(data.train[fit_rows, 0]))} fitting / "
+        f"{len(np.unique(data.train[val_rows, 0]))} validation / {len(units)} test engines; "
+        f"{len(prep.channels)} channels ({', '.join(prep.channel_names)}); "
+        f"{len(prep.centers)} operating condition(s); {len(fit[0])} training windows of {window} cycles"
+    )
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    preds: dict[str, np.ndarray] = {}
+    for i, name in enumerate(model_names, 1):
+        log(f"[3/5] model {i}/{len(model_names)}: {name}")
+        t0 = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if name in report.NETWORKS:
+            cr.manual_seed(seed)
+            config = {"n_features": len(prep.channels), "window": window}
+            net = models.build_model(name, **config)
+            history = models.fit_model(net, fit, val, max_rul, epochs=epochs, progress=progress)
+            val_rmse = evaluate.rmse(models.predict(net, val[0], max_rul), val[1])
+            preds[name] = models.predict(net, x_test, max_rul)
+            models.save_model(net, out / "models" / f"{name}.safetensors", name, config)
+            extra = {"epochs": len(history.epochs), "file": f"models/{name}.safetensors"}
+        else:
+            if name == "ridge":
+                fitted, val_rmse = baselines.fit_ridge(fit, val, max_rul)
+                _save_ridge(fitted, out / "models" / "ridge.safetensors")
+                extra = {"file": "models/ridge.safetensors"}
+            else:
+                fitted, val_rmse = baselines.fit_gradient_boosting(fit, val, max_rul, seed)
+                extra = {"file": None, "note": "not saved: scikit-learn stores boosted trees only as pickle"}
+            preds[name] = np.clip(fitted.predict(baselines.summary_features(x_test)), 0, max_rul)
+        seconds = time.perf_counter() - t0
+        results[name] = {
+            "rmse": evaluate.rmse(preds[name], true),
+            "score": evaluate.phm08_score(preds[name], true),
+            "val_rmse": val_rmse,
+            "train_seconds": seconds,
+            **extra,
+            "maintenance": evaluate.maintenance_view(preds[name], data.rul, units, service_within),
+        }
+        log(
+            f"      {name}: validation RMSE {val_rmse:.2f}, test RMSE {results[name]['rmse']:.2f}, "
+            f"PHM08 {results[name]['score']:.1f} ({seconds:.0f} s)"
+        )
+    best = report.best_model(results)
+    log("[4/5] drawing the plots")
+    plots.plot_predictions(out / "predictions.png", true, preds)
+    plots.plot_maintenance(out / "maintenance.png", data.rul, preds[best], service_within, best)
+    _write_predictions(out / "predictions.csv", units, data.rul, preds)
+    with atomic_write(out / "preprocessing.json", "w") as f:
+        json.dump(prep.to_dict(), f, indent=2)
+    log("[5/5] writing the report")
+    result = {
+        "dataset": {
+            "name": data.name,
+            "fit_engines": len(np.unique(data.train[fit_rows, 0])),
+            "validation_engines": len(np.unique(data.train[val_rows, 0])),
+            "test_engines": len(units),
+            "channels": prep.channel_names,
+            "operating_conditions": len(prep.centers),
+            "window": window,
+            "max_rul": max_rul,
+            "test_target": f"true RUL capped at {max_rul:g}, as the training labels",
+        },
+        "seed": seed,
+        "models": results,
+        "best": best,
+        "chosen_by": "lowest RMSE on the validation engines (held-out training engines)",
+        "recommendation": report.recommendation(results),
+        "maintenance": results[best]["maintenance"],
+        "files": [
+            "report.json",
+            "predictions.csv",
+            "predictions.png",
+            "maintenance.png",
+            "preprocessing.json",
+        ],
+        "wall_seconds": time.perf_counter() - start,
+    }
+    report.write_report(out, result)
+    return result

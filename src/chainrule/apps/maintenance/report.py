@@ -1,0 +1,101 @@
+"""The study's verdict: the comparison table, which model to use and why, and ``report.json``.
+
+The model to use is the one with the lowest RMSE on the validation engines
+(held-out training engines); the test engines only score the choice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from chainrule.io import atomic_write
+
+__all__ = ["NETWORKS", "best_model", "format_summary", "recommendation", "write_report"]
+
+NETWORKS = ("lstm", "cnn")
+_LABELS = {
+    "lstm": "LSTM",
+    "cnn": "1-D CNN",
+    "gradient_boosting": "gradient boosting",
+    "ridge": "ridge regression",
+}
+
+
+def _label(name: str) -> str:
+    return _LABELS.get(name, name)
+
+
+def best_model(models: dict[str, dict[str, Any]]) -> str:
+    """The model with the lowest validation RMSE."""
+    return min(models, key=lambda m: models[m]["val_rmse"])
+
+
+def recommendation(models: dict[str, dict[str, Any]]) -> str:
+    """One sentence: which model to use and why, from validation RMSE, with its test figures beside."""
+    best = best_model(models)
+    others = [m for m in models if (m in NETWORKS) != (best in NETWORKS)]
+    b = models[best]
+    if not others:
+        return (
+            f"Use the {_label(best)}: lowest validation RMSE ({b['val_rmse']:.1f} cycles); "
+            f"on the test engines RMSE {b['rmse']:.1f}, PHM08 score {b['score']:.0f}."
+        )
+    rival = min(others, key=lambda m: models[m]["val_rmse"])
+    r = models[rival]
+    if best in NETWORKS:
+        why = f"beats the best baseline, {_label(rival)}"
+    else:
+        why = (
+            f"the networks do not beat it (best network: {_label(rival)}), "
+            "and it is cheaper to train and explain;"
+        )
+    return (
+        f"Use the {_label(best)}: on the held-out validation engines it {why} "
+        f"(RMSE {b['val_rmse']:.1f} vs {r['val_rmse']:.1f} cycles), and on the test engines it scores "
+        f"RMSE {b['rmse']:.1f} vs {r['rmse']:.1f} and PHM08 {b['score']:.0f} vs {r['score']:.0f}."
+    )
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The terminal summary: comparison table first, then the recommendation and the maintenance view."""
+    models = report["models"]
+    best = report["best"]
+    lines = [f"{'model':<20}{'kind':<10}{'val RMSE':>10}{'test RMSE':>11}{'PHM08 score':>13}{'train s':>9}"]
+    for name in sorted(models, key=lambda m: models[m]["val_rmse"]):
+        m = models[name]
+        kind = "network" if name in NETWORKS else "baseline"
+        mark = " *" if name == best else ""
+        lines.append(
+            f"{name + mark:<20}{kind:<10}{m['val_rmse']:>10.2f}{m['rmse']:>11.2f}{m['score']:>13.1f}"
+            f"{m['train_seconds']:>9.1f}"
+        )
+    lines.append(
+        "(* chosen on validation RMSE; references on FD001: LSTM 16.1 (Zheng 2017), deep CNN 12.6 (Li 2018))"
+    )
+    lines.append(report["recommendation"])
+    view = report["maintenance"]
+    n = len(view["service"])
+    lines.append(
+        f"Service within {view['within']:g} cycles ({_label(best)}): {n} engine(s) "
+        f"{view['service'] if n <= 30 else str(view['service'][:30])[:-1] + ', ...]'}; "
+        f"precision {_fmt(view['precision'])}, recall {_fmt(view['recall'])} "
+        f"({view['true_positives']} of {len(view['truly_due'])} truly due engines caught, "
+        f"{view['false_positives']} serviced early)."
+    )
+    return "\n".join(lines)
+
+
+def write_report(out_dir: str | os.PathLike, report: dict[str, Any]) -> Path:
+    """Write ``report.json`` into ``out_dir`` atomically; return its path."""
+    path = Path(out_dir) / "report.json"
+    with atomic_write(path, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    return path

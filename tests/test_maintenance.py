@@ -1,0 +1,314 @@
+"""cr.apps.maintenance: C-MAPSS files, the protocol, the scores, the download, and the command end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chainrule.apps.maintenance import data as cmapss
+from chainrule.apps.maintenance.evaluate import maintenance_view, phm08_score, rmse
+from chainrule.apps.maintenance.preprocess import Preprocessor, rul_targets
+from chainrule.cli import main
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmapss"
+
+
+# ------------------------------------------------------------------ synthetic files in the real format
+def _engine_rows(unit: int, life: int, rows: int, rng: np.random.Generator, condition: int = 0) -> list[str]:
+    """Rows of one engine that wears out at ``life``: some sensors trend with wear, others are constant."""
+    out = []
+    for cycle in range(1, rows + 1):
+        wear = (cycle / life) ** 2
+        settings = [0.001 * rng.standard_normal(), 0.0003 * rng.standard_normal(), 100.0]
+        base = np.full(21, 10.0)
+        if condition:  # another flight condition shifts every sensor a lot
+            settings = [20.0 * condition, 0.5 * condition, 100.0 - 20 * condition]
+            base = base + 30.0 * condition
+        sensors = base + 0.1 * rng.standard_normal(21)
+        sensors[[1, 2, 3, 6, 10, 11]] += 3.0 * wear * np.array([1, 1, 1, -1, 1, -1])
+        sensors[0] = sensors[4] = 518.67  # constant
+        sensors[5] = 21.6 + 0.01 * (rng.random() < 0.5)  # two levels only
+        values = [f"{unit}", f"{cycle}", *(f"{v:.4f}" for v in settings), *(f"{v:.4f}" for v in sensors)]
+        out.append(" ".join(values) + "  ")  # trailing spaces, as NASA's files have
+    return out
+
+
+def _write_subset(
+    folder: Path, n_train: int = 8, n_test: int = 5, seed: int = 0, conditions: int = 1
+) -> tuple:
+    """train/test/RUL files of a small synthetic subset; one test engine is shorter than a window."""
+    rng = np.random.default_rng(seed)
+    train, test, rul = [], [], []
+    for unit in range(1, n_train + 1):
+        life = int(rng.integers(60, 90))
+        train += _engine_rows(unit, life, life, rng, unit % conditions)
+    for unit in range(1, n_test + 1):
+        life = int(rng.integers(60, 90))
+        rows = 20 if unit == 1 else int(rng.integers(30, life - 2))
+        test += _engine_rows(unit, life, rows, rng, unit % conditions)
+        rul.append(f"{life - rows}")
+    paths = folder / "train_FD001.txt", folder / "test_FD001.txt", folder / "RUL_FD001.txt"
+    for path, lines in zip(paths, (train, test, rul)):
+        path.write_text("\n".join(lines) + "\n")
+    return paths
+
+
+@pytest.fixture
+def subset(tmp_path: Path) -> tuple[Path, Path, Path]:
+    return _write_subset(tmp_path)
+
+
+def _corrupt(path: Path, line: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[line - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------ reading
+def test_read_table_parses_trailing_spaces_and_checks_engines(subset: tuple) -> None:
+    table = cmapss.read_table(subset[0])
+    assert table.shape[1] == 26 and table.dtype == np.float64
+    assert np.array_equal(np.unique(table[:, 0]), np.arange(1, 9))
+    data = cmapss.load_files(*subset)
+    assert len(data.rul) == 5 and data.rul.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 4 0.1 0.2 100 oops" + " 1" * 20, "line 4: s1 (column 6) is 'oops', not a finite number"),
+        ("1 4 0.1 0.2 100" + " 1" * 20, "line 4: expected 26 whitespace-separated columns"),
+        ("1 4 0.1 0.2 100 nan" + " 1" * 20, "line 4: s1 (column 6) is 'nan'"),
+        ("1 9 0.1 0.2 100" + " 1" * 21, "line 4: unit 1 goes from cycle 3 to 9"),
+        ("1.5 4 0.1 0.2 100" + " 1" * 21, "line 4: unit is 1.5; expected a positive integer"),
+    ],
+)
+def test_read_table_reports_file_and_line(subset: tuple, text: str, expected: str) -> None:
+    _corrupt(subset[0], 4, text)
+    with pytest.raises(cmapss.CMAPSSError, match=re.escape("train_FD001.txt, " + expected)):
+        cmapss.read_table(subset[0])
+
+
+def test_read_table_rejects_a_unit_split_in_two(tmp_path: Path) -> None:
+    rows = ["1 1" + " 1" * 24, "2 1" + " 1" * 24, "1 2" + " 1" * 24]
+    (tmp_path / "t.txt").write_text("\n".join(rows))
+    with pytest.raises(cmapss.CMAPSSError, match="line 3: unit 1 appears again"):
+        cmapss.read_table(tmp_path / "t.txt")
+
+
+def test_rul_file_count_and_values_are_checked(subset: tuple) -> None:
+    subset[2].write_text("10\n20\n")
+    with pytest.raises(cmapss.CMAPSSError, match=r"has 2 RUL value.* 5 engine"):
+        cmapss.load_files(*subset)
+    subset[2].write_text("10\n-3\n")
+    with pytest.raises(cmapss.CMAPSSError, match="line 2: '-3' is not a RUL"):
+        cmapss.read_rul(subset[2])
+
+
+def test_missing_and_empty_files(tmp_path: Path, subset: tuple) -> None:
+    with pytest.raises(cmapss.CMAPSSError, match=r"training file not found: .*nope\.txt"):
+        cmapss.load_files(tmp_path / "nope.txt", subset[1], subset[2])
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    with pytest.raises(cmapss.CMAPSSError, match="empty"):
+        cmapss.read_table(tmp_path / "empty.txt")
+
+
+# ------------------------------------------------------------------ the protocol
+def test_preprocessor_keeps_trending_sensors_and_makes_windows(subset: tuple) -> None:
+    data = cmapss.load_files(*subset)
+    # s1, s5 constant, s6 two-level, the rest noise: only the six trending sensors stay
+    default = Preprocessor(window=30, max_rul=50).fit(data.train).channel_names
+    assert {"s2", "s3", "s4", "s7", "s11", "s12"} <= set(default) and not {"s1", "s5", "s6"} & set(default)
+    prep = Preprocessor(window=30, max_rul=50, min_correlation=0.3).fit(data.train)
+    assert prep.channel_names == ["s2", "s3", "s4", "s7", "s11", "s12"]
+    assert len(prep.centers) == 1
+    x, y, units = prep.windows(data.train)
+    lengths = np.bincount(data.train[:, 0].astype(int))[1:]
+    assert x.shape == (int((lengths - 29).sum()), 30, 6) and x.dtype == np.float32
+    assert y.max() == 50 and y.min() == 0 and len(units) == len(x)
+    z = prep.normalize(data.train)
+    assert np.allclose(z.mean(0), 0, atol=1e-5) and np.allclose(z.std(0), 1, atol=1e-4)
+    last, test_units = prep.last_windows(data.test)
+    assert last.shape == (5, 30, 6) and list(test_units) == [1, 2, 3, 4, 5]
+    # the 20-cycle engine is padded at the front with its first row
+    first = prep.normalize(data.test[data.test[:, 0] == 1])
+    assert np.array_equal(last[0, :11], np.repeat(first[:1], 11, axis=0))
+    assert np.array_equal(last[0, 10:], first)
+    again = Preprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    assert np.array_equal(again.last_windows(data.test)[0], last)
+
+
+def test_rul_targets_are_piecewise_linear() -> None:
+    table = np.zeros((5, 26))
+    table[:, 0], table[:, 1] = 1, np.arange(1, 6)
+    assert list(rul_targets(table, max_rul=3)) == [3, 3, 2, 1, 0]
+
+
+def test_multi_condition_data_is_normalized_per_condition(tmp_path: Path) -> None:
+    paths = _write_subset(tmp_path, n_train=9, conditions=3)
+    data = cmapss.load_files(*paths)
+    prep = Preprocessor().fit(data.train)
+    assert len(prep.centers) == 3
+    cond = prep.condition(data.train)
+    z = prep.normalize(data.train)
+    for c in range(3):  # every condition centred on its own mean: the 30-unit shifts are gone
+        assert np.allclose(z[cond == c].mean(0), 0, atol=1e-4)
+    assert "s2" in prep.channel_names and "s1" not in prep.channel_names
+
+
+# ------------------------------------------------------------------ scores
+def test_phm08_score_and_rmse() -> None:
+    true = np.array([50.0, 50.0, 50.0])
+    pred = np.array([37.0, 60.0, 50.0])  # 13 early, 10 late, exact
+    assert phm08_score(pred, true) == pytest.approx((np.e - 1) * 2)
+    assert rmse(pred, true) == pytest.approx(np.sqrt((169 + 100) / 3))
+    with pytest.raises(ValueError, match="rmse: expected as many predictions"):
+        rmse([1, 2], [1])
+
+
+def test_maintenance_view_precision_and_recall() -> None:
+    view = maintenance_view([10, 25, 40, 100], [5, 50, 20, 90], units=[7, 8, 9, 10], within=30)
+    assert view["service"] == [7, 8] and view["truly_due"] == [7, 9]
+    assert view["precision"] == 0.5 and view["recall"] == 0.5
+    none = maintenance_view([100, 100], [5, 50], units=[1, 2], within=30)
+    assert none["precision"] is None and none["recall"] == 0.0
+
+
+# ------------------------------------------------------------------ download
+def _nested_archive(tmp_path: Path, subset: tuple) -> Path:
+    inner = tmp_path / "CMAPSSData.zip"
+    with zipfile.ZipFile(inner, "w") as z:
+        for p in subset:
+            z.write(p, p.name)
+    outer = tmp_path / "archive.zip"
+    with zipfile.ZipFile(outer, "w") as z:
+        z.write(inner, "6. Turbofan Engine Degradation Simulation Data Set/CMAPSSData.zip")
+    return outer
+
+
+def test_download_extracts_checks_and_caches(tmp_path: Path, subset: tuple) -> None:
+    url = _nested_archive(tmp_path, subset).as_uri()
+    sums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in subset}
+    cache = tmp_path / "cache"
+    paths = cmapss.download_cmapss("FD001", root=cache, url=url, sha256=sums)
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in subset]
+    # cached: the (now missing) archive URL is not needed again
+    assert cmapss.download_cmapss("FD001", root=cache, url=url + ".gone", sha256=sums) == paths
+    data = cmapss.load_cmapss("FD001", path=paths[0].parent)
+    assert len(data.rul) == 5
+
+
+def test_download_rejects_wrong_checksum_and_warns_without_one(tmp_path: Path, subset: tuple) -> None:
+    url = _nested_archive(tmp_path, subset).as_uri()
+    sums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in subset}
+    sums["test_FD001.txt"] = "0" * 64
+    with pytest.raises(cmapss.ChecksumError, match=r"test_FD001\.txt .* has sha256"):
+        cmapss.download_cmapss("FD001", root=tmp_path / "c1", url=url, sha256=sums)
+    assert not (tmp_path / "c1" / "cmapss" / "test_FD001.txt").exists()
+    with pytest.warns(UserWarning, match="no published SHA-256 for train_FD001.txt, test_FD001.txt, RUL"):
+        cmapss.download_cmapss("FD001", root=tmp_path / "c2", url=url, sha256={})
+    with pytest.raises(cmapss.CMAPSSError, match="unknown C-MAPSS subset 'FD009'"):
+        cmapss.download_cmapss("FD009", root=tmp_path)
+
+
+# ------------------------------------------------------------------ the command
+def _invoke(*args: str) -> object:
+    return CliRunner().invoke(main, ["maintenance", *args])
+
+
+def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
+    out = tmp_path / "out"
+    files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
+    result = _invoke(*files, "--out", str(out), "--epochs", "2", "--max-rul", "60", "--service-within", "20")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["models"]) == {"lstm", "cnn", "gradient_boosting", "ridge"}
+    for m in report["models"].values():
+        assert np.isfinite(m["rmse"]) and np.isfinite(m["score"]) and np.isfinite(m["val_rmse"])
+        assert m["maintenance"]["within"] == 20
+    assert report["best"] == min(report["models"], key=lambda k: report["models"][k]["val_rmse"])
+    assert report["dataset"]["validation_engines"] == 2 and report["dataset"]["test_engines"] == 5
+    for name in ("predictions.png", "maintenance.png", "predictions.csv", "preprocessing.json"):
+        assert (out / name).stat().st_size > 0
+    summary = result.output[result.output.index("\nmodel ") + 1 :]
+    assert summary.startswith("model") and "Use the " in summary and "Service within 20 cycles" in summary
+    # the saved networks come back and predict what was reported
+    from chainrule.apps.maintenance.models import load_model, predict
+
+    prep = Preprocessor.from_dict(json.loads((out / "preprocessing.json").read_text()))
+    x, _ = prep.last_windows(cmapss.read_table(subset[1]))
+    model, kind = load_model(out / "models" / "cnn.safetensors")
+    rows = (out / "predictions.csv").read_text().splitlines()
+    column = rows[0].split(",").index("cnn")
+    saved = [float(r.split(",")[column]) for r in rows[1:]]
+    assert kind == "cnn" and np.allclose(predict(model, x, 60.0), saved, atol=0.01)
+
+
+def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> None:
+    files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
+    reports = []
+    for run in ("a", "b"):
+        result = _invoke(*files, "--out", str(tmp_path / run), "--epochs", "1", "--models", "lstm,ridge")
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((tmp_path / run / "report.json").read_text())["models"])
+    for name in ("lstm", "ridge"):
+        assert reports[0][name]["rmse"] == reports[1][name]["rmse"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("malformed", "train_FD001.txt, line 7: s3 (column 8) is '12..5', not a finite number"),
+        ("columns", "test_FD001.txt, line 3: expected 26 whitespace-separated columns"),
+        ("rul", "has 4 RUL value(s) but"),
+        ("missing", "test file not found"),
+    ],
+)
+def test_command_bad_input_is_a_clear_error(tmp_path: Path, subset: tuple, damage: str, message: str) -> None:
+    train, test, rul = subset
+    if damage == "malformed":
+        parts = train.read_text().splitlines()[6].split()
+        parts[7] = "12..5"
+        _corrupt(train, 7, " ".join(parts))
+    elif damage == "columns":
+        _corrupt(test, 3, " ".join(test.read_text().splitlines()[2].split()[:-2]))
+    elif damage == "rul":
+        rul.write_text("\n".join(rul.read_text().split()[:4]) + "\n")
+    else:
+        test = tmp_path / "absent.txt"
+    result = _invoke(
+        "--train", str(train), "--test", str(test), "--rul", str(rul), "--out", str(tmp_path / "o")
+    )
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_command_argument_errors(tmp_path: Path, subset: tuple) -> None:
+    result = _invoke("--train", str(subset[0]), "--out", str(tmp_path))
+    assert result.exit_code == 2 and "missing --test, --rul" in result.output
+    result = _invoke("--out", str(tmp_path))
+    assert result.exit_code == 2 and "--subset FD001" in result.output
+    result = _invoke(*["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])],
+                     "--out", str(tmp_path), "--models", "lstm,svm")  # fmt: skip
+    assert result.exit_code == 2 and "unknown model(s) svm" in result.output
+
+
+# ------------------------------------------------------------------ the real files
+@pytest.mark.skipif(not (REAL / "train_FD001.txt").is_file(), reason="../shared/data/cmapss is absent")
+def test_real_fd001_files_match_their_checksums_and_the_usual_protocol() -> None:
+    for name, digest in cmapss.SHA256.items():
+        assert hashlib.sha256((REAL / name).read_bytes()).hexdigest() == digest
+    data = cmapss.load_cmapss("FD001", path=REAL)
+    assert data.train.shape == (20631, 26) and data.test.shape == (13096, 26) and len(data.rul) == 100
+    prep = Preprocessor().fit(data.train)
+    usual = [2, 3, 4, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21]
+    assert prep.channel_names == [f"s{i}" for i in usual] and len(prep.centers) == 1
+    assert len(prep.windows(data.train)[0]) == 20631 - 100 * 29

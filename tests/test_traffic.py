@@ -1,0 +1,374 @@
+"""chainrule.apps.traffic: the NSL-KDD loader, preprocessing, threshold, model files and the CLI end to end.
+
+Synthetic files in the real format (43 columns, no header) stand in for
+NSL-KDD; the real files are checked (loader + checksum only) when present.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chainrule.apps.traffic import data as kdd
+from chainrule.apps.traffic.data import FEATURES, NUMERIC, TrafficDataError, load_nsl_kdd, read_records
+from chainrule.apps.traffic.models import Autoencoder, choose_threshold, reconstruction_error
+from chainrule.apps.traffic.preprocess import Preprocessor
+from chainrule.cli import main
+from chainrule.data.datasets import ChecksumError, file_sha256
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsl-kdd"
+
+
+# ------------------------------------------------------------------ synthetic files
+def _record(rng: np.random.Generator, label: str, service: str | None = None) -> list[str]:
+    """One 43-column row: normal web traffic, or an attack with its own signature."""
+    row = dict.fromkeys(FEATURES, "0")
+    row.update(protocol_type="tcp", service=service or "http", flag="SF", logged_in="1")
+    row["src_bytes"] = str(int(rng.integers(150, 400)))
+    row["dst_bytes"] = str(int(rng.integers(500, 9000)))
+    row["count"] = str(int(rng.integers(1, 10)))
+    row["srv_count"] = row["count"]
+    row["same_srv_rate"] = "1.00"
+    row["dst_host_count"] = str(int(rng.integers(10, 255)))
+    row["dst_host_srv_count"] = "255"
+    row["dst_host_same_srv_rate"] = f"{rng.uniform(0.9, 1):.2f}"
+    if label == "neptune":  # SYN flood
+        row.update(flag="S0", service=service or "private", src_bytes="0", dst_bytes="0", logged_in="0")
+        row.update(count=str(int(rng.integers(100, 500))), serror_rate="1.00", dst_host_serror_rate="1.00")
+        row["same_srv_rate"] = f"{rng.uniform(0, 0.1):.2f}"
+    elif label == "mscan":  # a scan of many services, absent from the training file
+        row.update(flag="REJ", src_bytes="0", dst_bytes="0", logged_in="0", rerror_rate="1.00")
+        row.update(diff_srv_rate=f"{rng.uniform(0.5, 1):.2f}", dst_host_rerror_rate="1.00")
+        row["dst_host_srv_count"] = str(int(rng.integers(1, 20)))
+    return [row[f] for f in FEATURES] + [label, str(int(rng.integers(5, 21)))]
+
+
+def _write(path: Path, rows: list[list[str]], newline: str = "\r\n", final: bool = True) -> Path:
+    text = newline.join(",".join(r) for r in rows) + (newline if final else "")
+    path.write_bytes(text.encode())
+    return path
+
+
+def _rows(seed: int, n_normal: int, attacks: dict[str, int], service: str | None = None) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    rows = [_record(rng, "normal") for _ in range(n_normal)]
+    for label, n in attacks.items():
+        rows += [_record(rng, label, service) for _ in range(n)]
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("kdd")
+    train = _write(d / "train.txt", _rows(0, 160, {"neptune": 100}))
+    test_rows = _rows(1, 60, {"neptune": 30, "mscan": 30})
+    test_rows[0][2] = "tftp_u"  # a service never seen in training
+    test = _write(d / "test.txt", test_rows, newline="\n", final=False)
+    return {"train": train, "test": test, "dir": d}
+
+
+@pytest.fixture(scope="module")
+def trained(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("run") / "out"
+    args = ["traffic", "--train", str(files["train"]), "--test", str(files["test"]), "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--epochs", "3", "--quiet", "--seed", "1"])
+    return out, result
+
+
+# ------------------------------------------------------------------ loader
+def test_reader_crlf_lf_and_no_final_newline_agree(tmp_path: Path) -> None:
+    rows = _rows(3, 5, {"neptune": 4})
+    a = read_records(_write(tmp_path / "a.txt", rows, "\r\n", True))
+    b = read_records(_write(tmp_path / "b.txt", rows, "\n", False))
+    np.testing.assert_array_equal(a.numeric, b.numeric)
+    np.testing.assert_array_equal(a.categorical, b.categorical)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.numeric.shape == (9, 38) and a.categorical.shape == (9, 3)
+    assert a.is_attack.sum() == 4 and a.difficulty.dtype == np.int64
+
+
+def test_reader_float_formats_header_blank_lines_and_kdd99_labels(tmp_path: Path) -> None:
+    rows = _rows(4, 3, {})
+    rows[0][FEATURES.index("src_bytes")] = "2.5e2"
+    rows[1][FEATURES.index("serror_rate")] = " .50"
+    rows = [r[:42] for r in rows]  # KDD'99 layout: no difficulty column
+    rows[2][41] = "normal."
+    text = ",".join(FEATURES) + ",label\n\n" + "\n".join(",".join(r) for r in rows) + "\n\n"
+    (tmp_path / "f.txt").write_text(text)
+    rec = read_records(tmp_path / "f.txt")
+    assert rec.numeric[0, NUMERIC.index("src_bytes")] == 250.0
+    assert rec.numeric[1, NUMERIC.index("serror_rate")] == 0.5
+    assert list(rec.labels) == ["normal"] * 3 and rec.difficulty is None
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r.__setitem__(4, "12x"), "line 3: column 'src_bytes' should be a number, got '12x'"),
+        (lambda r: r.__setitem__(4, "nan"), "line 3: column 'src_bytes' should be a finite number"),
+        (lambda r: r.pop(), "line 3: has 42 columns but the rows before it have 43"),
+        (lambda r: r.__setitem__(slice(None), r[:40]), "line 3: expected 42 or 43 comma-separated columns"),
+        (
+            lambda r: r.append("7"),
+            "line 3: expected 42 or 43 comma-separated columns (41 features, the label",
+        ),
+        (lambda r: r.__setitem__(2, ""), "line 3: column 'service' is empty"),
+    ],
+)
+def test_reader_reports_bad_rows_with_line_numbers(tmp_path: Path, edit, message: str) -> None:
+    rows = _rows(5, 4, {})
+    edit(rows[2])
+    with pytest.raises(TrafficDataError, match="bad.txt " + _re(message)):
+        read_records(_write(tmp_path / "bad.txt", rows))
+
+
+def _re(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_reader_missing_empty_and_binary_files(tmp_path: Path) -> None:
+    with pytest.raises(TrafficDataError, match="no such file"):
+        read_records(tmp_path / "absent.txt")
+    (tmp_path / "empty.txt").write_text("\r\n")
+    with pytest.raises(TrafficDataError, match=r"empty\.txt: no records"):
+        read_records(tmp_path / "empty.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(TrafficDataError, match="not a text file"):
+        read_records(tmp_path / "bin.txt")
+
+
+def test_features_only_rows_need_require_labels_false(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.txt", [r[:41] for r in _rows(6, 3, {})])
+    with pytest.raises(TrafficDataError, match="line 1: expected 42 or 43"):
+        read_records(path)
+    rec = read_records(path, require_labels=False)
+    assert rec.labels is None and len(rec) == 3
+    with pytest.raises(TrafficDataError, match="no label column"):
+        _ = rec.is_attack
+
+
+# ------------------------------------------------------------------ download
+def test_download_checks_the_sum_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _write(tmp_path / "KDDTest+.txt", _rows(7, 3, {"neptune": 2}))
+    url = src.as_uri()
+    with pytest.raises(ChecksumError, match="checksum mismatch"):  # the real KDDTest+ sum, a fake file
+        kdd.nsl_kdd_path("KDDTest+", root=tmp_path / "cache", url=url)
+    assert not (tmp_path / "cache" / "nsl-kdd" / "KDDTest+.txt").exists()
+    monkeypatch.setitem(kdd.NSL_KDD_FILES, "KDDTest+", file_sha256(src))
+    monkeypatch.setattr(
+        kdd, "NSL_KDD_URL", str(tmp_path / "{name}.txt").replace(str(tmp_path), tmp_path.as_uri())
+    )
+    rec = load_nsl_kdd("KDDTest+", root=tmp_path / "cache")
+    assert len(rec) == 5 and (tmp_path / "cache" / "nsl-kdd" / "KDDTest+.txt").is_file()
+    src.unlink()  # a second load is served from the cache
+    assert len(load_nsl_kdd("KDDTest+.txt", root=tmp_path / "cache")) == 5
+
+
+def test_download_without_a_known_sum_warns(tmp_path: Path) -> None:
+    src = _write(tmp_path / "KDDTest-21.txt", _rows(8, 2, {}))
+    with pytest.warns(UserWarning, match="no published sha256 for KDDTest-21"):
+        path = kdd.nsl_kdd_path("KDDTest-21", root=tmp_path / "c", url=src.as_uri())
+    assert path.read_bytes() == src.read_bytes()
+    with pytest.raises(TrafficDataError, match="unknown NSL-KDD file 'KDDTrain'"):
+        kdd.nsl_kdd_path("KDDTrain")
+
+
+# ------------------------------------------------------------------ preprocessing
+def test_preprocessor_log_scales_drops_constants_and_zeroes_unseen(tmp_path: Path) -> None:
+    rec = read_records(_write(tmp_path / "t.txt", _rows(9, 30, {"neptune": 20})))
+    pre = Preprocessor().fit(rec)
+    assert "num_outbound_cmds" not in pre.keep  # constant in training
+    assert "src_bytes" in pre.log_scaled and "serror_rate" not in pre.log_scaled  # counts vs rates
+    x = pre.transform(rec)
+    assert x.dtype == np.float32 and x.shape == (50, len(pre.feature_names))
+    n = len(pre.keep)
+    np.testing.assert_allclose(x[:, :n].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(x[:, :n].std(0), 1, atol=1e-4)
+    j = pre.keep.index("src_bytes")
+    raw = np.log1p(rec.numeric[:, NUMERIC.index("src_bytes")])
+    np.testing.assert_allclose(x[:, j], (raw - raw.mean()) / raw.std(), rtol=1e-5, atol=1e-5)
+    assert np.all(x[:, n:].sum(1) == 3)  # one hot per categorical column
+    new = rec.subset(np.arange(2))
+    new.categorical = new.categorical.astype(object)  # room for longer names
+    new.categorical[0] = ["icmp_new", "tftp_u", "SH"]
+    xn = pre.transform(new)
+    assert xn[0, n:].sum() == 0 and xn[1, n:].sum() == 3
+    assert pre.unseen_counts(new) == {
+        "protocol_type": {"icmp_new": 1},
+        "service": {"tftp_u": 1},
+        "flag": {"SH": 1},
+    }
+    pre.save(tmp_path / "p.json")
+    np.testing.assert_array_equal(Preprocessor.load(tmp_path / "p.json").transform(new), xn)
+
+
+def test_preprocessor_rejects_bad_state(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text('{"format": "something else"}')
+    with pytest.raises(TrafficDataError, match="not a traffic preprocessing file"):
+        Preprocessor.load(tmp_path / "p.json")
+    with pytest.raises(RuntimeError, match="call fit"):
+        _ = Preprocessor().feature_names
+
+
+# ------------------------------------------------------------------ threshold and model
+def test_choose_threshold_maximises_balanced_accuracy() -> None:
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.normal(0, 1, 300), rng.normal(2, 1, 100)]
+    y = np.r_[np.zeros(300, bool), np.ones(100, bool)]
+    t = choose_threshold(scores, y)
+
+    def balanced(thr: float) -> float:
+        return ((scores[~y] <= thr).mean() + (scores[y] > thr).mean()) / 2
+
+    assert balanced(t) == pytest.approx(max(balanced(c) for c in np.unique(scores)))
+    assert choose_threshold(np.array([0.1, 0.2, 5.0, 6.0]), np.array([0, 0, 1, 1], bool)) == pytest.approx(
+        2.6
+    )
+    with pytest.raises(ValueError, match="needs both normal and attack"):
+        choose_threshold(scores[:5], np.zeros(5, bool))
+
+
+def test_reconstruction_error_is_per_record_mse() -> None:
+    model = Autoencoder(7, (5,), 3)
+    x = np.random.default_rng(0).normal(size=(9, 7)).astype(np.float32)
+    out = model(__import__("chainrule").tensor(x)).data
+    np.testing.assert_allclose(reconstruction_error(model, x), ((out - x) ** 2).mean(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="Autoencoder: sizes must be positive"):
+        Autoencoder(7, (0,), 3)
+
+
+# ------------------------------------------------------------------ end to end
+def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
+    out, result = trained
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    names = {"autoencoder", "classifier", "isolation_forest", "logistic_regression", "random_forest"}
+    assert set(report["models"]) == names
+    for m in report["models"].values():
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "unseen_attack_detection_rate"):
+            assert 0 <= m[key] <= 1
+        assert m["unseen_attack_records"] == 30
+    assert set(report["unseen_attack_types"]) == {"mscan"}
+    assert report["data"]["unseen_test_categories"] == {"service": {"tftp_u": 1}, "flag": {"REJ": 30}}
+    # the separable synthetic attacks are found by the supervised models
+    assert report["models"]["random_forest"]["seen_attack_detection_rate"] == 1.0
+    for name in (
+        "roc_pr.png",
+        "reconstruction_error.png",
+        "autoencoder.safetensors",
+        "classifier.safetensors",
+    ):
+        assert (out / name).stat().st_size > 0
+    table_at = result.output.index("model ")
+    assert result.output.index("Use the ") > table_at  # the summary leads with the table, then the advice
+    assert "autoencoder *" in result.output[table_at:]
+
+
+def test_cli_scores_new_records(trained: tuple[Path, object], files: dict[str, Path], tmp_path: Path) -> None:
+    out, result = trained
+    assert result.exit_code == 0, result.output
+    rows = _rows(11, 3, {"mscan": 2})
+    rows[1][2] = "never_seen_service"
+    path = _write(tmp_path / "new.txt", [r[:41] for r in rows])
+    scored = CliRunner().invoke(main, ["traffic", "--model", str(out), "--score", str(path)])
+    assert scored.exit_code == 0, scored.output
+    lines = scored.stdout.strip().splitlines()
+    assert lines[0].startswith("record,reconstruction_error,autoencoder_alarm") and len(lines) == 6
+    assert "never_seen_service" in scored.stderr
+    report = json.loads((out / "report.json").read_text())
+    errors = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert np.all(errors >= 0) and report["models"]["autoencoder"]["threshold"] > 0
+    written = CliRunner().invoke(
+        main, ["traffic", "--model", str(out), "--score", str(files["test"]), "--out", str(tmp_path / "s")]
+    )
+    assert written.exit_code == 0, written.output
+    csv_lines = (tmp_path / "s" / "scores.csv").read_text().splitlines()
+    assert len(csv_lines) == 121 and csv_lines[0].endswith(",label")
+
+
+def _bad_file(tmp_path: Path, kind: str) -> Path:
+    rows = _rows(12, 20, {"neptune": 10})
+    if kind == "malformed":
+        rows[6][10] = "??"
+    elif kind == "columns":
+        rows = [r[:30] for r in rows]
+    return _write(tmp_path / f"{kind}.txt", rows)
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("malformed", "malformed.txt line 7: column 'num_failed_logins' should be a number, got '??'"),
+        ("columns", "columns.txt line 1: expected 42 or 43 comma-separated columns"),
+        ("missing", "missing.txt: no such file"),
+    ],
+)
+def test_cli_bad_training_file_is_a_clear_error(
+    files: dict[str, Path], tmp_path: Path, kind: str, message
+) -> None:
+    bad = tmp_path / "missing.txt" if kind == "missing" else _bad_file(tmp_path, kind)
+    args = ["traffic", "--train", str(bad), "--test", str(files["test"]), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_cli_bad_score_inputs_and_usage(trained: tuple[Path, object], tmp_path: Path) -> None:
+    out, _ = trained
+    bad = _write(tmp_path / "short.txt", [r[:20] for r in _rows(13, 2, {})])
+    for args, message in [
+        (["--model", str(out), "--score", str(bad)], "short.txt line 1: expected 41, 42 or 43"),
+        (["--model", str(tmp_path), "--score", str(bad)], "not a traffic model directory"),
+        (["--model", str(out)], "scoring needs both --model DIR and --score FILE"),
+        (["--train", str(bad)], "training needs --train FILE, --test FILE and --out DIR"),
+        ([], "give either"),
+    ]:
+        result = CliRunner().invoke(main, ["traffic", *args])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_training_file_without_attacks_is_refused(files: dict[str, Path], tmp_path: Path) -> None:
+    train = _write(tmp_path / "normal_only.txt", _rows(14, 30, {}))
+    args = ["traffic", "--train", str(train), "--test", str(files["test"]), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "has only normal records" in result.output
+
+
+# ------------------------------------------------------------------ the real files
+@pytest.mark.skipif(not (REAL / "KDDTest+.txt").is_file(), reason="the real NSL-KDD files are absent")
+def test_real_files_match_their_checksums_and_counts() -> None:
+    for name, rows, attacks in (("KDDTrain+_20Percent", 25192, 11743), ("KDDTest+", 22544, 12833)):
+        path = REAL / f"{name}.txt"
+        assert file_sha256(path) == kdd.NSL_KDD_FILES[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            rec = load_nsl_kdd(path)
+        assert len(rec) == rows and int(rec.is_attack.sum()) == attacks
+
+
+def test_training_is_reproducible_with_a_seed() -> None:
+    import chainrule as cr
+    from chainrule.apps.traffic.baselines import fit_baselines
+    from chainrule.apps.traffic.models import fit_autoencoder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    y = np.arange(120) % 3 == 0
+    runs = []
+    for _ in range(2):
+        cr.manual_seed(5)
+        model, _ = fit_autoencoder(x[~y][:60], x[~y][60:], (4,), 2, epochs=2, batch_size=16, progress=False)
+        base = fit_baselines(x[:80], y[:80], x[80:], y[80:], x, seed=5)
+        runs.append((reconstruction_error(model, x), {k: v[0] for k, v in base.items()}))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for name in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][name], runs[1][1][name])
