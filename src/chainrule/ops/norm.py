@@ -327,6 +327,19 @@ class LayerNorm(Function):
         return gx, gw, gb, None, None
 
 
+def _trailing_shape(x: np.ndarray, normalized_shape: int | Sequence[int], op: str) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple, checked to be the trailing dims of ``x`` (layer and RMS norm)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    shape = tuple(int(s) for s in shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ValueError(
+            f"{op}: normalized_shape={shape} expects an input of shape (*, {', '.join(map(str, shape))}), "
+            f"got {x.shape}"
+        )
+    return shape
+
+
 def layer_norm(
     input: Tensor,
     normalized_shape: int | Sequence[int],
@@ -337,14 +350,8 @@ def layer_norm(
     """Normalise over the trailing dims ``normalized_shape`` of each sample, PyTorch's ``F.layer_norm``."""
     op = "layer_norm"
     x = _floating(input, op)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
-    shape = tuple(int(s) for s in shape)
+    shape = _trailing_shape(x, normalized_shape, op)
     k = len(shape)
-    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
-        raise ValueError(
-            f"{op}: normalized_shape={shape} expects an input of shape (*, {', '.join(map(str, shape))}), "
-            f"got {x.shape}"
-        )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is None:
             continue
@@ -404,14 +411,8 @@ def rms_norm(
     """
     op = "rms_norm"
     x = _floating(input, op)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
-    shape = tuple(int(s) for s in shape)
+    shape = _trailing_shape(x, normalized_shape, op)
     k = len(shape)
-    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
-        raise ValueError(
-            f"{op}: normalized_shape={shape} expects an input of shape (*, {', '.join(map(str, shape))}), "
-            f"got {x.shape}"
-        )
     if weight is not None:
         if not isinstance(weight, Tensor):
             raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
