@@ -511,9 +511,10 @@ def test_lstm_with_saturated_gates_matches_pytorch():
 
 
 def test_time_loops_run_blas_on_one_thread_and_restore_it():
+    from chainrule import runtime
     from chainrule.ops import recurrent as ops_rec
 
-    found = ops_rec._openblas_threads()
+    found = runtime.openblas_threads()
     if found is None:
         pytest.skip("NumPy's BLAS is not a bundled OpenBLAS: the loops leave threading alone")
     _setter, getter = found
@@ -539,8 +540,8 @@ def test_time_loops_run_blas_on_one_thread_and_restore_it():
     assert getter() == before
     if before > 1:
         assert 1 in seen and before in seen  # per-step GEMMs on one thread, the others on all
-    with pytest.raises(RuntimeError, match="boom"), ops_rec._serial_blas(1):
+    with pytest.raises(RuntimeError, match="boom"), runtime.serial_blas(1):
         raise RuntimeError("boom")
     assert getter() == before
-    with ops_rec._serial_blas(ops_rec._SERIAL_MNK + 1):  # large per-step GEMMs keep every thread
+    with runtime.serial_blas(runtime.SERIAL_MNK + 1):  # large per-step GEMMs keep every thread
         assert getter() == before

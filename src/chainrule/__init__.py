@@ -141,6 +141,7 @@ from chainrule.ops.shape import (
     view,
 )
 from chainrule.random import Generator, get_rng_state, manual_seed, set_rng_state
+from chainrule.runtime import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

@@ -46,8 +46,8 @@ from chainrule.nn.normalization import LayerNorm
 from chainrule.ops.activation import _normal_cdf, gelu, relu
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.linalg import linear
-from chainrule.ops.recurrent import _serial_blas
 from chainrule.ops.shape import cat
+from chainrule.runtime import serial_blas
 from chainrule.tensor import Tensor
 
 __all__ = ["BertConfig", "BertModel", "BertModelOutput", "SentenceEncoder", "default_model_dir", "mean_pool"]
@@ -198,7 +198,7 @@ class BertSelfAttention(Module):
         q, k, v = qkv[0], qkv[1], qkv[2]
         p = self.dropout.p if self.training else 0.0
         # one small GEMM per (sample, head): OpenBLAS's threads would only wait on each other
-        with _serial_blas(length * length * d):
+        with serial_blas(length * length * d):
             out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (N, heads, L, d)
         return out.permute(0, 2, 1, 3).reshape(n, length, h)
 

@@ -29,8 +29,6 @@ and large temporaries are reused between calls rather than reallocated.
 
 from __future__ import annotations
 
-import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -38,59 +36,16 @@ from numpy.lib.stride_tricks import as_strided
 
 from chainrule import autograd
 from chainrule.autograd import Function
+from chainrule.runtime import scratch
 from chainrule.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
 
 
-# ------------------------------------------------------------------ scratch
-# Large arrays freshly allocated every step are returned to the OS and
-# page-faulted back in by the kernel, which costs about as much as the
-# arithmetic. So the big temporaries (the padded input, the columns, the GEMM
-# result before its transpose, the column gradient) come from a small pool of
-# raw buffers keyed by size: a buffer freed by one phase (the forward's GEMM
-# result) serves another of the same size (the backward's gradient), so the
-# pool holds little beyond what a step needs at once. Callers take a buffer,
-# write every element they later read, and give it back when done; a buffer
-# is never shared by two live users.
-_POOL: dict[int, list[np.ndarray]] = {}
-_POOL_LIMIT = 256 << 20  # bytes kept at most; the least recently used sizes go first
-_POOL_MIN = 128 << 10  # smaller arrays come from malloc's free lists cheaply enough
-_pool_lock = threading.Lock()
-_pooled = 0
-
-
-def _take(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array of ``shape``, from the pool when one of that size is free."""
-    global _pooled
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < _POOL_MIN:
-        return np.empty(shape, dtype)
-    with _pool_lock:
-        free = _POOL.get(nbytes)
-        raw = free.pop() if free else None
-        if raw is not None:
-            _pooled -= nbytes
-    if raw is None:
-        raw = np.empty(nbytes, np.uint8)
-    return raw.view(dtype).reshape(shape)
-
-
-def _give(a: np.ndarray) -> None:
-    """Return an array from :func:`_take` (or any view of it) to the pool."""
-    global _pooled
-    raw = a.base if a.base is not None else a
-    nbytes = raw.nbytes
-    if nbytes < _POOL_MIN or nbytes > _POOL_LIMIT // 4:
-        return
-    with _pool_lock:
-        free = _POOL.pop(nbytes, [])
-        if len(free) < 2:
-            free.append(raw)
-            _pooled += nbytes
-        _POOL[nbytes] = free  # re-inserted last: the most recently used
-        while _pooled > _POOL_LIMIT:
-            _pooled -= sum(b.nbytes for b in _POOL.pop(next(iter(_POOL))))
+# Large temporaries (the padded input, the columns, the GEMM result before its
+# transpose, the column gradient) come from the runtime's scratch pool, so that
+# a training loop does not page-fault them in from the OS every step.
+_take, _give = scratch.take, scratch.give
 
 
 def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
@@ -98,7 +53,7 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     n, c, h, w = x.shape
     pt, pb, pl, pr = pads
     xp = _take((n, c, h + pt + pb, w + pl + pr), x.dtype)
-    if xp.nbytes < _POOL_MIN:  # small: zero it all, one call
+    if xp.nbytes < scratch.min_bytes:  # small: zero it all, one call
         xp.fill(0)
         xp[:, :, pt : pt + h, pl : pl + w] = x
         return xp

@@ -49,14 +49,8 @@ In the code, ``nt``, ``nb``, ``ni`` and ``nh`` are T (steps), N (batch), I
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
-import glob
-import math
-import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +58,8 @@ import numpy as np
 from chainrule import autograd
 from chainrule.autograd import Function
 from chainrule.ops.shape import GetItem
+from chainrule.runtime import scratch as _pool
+from chainrule.runtime import serial_blas
 from chainrule.tensor import Tensor
 
 __all__ = ["gru_layer", "lstm_layer", "rnn_layer"]
@@ -72,140 +68,18 @@ _matmul, _add, _sub, _mul = np.matmul, np.add, np.subtract, np.multiply
 _div, _exp, _tanh, _maximum = np.divide, np.exp, np.tanh, np.maximum
 
 
-class _Buffers:
-    """Large work arrays kept from one call to the next, so a training loop does not fault in fresh pages.
-
-    A new multi-megabyte array comes from the OS as untouched pages that the
-    kernel zeroes on first write (measured: ~2,500 page faults and several ms
-    per W3 training step). A layer takes its internal arrays (gate activations,
-    cell states, gate gradients) here and gives them back once nothing can read
-    them: when the engine releases the node after backward, at the end of a
-    forward that records no graph, and at the end of backward for its own
-    scratch.
-
-    The array a layer returns is the caller's: it is reused only once nothing
-    else refers to it, which CPython's reference count tells exactly (every
-    view, tensor or container that holds the array, or a view of it, counts).
-    """
-
-    def __init__(
-        self, limit: int = 256 << 20, per_shape: int = 4, small: int = 16384, outputs: int = 8
-    ) -> None:
-        self.free: dict[tuple, list[np.ndarray]] = {}
-        self.bytes, self.limit, self.per_shape, self.small = 0, limit, per_shape, small
-        self.outputs: list[np.ndarray] = []  # arrays returned to callers, newest last
-        self.max_outputs = outputs
-
-    def take_output(self, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False) -> np.ndarray:
-        """A new array for the caller, made of one they have let go of when there is one."""
-        if math.prod(shape) < self.small:
-            return (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        outs = self.outputs
-        for k in range(len(outs)):
-            a = outs[k]
-            # 3 references: the list, ``a`` and getrefcount's argument; any other is a user's
-            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
-                del outs[k]
-                if zero:
-                    a.fill(0)
-                break
-        else:
-            a = (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        outs.append(a)
-        if len(outs) > self.max_outputs:
-            del outs[0]
-        return a
-
-    def take(self, owner: list, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False) -> np.ndarray:
-        if math.prod(shape) < self.small:  # malloc serves small arrays from reused memory anyway
-            return (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        stack = self.free.get((shape, dtype))
-        if stack:
-            a = stack.pop()
-            self.bytes -= a.nbytes
-            if zero:
-                a.fill(0)
-        else:
-            a = (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        owner.append(a)
-        return a
-
-    def give(self, arrays: list) -> None:
-        for a in arrays:
-            if a.size < self.small:
-                continue
-            stack = self.free.setdefault((a.shape, a.dtype), [])
-            if len(stack) < self.per_shape and self.bytes + a.nbytes <= self.limit:
-                stack.append(a)
-                self.bytes += a.nbytes
-        arrays.clear()
-
-
-_buffers = _Buffers()
-
-
 def _release(ctx: Function) -> None:
     """After backward (or when the graph is dropped unused): the node's work arrays go back to the pool."""
     owned = ctx.__dict__.get("owned")
     if owned:
-        _buffers.give(owned)
+        _pool.give_all(owned)
     Function.release(ctx)
 
 
 def _done_forward(ctx: Function) -> None:
     """Without a graph to record nothing will read the saved arrays: give them back now."""
     if not autograd.is_grad_enabled():
-        _buffers.give(ctx.owned)
-
-
-# ------------------------------------------------------- BLAS threads in the loop
-# The per-step GEMM h_{t-1} @ W_hh^T is small (W3: 64 x 128 x 512, ~0.1 ms). Measured on the
-# 2-core machine, OpenBLAS's second thread gains nothing on it even under light load (110 vs
-# 104 us) and, when other processes hold the cores, costs 10-40x (the threads wait on each
-# other every step: 3.3 s per W3 step instead of 87 ms). So the time loops run it on one
-# thread; the large GEMMs before and after the loop (input projection, dW, dx) keep all.
-_SERIAL_MNK = 1 << 24  # per-step GEMMs of up to ~16 M multiply-adds run single-threaded
-
-
-@functools.cache
-def _openblas_threads() -> tuple[Any, Any] | None:
-    """``(set, get)`` of the thread count of NumPy's bundled OpenBLAS, or None where there is none.
-
-    Found by name next to NumPy (the ``numpy.libs``/``.dylibs`` folder of the
-    wheels); with another BLAS, or none found, the loops leave threading alone.
-    """
-    blas = getattr(np.__config__, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
-    if "openblas" not in str(blas.get("name", "")):
-        return None
-    here = os.path.dirname(np.__file__)
-    for pattern in ("../numpy.libs/lib*openblas*", ".dylibs/lib*openblas*"):
-        for path in sorted(glob.glob(os.path.join(here, pattern))):
-            try:
-                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library, not a second copy
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
-                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
-                    return setter, getter
-    return None
-
-
-@contextlib.contextmanager
-def _serial_blas(mnk: int) -> Iterator[None]:
-    """Run the block's GEMMs on one BLAS thread when each is at most ``_SERIAL_MNK`` multiply-adds."""
-    found = _openblas_threads() if mnk <= _SERIAL_MNK else None
-    before = found[1]() if found is not None else 1
-    if before <= 1:
-        yield
-        return
-    found[0](1)
-    try:
-        yield
-    finally:
-        found[0](before)
+        _pool.give_all(ctx.owned)
 
 
 # ----------------------------------------------------------------- shared parts
@@ -228,7 +102,7 @@ def _augment(
     if bias is None and x3.flags.c_contiguous:
         return x3.reshape(nt * nb, ni), nt, nb
     width = ni if bias is None else ni + 1
-    xa = _buffers.take(owner, (nt, nb, width), x.dtype)
+    xa = _pool.take_owned(owner, (nt, nb, width), x.dtype)
     xa[..., :ni] = x3
     if bias is not None:
         xa[..., ni] = 1
@@ -297,7 +171,7 @@ def _outputs_buffer(
     """
     if not (reverse and batch_sizes is not None):
         return hbuf
-    out = _buffers.take_output(hbuf.shape, hbuf.dtype, zero=True)
+    out = _pool.take_output(hbuf.shape, hbuf.dtype, zero=True)
     out[:nt] = hbuf[:nt]
     for _t, p, _q, _n, lo, hi in plan:
         if hi > lo and p < nt:
@@ -313,7 +187,7 @@ def _start(ctx: Function, reverse: bool, batch_sizes: Any) -> None:
 def _project(ctx: Function, x, w_ih, bias, scale, batch_first):
     """The input projection of every time step, one GEMM: ``A = [x | 1] @ [W_ih | b]^T``, shape (T, N, G)."""
     xa, nt, nb = _augment(ctx.owned, x, bias, batch_first)
-    acts = _buffers.take(ctx.owned, (nt, nb, w_ih.shape[0]), x.dtype)
+    acts = _pool.take_owned(ctx.owned, (nt, nb, w_ih.shape[0]), x.dtype)
     _matmul(xa, _input_weights(w_ih, bias, scale).T, out=acts.reshape(nt * nb, -1))
     ctx.xa, ctx.x_shape, ctx.batch_first, ctx.w_ih = xa, x.shape, batch_first, w_ih
     return acts, nt, nb
@@ -353,9 +227,9 @@ def _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, extra_rows, owner=N
     """
     shape, zero = (nt + 1 + extra_rows, nb, nh), batch_sizes is not None  # padded positions read as zero
     if owner is None:
-        buf = _buffers.take_output(shape, dtype, zero)
+        buf = _pool.take_output(shape, dtype, zero)
     else:
-        buf = _buffers.take(owner, shape, dtype, zero)
+        buf = _pool.take_owned(owner, shape, dtype, zero)
     row = nt if reverse else 0
     if h0 is None:
         buf[row] = 0
@@ -379,7 +253,7 @@ class RNNLayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx))
         whh_t = _hidden_weights_t(w_hh, None)
-        with _serial_blas(nb * nh * nh):
+        with serial_blas(nb * nh * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -395,7 +269,7 @@ class RNNLayer(Function):
         ctx.hbuf, ctx.w_hh, ctx.plan, ctx.relu = hbuf, w_hh, plan, relu
         ctx.shape, ctx.has_bias = (nt, nb, nh), b_ih is not None
         ctx.owned = [a for a in ctx.owned if a is not acts]  # backward needs only h: acts can go now
-        _buffers.give([acts])
+        _pool.give_all([acts])
         _done_forward(ctx)
         return out
 
@@ -409,8 +283,8 @@ class RNNLayer(Function):
         gout = g[off:off + nt]
         dhs = g[nt + 1].copy()  # the gradient reaching each sequence's state, h_n's to begin with
         scratch: list = []
-        d_acts = _buffers.take(scratch, (nt, nb, nh), g.dtype, ctx.padded)
-        with _serial_blas(nb * nh * nh):
+        d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded)
+        with serial_blas(nb * nh * nh):
             for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
                 dh = dhs[:n]
                 _add(dh, gout[t, :n], out=dh)
@@ -429,7 +303,7 @@ class RNNLayer(Function):
         if needs[2]:
             prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
             dw_hh = _matmul(d2.T, prev)
-        _buffers.give(scratch)
+        _pool.give_all(scratch)
         return dx, dw_ih, dw_hh, db, db, (dhs if needs[5] else None)
 
 
@@ -468,13 +342,13 @@ class LSTMLayer(Function):
         dtype = acts.dtype
         hbuf = _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, 2, _hidden_owner(ctx))
         cbuf = _state_rows(c0, nt, nb, nh, dtype, reverse, batch_sizes, 0, ctx.owned)
-        g_all = _buffers.take(ctx.owned, (nt, nb, nh), dtype)  # g = tanh(a_g), kept for backward
-        tc_all = _buffers.take(ctx.owned, (nt, nb, nh), dtype)  # tanh(c_t), kept for backward
+        g_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype)  # g = tanh(a_g), kept for backward
+        tc_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype)  # tanh(c_t), kept for backward
         whh_t = _hidden_weights_t(w_hh, scale)
         tmp, tmp_h = np.empty((nb, 4 * nh), dtype=dtype), np.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
         # e^-x = inf for very negative x gives sigma = 0, as it should
-        with np.errstate(over="ignore"), _serial_blas(nb * nh * 4 * nh):
+        with np.errstate(over="ignore"), serial_blas(nb * nh * 4 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -525,9 +399,9 @@ class LSTMLayer(Function):
         gout = g[off:off + nt]
         dhs, dcs = g[nt + 1].copy(), g[nt + 2].copy()
         scratch: list = []
-        d_acts = _buffers.take(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded)
+        d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded)
         tmp_h, tmp4 = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, 4 * nh), dtype=g.dtype)
-        with _serial_blas(nb * nh * 4 * nh):
+        with serial_blas(nb * nh * 4 * nh):
             for t, p, q, n, _lo, _hi in reversed(ctx.plan):
                 a = acts[t, :n]
                 dh, dc = dhs[:n], dcs[:n]
@@ -562,7 +436,7 @@ class LSTMLayer(Function):
             prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
             dw_hh = _matmul(d2.T, prev)
             dw_hh[k2:k3] *= 4
-        _buffers.give(scratch)
+        _pool.give_all(scratch)
         return dx, dw_ih, dw_hh, db, db, (dhs if needs[5] else None), (dcs if needs[6] else None)
 
 
@@ -608,11 +482,11 @@ class GRULayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx))
         # h W_hh^T (+ b_hn); its n part is kept for backward
-        hh_all = _buffers.take(ctx.owned, (nt, nb, 3 * nh), acts.dtype)
+        hh_all = _pool.take_owned(ctx.owned, (nt, nb, 3 * nh), acts.dtype)
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
         tmp = np.empty((nb, nh), dtype=acts.dtype)
-        with np.errstate(over="ignore"), _serial_blas(nb * nh * 3 * nh):
+        with np.errstate(over="ignore"), serial_blas(nb * nh * 3 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -658,11 +532,11 @@ class GRULayer(Function):
         gout = g[off:off + nt]
         dhs = g[nt + 1].copy()
         scratch: list = []
-        dhh = _buffers.take(scratch, (nt, nb, 3 * nh), g.dtype, ctx.padded)  # [dpre_r, dpre_z, dhn]
-        dxn = _buffers.take(scratch, (nt, nb, nh), g.dtype, ctx.padded)  # dpre_n
+        dhh = _pool.take_owned(scratch, (nt, nb, 3 * nh), g.dtype, ctx.padded)  # [dpre_r, dpre_z, dhn]
+        dxn = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded)  # dpre_n
         dhz_buf, u_buf = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, nh), dtype=g.dtype)
         d_buf = np.empty((nb, k2), dtype=g.dtype)
-        with _serial_blas(nb * nh * 3 * nh):
+        with serial_blas(nb * nh * 3 * nh):
             for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
                 a = acts[t, :n]
                 r, z, nn = a[:, :nh], a[:, nh:k2], a[:, k2:]
@@ -704,7 +578,7 @@ class GRULayer(Function):
             dw_hh = _matmul(dhh2.T, prev)
         if ctx.has_bias and needs[4]:
             db_hh = np.add.reduce(dhh2, axis=0)
-        _buffers.give(scratch)
+        _pool.give_all(scratch)
         return dx, dw_ih, dw_hh, db_ih, db_hh, (dhs if needs[5] else None)
 
 

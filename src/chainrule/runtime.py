@@ -1,0 +1,375 @@
+"""How chainrule uses the cores: one thread count, one thread pool, one scratch-buffer pool.
+
+This module is the one place that decides how work is spread over the CPU:
+
+* :func:`set_num_threads` / :func:`get_num_threads` (as in PyTorch) govern the
+  BLAS library's threads and chainrule's own pool together;
+* :func:`serial_blas` runs a block's small GEMMs on one BLAS thread (a second
+  thread on a small GEMM only waits on the first, many times over when the
+  cores are shared);
+* :func:`parallel_for` splits memory-bound work (elementwise passes, reductions,
+  normalisations, copies) into chunks run on a persistent pool of threads.
+  NumPy releases the GIL inside its loops over large arrays, so the chunks run
+  truly in parallel; small arrays stay on the calling thread, where a hand-off
+  would cost more than it saves (see :func:`worth_splitting`);
+* :data:`scratch` keeps large work arrays from one step to the next, so that a
+  training loop does not fault fresh pages in from the OS every step.
+
+No other module touches thread counts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import functools
+import glob
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MIN_PARALLEL_ELEMENTS",
+    "Scratch",
+    "blas_threads",
+    "chunk_bounds",
+    "get_num_threads",
+    "parallel_for",
+    "scratch",
+    "serial_blas",
+    "set_num_threads",
+    "worth_splitting",
+]
+
+
+def _default_threads() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_num_threads = _default_threads()
+
+
+# ------------------------------------------------------------------ BLAS threads
+@functools.cache
+def openblas_threads() -> tuple[Any, Any] | None:
+    """``(set, get)`` of the thread count of NumPy's bundled OpenBLAS, or None where there is none.
+
+    Found by name next to NumPy (the ``numpy.libs``/``.dylibs`` folder of the
+    wheels); setting it through these two C calls takes well under a microsecond,
+    so it can change around every small GEMM loop. With another BLAS, or none
+    found, :func:`set_num_threads` falls back to threadpoolctl.
+    """
+    blas = getattr(np.__config__, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
+    if "openblas" not in str(blas.get("name", "")):
+        return None
+    here = os.path.dirname(np.__file__)
+    for pattern in ("../numpy.libs/lib*openblas*", ".dylibs/lib*openblas*"):
+        for path in sorted(glob.glob(os.path.join(here, pattern))):
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library, not a second copy
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
+                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
+                    return setter, getter
+    return None
+
+
+def _set_blas_threads(n: int) -> None:
+    found = openblas_threads()
+    if found is not None:
+        found[0](n)
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # no way to reach this BLAS: leave it as it is
+        return
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def _get_blas_threads() -> int:
+    found = openblas_threads()
+    return found[1]() if found is not None else _num_threads
+
+
+# Per-step GEMMs of up to ~16 M multiply-adds (an LSTM step's h @ W_hh^T, one head's q @ k^T)
+# run single-threaded inside serial_blas; larger ones keep every thread.
+SERIAL_MNK = 1 << 24
+
+
+@contextlib.contextmanager
+def serial_blas(mnk: int = 0) -> Iterator[None]:
+    """Run the block's GEMMs on one BLAS thread when each is at most :data:`SERIAL_MNK` multiply-adds.
+
+    ``mnk`` is the size (m*n*k) of the block's typical GEMM; a larger one keeps
+    the threads. The previous count is restored on exit, also on error.
+    """
+    found = openblas_threads() if mnk <= SERIAL_MNK else None
+    before = found[1]() if found is not None else 1
+    if before <= 1:
+        yield
+        return
+    found[0](1)
+    try:
+        yield
+    finally:
+        found[0](before)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block's GEMMs on ``n`` BLAS threads, restoring the previous count after."""
+    before = _get_blas_threads()
+    _set_blas_threads(max(1, n))
+    try:
+        yield
+    finally:
+        _set_blas_threads(before)
+
+
+# ------------------------------------------------------------------ the thread pool
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_local = threading.local()  # ``inside``: this thread is running a pool task
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for BLAS and for chainrule's own parallel kernels (``torch.set_num_threads``)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _num_threads = int(n)
+    _set_blas_threads(_num_threads)
+
+
+def get_num_threads() -> int:
+    """The number of threads chainrule computes with (``torch.get_num_threads``)."""
+    return _num_threads
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """The persistent pool with at least ``workers`` threads (made, or grown, on first need)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < workers:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chainrule")
+            _pool_size = workers
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the pool's threads (at interpreter exit; the next parallel call starts a new pool)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        pool, _pool, _pool_size = _pool, None, 0
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+def _after_fork_in_child() -> None:
+    # the parent's threads do not exist in a forked child: forget the pool, a new one starts on demand
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+atexit.register(shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Below this many elements a pass stays on the calling thread. Handing a chunk to another
+# thread costs some 20-50 us; an elementwise pass over 64 Ki float32 takes about that long.
+MIN_PARALLEL_ELEMENTS = 1 << 16
+
+
+def worth_splitting(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
+    """How many chunks a pass over ``elements`` items should be cut into (1: do not split)."""
+    if _num_threads <= 1 or elements < 2 * min_elements or getattr(_local, "inside", False):
+        return 1
+    return int(min(_num_threads, elements // min_elements))
+
+
+def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ``[start, stop)`` ranges covering ``range(n)``, as even as can be."""
+    parts = max(1, min(parts, n)) if n else 1
+    step, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for k in range(parts):
+        stop = start + step + (k < extra)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _run_inside(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    _local.inside = True  # a task that itself calls parallel_for runs that serially: no deadlock
+    try:
+        return fn(*args)
+    finally:
+        _local.inside = False
+
+
+def parallel_for(fn: Callable[..., Any], tasks: Sequence[Sequence[Any]]) -> list[Any]:
+    """Call ``fn(*task)`` for each task, spread over the pool; results in task order.
+
+    The calling thread runs the first task itself while the pool runs the rest,
+    so ``n`` tasks occupy ``n`` threads. Tasks must write disjoint memory: the
+    result then cannot depend on which thread ran which task. An exception in
+    any task is raised here once every task has finished.
+    """
+    if len(tasks) <= 1 or _num_threads <= 1 or getattr(_local, "inside", False):
+        return [fn(*t) for t in tasks]
+    pool = _executor(max(1, min(_num_threads, len(tasks)) - 1))
+    futures: list[Future] = [pool.submit(_run_inside, fn, t) for t in tasks[1:]]
+    first_error: BaseException | None = None
+    results: list[Any] = []
+    try:
+        results.append(_run_inside(fn, tasks[0]))
+    except BaseException as e:  # wait for the others before raising: they may write to our arrays
+        first_error = e
+    for f in futures:
+        try:
+            results.append(f.result())
+        except BaseException as e:
+            first_error = first_error or e
+    if first_error is not None:
+        raise first_error
+    return results
+
+
+def map_rows(fn: Callable[[int, int], Any], rows: int, row_elements: int) -> None:
+    """Call ``fn(start, stop)`` over row ranges that cover ``range(rows)``, in parallel when it pays.
+
+    ``row_elements`` is the work per row (in elements) that decides whether a
+    split is worth it; ``fn`` must write only rows ``start:stop`` of its outputs.
+    """
+    parts = worth_splitting(rows * row_elements)
+    if parts <= 1 or rows < 2:
+        fn(0, rows)
+        return
+    parallel_for(fn, chunk_bounds(rows, parts))
+
+
+# ------------------------------------------------------------------ scratch buffers
+class Scratch:
+    """Large work arrays kept from one call to the next, so a training loop does not fault in fresh pages.
+
+    A new multi-megabyte array comes from the OS as untouched pages that the
+    kernel zeroes on first write, which costs about as much as the arithmetic
+    on it. Kernels take their big temporaries here (the padded input and the
+    columns of a convolution, the gate buffers of a recurrent layer) and give
+    them back once nothing can read them. Buffers are raw bytes keyed by size,
+    so a buffer freed by one phase (a forward's GEMM result) serves another of
+    the same size (the backward's gradient). A buffer is never shared by two
+    live users: callers write every element they later read.
+
+    ``take_output`` serves arrays handed to callers: one is reused only once
+    nothing else refers to it, which CPython's reference count tells exactly.
+    """
+
+    def __init__(
+        self, limit: int = 256 << 20, per_size: int = 4, min_bytes: int = 64 << 10, outputs: int = 8
+    ) -> None:
+        self.free: dict[int, list[np.ndarray]] = {}  # nbytes -> raw uint8 buffers, least recent first
+        self.pooled = 0
+        self.limit, self.per_size, self.min_bytes = limit, per_size, min_bytes
+        self.outputs: list[np.ndarray] = []  # arrays returned to callers, newest last
+        self.max_outputs = outputs
+        self.lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
+        """An array of ``shape`` (uninitialised unless ``zero``), pooled when one of its size is free."""
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes < self.min_bytes:  # malloc serves small arrays from reused memory anyway
+            return (np.zeros if zero else np.empty)(shape, dtype=dtype)
+        with self.lock:
+            free = self.free.get(nbytes)
+            raw = free.pop() if free else None
+            if raw is not None:
+                self.pooled -= nbytes
+        if raw is None:
+            raw = np.empty(nbytes, np.uint8)
+        a = raw.view(dtype).reshape(shape)
+        if zero:
+            a.fill(0)
+        return a
+
+    def give(self, a: np.ndarray) -> None:
+        """Return an array from :meth:`take` (or any view of it) to the pool."""
+        raw = a
+        while raw.base is not None and isinstance(raw.base, np.ndarray):
+            raw = raw.base
+        nbytes = raw.nbytes
+        if nbytes < self.min_bytes or nbytes > self.limit // 4 or raw.dtype != np.uint8:
+            return
+        with self.lock:
+            free = self.free.pop(nbytes, [])
+            if len(free) < self.per_size and not any(b is raw for b in free):
+                free.append(raw)
+                self.pooled += nbytes
+            self.free[nbytes] = free  # re-inserted last: the most recently used
+            while self.pooled > self.limit:
+                self.pooled -= sum(b.nbytes for b in self.free.pop(next(iter(self.free))))
+
+    def take_owned(self, owner: list, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
+        """:meth:`take`, remembering the array in ``owner`` so :meth:`give_all` can return it later."""
+        a = self.take(shape, dtype, zero)
+        owner.append(a)
+        return a
+
+    def give_all(self, owner: list) -> None:
+        """Return every array in ``owner`` to the pool and empty the list."""
+        for a in owner:
+            self.give(a)
+        owner.clear()
+
+    def take_output(self, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
+        """A new array for the caller, made of one they have let go of when there is one."""
+        dtype = np.dtype(dtype)
+        if math.prod(shape) * dtype.itemsize < self.min_bytes:
+            return (np.zeros if zero else np.empty)(shape, dtype=dtype)
+        with self.lock:
+            outs = self.outputs
+            for k in range(len(outs)):
+                a = outs[k]
+                # 3 references: the list, ``a`` and getrefcount's argument; any other is a user's
+                if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+                    del outs[k]
+                    if zero:
+                        a.fill(0)
+                    break
+            else:
+                a = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+            outs.append(a)
+            if len(outs) > self.max_outputs:
+                del outs[0]
+        return a
+
+    def clear(self) -> None:
+        """Drop every kept buffer (their memory goes back to the allocator)."""
+        with self.lock:
+            self.free.clear()
+            self.outputs.clear()
+            self.pooled = 0
+
+
+scratch = Scratch()
