@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chainrule.models import registry
 from chainrule.train.config import ConfigError, check_config, load_config, run_experiment
 
 CONFIGS = Path(__file__).resolve().parent.parent / "examples" / "configs"
@@ -18,8 +19,8 @@ MODEL = {"name": "MLP", "in_features": 64, "hidden_sizes": [16], "out_features":
 
 @pytest.mark.parametrize("name", ["digits_mlp.toml", "digits_logistic.toml"])
 def test_example_configs_run_and_write_every_file(name, tmp_path):
-    config = load_config(CONFIGS / name)
-    history, results = run_experiment(config, tmp_path, progress=False)
+    config = load_config(CONFIGS / name, models=registry)
+    history, results = run_experiment(config, tmp_path, progress=False, models=registry)
     for f in ("history.csv", "curves.png", "diagnosis.txt", "results.json", "log.csv"):
         assert (tmp_path / f).stat().st_size > 0, f
     assert any((tmp_path / "checkpoints").glob("*.safetensors"))
@@ -64,16 +65,16 @@ def test_example_configs_run_and_write_every_file(name, tmp_path):
 )
 def test_unknown_names_are_refused_with_the_valid_ones(raw, expected):
     with pytest.raises(ConfigError, match=expected):
-        check_config(raw)
+        check_config(raw, models=registry)
 
 
 def test_bad_files_are_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
-        load_config(tmp_path / "missing.toml")
+        load_config(tmp_path / "missing.toml", models=registry)
     bad = tmp_path / "bad.toml"
     bad.write_text("[model\nname = 1")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
-        load_config(bad)
+        load_config(bad, models=registry)
 
 
 def test_a_csv_dataset_trains_a_regression(tmp_path):
@@ -97,9 +98,10 @@ def test_a_csv_dataset_trains_a_regression(tmp_path):
             "loss": {"name": "MSELoss"},
             "optimizer": {"name": "Adam", "lr": 0.05},
             "train": {"epochs": 30, "metrics": ["r2"]},
-        }
+        },
+        models=registry,
     )
-    _, results = run_experiment(config, tmp_path / "run", progress=False)
+    _, results = run_experiment(config, tmp_path / "run", progress=False, models=registry)
     assert results["test"]["r2"] > 0.99
 
 

@@ -51,12 +51,13 @@ def demo(epochs: int, out_dir: str, seed: int) -> None:
 @click.option("--out", default=None, help="output directory (default: [output] dir in the config)")
 def train(config: str, out: str | None) -> None:
     """Run the experiment a TOML config describes; write checkpoints, history, curves and diagnosis."""
+    from chainrule.models import registry
     from chainrule.train.config import ConfigError, load_config, run_experiment
 
     try:
-        settings = load_config(config)
+        settings = load_config(config, models=registry)
         out_dir = out or settings["output"]["dir"]
-        history, results = run_experiment(settings, out_dir)
+        history, results = run_experiment(settings, out_dir, models=registry)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     for split in ("train", "val", "test"):

@@ -1,7 +1,7 @@
 """Experiments from a file: ``chainrule train CONFIG.toml``.
 
-A TOML file names the dataset, the model (from :data:`chainrule.models.MODELS`)
-with its arguments, the loss, optimizer and scheduler (by their class names in
+A TOML file names the dataset, the model (from the model registry the caller
+passes in, :mod:`chainrule.models.registry` for the command) with its arguments, the loss, optimizer and scheduler (by their class names in
 ``cr.nn``, ``cr.optim`` and ``cr.optim.lr_scheduler``), the callbacks and the
 epochs. :func:`run_experiment` trains it with the :class:`Trainer` and writes
 into the output directory: ``checkpoints/``, ``history.csv``, ``curves.png``,
@@ -47,7 +47,6 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.data import DataLoader, Subset, TensorDataset, random_split
 from chainrule.io import atomic_write
-from chainrule.models import MODELS, get_model
 
 __all__ = ["ConfigError", "load_config", "run_experiment"]
 
@@ -90,7 +89,7 @@ def _check_keys(section: str, given: Mapping[str, Any], valid: list[str] | dict,
         )
 
 
-def _registries() -> dict[str, dict[str, Any]]:
+def _registries(models: Any) -> dict[str, dict[str, Any]]:
     def classes(module: Any, base: type) -> dict[str, Any]:
         return {
             name: obj
@@ -102,15 +101,20 @@ def _registries() -> dict[str, dict[str, Any]]:
     schedulers = classes(optim.lr_scheduler, optim.lr_scheduler.LRScheduler)
     schedulers["ReduceLROnPlateau"] = optim.lr_scheduler.ReduceLROnPlateau
     return {
-        "model": dict(MODELS),
+        "model": dict(models.MODELS),
         "loss": losses,
         "optimizer": classes(optim, optim.Optimizer),
         "scheduler": {n: c for n, c in schedulers.items() if n != "LRScheduler"},
     }
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and check a TOML config: every section, key and name must be known."""
+def load_config(path: str | Path, *, models: Any) -> dict[str, Any]:
+    """Read and check a TOML config: every section, key and name must be known.
+
+    ``models`` is the model registry (``MODELS`` and ``get_model``, as in
+    :mod:`chainrule.models.registry`): passed in so that ``train`` does not
+    depend on ``models``, the layer above it.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -119,11 +123,14 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return check_config(raw, where=str(path))
+    return check_config(raw, where=str(path), models=models)
 
 
-def check_config(raw: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
-    """Defaults filled in and every name checked; a ConfigError names what is wrong and the valid choices."""
+def check_config(raw: Mapping[str, Any], where: str = "config", *, models: Any) -> dict[str, Any]:
+    """Defaults filled in and every name checked; a ConfigError names what is wrong and the valid choices.
+
+    ``models`` is the model registry, as for :func:`load_config`.
+    """
     _check_keys("top level", raw, [*_FIXED, *_NAMED], where)
     config: dict[str, Any] = {}
     for section, defaults in _FIXED.items():
@@ -136,7 +143,7 @@ def check_config(raw: Mapping[str, Any], where: str = "config") -> dict[str, Any
         raise ConfigError(
             f"{where}: unknown dataset {config['data']['dataset']!r}; valid datasets: {', '.join(_DATASETS)}"
         )
-    registries = _registries()
+    registries = _registries(models)
     for section in _NAMED:
         given = raw.get(section)
         if given is None:
@@ -154,7 +161,7 @@ def check_config(raw: Mapping[str, Any], where: str = "config") -> dict[str, Any
         _check_keys(f"{section}] ({name}", args, _options(registry[name], skip), where)
         config[section] = dict(given)
     if config["model"] is None:
-        raise ConfigError(f"{where}: a [model] section is required; valid names: {', '.join(sorted(MODELS))}")
+        raise ConfigError(f"{where}: a [model] section is required; valid names: {', '.join(sorted(models.MODELS))}")
     config["loss"] = config["loss"] or {"name": "CrossEntropyLoss"}
     config["optimizer"] = config["optimizer"] or {"name": "Adam", "lr": 1e-3}
     callbacks = config["callbacks"]
@@ -249,9 +256,16 @@ def _build(section: Mapping[str, Any], registry: Mapping[str, Any], *first: Any)
 
 
 def run_experiment(
-    config: Mapping[str, Any], out_dir: str | Path | None = None, progress: bool | None = None
+    config: Mapping[str, Any],
+    out_dir: str | Path | None = None,
+    progress: bool | None = None,
+    *,
+    models: Any,
 ):
-    """Train what ``config`` (from :func:`load_config`) describes; returns ``(history, results)``."""
+    """Train what ``config`` (from :func:`load_config`) describes; returns ``(history, results)``.
+
+    ``models`` is the model registry the config's model is built from, as for :func:`load_config`.
+    """
     from chainrule.train.callbacks import CSVLogger, EarlyStopping, ModelCheckpoint
     from chainrule.train.trainer import Trainer
 
@@ -260,8 +274,8 @@ def run_experiment(
     train_cfg, data_cfg = config["train"], config["data"]
     cr.manual_seed(int(train_cfg["seed"]))
     train, val, test = build_datasets(data_cfg)
-    registries = _registries()
-    model = get_model(config["model"]["name"], **{k: v for k, v in config["model"].items() if k != "name"})
+    registries = _registries(models)
+    model = models.get_model(config["model"]["name"], **{k: v for k, v in config["model"].items() if k != "name"})
     loss_fn = _build(config["loss"], registries["loss"])
     optimizer = _build(config["optimizer"], registries["optimizer"], model.parameters())
     scheduler, interval = None, "epoch"
