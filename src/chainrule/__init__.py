@@ -162,12 +162,23 @@ def numel(t: Tensor) -> "int":
 def is_tensor(obj: object) -> "bool":
     return isinstance(obj, Tensor)
 
-# The layers above the tensor (imported last: they build on everything above).
-from chainrule import (  # noqa: E402
-    data,
-    models,
-    nn,
-    optim,
-    train,
-)
 from chainrule.io import load, save  # noqa: E402
+
+# The layers above the tensor load on first use (``cr.nn``, ``cr.train``, ...), so that
+# ``import chainrule`` stays light and the engine never depends on what is built on it.
+# ``import chainrule.nn`` and ``from chainrule import nn`` work as for any subpackage.
+_LAZY_SUBPACKAGES = frozenset({"data", "models", "nn", "optim", "train"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        module = importlib.import_module(f"chainrule.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBPACKAGES)
