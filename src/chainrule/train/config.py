@@ -1,7 +1,8 @@
 """Experiments from a file: ``chainrule train CONFIG.toml``.
 
 A TOML file names the dataset, the model (from the model registry the caller
-passes in, :mod:`chainrule.models.registry` for the command) with its arguments, the loss, optimizer and scheduler (by their class names in
+passes in, :mod:`chainrule.models.registry` for the command) with its
+arguments, the loss, optimizer and scheduler (by their class names in
 ``cr.nn``, ``cr.optim`` and ``cr.optim.lr_scheduler``), the callbacks and the
 epochs. :func:`run_experiment` trains it with the :class:`Trainer` and writes
 into the output directory: ``checkpoints/``, ``history.csv``, ``curves.png``,
@@ -161,7 +162,8 @@ def check_config(raw: Mapping[str, Any], where: str = "config", *, models: Any) 
         _check_keys(f"{section}] ({name}", args, _options(registry[name], skip), where)
         config[section] = dict(given)
     if config["model"] is None:
-        raise ConfigError(f"{where}: a [model] section is required; valid names: {', '.join(sorted(models.MODELS))}")
+        valid = ", ".join(sorted(models.MODELS))
+        raise ConfigError(f"{where}: a [model] section is required; valid names: {valid}")
     config["loss"] = config["loss"] or {"name": "CrossEntropyLoss"}
     config["optimizer"] = config["optimizer"] or {"name": "Adam", "lr": 1e-3}
     callbacks = config["callbacks"]
@@ -275,7 +277,8 @@ def run_experiment(
     cr.manual_seed(int(train_cfg["seed"]))
     train, val, test = build_datasets(data_cfg)
     registries = _registries(models)
-    model = models.get_model(config["model"]["name"], **{k: v for k, v in config["model"].items() if k != "name"})
+    model_args = {k: v for k, v in config["model"].items() if k != "name"}
+    model = models.get_model(config["model"]["name"], **model_args)
     loss_fn = _build(config["loss"], registries["loss"])
     optimizer = _build(config["optimizer"], registries["optimizer"], model.parameters())
     scheduler, interval = None, "epoch"
