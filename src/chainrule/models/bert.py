@@ -43,10 +43,11 @@ from chainrule.nn.functional import normalize
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, ModuleList
 from chainrule.nn.normalization import LayerNorm
-from chainrule.ops.activation import _normal_cdf, gelu, relu
+from chainrule.ops.activation import gelu, relu
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import cat
+from chainrule.ops.special import normal_cdf
 from chainrule.runtime import serial_blas
 from chainrule.tensor import Tensor
 
@@ -266,7 +267,7 @@ def _gelu_inplace(y: Tensor) -> Tensor:
     flat = y.data.reshape(-1)
     for start in range(0, flat.size, _GELU_BLOCK):
         block = flat[start : start + _GELU_BLOCK]
-        block *= _normal_cdf(block)
+        block *= normal_cdf(block)
     return y
 
 

@@ -10,12 +10,10 @@ Masks enter as multiplications rather than ``np.where`` (a data-dependent
 select over a large array is several times slower), and work arrays are
 updated in place.
 
-The exact GELU needs the error function, which NumPy lacks: :func:`erf` and
-:func:`erfc` below are W. J. Cody's rational Chebyshev approximations
-("Rational Chebyshev approximations for the error function", Math. Comp. 23,
-1969; Netlib SPECFUN ``calerf``), vectorised, accurate to float64 rounding.
-GELU uses them in float64; in float32 it uses a one-expression fit of erfc
-accurate to float32 (see :func:`_normal_cdf`), several times faster.
+The exact GELU needs the error function, which NumPy lacks: :func:`erf`,
+:func:`erfc` and the normal CDF come from :mod:`chainrule.ops.special` (Cody's
+approximations in float64, a one-expression fit in float32), as do the stable
+sigmoid and softplus used below.
 
 ``inplace=True`` (accepted wherever PyTorch accepts it): when no graph is
 recorded for the call (grad mode off, or the input does not require grad) the
@@ -35,11 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
 from chainrule.autograd import Function
-from chainrule.ops.elementwise import Relu, Sigmoid, Tanh, cast
+from chainrule.ops.dtypes import as_floating as _floating
+from chainrule.ops.elementwise import Relu, Sigmoid, Tanh
 from chainrule.ops.fused import log_softmax as _log_softmax
 from chainrule.ops.fused import softmax as _softmax
+from chainrule.ops.inplace import write_back as _write_back
+from chainrule.ops.special import erf, erfc
+from chainrule.ops.special import expm1_nonpositive as _expm1_nonpositive
+from chainrule.ops.special import log1p as _log1p
+from chainrule.ops.special import normal_cdf as _normal_cdf
+from chainrule.ops.special import sigmoid as _sigmoid
+from chainrule.ops.special import softplus as _softplus
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -70,7 +75,6 @@ __all__ = [
     "tanh",
 ]
 
-_SQRT1_2 = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_TANH_C = 0.044715
@@ -79,253 +83,13 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-# ---------------------------------------------------------------- error function
-# Cody's coefficients (Netlib SPECFUN calerf), in Horner order as used below.
-# |x| <= 0.46875:  erf(x) = x A(x^2) / B(x^2)
-_A = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
-      3.77485237685302021e02, 3.20937758913846947e03)  # fmt: skip
-_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-      2.84423683343917062e03)  # fmt: skip
-# 0.46875 < |x| <= 4:  erfc(x) = exp(-x^2) C(|x|) / D(|x|)
-_C = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00,
-      6.61191906371416295e01, 2.98635138197400131e02, 8.81952221241769090e02,
-      1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03)  # fmt: skip
-_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-      1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-      3.43936767414372164e03, 1.23033935480374942e03)  # fmt: skip
-# |x| > 4:  erfc(x) = exp(-x^2) / |x| (1/sqrt(pi) - z P(z) / Q(z)),  z = 1 / x^2
-_P = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
-      1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)  # fmt: skip
-_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
-      6.05183413124413191e-2, 2.33520497626869185e-3)  # fmt: skip
-_INV_SQRT_PI = 5.6418958354775628695e-1
-_ERF_SMALL = 0.46875
-
-
-def _horner(t: np.ndarray, num: tuple[float, ...], den: tuple[float, ...]) -> np.ndarray:
-    """``num(t) / den(t)``; ``den`` is monic (its leading 1 is implicit), both evaluated in place."""
-    p = t * num[0]
-    for c in num[1:-1]:
-        p += c
-        p *= t
-    p += num[-1]
-    q = t + den[0]
-    for c in den[1:-1]:
-        q *= t
-        q += c
-    q *= t
-    q += den[-1]
-    p /= q
-    return p
-
-
-def _exp_neg_square(y: np.ndarray) -> np.ndarray:
-    """``exp(-y^2)`` without the rounding error of y^2: y = s + r with s a multiple of 1/16 (Cody)."""
-    s = np.trunc(y * 16.0)
-    s /= 16.0
-    d = (y - s) * (y + s)  # y^2 - s^2, accurate; s^2 itself is exact
-    s *= s
-    np.negative(s, out=s)
-    np.exp(s, out=s)
-    np.negative(d, out=d)
-    np.exp(d, out=d)
-    s *= d
-    return s
-
-
-def _erfc_beyond_small(y: np.ndarray) -> np.ndarray:
-    """``erfc(y)`` for y > 0.46875 (a 1-D array), by Cody's second and third approximations."""
-    mid = y <= 4.0
-    if mid.all():
-        return _horner(y, _C, _D) * _exp_neg_square(y)
-    out = np.empty_like(y)
-    i_mid, i_big = np.flatnonzero(mid), np.flatnonzero(~mid)  # NaN goes to the big side, and stays NaN
-    ym = y[i_mid]
-    out[i_mid] = _horner(ym, _C, _D) * _exp_neg_square(ym)
-    yb = np.minimum(y[i_big], 30.0)  # erfc(30) underflows to 0 even in float64; y*y stays finite
-    z = 1.0 / (yb * yb)
-    r = _horner(z, _P, _Q)
-    r *= z
-    np.subtract(_INV_SQRT_PI, r, out=r)
-    r /= yb
-    r *= _exp_neg_square(yb)
-    out[i_big] = r
-    return out
-
-
-def _error_function(x: Any, complement: bool) -> np.ndarray:
-    a = x.data if isinstance(x, Tensor) else np.asarray(x)
-    dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
-    work = np.promote_types(dtype, np.float32)  # float16 computes in float32
-    flat = a.astype(work, copy=False).ravel()
-    y = np.abs(flat)
-    small = y <= _ERF_SMALL
-    # Gather each region's elements by index (far cheaper than boolean masks on
-    # large arrays), evaluate its rational approximation, scatter back.
-    i_small, i_tail = np.flatnonzero(small), np.flatnonzero(~small)
-    out = np.empty_like(flat)
-    if i_small.size:
-        xs = flat[i_small]
-        e = xs * _horner(xs * xs, _A, _B)  # erf(x)
-        if complement:
-            np.subtract(1.0, e, out=e)
-        out[i_small] = e
-    if i_tail.size:
-        c = _erfc_beyond_small(y[i_tail])  # erfc(|x|)
-        negative = flat[i_tail] < 0
-        if complement:
-            # erfc(-y) = 2 - erfc(y); added as a masked term, so that erfc(y) itself stays exact
-            fix = c * -2.0
-            fix += 2.0
-            fix *= negative
-            c += fix
-        else:
-            np.subtract(0.5, c, out=c)
-            c += 0.5  # 1 - erfc(|x|), rounded as Cody does
-            np.copysign(c, flat[i_tail], out=c)  # erf is odd
-        out[i_tail] = c
-    return out.reshape(a.shape).astype(dtype, copy=False)
-
-
-def erf(x: Any) -> np.ndarray:
-    """The error function of an array (or a tensor's array), elementwise, to float64 rounding.
-
-    Cody's three rational approximations (|x| <= 0.46875, <= 4, beyond), in the
-    input's floating dtype (float16 through float32; integers give float64).
-    Not differentiable: it works on arrays, for use inside forward passes.
-    """
-    return _error_function(x, complement=False)
-
-
-def erfc(x: Any) -> np.ndarray:
-    """The complementary error function ``1 - erf(x)``, accurate in the tail where ``1 - erf`` is not."""
-    return _error_function(x, complement=True)
-
-
-# Numerical Recipes' erfc (Press et al., "erfcc": a Chebyshev fit of
-# erfc(z) = t exp(-z^2 + R(t)), t = 1 / (1 + z/2)), with a relative error below
-# 1.2e-7 for every z >= 0: float32 accuracy, tails included, in one exp and no
-# branches. Coefficients of R from the highest power down.
-_NR_ERFC = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-            0.09678418, 0.37409196, 1.00002368, -1.26551223)  # fmt: skip
-
-
-def _normal_cdf(a: np.ndarray) -> np.ndarray:
-    """The standard normal CDF ``Phi(x) = erfc(-x / sqrt 2) / 2``, accurate in both tails.
-
-    float64 uses Cody's erfc; float32 (and float16, through float32) uses the
-    single-expression fit above, several times faster than Cody's three regions.
-    """
-    if a.dtype == np.float64:
-        cdf = erfc(a * -_SQRT1_2)
-        cdf *= 0.5
-        return cdf
-    x = a if a.dtype == np.float32 else a.astype(np.float32)
-    z = np.abs(x)
-    z *= _SQRT1_2
-    t = z * 0.5
-    t += 1.0
-    np.reciprocal(t, out=t)
-    p = t * _NR_ERFC[0]
-    for c in _NR_ERFC[1:-1]:
-        p += c
-        p *= t
-    p += _NR_ERFC[-1]
-    z *= z
-    p -= z
-    np.exp(p, out=p)
-    p *= t
-    p *= 0.5  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|), exact in relative terms
-    # Phi(x) = 1 - Phi(-x) for x >= 0, added as a masked term so the x < 0 side stays exact
-    fix = p * -2.0
-    fix += 1.0
-    fix *= x >= 0
-    p += fix
-    return p if p.dtype == a.dtype else p.astype(a.dtype)
-
-
 # -------------------------------------------------------------------- helpers
-def _floating(x: Any, name: str) -> Tensor:
-    """The input as a floating tensor: integer and bool tensors become the default float dtype."""
-    if isinstance(x, Tensor):
-        kind = x.data.dtype.kind
-        if kind == "f":
-            return x
-        if kind in "biu":
-            return cast(x, backend.get_default_dtype())
-    raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-
-
 def _apply(fn: type[Function], x: Tensor, *options: Any) -> Tensor:
     """``fn.apply(x, *options)``; a 0-d tensor goes through as shape (1,), because NumPy turns
     0-d results into scalars, which the in-place (``out=``) arithmetic of the ops cannot write to."""
     if x.data.ndim:
         return fn.apply(x, *options)
     return fn.apply(x.reshape(1), *options).reshape(())
-
-
-def _write_back(x: Tensor, out: Tensor) -> Tensor:
-    """``inplace=True``: write into ``x`` and return it when no graph was recorded (module docstring)."""
-    if out._ctx is not None or out.data.dtype != x.data.dtype:
-        return out
-    np.copyto(x.data, out.data)
-    return x
-
-
-# The largest argument whose exp stays finite, per dtype: exp(-x) is taken of
-# max(x, -limit), so sigmoid never overflows (and never warns).
-_EXP_LIMIT = {np.dtype(np.float16): 11.0, np.dtype(np.float32): 88.0, np.dtype(np.float64): 709.0}
-
-# NumPy's float32 log1p and expm1 are scalar loops, five to seven times slower
-# than its vectorised exp, log and tanh; the float32 forms below use those and
-# stay within a few ulps (float64 keeps NumPy's own).
-_FAST = (np.dtype(np.float32), np.dtype(np.float16))
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-a))``, exact in both tails and without overflow (no branch, no mask)."""
-    e = np.maximum(a, -_EXP_LIMIT.get(a.dtype, 88.0))
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    e += 1.0
-    return np.reciprocal(e, out=e)
-
-
-def _log1p(u: np.ndarray) -> np.ndarray:
-    """``log(1 + u)`` (in place on u's copy). float32: log(w) + (u - (w - 1)) / w with w = 1 + u,
-    which adds back the rounding error of 1 + u (exactly computable) to first order."""
-    if u.dtype not in _FAST:
-        return np.log1p(u)
-    w = u + 1.0
-    r = np.log(w)
-    err = w - 1.0
-    np.subtract(u, err, out=err)
-    err /= w
-    r += err
-    return r
-
-
-def _expm1_nonpositive(v: np.ndarray) -> np.ndarray:
-    """``exp(v) - 1`` for v <= 0. float32: 2 t / (1 - t) with t = tanh(v / 2), which has no
-    cancellation near 0 (tanh is accurate there) and tends to -1 as v -> -inf."""
-    if v.dtype not in _FAST:
-        return np.expm1(v)
-    t = np.multiply(v, 0.5)
-    np.tanh(t, out=t)
-    d = 1.0 - t
-    t *= 2.0
-    t /= d
-    return t
-
-
-def _softplus(a: np.ndarray) -> np.ndarray:
-    """``log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|))``: no overflow for large a, exact for small."""
-    u = np.abs(a)
-    np.negative(u, out=u)
-    np.exp(u, out=u)
-    out = _log1p(u)
-    out += np.maximum(a, 0.0)
-    return out
 
 
 # ------------------------------------------------------------- piecewise linear

@@ -28,6 +28,7 @@ import numpy as np
 
 from chainrule import random
 from chainrule.autograd import Function
+from chainrule.ops.special import softmax_rows as _softmax_rows
 from chainrule.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -41,21 +42,6 @@ def _future(n_q: int, n_k: int) -> np.ndarray:
     above = ~np.tri(n_q, n_k, dtype=bool)
     above.flags.writeable = False
     return above
-
-
-def _softmax_rows(s: np.ndarray, masked: bool) -> None:
-    """Softmax over the last axis, in place; rows with every entry -inf become all zeros."""
-    m = np.max(s, axis=-1, keepdims=True)
-    if masked:
-        # a fully masked row has max -inf; shifting by 0 instead leaves exp(-inf) = 0 everywhere
-        m[m == -np.inf] = 0.0
-    s -= m
-    np.exp(s, out=s)
-    total = np.add.reduce(s, axis=-1, keepdims=True)
-    if masked:
-        total[total == 0] = 1.0
-    np.reciprocal(total, out=total)
-    s *= total
 
 
 class ScaledDotProductAttention(Function):

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.ops.activation import _sigmoid, _softplus
 from chainrule.ops.elementwise import cast, promote
+from chainrule.ops.special import sigmoid as _sigmoid
+from chainrule.ops.special import softplus as _softplus
 from chainrule.tensor import Tensor
 
 __all__ = [
