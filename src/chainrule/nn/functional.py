@@ -17,7 +17,6 @@ from chainrule.autograd import Function
 from chainrule.nn.dropout import dropout
 from chainrule.ops import dims as _dims
 from chainrule.ops.activation import (
-    _floating,
     celu,
     elu,
     elu_,
@@ -44,6 +43,7 @@ from chainrule.ops.activation import (
 )
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
+from chainrule.ops.dtypes import as_floating
 from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
@@ -201,7 +201,7 @@ def normalize(
     """
     if out is not None:
         raise ValueError("normalize: out= is not supported; use the returned tensor")
-    x = _floating(input, "normalize")
+    x = as_floating(input, "normalize")
     p = float(p)
     if not p >= 0:
         raise ValueError(f"normalize: p must be non-negative (or inf), got {p}")

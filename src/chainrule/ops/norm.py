@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.ops.activation import _floating
+from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.tensor import Tensor
 
 __all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]

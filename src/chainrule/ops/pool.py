@@ -27,7 +27,7 @@ import numpy as np
 
 from chainrule import autograd
 from chainrule.autograd import Function
-from chainrule.ops.activation import _floating
+from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.tensor import Tensor
 
 __all__ = [

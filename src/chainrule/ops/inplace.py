@@ -1,0 +1,24 @@
+"""``inplace=True`` for ops that compute out of place: write the result back into the input when allowed.
+
+When no graph is recorded for the call (grad mode off, or the input does not
+require grad) the result is written into the input's array and the input is
+returned, as in PyTorch. When a graph is recorded the result stays a new
+tensor: chainrule's graph points at tensors, so rebinding the input would send
+the gradients of its earlier uses through this op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+__all__ = ["write_back"]
+
+
+def write_back(x: Tensor, out: Tensor) -> Tensor:
+    """``inplace=True``: write into ``x`` and return it when no graph was recorded."""
+    if out._ctx is not None or out.data.dtype != x.data.dtype:
+        return out
+    np.copyto(x.data, out.data)
+    return x
