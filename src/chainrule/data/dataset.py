@@ -24,6 +24,7 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.creation import as_tensor
 from chainrule.tensor import Tensor
+from chainrule.validation import is_int
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -157,7 +158,7 @@ def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
                 )
         return sizes
     for i, k in enumerate(lengths):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        if not is_int(k) or k < 0:
             raise ValueError(
                 f"random_split: lengths must be non-negative ints or fractions summing to 1, "
                 f"got {lengths[i]!r} at index {i}"

@@ -28,11 +28,11 @@ from chainrule.data.sampler import (
     RandomSampler,
     Sampler,
     SequentialSampler,
-    _check_bool,
-    _positive_int,
 )
 from chainrule.ops.shape import getitem as _getitem
 from chainrule.tensor import Tensor
+from chainrule.validation import check_bool as _check_bool
+from chainrule.validation import positive_count as _positive_int
 
 _make = Tensor._make
 

@@ -13,19 +13,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.tensor import Tensor
-
-
-def _positive_int(value: Any, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: {name} should be a positive integer, got {name}={value!r}")
-    return int(value)
-
-
-def _check_bool(value: Any, name: str, owner: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} should be a bool, got {name}={value!r}")
-    return bool(value)
-
+from chainrule.validation import check_bool, positive_count
 
 # --------------------------------------------------------------------- samplers
 T_co = TypeVar("T_co", covariant=True)
@@ -88,10 +76,10 @@ class RandomSampler(_ArraySampler):
         generator: _random.Generator | None = None,
     ) -> None:
         self.data_source = data_source
-        self.replacement = _check_bool(replacement, "replacement", "RandomSampler")
+        self.replacement = check_bool(replacement, "replacement", "RandomSampler")
         self._num_samples = num_samples
         self.generator = generator
-        _positive_int(self.num_samples, "num_samples", "RandomSampler")
+        positive_count(self.num_samples, "num_samples", "RandomSampler")
 
     @property
     def num_samples(self) -> int:
@@ -144,8 +132,8 @@ class WeightedRandomSampler(_ArraySampler):
             )
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights should be finite, non-negative and not all zero")
-        self.num_samples = _positive_int(num_samples, "num_samples", "WeightedRandomSampler")
-        self.replacement = _check_bool(replacement, "replacement", "WeightedRandomSampler")
+        self.num_samples = positive_count(num_samples, "num_samples", "WeightedRandomSampler")
+        self.replacement = check_bool(replacement, "replacement", "WeightedRandomSampler")
         nonzero = int(np.count_nonzero(w))
         if not self.replacement and self.num_samples > nonzero:
             raise ValueError(
@@ -168,8 +156,8 @@ class BatchSampler(Sampler[list[int]]):
     """Groups the indices of ``sampler`` into lists of ``batch_size`` (the last short unless drop_last)."""
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
-        self.batch_size = _positive_int(batch_size, "batch_size", "BatchSampler")
-        self.drop_last = _check_bool(drop_last, "drop_last", "BatchSampler")
+        self.batch_size = positive_count(batch_size, "batch_size", "BatchSampler")
+        self.drop_last = check_bool(drop_last, "drop_last", "BatchSampler")
         self.sampler = sampler
 
     def _array_batches(self) -> Iterator[np.ndarray] | None:

@@ -27,6 +27,7 @@ from chainrule.creation import as_array
 from chainrule.data.collate import default_collate
 from chainrule.data.dataset import Dataset
 from chainrule.tensor import Tensor
+from chainrule.validation import positive_int
 
 __all__ = [
     "SlidingWindowDataset",
@@ -41,12 +42,6 @@ _make = Tensor._make
 
 
 # ------------------------------------------------------------------ argument checks
-def _positive_int(value: Any, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {name}={value!r}")
-    return int(value)
-
-
 def _numeric(data: Any, owner: str, what: str) -> np.ndarray:
     """``data`` (Tensor, ndarray, list, pandas object) as an ndarray without copying where possible."""
     try:
@@ -108,9 +103,9 @@ class SlidingWindowDataset(Dataset[tuple[Tensor, Tensor]]):
     ) -> None:
         owner = "SlidingWindowDataset"
         arr = _float_series(series, owner)
-        self.window = _positive_int(window, "window", owner)
-        self.horizon = _positive_int(horizon, "horizon", owner)
-        self.stride = _positive_int(stride, "stride", owner)
+        self.window = positive_int(window, "window", owner)
+        self.horizon = positive_int(horizon, "horizon", owner)
+        self.stride = positive_int(stride, "stride", owner)
         values = arr if arr.ndim == 2 else arr[:, None]
         steps, features = values.shape
         if target_columns is None:
@@ -384,8 +379,8 @@ def tbptt_batches(
             state = detach_state(state)  # keep the values, cut the graph
     """
     owner = "tbptt_batches"
-    chunk_len = _positive_int(chunk_len, "chunk_len", owner)
-    batch_size = _positive_int(batch_size, "batch_size", owner)
+    chunk_len = positive_int(chunk_len, "chunk_len", owner)
+    batch_size = positive_int(batch_size, "batch_size", owner)
     arrays = [_stream(stream, owner, "stream")]
     if targets is not None:
         arrays.append(_stream(targets, owner, "targets"))

@@ -25,15 +25,9 @@ from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.transformer import TransformerEncoderLayer, generate_square_subsequent_mask
 from chainrule.tensor import Tensor
+from chainrule.validation import non_negative_int, positive_int
 
 __all__ = ["GPT", "sample_logits"]
-
-
-def _positive_int(value: Any, name: str, owner: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive" if minimum == 1 else "a non-negative"
-        raise ValueError(f"{owner}: {name} must be {kind} int, got {value!r}")
-    return int(value)
 
 
 def _token_ids(idx: Any, owner: str, what: str) -> np.ndarray:
@@ -103,11 +97,11 @@ class GPT(nn.Module):
         tie_weights: bool = True,
     ) -> None:
         super().__init__()
-        self.vocab_size = _positive_int(vocab_size, "vocab_size", "GPT")
-        self.block_size = _positive_int(block_size, "block_size", "GPT")
-        self.n_layer = _positive_int(n_layer, "n_layer", "GPT")
-        self.n_head = _positive_int(n_head, "n_head", "GPT")
-        self.n_embd = _positive_int(n_embd, "n_embd", "GPT")
+        self.vocab_size = positive_int(vocab_size, "vocab_size", "GPT")
+        self.block_size = positive_int(block_size, "block_size", "GPT")
+        self.n_layer = positive_int(n_layer, "n_layer", "GPT")
+        self.n_head = positive_int(n_head, "n_head", "GPT")
+        self.n_embd = positive_int(n_embd, "n_embd", "GPT")
         if n_embd % n_head:
             raise ValueError(f"GPT: n_embd ({n_embd}) must be divisible by n_head ({n_head})")
         if not 0.0 <= dropout <= 1.0:
@@ -216,11 +210,11 @@ class GPT(nn.Module):
             raise ValueError(
                 f"GPT.generate: prompt must be token ids of shape (T,) or (N, T) with T >= 1, got {ids.shape}"
             )
-        steps = _positive_int(max_new_tokens, "max_new_tokens", "GPT.generate", minimum=0)
+        steps = non_negative_int(max_new_tokens, "max_new_tokens", "GPT.generate")
         if not (isinstance(temperature, (int, float, np.number)) and 0 <= temperature < math.inf):
             raise ValueError(f"GPT.generate: temperature must be a finite number >= 0, got {temperature!r}")
         if top_k is not None:
-            top_k = _positive_int(top_k, "top_k", "GPT.generate")
+            top_k = positive_int(top_k, "top_k", "GPT.generate")
         single = ids.ndim == 1
         batch = ids[None] if single else ids
         n, t = batch.shape

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.tensor import Tensor
+from chainrule.validation import is_int
 
 __all__ = ["BertTokenizer"]
 
@@ -30,7 +31,7 @@ class BertTokenizer:
     """
 
     def __init__(self, tokenizer: Any, max_length: int = 512, path: str | None = None) -> None:
-        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 2:
+        if not is_int(max_length) or max_length < 2:
             raise ValueError(f"BertTokenizer: max_length must be an int >= 2, got {max_length!r}")
         self._tok = tokenizer
         self.path = path

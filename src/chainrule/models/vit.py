@@ -20,6 +20,7 @@ from chainrule.nn.module import Parameter
 from chainrule.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from chainrule.ops.shape import cat
 from chainrule.tensor import Tensor
+from chainrule.validation import is_int, positive_int
 
 __all__ = ["ViT"]
 
@@ -28,7 +29,7 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
     """An int or an (h, w) pair of positive ints, as a pair."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in pair
+        not is_int(v) or v < 1 for v in pair
     ):
         raise ValueError(f"ViT: {name} must be a positive int or an (h, w) pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
@@ -76,8 +77,7 @@ class ViT(nn.Module):
             ("heads", heads),
             ("mlp_dim", mlp_dim),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"ViT: {name} must be a positive int, got {value!r}")
+            positive_int(value, name, "ViT")
         if dim % heads:
             raise ValueError(f"ViT: dim ({dim}) must be divisible by heads ({heads})")
         self.image_size, self.patch_size, self.in_channels, self.pool = (h, w), (ph, pw), in_channels, pool

@@ -25,12 +25,12 @@ import numpy as np
 from chainrule.nn import init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
-from chainrule.nn.normalization import _dtype
 from chainrule.ops.activation import softmax
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import cat
 from chainrule.tensor import Tensor
+from chainrule.validation import factory_dtype as _dtype
 
 __all__ = ["MultiheadAttention"]
 

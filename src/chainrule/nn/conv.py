@@ -19,6 +19,7 @@ from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d, pad_nd
 from chainrule.tensor import Tensor
+from chainrule.validation import check_cpu, is_int, positive_int
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
@@ -27,7 +28,7 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 def _ntuple(value: Any, n: int, name: str, layer: str, minimum: int) -> tuple[int, ...]:
     """An int or n ints (PyTorch's ``_pair``), each at least ``minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if is_int(value):
         t = (int(value),) * n
     elif isinstance(value, (tuple, list)) and len(value) == n:
         t = tuple(int(v) for v in value)
@@ -36,12 +37,6 @@ def _ntuple(value: Any, n: int, name: str, layer: str, minimum: int) -> tuple[in
     if any(v < minimum for v in t):
         raise ValueError(f"{layer}: {name} must be at least {minimum}, got {value!r}")
     return t
-
-
-def _positive_int(value: Any, name: str, layer: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class _ConvNd(Module):
@@ -66,9 +61,9 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         layer = type(self).__name__
-        in_channels = _positive_int(in_channels, "in_channels", layer)
-        out_channels = _positive_int(out_channels, "out_channels", layer)
-        groups = _positive_int(groups, "groups", layer)
+        in_channels = positive_int(in_channels, "in_channels", layer)
+        out_channels = positive_int(out_channels, "out_channels", layer)
+        groups = positive_int(groups, "groups", layer)
         if in_channels % groups:
             raise ValueError(f"{layer}: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
@@ -91,8 +86,7 @@ class _ConvNd(Module):
             raise ValueError(f"{layer}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         if transposed and padding_mode != "zeros":
             raise ValueError(f'{layer}: only "zeros" padding mode is supported, got {padding_mode!r}')
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"{layer}: device {device!r} is not available; chainrule computes on the CPU")
+        check_cpu(device, layer)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.transposed, self.output_padding, self.groups = transposed, output_padding, groups

@@ -17,14 +17,9 @@ from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.embedding import _embedding, _padding
 from chainrule.tensor import Tensor
+from chainrule.validation import check_cpu, non_negative_int
 
 __all__ = ["Embedding"]
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"Embedding: {name} must be a non-negative int, got {value!r}")
-    return int(value)
 
 
 class Embedding(Module):
@@ -53,10 +48,9 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"Embedding: device {device!r} is not available; chainrule computes on the CPU")
-        self.num_embeddings = _positive(num_embeddings, "num_embeddings")
-        self.embedding_dim = _positive(embedding_dim, "embedding_dim")
+        check_cpu(device, "Embedding")
+        self.num_embeddings = non_negative_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = non_negative_int(embedding_dim, "embedding_dim", "Embedding")
         self.padding_idx = _padding(padding_idx, self.num_embeddings, "Embedding")
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse

@@ -16,25 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.norm import _check_batch, batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.tensor import Tensor
+from chainrule.validation import factory_dtype, positive_int
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
-
-
-def _dtype(device: Any, dtype: Any, layer: str) -> np.dtype:
-    if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"{layer}: device {device!r} is not available; chainrule computes on the CPU")
-    return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-
-
-def _positive(value: Any, name: str, layer: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _register_affine(module: Module, shape: Any, dt: np.dtype, affine: bool, bias: bool) -> None:
@@ -71,8 +59,8 @@ class _BatchNorm(Module):
     ) -> None:
         super().__init__()
         layer = type(self).__name__
-        dt = _dtype(device, dtype, layer)
-        self.num_features = _positive(num_features, "num_features", layer)
+        dt = factory_dtype(device, dtype, layer)
+        self.num_features = positive_int(num_features, "num_features", layer)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
@@ -175,9 +163,9 @@ class GroupNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        dt = _dtype(device, dtype, "GroupNorm")
-        num_groups = _positive(num_groups, "num_groups", "GroupNorm")
-        num_channels = _positive(num_channels, "num_channels", "GroupNorm")
+        dt = factory_dtype(device, dtype, "GroupNorm")
+        num_groups = positive_int(num_groups, "num_groups", "GroupNorm")
+        num_channels = positive_int(num_channels, "num_channels", "GroupNorm")
         if num_channels % num_groups:
             raise ValueError(
                 f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
@@ -216,7 +204,7 @@ class LayerNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        dt = _dtype(device, dtype, "LayerNorm")
+        dt = factory_dtype(device, dtype, "LayerNorm")
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
@@ -257,7 +245,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        dt = _dtype(device, dtype, "RMSNorm")
+        dt = factory_dtype(device, dtype, "RMSNorm")
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)

@@ -21,8 +21,8 @@ from chainrule import backend
 from chainrule.nn import init
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.module import Module, Parameter
-from chainrule.nn.normalization import _dtype, _positive
 from chainrule.tensor import Tensor
+from chainrule.validation import factory_dtype, positive_int
 
 __all__ = ["LearnedPositionalEncoding", "SinusoidalPositionalEncoding"]
 
@@ -69,8 +69,8 @@ class SinusoidalPositionalEncoding(Module):
     ) -> None:
         super().__init__()
         layer = "SinusoidalPositionalEncoding"
-        self.d_model = _positive(d_model, "d_model", layer)
-        self.max_len = _positive(max_len, "max_len", layer)
+        self.d_model = positive_int(d_model, "d_model", layer)
+        self.max_len = positive_int(max_len, "max_len", layer)
         self.batch_first = bool(batch_first)
         self.dropout = Dropout(dropout)
         self.register_buffer(
@@ -97,10 +97,10 @@ class LearnedPositionalEncoding(Module):
     ) -> None:
         super().__init__()
         layer = "LearnedPositionalEncoding"
-        self.max_len = _positive(max_len, "max_len", layer)
-        self.d_model = _positive(d_model, "d_model", layer)
+        self.max_len = positive_int(max_len, "max_len", layer)
+        self.d_model = positive_int(d_model, "d_model", layer)
         self.batch_first = bool(batch_first)
-        dt = _dtype(None, dtype, layer)
+        dt = factory_dtype(None, dtype, layer)
         self.weight = Parameter(np.empty((self.max_len, self.d_model), dtype=dt))
         self.dropout = Dropout(dropout)
         self.reset_parameters()

@@ -34,6 +34,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops.recurrent import GRULayer, LSTMLayer, RNNLayer
 from chainrule.ops.shape import Cat, GetItem, Permute, Reshape
 from chainrule.tensor import Tensor
+from chainrule.validation import is_int
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -52,7 +53,7 @@ class _TakeBatch(Function):
 
 
 def _check_size(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{owner}: {name} should be of type int, got: {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{owner}: {name} must be greater than zero, got {value}")

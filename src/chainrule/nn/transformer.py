@@ -24,9 +24,10 @@ from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, ModuleList
-from chainrule.nn.normalization import LayerNorm, _dtype
+from chainrule.nn.normalization import LayerNorm
 from chainrule.ops.activation import gelu, relu
 from chainrule.tensor import Tensor
+from chainrule.validation import factory_dtype, non_negative_int, positive_int
 
 __all__ = [
     "Transformer",
@@ -40,8 +41,7 @@ __all__ = [
 
 def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
     """The (sz, sz) causal mask: 0 where position i may see j (j <= i), -inf above the diagonal."""
-    if isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 0:
-        raise ValueError(f"generate_square_subsequent_mask: sz must be a non-negative int, got {sz!r}")
+    sz = non_negative_int(sz, "sz", "generate_square_subsequent_mask")
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
     mask = np.zeros((sz, sz), dtype=dt)
     mask[np.triu_indices(sz, 1)] = -np.inf
@@ -61,12 +61,11 @@ def _activation(activation: str | Callable, layer: str) -> Callable:
 
 
 def _layer_dtype(layer: str, d_model: int, nhead: int, device: Any, dtype: Any) -> np.dtype:
-    for name, value in (("d_model", d_model), ("nhead", nhead)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    positive_int(d_model, "d_model", layer)
+    positive_int(nhead, "nhead", layer)
     if d_model % nhead:
         raise ValueError(f"{layer}: d_model ({d_model}) must be divisible by nhead ({nhead})")
-    return _dtype(device, dtype, layer)
+    return factory_dtype(device, dtype, layer)
 
 
 def _check_input(x: Any, name: str, d_model: int, layer: str) -> None:
@@ -194,8 +193,7 @@ class TransformerDecoderLayer(_TransformerLayer):
 
 
 def _clones(layer: Module, n: int, name: str) -> ModuleList:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"{name}: num_layers must be a non-negative int, got {n!r}")
+    n = non_negative_int(n, "num_layers", name)
     if not isinstance(layer, Module):
         raise TypeError(f"{name}: expected a layer Module to copy, got {type(layer).__name__}")
     return ModuleList([copy.deepcopy(layer) for _ in range(n)])

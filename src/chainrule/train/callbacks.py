@@ -29,6 +29,7 @@ import numpy as np
 
 from chainrule.io import atomic_path, atomic_write
 from chainrule.optim.lr_scheduler import ReduceLROnPlateau
+from chainrule.validation import non_negative_int
 
 if TYPE_CHECKING:
     from chainrule.train.trainer import Trainer
@@ -144,8 +145,7 @@ class EarlyStopping(Callback):
         restore_best_weights: bool = True,
         verbose: int = 1,
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be a non-negative int, got {patience!r}")
+        non_negative_int(patience, "patience", "EarlyStopping")
         if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
             raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}")
         if not isinstance(monitor, str):

@@ -33,6 +33,7 @@ from chainrule import io
 from chainrule import random as _random
 from chainrule.tensor import Tensor
 from chainrule.train.history import History
+from chainrule.validation import non_negative_int
 
 __all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "restore_checkpoint", "save_checkpoint"]
 
@@ -200,8 +201,7 @@ def save_checkpoint(path: str | os.PathLike, trainer_or_parts: Any, epoch: int) 
     The global random generator's state is always saved. One file, replaced
     atomically: a crash mid-write leaves the previous checkpoint intact.
     """
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise ValueError(f"save_checkpoint: epoch must be a non-negative int, got {epoch!r}")
+    non_negative_int(epoch, "epoch", "save_checkpoint")
     parts = _parts(trainer_or_parts, "save_checkpoint")
     tensors: dict[str, Any] = {}
     enc = _Encoder(tensors)
