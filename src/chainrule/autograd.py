@@ -38,35 +38,36 @@ __all__ = [
 ]
 
 # Gradient mode is process-wide (PyTorch keeps it per thread; we keep the hot
-# path to one global read).
-_grad_enabled = True
+# path to one global read). Read it as ``autograd.grad_enabled`` (a from-import
+# would copy the value); change it only through no_grad / set_grad_enabled.
+grad_enabled = True
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return grad_enabled
 
 
 class set_grad_enabled:  # noqa: N801 (PyTorch's name)
     """Turn graph recording on or off: a call, a context manager and a decorator."""
 
     def __init__(self, mode: bool) -> None:
-        global _grad_enabled
-        self.prev = _grad_enabled
+        global grad_enabled
+        self.prev = grad_enabled
         self.mode = bool(mode)
-        _grad_enabled = self.mode
+        grad_enabled = self.mode
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        _grad_enabled = self.mode
+        global grad_enabled
+        grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev
+        global grad_enabled
+        grad_enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
         # Used as a decorator, the mode applies inside the function only.
-        global _grad_enabled
-        _grad_enabled = self.prev
+        global grad_enabled
+        grad_enabled = self.prev
         mode = self.mode
 
         @functools.wraps(fn)
@@ -87,13 +88,13 @@ class _GradModeGuard:
         return guard if fn is None else guard(fn)
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        global grad_enabled
+        self.prev = grad_enabled
+        grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev
+        global grad_enabled
+        grad_enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
         guard = type(self)
@@ -175,7 +176,7 @@ class Function:
         t.grad = None
         t._retains_grad = False
         t._hooks = None
-        if _grad_enabled:
+        if grad_enabled:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
                     ctx.inputs = inputs

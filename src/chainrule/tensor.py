@@ -286,7 +286,7 @@ class Tensor:
 
     # ---------------------------------------------------- in-place (no graph)
     def _check_inplace(self, what: str) -> None:
-        if self._requires_grad and autograd._grad_enabled:
+        if self._requires_grad and autograd.grad_enabled:
             kind = "a leaf tensor that requires grad" if self._ctx is None else "a tensor in the graph"
             raise RuntimeError(
                 f"{what}: in-place change of {kind}; do it inside cr.no_grad() "
@@ -338,7 +338,7 @@ class Tensor:
         # recorded graph gets the out-of-place result instead (the name is
         # rebound; gradients stay right), since in-place edits of saved
         # arrays would corrupt backward.
-        if self._requires_grad and autograd._grad_enabled and self._ctx is not None:
+        if self._requires_grad and autograd.grad_enabled and self._ctx is not None:
             return op(self, other)
         return self._update(ufunc, other, f"augmented assignment ({ufunc.__name__})")
 
@@ -369,7 +369,7 @@ class Tensor:
         result of the assignment, as PyTorch rebases its history. Otherwise the
         array is written in place.
         """
-        if autograd._grad_enabled and (
+        if autograd.grad_enabled and (
             self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
         ):
             if self._requires_grad and self._ctx is None:

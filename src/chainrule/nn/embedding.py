@@ -15,7 +15,7 @@ from chainrule import backend
 from chainrule.autograd import no_grad
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.embedding import _embedding, _padding
+from chainrule.ops.embedding import embedding_lookup, padding_index
 from chainrule.tensor import Tensor
 from chainrule.validation import check_cpu, non_negative_int
 
@@ -51,7 +51,7 @@ class Embedding(Module):
         check_cpu(device, "Embedding")
         self.num_embeddings = non_negative_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = non_negative_int(embedding_dim, "embedding_dim", "Embedding")
-        self.padding_idx = _padding(padding_idx, self.num_embeddings, "Embedding")
+        self.padding_idx = padding_index(padding_idx, self.num_embeddings, "Embedding")
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
@@ -80,7 +80,7 @@ class Embedding(Module):
                 self.weight.data[self.padding_idx] = 0
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return _embedding(
+        return embedding_lookup(
             input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
             self.scale_grad_by_freq, "embedding",
         )  # fmt: skip

@@ -41,7 +41,7 @@ class _Loss(Module):
         self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
     ) -> None:
         super().__init__()
-        self.reduction = losses._reduction(reduction, size_average, reduce, type(self).__name__)
+        self.reduction = losses.resolve_reduction(reduction, size_average, reduce, type(self).__name__)
 
 
 class _WeightedLoss(_Loss):

@@ -18,7 +18,7 @@ import numpy as np
 
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.norm import _check_batch, batch_norm, group_norm, layer_norm, rms_norm
+from chainrule.ops.norm import batch_norm, check_batch_statistics, group_norm, layer_norm, rms_norm
 from chainrule.tensor import Tensor
 from chainrule.validation import factory_dtype, positive_int
 
@@ -100,7 +100,7 @@ class _BatchNorm(Module):
             )
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training:
-            _check_batch(input, "batch_norm")
+            check_batch_statistics(input, "batch_norm")
             if self.track_running_stats and self.num_batches_tracked is not None:
                 self.num_batches_tracked.data += 1
                 if self.momentum is None:  # cumulative moving average: the mean over all batches so far

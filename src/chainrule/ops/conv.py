@@ -539,7 +539,7 @@ def _check_tensors(op: str, x: Any, w: Any, b: Any, ndim: int) -> None:
 
 
 def _needs(t: Tensor | None) -> bool:
-    return t is not None and t._requires_grad and autograd._grad_enabled
+    return t is not None and t._requires_grad and autograd.grad_enabled
 
 
 def _conv(

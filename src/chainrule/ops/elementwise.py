@@ -45,7 +45,7 @@ def promote(*operands: Any) -> list[Any]:
     return [cast_to(x, dt) for x in ops]
 
 
-def _pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
+def promote_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     # Fast paths for the two common cases: same-dtype tensors, and a float
     # tensor with a Python number.
     if isinstance(a, Tensor):
@@ -62,8 +62,8 @@ def _pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
 
 
 def _float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
-    """Like _pair, but integer results become the default float (true division)."""
-    a, b = _pair(a, b)
+    """Like promote_pair, but integer results become the default float (true division)."""
+    a, b = promote_pair(a, b)
     for x in (a, b):
         if isinstance(x, Tensor):
             if x.data.dtype.kind != "f":
@@ -176,15 +176,15 @@ class Remainder(Function):
 
 
 def add(a: Any, b: Any) -> Tensor:
-    return Add.apply(*_pair(a, b))
+    return Add.apply(*promote_pair(a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    return Sub.apply(*_pair(a, b))
+    return Sub.apply(*promote_pair(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    return Mul.apply(*_pair(a, b))
+    return Mul.apply(*promote_pair(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
@@ -196,19 +196,19 @@ def neg(a: Tensor) -> Tensor:
 
 
 def pow(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
+    a, b = promote_pair(a, b)
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and a.data.dtype.kind == "f":
         return PowScalar.apply(a, b)
     return Pow.apply(a, b)
 
 
 def remainder(a: Any, b: Any) -> Tensor:
-    return Remainder.apply(*_pair(a, b))
+    return Remainder.apply(*promote_pair(a, b))
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
-    a, b = _pair(a, b)
+    a, b = promote_pair(a, b)
     return _nondiff(np.floor_divide, "floor_divide", a, b)
 
 
@@ -569,11 +569,11 @@ class MaskedFill(Function):
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    return Maximum.apply(*_pair(a, b))
+    return Maximum.apply(*promote_pair(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    return Minimum.apply(*_pair(a, b))
+    return Minimum.apply(*promote_pair(a, b))
 
 
 def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
@@ -603,7 +603,7 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
     if a is _NOT_GIVEN or b is _NOT_GIVEN:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     cond = _bool_mask(condition, "where")
-    a, b = _pair(a, b)
+    a, b = promote_pair(a, b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b)), None)
     return Where.apply(cond, a, b)

@@ -113,7 +113,7 @@ def _indices(input: Any, num_rows: int, who: str) -> np.ndarray:
     return idx
 
 
-def _padding(padding_idx: int | None, num_rows: int, who: str) -> int | None:
+def padding_index(padding_idx: int | None, num_rows: int, who: str) -> int | None:
     """A padding index in ``[-num_rows, num_rows)``, made non-negative (PyTorch's rule)."""
     if padding_idx is None:
         return None
@@ -143,7 +143,7 @@ def embedding_renorm_(weight: Tensor, input: Any, max_norm: float, norm_type: fl
     return weight
 
 
-def _embedding(
+def embedding_lookup(
     input: Any,
     weight: Tensor,
     padding_idx: int | None,
@@ -158,7 +158,7 @@ def _embedding(
         raise ValueError(f"{who}: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got {shape}")
     rows = weight.shape[0]
     idx = _indices(input, rows, who)
-    pad = _padding(padding_idx, rows, who)
+    pad = padding_index(padding_idx, rows, who)
     if max_norm is not None:
         embedding_renorm_(weight, idx, max_norm, norm_type)
     return Embedding.apply(weight, idx, padding_idx=pad, scale_grad_by_freq=bool(scale_grad_by_freq))
@@ -181,4 +181,4 @@ def embedding(
     was used in the batch. ``sparse`` is accepted for PyTorch's signature; the
     gradient is always a dense array (chainrule has no sparse tensors).
     """
-    return _embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, "embedding")
+    return embedding_lookup(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, "embedding")

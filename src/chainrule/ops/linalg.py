@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function, unbroadcast
-from chainrule.ops.elementwise import _pair
+from chainrule.ops.elementwise import promote_pair as _pair
 from chainrule.tensor import Tensor
 
 

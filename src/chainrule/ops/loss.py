@@ -46,7 +46,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 # ------------------------------------------------------------------ arguments
-def _reduction(reduction: Any, size_average: Any, reduce: Any, name: str) -> str:
+def resolve_reduction(reduction: Any, size_average: Any, reduce: Any, name: str) -> str:
     """The reduction to apply, from ``reduction`` or PyTorch's deprecated pair of flags."""
     if size_average is not None or reduce is not None:
         warnings.warn(
@@ -271,7 +271,7 @@ def mse_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error ``(input - target)^2``; a weighted mean divides by ``weight.sum()``."""
-    reduction = _reduction(reduction, size_average, reduce, "mse_loss")
+    reduction = resolve_reduction(reduction, size_average, reduce, "mse_loss")
     x, t = _input_and_target(input, target, "mse_loss")
     return _apply_pointwise(_MSE, x, t, _elementwise_weight(weight, x, "mse_loss"), reduction, None)
 
@@ -285,7 +285,7 @@ def l1_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean absolute error ``|input - target|``; a weighted mean divides by ``weight.sum()``."""
-    reduction = _reduction(reduction, size_average, reduce, "l1_loss")
+    reduction = resolve_reduction(reduction, size_average, reduce, "l1_loss")
     x, t = _input_and_target(input, target, "l1_loss")
     return _apply_pointwise(_L1, x, t, _elementwise_weight(weight, x, "l1_loss"), reduction, None)
 
@@ -297,7 +297,7 @@ def huber_loss(
 
     A weighted mean averages ``weight * loss`` over the elements (PyTorch's rule for this loss).
     """
-    reduction = _reduction(reduction, None, None, "huber_loss")
+    reduction = resolve_reduction(reduction, None, None, "huber_loss")
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     x, t = _input_and_target(input, target, "huber_loss")
@@ -314,7 +314,7 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """``0.5 d^2 / beta`` for ``|d| < beta``, ``|d| - beta / 2`` beyond (``beta=0`` is the L1 loss)."""
-    reduction = _reduction(reduction, size_average, reduce, "smooth_l1_loss")
+    reduction = resolve_reduction(reduction, size_average, reduce, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must not be negative, got {beta}")
     x, t = _input_and_target(input, target, "smooth_l1_loss")
@@ -380,7 +380,7 @@ def binary_cross_entropy(
 
     Prefer :func:`binary_cross_entropy_with_logits` on logits: it is stable where this is not.
     """
-    reduction = _reduction(reduction, size_average, reduce, "binary_cross_entropy")
+    reduction = resolve_reduction(reduction, size_average, reduce, "binary_cross_entropy")
     x, t = _input_and_target(input, target, "binary_cross_entropy")
     _check_unit_interval(x.data, "input", " (for logits use binary_cross_entropy_with_logits)")
     _check_unit_interval(t.data, "target", "")
@@ -446,7 +446,7 @@ def binary_cross_entropy_with_logits(
     the positive term; ``weight`` rescales each element.
     """
     name = "binary_cross_entropy_with_logits"
-    reduction = _reduction(reduction, size_average, reduce, name)
+    reduction = resolve_reduction(reduction, size_average, reduce, name)
     x, t = _input_and_target(input, target, name)
     w = _constant(weight, x, "weight", name)
     pw = _constant(pos_weight, x, "pos_weight", name)
@@ -736,7 +736,7 @@ def cross_entropy(
     mixes the target with the uniform distribution, as PyTorch does.
     """
     name = "cross_entropy"
-    reduction = _reduction(reduction, size_average, reduce, name)
+    reduction = resolve_reduction(reduction, size_average, reduce, name)
     x = _class_input(input, name)
     t = _tensor(target, "target", name)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -776,7 +776,7 @@ def nll_loss(
     equals ``cross_entropy(x, t)``.
     """
     name = "nll_loss"
-    reduction = _reduction(reduction, size_average, reduce, name)
+    reduction = resolve_reduction(reduction, size_average, reduce, name)
     x = _class_input(input, name)
     t = _tensor(target, "target", name)
     idx, valid = _class_indices(x, t, ignore_index, name)

@@ -189,7 +189,7 @@ def batch_norm(
         _check_vector(t, name, c, x, op)
     _check_vector(bias, "bias", c, x, op)
     if training:
-        _check_batch(x, op)
+        check_batch_statistics(x, op)
     elif running_mean is None or running_var is None:
         raise ValueError(f"{op}: running_mean and running_var must be given in evaluation (training=False)")
     return BatchNorm.apply(
@@ -200,7 +200,7 @@ def batch_norm(
     )  # fmt: skip
 
 
-def _check_batch(x: Tensor, op: str) -> None:
+def check_batch_statistics(x: Tensor, op: str) -> None:
     """Batch statistics need more than one value per channel (PyTorch's rule and message)."""
     if x.shape[0] * math.prod(x.shape[2:]) == 1:
         raise ValueError(

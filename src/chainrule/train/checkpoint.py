@@ -132,7 +132,7 @@ def _decode(obj: Any, tensors: Mapping[str, Tensor], where: str) -> Any:
 
 
 # ------------------------------------------------------------------ parts
-def _callback_key_map(callbacks: Iterable[Any]) -> dict[str, Any]:
+def callback_key_map(callbacks: Iterable[Any]) -> dict[str, Any]:
     """Name callbacks by class, numbering repeats (``EarlyStopping``, ``EarlyStopping_1``)."""
     out: dict[str, Any] = {}
     seen: Counter[str] = Counter()
@@ -178,7 +178,7 @@ def _parts(source: Any, who: str) -> dict[str, Any]:
     parts = dict(source)
     callbacks = parts.get("callbacks")
     if callbacks is not None and not isinstance(callbacks, Mapping):
-        parts["callbacks"] = _callback_key_map(callbacks)
+        parts["callbacks"] = callback_key_map(callbacks)
     return parts
 
 

@@ -27,7 +27,7 @@ _VAL_COLOR = "tab:orange"
 _MARK_COLOR = "tab:red"
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     """A Figure on an Agg canvas (matplotlib imported here, lazily)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -104,7 +104,7 @@ def plot_history(
     names = _panels(history)
     ncols = min(len(names), 3)
     nrows = math.ceil(len(names) / ncols)
-    fig = _new_figure(4.8 * ncols, 3.4 * nrows)
+    fig = new_figure(4.8 * ncols, 3.4 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     marker = "o" if len(epochs) <= 30 else None
     for i, (ax, name) in enumerate(zip(axes, names)):
@@ -143,7 +143,7 @@ def plot_lr_finder(
     """Draw the smoothed loss against the learning rate (log axis), the suggestion marked; return the path."""
     if len(lrs) == 0:
         raise ValueError("LRFinderResult.plot: nothing to plot, the range test recorded no points")
-    fig = _new_figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     ax = fig.subplots()
     ax.plot(list(lrs), _finite(losses), color=_TRAIN_COLOR, label="smoothed loss")
     ax.set_xscale("log")

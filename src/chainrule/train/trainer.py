@@ -302,7 +302,7 @@ class Trainer:
             "optimizer": self.optimizer,
             "scheduler": self.scheduler,
             "history": self.history,
-            "callbacks": _ckpt._callback_key_map(self._all_callbacks),
+            "callbacks": _ckpt.callback_key_map(self._all_callbacks),
             "train_loader": self.train_loader,
             "global_step": self.global_step,
         }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chainrule.train.plots import _new_figure, save_figure
+from chainrule.train.plots import new_figure, save_figure
 
 __all__ = ["plot_maintenance", "plot_predictions"]
 
@@ -23,7 +23,7 @@ def plot_predictions(path: str | os.PathLike, true: np.ndarray, predictions: dic
     x = np.arange(1, len(true) + 1)
     ncols = min(len(predictions), 2)
     nrows = math.ceil(len(predictions) / ncols)
-    fig = _new_figure(6.0 * ncols, 3.6 * nrows)
+    fig = new_figure(6.0 * ncols, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     for ax, (name, pred) in zip(axes, predictions.items()):
         err = float(np.sqrt(np.mean((pred - true) ** 2)))
@@ -44,7 +44,7 @@ def plot_maintenance(
     path: str | os.PathLike, true: np.ndarray, pred: np.ndarray, within: float, model: str
 ) -> Path:
     """Predicted against true RUL with the service threshold on both axes: hits, false alarms, misses."""
-    fig = _new_figure(6.0, 5.0)
+    fig = new_figure(6.0, 5.0)
     ax = fig.subplots()
     flagged, due = pred <= within, true <= within
     groups = (

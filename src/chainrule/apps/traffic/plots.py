@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.apps.traffic.evaluate import Evaluation
-from chainrule.train.plots import _new_figure, save_figure
+from chainrule.train.plots import new_figure, save_figure
 
 __all__ = ["plot_curves", "plot_error_histogram"]
 
@@ -22,7 +22,7 @@ def plot_curves(results: Mapping[str, Evaluation], y: np.ndarray, path: str | os
     """ROC (left) and precision-recall (right) curves of each model (``y``: attack=True)."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    fig = _new_figure(11, 4.6)
+    fig = new_figure(11, 4.6)
     roc_ax, pr_ax = fig.subplots(1, 2)
     for name, ev in results.items():
         auc = ev.metrics.get("roc_auc")
@@ -44,7 +44,7 @@ def plot_error_histogram(
     errors: np.ndarray, y: np.ndarray, threshold: float, path: str | os.PathLike
 ) -> Path:
     """Histograms of the autoencoder's reconstruction error, normal vs attack, threshold marked."""
-    fig = _new_figure(7, 4.4)
+    fig = new_figure(7, 4.4)
     ax = fig.subplots()
     positive = errors[errors > 0]
     lo = positive.min() if len(positive) else 1e-6
