@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import Function
 from chainrule.creation import as_array
 from chainrule.data.collate import default_collate
 from chainrule.data.dataset import Dataset
+from chainrule.ops.sequence import PadSequence
 from chainrule.tensor import Tensor
 from chainrule.validation import positive_int
 
@@ -206,29 +206,6 @@ class SlidingWindowDataset(Dataset[tuple[Tensor, Tensor]]):
 
 
 # ------------------------------------------------------------------ padding
-class PadSequence(Function):
-    """Pad sequences of shape ``(L_i, *rest)`` into one ``(B, L_max, *rest)`` array (or ``(L_max, B, ...)``).
-
-    The backward pass is the inverse selection: each sequence's gradient is its
-    own (unpadded) rows of the output gradient; padded positions get none.
-    """
-
-    def forward(ctx, *arrays, batch_first, value, left, max_len, dtype):
-        batch = len(arrays)
-        shape = (batch, max_len) if batch_first else (max_len, batch)
-        out = np.full((*shape, *arrays[0].shape[1:]), value, dtype=dtype)  # built in its final layout
-        ctx.index = []
-        for b, a in enumerate(arrays):
-            steps = slice(max_len - a.shape[0], max_len) if left else slice(0, a.shape[0])
-            ctx.index.append((b, steps) if batch_first else (steps, b))
-            out[ctx.index[-1]] = a
-        ctx.dtypes = [a.dtype for a in arrays]
-        return out
-
-    def backward(ctx, g):
-        return tuple(g[i].astype(dt, copy=False) for i, dt in zip(ctx.index, ctx.dtypes, strict=True))
-
-
 def pad_sequences(
     seqs: Sequence[Any], batch_first: bool = True, padding_value: float = 0.0, padding_side: str = "right"
 ) -> tuple[Tensor, Tensor]:

@@ -29,9 +29,10 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import Function
 from chainrule.nn import init
-from chainrule.nn.dropout import dropout as _dropout
 from chainrule.nn.module import Module, Parameter
+from chainrule.ops.dropout import dropout as _dropout
 from chainrule.ops.recurrent import GRULayer, LSTMLayer, RNNLayer
+from chainrule.ops.sequence import ReorderBatch
 from chainrule.ops.shape import Cat, GetItem, Permute, Reshape
 from chainrule.tensor import Tensor
 from chainrule.validation import is_int
@@ -39,17 +40,6 @@ from chainrule.validation import is_int
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-class _TakeBatch(Function):
-    """Reorder the batch axis by a permutation (sorting by length and back); backward undoes it."""
-
-    def forward(ctx, a, order, axis):
-        ctx.inverse, ctx.axis = np.argsort(order), axis
-        return np.take(a, order, axis=axis)
-
-    def backward(ctx, g):
-        return np.take(g, ctx.inverse, axis=ctx.axis), None, None
 
 
 def _check_size(owner: str, name: str, value: Any) -> int:
@@ -270,8 +260,8 @@ class RNNBase(Module):
             if not np.all(lens == nt):
                 order, ordered, batch_sizes = _pack(lens, nt)
         if order is not None:
-            x = _TakeBatch.apply(x, order, 0 if batch_first else 1)
-            states = tuple(None if s is None else _TakeBatch.apply(s, order, 1) for s in states)
+            x = ReorderBatch.apply(x, order, 0 if batch_first else 1)
+            states = tuple(None if s is None else ReorderBatch.apply(s, order, 1) for s in states)
 
         mode, lstm = self.mode, self.mode == "LSTM"
         layer_fn = LSTMLayer if lstm else (GRULayer if mode == "GRU" else RNNLayer)
@@ -305,8 +295,8 @@ class RNNBase(Module):
         if lstm:
             finals.append(c_parts[0] if len(c_parts) == 1 else Cat.apply(*c_parts, dim=0))
         if order is not None:
-            output = _TakeBatch.apply(output, np.argsort(order), 1)
-            finals = [_TakeBatch.apply(f, np.argsort(order), 1) for f in finals]
+            output = ReorderBatch.apply(output, np.argsort(order), 1)
+            finals = [ReorderBatch.apply(f, np.argsort(order), 1) for f in finals]
         if not batched:
             output = Reshape.apply(output, (nt, n_dir * self.hidden_size))
             finals = [Reshape.apply(f, (f.shape[0], self.hidden_size)) for f in finals]

@@ -1,0 +1,83 @@
+"""L_p normalisation along one dimension (``F.normalize``): unit vectors, forward beside backward."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops import dims
+from chainrule.ops.dtypes import as_floating
+from chainrule.tensor import Tensor
+
+__all__ = ["Normalize", "normalize"]
+
+
+class Normalize(Function):
+    def forward(ctx, a, p, dim, eps):
+        absa = np.abs(a)
+        if p == 2.0:
+            norm = np.sqrt((a * a).sum(axis=dim, keepdims=True))
+        elif p == 1.0:
+            norm = absa.sum(axis=dim, keepdims=True)
+        elif math.isinf(p):
+            norm = absa.max(axis=dim, keepdims=True)
+        elif p == 0.0:
+            norm = np.count_nonzero(a, axis=dim, keepdims=True).astype(a.dtype)
+        else:
+            norm = (absa**p).sum(axis=dim, keepdims=True) ** (1.0 / p)
+        denom = np.maximum(norm, eps)
+        ctx.a, ctx.absa, ctx.norm, ctx.denom, ctx.p, ctx.dim, ctx.eps = a, absa, norm, denom, p, dim, eps
+        return a / denom
+
+    def backward(ctx, g):
+        # y = x / d with d = max(||x||_p, eps):
+        #   dx = g / d - x-independent part:  (sum_j g_j x_j / d^2) * dd/dx
+        # where dd/dx = d||x||_p/dx while the norm is >= eps (0 once eps takes over), and
+        #   d||x||_p/dx_i = sign(x_i) |x_i|^(p-1) / ||x||^(p-1)  (x_i / ||x|| for p = 2,
+        #   sign for p = 1, sign at the maxima shared evenly for p = inf, 0 for p = 0).
+        a, absa, norm, denom, p, dim = ctx.a, ctx.absa, ctx.norm, ctx.denom, ctx.p, ctx.dim
+        gx = g / denom
+        if p == 0.0:
+            return gx, None, None, None
+        s = (g * a).sum(axis=dim, keepdims=True)
+        s /= denom * denom
+        s *= norm >= ctx.eps  # the clamp passes no gradient to the norm below eps (PyTorch's rule)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 2.0:
+                dn = a / norm
+            elif p == 1.0:
+                dn = np.sign(a)
+            elif math.isinf(p):
+                at_max = absa == norm
+                dn = np.sign(a) * at_max / at_max.sum(axis=dim, keepdims=True)
+            else:
+                dn = np.sign(a) * absa ** (p - 1.0) / norm ** (p - 1.0)
+            dn = np.where(norm == 0, 0, dn).astype(a.dtype, copy=False)  # a zero vector: no direction
+        dn *= s
+        gx -= dn
+        return gx, None, None, None
+
+
+def normalize(
+    input: Tensor,
+    p: float = 2.0,
+    dim: int = 1,
+    eps: float = 1e-12,
+    out: Any = None,
+) -> Tensor:
+    """``input / max(||input||_p, eps)`` along ``dim``: unit vectors (``F.normalize``).
+
+    ``p`` is any non-negative number or ``float('inf')``; ``out`` is accepted for
+    PyTorch's signature and must be None (chainrule returns new tensors).
+    """
+    if out is not None:
+        raise ValueError("normalize: out= is not supported; use the returned tensor")
+    x = as_floating(input, "normalize")
+    p = float(p)
+    if not p >= 0:
+        raise ValueError(f"normalize: p must be non-negative (or inf), got {p}")
+    d = dims.axis(dim, x.ndim, "normalize") if x.ndim else None
+    return Normalize.apply(x, p, d, float(eps))
