@@ -149,7 +149,7 @@ def _apply_pointwise(fn: type[Function], x: Tensor, t: Tensor, *rest: Any) -> Te
 
 
 # ------------------------------------------------------- losses of a difference
-class _DifferenceLoss(Function):
+class DifferenceLoss(Function):
     """A loss of ``d = input - target`` elementwise, times an optional weight, then reduced.
 
     Subclasses give ``value(d, param)`` and its derivative ``slope(d, param)``;
@@ -197,7 +197,7 @@ class _DifferenceLoss(Function):
         return gx, gt, gw, None, None
 
 
-class _MSE(_DifferenceLoss):
+class _MSE(DifferenceLoss):
     weighted_mean = True
 
     @staticmethod
@@ -209,7 +209,7 @@ class _MSE(_DifferenceLoss):
         return 2.0 * d  # d/dd d^2
 
 
-class _L1(_DifferenceLoss):
+class _L1(DifferenceLoss):
     weighted_mean = True
 
     @staticmethod
@@ -221,7 +221,7 @@ class _L1(_DifferenceLoss):
         return np.sign(d)  # d/dd |d| (0 at 0, as PyTorch)
 
 
-class _Huber(_DifferenceLoss):
+class _Huber(DifferenceLoss):
     @staticmethod
     def value(d, delta):
         # 0.5 d^2 for |d| <= delta, delta (|d| - delta/2) beyond: with a = min(|d|, delta)
@@ -237,7 +237,7 @@ class _Huber(_DifferenceLoss):
         return np.clip(d, -delta, delta)  # d inside [-delta, delta], +-delta outside
 
 
-class _SmoothL1(_DifferenceLoss):
+class _SmoothL1(DifferenceLoss):
     @staticmethod
     def value(d, beta):
         # huber(d, beta) / beta: 0.5 d^2 / beta for |d| < beta, |d| - beta/2 beyond
@@ -322,7 +322,7 @@ def smooth_l1_loss(
 
 
 # ---------------------------------------------------------- binary cross-entropy
-class _BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(Function):
     def forward(ctx, x, t, w, reduction):
         # -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 (PyTorch's rule, so that
         # x = 0 or 1 gives a finite loss)
@@ -385,10 +385,10 @@ def binary_cross_entropy(
     _check_unit_interval(x.data, "input", " (for logits use binary_cross_entropy_with_logits)")
     _check_unit_interval(t.data, "target", "")
     w = _constant(weight, x, "weight", "binary_cross_entropy")
-    return _apply_pointwise(_BinaryCrossEntropy, x, t, w, reduction)
+    return _apply_pointwise(BinaryCrossEntropy, x, t, w, reduction)
 
 
-class _BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(Function):
     def forward(ctx, x, t, w, pos_weight, reduction):
         # (1 - t) x + lw softplus(-x) with lw = 1 + (pos_weight - 1) t: the stable form of
         # -[pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]
@@ -450,7 +450,7 @@ def binary_cross_entropy_with_logits(
     x, t = _input_and_target(input, target, name)
     w = _constant(weight, x, "weight", name)
     pw = _constant(pos_weight, x, "pos_weight", name)
-    return _apply_pointwise(_BinaryCrossEntropyWithLogits, x, t, w, pw, reduction)
+    return _apply_pointwise(BinaryCrossEntropyWithLogits, x, t, w, pw, reduction)
 
 
 # -------------------------------------------------- cross-entropy and NLL
@@ -512,7 +512,7 @@ def _reduce_counted(ctx: Function, loss: np.ndarray, wt: Any) -> np.ndarray:
     return _divide(total, ctx.denominator)
 
 
-class _CrossEntropy(Function):
+class CrossEntropy(Function):
     """log-softmax over the classes and the negative log-likelihood of class indices, in one node."""
 
     def forward(ctx, x, target, weight, valid, reduction, smoothing):
@@ -572,7 +572,7 @@ class _CrossEntropy(Function):
         return dx, None, None, None, None, None
 
 
-class _CrossEntropyProbs(Function):
+class CrossEntropyProbs(Function):
     """Cross-entropy against class probabilities (a target of the input's shape), in one node."""
 
     def forward(ctx, x, t, weight, reduction, smoothing):
@@ -621,7 +621,7 @@ class _CrossEntropyProbs(Function):
         return gx, gt, None, None, None
 
 
-class _NLL(Function):
+class NllLoss(Function):
     """The negative log-likelihood of class indices, given log-probabilities."""
 
     def forward(ctx, x, target, weight, valid, reduction):
@@ -751,13 +751,13 @@ def cross_entropy(
         w = _class_weight(weight, n_classes, x, name)
         if unbatched:
             x, t = x.reshape(1, n_classes), t.reshape(1, n_classes)
-        out = _CrossEntropyProbs.apply(x, t, w, reduction, float(label_smoothing))
+        out = CrossEntropyProbs.apply(x, t, w, reduction, float(label_smoothing))
         return _unbatched_result(out, unbatched, reduction)
     idx, valid = _class_indices(x, t, ignore_index, name)
     w = _class_weight(weight, n_classes, x, name)
     if unbatched:
         x = x.reshape(1, n_classes)
-    out = _CrossEntropy.apply(x, idx, w, valid, reduction, float(label_smoothing))
+    out = CrossEntropy.apply(x, idx, w, valid, reduction, float(label_smoothing))
     return _unbatched_result(out, unbatched, reduction)
 
 
@@ -785,5 +785,5 @@ def nll_loss(
     unbatched = x.ndim == 1
     if unbatched:
         x = x.reshape(1, n_classes)
-    out = _NLL.apply(x, idx, w, valid, reduction)
+    out = NllLoss.apply(x, idx, w, valid, reduction)
     return _unbatched_result(out, unbatched, reduction)
