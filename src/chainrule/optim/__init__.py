@@ -1,14 +1,28 @@
 """Optimizers and learning-rate schedulers, with PyTorch's names, options and state-dict layout.
 
 ``from chainrule import optim``; ``optim.Adam(model.parameters(), lr=1e-3)``;
-``optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)``.
+``optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)``. Each
+optimizer's rule is also a plain function on NumPy arrays for one parameter
+(``sgd_update``, ``adam_update``, ...), the formula beside the fast path.
 """
 
 from chainrule.optim import lr_scheduler
-from chainrule.optim.adagrad import Adagrad
-from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.adagrad import Adagrad, adagrad_update
+from chainrule.optim.adam import Adam, AdamW, adam_update
 from chainrule.optim.optimizer import Optimizer
-from chainrule.optim.rmsprop import RMSprop
-from chainrule.optim.sgd import SGD
+from chainrule.optim.rmsprop import RMSprop, rmsprop_update
+from chainrule.optim.sgd import SGD, sgd_update
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "adagrad_update",
+    "adam_update",
+    "lr_scheduler",
+    "rmsprop_update",
+    "sgd_update",
+]

@@ -4,24 +4,66 @@
 ``clr = lr / (1 + (step - 1) lr_decay)`` (Duchi, Hazan & Singer, 2011): rarely
 updated coordinates keep large steps, frequent ones slow down. The arithmetic
 follows PyTorch's single-tensor implementation.
+
+:func:`adagrad_update` is the rule as PyTorch's documentation writes it, for
+one parameter; :class:`Adagrad` computes the same arithmetic for many
+parameters at once in shared flat buffers (the fast path).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsT, _Chunk
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
 from chainrule.tensor import Tensor
 
-__all__ = ["Adagrad"]
+__all__ = ["Adagrad", "adagrad_update"]
+
+
+def adagrad_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state_sum: np.ndarray,
+    step: int | float,
+    *,
+    lr: float,
+    lr_decay: float = 0,
+    weight_decay: float = 0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+) -> None:
+    """One Adagrad step for one parameter, in place on ``param`` and ``state_sum``.
+
+    ``step`` is the count including this step (1 on the first)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param
+        clr = lr / (1 + (step - 1) lr_decay)
+        s = s + g^2
+        param -= clr g / (sqrt(s) + eps)
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    param -= g / (np.sqrt(state_sum) + eps) * clr
+
+
+class _AdagradScalars(NamedTuple):
+    """The scalars of one chunk's Adagrad step, as 0-d arrays in the parameters' dtype."""
+
+    eps: np.ndarray
+    neg_clr: np.ndarray  # -lr / (1 + (step - 1) lr_decay)
 
 
 class Adagrad(Optimizer):
     """Adagrad; state per parameter (created at construction, as in PyTorch): ``step`` and ``sum``."""
 
     _param_state_keys = frozenset(["sum"])
+    Scalars = _AdagradScalars
 
     def __init__(
         self,
@@ -61,7 +103,7 @@ class Adagrad(Optimizer):
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return (("sum", group["initial_accumulator_value"]),)
 
-    def _update(self, group: dict[str, Any], chunks: list[_Chunk], grads: list) -> None:
+    def _update(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         lr = group["lr"]
         lr_decay = group["lr_decay"]
         weight_decay = group["weight_decay"]
@@ -69,9 +111,9 @@ class Adagrad(Optimizer):
         add, mul, div, sqrt = np.add, np.multiply, np.divide, np.sqrt
         for ch in chunks:
             step = ch.advance()
-            EPS, NCLR, _, _, _, _, _, _ = ch.s  # noqa: N806 (0-d scalars)
-            EPS[()] = group["eps"]
-            NCLR[()] = -(lr / (1 + (step - 1) * lr_decay))
+            s = ch.scalars
+            s.eps[()] = group["eps"]
+            s.neg_clr[()] = -(lr / (1 + (step - 1) * lr_decay))
             g = ch.grad(grads, maximize)
             if weight_decay != 0:
                 g = ch.add_weight_decay(g, weight_decay)
@@ -81,7 +123,7 @@ class Adagrad(Optimizer):
             mul(g, g, t)
             add(state_sum, t, state_sum)
             sqrt(state_sum, t)
-            add(t, EPS, t)
+            add(t, s.eps, t)
             div(g, t, t)
-            mul(t, NCLR, t)
+            mul(t, s.neg_clr, t)
             ch.apply(t)

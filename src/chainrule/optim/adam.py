@@ -7,21 +7,87 @@ Hutter, 2019) shrinks the weights directly (``p *= 1 - lr * weight_decay``)
 instead of adding an L2 term to the gradient, so the decay is not rescaled by
 the adaptive denominator. The arithmetic follows PyTorch's single-tensor
 implementation line by line, so the same gradients give the same parameters.
+
+:func:`adam_update` is the rule as the paper and PyTorch's documentation
+write it, for one parameter; :class:`Adam` computes the same arithmetic for
+many parameters at once in shared flat buffers (the fast path). A test checks
+that the two agree for every combination of options.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsT, _Chunk, _number
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "adam_update"]
 
 _SPEC = (("exp_avg", 0.0), ("exp_avg_sq", 0.0))
 _SPEC_AMSGRAD = (*_SPEC, ("max_exp_avg_sq", 0.0))
+
+
+def adam_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    step: int | float,
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    max_exp_avg_sq: np.ndarray | None = None,
+) -> None:
+    """One Adam (or AdamW) step for one parameter, in place on ``param`` and the state arrays.
+
+    ``step`` is the count including this step (1 on the first). With
+    ``amsgrad``, ``max_exp_avg_sq`` holds the running maximum of ``exp_avg_sq``.
+    The readable form of :class:`Adam`'s update::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param                   (Adam's L2 penalty), or
+        param *= 1 - lr * weight_decay                 (AdamW's decoupled decay)
+        m = beta1 m + (1 - beta1) g                    (as lerp(m, g, 1 - beta1))
+        v = beta2 v + (1 - beta2) g^2
+        v_max = max(v_max, v)                          (AMSGrad: divide by v_max)
+        param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    exp_avg += (g - exp_avg) * (1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += g * (1 - beta2) * g
+    v = exp_avg_sq
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    denom = np.sqrt(v) / bias_correction2**0.5 + eps
+    param -= lr / bias_correction1 * (exp_avg / denom)
+
+
+class _AdamScalars(NamedTuple):
+    """The scalars of one chunk's Adam step, as 0-d arrays in the parameters' dtype."""
+
+    one_minus_beta1: np.ndarray  # the lerp weight of the first moment
+    beta2: np.ndarray
+    one_minus_beta2: np.ndarray
+    bias_correction2_sqrt: np.ndarray  # sqrt(1 - beta2^t)
+    eps: np.ndarray
+    neg_step_size: np.ndarray  # -lr / (1 - beta1^t)
 
 
 class Adam(Optimizer):
@@ -33,6 +99,7 @@ class Adam(Optimizer):
     """
 
     _param_state_keys = frozenset(k for k, _ in _SPEC_AMSGRAD)
+    Scalars = _AdamScalars
 
     def __init__(
         self,
@@ -66,7 +133,7 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"{self._name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = tuple(_number(b) for b in betas)
+        betas = tuple(as_number(b) for b in betas)
         for i, b in enumerate(betas):
             if not isinstance(b, numbers.Real) or not 0.0 <= b < 1.0:
                 raise ValueError(
@@ -77,7 +144,7 @@ class Adam(Optimizer):
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return _SPEC_AMSGRAD if group["amsgrad"] else _SPEC
 
-    def _update(self, group: dict[str, Any], chunks: list[_Chunk], grads: list) -> None:
+    def _update(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         lr = group["lr"]
         beta1, beta2 = group["betas"]
         weight_decay = group["weight_decay"]
@@ -93,13 +160,14 @@ class Adam(Optimizer):
             bias_correction1 = 1 - beta1**step
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5
             step_size = lr / bias_correction1
-            W, B2, C2, BC2, EPS, NSS, _, _ = ch.s  # noqa: N806 (0-d scalars)
-            W[()] = w1 if w1 < 0.5 else 1 - W.dtype.type(w1)  # (1 - w) in the parameter dtype
-            B2[()] = beta2
-            C2[()] = 1 - beta2
-            BC2[()] = bias_correction2_sqrt
-            EPS[()] = group["eps"]
-            NSS[()] = -step_size
+            s = ch.scalars
+            w = s.one_minus_beta1
+            w[()] = w1 if w1 < 0.5 else 1 - w.dtype.type(w1)  # (1 - w) in the parameter dtype
+            s.beta2[()] = beta2
+            s.one_minus_beta2[()] = 1 - beta2
+            s.bias_correction2_sqrt[()] = bias_correction2_sqrt
+            s.eps[()] = group["eps"]
+            s.neg_step_size[()] = -step_size
 
             g = ch.grad(grads, maximize)
             if coupled:
@@ -109,14 +177,14 @@ class Adam(Optimizer):
             # m = lerp(m, g, 1 - beta1), in PyTorch's two-branch form:
             # m + w (g - m) for w < 0.5, else g - (g - m)(1 - w).
             sub(g, m, t)
-            mul(t, W, t)
+            mul(t, w, t)
             if w1 < 0.5:
                 add(m, t, m)
             else:
                 sub(g, t, m)
             # v = beta2 v + (1 - beta2) g^2
-            mul(v, B2, v)
-            mul(g, C2, t)
+            mul(v, s.beta2, v)
+            mul(g, s.one_minus_beta2, t)
             mul(t, g, t)
             add(v, t, v)
             if amsgrad:
@@ -125,10 +193,10 @@ class Adam(Optimizer):
                 v = vmax
             # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  p -= lr / (1 - beta1^t) * m / denom
             sqrt(v, t)
-            div(t, BC2, t)
-            add(t, EPS, t)
+            div(t, s.bias_correction2_sqrt, t)
+            add(t, s.eps, t)
             div(m, t, t)
-            mul(t, NSS, t)
+            mul(t, s.neg_step_size, t)
             ch.apply(t, decay)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from chainrule.autograd import enable_grad, no_grad
 from chainrule.tensor import Tensor
 
-__all__ = ["Optimizer", "ParamsT", "required"]
+__all__ = ["Chunk", "Optimizer", "ParamsT", "as_number", "required"]
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
@@ -59,30 +59,34 @@ class _Plan:
 
     __slots__ = ("chunks", "group", "key", "params")
 
-    def __init__(self, group: dict, key: tuple, chunks: list[_Chunk]) -> None:
+    def __init__(self, group: dict, key: tuple, chunks: list[Chunk]) -> None:
         self.group, self.params, self.key, self.chunks = group, group["params"], key, chunks
 
 
-class _Chunk:
+class Chunk:
     """Parameters updated together, with their state in one flat buffer per state key.
 
     ``index`` holds the parameters' positions in their group; ``bufs`` the state
     arrays in the order of the optimizer's state spec (flat for a chunk of many
     parameters, the parameter's shape for a chunk of one); ``tmp`` is the scratch
     buffer a step computes in and ``gbuf`` the gathered (or modified) gradient.
-    ``s`` holds 0-d arrays for the step's scalars: NumPy multiplies by a 0-d
-    array of the right dtype about twice as fast as by a Python float.
+    ``scalars`` holds the step's scalars by name (the optimizer's
+    :attr:`Optimizer.Scalars`, a NamedTuple of 0-d arrays in the parameters'
+    dtype): NumPy multiplies by a 0-d array of the right dtype about twice as
+    fast as by a Python float. ``factor`` is one more such 0-d array, for the
+    weight decay and the decoupled decay applied here.
     """
 
     __slots__ = (
         "bufs",
+        "factor",
         "flat",
         "fresh",
         "gbuf",
         "gviews",
         "index",
         "params",
-        "s",
+        "scalars",
         "step",
         "step_data",
         "tmp",
@@ -117,7 +121,7 @@ class _Chunk:
     def add_weight_decay(self, g: np.ndarray, weight_decay: float) -> np.ndarray:
         """``g + weight_decay * p`` (L2 penalty folded into the gradient), in ``gbuf``; uses ``tmp``."""
         t = self.tmp
-        wd = self.s[-1]
+        wd = self.factor
         wd[()] = weight_decay
         self.gather_params(t)
         np.multiply(t, wd, t)
@@ -137,7 +141,7 @@ class _Chunk:
         """``p += update`` for every parameter (after ``p *= decay`` if given), in place on ``p.data``."""
         add = np.add
         if decay is not None:
-            d = self.s[-1]
+            d = self.factor
             d[()] = decay
             mul = np.multiply
             if self.flat:
@@ -164,7 +168,7 @@ class _Chunk:
         return step
 
 
-def _number(value: Any) -> Any:
+def as_number(value: Any) -> Any:
     """A one-element Tensor or array as a Python number (options are plain numbers, as the math uses them)."""
     if isinstance(value, Tensor | np.ndarray) and value.size == 1:
         return value.item()
@@ -188,6 +192,8 @@ class Optimizer:
     The arithmetic is the same elementwise either way, so results are too.
     """
 
+    # The names of the 0-d scalars a chunk's update uses (a NamedTuple class), or None.
+    Scalars: type | None = None
     # Whether the state holds a step count ("step", a 0-d float32 Tensor as in PyTorch).
     _has_step = True
     # State keys that hold one value per parameter element (shape-checked on load).
@@ -285,13 +291,13 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise) one group's options; subclasses check their own."""
         if "lr" in group:
-            group["lr"] = lr = _number(group["lr"])
+            group["lr"] = lr = as_number(group["lr"])
             if not isinstance(lr, numbers.Real) or not lr >= 0:
                 raise ValueError(f"{self._name}: invalid learning rate {lr!r}, expected lr >= 0")
 
     def _check_nonnegative(self, group: dict[str, Any], *keys: str) -> None:
         for key in keys:
-            group[key] = value = _number(group[key])
+            group[key] = value = as_number(group[key])
             if not isinstance(value, numbers.Real) or not value >= 0:
                 raise ValueError(f"{self._name}: invalid {key} value {value!r}, expected {key} >= 0")
 
@@ -342,12 +348,12 @@ class Optimizer:
         """
         return ()
 
-    def _update(self, group: dict[str, Any], chunks: list[_Chunk], grads: list) -> None:
+    def _update(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         raise TypeError(
             f"{self._name} defines no update rule: override step(), or _state_spec() and _update()"
         )
 
-    def _make_chunks(self, group: dict[str, Any], grads: list, spec: tuple) -> list[_Chunk]:
+    def _make_chunks(self, group: dict[str, Any], grads: list, spec: tuple) -> list[Chunk]:
         """Split the group's parameters that have a gradient into chunks of shared flat state."""
         params = group["params"]
         foreach = group.get("foreach")
@@ -367,12 +373,12 @@ class Optimizer:
                 buckets.setdefault((p.data.dtype, step, present), []).append(i)
         return [self._make_chunk(params, index, spec) for index in [*buckets.values(), *singles]]
 
-    def _make_chunk(self, params: list[Tensor], index: list[int], spec: tuple) -> _Chunk:
+    def _make_chunk(self, params: list[Tensor], index: list[int], spec: tuple) -> Chunk:
         members = [params[i] for i in index]
         dtype = members[0].data.dtype
         if dtype.kind != "f":
             raise TypeError(f"{self._name}: can only optimize floating-point parameters, got dtype {dtype}")
-        ch = _Chunk()
+        ch = Chunk()
         ch.index, ch.params, ch.flat = index, members, len(members) > 1
         sizes = [p.data.size for p in members]
         shape = (sum(sizes),) if ch.flat else members[0].data.shape
@@ -418,7 +424,9 @@ class Optimizer:
         ch.tviews = views(ch.tmp)
         ch.gbuf = np.empty(shape, dtype) if ch.flat else None
         ch.gviews = views(ch.gbuf) if ch.flat else None
-        ch.s = [np.zeros((), dtype) for _ in range(8)]
+        ch.factor = np.zeros((), dtype)
+        fields = self.Scalars._fields if self.Scalars is not None else ()
+        ch.scalars = self.Scalars(*[np.zeros((), dtype) for _ in fields]) if fields else None
         return ch
 
     # ---------------------------------------------------------------- state dicts

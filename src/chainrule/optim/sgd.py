@@ -4,19 +4,69 @@
 ``b = momentum * b + (1 - dampening) * g`` (the buffer starts as the first
 gradient, as in PyTorch); Nesterov's variant steps along ``g + momentum * b``,
 the gradient looked at from where the momentum is about to carry the weights.
+
+:func:`sgd_update` is the rule as PyTorch's documentation writes it, for one
+parameter; :class:`SGD` computes the same arithmetic for many parameters at
+once in shared flat buffers (the fast path).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsT, _Chunk
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "sgd_update"]
 
 _SPEC_MOMENTUM = (("momentum_buffer", None),)
+
+
+def sgd_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    momentum_buffer: np.ndarray | None,
+    *,
+    lr: float,
+    momentum: float = 0,
+    dampening: float = 0,
+    weight_decay: float = 0,
+    nesterov: bool = False,
+    maximize: bool = False,
+) -> np.ndarray | None:
+    """One SGD step for one parameter, in place; returns the momentum buffer (None without momentum).
+
+    Pass None as ``momentum_buffer`` on the first step: the buffer starts as the
+    first gradient and is returned, to be passed back on the next step::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param
+        b = g (first step), else momentum * b + (1 - dampening) * g
+        direction = g + momentum * b (Nesterov), else b (momentum), else g
+        param -= lr * direction
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    direction = g
+    if momentum != 0:
+        if momentum_buffer is None:
+            momentum_buffer = np.array(g, copy=True)
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += g * (1 - dampening) if dampening != 0 else g
+        direction = g + momentum_buffer * momentum if nesterov else momentum_buffer
+    param -= direction * lr
+    return momentum_buffer
+
+
+class _SGDScalars(NamedTuple):
+    """The scalars of one chunk's SGD step, as 0-d arrays in the parameters' dtype."""
+
+    neg_lr: np.ndarray
+    momentum: np.ndarray
+    one_minus_dampening: np.ndarray
 
 
 class SGD(Optimizer):
@@ -24,6 +74,7 @@ class SGD(Optimizer):
 
     _has_step = False
     _param_state_keys = frozenset(["momentum_buffer"])
+    Scalars = _SGDScalars
 
     def __init__(
         self,
@@ -61,7 +112,7 @@ class SGD(Optimizer):
     def _state_spec(self, group: dict[str, Any]) -> tuple:
         return _SPEC_MOMENTUM if group["momentum"] != 0 else ()
 
-    def _update(self, group: dict[str, Any], chunks: list[_Chunk], grads: list) -> None:
+    def _update(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         lr = group["lr"]
         momentum = group["momentum"]
         dampening = group["dampening"]
@@ -70,34 +121,34 @@ class SGD(Optimizer):
         maximize = group["maximize"]
         add, mul = np.add, np.multiply
         for ch in chunks:
-            NLR, M, D, _, _, _, _, _ = ch.s  # noqa: N806 (0-d scalars)
-            NLR[()] = -lr
+            s = ch.scalars
+            s.neg_lr[()] = -lr
             g = ch.grad(grads, maximize)
             if weight_decay != 0:
                 g = ch.add_weight_decay(g, weight_decay)
             t = ch.tmp
             direction = g
             if momentum != 0:
-                M[()] = momentum
+                s.momentum[()] = momentum
                 buf = ch.bufs[0]
                 if ch.fresh:  # the first step starts the velocity at the gradient
                     buf[...] = g
                     ch.fresh = False
                 else:
                     # b = momentum * b + (1 - dampening) * g
-                    mul(buf, M, buf)
+                    mul(buf, s.momentum, buf)
                     if dampening != 0:
-                        D[()] = 1 - dampening
-                        mul(g, D, t)
+                        s.one_minus_dampening[()] = 1 - dampening
+                        mul(g, s.one_minus_dampening, t)
                         add(buf, t, buf)
                     else:
                         add(buf, g, buf)
                 if nesterov:
-                    mul(buf, M, t)
+                    mul(buf, s.momentum, t)
                     add(g, t, t)
                     direction = t
                 else:
                     direction = buf
             # p += -lr * direction
-            mul(direction, NLR, t)
+            mul(direction, s.neg_lr, t)
             ch.apply(t)
