@@ -9,12 +9,12 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_limits
 
 import chainrule as cr
 from chainrule.models import GPT, get_model
 from chainrule.models.gpt import sample_logits
 from chainrule.nn.transformer import generate_square_subsequent_mask
+from chainrule.runtime import limit_threads
 from conftest import check_gradcheck
 
 
@@ -24,7 +24,7 @@ def _single_threaded():
     # synchronisation (measured 10x slower at load 8 on 2 cores). One thread gives the same numbers.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with limit_threads(1):
         yield
     torch.set_num_threads(threads)
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_limits
 
 import chainrule as cr
 from chainrule.data import DataLoader
 from chainrule.data.datasets import load_digits
 from chainrule.models import ViT, get_model
+from chainrule.runtime import limit_threads
 from conftest import check_gradcheck
 
 
@@ -22,7 +22,7 @@ def _single_threaded():
     # synchronisation (measured 10x slower at load 8 on 2 cores). One thread gives the same numbers.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with limit_threads(1):
         yield
     torch.set_num_threads(threads)
 

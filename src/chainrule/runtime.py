@@ -41,6 +41,7 @@ __all__ = [
     "blas_threads",
     "chunk_bounds",
     "get_num_threads",
+    "limit_threads",
     "parallel_for",
     "scratch",
     "serial_blas",
@@ -373,3 +374,36 @@ class Scratch:
 
 
 scratch = Scratch()
+
+
+# ------------------------------------------------------------------ limits for a block
+@contextlib.contextmanager
+def limit_threads(n: int | None) -> Iterator[None]:
+    """Run the block with at most ``n`` threads in every pool: BLAS, OpenMP and chainrule's own.
+
+    For applications that share a machine or run small models, where idle
+    threads spin and cost more than they give. The native pools (BLAS, and the
+    OpenMP runtime scikit-learn uses) are limited through threadpoolctl when it
+    is installed, otherwise NumPy's BLAS alone; threadpoolctl reaches only the
+    libraries already loaded, so import what should be limited first. ``None``
+    limits nothing. Everything is restored on exit, also on error.
+    """
+    global _num_threads
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"limit_threads: expected a positive int or None, got {n!r}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        native: contextlib.AbstractContextManager = blas_threads(int(n))
+    else:
+        native = threadpool_limits(limits=int(n))
+    before = _num_threads
+    _num_threads = min(before, int(n))
+    try:
+        with native:
+            yield
+    finally:
+        _num_threads = before

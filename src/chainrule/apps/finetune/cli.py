@@ -6,7 +6,6 @@ when the command runs, so ``chainrule --help`` stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import click
@@ -131,15 +130,10 @@ def command(
         seed=seed,
         progress=sys.stderr.isatty() if progress is None else progress,
     )
-    limits = contextlib.nullcontext()
-    if threads is not None:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            raise _fail("finetune: --threads needs threadpoolctl (installed with scikit-learn)") from None
-        limits = threadpool_limits(threads)  # restored when the run ends
+    from chainrule.runtime import limit_threads
+
     try:
-        with limits:
+        with limit_threads(threads):  # restored when the run ends
             report = run(options, log=lambda message: click.echo(message, err=True))
     except FinetuneError as e:
         raise _fail(str(e)) from None

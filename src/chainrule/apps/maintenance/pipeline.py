@@ -25,6 +25,7 @@ from chainrule.apps.maintenance import baselines, evaluate, models, plots, repor
 from chainrule.apps.maintenance.data import CMAPSSData, load_files
 from chainrule.apps.maintenance.preprocess import Preprocessor
 from chainrule.io import atomic_write
+from chainrule.runtime import limit_threads
 
 __all__ = ["MODELS", "run", "split_engines"]
 
@@ -104,22 +105,21 @@ def run(
 
 
 def _thread_limit(n: int | None) -> contextlib.AbstractContextManager:
-    """Limit the BLAS/OpenMP thread pools to ``n`` threads for the block (no-op for None or no threadpoolctl).
+    """Limit the BLAS/OpenMP thread pools to ``n`` threads for the block (no-op for None).
 
-    Measured with cProfile on the shared 2-core machine under load: with the
-    default pools an LSTM training step took 12x the CPU time of one thread and
-    scikit-learn's k-means and boosting 10-50x (idle threads spin), while these
-    small GEMMs (batch 256 x at most 256 columns) gain little from a second thread.
+    With the default pools, idle threads spin: an LSTM training step and
+    scikit-learn's k-means and boosting spend many times the CPU time of one
+    thread, while these small GEMMs (batch 256 x at most 256 columns) gain
+    little from a second thread.
     """
     if n is None:
         return contextlib.nullcontext()
     try:
-        # threadpoolctl limits only the libraries already loaded: load scikit-learn's OpenMP runtime first
+        # the limit reaches only the libraries already loaded: load scikit-learn's OpenMP runtime first
         import sklearn.ensemble  # noqa: F401
-        from threadpoolctl import threadpool_limits
     except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n)
+        pass
+    return limit_threads(n)
 
 
 def _run(

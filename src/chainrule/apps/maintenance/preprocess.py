@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.runtime import limit_threads
+
 __all__ = ["Preprocessor", "engine_slices", "rul_targets"]
 
 _SETTINGS = slice(2, 5)
@@ -59,12 +61,11 @@ def _conditions(settings: np.ndarray, seed: int, max_conditions: int = 8) -> tup
     total = ((z - z.mean(axis=0)) ** 2).sum()
     if total > 0:
         from sklearn.cluster import KMeans
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
         sample = z[np.random.default_rng(seed).permutation(len(z))[:5000]]
         sample_total = ((sample - sample.mean(axis=0)) ** 2).sum()
         # 5,000 points in 3-D: one thread is plenty, and spare OpenMP threads spin on a busy machine
-        with threadpool_limits(limits=1):
+        with limit_threads(1):
             for k in range(2, min(max_conditions, len(np.unique(sample, axis=0))) + 1):
                 km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample)
                 if km.inertia_ <= 1e-3 * sample_total:
