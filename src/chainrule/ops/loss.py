@@ -197,7 +197,7 @@ class DifferenceLoss(Function):
         return gx, gt, gw, None, None
 
 
-class _MSE(DifferenceLoss):
+class MseLoss(DifferenceLoss):
     weighted_mean = True
 
     @staticmethod
@@ -209,7 +209,7 @@ class _MSE(DifferenceLoss):
         return 2.0 * d  # d/dd d^2
 
 
-class _L1(DifferenceLoss):
+class L1Loss(DifferenceLoss):
     weighted_mean = True
 
     @staticmethod
@@ -221,7 +221,7 @@ class _L1(DifferenceLoss):
         return np.sign(d)  # d/dd |d| (0 at 0, as PyTorch)
 
 
-class _Huber(DifferenceLoss):
+class HuberLoss(DifferenceLoss):
     @staticmethod
     def value(d, delta):
         # 0.5 d^2 for |d| <= delta, delta (|d| - delta/2) beyond: with a = min(|d|, delta)
@@ -237,13 +237,13 @@ class _Huber(DifferenceLoss):
         return np.clip(d, -delta, delta)  # d inside [-delta, delta], +-delta outside
 
 
-class _SmoothL1(DifferenceLoss):
+class SmoothL1Loss(DifferenceLoss):
     @staticmethod
     def value(d, beta):
         # huber(d, beta) / beta: 0.5 d^2 / beta for |d| < beta, |d| - beta/2 beyond
         if beta == 0:
             return np.abs(d)
-        return _Huber.value(d, beta) / beta
+        return HuberLoss.value(d, beta) / beta
 
     @staticmethod
     def slope(d, beta):
@@ -273,7 +273,7 @@ def mse_loss(
     """Mean squared error ``(input - target)^2``; a weighted mean divides by ``weight.sum()``."""
     reduction = resolve_reduction(reduction, size_average, reduce, "mse_loss")
     x, t = _input_and_target(input, target, "mse_loss")
-    return _apply_pointwise(_MSE, x, t, _elementwise_weight(weight, x, "mse_loss"), reduction, None)
+    return _apply_pointwise(MseLoss, x, t, _elementwise_weight(weight, x, "mse_loss"), reduction, None)
 
 
 def l1_loss(
@@ -287,7 +287,7 @@ def l1_loss(
     """Mean absolute error ``|input - target|``; a weighted mean divides by ``weight.sum()``."""
     reduction = resolve_reduction(reduction, size_average, reduce, "l1_loss")
     x, t = _input_and_target(input, target, "l1_loss")
-    return _apply_pointwise(_L1, x, t, _elementwise_weight(weight, x, "l1_loss"), reduction, None)
+    return _apply_pointwise(L1Loss, x, t, _elementwise_weight(weight, x, "l1_loss"), reduction, None)
 
 
 def huber_loss(
@@ -302,7 +302,7 @@ def huber_loss(
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     x, t = _input_and_target(input, target, "huber_loss")
     w = _elementwise_weight(weight, x, "huber_loss")
-    return _apply_pointwise(_Huber, x, t, w, reduction, float(delta))
+    return _apply_pointwise(HuberLoss, x, t, w, reduction, float(delta))
 
 
 def smooth_l1_loss(
@@ -318,7 +318,7 @@ def smooth_l1_loss(
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must not be negative, got {beta}")
     x, t = _input_and_target(input, target, "smooth_l1_loss")
-    return _apply_pointwise(_SmoothL1, x, t, None, reduction, float(beta))
+    return _apply_pointwise(SmoothL1Loss, x, t, None, reduction, float(beta))
 
 
 # ---------------------------------------------------------- binary cross-entropy
