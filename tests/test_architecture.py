@@ -199,14 +199,17 @@ def test_only_runtime_touches_thread_counts():
 
 
 def _function_classes() -> list[tuple[str, Path, ast.ClassDef]]:
+    """Every class deriving from ``Function`` (directly, or through a class of the same module)."""
     found = []
     for dotted, path in _modules():
+        known = {"Function"}
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ClassDef) and any(
-                (isinstance(b, ast.Name) and b.id == "Function")
+                (isinstance(b, ast.Name) and b.id in known)
                 or (isinstance(b, ast.Attribute) and b.attr == "Function")
                 for b in node.bases
             ):
+                known.add(node.name)
                 found.append((dotted, path, node))
     return found
 
