@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.apps.maintenance.evaluate import rmse
+
 __all__ = ["fit_gradient_boosting", "fit_ridge", "summary_features"]
 
 
@@ -20,10 +22,6 @@ def summary_features(x: np.ndarray) -> np.ndarray:
     t -= t.mean()
     slope = np.einsum("t,ntc->nc", t, x) / (t @ t)
     return np.concatenate([x[:, -1], x.mean(1), x.std(1), x.min(1), x.max(1), slope], axis=1)
-
-
-def _rmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 def fit_ridge(
@@ -41,7 +39,7 @@ def fit_ridge(
     best: tuple[float, Any] | None = None
     for alpha in (0.1, 1.0, 10.0, 100.0, 1000.0):
         model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(ft, train[1])
-        score = _rmse(np.clip(model.predict(fv), 0, max_rul), val[1])
+        score = rmse(np.clip(model.predict(fv), 0, max_rul), val[1])
         if best is None or score < best[0]:
             best = (score, model)
     assert best is not None
@@ -57,4 +55,4 @@ def fit_gradient_boosting(
     model = HistGradientBoostingRegressor(
         max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=seed
     ).fit(summary_features(train[0]), train[1])
-    return model, _rmse(np.clip(model.predict(summary_features(val[0])), 0, max_rul), val[1])
+    return model, rmse(np.clip(model.predict(summary_features(val[0])), 0, max_rul), val[1])

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.train.metrics import RMSE
+
 __all__ = ["maintenance_view", "phm08_score", "rmse"]
 
 
@@ -19,9 +21,11 @@ def _pair(pred: Any, true: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rmse(pred: Any, true: Any) -> float:
-    """Root mean squared error, in cycles."""
+    """Root mean squared error, in cycles (the training toolkit's :class:`~chainrule.train.metrics.RMSE`)."""
     p, t = _pair(pred, true, "rmse")
-    return float(np.sqrt(np.mean((p - t) ** 2)))
+    metric = RMSE()
+    metric.update(p, t)
+    return metric.compute()
 
 
 def phm08_score(pred: Any, true: Any) -> float:
