@@ -1,4 +1,4 @@
-"""Know the data before training on it: :func:`inspect` and the CSV reader behind ``chainrule inspect``.
+"""Know the data before training on it: :func:`inspect`, and :func:`inspect_csv` behind ``chainrule inspect``.
 
 The checks are the ones that quietly spoil a training run: missing and
 infinite values (one NaN poisons the loss), constant columns, duplicate rows,
@@ -6,13 +6,12 @@ class imbalance, features whose scales are 10x apart (standardize them), test
 rows that also sit in the training set, and columns that give the target away.
 Numeric columns are checked with vectorized NumPy in column chunks, so memory
 stays bounded on wide data. pandas DataFrames are accepted but pandas is never
-imported.
+imported. Reading CSV files and parsing columns live in
+:mod:`chainrule.data.csv_reader` (re-exported here).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,10 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.data.csv_reader import MISSING_TOKENS, DataError, parse_column, read_csv
 from chainrule.tensor import Tensor
 
-# Strings that mean "no value" (compared stripped and lower-cased).
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+__all__ = [
+    "MISSING_TOKENS",
+    "ColumnSummary",
+    "DataError",
+    "DataReport",
+    "inspect",
+    "inspect_csv",
+    "read_csv",
+]
+
 IMBALANCE_RATIO = 10.0  # warn when the rarest class is under 1/10 of the most common
 SCALE_RATIO = 10.0  # a column whose std and range are 10x off the others' calls for standardization
 MAX_CLASSES = 100  # integer targets with more distinct values are treated as regression
@@ -33,10 +41,6 @@ MIN_REPEATS_TARGET_LEAK = 10  # a column "determines" y only if its values repea
 MIN_ROWS_IDENTIFIER = 20  # a unique value per row only suggests an identifier on this many rows
 _CHUNK = 1 << 22  # elements per column chunk of the numeric pass (32 MiB of float64)
 _SHOW = 5  # names/indices quoted in a warning
-
-
-class DataError(ValueError):
-    """Data that cannot be inspected: a bad file, mismatched shapes, an unknown target column."""
 
 
 # ------------------------------------------------------------------------------------------- the report
@@ -120,7 +124,7 @@ class _Frame:
 
     @classmethod
     def from_columns(cls, names: list[str], cols: list[np.ndarray], n_rows: int, named: bool) -> _Frame:
-        parsed = [_parse_column(c) for c in cols]
+        parsed = [parse_column(c) for c in cols]
         is_num = [p.dtype != object for p in parsed]
         numeric = [p for p in parsed if p.dtype != object]
         num = np.empty((n_rows, len(numeric)), dtype=np.float64)
@@ -227,45 +231,6 @@ def _rows_to_array(rows: Any, what: str) -> np.ndarray:
     return a
 
 
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float | np.floating):
-        return v != v
-    if isinstance(v, str):
-        return v.strip().lower() in MISSING_TOKENS
-    return type(v).__name__ in ("NAType", "NaTType")  # pandas.NA, pandas.NaT
-
-
-def _parse_column(c: np.ndarray) -> np.ndarray:
-    """A column as float64 (NaN = missing) when every present value is a number, else as objects
-    (None = missing)."""
-    if c.dtype.kind in "biuf":
-        return c.astype(np.float64)
-    if c.dtype.kind in "mM":  # dates and durations: categories, not nanosecond counts
-        out = c.astype(str).astype(object)
-        out[np.isnat(c)] = None
-        return out
-    if c.dtype.kind in "US":
-        strings = c.astype(str)
-        low = np.char.lower(np.char.strip(strings))
-        miss = np.isin(low, list(MISSING_TOKENS))
-        values: np.ndarray = strings
-    else:
-        obj = c.astype(object)
-        miss = np.fromiter((_is_missing(v) for v in obj), dtype=bool, count=len(obj))
-        values = obj
-    try:
-        parsed = values[~miss].astype(np.float64)
-    except (ValueError, TypeError, OverflowError):
-        out = values.astype(object)
-        out[miss] = None
-        return out
-    out = np.full(len(c), np.nan)
-    out[~miss] = parsed
-    return out
-
-
 def _as_target(y: Any, n: int) -> np.ndarray:
     """Labels as a parsed 1-D column (float64 or objects); one-hot rows become class indices."""
     if isinstance(y, Tensor):
@@ -281,7 +246,7 @@ def _as_target(y: Any, n: int) -> np.ndarray:
         raise DataError(f"inspect: y has shape {a.shape}; expected one label per row (1-D) or one-hot rows")
     if len(a) != n:
         raise DataError(f"inspect: y has {len(a)} labels but X has {n} rows")
-    return _parse_column(a)
+    return parse_column(a)
 
 
 # ------------------------------------------------------------------------------------------- equal rows
@@ -548,7 +513,7 @@ def inspect(X: Any, y: Any = None, X_test: Any = None, feature_names: list[str] 
             raise DataError(f"inspect: X has no column {y!r}; its columns are "
                             f"{_quote_names(frame.names, 20)}")
         i = frame.names.index(y)
-        target = _Target(_parse_column(frame.column(i)), y)
+        target = _Target(parse_column(frame.column(i)), y)
         frame = frame.select([j for j in range(len(frame.names)) if j != i])
     elif y is not None:
         target = _Target(_as_target(y, frame.n_rows), "y")
@@ -767,76 +732,6 @@ def _classes(target: _Target) -> tuple[str | None, dict[str, int] | None]:
 
 
 # ------------------------------------------------------------------------------------------- CSV files
-def read_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a CSV (or TSV) file with a header row into ``{column name: values}``, in file order.
-
-    The delimiter is sniffed (``,`` ``;`` tab ``|``; tab for ``.tsv`` when in doubt). A column whose
-    values all parse as numbers becomes float64, with NaN where the cell is empty or one of
-    ``NA``, ``N/A``, ``nan``, ``null``, ``none``, ``?``; any other column stays strings (None = missing).
-    Raises :class:`DataError` with a one-line message for a file that cannot be read as a table.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
-    not_csv = f"{path}: not a CSV file"
-    if path.suffix.lower() in (".xlsx", ".xls", ".parquet", ".feather", ".npy", ".npz", ".pkl", ".pickle"):
-        not_csv += f" ({path.suffix} data: export it as CSV first)"
-    if b"\x00" in raw[:65536]:
-        raise DataError(f"{not_csv} (it holds binary data)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{not_csv} (byte {e.start} is not UTF-8 text; save it as UTF-8)") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty")
-
-    sample = text[:65536]
-    if len(text) > len(sample) and "\n" in sample:
-        sample = sample[:sample.rindex("\n")]
-    lines = sample.strip().splitlines()
-    first_line = lines[0] if lines else ""
-    tsv = path.suffix.lower() == ".tsv"
-    delimiter = "\t" if tsv else ","
-    if any(d in first_line for d in ",;\t|"):
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = "\t" if tsv or ("\t" in first_line and "," not in first_line) else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True,
-                        strict=True)
-    try:
-        header = next((r for r in reader if r), None)
-        if header is None:
-            raise DataError(f"{path}: the file is empty")
-        names = [h.strip() or f"unnamed_{j}" for j, h in enumerate(header)]
-        seen: set[str] = set()
-        for name in names:
-            if name in seen:
-                raise DataError(f"{path}: column name {name!r} appears twice in the header")
-            seen.add(name)
-        rows = []
-        width = len(names)
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != width:
-                raise DataError(f"{path}: line {reader.line_num} has {_count(len(row), 'field')}, the header"
-                                f" has {width} (delimiter {delimiter!r})")
-            rows.append(row)
-    except csv.Error as e:
-        raise DataError(f"{not_csv} (line {reader.line_num}: {e})") from None
-    if not rows:
-        raise DataError(f"{path}: only a header row, no data rows")
-    cols = zip(*rows)
-    return {name: _parse_column(np.array(col, dtype=str)) for name, col in zip(names, cols)}
-
-
 def inspect_csv(path: str | Path, target: str | None = None, test: str | Path | None = None) -> DataReport:
     """:func:`inspect` a CSV file: ``target`` names the label column, ``test`` is a CSV file whose rows
     are looked for in the first (leakage)."""
