@@ -64,7 +64,7 @@ def _conditions(settings: np.ndarray, seed: int, max_conditions: int = 8) -> tup
 
         sample = z[np.random.default_rng(seed).permutation(len(z))[:5000]]
         sample_total = ((sample - sample.mean(axis=0)) ** 2).sum()
-        # 5,000 points in 3-D: one thread is plenty, and spare OpenMP threads spin on a busy machine
+        # 5,000 points in 3-D: one thread is plenty; spare OpenMP threads would only spin
         with limit_threads(1):
             for k in range(2, min(max_conditions, len(np.unique(sample, axis=0))) + 1):
                 km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample)
