@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812 (the usual alias)
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 TF = torch.nn.functional
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck, pair
 
 # ------------------------------------------------------------------ strategies
 # Tests parametrized over many ops (operator, function and method forms of the
@@ -1075,3 +1075,115 @@ def test_nonzero_and_single_argument_where_match_torch(shape) -> None:
 def test_where_with_one_value_is_refused() -> None:
     with pytest.raises(TypeError, match="both values"):
         cr.where(cr.tensor([True]), cr.tensor([1.0]))
+
+
+# ----------------------------------------------------------------- rounding: floor, ceil, round, trunc
+ROUNDING = ["floor", "ceil", "round", "trunc"]
+ROUNDING_FORMS = ["method", "function"]
+rounding_shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
+
+
+def rand(shape: tuple[int, ...], dtype: type = np.float32, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+    return np.asarray(scale * np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
+
+
+HALVES = np.array([-2.5, -1.5, -0.5, -0.4, 0.0, 0.4, 0.5, 1.5, 2.5, 3.7, -3.7, 1e6 + 0.5])
+
+
+@pytest.mark.parametrize("form", ROUNDING_FORMS)
+@pytest.mark.parametrize("name", ROUNDING)
+@given(shape=rounding_shapes)
+def test_rounding_against_torch(form: str, name: str, shape: tuple[int, ...]) -> None:
+    check_against_torch(*pair(form, name), [rand(shape, scale=3)])
+
+
+@pytest.mark.parametrize("name", ROUNDING)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_rounding_halves_and_signs(name: str, dtype: type) -> None:
+    x = HALVES.astype(dtype)
+    out = check_against_torch(*pair("function", name), [x], rtol=0, atol=0)
+    np.testing.assert_array_equal(np.signbit(out[0].data), np.signbit(getattr(torch, name)(torch.tensor(x))))
+
+
+def test_round_is_half_to_even() -> None:
+    out = cr.round(cr.tensor(np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5])))
+    np.testing.assert_array_equal(out.data, [0, 2, 2, -0, -2, -2])
+
+
+@pytest.mark.parametrize("form", ROUNDING_FORMS)
+@pytest.mark.parametrize("decimals", [-2, -1, 0, 1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_round_decimals_against_torch(form: str, decimals: int, dtype: type) -> None:
+    ties = [0.125, 0.375, 2.675, 12.5, 15.0, 25.0, -150.0]
+    x = np.concatenate([rand((20,), scale=300), ties]).astype(dtype)
+    check_against_torch(*pair(form, "round", decimals=decimals), [x], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ROUNDING)
+def test_rounding_gradient_is_zero_as_in_torch(name: str) -> None:
+    x0 = rand((3, 4), scale=3)
+    ours = cr.tensor(x0, requires_grad=True)
+    theirs = torch.tensor(x0, requires_grad=True)
+    y, ty = getattr(ours, name)(), getattr(theirs, name)()
+    assert y.requires_grad and ty.requires_grad
+    assert y.grad_fn is not None
+    y.sum().backward()
+    ty.sum().backward()
+    assert ours.grad is not None and theirs.grad is not None
+    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad.data, np.zeros((3, 4), np.float32))
+    assert ours.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ROUNDING)
+def test_rounding_in_a_product_keeps_the_other_factor(name: str) -> None:
+    # d/dx (round(x) * x) = round(x): only the second factor contributes
+    def fn(x):
+        return getattr(x, name)() * x + x.sin()
+
+    check_against_torch(fn, fn, [rand((2, 5), scale=3)])
+
+
+@pytest.mark.parametrize("name", ROUNDING)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+def test_rounding_of_ints_is_identity(name: str, dtype: type) -> None:
+    x = np.array([0, 3, 7, 100], dtype=dtype)
+    out = check_against_torch(*pair("function", name), [x])
+    assert out[0].dtype == dtype
+    np.testing.assert_array_equal(out[0].data, x)
+
+
+def test_rounding_without_grad_records_nothing() -> None:
+    x = cr.tensor(np.array([1.5, -0.5]), requires_grad=True)
+    with cr.no_grad():
+        y = x.floor()
+    assert not y.requires_grad
+    assert y.grad_fn is None
+
+
+ROUNDING_GRADCHECK_CASES = [
+    ("floor", lambda x: x.floor() * x, [(2, 3)]),
+    ("ceil", lambda x: cr.ceil(x), [(2, 3)]),
+    ("round", lambda x: x.round() + x, [(2, 3)]),
+    ("round decimals", lambda x: cr.round(x, decimals=1), [(2, 3)]),
+    ("trunc", lambda x: cr.trunc(x), [(2, 3)]),
+]
+
+
+@pytest.mark.parametrize(
+    "name,fn,shapes_", ROUNDING_GRADCHECK_CASES, ids=[c[0] for c in ROUNDING_GRADCHECK_CASES]
+)
+def test_rounding_gradcheck(name: str, fn, shapes_: list[tuple[int, ...]]) -> None:
+    check_gradcheck(fn, [rand(s, dtype=np.float64, seed=i, scale=3) for i, s in enumerate(shapes_)])
+
+
+def test_rounding_errors() -> None:
+    for name in ROUNDING:
+        with pytest.raises(TypeError, match=f"{name}: not available for bool tensors"):
+            getattr(cr, name)(cr.tensor(np.array([True, False])))
+    with pytest.raises(TypeError, match="round: decimals=1 needs a floating-point tensor"):
+        cr.round(cr.tensor(np.array([1, 2])), decimals=1)
+    with pytest.raises(TypeError, match="round: decimals must be an int"):
+        cr.zeros(2).round(decimals=0.5)
+    with pytest.raises(TypeError, match="floor: expected a Tensor"):
+        cr.floor(1.5)

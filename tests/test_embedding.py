@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812 (the usual name)
 from chainrule.ops.embedding import _scatter_rows
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 TF = torch.nn.functional
 

@@ -12,7 +12,7 @@ import torch
 
 import chainrule as cr
 from chainrule.autograd import Function
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 import chainrule as cr
-from conftest import call, check_against_torch, check_gradcheck, pair
+from helpers import call, check_against_torch, check_gradcheck, pair
 
 OPS = ["softmax", "log_softmax"]
 FORMS = ["function", "method"]

@@ -15,7 +15,7 @@ from chainrule.models import GPT, get_model
 from chainrule.models.gpt import sample_logits
 from chainrule.nn.transformer import generate_square_subsequent_mask
 from chainrule.runtime import limit_threads
-from conftest import check_gradcheck
+from helpers import check_gradcheck
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 
 def rand(shape: tuple[int, ...], dtype: type = np.float32, seed: int = 0) -> np.ndarray:

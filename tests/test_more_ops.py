@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck, pair
+from helpers import check_against_torch, check_gradcheck, pair
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
 shapes_nd = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)

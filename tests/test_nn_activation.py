@@ -25,7 +25,7 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F  # noqa: N812
 from chainrule.ops.activation import erf, erfc
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 # name -> strategy for its keyword options (the same names in both libraries)
 OPTIONS = {

@@ -14,7 +14,7 @@ import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812
 from chainrule import nn
 from chainrule.ops.conv import conv_transpose1d, pad_nd
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 TF = torch.nn.functional
 TOL = {"rtol": 1e-4, "atol": 1e-5}

@@ -16,7 +16,7 @@ import torch
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F  # noqa: N812
-from conftest import check_gradcheck
+from helpers import check_gradcheck
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])

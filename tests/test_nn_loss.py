@@ -24,7 +24,7 @@ from hypothesis.extra.numpy import array_shapes
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F  # noqa: N812
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 REDUCTIONS = ["none", "mean", "sum"]
 SHAPES = array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)

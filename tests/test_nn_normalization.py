@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812
 from chainrule import nn
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 
 def _copy_from_torch(ours: nn.Module, theirs: torch.nn.Module) -> None:

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import chainrule as cr
 from chainrule import nn
 from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 KINDS = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
 

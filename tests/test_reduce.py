@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 import chainrule as cr
-from conftest import call, check_against_torch, check_gradcheck, pair
+from helpers import call, check_against_torch, check_gradcheck, pair
 
 FORMS = ["function", "method"]
 
@@ -692,3 +692,70 @@ def test_gradient_keeps_the_input_dtype(name, dtype):
     (g,) = cr.autograd.grad(out, t, np.ones(out.shape, dtype))
     assert g.dtype == dtype
     assert g.shape == t.shape
+
+
+# ------------------------------------------------------------------- cumsum
+def rand(shape: tuple[int, ...], dtype: type = np.float32, seed: int = 0) -> np.ndarray:
+    return np.asarray(np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
+
+
+def signed_dim(draw: st.DrawFn, ndim: int) -> int:
+    """A dim of a tensor with ``ndim`` dims (0 and -1 for a 0-d one), negative about half the time."""
+    n = max(ndim, 1)
+    d = draw(st.integers(0, n - 1))
+    return d - n if draw(st.booleans()) else d
+
+
+@pytest.mark.parametrize("form", FORMS)
+@given(data=st.data(), shape=SHAPES)
+def test_cumsum_against_torch(form: str, data: st.DataObject, shape: tuple[int, ...]) -> None:
+    d = signed_dim(data.draw, len(shape))
+    check_against_torch(*pair(form, "cumsum", d), [rand(shape)])
+
+
+def test_cumsum_with_dtype() -> None:
+    check_against_torch(
+        lambda x: x.cumsum(1, dtype=cr.float64), lambda x: x.cumsum(1, dtype=torch.float64), [rand((2, 3))]
+    )
+    check_against_torch(
+        lambda x: cr.cumsum(x, 0, dtype=cr.float32),
+        lambda x: torch.cumsum(x, 0, dtype=torch.float32),
+        [np.arange(5, dtype=np.int64)],
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
+def test_cumsum_of_ints_and_bools_gives_int64(dtype: type) -> None:
+    x = (np.arange(6).reshape(2, 3) % 2).astype(dtype)
+    out = check_against_torch(*pair("function", "cumsum", -1), [x])
+    assert out[0].dtype == np.int64
+
+
+def test_cumsum_gradient_is_reversed_cumsum() -> None:
+    x = cr.tensor(np.zeros(4), requires_grad=True)
+    (x.cumsum(0) * cr.tensor(np.array([1.0, 2.0, 3.0, 4.0]))).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [10, 9, 7, 4])
+
+
+CUMSUM_GRADCHECK_CASES = [
+    ("cumsum", lambda x: x.cumsum(0), [(4, 2)]),
+    ("cumsum last", lambda x: cr.cumsum(x, -1), [(2, 3, 4)]),
+    ("cumsum 0-d", lambda x: x.cumsum(0), [()]),
+]
+
+
+@pytest.mark.parametrize(
+    "name,fn,shapes_", CUMSUM_GRADCHECK_CASES, ids=[c[0] for c in CUMSUM_GRADCHECK_CASES]
+)
+def test_cumsum_gradcheck(name: str, fn, shapes_: list[tuple[int, ...]]) -> None:
+    check_gradcheck(fn, [np.asarray(3 * rand(s, dtype=np.float64, seed=i)) for i, s in enumerate(shapes_)])
+
+
+def test_cumsum_dim_out_of_range_errors_name_the_op() -> None:
+    x = cr.zeros(2, 3)
+    for name, fn in (
+        ("cumsum", lambda: x.cumsum(2)),
+        ("cumsum", lambda: cr.cumsum(cr.tensor(1.0), 1)),
+    ):
+        with pytest.raises(IndexError, match=f"{name}: dimension .* is out of range"):
+            fn()

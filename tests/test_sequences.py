@@ -30,7 +30,7 @@ from chainrule.data import (
     pad_sequences,
     tbptt_batches,
 )
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck
 
 
 def rand(shape: tuple[int, ...], seed: int = 0, dtype: type = np.float32) -> np.ndarray:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch.nn.functional import pad as torch_pad
 
 import chainrule as cr
-from conftest import check_against_torch, check_gradcheck
+from helpers import check_against_torch, check_gradcheck, pair
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
 shapes_nd = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
@@ -808,3 +808,221 @@ def test_gather_refuses_negative_indices_like_torch() -> None:
         x.gather(1, cr.tensor([[0], [-1]]))
     with pytest.raises(RuntimeError):
         torch.arange(6.0).reshape(2, 3).gather(1, torch.tensor([[0], [-1]]))
+
+
+# ------------------------------------------- flip, repeat, tril/triu, index_select
+FORMS = ["method", "function"]
+matrix_shapes = hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4)
+
+
+def signed_dim_or_0d(draw: st.DrawFn, ndim: int) -> int:
+    """A dim of a tensor with ``ndim`` dims (0 and -1 for a 0-d one), negative about half the time."""
+    n = max(ndim, 1)
+    d = draw(st.integers(0, n - 1))
+    return d - n if draw(st.booleans()) else d
+
+
+@pytest.mark.parametrize("form", FORMS)
+@given(data=st.data(), shape=shapes)
+def test_flip_against_torch(form: str, data: st.DataObject, shape: tuple[int, ...]) -> None:
+    n = max(len(shape), 1)
+    picked = data.draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
+    dims = tuple(d - n if data.draw(st.booleans()) else d for d in picked)
+    check_against_torch(*pair(form, "flip", dims), [rand(shape)])
+
+
+@given(data=st.data(), shape=shapes_nd)
+def test_flip_varargs_and_single_int(data: st.DataObject, shape: tuple[int, ...]) -> None:
+    d0 = signed_dim_or_0d(data.draw, len(shape))
+    check_against_torch(lambda x: x.flip(d0), lambda x: x.flip(d0), [rand(shape)])
+    if len(shape) > 1:
+        d1 = (d0 + 1) % len(shape)
+        check_against_torch(lambda x: x.flip(d0, d1), lambda x: x.flip(d0, d1), [rand(shape)])
+        check_against_torch(lambda x: x.flip([d1, d0]), lambda x: x.flip([d1, d0]), [rand(shape)])
+
+
+def test_flip_returns_a_copy_not_a_view() -> None:
+    x = cr.tensor(np.arange(6.0).reshape(2, 3))
+    out = cr.flip(x, (1,))
+    np.testing.assert_array_equal(out.data, [[2, 1, 0], [5, 4, 3]])
+    assert not np.shares_memory(out.data, x.data)
+
+
+def test_flip_of_ints_keeps_dtype() -> None:
+    check_against_torch(*pair("function", "flip", (0, -1)), [np.arange(6, dtype=np.int32).reshape(2, 3)])
+
+
+# ------------------------------------------------------------------- repeat
+@given(data=st.data(), shape=shapes)
+def test_repeat_against_torch(data: st.DataObject, shape: tuple[int, ...]) -> None:
+    lead = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2)))
+    counts = tuple(data.draw(st.integers(0, 3)) for _ in shape)
+    sizes = lead + counts
+    x = rand(shape)
+    if sizes:  # PyTorch's x.repeat() with no sizes is an error
+        check_against_torch(lambda t: t.repeat(*sizes), lambda t: t.repeat(*sizes), [x])
+    check_against_torch(lambda t: t.repeat(sizes), lambda t: t.repeat(sizes), [x])
+    check_against_torch(lambda t: t.repeat(list(sizes)), lambda t: t.repeat(list(sizes)), [x])
+    check_against_torch(lambda t: cr.repeat(t, *sizes), lambda t: t.repeat(sizes), [x])
+
+
+@pytest.mark.parametrize(
+    "shape,sizes",
+    [((3,), (2,)), ((2, 3), (1, 1)), ((2, 3), (3, 2)), ((1, 3), (4, 1, 2)), ((), (2, 3)), ((2, 1), (0, 5))],
+)
+def test_repeat_cases(shape: tuple[int, ...], sizes: tuple[int, ...]) -> None:
+    check_against_torch(lambda t: t.repeat(*sizes), lambda t: t.repeat(*sizes), [rand(shape)])
+
+
+def test_repeat_gradient_sums_the_copies() -> None:
+    x = cr.tensor(np.zeros(3), requires_grad=True)
+    x.repeat(2, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0, 4.0])
+
+
+# ---------------------------------------------------------------- tril/triu
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("op", ["tril", "triu"])
+@given(shape=matrix_shapes, diagonal=st.integers(-5, 5))
+def test_triangle_against_torch(form: str, op: str, shape: tuple[int, ...], diagonal: int) -> None:
+    check_against_torch(*pair(form, op, diagonal), [rand(shape)])
+
+
+@pytest.mark.parametrize("op", ["tril", "triu"])
+@pytest.mark.parametrize("diagonal", [-3, -1, 0, 1, 2, 6])
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 2), (2, 3, 4), (2, 1, 4, 3)])
+def test_triangle_diagonals_and_batches(op: str, diagonal: int, shape: tuple[int, ...]) -> None:
+    check_against_torch(*pair("method", op, diagonal), [rand(shape)])
+    check_against_torch(*pair("function", op, diagonal=diagonal), [rand(shape)])
+
+
+@pytest.mark.parametrize("op", ["tril", "triu"])
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_triangle_of_ints_and_bools(op: str, dtype: type) -> None:
+    x = np.arange(1, 13).reshape(3, 4).astype(dtype)
+    check_against_torch(*pair("function", op, 1), [x])
+
+
+def test_tril_gradient_is_masked() -> None:
+    x = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    x.tril(-1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0, 0, 0], [1, 0, 0]])
+    y = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    cr.triu(y, 1).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [[0, 1, 1], [0, 0, 1]])
+
+
+# ------------------------------------------------------------- index_select
+@pytest.mark.parametrize("form", FORMS)
+@given(data=st.data(), shape=shapes_nd)
+def test_index_select_against_torch(form: str, data: st.DataObject, shape: tuple[int, ...]) -> None:
+    d = signed_dim_or_0d(data.draw, len(shape))
+    n = shape[d]
+    dtype = data.draw(st.sampled_from([np.int64, np.int32]))
+    idx = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=6)), dtype=dtype)
+    if form == "method":
+        fns = (lambda x, i: x.index_select(d, i), lambda x, i: x.index_select(d, i))
+    else:
+        fns = (lambda x, i: cr.index_select(x, d, i), lambda x, i: torch.index_select(x, d, i))
+    check_against_torch(*fns, [rand(shape), idx])
+
+
+@pytest.mark.parametrize(
+    "shape,dim,idx",
+    [
+        ((4, 3), 0, np.array([3, 3, 0, 3])),  # repeated rows
+        ((2, 5), -1, np.array([4, 4, 4, 4, 4, 4, 4])),  # longer than the dim
+        ((2, 3, 4), 1, np.array([2, 0, 2])),
+        ((3, 1), 1, np.array([0, 0])),  # size-1 dim
+        ((3, 4), 1, np.array(2)),  # a 0-d index selects one slice, keeping the dim
+        ((3, 4), 0, np.array([], dtype=np.int64)),
+        ((), 0, np.array([0])),  # a 0-d input gives a 0-d output
+        ((), -1, np.array(0)),
+    ],
+)
+def test_index_select_cases(shape: tuple[int, ...], dim: int, idx: np.ndarray) -> None:
+    check_against_torch(
+        lambda x, i: x.index_select(dim, i), lambda x, i: x.index_select(dim, i), [rand(shape), idx]
+    )
+
+
+def test_index_select_repeated_indices_accumulate_gradient() -> None:
+    x = cr.tensor(np.zeros((3, 2)), requires_grad=True)
+    out = x.index_select(0, cr.tensor(np.array([2, 0, 2, 2])))
+    (out * cr.tensor(np.array([[1.0], [2.0], [3.0], [4.0]]))).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[2, 2], [0, 0], [8, 8]])
+
+
+SELECTION_GRADCHECK_CASES = [
+    ("flip", lambda x: x.flip(0, -1), [(2, 3, 2)]),
+    ("flip 0-d", lambda x: cr.flip(x, (0,)), [()]),
+    ("repeat", lambda x: x.repeat(2, 1, 3), [(2, 2)]),
+    ("repeat 0-d", lambda x: x.repeat(3), [()]),
+    ("tril", lambda x: x.tril(), [(3, 3)]),
+    ("tril batched", lambda x: cr.tril(x, -1), [(2, 3, 4)]),
+    ("triu", lambda x: x.triu(1), [(3, 4)]),
+    ("triu batched", lambda x: cr.triu(x, -2), [(2, 4, 3)]),
+    ("index_select", lambda x: x.index_select(1, cr.tensor(np.array([2, 0, 2, 2]))), [(2, 3)]),
+    ("index_select 0-d", lambda x: x.index_select(0, cr.tensor(np.array([0]))), [()]),
+]
+
+
+@pytest.mark.parametrize(
+    "name,fn,shapes_", SELECTION_GRADCHECK_CASES, ids=[c[0] for c in SELECTION_GRADCHECK_CASES]
+)
+def test_selection_gradcheck(name: str, fn, shapes_: list[tuple[int, ...]]) -> None:
+    check_gradcheck(fn, [np.asarray(3 * rand(s, dtype=np.float64, seed=i)) for i, s in enumerate(shapes_)])
+
+
+def test_dim_out_of_range_errors_name_the_selection_op() -> None:
+    x = cr.zeros(2, 3)
+    idx = cr.tensor(np.array([0]))
+    for name, fn in (
+        ("flip", lambda: x.flip(2)),
+        ("flip", lambda: cr.flip(x, (0, -3))),
+        ("index_select", lambda: x.index_select(2, idx)),
+        ("index_select", lambda: cr.index_select(x, -3, idx)),
+    ):
+        with pytest.raises(IndexError, match=f"{name}: dimension .* is out of range"):
+            fn()
+
+
+def test_flip_errors() -> None:
+    x = cr.zeros(2, 3)
+    with pytest.raises(ValueError, match="flip: dimension repeated"):
+        cr.flip(x, (0, -2))
+    with pytest.raises(TypeError, match="flip"):
+        x.flip()
+
+
+def test_repeat_errors() -> None:
+    x = cr.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"repeat: got 1 repeat counts \(2,\) for a tensor with 2 dims"):
+        x.repeat(2)
+    with pytest.raises(ValueError, match="repeat: repeat counts must be non-negative"):
+        x.repeat(2, -1)
+    with pytest.raises(TypeError, match="repeat: repeat counts must be ints"):
+        x.repeat(2.0, 1)
+
+
+def test_triangle_errors() -> None:
+    with pytest.raises(ValueError, match=r"tril: expects a tensor with at least 2 dims, got shape \(3,\)"):
+        cr.tril(cr.zeros(3))
+    with pytest.raises(ValueError, match="triu: expects a tensor with at least 2 dims"):
+        cr.tensor(1.0).triu()
+    with pytest.raises(TypeError, match="triu: diagonal must be an int"):
+        cr.zeros(2, 2).triu(1.5)
+
+
+def test_index_select_errors() -> None:
+    x = cr.zeros(3, 4)
+    with pytest.raises(TypeError, match="index_select: index must be an integer tensor, got float"):
+        x.index_select(1, cr.tensor(np.array([1.0])))
+    with pytest.raises(IndexError, match=r"index_select: index 4 is out of range for dim 1 of size 4"):
+        x.index_select(1, cr.tensor(np.array([0, 4])))
+    with pytest.raises(IndexError, match=r"index_select: index -1 is out of range for dim 0 of size 3"):
+        x.index_select(0, cr.tensor(np.array([-1])))  # negative indices are refused, as in PyTorch
+    with pytest.raises(IndexError, match=r"index_select: index must be a 1-D tensor.*\(1, 1\)"):
+        x.index_select(0, cr.tensor(np.array([[0]])))
+    with pytest.raises(IndexError, match="index_select: a 0-d input takes exactly one index, got 2"):
+        cr.tensor(1.0).index_select(0, cr.tensor(np.array([0, 0])))

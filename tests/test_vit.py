@@ -13,7 +13,7 @@ from chainrule.data import DataLoader
 from chainrule.data.datasets import load_digits
 from chainrule.models import ViT, get_model
 from chainrule.runtime import limit_threads
-from conftest import check_gradcheck
+from helpers import check_gradcheck
 
 
 @pytest.fixture(autouse=True, scope="module")
