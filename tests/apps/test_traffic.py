@@ -21,7 +21,7 @@ from chainrule.apps.traffic.preprocess import Preprocessor
 from chainrule.cli import main
 from chainrule.data.datasets import ChecksumError, file_sha256
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsl-kdd"
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nsl-kdd"
 
 
 # ------------------------------------------------------------------ synthetic files

@@ -13,7 +13,7 @@ import pytest
 from chainrule.models import registry
 from chainrule.train.config import ConfigError, check_config, load_config, run_experiment
 
-CONFIGS = Path(__file__).resolve().parent.parent / "examples" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 MODEL = {"name": "MLP", "in_features": 64, "hidden_sizes": [16], "out_features": 10}
 
 

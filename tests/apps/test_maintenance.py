@@ -17,7 +17,7 @@ from chainrule.apps.maintenance.evaluate import maintenance_view, phm08_score, r
 from chainrule.apps.maintenance.preprocess import Preprocessor, rul_targets
 from chainrule.cli import main
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmapss"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "cmapss"
 
 
 # ------------------------------------------------------------------ synthetic files in the real format

@@ -319,7 +319,7 @@ def test_sst2_cli_reports_a_bad_copy(tmp_path: pathlib.Path) -> None:
     _assert_clean_failure(result, "train.tsv")
 
 
-SHARED_SST2 = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "sst2"
+SHARED_SST2 = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data" / "text" / "sst2"
 
 
 @pytest.mark.skipif(not SHARED_SST2.is_dir(), reason="no shared SST-2 copy at ../shared/data/text/sst2")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "char_gpt.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "char_gpt.py"
 
 
 def test_char_gpt_quick_run_learns_saves_and_samples(tmp_path: Path) -> None:
