@@ -401,7 +401,7 @@ class BertModel(Module):
                     f"BertModel: token_type_ids of shape {token_type_ids.shape} must match input_ids "
                     f"{ids.shape}"
                 )
-        mask = _key_mask(attention_mask, ids.shape)
+        mask = key_mask(attention_mask, ids.shape)
         hidden = self.encoder(self.embeddings(ids, token_type_ids), mask)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BertModelOutput(hidden, pooled)
@@ -528,7 +528,7 @@ def _int_tensor(t: Any, name: str) -> Tensor:
     return t
 
 
-def _key_mask(attention_mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
+def key_mask(attention_mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
     """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real."""
     if attention_mask is None:
         return None

@@ -23,7 +23,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.autograd import no_grad
-from chainrule.models.bert import mean_pool
+from chainrule.models.bert import key_mask, mean_pool
 from chainrule.tensor import Tensor
 
 __all__ = ["PooledHead", "SentenceClassifier", "TopLayers"]
@@ -65,8 +65,7 @@ def run_layers(bert: Any, hidden: Tensor, attention_mask: Tensor, start: int, st
     if start >= stop:
         return hidden
     # BertLayer attends where the (N, 1, 1, L) key mask is True; None when no sentence has padding
-    keys = attention_mask.data.astype(bool)
-    mask = None if keys.all() else keys[:, None, None, :]
+    mask = key_mask(attention_mask, tuple(attention_mask.shape))
     for layer in layers[start:stop]:
         hidden = layer(hidden, mask)
     return hidden
