@@ -91,13 +91,18 @@ def openblas_threads() -> tuple[Any, Any] | None:
 
 
 def _set_blas_threads(n: int) -> None:
+    """Give NumPy's BLAS ``n`` threads, and every other BLAS loaded in the process too.
+
+    NumPy's bundled OpenBLAS is reached directly (fast); threadpoolctl, where
+    installed, also reaches the copies other libraries bring (SciPy and
+    scikit-learn load their own OpenBLAS).
+    """
     found = openblas_threads()
     if found is not None:
         found[0](n)
-        return
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # no way to reach this BLAS: leave it as it is
+    except ImportError:  # only NumPy's own BLAS can be reached
         return
     threadpool_limits(limits=n, user_api="blas")
 
