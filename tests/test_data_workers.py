@@ -163,8 +163,8 @@ def test_same_batches_as_in_process(shuffle: bool, drop_last: bool) -> None:
 
 
 def test_large_batches_travel_through_shared_memory() -> None:
-    # 32 samples of 3x32x32 float32 = 384 KiB a batch: above MIN_SHARED_BYTES, so a mapped block
-    ds = Items(70, (3, 32, 32))
+    # 32 samples of 3x48x48 float32 = 864 KiB a batch: above MIN_SHARED_BYTES, so a mapped block
+    ds = Items(70, (3, 48, 48))
     cr.manual_seed(1)
     expected = batches(crd.DataLoader(ds, batch_size=32, shuffle=True))
     cr.manual_seed(1)
@@ -314,7 +314,7 @@ def test_unpicklable_batch_is_an_error_not_a_hang() -> None:
 
 # ------------------------------------------------------------------ lifetimes
 def test_workers_end_when_iterator_or_loader_goes() -> None:
-    loader = crd.DataLoader(Items(400, (3, 32, 32)), batch_size=32, num_workers=2)
+    loader = crd.DataLoader(Items(400, (3, 48, 48)), batch_size=32, num_workers=2)
     it = iter(loader)
     next(it)  # batches in flight, some in shared blocks not yet read
     pids = [w.pid for w in it._workers]

@@ -34,9 +34,10 @@ __all__ = ["MIN_SHARED_BYTES", "Packed", "block_prefix", "discard", "pack", "rem
 
 _make = Tensor._make
 
-# Below this many bytes of arrays a batch is pickled: creating, mapping and unlinking a file
-# costs some 30-60 us, as much as pickling ~256 KiB through a pipe (benchmarks/loader_workers.py).
-MIN_SHARED_BYTES = 256 << 10
+# Below this many bytes of arrays a batch is pickled: creating, writing, mapping and unlinking a
+# file costs more than pickling a 256 KiB batch through a pipe, and less from about 1 MiB on
+# (benchmarks/loader_workers.py prints both; 16 MiB batches: 3x the rate, 1/4 the main-process CPU).
+MIN_SHARED_BYTES = 512 << 10
 _ALIGN = 64  # each array starts on a cache line
 
 
