@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -348,6 +350,38 @@ def test_ctrl_c_stops_the_workers() -> None:
         timer.cancel()
     gc.collect()
     assert no_workers_left() and not leftover_blocks()
+
+
+_LEAVE = """
+import os, signal, sys
+sys.path[:0] = [{src!r}, {tests!r}]
+import chainrule.data as crd
+from test_data_workers import Items
+loader = crd.DataLoader(Items(400, (3, 48, 48)), batch_size=32, num_workers=2, persistent_workers=True)
+it = iter(loader)
+next(it)  # batches in flight, some in shared blocks
+print(os.getpid(), *(w.pid for w in it._workers), flush=True)
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_workers_end_with_the_main_process(how: str) -> None:
+    # at interpreter exit the loader stops its workers; if the main process is killed, they notice
+    # within a status interval, remove their shared blocks and exit
+    src = os.path.dirname(os.path.dirname(os.path.dirname(crd.__file__)))
+    script = _LEAVE.format(src=src, tests=os.path.dirname(__file__))
+    done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=60)
+    assert done.returncode == (-signal.SIGKILL if how == "kill" else 0), done.stderr
+    assert "Traceback" not in done.stderr and "leaked" not in done.stderr
+    main_pid, *pids = map(int, done.stdout.split())
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
+    if shm.shm_dir() is not None:
+        assert not glob.glob(os.path.join(shm.shm_dir(), f"chainrule-loader-{main_pid}-*"))
 
 
 def test_persistent_workers_are_reused_across_epochs() -> None:
