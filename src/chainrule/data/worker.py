@@ -153,7 +153,10 @@ class WorkerFailure:
                 exc = None
         if exc is None:
             exc = RuntimeError(msg)
-        raise exc
+        try:
+            raise exc
+        finally:
+            exc = None  # no cycle through this frame: the iterator is freed as soon as the error is
 
 
 def seed_worker(seed: int, worker_id: int) -> None:
@@ -244,6 +247,8 @@ def worker_loop(
         try:
             task = index_queue.get(timeout=STATUS_INTERVAL)
         except queue.Empty:
+            if done_event.is_set():  # the None may never come (its queue collected with the iterator)
+                break
             continue
         if task is None:
             break
