@@ -218,6 +218,9 @@ def test_iterable_dataset_sharded_and_interleaved() -> None:
     twice = list(crd.DataLoader(Stream(5, shard=False), batch_size=None, num_workers=2))
     assert sorted(twice) == sorted(list(range(5)) * 2)
     assert len(crd.DataLoader(ds, batch_size=3)) == 5
+    # persistent workers start their copies of the stream afresh each epoch
+    persistent = crd.DataLoader(ds, batch_size=3, num_workers=2, persistent_workers=True)
+    assert [y.tolist() for y in persistent] == got == [y.tolist() for y in persistent]
     with pytest.raises(ValueError, match="IterableDataset: expected unspecified shuffle"):
         crd.DataLoader(ds, shuffle=True)
     with pytest.raises(TypeError, match="stream without random access"):
@@ -401,6 +404,19 @@ def test_persistent_workers_are_reused_across_epochs() -> None:
     del loader, it
     gc.collect()
     assert no_workers_left() and not any(_alive(p) for p in pids[0])
+
+
+def test_epoch_cut_short_leaves_no_blocks_behind() -> None:
+    # results of the abandoned epoch (in the queue, or held out of turn) are freed when the next starts
+    loader = crd.DataLoader(Items(200, (3, 48, 48)), batch_size=32, num_workers=2, persistent_workers=True)
+    it = iter(loader)
+    next(it)
+    time.sleep(0.2)  # let the workers fill their prefetch
+    assert len(batches(loader)) == 7
+    assert not leftover_blocks()  # while the loader and its workers still live
+    del loader, it
+    gc.collect()
+    assert no_workers_left()
 
 
 def test_spawn_context() -> None:

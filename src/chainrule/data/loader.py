@@ -365,6 +365,9 @@ class _WorkerIterator:
     def reset(self, loader: DataLoader, first: bool = False) -> None:
         """Start an epoch: a fresh pass of the sampler, and (persistent workers) fresh dataset iterators."""
         n = self._num_workers
+        for info in getattr(self, "_tasks", {}).values():
+            if len(info) == 2:  # arrived out of turn in an epoch cut short: free its shared block
+                shm.discard(info[1])
         self._source = loader._tasks()
         self._send_idx = self._rcvd_idx = 0
         self._tasks: dict[int, tuple[Any, ...]] = {}  # task index -> (worker,) or (worker, payload)
