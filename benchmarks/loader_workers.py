@@ -36,10 +36,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-import chainrule.data as crd  # noqa: E402
-from chainrule.data import shm  # noqa: E402
+import chainrule.data as crd
+from chainrule.data import shm
 
-ROUNDS = 25  # FFT filter passes per item: ~5 ms on one core of the reference machine
+ROUNDS = 32  # FFT filter passes per item: ~5 ms on one core of the reference machine
 
 
 class Decoded:
@@ -107,7 +107,7 @@ def transport(nbytes: int, count: int, shared: bool) -> tuple[float, float]:
     received = 0
     while (item := q.get()) is not None:
         batch = shm.unpack(pickle.loads(item)) if shared else item
-        batch[0][:: 1024].sum()  # look at it, one element per 4 KiB page
+        batch[0][::1024].sum()  # look at it, one element per 4 KiB page
         received += 1
         del batch
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -129,7 +129,10 @@ def main() -> None:
     for i in range(8):
         ds[i]
     item_ms = (time.perf_counter() - start) / 8 * 1e3
-    print(f"load average {os.getloadavg()[0]:.2f}; one item {item_ms:.1f} ms; {args.items} items, batch {args.batch_size}")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; one item {item_ms:.1f} ms; "
+        f"{args.items} items, batch {args.batch_size}"
+    )
     rows = epoch_times(args.items, args.batch_size, args.epochs)
     print(f"\n{'num_workers':>11}  {'chainrule s':>11}  {'PyTorch s':>9}  {'chainrule/PyTorch':>17}")
     for workers, ours, theirs in rows:

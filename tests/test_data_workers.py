@@ -427,6 +427,14 @@ def test_spawn_context() -> None:
     loader = crd.DataLoader(ds, batch_size=8, shuffle=True, num_workers=2, multiprocessing_context="spawn")
     assert batches(loader) == expected
     assert no_workers_left() and not leftover_blocks()
+    local = crd.DataLoader(
+        ds, batch_size=8, num_workers=1, multiprocessing_context="spawn", collate_fn=lambda s: s
+    )
+    with pytest.raises(Exception) as info:
+        iter(local)
+    assert "define them at module level" in "".join(getattr(info.value, "__notes__", []))
+    del info
+    assert no_workers_left()
 
 
 def test_option_checks() -> None:

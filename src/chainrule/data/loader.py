@@ -326,6 +326,10 @@ class _WorkerIterator:
         self._owner = os.getpid()  # a forked child holding a copy of this object must not stop our workers
         self._prefix = shm.block_prefix()
         self.closed = False
+        try:
+            self._length: int | None = len(loader)
+        except TypeError:  # a stream without __len__
+            self._length = None
         spec = WorkerSpec(
             dataset=loader.dataset,
             auto_collation=loader._auto_collation,
@@ -353,7 +357,16 @@ class _WorkerIterator:
                     daemon=True,
                     name=f"chainrule-loader-worker-{wid}",
                 )
-                w.start()
+                try:
+                    w.start()
+                except Exception as e:
+                    if ctx.get_start_method() != "fork":
+                        e.add_note(
+                            f"DataLoader: with the {ctx.get_start_method()!r} start method each worker gets "
+                            "a pickled copy of the dataset, collate_fn, worker_init_fn and transform: define "
+                            "them at module level (no lambdas or local classes)"
+                        )
+                    raise
                 self._index_queues.append(index_queue)
                 self._workers.append(w)
             self.reset(loader, first=True)
@@ -417,6 +430,11 @@ class _WorkerIterator:
     # ---------------------------------------------------------------- batches
     def __iter__(self) -> _WorkerIterator:
         return self
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("DataLoader: this IterableDataset has no __len__, so the loader has no length")
+        return self._length
 
     def __next__(self) -> Any:
         if self.closed:
