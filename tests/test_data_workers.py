@@ -268,8 +268,14 @@ def test_worker_init_fn_and_its_failure() -> None:
     loader = crd.DataLoader(InitSeen(), batch_size=None, num_workers=2, worker_init_fn=record_init)
     seen = [int(v) for v in loader]
     assert sorted(set(seen)) == [0, 1] and _init_calls == []  # it ran in the workers, not here
-    loader = crd.DataLoader(InitSeen(), batch_size=2, num_workers=2, worker_init_fn=failing_init)
-    with pytest.raises(OSError, match=r"DataLoader worker 0 raised OSError while starting(.|\n)*cannot open"):
+    loader = crd.DataLoader(InitSeen(), batch_size=1, num_workers=2, worker_init_fn=failing_init)
+    it = iter(loader)
+    for worker in (0, 1, 0):  # every batch says why, not only the first
+        with pytest.raises(
+            OSError, match=rf"worker {worker} raised OSError while starting, in worker_init_fn"
+        ):
+            next(it)
+    with pytest.raises(OSError, match=r"Original traceback(.|\n)*worker 0 cannot open its file"):
         list(loader)
 
 

@@ -214,16 +214,18 @@ def worker_loop(
             spec.dataset, spec.auto_collation, spec.collate_fn, spec.drop_last, spec.transform
         )
 
-    init_failure: WorkerFailure | None = None
+    # a failure to start is the answer to every task, until a new epoch's start succeeds
+    failure: WorkerFailure | None = None
     fetcher: Any = None
+    initialised = False
     try:
         if spec.worker_init_fn is not None:
             spec.worker_init_fn(worker_id)
+        initialised = True
         fetcher = new_fetcher()
     except Exception as e:
-        init_failure = WorkerFailure(
-            worker_id, "while starting (in worker_init_fn or opening the dataset)", e
-        )
+        step = "opening its dataset" if initialised else "in worker_init_fn"
+        failure = WorkerFailure(worker_id, f"while starting, {step}", e)
 
     blocks = f"{spec.block_prefix}-w{worker_id}-"
 
@@ -254,18 +256,19 @@ def worker_loop(
             break
         if isinstance(task, ResumeIteration):
             ended = False
-            try:
-                fetcher = new_fetcher()
-            except Exception as e:
-                init_failure = WorkerFailure(worker_id, "while restarting its dataset for a new epoch", e)
+            if initialised:
+                try:
+                    fetcher, failure = new_fetcher(), None
+                except Exception as e:
+                    failure = WorkerFailure(worker_id, "while restarting its dataset for a new epoch", e)
             _send(results, None, worker_id, task)
             continue
         if done_event.is_set() or ended:
             continue  # shutting down, or this worker's stream is exhausted: skip until None comes
         task_index, indices = task
         payload: Any
-        if init_failure is not None:
-            payload, init_failure = init_failure, None
+        if failure is not None:
+            payload = failure
         else:
             try:
                 batch = fetcher(indices)
