@@ -353,7 +353,7 @@ class _WorkerIterator:
                 index_queue.cancel_join_thread()  # never wait at exit to flush indices nobody will read
                 w = ctx.Process(
                     target=worker_loop,
-                    args=(spec, wid, index_queue, self._results, self._done, os.getpid()),
+                    args=(spec, wid, index_queue, self._results, self._done),
                     daemon=True,
                     name=f"chainrule-loader-worker-{wid}",
                 )

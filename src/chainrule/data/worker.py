@@ -195,7 +195,6 @@ def worker_loop(
     index_queue: Any,
     results: Any,
     done_event: Any,
-    parent_pid: int,
 ) -> None:
     """The body of a worker process: set up, then fetch batches until told to stop (None) or orphaned."""
     global _worker_info
@@ -204,6 +203,9 @@ def worker_loop(
     except (ValueError, OSError):
         pass
     runtime.set_num_threads(1)
+    # the process that started us: the main one (fork, spawn) or its fork server, which ends with it;
+    # once it is gone we are re-parented, and nobody is left to read our batches
+    parent = os.getppid()
     seed = spec.base_seed + worker_id
     seed_worker(seed, worker_id)
     _worker_info = WorkerInfo(id=worker_id, num_workers=spec.num_workers, seed=seed, dataset=spec.dataset)
@@ -243,7 +245,7 @@ def worker_loop(
     ended = False
     orphaned = False
     while True:
-        if os.getppid() != parent_pid:
+        if os.getppid() != parent:
             orphaned = True
             break
         try:
