@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=320)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per setting (median)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per setting (median)")
     parser.add_argument("--skip-transport", action="store_true")
     args = parser.parse_args()
 
