@@ -36,7 +36,8 @@ _make = Tensor._make
 
 # Below this many bytes of arrays a batch is pickled: creating, writing, mapping and unlinking a
 # file costs more than pickling a 256 KiB batch through a pipe, and less from about 1 MiB on
-# (benchmarks/loader_workers.py prints both; 16 MiB batches: 3x the rate, 1/4 the main-process CPU).
+# (benchmarks/loader_workers.py prints both; 16-64 MiB batches: 3-5x the rate, 1/4-1/6 of the main
+# process's CPU time per batch, measured on a loaded 2-core machine).
 MIN_SHARED_BYTES = 512 << 10
 _ALIGN = 64  # each array starts on a cache line
 
