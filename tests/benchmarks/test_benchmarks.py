@@ -36,3 +36,20 @@ def test_unknown_workload_is_refused_with_the_list() -> None:
     )
     assert result.returncode != 0
     assert "chain" in result.stderr and "nope" in result.stderr
+
+
+def test_loader_workers_benchmark_prints_its_table() -> None:
+    script = RUN.parent / "loader_workers.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--items", "32", "--epochs", "1", "--skip-transport"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["num_workers"])
+    rows = [line.split() for line in lines[header + 1 : header + 4]]
+    assert [r[0] for r in rows] == ["0", "1", "2"] and all(float(r[3]) > 0 for r in rows)
+    assert any(line.startswith("speed-up of 2 workers over 0") and "load average" in line for line in lines)

@@ -61,6 +61,7 @@ def test_example_configs_run_and_write_every_file(name, tmp_path):
         ({"model": {"name": "MLP", "width": 3}}, r"'width' in \[model\] \(MLP\]; valid keys: .*hidden_sizes"),
         ({"model": MODEL, "callbacks": {"early_stopping": {"patients": 3}}}, r"'patients'.*patience"),
         ({}, r"a \[model\] section is required"),
+        ({"model": MODEL, "data": {"num_workers": -1}}, r"num_workers must be an integer >= 0, got -1"),
     ],
 )
 def test_unknown_names_are_refused_with_the_valid_ones(raw, expected):
@@ -103,6 +104,22 @@ def test_a_csv_dataset_trains_a_regression(tmp_path):
     )
     _, results = run_experiment(config, tmp_path / "run", progress=False, models=registry)
     assert results["test"]["r2"] > 0.99
+
+
+def test_num_workers_gives_the_same_run(tmp_path):
+    # batches made in worker processes: the same shuffling, so the same training, figure for figure
+    raw = {
+        "model": MODEL,
+        "data": {"batch_size": 64},
+        "train": {"epochs": 2},
+        "callbacks": {"checkpoint": False, "csv_log": False},
+    }
+    config = check_config(raw, models=registry)
+    _, alone = run_experiment(config, tmp_path / "a", progress=False, models=registry)
+    raw["data"]["num_workers"] = 2
+    config = check_config(raw, models=registry)
+    _, workers = run_experiment(config, tmp_path / "b", progress=False, models=registry)
+    assert workers == alone
 
 
 def test_the_command_line_reports_a_bad_config_in_one_line(tmp_path):

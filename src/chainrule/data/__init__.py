@@ -1,12 +1,24 @@
 """Feeding data to a model, as ``torch.utils.data``: datasets, samplers, collation and the DataLoader.
 
+``DataLoader(..., num_workers=N)`` makes batches in worker processes; code
+running in one asks :func:`get_worker_info` which it is (to shard an
+:class:`IterableDataset`, for one).
+
 ``chainrule.data.datasets`` holds loaders for real datasets (the bundled digits,
 and a checked, cached downloader for the others).
 """
 
 from chainrule.data import datasets, transforms
 from chainrule.data.collate import default_collate, default_convert
-from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from chainrule.data.inspection import DataReport, inspect
 from chainrule.data.loader import DataLoader
 from chainrule.data.sampler import (
@@ -25,12 +37,15 @@ from chainrule.data.sequences import (
     pad_sequences,
     tbptt_batches,
 )
+from chainrule.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "IterableDataset",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
@@ -38,6 +53,7 @@ __all__ = [
     "SubsetRandomSampler",
     "TensorDataset",
     "WeightedRandomSampler",
+    "WorkerInfo",
     "datasets",
     "transforms",
     "inspect",
@@ -45,6 +61,7 @@ __all__ = [
     "default_collate",
     "default_convert",
     "random_split",
+    "get_worker_info",
     "SlidingWindowDataset",
     "collate_sequences",
     "detach_state",

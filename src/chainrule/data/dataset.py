@@ -1,6 +1,8 @@
 """Datasets: indexable collections of samples, as ``torch.utils.data``.
 
-A dataset maps an index to a sample (usually an ``(input, target)`` tuple).
+A dataset maps an index to a sample (usually an ``(input, target)`` tuple);
+an :class:`IterableDataset` is a stream of samples instead (lines of a file,
+records from a socket), which each DataLoader worker iterates on its own copy.
 :class:`TensorDataset` wraps tensors that share a first dimension; the
 :class:`~chainrule.data.DataLoader` recognises it (and :class:`Subset` views of
 it) and cuts whole batches with one fancy index per tensor instead of stacking
@@ -16,7 +18,7 @@ import math
 import operator
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -43,6 +45,49 @@ class Dataset(ABC, Generic[T_co]):
 
     def __add__(self, other: Dataset[T_co]) -> ConcatDataset[T_co]:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset[T_co]):
+    """A stream of samples: subclasses define ``__iter__``, as ``torch.utils.data.IterableDataset``.
+
+    The DataLoader iterates it instead of indexing it, so it takes no sampler and
+    no ``shuffle``. With ``num_workers=0`` it is iterated directly; with workers
+    each worker iterates its own copy, so a dataset that does not shard itself
+    (with :func:`chainrule.data.get_worker_info`: ``id`` and ``num_workers``)
+    yields every sample once per worker. Batches from the workers are
+    interleaved round-robin, as PyTorch does. ``a + b`` chains two streams.
+    """
+
+    def __getitem__(self, index: Any) -> T_co:
+        raise TypeError(
+            f"{type(self).__name__} is an IterableDataset, a stream without random access: iterate it "
+            "instead of indexing it"
+        )
+
+    def __iter__(self) -> Iterator[T_co]:
+        raise TypeError(f"{type(self).__name__}: an IterableDataset subclass must define __iter__")
+
+    def __add__(self, other: Dataset[T_co]) -> ChainDataset[T_co]:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset[T_co]):
+    """Several iterable datasets one after another (what ``a + b`` gives for streams)."""
+
+    def __init__(self, datasets: Iterable[Dataset[T_co]]) -> None:
+        self.datasets = list(datasets)
+        for i, d in enumerate(self.datasets):
+            if not isinstance(d, IterableDataset):
+                raise TypeError(
+                    f"ChainDataset: dataset {i} is a {type(d).__name__}; only IterableDatasets can be chained"
+                )
+
+    def __iter__(self) -> Iterator[T_co]:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)  # type: ignore[arg-type]
 
 
 class TensorDataset(Dataset[tuple[Tensor, ...]]):

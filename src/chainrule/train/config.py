@@ -15,6 +15,7 @@ list of valid names, before any training starts.
 dataset = "digits"        # or "csv" with path = "...", target = "label"
 batch_size = 32
 val_fraction = 0.2
+num_workers = 0           # > 0: batches made in that many worker processes
 
 [model]
 name = "MLP"
@@ -63,6 +64,7 @@ _FIXED = {
         "target": None,
         "task": "classification",
         "split_seed": 0,
+        "num_workers": 0,
     },
     "train": {"epochs": 10, "seed": 0, "metrics": ["accuracy"], "grad_clip": None},
     "output": {"dir": "runs/experiment"},
@@ -140,6 +142,9 @@ def check_config(raw: Mapping[str, Any], where: str = "config", *, models: Any) 
             raise ConfigError(f"{where}: [{section}] must be a table")
         _check_keys(section, given, defaults, where)
         config[section] = {**defaults, **given}
+    workers = config["data"]["num_workers"]
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"{where}: [data] num_workers must be an integer >= 0, got {workers!r}")
     if config["data"]["dataset"] not in _DATASETS:
         raise ConfigError(
             f"{where}: unknown dataset {config['data']['dataset']!r}; valid datasets: {', '.join(_DATASETS)}"
@@ -298,6 +303,8 @@ def run_experiment(
         callbacks.append(CSVLogger(out / "log.csv"))
 
     batch = int(data_cfg["batch_size"])
+    # workers start with each epoch and end with it (not persistent): none outlive the run
+    workers = int(data_cfg["num_workers"])
     trainer = Trainer(
         model,
         loss_fn,
@@ -310,15 +317,16 @@ def run_experiment(
         progress=progress,
     )
     history = trainer.fit(
-        DataLoader(train, batch_size=batch, shuffle=True),
-        DataLoader(val, batch_size=batch) if val is not None else None,
+        DataLoader(train, batch_size=batch, shuffle=True, num_workers=workers),
+        DataLoader(val, batch_size=batch, num_workers=workers) if val is not None else None,
         epochs=int(train_cfg["epochs"]),
     )
     results: dict[str, Any] = {"epochs_run": len(history), "stopped_reason": history.stopped_reason}
     for split, ds in (("train", train), ("val", val), ("test", test)):
         if ds is not None:
             results[split] = {
-                k: _json_number(v) for k, v in trainer.evaluate(DataLoader(ds, batch_size=256)).items()
+                k: _json_number(v)
+                for k, v in trainer.evaluate(DataLoader(ds, batch_size=256, num_workers=workers)).items()
             }
     history.to_csv(out / "history.csv")
     history.plot(out / "curves.png")
