@@ -1,0 +1,298 @@
+"""Blocked attention with a running softmax (FlashAttention-2 on NumPy): memory linear in the length.
+
+The direct computation (``ops/attention.py``) builds each head's whole (L, S)
+score matrix. Here queries are taken ``block_q`` rows at a time and keys
+``block_k`` columns at a time, so nothing larger than a (heads, block_q,
+block_k) tile ever exists, and the softmax is made *online*: for each query
+row the kernel keeps a running maximum ``m``, a running denominator ``l`` and
+an unnormalised output ``acc``; a new key block with scores ``s`` updates them as
+
+    m'   = max(m, max_j s_j)
+    l'   = l * exp(m - m') + sum_j exp(s_j - m')
+    acc' = acc * exp(m - m') + exp(s - m') @ v_block
+
+and at the end ``out = acc / l``. Forward keeps only ``out`` and the
+log-sum-exp ``lse = m + log l`` per query (O(L) per head). The backward
+recomputes each tile's probabilities from it, ``P = exp(S - lse)``, instead of
+storing them (FlashAttention-2):
+
+    D  = rowsum(dO * O)                      (= sum_j dP_ij P_ij, also with dropout)
+    dV += P_drop^T dO,    dP = drop(dO V^T)
+    dS = P * (dP - D)
+    dQ += scale * dS K,   dK += scale * dS^T Q,   dmask = dS
+
+A causal mask skips every tile above the diagonal (a query block only reads
+keys up to its last row) and masks elementwise only the tile that crosses it.
+
+Work is spread over the cores through :func:`chainrule.runtime.parallel_for`:
+the forward over (groups of heads) x (query blocks), each task writing its own
+rows of ``out``; the backward over groups of heads, so each task owns its
+heads' dK and dV outright and no accumulation races. Each tile's GEMMs are
+small, so they run on one BLAS thread (:func:`chainrule.runtime.serial_blas`).
+
+Dropout is drawn per tile from a counter-based generator (Philox) keyed by one
+seed taken from chainrule's global generator per call and by the tile's
+(head, query block, key block): the backward regenerates the same keep mask
+without storing it, and the result is the same whichever thread runs a tile.
+
+The arrays here are plain NumPy: (B, L, E) queries, (B, S, E) keys, (B, S, Ev)
+values with the batch dims flattened into B; the autograd node that calls
+these kernels is in ``ops/attention.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from chainrule.runtime import chunk_bounds, get_num_threads, parallel_for, serial_blas
+
+__all__ = ["BlockMask", "flash_backward", "flash_forward", "tile_sizes"]
+
+# Tile sizes, measured on a 2-core EPYC (2 MiB L2) for head sizes 32-64 (see benchmarks/attention.py):
+# a (heads, block_q, block_k) float32 tile of ~1 MiB stays in L2 through the five passes made over it.
+BLOCK_Q = 128
+BLOCK_K = 512
+# Target elements in one (heads, block_q, block_k) tile: decides how many heads share a task.
+TILE_ELEMENTS = 1 << 17
+
+
+def tile_sizes(n_q: int, n_k: int, heads: int) -> tuple[int, int, int]:
+    """(heads per task, query rows per tile, key columns per tile) for a problem of this shape."""
+    bq = max(1, min(BLOCK_Q, n_q))
+    bk = max(1, min(BLOCK_K, n_k))
+    g = max(1, min(heads, TILE_ELEMENTS // (bq * bk)))
+    return g, bq, bk
+
+
+@functools.lru_cache(maxsize=64)
+def _future(rows: int, cols: int, offset: int) -> np.ndarray:
+    """Bool (rows, cols): True where key ``j0 + c`` lies after query ``i0 + r`` (offset = i0 - j0)."""
+    above = ~np.tri(rows, cols, k=offset, dtype=bool)
+    above.flags.writeable = False
+    return above
+
+
+class BlockMask:
+    """An attention mask broadcastable to (B, L, S), read one tile at a time without expanding it.
+
+    ``data`` is the mask with its batch dims flattened to (M, Lm, Sm), where Lm
+    is 1 or L and Sm is 1 or S; ``index[b]`` is the row of ``data`` that head
+    ``b`` of the flattened batch uses. A bool mask says where to attend; a float
+    one is added to the scores.
+    """
+
+    def __init__(self, mask: np.ndarray, batch: tuple[int, ...], n_q: int, n_k: int) -> None:
+        full = (*batch, n_q, n_k)
+        m = mask.reshape((1,) * (len(full) - mask.ndim) + mask.shape)
+        lead = m.shape[:-2]
+        self.data = np.ascontiguousarray(m.reshape(-1, *m.shape[-2:]))
+        slots = np.arange(self.data.shape[0]).reshape(lead)
+        self.index = np.broadcast_to(slots, batch).reshape(-1)
+        self.is_bool = mask.dtype == np.bool_
+        self.shape = mask.shape
+        self.rows_vary = m.shape[-2] != 1
+        self.cols_vary = m.shape[-1] != 1
+        # heads that share a row of ``data`` (its gradient then sums over them)
+        self.shared = self.data.shape[0] < self.index.shape[0]
+
+    def tile(self, b0: int, b1: int, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+        """The mask for heads b0:b1, queries i0:i1, keys j0:j1, broadcastable to that tile."""
+        rows = slice(i0, i1) if self.rows_vary else slice(0, 1)
+        cols = slice(j0, j1) if self.cols_vary else slice(0, 1)
+        idx = self.index[b0:b1]
+        first = int(idx[0])
+        if idx.shape[0] == 1 or np.all(idx == first):
+            return self.data[first : first + 1, rows, cols]
+        if np.all(np.diff(idx) == 1):
+            return self.data[first : first + idx.shape[0], rows, cols]
+        return self.data[idx][:, rows, cols]
+
+    def add_grad(self, gm: np.ndarray, b0: int, ds: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> None:
+        """Add a tile's dS (heads b0:, queries i0:i1, keys j0:j1) into ``gm`` (M, Lm, Sm).
+
+        dS is first summed over the axes along which the mask was broadcast.
+        """
+        if not self.rows_vary:
+            ds = ds.sum(axis=1, keepdims=True)
+        if not self.cols_vary:
+            ds = ds.sum(axis=2, keepdims=True)
+        rows = slice(i0, i1) if self.rows_vary else slice(0, 1)
+        cols = slice(j0, j1) if self.cols_vary else slice(0, 1)
+        for g in range(ds.shape[0]):
+            gm[self.index[b0 + g], rows, cols] += ds[g]
+
+
+def _keep(seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float, dtype: Any) -> np.ndarray:
+    """The dropout keep-mask of one tile (heads from b, query block qi, key block kj), the same every call."""
+    gen = np.random.Generator(np.random.Philox(key=seed, counter=[0, kj, qi, b]))
+    return gen.random(shape, dtype=np.float64 if dtype == np.float64 else np.float32) >= p
+
+
+def _scores(
+    qs: np.ndarray, k: np.ndarray, mask: BlockMask | None, causal: bool,
+    b0: int, b1: int, i0: int, i1: int, j0: int, j1: int,
+) -> np.ndarray:
+    """S = (scale q) k^T + mask for one tile (heads b0:b1, queries i0:i1, keys j0:j1)."""
+    s = np.matmul(qs, np.swapaxes(k[b0:b1, j0:j1], -1, -2))
+    if causal and j1 - 1 > i0:  # the tile crosses the diagonal: keys after each query are hidden
+        np.copyto(s, -np.inf, where=_future(i1 - i0, j1 - j0, i0 - j0))
+    elif mask is not None:
+        m = mask.tile(b0, b1, i0, i1, j0, j1)
+        if mask.is_bool:
+            np.copyto(s, -np.inf, where=~m)
+        else:
+            s += m
+    return s
+
+
+def flash_forward(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: BlockMask | None, scale: float, causal: bool,
+    dropout_p: float, seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(out (B, L, Ev), lse (B, L))`` of softmax(scale q k^T + mask) @ v, one tile at a time."""
+    n_b, n_q, _ = q.shape
+    n_k, ev = k.shape[1], v.shape[2]
+    dt = q.dtype
+    out = np.empty((n_b, n_q, ev), dtype=dt)
+    lse = np.empty((n_b, n_q), dtype=dt)
+    g, bq, bk = tile_sizes(n_q, n_k, n_b)
+    drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
+    masked = mask is not None  # only then can a whole row of a tile be -inf
+
+    def task(b0: int, b1: int, i0: int, i1: int) -> None:
+        qs = q[b0:b1, i0:i1] * dt.type(scale)
+        hi = min(i1, n_k) if causal else n_k  # causal: keys past the block's last query are never read
+        m = shift = den = acc = None
+        for j0 in range(0, hi, bk):
+            j1 = min(j0 + bk, hi)
+            s = _scores(qs, k, mask, causal, b0, b1, i0, i1, j0, j1)
+            m_new = s.max(axis=-1, keepdims=True)
+            if m is not None:
+                np.maximum(m_new, m, out=m_new)
+            shift = m_new
+            if masked:  # a row with every key hidden so far: shift by 0, exp(-inf) = 0
+                shift = np.where(m_new == -np.inf, dt.type(0), m_new)
+            s -= shift
+            np.exp(s, out=s)
+            row = s.sum(axis=-1, keepdims=True)
+            if dropout_p > 0.0:
+                s *= _keep(seed, b0, i0 // bq, j0 // bk, s.shape, dropout_p, dt)
+            pv = np.matmul(s, v[b0:b1, j0:j1])
+            if m is None:
+                den, acc = row, pv
+            else:
+                alpha = np.exp(m - shift)  # rescale what was summed under the old maximum (-inf: 0)
+                den *= alpha
+                den += row
+                acc *= alpha
+                acc += pv
+            m = m_new
+        if m is None:  # no keys at all
+            out[b0:b1, i0:i1] = 0
+            lse[b0:b1, i0:i1] = 0
+            return
+        empty = den == 0  # every key hidden: zero weights and a zero output, as PyTorch
+        if masked:
+            den[empty] = 1.0
+        np.divide(acc, den, out=out[b0:b1, i0:i1])
+        if dropout_p > 0.0:
+            out[b0:b1, i0:i1] *= dt.type(drop)
+        np.log(den, out=den)
+        den += shift  # lse = m + log l
+        if masked:
+            den[empty] = np.inf  # exp(S - inf) = 0: the backward sees zero probabilities too
+        lse[b0:b1, i0:i1] = den[..., 0]
+
+    tasks = [
+        (b0, min(b0 + g, n_b), i0, min(i0 + bq, n_q)) for b0 in range(0, n_b, g) for i0 in range(0, n_q, bq)
+    ]
+    if causal:  # the longest tasks (last query blocks) first, so the threads finish together
+        tasks.sort(key=lambda t: -t[2])
+    with serial_blas(bq * bk * q.shape[-1]):
+        parallel_for(task, tasks)
+    return out, lse
+
+
+def flash_backward(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: BlockMask | None, scale: float, causal: bool,
+    dropout_p: float, seed: int, out: np.ndarray, lse: np.ndarray, g_out: np.ndarray, need_mask: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(dq, dk, dv, dmask)`` of :func:`flash_forward`, recomputing each tile's P from ``lse``."""
+    n_b, n_q, _ = q.shape
+    n_k = k.shape[1]
+    dt = q.dtype
+    sc = dt.type(scale)
+    drop = dt.type(1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0)
+    gq = np.empty_like(q)
+    gk = np.zeros_like(k)
+    gv = np.zeros_like(v)
+    g, bq, bk = tile_sizes(n_q, n_k, n_b)
+    # D = rowsum(dO * O), one number per query
+    d_all = np.vecdot(g_out, out)[..., None]
+    shared_gm = need_mask and mask is not None and not mask.shared
+    gm_shared = np.zeros(mask.data.shape, dtype=dt) if shared_gm else None
+
+    def task(lo: int, hi: int) -> np.ndarray | None:
+        gm = gm_shared
+        if need_mask and gm is None:  # heads share mask rows: this task sums into its own copy
+            gm = np.zeros(mask.data.shape, dtype=dt)
+        for b0 in range(lo, hi, g):
+            b1 = min(b0 + g, hi)
+            for i0 in range(0, n_q, bq):
+                i1 = min(i0 + bq, n_q)
+                qs = q[b0:b1, i0:i1] * sc
+                do = g_out[b0:b1, i0:i1]
+                lse_i = lse[b0:b1, i0:i1, None]
+                d_i = d_all[b0:b1, i0:i1]
+                dq = None
+                for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
+                    j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
+                    p = _scores(qs, k, mask, causal, b0, b1, i0, i1, j0, j1)
+                    p -= lse_i
+                    np.exp(p, out=p)  # P = exp(S - lse): this tile's softmax weights
+                    dp = np.matmul(do, np.swapaxes(v[b0:b1, j0:j1], -1, -2))  # dP = dO V^T
+                    if dropout_p > 0.0:
+                        keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt)
+                        pd = p * keep
+                        pd *= drop
+                        gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
+                        dp *= keep
+                        dp *= drop
+                    else:
+                        gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
+                    dp -= d_i
+                    dp *= p  # dS = P * (dP - D)
+                    part = np.matmul(dp, k[b0:b1, j0:j1])
+                    if dq is None:
+                        dq = part
+                    else:
+                        dq += part
+                    gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)  # dK += scale dS^T Q
+                    if need_mask:
+                        mask.add_grad(gm, b0, dp, i0, i1, j0, j1)
+                if dq is None:
+                    gq[b0:b1, i0:i1] = 0
+                else:
+                    np.multiply(dq, sc, out=gq[b0:b1, i0:i1])  # dQ = scale dS K
+        return None if gm is gm_shared else gm
+
+    # each task owns whole heads: their dK and dV rows are written by it alone
+    # tasks are whole groups of g heads, as in the forward, so each tile's dropout draw is the same
+    groups = -(-n_b // g)
+    parts = min(groups, max(1, 4 * get_num_threads()))
+    if need_mask and not shared_gm:
+        parts = min(groups, get_num_threads())  # one private mask gradient per thread
+    bounds = [(lo * g, min(hi * g, n_b)) for lo, hi in chunk_bounds(groups, parts)]
+    with serial_blas(bq * bk * q.shape[-1]):
+        results = parallel_for(task, bounds)
+    gm = gm_shared
+    if need_mask and gm is None:
+        gm = results[0]
+        for r in results[1:]:
+            gm += r
+    if need_mask:
+        gm = gm.reshape(mask.shape)
+    return gq, gk, gv, gm
