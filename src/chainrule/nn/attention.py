@@ -175,8 +175,11 @@ class MultiheadAttention(Module):
         # As PyTorch: with the is_causal hint and no other mask to merge, the attention is told it is
         # causal and the mask itself is dropped, so that it skips the keys after each query altogether.
         causal = (
-            is_causal and key_padding_mask is None and not need_weights
-            and self.bias_k is None and not self.add_zero_attn
+            is_causal
+            and key_padding_mask is None
+            and not need_weights
+            and self.bias_k is None
+            and not self.add_zero_attn
         )
         if causal:
             attn_mask = None

@@ -154,7 +154,17 @@ class FlashAttention(Function):
         q, k, v = ctx.q, ctx.k, ctx.v
         g3 = np.ascontiguousarray(g.reshape(ctx.out.shape))
         gq, gk, gv, gm = flash.flash_backward(
-            q, k, v, ctx.mask, ctx.scale, ctx.is_causal, ctx.dropout_p, ctx.seed, ctx.out, ctx.lse, g3,
+            q,
+            k,
+            v,
+            ctx.mask,
+            ctx.scale,
+            ctx.is_causal,
+            ctx.dropout_p,
+            ctx.seed,
+            ctx.out,
+            ctx.lse,
+            g3,
             need_mask,
         )
         batch = ctx.batch
@@ -163,7 +173,10 @@ class FlashAttention(Function):
             gk.reshape(*batch, *k.shape[-2:]) if needs[1] else None,
             gv.reshape(*batch, *v.shape[-2:]) if needs[2] else None,
             gm,
-            None, None, None, None,
+            None,
+            None,
+            None,
+            None,
         )
 
 

@@ -132,8 +132,16 @@ def _keep(seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float,
 
 
 def _scores(
-    qs: np.ndarray, k: np.ndarray, mask: BlockMask | None, causal: bool,
-    b0: int, b1: int, i0: int, i1: int, j0: int, j1: int,
+    qs: np.ndarray,
+    k: np.ndarray,
+    mask: BlockMask | None,
+    causal: bool,
+    b0: int,
+    b1: int,
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
 ) -> np.ndarray:
     """S = (scale q) k^T + mask for one tile (heads b0:b1, queries i0:i1, keys j0:j1)."""
     s = np.matmul(qs, np.swapaxes(k[b0:b1, j0:j1], -1, -2))
@@ -149,8 +157,14 @@ def _scores(
 
 
 def flash_forward(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: BlockMask | None, scale: float, causal: bool,
-    dropout_p: float, seed: int,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: BlockMask | None,
+    scale: float,
+    causal: bool,
+    dropout_p: float,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(out (B, L, Ev), lse (B, L))`` of softmax(scale q k^T + mask) @ v, one tile at a time."""
     n_b, n_q, _ = q.shape
@@ -217,8 +231,18 @@ def flash_forward(
 
 
 def flash_backward(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: BlockMask | None, scale: float, causal: bool,
-    dropout_p: float, seed: int, out: np.ndarray, lse: np.ndarray, g_out: np.ndarray, need_mask: bool,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: BlockMask | None,
+    scale: float,
+    causal: bool,
+    dropout_p: float,
+    seed: int,
+    out: np.ndarray,
+    lse: np.ndarray,
+    g_out: np.ndarray,
+    need_mask: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``(dq, dk, dv, dmask)`` of :func:`flash_forward`, recomputing each tile's P from ``lse``."""
     n_b, n_q, _ = q.shape
