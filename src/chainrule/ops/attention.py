@@ -29,6 +29,7 @@ import numpy as np
 from chainrule import random
 from chainrule.autograd import Function
 from chainrule.ops import flash_attention as flash
+from chainrule.runtime import chunk_bounds, parallel_for, serial_blas, worth_splitting
 from chainrule.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -60,32 +61,56 @@ def _softmax_rows(s: np.ndarray, masked: bool) -> None:
 
 
 class ScaledDotProductAttention(Function):
+    """The direct computation: every score matrix at once, ``P`` kept for the backward (short sequences).
+
+    The heads are independent, so both passes are cut into slabs along one
+    batch axis and the slabs run on the thread pool (:func:`_slabs`), each
+    with its GEMMs on one BLAS thread: a head's GEMMs are too small for
+    OpenBLAS's own threads to help.
+    """
+
     def forward(ctx, q, k, v, mask, scale, is_causal, dropout_p):
-        kt = np.swapaxes(k, -1, -2)
-        # scale the (L, E) queries rather than the (L, S) scores: fewer multiplications when E < S
-        s = np.matmul(q * q.dtype.type(scale), kt)
-        masked = is_causal or mask is not None
-        if is_causal:
-            s[..., _future(s.shape[-2], s.shape[-1])] = -np.inf
-        elif mask is not None:
-            if mask.dtype == np.bool_:
-                np.copyto(s, -np.inf, where=~mask)
-            else:
-                s += mask
-        _softmax_rows(s, masked)
-        p = s
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        s = np.empty((*batch, n_q, n_k), dtype=q.dtype)
         keep = None
         if dropout_p > 0.0:
-            keep = random.rng().random(p.shape, dtype=np.float64 if p.dtype == np.float64 else np.float32)
+            keep = random.rng().random(s.shape, dtype=np.float64 if s.dtype == np.float64 else np.float32)
             keep = keep >= dropout_p
-            pd = p * keep
-            pd *= 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
-            out = np.matmul(pd, v)
-        else:
-            out = np.matmul(p, v)
-        ctx.q, ctx.k, ctx.v, ctx.p, ctx.keep = q, k, v, p, keep
+        out_shape = (*np.broadcast_shapes(batch, v.shape[:-2]), n_q, v.shape[-1])
+        slabs = _slabs(q, k, v, s.size)
+        out = np.empty(out_shape, dtype=q.dtype) if len(slabs) > 1 else None
+        qs = q.dtype.type(scale)
+        drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
+
+        def task(at: tuple) -> np.ndarray:
+            sl = s[at]
+            # scale the (L, E) queries rather than the (L, S) scores: fewer multiplications when E < S
+            np.matmul(q[at] * qs, np.swapaxes(k[at], -1, -2), out=sl)
+            if is_causal:
+                sl[..., _future(n_q, n_k)] = -np.inf
+            elif mask is not None:
+                m = _slab_of(mask, at, s.ndim)
+                if m.dtype == np.bool_:
+                    np.copyto(sl, -np.inf, where=~m)
+                else:
+                    sl += m
+            _softmax_rows(sl, is_causal or mask is not None)
+            if keep is not None:
+                pd = sl * keep[at]
+                pd *= drop
+            else:
+                pd = sl
+            if out is None:
+                return np.matmul(pd, v[at])
+            np.matmul(pd, v[at], out=out[at])
+            return out
+
+        with serial_blas(n_q * n_k * q.shape[-1]):
+            result = parallel_for(task, [(at,) for at in slabs])[0]
+        ctx.q, ctx.k, ctx.v, ctx.p, ctx.keep = q, k, v, s, keep
         ctx.scale, ctx.dropout_p = scale, dropout_p
-        return out
+        return result
 
     def backward(ctx, g):
         # With out = D(P) @ v, D the dropout (keep / (1 - p) or the identity):
@@ -99,28 +124,72 @@ class ScaledDotProductAttention(Function):
         needs = ctx.needs_input_grad
         need_mask = len(needs) > 3 and needs[3]
         drop = 1.0 / (1.0 - ctx.dropout_p) if ctx.dropout_p < 1.0 else 0.0
-        gv = None
-        if needs[2]:
-            pd = p if keep is None else (p * keep) * drop
-            gv = np.matmul(np.swapaxes(pd, -1, -2), g)
-        gq = gk = gm = None
-        if needs[0] or needs[1] or need_mask:
-            ds = np.matmul(g, np.swapaxes(v, -1, -2))
-            if keep is not None:
-                ds *= keep
-                ds *= drop
-            row = np.vecdot(ds, p)  # sum_j dP_j P_j per query
-            ds -= row[..., None]
-            ds *= p
-            if needs[0]:
-                gq = np.matmul(ds, k)
-                gq *= scale
-            if needs[1]:
-                gk = np.matmul(np.swapaxes(ds, -1, -2), q)
-                gk *= scale
-            if need_mask:
-                gm = ds
+        slabs = _slabs(q, k, v, p.size) if g.shape[:-2] == p.shape[:-2] else [()]
+        split = len(slabs) > 1
+        # with slabs, q, k and v share the batch shape: each slab writes its own rows of these
+        gq = np.empty_like(q) if split and needs[0] else None
+        gk = np.empty_like(k) if split and needs[1] else None
+        gv = np.empty_like(v) if split and needs[2] else None
+        gm = np.empty_like(p) if split and need_mask else None
+
+        def task(at: tuple) -> tuple:
+            pa, ga = p[at], g[at]
+            ka = None if keep is None else keep[at]
+            dq = dk = dv = ds = None
+            if needs[2]:
+                pd = pa if ka is None else (pa * ka) * drop
+                dv = np.matmul(np.swapaxes(pd, -1, -2), ga, out=None if gv is None else gv[at])
+            if needs[0] or needs[1] or need_mask:
+                ds = np.matmul(ga, np.swapaxes(v[at], -1, -2))
+                if ka is not None:
+                    ds *= ka
+                    ds *= drop
+                row = np.vecdot(ds, pa)  # sum_j dP_j P_j per query
+                ds -= row[..., None]
+                ds *= pa
+                if needs[0]:
+                    dq = np.matmul(ds, k[at], out=None if gq is None else gq[at])
+                    dq *= scale
+                if needs[1]:
+                    dk = np.matmul(np.swapaxes(ds, -1, -2), q[at], out=None if gk is None else gk[at])
+                    dk *= scale
+                if gm is not None:
+                    gm[at] = ds
+            return dq, dk, dv, ds
+
+        with serial_blas(p.shape[-2] * p.shape[-1] * q.shape[-1]):
+            parts = parallel_for(task, [(at,) for at in slabs])
+        if not split:
+            dq, dk, dv, ds = parts[0]
+            return dq, dk, dv, ds if need_mask else None, None, None, None
         return gq, gk, gv, gm, None, None, None
+
+
+def _slabs(q: np.ndarray, k: np.ndarray, v: np.ndarray, scores: int) -> list[tuple]:
+    """Index tuples that cut the batch into slabs along its longest axis, one per thread when it pays.
+
+    Only when q, k and v share one batch shape (each slab then reads and writes
+    its own rows of every array); otherwise ``[()]``, the whole batch at once.
+    """
+    batch = q.shape[:-2]
+    parts = worth_splitting(scores)
+    if parts <= 1 or not batch or k.shape[:-2] != batch or v.shape[:-2] != batch:
+        return [()]
+    axis = max(range(len(batch)), key=lambda a: batch[a])
+    if batch[axis] < 2:
+        return [()]
+    lead = (slice(None),) * axis
+    return [(*lead, slice(a, b)) for a, b in chunk_bounds(batch[axis], parts)]
+
+
+def _slab_of(mask: np.ndarray, at: tuple, ndim: int) -> np.ndarray:
+    """The part of a mask (broadcastable to ``ndim`` dims) that lines up with the scores' slab ``at``."""
+    if not at:
+        return mask
+    axis = len(at) - 1 - (ndim - mask.ndim)  # the sliced axis, counted in the mask's own dims
+    if axis < 0 or mask.shape[axis] == 1:
+        return mask
+    return mask[(slice(None),) * axis + (at[-1],)]
 
 
 class FlashAttention(Function):
