@@ -308,3 +308,18 @@ def test_direct_path_dropout_is_seeded():
     assert not _uses_tiles(a)
     a.sum().backward()
     assert np.isfinite(q.grad.data).all()
+
+
+def test_tiles_scores_far_above_the_first_tile_and_rows_that_start_hidden(tiny_tiles):
+    """Later tiles whose scores overflow exp under the first tile's shift; rows whose first tile is hidden."""
+    rng = np.random.default_rng(13)
+    q = np.ones((1, 2, 9, 4), np.float32)
+    k = _randn(rng, 1, 2, 30, 4) * 0.1
+    k[..., 20:, :] += 60.0  # scores ~ +120 in the last key tiles, ~0 in the first: exp(120) overflows
+    v = _randn(rng, 1, 2, 30, 3)
+    ours, theirs = _pair()
+    check_against_torch(ours, theirs, [q, k, v], rtol=1e-4, atol=1e-5)
+    mask = _randn(rng, 9, 30) - 300.0  # finite but far below 0: exp(S - 0) would underflow to 0
+    mask[:, :7] = -np.inf  # the whole first key tile hidden
+    mask[4, :] = -np.inf  # and one query that sees nothing
+    check_against_torch(ours, theirs, [_randn(rng, 1, 2, 9, 4), _randn(rng, 1, 2, 30, 4), v, mask])
