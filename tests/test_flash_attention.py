@@ -48,8 +48,9 @@ def _force_tiles(monkeypatch: pytest.MonkeyPatch, bq: int, bk: int, tile: int) -
 
 @pytest.fixture
 def tiny_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every call takes the blocked path, in 5 x 7 tiles, two heads per task."""
+    """Every call takes the blocked path, in 5 x 7 tiles, two heads per task and per forward stage."""
     _force_tiles(monkeypatch, 5, 7, 70)
+    monkeypatch.setattr(flash, "_STAGE_BYTES", 1)
 
 
 def _uses_tiles(out: cr.Tensor) -> bool:

@@ -59,6 +59,8 @@ BLOCK_K = 256
 # Elements in one (heads, block_q, block_k) tile: short sequences put several heads in one task,
 # so that each NumPy call still gets a sizeable array.
 TILE_ELEMENTS = 1 << 16
+# The forward copies k and v with a column of ones (see _scores) this many bytes' worth of heads at a time.
+_STAGE_BYTES = 4 << 20
 
 
 def tile_sizes(n_q: int, n_k: int, heads: int) -> tuple[int, int, int]:
@@ -135,7 +137,7 @@ def _keep(seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float,
 
 def _scores(
     qa: np.ndarray,
-    ka: np.ndarray,
+    kh: np.ndarray,
     mask: BlockMask | None,
     causal: bool,
     b0: int,
@@ -147,10 +149,10 @@ def _scores(
 ) -> np.ndarray:
     """S - c + mask for one tile (heads b0:b1, queries i0:i1, keys j0:j1), in one GEMM.
 
-    ``qa`` is (scale q | -c) and ``ka`` is (k | 1): the extra column subtracts
+    ``qa`` is (scale q | -c) and ``kh`` is (k | 1) of heads b0:b1: the extra column subtracts
     each query's shift ``c`` inside the GEMM, saving a pass over the tile.
     """
-    s = np.matmul(qa, np.swapaxes(ka[b0:b1, j0:j1], -1, -2))
+    s = np.matmul(qa, np.swapaxes(kh[:, j0:j1], -1, -2))
     if causal and j1 - 1 > i0:  # the tile crosses the diagonal: keys after each query are hidden
         np.copyto(s, -np.inf, where=_future(i1 - i0, j1 - j0, i0 - j0))
     elif mask is not None:
@@ -196,11 +198,13 @@ def flash_forward(
     lse = np.empty((n_b, n_q), dtype=dt)
     g, bq, bk = tile_sizes(n_q, n_k, n_b)
     drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
-    ka = _with_ones(k)
     fold_sum = dropout_p == 0.0
-    va = _with_ones(v) if fold_sum else v
+    ka = va = None  # (k | 1) and (v | 1) of the heads from c0 on, made a stage of heads at a time
+    c0 = 0
 
     def task(b0: int, b1: int, i0: int, i1: int) -> None:
+        kh = ka[b0 - c0 : b1 - c0]
+        vh = va[b0 - c0 : b1 - c0] if fold_sum else v[b0:b1]
         qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
         np.multiply(q[b0:b1, i0:i1], dt.type(scale), out=qa[..., :e])
         qa[..., e] = 0
@@ -210,7 +214,7 @@ def flash_forward(
         hi = min(i1, n_k) if causal else n_k  # causal: keys past the block's last query are never read
         for j0 in range(0, hi, bk):
             j1 = min(j0 + bk, hi)
-            s = _scores(qa, ka, mask, causal, b0, b1, i0, i1, j0, j1)
+            s = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
             keep = None
             if dropout_p > 0.0:
                 keep = _keep(seed, b0, i0 // bq, j0 // bk, s.shape, dropout_p, dt)
@@ -220,7 +224,7 @@ def flash_forward(
                     row = None if fold_sum else s.sum(axis=-1, keepdims=True)
                     if keep is not None:
                         s *= keep
-                    part = np.matmul(s, va[b0:b1, j0:j1])
+                    part = np.matmul(s, vh[:, j0:j1])
                 total = part[..., ev:] if fold_sum else row
                 # finite and far from overflowing however many tiles follow (NaN fails the test too)
                 if np.all(total < 1e30):
@@ -228,7 +232,7 @@ def flash_forward(
                     if not fold_sum:
                         den += row
                     continue
-                s = _scores(qa, ka, mask, causal, b0, b1, i0, i1, j0, j1)  # overflowed: redo carefully
+                s = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)  # overflowed: redo carefully
             # careful: raise each row's shift to the tile's maximum, and rescale what was summed
             mb = s.max(axis=-1, keepdims=True)  # relative to the current shift
             if seen is True:
@@ -246,7 +250,7 @@ def flash_forward(
             row = None if fold_sum else s.sum(axis=-1, keepdims=True)
             if keep is not None:
                 s *= keep
-            part = np.matmul(s, va[b0:b1, j0:j1])
+            part = np.matmul(s, vh[:, j0:j1])
             if acc is None:
                 acc, den = part, row
             else:
@@ -278,13 +282,21 @@ def flash_forward(
         den[empty] = np.finfo(dt).max / 4
         lse[b0:b1, i0:i1] = den[..., 0]
 
-    tasks = [
-        (b0, min(b0 + g, n_b), i0, min(i0 + bq, n_q)) for b0 in range(0, n_b, g) for i0 in range(0, n_q, bq)
-    ]
-    if causal:  # the longest tasks (last query blocks) first, so the threads finish together
-        tasks.sort(key=lambda t: -t[2])
-    with serial_blas(bq * bk * q.shape[-1]):
-        parallel_for(task, tasks)
+    # the heads go in stages whose (k | 1) and (v | 1) copies take a few MiB, not a copy of all of k and v
+    stage = max(1, _STAGE_BYTES // max(1, n_k * (e + ev + 2) * q.itemsize) // g) * g
+    with serial_blas(bq * bk * e):
+        for c0 in range(0, n_b, stage):
+            c1 = min(c0 + stage, n_b)
+            ka = _with_ones(k[c0:c1])
+            va = _with_ones(v[c0:c1]) if fold_sum else None
+            tasks = [
+                (b0, min(b0 + g, c1), i0, min(i0 + bq, n_q))
+                for b0 in range(c0, c1, g)
+                for i0 in range(0, n_q, bq)
+            ]
+            if causal:  # the longest tasks (last query blocks) first, so the threads finish together
+                tasks.sort(key=lambda t: -t[2])
+            parallel_for(task, tasks)
     return out, lse
 
 
@@ -315,9 +327,7 @@ def flash_backward(
     # D = rowsum(dO * O), one number per query
     d_all = np.vecdot(g_out, out)
     e, ev = q.shape[-1], v.shape[-1]
-    ka = _with_ones(k)
     fold_d = dropout_p == 0.0  # with dropout, D comes after the keep mask: subtracted on its own
-    va = _with_ones(v) if fold_d else v
     shared_gm = need_mask and mask is not None and not mask.shared
     gm_shared = np.zeros(mask.data.shape, dtype=dt) if shared_gm else None
 
@@ -327,6 +337,8 @@ def flash_backward(
             gm = np.zeros(mask.data.shape, dtype=dt)
         for b0 in range(lo, hi, g):
             b1 = min(b0 + g, hi)
+            kh = _with_ones(k[b0:b1])
+            vh = _with_ones(v[b0:b1]) if fold_d else v[b0:b1]
             for i0 in range(0, n_q, bq):
                 i1 = min(i0 + bq, n_q)
                 # (scale q | -lse): the GEMM gives S - lse; (dO | -D): the GEMM gives dP - D
@@ -345,22 +357,22 @@ def flash_backward(
                 dq = None
                 for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
                     j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
-                    p = _scores(qa, ka, mask, causal, b0, b1, i0, i1, j0, j1)
+                    p = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
                     np.exp(p, out=p)  # P = exp(S - lse): this tile's softmax weights
                     if fold_d:
-                        dp = np.matmul(da, np.swapaxes(va[b0:b1, j0:j1], -1, -2))  # dP - D = dO V^T - D
+                        dp = np.matmul(da, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
                         gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
                     else:
                         keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt)
                         pd = p * keep
                         pd *= drop
                         gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
-                        dp = np.matmul(do, np.swapaxes(v[b0:b1, j0:j1], -1, -2))  # dP = drop(dO V^T)
+                        dp = np.matmul(do, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP = drop(dO V^T)
                         dp *= keep
                         dp *= drop
                         dp -= d_i
                     dp *= p  # dS = P * (dP - D)
-                    part = np.matmul(dp, ka[b0:b1, j0:j1, :e])
+                    part = np.matmul(dp, kh[:, j0:j1, :e])
                     if dq is None:
                         dq = part
                     else:
