@@ -12,7 +12,8 @@ Rows (float32, head size 32):
 
 Each library is timed in a block (warm-up, then N steps of one, then N of the
 other, never alternating step by step), ``--rounds`` times; the medians are
-printed with chainrule / PyTorch. ``--threads`` sets both libraries
+printed with chainrule / PyTorch, beside the ratio of process CPU time
+(steadier than wall time on a busy machine, for 1-thread runs above all). ``--threads`` sets both libraries
 (``chainrule.set_num_threads`` and ``torch.set_num_threads``). The peak memory
 of one forward is measured for each library in a fresh process of its own: the
 kernel's high-water mark (VmHWM) is reset after the inputs exist
@@ -112,19 +113,24 @@ def rows(lengths: list[int], causal_lengths: list[int], with_minilm: bool) -> li
     return out
 
 
-def _block(step: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
+def _block(step: Callable[[], object], n: int) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) per step over ``n`` steps."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         step()
-    return (time.perf_counter() - start) / n
+    return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
 
 
-def measure(ours: Callable, theirs: Callable, rounds: int) -> tuple[float, float]:
-    """Median seconds per step of each library, each timed in blocks of N steps (N from a trial step)."""
+def measure(ours: Callable, theirs: Callable, rounds: int) -> tuple[float, float, float, float]:
+    """Median wall and CPU seconds per step of each library, timed in blocks of N steps.
+
+    Returns (wall ours, wall theirs, cpu ours, cpu theirs). On a busy machine
+    the CPU time of a 1-thread run is the steadier figure of the two.
+    """
     first = []
     for step in (ours, theirs):  # warm-up, and a first guess of the step time
         step()
-        first.append(_block(step, 1))
+        first.append(_block(step, 1)[0])
     n = max(1, min(20, int(1.0 / max(max(first), 1e-4))))
     t_ours, t_theirs = [], []
     for _ in range(rounds):
@@ -132,7 +138,12 @@ def measure(ours: Callable, theirs: Callable, rounds: int) -> tuple[float, float
         t_ours.append(_block(ours, n))
         gc.collect()
         t_theirs.append(_block(theirs, n))
-    return statistics.median(t_ours), statistics.median(t_theirs)
+    return (
+        statistics.median(t[0] for t in t_ours),
+        statistics.median(t[0] for t in t_theirs),
+        statistics.median(t[1] for t in t_ours),
+        statistics.median(t[1] for t in t_theirs),
+    )
 
 
 def _status_kib(field: str) -> int:
@@ -205,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         f"numpy {np.__version__}, torch {torch.__version__}, threads {args.threads}, "
         f"load average (1 min) {os.getloadavg()[0]:.2f}"
     )
-    head = f"{'row':<36}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}"
+    head = f"{'row':<36}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}{'cpu ratio':>10}"
     print(f"{head}{'mem cr':>10}{'mem torch':>11}{'ratio':>7}")
     for title, maker, margs in rows(args.lengths, args.causal_lengths, not args.no_minilm):
         ours, theirs = globals()[maker](*margs)
-        t_ours, t_theirs = measure(ours, theirs, args.rounds)
+        t_ours, t_theirs, c_ours, c_theirs = measure(ours, theirs, args.rounds)
         del ours, theirs
         gc.collect()
         mem = ""
@@ -219,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 mo, mt = peaks
                 mem = f"{mo / 1024:>7.1f}MiB{mt / 1024:>8.1f}MiB{mo / max(mt, 1):>7.2f}"
         print(
-            f"{title:<36}{t_ours * 1e3:>10.1f}ms{t_theirs * 1e3:>10.1f}ms{t_ours / t_theirs:>8.2f}{mem}",
+            f"{title:<36}{t_ours * 1e3:>10.1f}ms{t_theirs * 1e3:>10.1f}ms{t_ours / t_theirs:>8.2f}"
+            f"{c_ours / max(c_theirs, 1e-9):>10.2f}{mem}",
             flush=True,
         )
     print(f"load average (1 min) at the end {os.getloadavg()[0]:.2f}")

@@ -112,7 +112,7 @@ class BlockMask:
             return self.data[first : first + 1, rows, cols]
         if np.all(np.diff(idx) == 1):
             return self.data[first : first + idx.shape[0], rows, cols]
-        return self.data[idx][:, rows, cols]
+        return self.data[idx, rows, cols]  # gathers only the tile's part of each head's mask
 
     def add_grad(self, gm: np.ndarray, b0: int, ds: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> None:
         """Add a tile's dS (heads b0:, queries i0:i1, keys j0:j1) into ``gm`` (M, Lm, Sm).
