@@ -324,3 +324,17 @@ def test_tiles_scores_far_above_the_first_tile_and_rows_that_start_hidden(tiny_t
     mask[:, :7] = -np.inf  # the whole first key tile hidden
     mask[4, :] = -np.inf  # and one query that sees nothing
     check_against_torch(ours, theirs, [_randn(rng, 1, 2, 9, 4), _randn(rng, 1, 2, 30, 4), v, mask])
+
+
+@pytest.mark.parametrize("t", [16, 128, 200])
+def test_inference_without_a_graph_gives_the_same_output(t):
+    """No grad: the direct path normalises the output instead of P, the tiles keep no context."""
+    rng = np.random.default_rng(14)
+    q, k, v = (cr.tensor(_randn(rng, 4, 3, t, 8), requires_grad=True) for _ in range(3))
+    mask = rng.random((4, 1, 1, t)) > 0.3
+    mask[1] = False
+    with_graph = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    with cr.no_grad():
+        without = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    np.testing.assert_allclose(without.data, with_graph.data, rtol=1e-5, atol=1e-6)
+    assert np.all(without.data[1] == 0)

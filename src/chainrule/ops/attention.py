@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import random
-from chainrule.autograd import Function
+from chainrule.autograd import Function, is_grad_enabled
 from chainrule.ops import flash_attention as flash
 from chainrule.runtime import chunk_bounds, parallel_for, serial_blas, worth_splitting
 from chainrule.tensor import Tensor
@@ -45,8 +45,12 @@ def _future(n_q: int, n_k: int) -> np.ndarray:
     return above
 
 
-def _softmax_rows(s: np.ndarray, masked: bool) -> None:
-    """Softmax over the last axis, in place; rows with every entry -inf become all zeros."""
+def _softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True) -> np.ndarray:
+    """Softmax over the last axis, in place; rows with every entry -inf become all zeros.
+
+    Returns each row's 1 / sum. With ``normalise=False`` the rows are left as
+    exp(s - max), for a caller that scales a smaller result by it instead.
+    """
     m = np.max(s, axis=-1, keepdims=True)
     if masked:
         # a fully masked row has max -inf; shifting by 0 instead leaves exp(-inf) = 0 everywhere
@@ -57,7 +61,9 @@ def _softmax_rows(s: np.ndarray, masked: bool) -> None:
     if masked:
         total[total == 0] = 1.0
     np.reciprocal(total, out=total)
-    s *= total
+    if normalise:
+        s *= total
+    return total
 
 
 class ScaledDotProductAttention(Function):
@@ -69,9 +75,11 @@ class ScaledDotProductAttention(Function):
     OpenBLAS's own threads to help.
     """
 
-    def forward(ctx, q, k, v, mask, scale, is_causal, dropout_p):
+    def forward(ctx, q, k, v, mask, scale, is_causal, dropout_p, keep_p=True):
         n_q, n_k = q.shape[-2], k.shape[-2]
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        # without a backward to feed, P need not be normalised: the (L, Ev) output is, one pass less
+        normalise = keep_p or dropout_p > 0.0
         s = np.empty((*batch, n_q, n_k), dtype=q.dtype)
         keep = None
         if dropout_p > 0.0:
@@ -95,7 +103,14 @@ class ScaledDotProductAttention(Function):
                     np.copyto(sl, -np.inf, where=~m)
                 else:
                     sl += m
-            _softmax_rows(sl, is_causal or mask is not None)
+            inv = _softmax_rows(sl, is_causal or mask is not None, normalise)
+            if not normalise:
+                if out is None:
+                    return np.multiply(np.matmul(sl, v[at]), inv)
+                o = out[at]
+                np.matmul(sl, v[at], out=o)
+                o *= inv
+                return out
             if keep is not None:
                 pd = sl * keep[at]
                 pd *= drop
@@ -161,8 +176,8 @@ class ScaledDotProductAttention(Function):
             parts = parallel_for(task, [(at,) for at in slabs])
         if not split:
             dq, dk, dv, ds = parts[0]
-            return dq, dk, dv, ds if need_mask else None, None, None, None
-        return gq, gk, gv, gm, None, None, None
+            return dq, dk, dv, ds if need_mask else None, None, None, None, None
+        return gq, gk, gv, gm, None, None, None, None
 
 
 def _slabs(q: np.ndarray, k: np.ndarray, v: np.ndarray, scores: int) -> list[tuple]:
@@ -331,7 +346,12 @@ def scaled_dot_product_attention(
     n_q, n_k = query.shape[-2], key.shape[-2]
     if n_q * n_k > DIRECT_MAX_SCORES:  # long sequences: tiles, memory linear in the length
         return FlashAttention.apply(query, key, value, mask, scale, bool(is_causal), float(dropout_p), full)
-    return ScaledDotProductAttention.apply(query, key, value, mask, scale, bool(is_causal), float(dropout_p))
+    keep_p = is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad for t in (query, key, value, mask)
+    )
+    return ScaledDotProductAttention.apply(
+        query, key, value, mask, scale, bool(is_causal), float(dropout_p), keep_p
+    )
 
 
 def _mask(attn_mask: Any, query: Tensor, scores: tuple[int, ...]) -> Any:
