@@ -24,11 +24,13 @@ storing them (FlashAttention-2):
 A causal mask skips every tile above the diagonal (a query block only reads
 keys up to its last row) and masks elementwise only the tile that crosses it.
 
-Work is spread over the cores through :func:`chainrule.runtime.parallel_for`:
-the forward over (groups of heads) x (query blocks), each task writing its own
-rows of ``out``; the backward over groups of heads, so each task owns its
-heads' dK and dV outright and no accumulation races. Each tile's GEMMs are
-small, so they run on one BLAS thread (:func:`chainrule.runtime.serial_blas`).
+Work is spread over the cores by one task per thread on
+:func:`chainrule.runtime.parallel_for`, each thread pulling the next piece of
+work from a shared queue (:func:`_spread`): in the forward a piece is (a group
+of heads) x (a query block) and writes its own rows of ``out``; in the backward
+it is a group of heads, which owns those heads' dK and dV outright, so no
+accumulation races. Each tile's GEMMs are small, so they run on one BLAS
+thread (:func:`chainrule.runtime.serial_blas`).
 
 Dropout is drawn per tile from a counter-based generator (Philox) keyed by one
 seed taken from chainrule's global generator per call and by the tile's
@@ -43,11 +45,13 @@ these kernels is in ``ops/attention.py``.
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from chainrule.runtime import chunk_bounds, get_num_threads, parallel_for, serial_blas
+from chainrule.runtime import get_num_threads, parallel_for, serial_blas
 
 __all__ = ["BlockMask", "flash_backward", "flash_forward", "tile_sizes"]
 
@@ -129,6 +133,35 @@ class BlockMask:
             gm[self.index[b0 + g], rows, cols] += ds[g]
 
 
+def _spread(fn: Callable[..., None], tasks: Sequence[tuple]) -> int:
+    """Call ``fn(worker, *task)`` for every task; each of the threads takes the next task when done.
+
+    :func:`chainrule.runtime.parallel_for` hands out its tasks up front, one
+    per thread at best; tiles are many and unequal (a causal query block's
+    work grows with its position), so here each thread pulls the next tile
+    from a shared queue. ``worker`` (0 .. n-1) names the thread, for results
+    a thread keeps to itself. Returns the number of workers.
+    """
+    n = min(get_num_threads(), len(tasks))
+    if n <= 1:
+        for t in tasks:
+            fn(0, *t)
+        return 1
+    lock = threading.Lock()
+    upcoming = iter(tasks)
+
+    def worker(w: int) -> None:
+        while True:
+            with lock:
+                t = next(upcoming, None)
+            if t is None:
+                return
+            fn(w, *t)
+
+    parallel_for(worker, [(w,) for w in range(n)])
+    return n
+
+
 def _keep(seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float, dtype: Any) -> np.ndarray:
     """The dropout keep-mask of one tile (heads from b, query block qi, key block kj), the same every call."""
     gen = np.random.Generator(np.random.Philox(key=seed, counter=[0, kj, qi, b]))
@@ -202,7 +235,7 @@ def flash_forward(
     ka = va = None  # (k | 1) and (v | 1) of the heads from c0 on, made a stage of heads at a time
     c0 = 0
 
-    def task(b0: int, b1: int, i0: int, i1: int) -> None:
+    def task(w: int, b0: int, b1: int, i0: int, i1: int) -> None:
         kh = ka[b0 - c0 : b1 - c0]
         vh = va[b0 - c0 : b1 - c0] if fold_sum else v[b0:b1]
         qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
@@ -296,7 +329,7 @@ def flash_forward(
             ]
             if causal:  # the longest tasks (last query blocks) first, so the threads finish together
                 tasks.sort(key=lambda t: -t[2])
-            parallel_for(task, tasks)
+            _spread(task, tasks)
     return out, lse
 
 
@@ -328,77 +361,74 @@ def flash_backward(
     d_all = np.vecdot(g_out, out)
     e, ev = q.shape[-1], v.shape[-1]
     fold_d = dropout_p == 0.0  # with dropout, D comes after the keep mask: subtracted on its own
-    shared_gm = need_mask and mask is not None and not mask.shared
-    gm_shared = np.zeros(mask.data.shape, dtype=dt) if shared_gm else None
+    # dmask: one array that each head group adds its own rows to, or, where heads share mask rows,
+    # one per thread, summed at the end
+    private = need_mask and mask.shared
+    gms: list[np.ndarray | None] = [None] * max(1, get_num_threads())
+    if need_mask and not private:
+        gms[0] = np.zeros(mask.data.shape, dtype=dt)
 
-    def task(lo: int, hi: int) -> np.ndarray | None:
-        gm = gm_shared
-        if need_mask and gm is None:  # heads share mask rows: this task sums into its own copy
-            gm = np.zeros(mask.data.shape, dtype=dt)
-        for b0 in range(lo, hi, g):
-            b1 = min(b0 + g, hi)
-            kh = _with_ones(k[b0:b1])
-            vh = _with_ones(v[b0:b1]) if fold_d else v[b0:b1]
-            for i0 in range(0, n_q, bq):
-                i1 = min(i0 + bq, n_q)
-                # (scale q | -lse): the GEMM gives S - lse; (dO | -D): the GEMM gives dP - D
-                qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
-                np.multiply(q[b0:b1, i0:i1], sc, out=qa[..., :e])
-                np.negative(lse[b0:b1, i0:i1], out=qa[..., e])
-                qs = qa[..., :e]
+    def task(w: int, b0: int, b1: int) -> None:
+        gm = gms[w] if private else gms[0]
+        if need_mask and gm is None:
+            gm = gms[w] = np.zeros(mask.data.shape, dtype=dt)
+        kh = _with_ones(k[b0:b1])
+        vh = _with_ones(v[b0:b1]) if fold_d else v[b0:b1]
+        for i0 in range(0, n_q, bq):
+            i1 = min(i0 + bq, n_q)
+            # (scale q | -lse): the GEMM gives S - lse; (dO | -D): the GEMM gives dP - D
+            qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
+            np.multiply(q[b0:b1, i0:i1], sc, out=qa[..., :e])
+            np.negative(lse[b0:b1, i0:i1], out=qa[..., e])
+            qs = qa[..., :e]
+            if fold_d:
+                da = np.empty((b1 - b0, i1 - i0, ev + 1), dtype=dt)
+                da[..., :ev] = g_out[b0:b1, i0:i1]
+                np.negative(d_all[b0:b1, i0:i1], out=da[..., ev])
+                do = da[..., :ev]
+            else:
+                do = g_out[b0:b1, i0:i1]
+                d_i = d_all[b0:b1, i0:i1, None]
+            dq = None
+            for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
+                j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
+                p = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
+                np.exp(p, out=p)  # P = exp(S - lse): this tile's softmax weights
                 if fold_d:
-                    da = np.empty((b1 - b0, i1 - i0, ev + 1), dtype=dt)
-                    da[..., :ev] = g_out[b0:b1, i0:i1]
-                    np.negative(d_all[b0:b1, i0:i1], out=da[..., ev])
-                    do = da[..., :ev]
+                    dp = np.matmul(da, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
+                    gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
                 else:
-                    do = g_out[b0:b1, i0:i1]
-                    d_i = d_all[b0:b1, i0:i1, None]
-                dq = None
-                for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
-                    j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
-                    p = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
-                    np.exp(p, out=p)  # P = exp(S - lse): this tile's softmax weights
-                    if fold_d:
-                        dp = np.matmul(da, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
-                        gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
-                    else:
-                        keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt)
-                        pd = p * keep
-                        pd *= drop
-                        gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
-                        dp = np.matmul(do, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP = drop(dO V^T)
-                        dp *= keep
-                        dp *= drop
-                        dp -= d_i
-                    dp *= p  # dS = P * (dP - D)
-                    part = np.matmul(dp, kh[:, j0:j1, :e])
-                    if dq is None:
-                        dq = part
-                    else:
-                        dq += part
-                    gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)  # dK += scale dS^T Q
-                    if need_mask:
-                        mask.add_grad(gm, b0, dp, i0, i1, j0, j1)
+                    keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt)
+                    pd = p * keep
+                    pd *= drop
+                    gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
+                    dp = np.matmul(do, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP = drop(dO V^T)
+                    dp *= keep
+                    dp *= drop
+                    dp -= d_i
+                dp *= p  # dS = P * (dP - D)
+                part = np.matmul(dp, kh[:, j0:j1, :e])
                 if dq is None:
-                    gq[b0:b1, i0:i1] = 0
+                    dq = part
                 else:
-                    np.multiply(dq, sc, out=gq[b0:b1, i0:i1])  # dQ = scale dS K
-        return None if gm is gm_shared else gm
+                    dq += part
+                gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)  # dK += scale dS^T Q
+                if need_mask:
+                    mask.add_grad(gm, b0, dp, i0, i1, j0, j1)
+            if dq is None:
+                gq[b0:b1, i0:i1] = 0
+            else:
+                np.multiply(dq, sc, out=gq[b0:b1, i0:i1])  # dQ = scale dS K
 
-    # tasks are whole groups of g heads, as in the forward, so each tile's dropout draw is the same
-    groups = -(-n_b // g)
-    parts = min(groups, max(1, 4 * get_num_threads()))
-    if need_mask and not shared_gm:
-        parts = min(groups, get_num_threads())  # one private mask gradient per thread
-    bounds = [(lo * g, min(hi * g, n_b)) for lo, hi in chunk_bounds(groups, parts)]
+    # a task is a group of g heads (as in the forward, so each tile's dropout draw is the same):
+    # it alone writes those heads' dK and dV
     with serial_blas(bq * bk * q.shape[-1]):
-        results = parallel_for(task, bounds)
-    gm = gm_shared
-    if need_mask and gm is None:
-        gm = results[0]
-        for r in results[1:]:
-            gm += r
+        _spread(task, [(b0, min(b0 + g, n_b)) for b0 in range(0, n_b, g)])
+    gm = None
     if need_mask:
+        parts = [a for a in gms if a is not None]
+        gm = parts[0]
+        for a in parts[1:]:
+            gm += a
         gm = gm.reshape(mask.shape)
     return gq, gk, gv, gm
