@@ -323,7 +323,10 @@ def test_tiles_scores_far_above_the_first_tile_and_rows_that_start_hidden(tiny_t
     mask = _randn(rng, 9, 30) - 300.0  # finite but far below 0: exp(S - 0) would underflow to 0
     mask[:, :7] = -np.inf  # the whole first key tile hidden
     mask[4, :] = -np.inf  # and one query that sees nothing
-    check_against_torch(ours, theirs, [_randn(rng, 1, 2, 9, 4), _randn(rng, 1, 2, 30, 4), v, mask])
+    # scores near -300 carry float32 rounding of ~3e-5 (one ulp), in either library
+    check_against_torch(
+        ours, theirs, [_randn(rng, 1, 2, 9, 4), _randn(rng, 1, 2, 30, 4), v, mask], rtol=1e-4, atol=2e-5
+    )
 
 
 @pytest.mark.parametrize("t", [16, 128, 200])

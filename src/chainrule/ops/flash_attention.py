@@ -63,6 +63,9 @@ BLOCK_K = 256
 # Elements in one (heads, block_q, block_k) tile: short sequences put several heads in one task,
 # so that each NumPy call still gets a sizeable array.
 TILE_ELEMENTS = 1 << 16
+# The kernels work in base 2: scores are scaled by log2(e) (folded into the queries' scale) and
+# exponentiated with exp2, which NumPy computes twice as fast as exp; exp2(x log2 e) = exp(x).
+LOG2E = 1.4426950408889634
 # The forward copies k and v with a column of ones (see _scores) this many bytes' worth of heads at a time.
 _STAGE_BYTES = 4 << 20
 
@@ -86,7 +89,8 @@ def _future(rows: int, cols: int, offset: int) -> np.ndarray:
 class BlockMask:
     """An attention mask broadcastable to (B, L, S), read one tile at a time without expanding it.
 
-    ``data`` is the mask with its batch dims flattened to (M, Lm, Sm), where Lm
+    ``data`` is the mask with its batch dims flattened to (M, Lm, Sm) (a float
+    one multiplied by log2(e), as the kernels' scores are), where Lm
     is 1 or L and Sm is 1 or S; ``index[b]`` is the row of ``data`` that head
     ``b`` of the flattened batch uses. A bool mask says where to attend; a float
     one is added to the scores.
@@ -97,6 +101,8 @@ class BlockMask:
         m = mask.reshape((1,) * (len(full) - mask.ndim) + mask.shape)
         lead = m.shape[:-2]
         self.data = np.ascontiguousarray(m.reshape(-1, *m.shape[-2:]))
+        if mask.dtype != np.bool_:  # the kernels' scores are in base-2 units (see LOG2E)
+            self.data = self.data * self.data.dtype.type(LOG2E)
         slots = np.arange(self.data.shape[0]).reshape(lead)
         self.index = np.broadcast_to(slots, batch).reshape(-1)
         self.is_bool = mask.dtype == np.bool_
@@ -217,6 +223,8 @@ def flash_forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(out (B, L, Ev), lse (B, L))`` of softmax(scale q k^T + mask) @ v, one tile at a time.
 
+    ``lse`` is each query's log-sum-exp of its scores in base 2 (log2 e times the natural one).
+
     Each query row's shift ``c`` is the running maximum of its scores only
     while it has to be: once every row of the task has seen a finite score,
     later tiles keep ``c`` (any shift gives the same softmax) and skip the
@@ -239,7 +247,7 @@ def flash_forward(
         kh = ka[b0 - c0 : b1 - c0]
         vh = va[b0 - c0 : b1 - c0] if fold_sum else v[b0:b1]
         qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
-        np.multiply(q[b0:b1, i0:i1], dt.type(scale), out=qa[..., :e])
+        np.multiply(q[b0:b1, i0:i1], dt.type(scale * LOG2E), out=qa[..., :e])
         qa[..., e] = 0
         c = np.zeros((b1 - b0, i1 - i0, 1), dtype=dt)  # each row's shift
         seen = None  # rows that have met a finite score (None: not yet known for every row)
@@ -253,7 +261,7 @@ def flash_forward(
                 keep = _keep(seed, b0, i0 // bq, j0 // bk, s.shape, dropout_p, dt)
             if seen is True:  # fast: the shift stands
                 with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught just below
-                    np.exp(s, out=s)
+                    np.exp2(s, out=s)
                     row = None if fold_sum else s.sum(axis=-1, keepdims=True)
                     if keep is not None:
                         s *= keep
@@ -279,7 +287,7 @@ def flash_forward(
                 else:
                     delta, seen_rows = np.where(seen, np.maximum(mb, 0), first), seen | now
             s -= delta
-            np.exp(s, out=s)
+            np.exp2(s, out=s)
             row = None if fold_sum else s.sum(axis=-1, keepdims=True)
             if keep is not None:
                 s *= keep
@@ -287,7 +295,7 @@ def flash_forward(
             if acc is None:
                 acc, den = part, row
             else:
-                alpha = np.exp(-np.maximum(delta, 0))  # seen rows: delta >= 0; the others hold zeros
+                alpha = np.exp2(-np.maximum(delta, 0))  # seen rows: delta >= 0; the others hold zeros
                 acc *= alpha
                 acc += part
                 if not fold_sum:
@@ -309,8 +317,8 @@ def flash_forward(
         np.divide(acc, den, out=out[b0:b1, i0:i1])
         if dropout_p > 0.0:
             out[b0:b1, i0:i1] *= dt.type(drop)
-        np.log(den, out=den)
-        den += c  # lse = c + log sum_j exp(S_j - c)
+        np.log2(den, out=den)
+        den += c  # lse = c + log2 sum_j exp2(S_j - c), in base 2 as the scores
         # the backward sees zero probabilities too: exp(S - huge) = 0 (finite, as inf in a GEMM gives NaN)
         den[empty] = np.finfo(dt).max / 4
         lse[b0:b1, i0:i1] = den[..., 0]
@@ -352,6 +360,7 @@ def flash_backward(
     n_k = k.shape[1]
     dt = q.dtype
     sc = dt.type(scale)
+    sc2 = dt.type(scale * LOG2E)  # the queries' scale in the base-2 scores
     drop = dt.type(1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0)
     gq = np.empty_like(q)
     gk = np.zeros_like(k)
@@ -378,7 +387,7 @@ def flash_backward(
             i1 = min(i0 + bq, n_q)
             # (scale q | -lse): the GEMM gives S - lse; (dO | -D): the GEMM gives dP - D
             qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
-            np.multiply(q[b0:b1, i0:i1], sc, out=qa[..., :e])
+            np.multiply(q[b0:b1, i0:i1], sc2, out=qa[..., :e])
             np.negative(lse[b0:b1, i0:i1], out=qa[..., e])
             qs = qa[..., :e]
             if fold_d:
@@ -393,7 +402,7 @@ def flash_backward(
             for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
                 j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
                 p = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
-                np.exp(p, out=p)  # P = exp(S - lse): this tile's softmax weights
+                np.exp2(p, out=p)  # P = exp(S - lse) = exp2(S log2 e - lse2): this tile's weights
                 if fold_d:
                     dp = np.matmul(da, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
                     gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
@@ -412,7 +421,8 @@ def flash_backward(
                     dq = part
                 else:
                     dq += part
-                gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)  # dK += scale dS^T Q
+                # dK += scale dS^T Q (qs holds scale log2(e) Q: the log2 e comes off at the end)
+                gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)
                 if need_mask:
                     mask.add_grad(gm, b0, dp, i0, i1, j0, j1)
             if dq is None:
@@ -424,6 +434,7 @@ def flash_backward(
     # it alone writes those heads' dK and dV
     with serial_blas(bq * bk * q.shape[-1]):
         _spread(task, [(b0, min(b0 + g, n_b)) for b0 in range(0, n_b, g)])
+    gk *= dt.type(1.0 / LOG2E)
     gm = None
     if need_mask:
         parts = [a for a in gms if a is not None]
