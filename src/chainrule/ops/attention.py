@@ -45,9 +45,10 @@ def _future(n_q: int, n_k: int) -> np.ndarray:
     return above
 
 
-def _softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True) -> np.ndarray:
+def _softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True, base2: bool = False) -> np.ndarray:
     """Softmax over the last axis, in place; rows with every entry -inf become all zeros.
 
+    With ``base2`` the scores are in base 2 (s log2 e): exp2 stands for exp.
     Returns each row's 1 / sum. With ``normalise=False`` the rows are left as
     exp(s - max), for a caller that scales a smaller result by it instead.
     """
@@ -56,7 +57,7 @@ def _softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True) -> np.nda
         # a fully masked row has max -inf; shifting by 0 instead leaves exp(-inf) = 0 everywhere
         m[m == -np.inf] = 0.0
     s -= m
-    np.exp(s, out=s)
+    (np.exp2 if base2 else np.exp)(s, out=s)
     total = np.add.reduce(s, axis=-1, keepdims=True)
     if masked:
         total[total == 0] = 1.0
@@ -88,7 +89,10 @@ class ScaledDotProductAttention(Function):
         out_shape = (*np.broadcast_shapes(batch, v.shape[:-2]), n_q, v.shape[-1])
         slabs = _slabs(q, k, v, s.size)
         out = np.empty(out_shape, dtype=q.dtype) if len(slabs) > 1 else None
-        qs = q.dtype.type(scale)
+        # the scores in base 2 (times log2 e) and exp2 for exp: NumPy's exp2 takes half exp's time
+        qs = q.dtype.type(scale * flash.LOG2E)
+        if mask is not None and mask.dtype != np.bool_:
+            mask = mask * mask.dtype.type(flash.LOG2E)
         drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
 
         def task(at: tuple) -> np.ndarray:
@@ -103,7 +107,7 @@ class ScaledDotProductAttention(Function):
                     np.copyto(sl, -np.inf, where=~m)
                 else:
                     sl += m
-            inv = _softmax_rows(sl, is_causal or mask is not None, normalise)
+            inv = _softmax_rows(sl, is_causal or mask is not None, normalise, base2=True)
             if not normalise:
                 if out is None:
                     return np.multiply(np.matmul(sl, v[at]), inv)
