@@ -7,9 +7,15 @@ For queries ``q`` (..., L, E), keys ``k`` (..., S, E) and values ``v`` (..., S, 
     out    = dropout(P) @ v                  (..., L, Ev)
 
 Composed of primitives this would record half a dozen nodes and keep an
-``(L, S)`` temporary for each; here forward keeps only ``P`` (and the dropout
-mask when there is one) and backward uses the closed form of the softmax
-Jacobian. The scores are built and normalised in place in one buffer.
+``(L, S)`` temporary for each. Here it is one node, in one of two forms:
+
+* short sequences (up to :data:`DIRECT_MAX_SCORES` scores per head):
+  :class:`ScaledDotProductAttention` builds every score matrix in one buffer,
+  normalises it in place and keeps ``P`` (and the dropout mask when there is
+  one) for a backward that uses the closed form of the softmax Jacobian;
+* longer ones: :class:`FlashAttention` computes in tiles with a running
+  softmax (``ops/flash_attention.py``), so that memory grows linearly with
+  the length, and its backward recomputes each tile's ``P``.
 
 Masks follow PyTorch: a bool mask says where to attend (True = attend), a
 float mask is added to the scores (and gets a gradient when it requires one),
