@@ -172,7 +172,18 @@ class MultiheadAttention(Module):
                 f"{_NAME}: expected key features {self.kdim} and value features {self.vdim}, got key "
                 f"{key.shape} and value {value.shape}"
             )
-        if is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
+        # As PyTorch: with the is_causal hint and no other mask to merge, the attention is told it is
+        # causal and the mask itself is dropped, so that it skips the keys after each query altogether.
+        causal = (
+            is_causal
+            and key_padding_mask is None
+            and not need_weights
+            and self.bias_k is None
+            and not self.add_zero_attn
+        )
+        if causal:
+            attn_mask = None
+        elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
             attn_mask = np.triu(np.ones((tgt_len, src_len), dtype=bool), 1)
         q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
         mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q.data.dtype)
@@ -205,7 +216,7 @@ class MultiheadAttention(Module):
             if average:
                 weights = weights.mean(1)
         else:
-            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
         # merge heads: (N, H, L, D) -> (L, N, H, D) -> (L, N, E)
         out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, e)
         return linear(out, self.out_proj.weight, self.out_proj.bias), weights

@@ -262,16 +262,24 @@ def softplus(a: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- softmax
-def softmax_rows(s: np.ndarray, masked: bool) -> None:
-    """Softmax over the last axis, in place; with ``masked``, rows with every entry -inf become all zeros."""
+def softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True, base2: bool = False) -> np.ndarray:
+    """Softmax over the last axis, in place; with ``masked``, rows with every entry -inf become all zeros.
+
+    With ``base2`` the scores are in base 2 (s log2 e) and exp2 stands for exp
+    (NumPy's exp2 takes about half exp's time). Returns each row's 1 / sum; with
+    ``normalise=False`` the rows are left as exp(s - max), for a caller that
+    scales a smaller result by it instead.
+    """
     m = np.max(s, axis=-1, keepdims=True)
     if masked:
         # a fully masked row has max -inf; shifting by 0 instead leaves exp(-inf) = 0 everywhere
         m[m == -np.inf] = 0.0
     s -= m
-    np.exp(s, out=s)
+    (np.exp2 if base2 else np.exp)(s, out=s)
     total = np.add.reduce(s, axis=-1, keepdims=True)
     if masked:
         total[total == 0] = 1.0
     np.reciprocal(total, out=total)
-    s *= total
+    if normalise:
+        s *= total
+    return total
