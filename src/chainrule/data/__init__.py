@@ -11,6 +11,7 @@ from chainrule.data.inspection import DataReport, inspect
 from chainrule.data.loader import DataLoader
 from chainrule.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -31,6 +32,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
