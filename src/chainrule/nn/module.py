@@ -224,7 +224,8 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._forget(name)
+        if name not in self._modules:  # a replaced child keeps its place, as in PyTorch
+            self._forget(name)
         self._modules[name] = module
 
     register_module = add_module
