@@ -38,7 +38,9 @@ class DistributedDataParallel(Module):
     statistics) to every rank before each training forward, as PyTorch does;
     :class:`~chainrule.distributed.SyncBatchNorm` keeps the batch statistics
     themselves global. The wrapped model is ``.module``; the state_dict keys
-    carry the ``module.`` prefix, as PyTorch's do.
+    carry the ``module.`` prefix, as PyTorch's do. ``device_ids`` and
+    ``find_unused_parameters`` are accepted for PyTorch's signature: a
+    parameter without a gradient on a rank always contributes zeros there.
     """
 
     def __init__(

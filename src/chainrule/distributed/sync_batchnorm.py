@@ -36,7 +36,8 @@ class SyncBatchNorm(BatchNorm1d):
 
     Accepts any input of rank 2 or more, ``(N, C, ...)``; parameters,
     buffers and state_dict keys are BatchNorm's. ``convert_sync_batchnorm``
-    swaps it in for every BatchNorm of a model.
+    swaps it in for every BatchNorm of a model. ``process_group`` is accepted
+    for PyTorch's signature; the statistics always pool the whole world.
     """
 
     _ranks = (2, 3, 4, 5)

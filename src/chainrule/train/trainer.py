@@ -24,6 +24,7 @@ inputs gets them nested in the first element: ``((x, lengths), y)`` calls
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import math
@@ -602,6 +603,9 @@ class Trainer:
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
         """The loss (mean over samples) and the metrics on ``loader``, in eval mode without a graph."""
         _check_loader(loader, "Trainer.evaluate", "loader", reiterable=False)
+        if self._rep.world_size > 1:  # data parallel: each rank evaluates its share (or, if it can't, all)
+            with contextlib.suppress(TypeError):
+                loader = self._rep.shard(loader, False)
         return self._evaluate(loader, "Trainer.evaluate", "loader")
 
     def predict(self, loader: Iterable[Any]) -> Tensor:
