@@ -115,7 +115,8 @@ class DistributedDataParallel(Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self.world_size > 1 and self.broadcast_buffers and self.training and is_grad_enabled():
+        # the wrapped module's mode decides (the Trainer switches the model it was given, not the wrapper)
+        if self.world_size > 1 and self.broadcast_buffers and self.module.training and is_grad_enabled():
             for b in self.module.buffers():
                 if b is not None:
                     pg.broadcast(b, 0)
