@@ -968,3 +968,21 @@ def test_hook_errors_are_clear() -> None:
     x.register_hook(lambda g: cr.ones(3))
     with pytest.raises(RuntimeError, match=r"shape \(3,\); expected \(2,\)"):
         (x * 2).sum().backward()
+
+
+def test_queue_callback_runs_once_after_every_grad_is_written():
+    """A gradient hook queues a callback; it runs at the end of backward and sees every leaf's .grad."""
+    from chainrule.autograd import queue_callback
+
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0], requires_grad=True)
+    seen = []
+
+    def hook(grad):
+        queue_callback(lambda: seen.append((a.grad.data.tolist(), b.grad.data.tolist())))
+
+    a.register_hook(hook)
+    (a * b).sum().backward()
+    assert seen == [([3.0, 3.0], [3.0])]
+    (a * b).sum().backward()  # the queue is empty again after each pass
+    assert len(seen) == 2

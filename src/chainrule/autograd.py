@@ -30,6 +30,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "grad",
+    "queue_callback",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",
@@ -454,7 +455,26 @@ def backward(
                 "outside no_grad()"
             )
     seeds = [_seed_gradient(r, g) for r, g in zip(roots, grad_tensors, strict=True)]
-    _run_backward(roots, seeds, retain_graph)
+    try:
+        _run_backward(roots, seeds, retain_graph)
+    finally:
+        callbacks, _queued[:] = list(_queued), []
+    for callback in callbacks:
+        callback()
+
+
+# Called once at the end of the current backward(), after every leaf's .grad is written.
+_queued: list[Callable[[], None]] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` when the running ``backward()`` has written every ``.grad`` (torch's engine hook).
+
+    Meant for gradient hooks: data-parallel training queues its gradient
+    all-reduce from the first parameter hook of a pass, so it runs once,
+    over the complete gradients.
+    """
+    _queued.append(callback)
 
 
 def grad(

@@ -51,15 +51,20 @@ def demo(epochs: int, out_dir: str, seed: int) -> None:
 @click.option("--out", default=None, help="output directory (default: [output] dir in the config)")
 def train(config: str, out: str | None) -> None:
     """Run the experiment a TOML config describes; write checkpoints, history, curves and diagnosis."""
+    from chainrule import distributed
     from chainrule.models import registry
     from chainrule.train.config import ConfigError, load_config, run_experiment
 
+    if distributed.launched_by_mpiexec():  # mpiexec -n 2 chainrule train config.toml: data parallel
+        distributed.init_process_group()
     try:
         settings = load_config(config, models=registry)
         out_dir = out or settings["output"]["dir"]
         history, results = run_experiment(settings, out_dir, models=registry)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+    if distributed.is_initialized() and distributed.get_rank() != 0:
+        return
     for split in ("train", "val", "test"):
         if split in results:
             figures = ", ".join(f"{k} {v:.4f}" for k, v in results[split].items() if v is not None)

@@ -427,3 +427,14 @@ def test_summary_nested_model_and_frozen_counts():
     s = nn.summary(m, (4,), print_fn=None)
     assert [r[0] for r in s.rows] == ["body.0", "body.1", "body.2", "heads.0", "heads.1", "extra.scale"]
     assert s.total_params - s.trainable_params == 4 * 8 + 8 + 8 * 8 + 8
+
+
+def test_replacing_a_child_keeps_its_place():
+    """As PyTorch: replacing a child (or a parameter) keeps the order, so state_dict keys stay put."""
+    model = cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.ReLU(), cr.nn.Linear(3, 1))
+    model[0] = cr.nn.Linear(2, 3)
+    setattr(model, "1", cr.nn.Tanh())
+    assert [type(m).__name__ for m in model] == ["Linear", "Tanh", "Linear"]
+    layer = cr.nn.Linear(2, 2)
+    layer.weight = cr.nn.Parameter(cr.zeros(2, 2))
+    assert list(layer.state_dict()) == ["weight", "bias"]

@@ -6,6 +6,7 @@ so the loader can batch without a Python loop over samples.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -150,6 +151,82 @@ class WeightedRandomSampler(_ArraySampler):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class DistributedSampler(_ArraySampler):
+    """This rank's share of the dataset, for data-parallel training (``torch.utils.data.DistributedSampler``).
+
+    The ``num_replicas`` shards are disjoint, and together they cover the
+    dataset: the index list is padded by repeating its start to a multiple of
+    ``num_replicas`` (or cut to one with ``drop_last``), and rank ``r`` takes
+    every ``num_replicas``-th index from ``r``. With ``shuffle`` the order is
+    a permutation drawn from ``seed + epoch``, the same on every rank: call
+    ``set_epoch(epoch)`` before each epoch for a new one. ``num_replicas`` and
+    ``rank`` default to the world ``mpiexec`` started (read from its
+    environment), or 1 and 0 without it.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        env_rank, env_size = _launcher_world()
+        if num_replicas is None:
+            num_replicas = env_size
+        num_replicas = positive_count(num_replicas, "num_replicas", "DistributedSampler")
+        rank = env_rank if rank is None else rank
+        if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"DistributedSampler: invalid rank {rank!r}, rank should be in the interval "
+                f"[0, {num_replicas - 1}]"
+            )
+        self.dataset = dataset
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle = check_bool(shuffle, "shuffle", "DistributedSampler")
+        self.drop_last = check_bool(drop_last, "drop_last", "DistributedSampler")
+        self.seed = int(seed)
+        self.epoch = 0
+        n = len(dataset)
+        if self.drop_last and n % self.num_replicas:
+            self.num_samples = -(-(n - self.num_replicas) // self.num_replicas)  # ceil, as torch
+        else:
+            self.num_samples = -(-n // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Which epoch comes next: with ``shuffle``, it picks the permutation (the same on every rank)."""
+        self.epoch = int(epoch)
+
+    def _indices(self) -> np.ndarray:
+        n = len(self.dataset)
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(n).astype(np.int64)
+        else:
+            order = np.arange(n, dtype=np.int64)
+        if self.drop_last:
+            order = order[: self.total_size]
+        elif self.total_size > n:  # pad by repeating the start, as many times as it takes
+            order = np.resize(order, self.total_size)
+        return order[self.rank : self.total_size : self.num_replicas]
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def _launcher_world() -> tuple[int, int]:
+    """``(rank, world size)`` from the environment an MPI launcher sets, or ``(0, 1)`` without one."""
+    for rank_var, size_var in (
+        ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+        ("PMI_RANK", "PMI_SIZE"),
+    ):
+        if rank_var in os.environ and size_var in os.environ:
+            return int(os.environ[rank_var]), int(os.environ[size_var])
+    return 0, 1
 
 
 class BatchSampler(Sampler[list[int]]):

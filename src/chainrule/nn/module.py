@@ -135,11 +135,15 @@ class Module:
                 f"call super().__init__() first in {type(self).__name__}.__init__"
             )
         params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
+        # Replacing a parameter or a child keeps its place in the order (as PyTorch; state_dict keys and
+        # Sequential's order stay put).
         if isinstance(value, Parameter):
-            self._forget(name)
+            if name not in params:
+                self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in modules:
+                self._forget(name)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -220,7 +224,8 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._forget(name)
+        if name not in self._modules:  # a replaced child keeps its place, as in PyTorch
+            self._forget(name)
         self._modules[name] = module
 
     register_module = add_module

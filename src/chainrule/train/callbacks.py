@@ -52,6 +52,9 @@ class Callback:
     """Base class: every hook does nothing; override the ones you need."""
 
     order: int = 0  # lower runs first (stable among equals)
+    # In data-parallel training only rank 0 runs a callback that writes files or prints (checkpoints, logs,
+    # progress bars); the others run on every rank and see the same, globally reduced logs.
+    rank_zero_only: bool = False
 
     def on_train_begin(self, trainer: Trainer, logs: Logs | None = None) -> None:
         """Before the first epoch."""
@@ -253,6 +256,8 @@ class ModelCheckpoint(Callback):
     ``best_path``/``last_path`` give the files' paths, ``best``/``best_epoch`` the best value.
     """
 
+    rank_zero_only = True
+
     order = 100  # after the other callbacks: the file holds their state for this epoch
 
     def __init__(
@@ -407,6 +412,8 @@ class ProgressBar(Callback):
     through :meth:`write`, which keeps an open bar intact.
     """
 
+    rank_zero_only = True
+
     order = -50  # the epoch line prints before the messages of other callbacks
 
     def __init__(self, verbose: int = 1, refresh_interval: float = 0.2, file: IO[str] | None = None) -> None:
@@ -495,6 +502,8 @@ class _FileLogger(Callback):
     lets columns appear later (NaN-padded by History), and makes a resumed run
     continue the same file, since History comes back with the checkpoint.
     """
+
+    rank_zero_only = True
 
     def __init__(self, path: str | os.PathLike) -> None:
         if not isinstance(path, (str, os.PathLike)):

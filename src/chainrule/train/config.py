@@ -273,6 +273,7 @@ def run_experiment(
 
     ``models`` is the model registry the config's model is built from, as for :func:`load_config`.
     """
+    from chainrule.train import parallel
     from chainrule.train.callbacks import CSVLogger, EarlyStopping, ModelCheckpoint
     from chainrule.train.trainer import Trainer
 
@@ -328,6 +329,8 @@ def run_experiment(
                 k: _json_number(v)
                 for k, v in trainer.evaluate(DataLoader(ds, batch_size=256, num_workers=workers)).items()
             }
+    if parallel.current().rank != 0:  # data parallel: rank 0 writes the files
+        return history, results
     history.to_csv(out / "history.csv")
     history.plot(out / "curves.png")
     diagnosis = history.diagnose()

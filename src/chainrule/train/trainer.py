@@ -24,6 +24,7 @@ inputs gets them nested in the first element: ``((x, lengths), y)`` calls
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import math
@@ -40,6 +41,7 @@ from chainrule.nn.utils import clip_grad_norm_
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
 from chainrule.train import checkpoint as _ckpt
+from chainrule.train import parallel
 from chainrule.train.callbacks import (
     Callback,
     ModelCheckpoint,
@@ -234,6 +236,10 @@ class Trainer:
         cbs = self._callbacks
         self._batch_begin = [c for c in cbs if type(c).on_batch_begin is not Callback.on_batch_begin]
         self._batch_end = [c for c in cbs if type(c).on_batch_end is not Callback.on_batch_end]
+        self._net: Any = model  # what the steps call: the model, or DistributedDataParallel around it
+        self._rep = parallel.current()  # data parallel once chainrule.distributed.init_process_group ran
+        if self._rep.world_size > 1:
+            self._data_parallel_setup()
         self.history = History()
         self.stop_training = False
         self.epoch = 0  # the last completed epoch
@@ -307,8 +313,35 @@ class Trainer:
             "global_step": self.global_step,
         }
 
+    # -------------------------------------------------------------- data parallel (see train/parallel.py)
+    def _data_parallel_setup(self) -> None:
+        """Metrics over every rank's samples; files, bars and messages from rank 0 alone."""
+        rep = self._rep
+        self.metrics = [parallel.GatheredMetric(m, rep) for m in self.metrics]
+        self._val_metrics = [parallel.GatheredMetric(m, rep) for m in self._val_metrics]
+        if rep.rank != 0:
+            everywhere = [self._callbacks, self._batch_begin, self._batch_end]
+            self._callbacks, self._batch_begin, self._batch_end = (
+                [c for c in cbs if not c.rank_zero_only] for cbs in everywhere
+            )
+            self._progress = None
+
+    def _epoch_values(self, total: float, count: int, metrics: list[Any], who: str, name: str) -> dict:
+        """The epoch's mean loss and metrics, over all ranks' samples when data parallel."""
+        world = self._rep.world_size
+        if world > 1:
+            total, count = self._rep.sum(np.array([total, count]))
+        if count == 0:
+            raise ValueError(f"{who}: {name} yielded no batches")
+        result = {"loss": float(total / count)}
+        for m in metrics:
+            result[m.name] = float(m.compute_global() if world > 1 else m.compute())
+        return result
+
     def log(self, message: str) -> None:
         """Print a message (through the progress bar when there is one, so an open bar stays intact)."""
+        if self._rep.rank != 0:
+            return
         if self._progress is not None:
             self._progress.write(message)
         else:
@@ -321,7 +354,7 @@ class Trainer:
     # -------------------------------------------------------------- forward
     def _forward(self, x: Any, who: str) -> Any:
         """``model(x)``, ``model(*x)`` for a tuple/list of inputs, ``model(**x)`` for a dict of them."""
-        model = self.model
+        model = self._net
         if isinstance(x, list):
             if (len(x), None) not in self._call_checked:
                 self._check_call(x, None, who)
@@ -382,6 +415,9 @@ class Trainer:
         _check_loader(train_loader, "Trainer.fit", "train_loader", reiterable=True)
         if val_loader is not None:
             _check_loader(val_loader, "Trainer.fit", "val_loader", reiterable=True)
+        if self._rep.world_size > 1:  # each rank trains its shard, through DistributedDataParallel
+            train_loader, val_loader = self._rep.shard(train_loader, True), self._rep.shard(val_loader, False)
+            self._net = self._rep.wrap(self.model)
         self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, int(epochs)
         self.stop_training = False
         self.history = History()
@@ -401,7 +437,7 @@ class Trainer:
                 cb.on_train_begin(self, logs)
             if ckpt is not None:
                 _ckpt.restore_callbacks(ckpt, self._checkpoint_parts()["callbacks"])
-                _ckpt.restore_random(ckpt, train_loader)
+                _ckpt.restore_random(ckpt, self.train_loader)
                 if ckpt.epoch >= self.epochs:
                     self.log(
                         f"Trainer.fit: {ckpt.path} is at epoch {ckpt.epoch} and epochs={self.epochs}: "
@@ -429,6 +465,9 @@ class Trainer:
         return self.history
 
     def _run_epoch(self, epoch: int, callbacks: list[Callback]) -> dict[str, float] | None:
+        set_epoch = getattr(getattr(self.train_loader, "sampler", None), "set_epoch", None)
+        if set_epoch is not None:  # a DistributedSampler: this epoch's shuffle, the same on every rank
+            set_epoch(epoch)
         for cb in callbacks:
             cb.on_epoch_begin(self, epoch, {})
         result = self._train_epoch(epoch)
@@ -445,6 +484,8 @@ class Trainer:
         self.epoch = epoch
         for cb in callbacks:
             cb.on_epoch_end(self, epoch, logs)
+        if self._rep.world_size > 1:  # one rank's stop (a rank-0 callback's too) stops every rank
+            self.stop_training = bool(self._rep.sum(np.array([float(self.stop_training)]))[0] > 0)
         return logs
 
     def _train_epoch(self, epoch: int) -> tuple[dict[str, float], float] | None:
@@ -453,6 +494,7 @@ class Trainer:
         metrics, begin, end = self.metrics, self._batch_begin, self._batch_end
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         clip, params = self.grad_clip, self._params
+        global_sum = self._rep.sum if self._rep.world_size > 1 else None
         model.train()
         for m in metrics:
             m.reset()
@@ -467,7 +509,7 @@ class Trainer:
             out = self._forward(x, "Trainer.fit")
             loss = loss_fn(out, y)
             value = _loss_value(loss)
-            if not math.isfinite(value):
+            if not math.isfinite(value if global_sum is None else global_sum(np.array([value]))[0]):
                 self._diverged(epoch, i, value)
                 return None
             loss.backward()
@@ -491,12 +533,7 @@ class Trainer:
                     cb.on_batch_end(self, i, logs)
             if self.stop_training:
                 break
-        if count == 0:
-            raise ValueError("Trainer.fit: train_loader yielded no batches")
-        result = {"loss": total / count}
-        for m in metrics:
-            result[m.name] = float(m.compute())
-        return result, lr
+        return self._epoch_values(total, count, metrics, "Trainer.fit", "train_loader"), lr
 
     # -------------------------------------------------------------- endings
     def _diverged(self, epoch: int, index: int, value: float) -> None:
@@ -528,7 +565,8 @@ class Trainer:
         self.stop_training = True
         try:
             path = self._interrupt_path()
-            _ckpt.save_checkpoint(path, self, self.epoch)
+            if self._rep.rank == 0:
+                _ckpt.save_checkpoint(path, self, self.epoch)
             where = f"saved a checkpoint to {path} (continue with fit(..., resume_from={path!r}))"
         except Exception as e:  # a failed save must not hide the History
             where = f"could not save a checkpoint ({type(e).__name__}: {e})"
@@ -560,16 +598,14 @@ class Trainer:
                             m.update(o, t)
         finally:
             model.train(was_training)
-        if count == 0:
-            raise ValueError(f"{who}: {name} yielded no batches")
-        result = {"loss": total / count}
-        for m in metrics:
-            result[m.name] = float(m.compute())
-        return result
+        return self._epoch_values(total, count, metrics, who, name)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
         """The loss (mean over samples) and the metrics on ``loader``, in eval mode without a graph."""
         _check_loader(loader, "Trainer.evaluate", "loader", reiterable=False)
+        if self._rep.world_size > 1:  # data parallel: each rank evaluates its share (or, if it can't, all)
+            with contextlib.suppress(TypeError):
+                loader = self._rep.shard(loader, False)
         return self._evaluate(loader, "Trainer.evaluate", "loader")
 
     def predict(self, loader: Iterable[Any]) -> Tensor:
