@@ -75,7 +75,7 @@ for _name in _BINARY:
 _UNARY = {
     "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin", "Cos": "Cos",
     "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Floor": "Floor", "Ceil": "Ceil",
-    "Reciprocal": "Reciprocal", "Clone": "Identity",
+    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf",
 }  # fmt: skip
 
 
