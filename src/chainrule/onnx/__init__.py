@@ -5,5 +5,6 @@ package builds and checks the graphs; ONNX Runtime is the tests' oracle.
 """
 
 from chainrule.onnx.export import ExportError, export
+from chainrule.onnx.load import OnnxImportError, OnnxModule, load
 
-__all__ = ["ExportError", "export"]
+__all__ = ["ExportError", "OnnxImportError", "OnnxModule", "export", "load"]

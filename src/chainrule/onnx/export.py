@@ -366,7 +366,7 @@ def export(
     ]
     used = {i for n in g.nodes for i in n.input}
     inits = [
-        onnx.numpy_helper.from_array(np.ascontiguousarray(v), name=k)
+        onnx.numpy_helper.from_array(np.array(v, order="C"), name=k)
         for k, v in g.initializers.items()
         if k in used
     ]
