@@ -175,3 +175,39 @@ def test_unsupported_op_names_op_and_layer(tmp_path):
 
     with pytest.raises(ExportError, match=r"CrossEntropy.*Odd"):
         export(Odd(), batch(2, 3), tmp_path / "m.onnx")
+
+
+class LastState(nn.Module):
+    """A recurrent layer's output and final hidden state (the LSTM's h_n), for export tests."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, lengths=None):
+        out, h = self.rnn(x, lengths=lengths) if lengths is not None else self.rnn(x)
+        return out, (h[0] if isinstance(h, tuple) else h)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_recurrent_layers(tmp_path, cls, bidirectional):
+    cr.manual_seed(11)
+    m = LastState(cls(3, 5, num_layers=2, batch_first=True, bidirectional=bidirectional))
+    run_export(tmp_path, m, batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 6, 3)])
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_recurrent_with_lengths(tmp_path, cls):
+    cr.manual_seed(12)
+    m = LastState(cls(3, 4, num_layers=1, bidirectional=True))
+    x, lengths = batch(5, 3, 3), cr.tensor(np.array([5, 2, 4], np.int64))
+    run_export(tmp_path, m, (x, lengths), ["x", "lengths"])
+
+
+def test_maintenance_lstm(tmp_path):
+    from chainrule.apps.maintenance.models import LSTMRegressor
+
+    cr.manual_seed(13)
+    m = LSTMRegressor(4, hidden_size=6, num_layers=2)
+    run_export(tmp_path, m, batch(2, 7, 4), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 5, 4)])

@@ -128,3 +128,20 @@ def test_unsupported_operator_names_it_and_the_node(tmp_path):
     onnx.save(model, tmp_path / "det.onnx")
     with pytest.raises(OnnxImportError, match=r"Det.*the_det"):
         load(tmp_path / "det.onnx")
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_roundtrip_recurrent(tmp_path, cls):
+    cr.manual_seed(3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = cls(3, 4, num_layers=2, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            return self.head(out)
+
+    roundtrip(tmp_path, Net(), batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, batch(3, 5, 3))

@@ -513,3 +513,98 @@ def _split(args: list[Any], k: dict) -> tuple[Tensor, ...]:
         out.append(x[key])
         start += s
     return tuple(out)
+
+
+@_run("Mod")
+def _mod(args: list[Any], k: dict) -> Tensor:
+    a, b = args
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        if k.get("fmod"):
+            raise ValueError("Mod with fmod=1 on floats is not supported")
+        return a - ew.floor(a / b) * b
+    return Tensor((np.fmod if k.get("fmod") else np.mod)(a.data, b.data))
+
+
+# -- recurrent operators: a loop over time with differentiable ops ------------------
+def _act(name: Any) -> Callable:
+    name = name.decode() if isinstance(name, bytes) else name
+    return {"Tanh": ew.tanh, "Relu": F.relu, "Sigmoid": ew.sigmoid}[name]
+
+
+def _recurrent(kind: str, args: list[Any], k: dict) -> tuple[Tensor, ...]:
+    """ONNX's RNN/LSTM/GRU (layout 0): Y (T, directions, N, H), Y_h (directions, N, H)[, Y_c].
+
+    LSTM gates in ONNX order i, o, f, c; GRU z, r, h; ``sequence_lens`` stops
+    each sequence at its length (its state held, its later outputs zero).
+    """
+    args = args + [None] * (8 - len(args))
+    x, w, r, b, seq_lens, h0 = args[:6]
+    c0 = args[6] if kind == "LSTM" else None
+    if k.get("layout", 0) != 0:
+        raise ValueError("layout=1 (batch-first) recurrent nodes are not supported")
+    if k.get("clip") is not None or k.get("input_forget"):
+        raise ValueError("clip and input_forget are not supported")
+    direction = k.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    dirs = 2 if direction == "bidirectional" else 1
+    nh = int(k["hidden_size"])
+    nt, nb = x.shape[0], x.shape[1]
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[kind]
+    acts = [_act(a) for a in k.get("activations", default * dirs)]
+    lens = None if seq_lens is None else np.asarray(seq_lens.data).astype(np.int64)
+    ys, hs, cs = [], [], []
+    for d in range(dirs):
+        f, g, h_act = (acts[d * len(default) + i] if i < len(default) else None for i in range(3))
+        wd, rd = w[d], r[d]
+        wb = b[d][: gates * nh] if b is not None else None
+        rb = b[d][gates * nh :] if b is not None else None
+        xw = ops.linalg.matmul(x, sh.transpose(wd, 0, 1))  # (T, N, G*H)
+        if wb is not None:
+            xw = xw + wb
+        h = h0[d] if h0 is not None else Tensor(np.zeros((nb, nh), x.dtype))
+        c = c0[d] if c0 is not None else Tensor(np.zeros((nb, nh), x.dtype))
+        reverse = direction == "reverse" or d == 1
+        steps = range(nt - 1, -1, -1) if reverse else range(nt)
+        outs: list[Any] = [None] * nt
+        for t in steps:
+            xt = xw[t]
+            hr = ops.linalg.matmul(h, sh.transpose(rd, 0, 1))
+            if kind == "LSTM":
+                z = xt + hr + (rb if rb is not None else 0.0)
+                i_g, o_g, f_g, c_g = (z[:, j * nh : (j + 1) * nh] for j in range(4))
+                c_new = f(f_g) * c + f(i_g) * g(c_g)
+                h_new = f(o_g) * h_act(c_new)
+            elif kind == "GRU":
+                rz = hr[:, : 2 * nh] + (rb[: 2 * nh] if rb is not None else 0.0)
+                z_g = f(xt[:, :nh] + rz[:, :nh])
+                r_g = f(xt[:, nh : 2 * nh] + rz[:, nh:])
+                if k.get("linear_before_reset", 0):
+                    hh = hr[:, 2 * nh :] + (rb[2 * nh :] if rb is not None else 0.0)
+                    n_g = g(xt[:, 2 * nh :] + r_g * hh)
+                else:
+                    hh = ops.linalg.matmul(r_g * h, sh.transpose(rd[2 * nh :], 0, 1))
+                    n_g = g(xt[:, 2 * nh :] + hh + (rb[2 * nh :] if rb is not None else 0.0))
+                h_new = (1.0 - z_g) * n_g + z_g * h
+                c_new = c
+            else:
+                h_new = f(xt + hr + (rb if rb is not None else 0.0))
+                c_new = c
+            if lens is not None:
+                live = (t < lens)[:, None]
+                h_new = ew.where(live, h_new, h)
+                c_new = ew.where(live, c_new, c)
+                outs[t] = ew.where(live, h_new, 0.0)
+            else:
+                outs[t] = h_new
+            h, c = h_new, c_new
+        ys.append(sh.stack(outs, dim=0))
+        hs.append(h)
+        cs.append(c)
+    y = sh.stack(ys, dim=1)
+    result = (y, sh.stack(hs, dim=0))
+    return (*result, sh.stack(cs, dim=0)) if kind == "LSTM" else result
+
+
+for _n in ("RNN", "LSTM", "GRU"):
+    RUNNERS[_n] = lambda a, k, n=_n: _recurrent(n, a, k)

@@ -25,7 +25,11 @@ _SIGNATURES: dict[type, inspect.Signature] = {}
 
 @dataclass
 class Call:
-    """One recorded op: its Function class, its forward arguments by name, its output and the layer."""
+    """One recorded op: its Function class, its forward arguments by name, its output and the layer.
+
+    A recurrent layer is recorded whole: ``op`` is then the module's class,
+    ``args`` holds ``module`` and its forward arguments, ``out`` its output tuple.
+    """
 
     op: type
     args: dict[str, Any]
@@ -52,12 +56,17 @@ def _bind(cls: type, inputs: tuple, options: dict) -> dict[str, Any]:
 @contextlib.contextmanager
 def record(model: Module) -> Iterator[list[Call]]:
     """Collect the op calls of everything run inside; the calls name the innermost module running."""
+    from chainrule.nn.recurrent import RNNBase
+
     calls: list[Call] = []
     stack: list[str] = []
+    leaf = [0]  # > 0 inside a layer recorded whole (its ops are not recorded)
     names = {id(m): n or type(m).__name__ for n, m in model.named_modules()}
     originals: list[tuple[Module, Any]] = []
 
     def tracer(cls: type, inputs: tuple, options: dict, out: Tensor) -> None:
+        if leaf[0]:
+            return
         layer = stack[-1] if stack else type(model).__name__
         calls.append(Call(cls, _bind(cls, inputs, options), out, layer, [inputs]))
 
@@ -72,8 +81,23 @@ def record(model: Module) -> Iterator[list[Call]]:
             finally:
                 stack.pop()
 
+        def traced_whole(*a: Any, **k: Any) -> Any:
+            # a recurrent layer maps to one ONNX op per layer: record the module call, not its ops
+            stack.append(label)
+            leaf[0] += 1
+            try:
+                out = forward(*a, **k)
+            finally:
+                leaf[0] -= 1
+                stack.pop()
+            if not leaf[0]:
+                args = inspect.signature(forward).bind(*a, **k)
+                args.apply_defaults()
+                calls.append(Call(type(m), {"module": m, **args.arguments}, out, label, [a, k]))
+            return out
+
         originals.append((m, m.__dict__.get("forward")))
-        object.__setattr__(m, "forward", traced)
+        object.__setattr__(m, "forward", traced_whole if isinstance(m, RNNBase) else traced)
 
     for m in model.modules():
         wrap(m)

@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.onnx.export import INT_MAX, Graph, _np_dtype_to_onnx
 from chainrule.onnx.trace import Call
+from chainrule.tensor import Tensor
 
 __all__ = ["TRANSLATORS", "emit"]
 
@@ -25,7 +26,9 @@ def emit(g: Graph, call: Call) -> None:
     fn = TRANSLATORS.get(call.name)
     if fn is None:
         raise g.fail("has no ONNX translation (supported: " + ", ".join(sorted(TRANSLATORS)) + ")")
-    g.bind(call.out, fn(g, call))
+    name = fn(g, call)
+    if name is not None:  # a layer recorded whole binds its outputs itself
+        g.bind(call.out, name)
 
 
 def _op(*names: str) -> Callable:
@@ -642,3 +645,89 @@ def _getitem(g: Graph, call: Call) -> str:
     if new_axes:
         name = g.node("Unsqueeze", [name, g.const(_axes_const(new_axes))])
     return name
+
+
+# -- recurrent layers (recorded whole) ---------------------------------------------
+# ONNX's gate order against PyTorch's: LSTM iofc vs ifgo, GRU zrh vs rzn.
+_GATES = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def _gate_weights(g: Graph, names: list[str], order: list[int], nh: int) -> str:
+    """The directions' weights, gates reordered for ONNX, stacked to (directions, gates * H, ...)."""
+    axis0 = g.const(np.array([0], np.int64))
+    stacked = []
+    for name in names:
+        if len(order) > 1:
+            parts = g.node(
+                "Split", [name, g.const(np.full(len(order), nh, np.int64))], n_out=len(order), axis=0
+            )
+            name = g.node("Concat", [parts[i] for i in order], axis=0)
+        stacked.append(g.node("Unsqueeze", [name, axis0]))
+    return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
+
+
+@_op("RNN", "LSTM", "GRU")
+def _recurrent(g: Graph, call: Call) -> None:
+    # one ONNX RNN/LSTM/GRU node per layer, both directions in one node; the
+    # outputs (T, directions, N, H) become (T, N, directions * H) for the next layer
+    m = call.args["module"]
+    kind = "LSTM" if m.mode == "LSTM" else ("GRU" if m.mode == "GRU" else "RNN")
+    x_t = call.args["input"]
+    if x_t.ndim != 3:
+        raise g.fail("unbatched (2-D) input to a recurrent layer is not exported; add the batch axis")
+    nh, dirs = m.hidden_size, 2 if m.bidirectional else 1
+    x = g.arg("input")
+    if m.batch_first:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    hx = call.args["hx"]
+    states = [] if hx is None else ([hx] if kind != "LSTM" else list(hx))
+    state_names = [g.val(s) for s in states]
+    lengths = ""
+    if call.args.get("lengths") is not None:
+        lens = call.args["lengths"]
+        lengths = g.node("Cast", [g.val(lens if isinstance(lens, Tensor) else np.asarray(lens))], to=6)
+    order = _GATES[kind]
+    h_out, c_out = [], []
+    for layer in range(m.num_layers):
+        weights = [m.all_weights[layer * dirs + d] for d in range(dirs)]  # [w_ih, w_hh, b_ih, b_hh]
+        w = _gate_weights(g, [g.val(p[0]) for p in weights], order, nh)
+        r = _gate_weights(g, [g.val(p[1]) for p in weights], order, nh)
+        inputs = [x, w, r]
+        if m.bias:
+            biases = [g.node("Concat", [g.val(p[2]), g.val(p[3])], axis=0) for p in weights]
+            if len(order) > 1:
+                split = [g.node("Split", [b, g.const(np.full(2 * len(order), nh, np.int64))], n_out=2 * len(order),  # noqa: E501
+                                axis=0) for b in biases]  # fmt: skip
+                biases = [g.node("Concat", [p[i] for i in order] + [p[len(order) + i] for i in order], axis=0)
+                          for p in split]  # fmt: skip
+            axis0 = g.const(np.array([0], np.int64))
+            bs = [g.node("Unsqueeze", [b, axis0]) for b in biases]
+            inputs.append(bs[0] if dirs == 1 else g.node("Concat", bs, axis=0))
+        else:
+            inputs.append("")
+        inputs.append(lengths)
+        for s in state_names:
+            start, stop = (
+                g.const(np.array([layer * dirs], np.int64)),
+                g.const(np.array([(layer + 1) * dirs], np.int64)),
+            )
+            inputs.append(g.node("Slice", [s, start, stop, g.const(np.array([0], np.int64))]))
+        while inputs and inputs[-1] == "":
+            inputs.pop()
+        attrs: dict[str, Any] = {"hidden_size": nh, "direction": "bidirectional" if dirs == 2 else "forward"}
+        if kind == "GRU":
+            attrs["linear_before_reset"] = 1
+        if kind == "RNN":
+            attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * dirs
+        outs = g.node(kind, inputs, n_out=3 if kind == "LSTM" else 2, **attrs)
+        y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
+        x = g.node("Reshape", [y, g.const(np.array([0, 0, -1], np.int64))])
+        h_out.append(outs[1])
+        if kind == "LSTM":
+            c_out.append(outs[2])
+    output = g.node("Transpose", [x], perm=[1, 0, 2]) if m.batch_first else x
+    out, finals = call.out
+    g.bind(out, output)
+    finals = [finals] if kind != "LSTM" else list(finals)
+    for t, parts in zip(finals, [h_out, c_out], strict=False):
+        g.bind(t, parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=0))
