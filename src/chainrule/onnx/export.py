@@ -22,7 +22,7 @@ from chainrule.nn.module import Module
 from chainrule.onnx.trace import Call, record
 from chainrule.tensor import Tensor
 
-__all__ = ["ExportError", "Graph", "export"]
+__all__ = ["ExportError", "Graph", "export", "onnx_dtype"]
 
 INT_MAX = np.iinfo(np.int64).max
 
@@ -31,7 +31,8 @@ class ExportError(ValueError):
     """The model uses something the exporter cannot express in ONNX (the message names the op and layer)."""
 
 
-def _np_dtype_to_onnx(dtype: np.dtype) -> int:
+def onnx_dtype(dtype: np.dtype) -> int:
+    """The ONNX TensorProto type code of a NumPy dtype."""
     from onnx import helper
 
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
@@ -189,7 +190,7 @@ class Graph:
                     r = self.node("Range", [self.const(np.int64(0)), stop, self.const(np.int64(1))])
                     shape = [-1 if i == long[0] else 1 for i in range(a.ndim)]
                     r = self.node("Reshape", [r, self.const(np.array(shape, np.int64))])
-                    return r if a.dtype == np.int64 else self.node("Cast", [r], to=_np_dtype_to_onnx(a.dtype))
+                    return r if a.dtype == np.int64 else self.node("Cast", [r], to=onnx_dtype(a.dtype))
         if a.size and b.size and np.all(a == a.flat[0]) and np.all(b == a.flat[0]):
             # a filled constant (zeros for token types, ones for a mask): Expand over the input's sizes
             return self.node(
@@ -357,7 +358,7 @@ def export(
             for ax, (a, b) in enumerate(zip(t.shape, tb.shape, strict=True)):
                 if a != b and not isinstance(shape[ax], str):
                     shape[ax] = f"{name}_dim_{ax}"
-        return helper.make_tensor_value_info(name, _np_dtype_to_onnx(t.dtype), shape)
+        return helper.make_tensor_value_info(name, onnx_dtype(t.dtype), shape)
 
     graph_inputs = [info(n, t, None) for t, n in zip(tensors, input_names, strict=True)]
     graph_outputs = [

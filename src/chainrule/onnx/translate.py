@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.onnx.export import INT_MAX, Graph, _np_dtype_to_onnx
+from chainrule.onnx.export import INT_MAX, Graph, onnx_dtype
 from chainrule.onnx.trace import Call
 from chainrule.tensor import Tensor
 
@@ -118,7 +118,7 @@ def _pow_scalar(g: Graph, call: Call) -> str:
 
 @_op("Cast")
 def _cast(g: Graph, call: Call) -> str:
-    return g.node("Cast", [g.arg("a")], to=_np_dtype_to_onnx(call.out.dtype))
+    return g.node("Cast", [g.arg("a")], to=onnx_dtype(call.out.dtype))
 
 
 @_op("Clamp", "Hardtanh")
