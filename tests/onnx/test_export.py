@@ -211,3 +211,36 @@ def test_maintenance_lstm(tmp_path):
     cr.manual_seed(13)
     m = LSTMRegressor(4, hidden_size=6, num_layers=2)
     run_export(tmp_path, m, batch(2, 7, 4), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 5, 4)])
+
+
+def test_an_input_read_outside_the_ops_is_refused(tmp_path):
+    cr.manual_seed(14)
+    attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = attn
+
+        def forward(self, x, pad):
+            return self.attn(x, x, x, key_padding_mask=pad, need_weights=False)[0]
+
+    pad = cr.tensor(np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool))
+    with pytest.raises(ExportError, match=r"\['pad'\] reach no op"):
+        export(Padded(), (batch(2, 5, 8), pad), tmp_path / "m.onnx", input_names=["x", "pad"])
+
+
+def test_sdpa_with_bool_and_float_masks(tmp_path):
+    mask = np.tril(np.ones((5, 5), bool))
+    bias = np.random.default_rng(0).standard_normal((5, 5)).astype(np.float32)
+
+    class Attend(nn.Module):
+        def forward(self, q, k, v):
+            a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            b = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=cr.tensor(bias))
+            c = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return a + b + c
+
+    args = (batch(2, 2, 5, 4), batch(2, 2, 5, 5) * 0.5, batch(2, 2, 5, 3))
+    run_export(tmp_path, Attend(), tuple(x[..., :4] if i < 2 else x for i, x in enumerate(args)), ["q", "k", "v"],
+               {"q": {0: "b"}, "k": {0: "b"}, "v": {0: "b"}})  # fmt: skip

@@ -343,6 +343,14 @@ def export(
         translate.emit(g, call)
     g.call = g.call_b = None
 
+    used = {i for n in g.nodes for i in n.input}
+    unused = [n for n in input_names if n not in used]
+    if unused:
+        raise ExportError(
+            f"onnx export: input(s) {unused} reach no op of the graph: {type(model).__name__} reads them "
+            "outside chainrule's ops (through .data or NumPy), so the export would bake in the example's "
+            "values; compute with Tensor ops, or leave the input out"
+        )
     output_names = list(output_names or [f"output_{i}" for i in range(len(outs))])
     if len(output_names) != len(outs):
         raise ExportError(f"onnx export: {len(output_names)} output_names for {len(outs)} outputs")
