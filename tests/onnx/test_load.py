@@ -145,3 +145,28 @@ def test_roundtrip_recurrent(tmp_path, cls):
             return self.head(out)
 
     roundtrip(tmp_path, Net(), batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, batch(3, 5, 3))
+
+
+def test_roundtrip_resnet_and_transformer(tmp_path):
+    from chainrule.models import resnet18
+
+    cr.manual_seed(4)
+    net = resnet18(num_classes=3)
+    roundtrip(tmp_path, net, batch(1, 3, 32, 32), ["x"], {"x": {0: "b"}}, batch(2, 3, 32, 32))
+    t = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16,
+                       dropout=0.0, batch_first=True)  # fmt: skip
+    dyn = {"src": {0: "b", 1: "s"}, "tgt": {0: "b", 1: "t"}}
+    other = (batch(3, 6, 8), batch(3, 3, 8))
+    roundtrip(tmp_path, t, (batch(2, 5, 8), batch(2, 4, 8)), ["src", "tgt"], dyn, other)
+
+
+def test_roundtrip_apps_models(tmp_path):
+    from chainrule.apps.maintenance.models import CNNRegressor, LSTMRegressor
+    from chainrule.apps.traffic.models import Autoencoder
+
+    cr.manual_seed(5)
+    roundtrip(tmp_path, Autoencoder(6, (8,), 3), batch(4, 6), ["x"], {"x": {0: "b"}}, batch(7, 6))
+    cnn = CNNRegressor(3, window=12, filters=4, kernel_size=3, hidden=8)
+    roundtrip(tmp_path, cnn, batch(2, 12, 3), ["x"], {"x": {0: "b"}}, batch(5, 12, 3))
+    lstm = LSTMRegressor(3, hidden_size=5, num_layers=2)
+    roundtrip(tmp_path, lstm, batch(2, 6, 3), ["x"], {"x": {0: "b", 1: "t"}}, batch(3, 8, 3))
