@@ -170,3 +170,20 @@ def test_roundtrip_apps_models(tmp_path):
     roundtrip(tmp_path, cnn, batch(2, 12, 3), ["x"], {"x": {0: "b"}}, batch(5, 12, 3))
     lstm = LSTMRegressor(3, hidden_size=5, num_layers=2)
     roundtrip(tmp_path, lstm, batch(2, 6, 3), ["x"], {"x": {0: "b", 1: "t"}}, batch(3, 8, 3))
+
+
+def test_the_trainer_fine_tunes_an_imported_model(tmp_path):
+    from chainrule.data import DataLoader, TensorDataset
+    from chainrule.train.trainer import Trainer
+
+    cr.manual_seed(6)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
+    export(model, batch(2, 4), tmp_path / "m.onnx", input_names=["x"], dynamic_axes={"x": [0]})
+    back = load(tmp_path / "m.onnx")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0).astype(np.int64)
+    loader = DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), batch_size=32, shuffle=True)
+    trainer = Trainer(back, nn.CrossEntropyLoss(), cr.optim.Adam(back.parameters(), lr=0.02), progress=0)
+    history = trainer.fit(loader, epochs=15)
+    assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0] / 2
