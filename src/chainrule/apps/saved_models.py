@@ -103,4 +103,5 @@ def saved_model(path: str | os.PathLike, part: str | None = None) -> tuple[Modul
 
 
 def describe(x: Any) -> str:
+    """``(1, 64) float32``: an example input's shape and dtype, for messages."""
     return f"{tuple(x.shape)} {x.dtype}"

@@ -159,9 +159,6 @@ class Graph:
             pieces.append(self.const(np.array(run, dtype=np.int64)))
         return pieces[0] if len(pieces) == 1 else self.node("Concat", pieces, axis=0)
 
-    def scalar(self, a: int, b: int | None, what: str) -> str:
-        return self.ints([a], None if b is None else [b], what)
-
     def arg(self, key: str, index: int | None = None) -> str:
         """The graph name of the current op's argument ``key`` (element ``index`` of a list argument).
 

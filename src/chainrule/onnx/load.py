@@ -136,10 +136,6 @@ def _ints(t: Any) -> list[int]:
     return [int(v) for v in np.asarray(t.data if isinstance(t, Tensor) else t).reshape(-1)]
 
 
-def _tensor(v: Any) -> Tensor:
-    return v if isinstance(v, Tensor) else Tensor(np.asarray(v))
-
-
 _BINARY = {"Add": ew.add, "Sub": ew.sub, "Mul": ew.mul, "Div": ew.div, "Pow": ew.pow}
 for _n, _f in _BINARY.items():
     RUNNERS[_n] = lambda a, k, f=_f, n=_n: _binary(f, n, a)

@@ -40,10 +40,6 @@ def _op(*names: str) -> Callable:
     return deco
 
 
-def _like(call: Call) -> Any:
-    return call.out
-
-
 def _c(g: Graph, value: Any, call: Call) -> str:
     """A scalar constant in the output's dtype."""
     return g.const(np.array(value, dtype=call.out.dtype))
