@@ -58,6 +58,7 @@ from chainrule.ops.elementwise import (
     div,
     eq,
     equal,
+    erf,
     exp,
     expm1,
     floor,

@@ -35,6 +35,7 @@ __all__ = [
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
+    "set_tracer",
     "unbroadcast",
 ]
 
@@ -42,6 +43,18 @@ __all__ = [
 # path to one global read). Read it as ``autograd.grad_enabled`` (a from-import
 # would copy the value); change it only through no_grad / set_grad_enabled.
 grad_enabled = True
+
+# Called as ``tracer(cls, inputs, options, out)`` after every ``Function.apply``
+# while set (the ONNX exporter's recorder, through :func:`set_tracer`); None
+# otherwise, which costs the hot path one global read.
+tracer: Callable[..., None] | None = None
+
+
+def set_tracer(fn: Callable[..., None] | None) -> Callable[..., None] | None:
+    """Install ``fn`` as the op recorder (None removes it); returns the previous one."""
+    global tracer
+    prev, tracer = tracer, fn
+    return prev
 
 
 def is_grad_enabled() -> bool:
@@ -177,6 +190,8 @@ class Function:
         t.grad = None
         t._retains_grad = False
         t._hooks = None
+        t._ctx = None
+        t._requires_grad = False
         if grad_enabled:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
@@ -185,9 +200,9 @@ class Function:
                     ctx._retained = ctx._hooks = None
                     t._ctx = ctx
                     t._requires_grad = True
-                    return t
-        t._ctx = None
-        t._requires_grad = False
+                    break
+        if tracer is not None:  # the ONNX exporter records the call; one global read otherwise
+            tracer(cls, inputs, options, t)
         return t
 
     @classmethod

@@ -73,6 +73,28 @@ def train(config: str, out: str | None) -> None:
     click.echo(f"wrote checkpoints/, history.csv, curves.png, diagnosis.txt and results.json to {out_dir}")
 
 
+@main.command("export")
+@click.argument("source", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option(
+    "--part", default=None, help="which model of a run that holds several (lstm/cnn, classifier/autoencoder)"
+)
+@click.option("--opset", default=17, show_default=True, help="ONNX opset version")
+def export_command(source: str, out: str, part: str | None, opset: int) -> None:
+    """Export a saved model (a `chainrule train` run directory, a maintenance or traffic model) to ONNX."""
+    from chainrule.apps.saved_models import SourceError, describe, saved_model
+    from chainrule.onnx import ExportError, export
+
+    try:
+        model, x, axes = saved_model(source, part)
+        export(model, (x,), out, input_names=["input"], output_names=["output"],
+               dynamic_axes={"input": axes}, opset_version=opset)  # fmt: skip
+    except (SourceError, ExportError) as e:
+        raise click.ClickException(str(e)) from None
+    dims = ", ".join(f"{k}: {v}" for k, v in axes.items())
+    click.echo(f"wrote {out}: {type(model).__name__}, input {describe(x)} (dynamic axes {dims})")
+
+
 @main.command("inspect")
 @click.argument("file")
 @click.option("--target", "-t", default=None, help="the column to predict (class balance, target leakage)")

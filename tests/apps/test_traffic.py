@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import chainrule as cr
 from chainrule.apps.traffic import data as kdd
 from chainrule.apps.traffic.data import FEATURES, NUMERIC, TrafficDataError, load_nsl_kdd, read_records
 from chainrule.apps.traffic.models import Autoencoder, choose_threshold, reconstruction_error
@@ -372,3 +373,21 @@ def test_training_is_reproducible_with_a_seed() -> None:
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     for name in runs[0][1]:
         np.testing.assert_array_equal(runs[0][1][name], runs[1][1][name])
+
+
+def test_export_writes_the_detector_models_as_onnx(trained: tuple[Path, object], tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from chainrule.apps.traffic.detector import Detector
+
+    out, _ = trained
+    model_dir = next(out.rglob("detector.json")).parent
+    detector = Detector.load(model_dir)
+    n_in = len(detector.preprocessor.feature_names)
+    x = np.random.default_rng(0).standard_normal((3, n_in)).astype(np.float32)
+    for part in ("classifier", "autoencoder"):
+        path = tmp_path / f"{part}.onnx"
+        result = CliRunner().invoke(main, ["export", str(model_dir), str(path), "--part", part])
+        assert result.exit_code == 0, result.output
+        got = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
+        model = getattr(detector, part).eval()
+        np.testing.assert_allclose(got, model(cr.tensor(x)).data, rtol=1e-4, atol=1e-5)

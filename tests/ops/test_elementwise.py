@@ -131,6 +131,7 @@ UNARY = [
     pytest.param(cr.rsqrt, torch.rsqrt, Uniform(0.125, 8.0), id="rsqrt"),
     pytest.param(cr.log1p, torch.log1p, Uniform(-0.875, 8.0), id="log1p"),
     pytest.param(cr.expm1, torch.expm1, ANY, id="expm1"),
+    pytest.param(cr.erf, torch.erf, Uniform(-3.0, 3.0), id="erf"),
     pytest.param(cr.clone, torch.clone, ANY, id="clone"),
     # method forms
     pytest.param(lambda x: x.neg(), lambda x: x.neg(), ANY, id="neg_method"),

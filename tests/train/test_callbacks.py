@@ -228,8 +228,8 @@ def test_missing_monitor_is_a_clear_error_at_the_first_epoch():
 def test_early_stopping_bad_arguments():
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=-1)
-    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
-        EarlyStopping(mode="auto")
+    with pytest.raises(ValueError, match="mode must be 'min', 'max' or 'auto'"):
+        EarlyStopping(mode="best")
     with pytest.raises(ValueError, match="min_delta"):
         EarlyStopping(min_delta=-0.1)
 
@@ -308,12 +308,12 @@ def test_json_log_writes_nan_as_null_and_the_diverged_epoch(tmp_path):
                 trainer.history.history["mae"][-1] = math.nan
 
     path = tmp_path / "log.jsonl"
-    trainer = _trainer([JSONLogger(path), NaNAt2()], lr=0.01)
+    trainer = _trainer([JSONLogger(path), NaNAt2()], lr=0.01, divergence_factor=None)
     trainer.fit(_loaders()[0], epochs=2)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert rows[1]["mae"] is None and rows[0]["mae"] is not None
     # a diverged run still logs its last (partial) epoch, with the non-finite loss as null
-    diverging = _trainer([JSONLogger(path)], lr=1e6)
+    diverging = _trainer([JSONLogger(path)], lr=1e6, divergence_factor=None)
     with np.errstate(all="ignore"):
         diverging.fit(_loaders()[0], epochs=3)
     rows = [json.loads(line) for line in path.read_text().splitlines()]

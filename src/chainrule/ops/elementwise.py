@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import Function
+from chainrule.ops.special import erf as erf_array
 from chainrule.tensor import Tensor
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
@@ -351,6 +352,17 @@ class Expm1(Function):
         return g * (ctx.out + 1)
 
 
+class Erf(Function):
+    def forward(ctx, a):
+        ctx.a = a
+        return erf_array(a).astype(a.dtype, copy=False)
+
+    def backward(ctx, g):
+        # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
+        a = ctx.a
+        return g * (np.exp(-a * a) * a.dtype.type(2.0 / np.sqrt(np.pi)))
+
+
 class Clone(Function):
     def forward(ctx, a):
         return a.copy()
@@ -395,6 +407,7 @@ reciprocal = _float_unary(Reciprocal)
 rsqrt = _float_unary(Rsqrt)
 log1p = _float_unary(Log1p)
 expm1 = _float_unary(Expm1)
+erf = _float_unary(Erf)
 
 
 def abs(a: Tensor) -> Tensor:

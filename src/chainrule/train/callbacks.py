@@ -16,6 +16,7 @@ callback's state for the epoch, e.g. EarlyStopping's updated patience count).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -86,9 +87,15 @@ class Callback:
 
 
 # ------------------------------------------------------------------ monitoring
-def _check_mode(owner: str, mode: str) -> str:
+# Keras's "auto": these monitors improve upwards, every other (losses, errors) downwards.
+_HIGHER_IS_BETTER = ("acc", "auc", "f1", "precision", "recall", "r2")
+
+
+def _check_mode(owner: str, mode: str, monitor: str = "") -> str:
+    if mode == "auto":
+        return "max" if any(k in monitor.lower() for k in _HIGHER_IS_BETTER) else "min"
     if mode not in ("min", "max"):
-        raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+        raise ValueError(f"{owner}: mode must be 'min', 'max' or 'auto', got {mode!r}")
     return mode
 
 
@@ -132,17 +139,19 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; bring back the best weights.
 
     "Improved" means below ``best - min_delta`` (mode "min") or above
-    ``best + min_delta`` ("max"). With ``restore_best_weights`` the model gets
-    the weights of its best epoch when training ends, whether it stopped early
-    or ran out of epochs (unlike Keras, which restores only on an early stop).
-    One message says at which epoch training stopped and which epoch's weights
-    were restored (``verbose=0`` silences it).
+    ``best + min_delta`` ("max"); ``mode="auto"`` picks "max" for accuracy-like
+    monitors (acc, auc, f1, precision, recall, r2) and "min" otherwise. With
+    ``restore_best_weights`` the model gets the weights of its best epoch when
+    training ends, whether it stopped early or ran out of epochs (unlike Keras,
+    which restores only on an early stop). One message says at which epoch
+    training stopped and which epoch's weights were restored (``verbose=0``
+    silences it).
     """
 
     def __init__(
         self,
         monitor: str = "val_loss",
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max", "auto"] = "min",
         patience: int = 5,
         min_delta: float = 0.0,
         restore_best_weights: bool = True,
@@ -154,7 +163,7 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str):
             raise TypeError(f"EarlyStopping: monitor must be a str, got {type(monitor).__name__}")
         self.monitor = monitor
-        self.mode = _check_mode("EarlyStopping", mode)
+        self.mode = _check_mode("EarlyStopping", mode, monitor)
         self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
@@ -264,7 +273,7 @@ class ModelCheckpoint(Callback):
         self,
         dirpath: str | os.PathLike,
         monitor: str | None = "val_loss",
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max", "auto"] = "min",
         save_best_only: bool = False,
         every_n_epochs: int = 1,
         filename: str = "epoch{epoch:03d}.safetensors",
@@ -284,7 +293,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint: filename {filename!r} is reserved; choose another")
         self.dirpath = os.fsdecode(os.fspath(dirpath))
         self.monitor = monitor
-        self.mode = _check_mode("ModelCheckpoint", mode)
+        self.mode = _check_mode("ModelCheckpoint", mode, monitor)
         self.save_best_only = bool(save_best_only)
         self.every_n_epochs = every_n_epochs
         self.filename = filename
@@ -344,13 +353,27 @@ class ModelCheckpoint(Callback):
 
 
 # ------------------------------------------------------------------ schedules
+def _takes_epoch_and_lr(fn: Any) -> bool:
+    """Whether ``fn`` is a Keras schedule: a plain function of (epoch, lr), not a scheduler object."""
+    if not callable(fn) or hasattr(fn, "step"):
+        return False
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 class LearningRateScheduler(Callback):
     """Step a learning-rate scheduler after every batch (``interval="batch"``) or every epoch.
 
     The callback form of ``Trainer(scheduler=..., scheduler_interval=...)``.
     ``ReduceLROnPlateau`` (epoch interval only) is fed ``logs[monitor]``, by
     default ``val_loss`` when validation runs, else ``loss``. The scheduler's
-    state goes into checkpoints with the callback's.
+    state goes into checkpoints with the callback's. Keras's form works too: a
+    function ``schedule(epoch, lr) -> lr`` (epoch counted from 0) sets each
+    parameter group's learning rate as every epoch begins.
     """
 
     order = -100
@@ -358,24 +381,45 @@ class LearningRateScheduler(Callback):
     def __init__(
         self, scheduler: Any, interval: Literal["epoch", "batch"] = "epoch", monitor: str | None = None
     ) -> None:
-        check_scheduler("LearningRateScheduler", scheduler, interval)
+        self.schedule = scheduler if _takes_epoch_and_lr(scheduler) else None
+        if self.schedule is None:
+            check_scheduler("LearningRateScheduler", scheduler, interval)
+        elif interval != "epoch":
+            raise ValueError(
+                "LearningRateScheduler: a schedule(epoch, lr) function runs per epoch, "
+                f"got interval={interval!r}"
+            )
         self.scheduler = scheduler
         self.interval = interval
         self.monitor = monitor
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int, logs: Logs | None = None) -> None:
+        if self.schedule is None:
+            return
+        for group in trainer.optimizer.param_groups:
+            lr = self.schedule(epoch - 1, float(group["lr"]))
+            number = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+            if not number or not 0 <= lr < math.inf:
+                raise ValueError(
+                    f"LearningRateScheduler: schedule({epoch - 1}, {group['lr']}) returned {lr!r}; "
+                    "expected a finite learning rate >= 0"
+                )
+            group["lr"] = float(lr)
 
     def on_batch_end(self, trainer: Trainer, batch: int, logs: Logs | None = None) -> None:
         if self.interval == "batch":
             self.scheduler.step()
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Logs | None = None) -> None:
-        if self.interval == "epoch":
+        if self.interval == "epoch" and self.schedule is None:
             step_scheduler(self.scheduler, logs or {}, self.monitor, epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scheduler": self.scheduler.state_dict()}
+        return {} if self.schedule is not None else {"scheduler": self.scheduler.state_dict()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        self.scheduler.load_state_dict(state_dict["scheduler"])
+        if self.schedule is None:
+            self.scheduler.load_state_dict(state_dict["scheduler"])
 
 
 def check_scheduler(owner: str, scheduler: Any, interval: str) -> None:

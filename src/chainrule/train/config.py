@@ -5,10 +5,11 @@ passes in, :mod:`chainrule.models.registry` for the command) with its
 arguments, the loss, optimizer and scheduler (by their class names in
 ``cr.nn``, ``cr.optim`` and ``cr.optim.lr_scheduler``), the callbacks and the
 epochs. :func:`run_experiment` trains it with the :class:`Trainer` and writes
-into the output directory: ``checkpoints/``, ``history.csv``, ``curves.png``,
-``diagnosis.txt`` and ``results.json`` (the final train, validation and test
-figures). Anything the file names that does not exist is refused with the
-list of valid names, before any training starts.
+into the output directory: ``config.json`` (the resolved config),
+``checkpoints/``, ``history.csv``, ``curves.png``, ``diagnosis.txt`` and
+``results.json`` (the final train, validation and test figures). Anything
+the file names that does not exist is refused with the list of valid names,
+before any training starts.
 
 ```toml
 [data]
@@ -339,6 +340,8 @@ def run_experiment(
         f.write(str(diagnosis) + "\n")
     with atomic_write(out / "results.json", "w") as f:
         json.dump(results, f, indent=2)
+    with atomic_write(out / "config.json", "w") as f:  # what `chainrule export` rebuilds the model from
+        json.dump(config, f, indent=2, default=str)
     return history, results
 
 

@@ -12,7 +12,8 @@ little); validation runs in eval mode without a graph.
 
 Training ends cleanly, with a History that says why (``stopped_reason``),
 when a callback stops it (EarlyStopping), when the loss becomes NaN or
-infinite (``"diverged"``, with a message of what to try), or on Ctrl-C
+infinite or, still finite, grows past ``divergence_factor`` (10^4) times the
+first batch's loss (``"diverged"``, with a message of what to try), or on Ctrl-C
 (``"interrupted"``, after saving a checkpoint to resume from).
 
 Batches are ``(inputs, targets)`` pairs. As in Keras, a model of several
@@ -195,6 +196,7 @@ class Trainer:
         scheduler_interval: Literal["epoch", "batch"] = "epoch",
         progress: ProgressBar | bool | int | None = None,
         log_dir: str | os.PathLike | None = None,
+        divergence_factor: float | None = 1e4,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a chainrule.nn.Module, got {type(model).__name__}")
@@ -217,6 +219,15 @@ class Trainer:
             if not number or not 0 < grad_clip < math.inf:
                 raise ValueError(f"Trainer: grad_clip must be a positive max norm, got {grad_clip!r}")
             grad_clip = float(grad_clip)
+        if divergence_factor is not None and (
+            isinstance(divergence_factor, bool) or not isinstance(divergence_factor, int | float)
+            or not 1 < divergence_factor < math.inf
+        ):  # fmt: skip
+            raise ValueError(
+                f"Trainer: divergence_factor must be a number > 1 or None, got {divergence_factor!r}"
+            )
+        self.divergence_factor = divergence_factor
+        self._loss_limit = math.inf
         if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
             raise TypeError(f"Trainer: log_dir must be a str or os.PathLike, got {type(log_dir).__name__}")
         self.model = model
@@ -421,6 +432,7 @@ class Trainer:
         self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, int(epochs)
         self.stop_training = False
         self.history = History()
+        self._loss_limit = math.inf  # set by the first batch: divergence_factor times its loss
         self.epoch = self.global_step = 0
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
         ckpt = None
@@ -509,9 +521,13 @@ class Trainer:
             out = self._forward(x, "Trainer.fit")
             loss = loss_fn(out, y)
             value = _loss_value(loss)
-            if not math.isfinite(value if global_sum is None else global_sum(np.array([value]))[0]):
+            # the same figure on every rank: the sum of the ranks' losses under mpiexec
+            seen = value if global_sum is None else float(global_sum(np.array([value]))[0])
+            if not seen <= self._loss_limit:  # NaN, infinite, or exploded while finite
                 self._diverged(epoch, i, value)
                 return None
+            if self._loss_limit == math.inf and self.divergence_factor is not None and seen > 0:
+                self._loss_limit = self.divergence_factor * seen
             loss.backward()
             if clip is not None:
                 clip_grad_norm_(params, clip)
@@ -542,8 +558,14 @@ class Trainer:
         except TypeError:
             of = ""
         lr = float(self.optimizer.param_groups[0]["lr"])
+        grew = (
+            f", over divergence_factor={self.divergence_factor:g} times the first batch's loss "
+            f"({self._loss_limit / self.divergence_factor:.4g})"
+            if math.isfinite(value) and self.divergence_factor
+            else ""
+        )
         message = (
-            f"Training diverged: the loss became {value} at epoch {epoch}, step {index + 1}{of} "
+            f"Training diverged: the loss became {value}{grew} at epoch {epoch}, step {index + 1}{of} "
             f"(global step {self.global_step + 1}), with learning rate {_lrs(self.optimizer)}; training "
             "stopped before that step's update. What to try: lower the learning rate, e.g. by 10x "
             f"(lr={lr / 10:g}); clip the gradients (Trainer(..., grad_clip=1.0)); scale or standardize "

@@ -1,0 +1,729 @@
+"""Each recorded op as ONNX nodes (opset 17): one small function per chainrule Function.
+
+A translator reads the op's arguments through ``g.arg`` (traced values,
+parameters or constants) and its options from ``call.args``; it binds the
+op's output to the name of the last node it adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.onnx.export import INT_MAX, Graph, onnx_dtype
+from chainrule.onnx.trace import Call
+from chainrule.tensor import Tensor
+
+__all__ = ["TRANSLATORS", "emit"]
+
+TRANSLATORS: dict[str, Callable[[Graph, Call], str]] = {}
+
+
+def emit(g: Graph, call: Call) -> None:
+    """Add the nodes of one recorded op to ``g``; an op with no translation fails naming it and its layer."""
+    fn = TRANSLATORS.get(call.name)
+    if fn is None:
+        raise g.fail("has no ONNX translation (supported: " + ", ".join(sorted(TRANSLATORS)) + ")")
+    name = fn(g, call)
+    if name is not None:  # a layer recorded whole binds its outputs itself
+        g.bind(call.out, name)
+
+
+def _op(*names: str) -> Callable:
+    def deco(fn: Callable) -> Callable:
+        for n in names:
+            TRANSLATORS[n] = fn
+        return fn
+
+    return deco
+
+
+def _c(g: Graph, value: Any, call: Call) -> str:
+    """A scalar constant in the output's dtype."""
+    return g.const(np.array(value, dtype=call.out.dtype))
+
+
+def _axes_const(axes: Any) -> Any:
+    return np.array(list(axes), dtype=np.int64)
+
+
+# -- elementwise ---------------------------------------------------------------
+_BINARY = {
+    "Add": "Add",
+    "Sub": "Sub",
+    "Mul": "Mul",
+    "Div": "Div",
+    "Pow": "Pow",
+    "Maximum": "Max",
+    "Minimum": "Min",
+}
+
+
+def _binary(g: Graph, call: Call) -> str:
+    a, b = call.args["a"], call.args["b"]
+    na = g.arg("a") if not np.isscalar(a) else _c(g, a, call)
+    nb = g.arg("b") if not np.isscalar(b) else _c(g, b, call)
+    return g.node(_BINARY[call.name], [na, nb])
+
+
+for _name in _BINARY:
+    TRANSLATORS[_name] = _binary
+
+_UNARY = {
+    "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin", "Cos": "Cos",
+    "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Floor": "Floor", "Ceil": "Ceil",
+    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf",
+}  # fmt: skip
+
+
+def _unary(g: Graph, call: Call) -> str:
+    return g.node(_UNARY[call.name], [g.arg("a")])
+
+
+for _name in _UNARY:
+    TRANSLATORS[_name] = _unary
+
+
+@_op("Square")
+def _square(g: Graph, call: Call) -> str:
+    a = g.arg("a")
+    return g.node("Mul", [a, a])
+
+
+@_op("Rsqrt")
+def _rsqrt(g: Graph, call: Call) -> str:
+    return g.node("Reciprocal", [g.node("Sqrt", [g.arg("a")])])
+
+
+@_op("Log1p")
+def _log1p(g: Graph, call: Call) -> str:
+    return g.node("Log", [g.node("Add", [g.arg("a"), _c(g, 1, call)])])
+
+
+@_op("Expm1")
+def _expm1(g: Graph, call: Call) -> str:
+    return g.node("Sub", [g.node("Exp", [g.arg("a")]), _c(g, 1, call)])
+
+
+@_op("PowScalar")
+def _pow_scalar(g: Graph, call: Call) -> str:
+    return g.node("Pow", [g.arg("a"), _c(g, call.args["p"], call)])
+
+
+@_op("Cast")
+def _cast(g: Graph, call: Call) -> str:
+    return g.node("Cast", [g.arg("a")], to=onnx_dtype(call.out.dtype))
+
+
+@_op("Clamp", "Hardtanh")
+def _clamp(g: Graph, call: Call) -> str:
+    x = g.arg("a")
+    lo, hi = call.args["lo"], call.args["hi"]
+    if lo is not None:
+        x = g.node("Max", [x, g.arg("lo") if not np.isscalar(lo) else _c(g, lo, call)])
+    if hi is not None:
+        x = g.node("Min", [x, g.arg("hi") if not np.isscalar(hi) else _c(g, hi, call)])
+    return x
+
+
+@_op("Where")
+def _where(g: Graph, call: Call) -> str:
+    names = []
+    for k in ("a", "b"):
+        v = call.args[k]
+        names.append(_c(g, v, call) if np.isscalar(v) else g.arg(k))
+    cond = g.arg("cond")
+    if call.args["cond"].dtype != np.bool_:
+        cond = g.node("Cast", [cond], to=9)
+    return g.node("Where", [cond, *names])
+
+
+@_op("MaskedFill")
+def _masked_fill(g: Graph, call: Call) -> str:
+    mask = g.arg("mask")
+    m = call.args["mask"]
+    if getattr(m, "dtype", np.bool_) != np.bool_:
+        mask = g.node("Cast", [mask], to=9)
+    v = call.args["value"]
+    value = _c(g, v, call) if np.isscalar(v) else g.arg("value")
+    return g.node("Where", [mask, value, g.arg("a")])
+
+
+# -- activations -----------------------------------------------------------------
+@_op("LeakyRelu")
+def _leaky(g: Graph, call: Call) -> str:
+    return g.node("LeakyRelu", [g.arg("a")], alpha=float(call.args["slope"]))
+
+
+@_op("Hardsigmoid")
+def _hardsigmoid(g: Graph, call: Call) -> str:
+    return g.node("HardSigmoid", [g.arg("a")], alpha=1.0 / 6.0, beta=0.5)
+
+
+@_op("Hardswish")
+def _hardswish(g: Graph, call: Call) -> str:
+    return g.node("HardSwish", [g.arg("a")])
+
+
+@_op("Elu")
+def _elu(g: Graph, call: Call) -> str:
+    # scale * x (x > 0), scale * alpha * (exp(input_scale * x) - 1) (x <= 0)
+    alpha, scale, input_scale = (float(call.args[k]) for k in ("alpha", "scale", "input_scale"))
+    x = g.arg("a")
+    pos = g.node("Relu", [x])
+    neg = g.node("Min", [x, _c(g, 0, call)])
+    if input_scale != 1.0:
+        neg = g.node("Mul", [neg, _c(g, input_scale, call)])
+    neg = g.node("Mul", [g.node("Sub", [g.node("Exp", [neg]), _c(g, 1, call)]), _c(g, alpha * scale, call)])
+    if scale != 1.0:
+        pos = g.node("Mul", [pos, _c(g, scale, call)])
+    return g.node("Add", [pos, neg])
+
+
+@_op("Gelu")
+def _gelu(g: Graph, call: Call) -> str:
+    x = g.arg("a")
+    if call.args["approximate"] == "tanh":
+        # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [cube, _c(g, 0.044715, call)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, _c(g, np.sqrt(2 / np.pi), call)])])
+    else:
+        # 0.5 x (1 + erf(x / sqrt 2))
+        t = g.node("Erf", [g.node("Mul", [x, _c(g, 1 / np.sqrt(2), call)])])
+    return g.node("Mul", [g.node("Mul", [x, _c(g, 0.5, call)]), g.node("Add", [t, _c(g, 1, call)])])
+
+
+@_op("Silu")
+def _silu(g: Graph, call: Call) -> str:
+    x = g.arg("a")
+    return g.node("Mul", [x, g.node("Sigmoid", [x])])
+
+
+@_op("Softplus")
+def _softplus(g: Graph, call: Call) -> str:
+    # log(1 + exp(beta x)) / beta, x itself above the threshold
+    x = g.arg("a")
+    beta, threshold = float(call.args["beta"]), float(call.args["threshold"])
+    bx = x if beta == 1.0 else g.node("Mul", [x, _c(g, beta, call)])
+    sp = g.node("Softplus", [bx])
+    if beta != 1.0:
+        sp = g.node("Div", [sp, _c(g, beta, call)])
+    big = g.node("Greater", [bx, _c(g, threshold, call)])
+    return g.node("Where", [big, x, sp])
+
+
+@_op("Mish")
+def _mish(g: Graph, call: Call) -> str:
+    x = g.arg("a")
+    return g.node("Mul", [x, g.node("Tanh", [g.node("Softplus", [x])])])
+
+
+@_op("LogSigmoid")
+def _logsigmoid(g: Graph, call: Call) -> str:
+    return g.node("Neg", [g.node("Softplus", [g.node("Neg", [g.arg("a")])])])
+
+
+@_op("Softmax", "LogSoftmax")
+def _softmax(g: Graph, call: Call) -> str:
+    return g.node(call.name, [g.arg("a")], axis=int(call.args["dim"]))
+
+
+# -- linear algebra, convolution, pooling -------------------------------------------
+@_op("MatMul")
+def _matmul(g: Graph, call: Call) -> str:
+    return g.node("MatMul", [g.arg("a"), g.arg("b")])
+
+
+@_op("Linear")
+def _linear(g: Graph, call: Call) -> str:
+    x, w = g.arg("x"), g.arg("weight")
+    b = g.arg("bias") if call.args["bias"] is not None else None
+    if call.args["x"].ndim == 2:
+        return g.node("Gemm", [x, w, *([b] if b else [])], transB=1)
+    y = g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])])
+    return g.node("Add", [y, b]) if b else y
+
+
+@_op("ConvNd", "ConvTransposeNd")
+def _conv(g: Graph, call: Call) -> str:
+    a = call.args
+    w = a["w"]
+    pt, pb, pl, pr = a["pads"]
+    attrs: dict[str, Any] = {"group": int(a["groups"])}
+    if w.ndim == 3:  # conv1d runs as 2-D with H = 1
+        attrs.update(strides=[a["stride"][1]], dilations=[a["dilation"][1]], pads=[pl, pr])
+        if "output_padding" in a:
+            attrs["output_padding"] = [a["output_padding"][-1]]
+    else:
+        attrs.update(strides=list(a["stride"]), dilations=list(a["dilation"]), pads=[pt, pl, pb, pr])
+        if "output_padding" in a:
+            attrs["output_padding"] = list(a["output_padding"])
+    inputs = [g.arg("x"), g.arg("w")] + ([g.arg("b")] if a["b"] is not None else [])
+    return g.node("Conv" if call.name == "ConvNd" else "ConvTranspose", inputs, **attrs)
+
+
+@_op("PadNd", "Pad")
+def _pad(g: Graph, call: Call) -> str:
+    x = call.args[next(iter(call.args))]
+    pairs = list(call.args["pairs"])
+    lead = x.ndim - len(pairs)
+    begins = [0] * lead + [p[0] for p in pairs]
+    ends = [0] * lead + [p[1] for p in pairs]
+    mode = call.args.get("mode", "constant")
+    mode = {"zeros": "constant", "replicate": "edge", "circular": "wrap"}.get(mode, mode)
+    inputs = [g.arg(next(iter(call.args))), g.const(np.array(begins + ends, np.int64))]
+    if "value" in call.args:
+        inputs.append(_c(g, call.args["value"], call))
+    return g.node("Pad", inputs, mode=mode)
+
+
+def _pool_attrs(geom: Any) -> dict[str, Any]:
+    (kh, kw), (sh, sw), (ph, pw) = geom.k, geom.s, geom.p
+    (h, w), (oh, ow) = geom.size, geom.out
+    floor = (
+        (h + 2 * ph - geom.d[0] * (kh - 1) - 1) // sh + 1,
+        (w + 2 * pw - geom.d[1] * (kw - 1) - 1) // sw + 1,
+    )
+    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw],
+            "ceil_mode": int(floor != (oh, ow))}  # fmt: skip
+
+
+@_op("MaxPool")
+def _maxpool(g: Graph, call: Call) -> str:
+    geom = call.args["geom"]
+    return g.node("MaxPool", [g.arg("x")], dilations=list(geom.d), **_pool_attrs(geom))
+
+
+@_op("AvgPool")
+def _avgpool(g: Graph, call: Call) -> str:
+    geom, divisor = call.args["geom"], call.args["divisor"]
+    window = geom.k[0] * geom.k[1]
+    full = not isinstance(divisor, np.ndarray)
+    y = g.node("AveragePool", [g.arg("x")], count_include_pad=int(full), **_pool_attrs(geom))
+    if full and divisor != window:  # divisor_override
+        y = g.node("Mul", [y, _c(g, window / divisor, call)])
+    return y
+
+
+@_op("AdaptiveAvgPool")
+def _adaptive_avg(g: Graph, call: Call) -> str:
+    # y = P_h x P_w^T with the op's averaging matrices (global pooling when both are 1 row)
+    ph, pw = call.args["ph"], call.args["pw"]
+    y = g.arg("x")
+    if ph is not None and pw is not None and ph.shape[0] == 1 and pw.shape[0] == 1:
+        return g.node("GlobalAveragePool", [y])
+    if pw is not None:
+        y = g.node("MatMul", [y, g.const(np.ascontiguousarray(pw.T))])
+    if ph is not None:
+        y = g.node("MatMul", [g.const(ph), y])
+    return y
+
+
+# -- normalization --------------------------------------------------------------
+@_op("BatchNorm")
+def _batchnorm(g: Graph, call: Call) -> str:
+    a = call.args
+    c = a["x"].shape[1]
+    w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(c), call)
+    b = g.arg("bias") if a["bias"] is not None else _c(g, np.zeros(c), call)
+    return g.node("BatchNormalization", [g.arg("x"), w, b, g.arg("running_mean"), g.arg("running_var")],
+                  epsilon=float(a["eps"]))  # fmt: skip
+
+
+@_op("LayerNorm")
+def _layernorm(g: Graph, call: Call) -> str:
+    a = call.args
+    shape = a["x"].shape[-a["ndim"] :]
+    w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(shape), call)
+    inputs = [g.arg("x"), w] + ([g.arg("bias")] if a["bias"] is not None else [])
+    return g.node("LayerNormalization", inputs, axis=-int(a["ndim"]), epsilon=float(a["eps"]))
+
+
+def _normalize_last(g: Graph, x: str, axes: list[int], eps: float, call: Call, center: bool) -> str:
+    # (x - mean) / sqrt(var + eps) over axes (or x / sqrt(mean(x^2) + eps) without centering)
+    if center:
+        x = g.node("Sub", [x, g.node("ReduceMean", [x], axes=axes, keepdims=1)])
+    ms = g.node("ReduceMean", [g.node("Mul", [x, x])], axes=axes, keepdims=1)
+    return g.node("Div", [x, g.node("Sqrt", [g.node("Add", [ms, _c(g, eps, call)])])])
+
+
+@_op("RMSNorm")
+def _rmsnorm(g: Graph, call: Call) -> str:
+    a = call.args
+    axes = list(range(-int(a["ndim"]), 0))
+    eps = a["eps"] if a["eps"] is not None else float(np.finfo(call.out.dtype).eps)
+    y = _normalize_last(g, g.arg("x"), axes, float(eps), call, center=False)
+    return g.node("Mul", [y, g.arg("weight")]) if a["weight"] is not None else y
+
+
+@_op("GroupNorm")
+def _groupnorm(g: Graph, call: Call) -> str:
+    a = call.args
+    x = g.arg("x")
+    c = a["x"].shape[1]
+    grouped = g.node("Reshape", [x, g.const(np.array([0, a["groups"], -1], np.int64))])
+    y = _normalize_last(g, grouped, [2], float(a["eps"]), call, center=True)
+    y = g.node("Reshape", [y, g.node("Shape", [x])])
+    per_channel = np.array([c] + [1] * (a["x"].ndim - 2), np.int64)
+    if a["weight"] is not None:
+        y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
+    if a["bias"] is not None:
+        y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
+    return y
+
+
+@_op("Normalize")
+def _normalize(g: Graph, call: Call) -> str:
+    a = call.args
+    if a["p"] not in (1, 2):
+        raise g.fail(f"p={a['p']} normalization has no ONNX reduce (p = 1 or 2 only)")
+    x = g.arg("a")
+    norm = g.node("ReduceL2" if a["p"] == 2 else "ReduceL1", [x], axes=[int(a["dim"])], keepdims=1)
+    return g.node("Div", [x, g.node("Max", [norm, _c(g, a["eps"], call)])])
+
+
+@_op("Embedding")
+def _embedding(g: Graph, call: Call) -> str:
+    idx = g.arg("idx")
+    if call.args["idx"].dtype != np.int64:
+        idx = g.node("Cast", [idx], to=7)
+    return g.node("Gather", [g.arg("weight"), idx], axis=0)
+
+
+@_op("Dropout")
+def _dropout(g: Graph, call: Call) -> str:
+    return g.node("Identity", [g.arg("a")])
+
+
+@_op("ScaledDotProductAttention")
+def _sdpa(g: Graph, call: Call) -> str:
+    # softmax(q k^T * scale + mask) v; a bool mask keeps the True positions
+    a = call.args
+    q = g.node("Mul", [g.arg("q"), _c(g, a["scale"], call)])
+    nd = a["k"].ndim
+    perm = list(range(nd - 2)) + [nd - 1, nd - 2]
+    s = g.node("MatMul", [q, g.node("Transpose", [g.arg("k")], perm=perm)])
+    ninf = _c(g, -np.inf, call)
+    if a["is_causal"]:
+        size = g.node("Shape", [s], start=-2)
+        ones = g.node("ConstantOfShape", [size], value=_one(np.int64))
+        upper = g.node("Cast", [g.node("Trilu", [ones, g.const(np.int64(1))], upper=1)], to=9)
+        s = g.node("Where", [upper, ninf, s])
+    elif a["mask"] is not None:
+        m = a["mask"]
+        mask = g.arg("mask")
+        s = g.node("Where", [mask, s, ninf]) if m.dtype == np.bool_ else g.node("Add", [s, mask])
+    return g.node("MatMul", [g.node("Softmax", [s], axis=-1), g.arg("v")])
+
+
+def _one(dtype: Any) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.ones(1, dtype=dtype))
+
+
+# -- reductions ------------------------------------------------------------------
+def _axes_of(call: Call) -> list[int]:
+    axes = call.args["axes"]
+    nd = call.args["a"].ndim
+    if axes is None:
+        return list(range(nd))
+    if isinstance(axes, int):
+        return [axes]
+    return [int(v) for v in axes]
+
+
+@_op("Sum")
+def _sum(g: Graph, call: Call) -> str:
+    return g.node(
+        "ReduceSum", [g.arg("a"), g.const(_axes_const(_axes_of(call)))], keepdims=int(call.args["keepdim"])
+    )
+
+
+@_op("Mean", "LogSumExp", "Prod")
+def _reduce(g: Graph, call: Call) -> str:
+    op = {"Mean": "ReduceMean", "LogSumExp": "ReduceLogSumExp", "Prod": "ReduceProd"}[call.name]
+    return g.node(op, [g.arg("a")], axes=_axes_of(call), keepdims=int(call.args["keepdim"]))
+
+
+@_op("Extreme")
+def _extreme(g: Graph, call: Call) -> str:
+    op = "ReduceMax" if call.args["largest"] else "ReduceMin"
+    return g.node(op, [g.arg("a")], axes=_axes_of(call), keepdims=int(call.args["keepdim"]))
+
+
+@_op("Var", "Std")
+def _var(g: Graph, call: Call) -> str:
+    # sum((x - mean)^2) / (n - correction)
+    axes = _axes_of(call)
+    x = g.arg("a")
+    d = g.node("Sub", [x, g.node("ReduceMean", [x], axes=axes, keepdims=1)])
+    n = int(np.prod([call.args["a"].shape[i] for i in axes]))
+    ss = g.node(
+        "ReduceSum", [g.node("Mul", [d, d]), g.const(_axes_const(axes))], keepdims=int(call.args["keepdim"])
+    )
+    v = g.node("Div", [ss, _c(g, max(n - call.args["correction"], 0), call)])
+    return g.node("Sqrt", [v]) if call.name == "Std" else v
+
+
+@_op("CumSum")
+def _cumsum(g: Graph, call: Call) -> str:
+    return g.node("CumSum", [g.arg("a"), g.const(np.int64(call.args["dim"]))])
+
+
+# -- shapes ----------------------------------------------------------------------
+@_op("Reshape")
+def _reshape(g: Graph, call: Call) -> str:
+    x = call.args["a"]
+    target = [
+        int(v)
+        for v in (call.args["shape"] if not isinstance(call.args["shape"], int) else [call.args["shape"]])
+    ]
+    tb = g.arg_b("shape")
+    xb = g.shape_b("a")
+    keep: dict[int, int] = {}
+    if tb is not None:
+        tb = [int(v) for v in (tb if not isinstance(tb, int) else [tb])]
+        changed = [i for i, (u, v) in enumerate(zip(target, tb, strict=True)) if u != v]
+        for i in changed:
+            if i < x.ndim and x.shape[i] == target[i] and xb[i] == tb[i]:
+                keep[i] = 0  # copy the input's dim
+        rest = [i for i in changed if i not in keep and g.source(target[i], tb[i]) is None]
+        if len(rest) == 1 and -1 not in target:
+            keep[rest[0]] = -1
+    return g.node("Reshape", [g.arg("a"), g.ints(target, tb, "shape", keep)])
+
+
+@_op("Permute")
+def _permute(g: Graph, call: Call) -> str:
+    return g.node("Transpose", [g.arg("a")], perm=[int(v) for v in call.args["order"]])
+
+
+@_op("Expand")
+def _expand(g: Graph, call: Call) -> str:
+    x = call.args["a"]
+    target = [int(v) for v in call.args["shape"]]
+    tb = g.arg_b("shape")
+    keep: dict[int, int] = {}
+    if tb is not None:
+        lead = len(target) - x.ndim
+        xb = g.shape_b("a")
+        for i, (u, v) in enumerate(zip(target, tb, strict=True)):
+            j = i - lead
+            if u != v and j >= 0 and x.shape[j] == u and xb[j] == v:
+                keep[i] = 1  # broadcast keeps the input's dim
+    return g.node("Expand", [g.arg("a"), g.ints(target, tb, "shape", keep)])
+
+
+@_op("Flip")
+def _flip(g: Graph, call: Call) -> str:
+    axes = [
+        int(v) for v in (call.args["axes"] if not isinstance(call.args["axes"], int) else [call.args["axes"]])
+    ]
+    n = len(axes)
+    return g.node("Slice", [g.arg("a"), g.const(np.full(n, -1, np.int64)), g.const(np.full(n, -INT_MAX, np.int64)),  # noqa: E501
+                            g.const(_axes_const(axes)), g.const(np.full(n, -1, np.int64))])  # fmt: skip
+
+
+@_op("Repeat")
+def _repeat(g: Graph, call: Call) -> str:
+    x = call.args["a"]
+    sizes = [int(v) for v in call.args["sizes"]]
+    name = g.arg("a")
+    if len(sizes) > x.ndim:
+        name = g.node(
+            "Reshape", [name, g.const(np.array([1] * (len(sizes) - x.ndim) + list(x.shape), np.int64))]
+        )
+    return g.node("Tile", [name, g.const(np.array(sizes, np.int64))])
+
+
+@_op("Tril", "Triu")
+def _tri(g: Graph, call: Call) -> str:
+    return g.node(
+        "Trilu", [g.arg("a"), g.const(np.int64(call.args["diagonal"]))], upper=int(call.name == "Triu")
+    )
+
+
+@_op("Gather")
+def _gather(g: Graph, call: Call) -> str:
+    return g.node("GatherElements", [g.arg("a"), g.arg("index")], axis=int(call.args["dim"]))
+
+
+@_op("IndexSelect")
+def _index_select(g: Graph, call: Call) -> str:
+    return g.node("Gather", [g.arg("a"), g.arg("index")], axis=int(call.args["dim"]))
+
+
+@_op("Cat")
+def _cat(g: Graph, call: Call) -> str:
+    names = [g.arg("arrays", i) for i in range(len(call.args["arrays"]))]
+    return g.node("Concat", names, axis=int(call.args["dim"]))
+
+
+@_op("Stack")
+def _stack(g: Graph, call: Call) -> str:
+    dim = int(call.args["dim"])
+    ax = g.const(np.array([dim], np.int64))
+    names = [g.node("Unsqueeze", [g.arg("arrays", i), ax]) for i in range(len(call.args["arrays"]))]
+    return g.node("Concat", names, axis=dim)
+
+
+@_op("GetItem")
+def _getitem(g: Graph, call: Call) -> str:
+    x = call.args["a"]
+    key = call.args["key"]
+    key_b = g.arg_b("key")
+    key = key if isinstance(key, tuple) else (key,)
+    key_b = None if key_b is None else (key_b if isinstance(key_b, tuple) else (key_b,))
+    if any(k is Ellipsis for k in key):
+        i = key.index(Ellipsis)
+        fill = x.ndim - sum(1 for k in key if k is not None and k is not Ellipsis)
+        key = key[:i] + (slice(None),) * fill + key[i + 1 :]
+        if key_b is not None:
+            key_b = key_b[:i] + (slice(None),) * fill + key_b[i + 1 :]
+    name = g.arg("a")
+    starts: list[int] = []
+    ends: list[int] = []
+    ends_b: list[int] = []
+    axes: list[int] = []
+    steps: list[int] = []
+    squeeze: list[int] = []
+    gathers: list[tuple[int, Any]] = []
+    new_axes: list[int] = []
+    axis = 0
+    out_pos = 0
+    for n, k in enumerate(key):
+        kb = key_b[n] if key_b is not None else k
+        if k is None:
+            new_axes.append(out_pos)
+            out_pos += 1
+            continue
+        if isinstance(k, slice):
+            if k != slice(None):
+                step = 1 if k.step is None else int(k.step)
+                if step < 1:
+                    raise g.fail("negative slice steps are not exported (use flip)")
+                starts.append(0 if k.start is None else int(k.start))
+                ends.append(INT_MAX if k.stop is None else int(k.stop))
+                ends_b.append(INT_MAX if kb.stop is None else int(kb.stop))
+                axes.append(axis)
+                steps.append(step)
+                if (k.start if k.start is not None else 0) != (kb.start if kb.start is not None else 0):
+                    raise g.fail("a slice start that changes with a dynamic axis")
+            out_pos += 1
+        elif isinstance(k, (int, np.integer)):
+            starts.append(int(k))
+            ends.append(int(k) + 1 if int(k) != -1 else INT_MAX)
+            ends_b.append(ends[-1])
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        elif isinstance(k, (np.ndarray, list)) and np.asarray(k).dtype.kind in "iu":
+            gathers.append((axis, np.asarray(k)))
+            out_pos += np.asarray(k).ndim
+        else:
+            raise g.fail(f"index {k!r} (boolean masks and multi-array indexing) is not exported")
+        axis += 1
+    if len(gathers) > 1:
+        raise g.fail("indexing with more than one integer array is not exported")
+    if axes:
+        name = g.node("Slice", [name, g.const(np.array(starts, np.int64)), g.ints(ends, ends_b if key_b else None, "slice end"),  # noqa: E501
+                                g.const(_axes_const(axes)), g.const(np.array(steps, np.int64))])  # fmt: skip
+    for ax, idx in gathers:
+        name = g.node("Gather", [name, g.const(idx.astype(np.int64))], axis=ax)
+    if squeeze:
+        if gathers and gathers[0][1].ndim != 1:
+            raise g.fail("integer indices mixed with a multi-dimensional index array are not exported")
+        name = g.node("Squeeze", [name, g.const(_axes_const(squeeze))])
+    if new_axes:
+        name = g.node("Unsqueeze", [name, g.const(_axes_const(new_axes))])
+    return name
+
+
+# -- recurrent layers (recorded whole) ---------------------------------------------
+# ONNX's gate order against PyTorch's: LSTM iofc vs ifgo, GRU zrh vs rzn.
+_GATES = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def _gate_weights(g: Graph, names: list[str], order: list[int], nh: int) -> str:
+    """The directions' weights, gates reordered for ONNX, stacked to (directions, gates * H, ...)."""
+    axis0 = g.const(np.array([0], np.int64))
+    stacked = []
+    for name in names:
+        if len(order) > 1:
+            parts = g.node(
+                "Split", [name, g.const(np.full(len(order), nh, np.int64))], n_out=len(order), axis=0
+            )
+            name = g.node("Concat", [parts[i] for i in order], axis=0)
+        stacked.append(g.node("Unsqueeze", [name, axis0]))
+    return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
+
+
+@_op("RNN", "LSTM", "GRU")
+def _recurrent(g: Graph, call: Call) -> None:
+    # one ONNX RNN/LSTM/GRU node per layer, both directions in one node; the
+    # outputs (T, directions, N, H) become (T, N, directions * H) for the next layer
+    m = call.args["module"]
+    kind = "LSTM" if m.mode == "LSTM" else ("GRU" if m.mode == "GRU" else "RNN")
+    x_t = call.args["input"]
+    if x_t.ndim != 3:
+        raise g.fail("unbatched (2-D) input to a recurrent layer is not exported; add the batch axis")
+    nh, dirs = m.hidden_size, 2 if m.bidirectional else 1
+    x = g.arg("input")
+    if m.batch_first:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    hx = call.args["hx"]
+    states = [] if hx is None else ([hx] if kind != "LSTM" else list(hx))
+    state_names = [g.val(s) for s in states]
+    lengths = ""
+    if call.args.get("lengths") is not None:
+        lens = call.args["lengths"]
+        lengths = g.node("Cast", [g.val(lens if isinstance(lens, Tensor) else np.asarray(lens))], to=6)
+    order = _GATES[kind]
+    h_out, c_out = [], []
+    for layer in range(m.num_layers):
+        weights = [m.all_weights[layer * dirs + d] for d in range(dirs)]  # [w_ih, w_hh, b_ih, b_hh]
+        w = _gate_weights(g, [g.val(p[0]) for p in weights], order, nh)
+        r = _gate_weights(g, [g.val(p[1]) for p in weights], order, nh)
+        inputs = [x, w, r]
+        if m.bias:
+            biases = [g.node("Concat", [g.val(p[2]), g.val(p[3])], axis=0) for p in weights]
+            if len(order) > 1:
+                split = [g.node("Split", [b, g.const(np.full(2 * len(order), nh, np.int64))], n_out=2 * len(order),  # noqa: E501
+                                axis=0) for b in biases]  # fmt: skip
+                biases = [g.node("Concat", [p[i] for i in order] + [p[len(order) + i] for i in order], axis=0)
+                          for p in split]  # fmt: skip
+            axis0 = g.const(np.array([0], np.int64))
+            bs = [g.node("Unsqueeze", [b, axis0]) for b in biases]
+            inputs.append(bs[0] if dirs == 1 else g.node("Concat", bs, axis=0))
+        else:
+            inputs.append("")
+        inputs.append(lengths)
+        for s in state_names:
+            start, stop = (
+                g.const(np.array([layer * dirs], np.int64)),
+                g.const(np.array([(layer + 1) * dirs], np.int64)),
+            )
+            inputs.append(g.node("Slice", [s, start, stop, g.const(np.array([0], np.int64))]))
+        while inputs and inputs[-1] == "":
+            inputs.pop()
+        attrs: dict[str, Any] = {"hidden_size": nh, "direction": "bidirectional" if dirs == 2 else "forward"}
+        if kind == "GRU":
+            attrs["linear_before_reset"] = 1
+        if kind == "RNN":
+            attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * dirs
+        outs = g.node(kind, inputs, n_out=3 if kind == "LSTM" else 2, **attrs)
+        y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
+        x = g.node("Reshape", [y, g.const(np.array([0, 0, -1], np.int64))])
+        h_out.append(outs[1])
+        if kind == "LSTM":
+            c_out.append(outs[2])
+    output = g.node("Transpose", [x], perm=[1, 0, 2]) if m.batch_first else x
+    out, finals = call.out
+    g.bind(out, output)
+    finals = [finals] if kind != "LSTM" else list(finals)
+    for t, parts in zip(finals, [h_out, c_out], strict=False):
+        g.bind(t, parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=0))

@@ -1,0 +1,245 @@
+"""Exported graphs pass onnx.checker and match chainrule in ONNX Runtime, also at other batch/sequence sizes."""  # noqa: E501
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.onnx import ExportError, export
+
+
+def run_export(tmp_path, model, args, names, dyn=None, others=()):
+    """Export ``model(*args)``, then compare ONNX Runtime with chainrule on ``args`` and each of ``others``."""  # noqa: E501
+    path = tmp_path / "model.onnx"
+    export(model, args, path, input_names=list(names), dynamic_axes=dyn)
+    session = ort.InferenceSession(str(path))
+    model.eval()
+    for xs in [args, *others]:
+        xs = xs if isinstance(xs, tuple) else (xs,)
+        want = model(*xs)
+        want = [want] if isinstance(want, cr.Tensor) else list(want)
+        got = session.run(None, {n: x.data for n, x in zip(names, xs)})
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w.data, rtol=1e-4, atol=1e-5)
+    return path
+
+
+def batch(*shape, dtype=np.float32):
+    return cr.tensor(np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype))
+
+
+def ids(*shape, high=20):
+    return cr.tensor(np.random.default_rng(sum(shape)).integers(0, high, shape).astype(np.int64))
+
+
+ACTIVATIONS = [
+    nn.ReLU(), nn.LeakyReLU(0.1), nn.ELU(0.7), nn.SELU(), nn.CELU(1.3), nn.GELU(), nn.GELU("tanh"), nn.SiLU(),
+    nn.Sigmoid(), nn.Tanh(), nn.Softplus(), nn.Softplus(beta=2.0, threshold=5.0), nn.Mish(), nn.Hardtanh(-0.5, 0.7),  # noqa: E501
+    nn.Hardsigmoid(), nn.Hardswish(), nn.LogSigmoid(), nn.ReLU6(), nn.Softmax(-1), nn.LogSoftmax(1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: repr(a))
+def test_activations(tmp_path, act):
+    cr.manual_seed(0)
+    m = nn.Sequential(nn.Linear(5, 6), act, nn.Dropout(0.5))
+    run_export(tmp_path, m, batch(3, 5) * 3, ["x"], {"x": {0: "batch"}}, [batch(7, 5) * 3])
+
+
+CNN_LAYERS = [
+    lambda: nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)),  # noqa: E501
+    lambda: nn.Sequential(nn.Conv2d(3, 4, 3, dilation=2, groups=1, bias=False), nn.GroupNorm(2, 4), nn.AvgPool2d(2)),  # noqa: E501
+    lambda: nn.Sequential(nn.Conv2d(3, 6, 3, padding="same", groups=3), nn.AdaptiveAvgPool2d(1), nn.Flatten()),  # noqa: E501
+    lambda: nn.Sequential(nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1), nn.AdaptiveAvgPool2d(2)),  # noqa: E501
+    lambda: nn.Sequential(nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.AvgPool2d(3, padding=1, count_include_pad=False)),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", CNN_LAYERS)
+def test_conv_and_pool(tmp_path, make):
+    cr.manual_seed(1)
+    m = make()
+    run_export(tmp_path, m, batch(2, 3, 8, 8), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 8, 8)])
+
+
+def test_conv1d_and_norms(tmp_path):
+    cr.manual_seed(2)
+    m = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),
+                      nn.LayerNorm(4), nn.RMSNorm(4))  # fmt: skip
+    run_export(tmp_path, m, batch(2, 3, 8), ["x"], {"x": {0: "batch"}}, [batch(5, 3, 8)])
+
+
+def test_embedding_and_attention(tmp_path):
+    cr.manual_seed(3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(20, 8)
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            h = self.emb(x)
+            mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+            out, _ = self.attn(h, h, h, attn_mask=mask, need_weights=False)
+            return out.mean(dim=1)
+
+    run_export(tmp_path, Net(), ids(2, 5), ["x"], {"x": {0: "b", 1: "t"}}, [ids(3, 7)])
+
+
+def test_transformer_encoder_decoder(tmp_path):
+    cr.manual_seed(4)
+    m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16,
+                       dropout=0.0, batch_first=True)  # fmt: skip
+    run_export(tmp_path, m, (batch(2, 5, 8), batch(2, 4, 8)), ["src", "tgt"],
+               {"src": {0: "b", 1: "s"}, "tgt": {0: "b", 1: "t"}}, [(batch(3, 6, 8), batch(3, 3, 8))])  # fmt: skip  # noqa: E501
+
+
+def test_gpt(tmp_path):
+    from chainrule.models import GPT
+
+    cr.manual_seed(5)
+    m = GPT(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    run_export(tmp_path, m, ids(2, 6, high=30), ["idx"], {"idx": {0: "b", 1: "t"}}, [ids(3, 9, high=30)])
+
+
+def test_bert_with_pooling(tmp_path):
+    from chainrule.models.bert import BertConfig, BertModel
+
+    cr.manual_seed(6)
+    cfg = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    bert = BertModel(cfg)
+
+    class Outputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids):
+            out = self.bert(input_ids)
+            return out.last_hidden_state, out.pooler_output
+
+    m = Outputs()
+    run_export(tmp_path, m, ids(2, 6, high=40), ["input_ids"], {"input_ids": {0: "b", 1: "t"}},
+               [ids(3, 9, high=40)])  # fmt: skip
+
+
+def test_vit(tmp_path):
+    from chainrule.models import ViT
+
+    cr.manual_seed(7)
+    m = ViT(8, 4, in_channels=1, num_classes=3, dim=16, depth=1, heads=2, mlp_dim=32)
+    run_export(tmp_path, m, batch(2, 1, 8, 8), ["x"], {"x": {0: "b"}}, [batch(5, 1, 8, 8)])
+
+
+def test_lenet_and_resnet(tmp_path):
+    from chainrule.models import LeNet5, resnet18
+
+    cr.manual_seed(8)
+    run_export(tmp_path, LeNet5(), batch(2, 1, 28, 28), ["x"], {"x": {0: "b"}}, [batch(3, 1, 28, 28)])
+    run_export(
+        tmp_path, resnet18(num_classes=5), batch(1, 3, 32, 32), ["x"], {"x": {0: "b"}}, [batch(2, 3, 32, 32)]
+    )
+
+
+def test_apps_models(tmp_path):
+    from chainrule.apps.maintenance.models import CNNRegressor
+    from chainrule.apps.traffic.models import Autoencoder
+
+    cr.manual_seed(9)
+    run_export(tmp_path, Autoencoder(6, (8,), 3), batch(4, 6), ["x"], {"x": {0: "b"}}, [batch(9, 6)])
+    run_export(tmp_path, CNNRegressor(3, window=12, filters=4, kernel_size=3, hidden=8), batch(2, 12, 3), ["x"],  # noqa: E501
+               {"x": {0: "b"}}, [batch(5, 12, 3)])  # fmt: skip
+
+
+def test_parameters_are_named_initializers(tmp_path):
+    import onnx
+
+    cr.manual_seed(10)
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    path = run_export(tmp_path, m, batch(2, 3), ["x"])
+    names = {i.name for i in onnx.load(str(path)).graph.initializer}
+    assert {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"} <= names
+
+
+def test_unsupported_op_names_op_and_layer(tmp_path):
+    class Odd(nn.Module):
+        def forward(self, x):
+            return nn.functional.cross_entropy(x, cr.tensor(np.zeros(2, np.int64)))
+
+    with pytest.raises(ExportError, match=r"CrossEntropy.*Odd"):
+        export(Odd(), batch(2, 3), tmp_path / "m.onnx")
+
+
+class LastState(nn.Module):
+    """A recurrent layer's output and final hidden state (the LSTM's h_n), for export tests."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, lengths=None):
+        out, h = self.rnn(x, lengths=lengths) if lengths is not None else self.rnn(x)
+        return out, (h[0] if isinstance(h, tuple) else h)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_recurrent_layers(tmp_path, cls, bidirectional):
+    cr.manual_seed(11)
+    m = LastState(cls(3, 5, num_layers=2, batch_first=True, bidirectional=bidirectional))
+    run_export(tmp_path, m, batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 6, 3)])
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_recurrent_with_lengths(tmp_path, cls):
+    cr.manual_seed(12)
+    m = LastState(cls(3, 4, num_layers=1, bidirectional=True))
+    x, lengths = batch(5, 3, 3), cr.tensor(np.array([5, 2, 4], np.int64))
+    run_export(tmp_path, m, (x, lengths), ["x", "lengths"])
+
+
+def test_maintenance_lstm(tmp_path):
+    from chainrule.apps.maintenance.models import LSTMRegressor
+
+    cr.manual_seed(13)
+    m = LSTMRegressor(4, hidden_size=6, num_layers=2)
+    run_export(tmp_path, m, batch(2, 7, 4), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 5, 4)])
+
+
+def test_an_input_read_outside_the_ops_is_refused(tmp_path):
+    cr.manual_seed(14)
+    attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = attn
+
+        def forward(self, x, pad):
+            return self.attn(x, x, x, key_padding_mask=pad, need_weights=False)[0]
+
+    pad = cr.tensor(np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool))
+    with pytest.raises(ExportError, match=r"\['pad'\] reach no op"):
+        export(Padded(), (batch(2, 5, 8), pad), tmp_path / "m.onnx", input_names=["x", "pad"])
+
+
+def test_sdpa_with_bool_and_float_masks(tmp_path):
+    mask = np.tril(np.ones((5, 5), bool))
+    bias = np.random.default_rng(0).standard_normal((5, 5)).astype(np.float32)
+
+    class Attend(nn.Module):
+        def forward(self, q, k, v):
+            a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            b = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=cr.tensor(bias))
+            c = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return a + b + c
+
+    args = (batch(2, 2, 5, 4), batch(2, 2, 5, 4) * 0.5, batch(2, 2, 5, 3))
+    run_export(tmp_path, Attend(), args, ["q", "k", "v"], {"q": {0: "b"}, "k": {0: "b"}, "v": {0: "b"}})
