@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-import chainrule.nn.functional as F
+import chainrule.nn.functional as F  # noqa: N812 (the usual name)
 from chainrule import runtime
 
 BIG = (8, 16, 40, 40)  # 204,800 elements: above 2 * MIN_PARALLEL_ELEMENTS, so split in two
