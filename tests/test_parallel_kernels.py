@@ -142,10 +142,18 @@ def test_batch_norm_eval_bit_identical(pool_calls):
     _compare(make, exact=False, calls=pool_calls)
 
 
-@pytest.mark.parametrize(("cin", "cout", "stride", "padding"), [(1, 32, 1, 1), (16, 32, 1, 1), (16, 8, 2, 1)])
-def test_conv2d_matches_serial(cin, cout, stride, padding, pool_calls):
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "stride", "padding"),
+    [
+        (1, 32, 3, 1, 1),  # per-sample layout (W2's first layer)
+        (16, 32, 3, 1, 1),  # channel-major, the wide col2im
+        (16, 8, 3, 2, 1),  # channel-major, strided col2im
+        (16, 32, 1, 1, 0),  # pointwise: the input is its own columns
+    ],
+)
+def test_conv2d_matches_serial(cin, cout, k, stride, padding, pool_calls):
     x = _data((32, cin, 28, 28))
-    w, b = _data((cout, cin, 3, 3), seed=9), _data((cout,), seed=10)
+    w, b = _data((cout, cin, k, k), seed=9), _data((cout,), seed=10)
 
     def make():
         a, ww, bb = _leaf(x), _leaf(w), _leaf(b)
