@@ -114,6 +114,17 @@ def test_max_pool_bit_identical(kernel, stride, padding, pool_calls):
     np.testing.assert_array_equal(*outs)
 
 
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_rows_bit_identical(op, pool_calls):
+    x = _data((256, 1000))
+
+    def make():
+        a = _leaf(x)
+        return getattr(F, op)(a, dim=-1), [a]
+
+    _compare(make, exact=True, calls=pool_calls)
+
+
 def test_layer_norm_rows(pool_calls):
     x = _data((64, 40, 96))
     w, b = _data((96,), seed=3), _data((96,), seed=4)

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from chainrule import autograd
 from chainrule.autograd import Function
-from chainrule.runtime import chunk_bounds, map_rows, parallel_for, scratch, serial_blas, worth_splitting
+from chainrule.runtime import map_rows, scratch
 from chainrule.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
@@ -303,25 +303,6 @@ def _grad_channel_major(g: np.ndarray, rw: int) -> np.ndarray:
     return gt.reshape(o, n * oh * rw)
 
 
-def _per_samples(fn: Any, n: int, flops: int) -> list:
-    """``fn(start, stop)`` over blocks of the batch, on the pool's threads with one BLAS thread each.
-
-    Per-sample GEMMs are small (one sample's positions): a BLAS thread team
-    would synchronise on every one of them, while blocks of whole samples on
-    separate threads need no synchronisation at all. Small work runs on the
-    calling thread, also with one BLAS thread; a single sample keeps BLAS's
-    threads. Returns each block's result.
-    """
-    if n < 2:
-        return [fn(0, n)]
-    parts = worth_splitting(flops // 8)  # ~8 multiply-adds cost what one element of a memory pass does
-    if parts <= 1:
-        with serial_blas():
-            return [fn(0, n)]
-    with serial_blas():
-        return parallel_for(fn, chunk_bounds(n, parts))
-
-
 class ConvNd(Function):
     """1-D or 2-D convolution (cross-correlation, as PyTorch's) as one node.
 
@@ -353,8 +334,7 @@ class ConvNd(Function):
                 cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow, per_sample=True)
             # Y_n = W cols_n for every sample n, written straight into the NCHW output
             out = np.empty((n, o, oh, ow), x.dtype)
-            w2, out3 = w.reshape(o, k), out.reshape(n, o, oh * ow)
-            _per_samples(lambda i, j: np.matmul(w2, cols[i:j], out=out3[i:j]), n, o * k * oh * ow)
+            np.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
             if b is not None:
                 b3 = b.reshape(o, 1, 1)
                 map_rows(lambda i, j: np.add(out[i:j], b3, out=out[i:j]), n, o * oh * ow)
@@ -417,32 +397,18 @@ class ConvNd(Function):
         k = c * kh * kw
         gx = gw = gb = None
         if needs[1]:
-            cols = ctx.cols
-
-            def weight_grad(i: int, j: int) -> np.ndarray:  # these samples' share of dW
-                return np.add.reduce(np.matmul(g3[i:j], cols[i:j].transpose(0, 2, 1)), axis=0)
-
-            gw = np.add.reduce(_per_samples(weight_grad, n, o * k * oh * ow)).reshape(ctx.w_shape)
+            gw = np.add.reduce(np.matmul(g3, ctx.cols.transpose(0, 2, 1)), axis=0).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
             gb = np.add.reduce(g3, axis=(0, 2))
         if needs[0]:
             w = ctx.w.reshape(o, k)
             if kh == kw == 1 and stride == (1, 1) and not any(pads):  # 1x1: the columns are the input
-                gx = np.empty((n, k, oh * ow), g.dtype)
-                _per_samples(lambda i, j: np.matmul(w.T, g3[i:j], out=gx[i:j]), n, o * k * oh * ow)
-                gx = gx.reshape(ctx.x_shape)
+                gx = np.matmul(w.T, g3).reshape(ctx.x_shape)
             else:
-                dcols = _take((n, k, oh * ow), g.dtype)
-                gx = np.empty((n, c, h, wd), g.dtype)
+                dcols = np.matmul(w.T, g3, out=_take((n, k, oh * ow), g.dtype))
+                gx = np.zeros((n, c, h, wd), g.dtype)
                 dc = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 0, 4, 5)
-                gxt = gx.transpose(1, 0, 2, 3)
-
-                def input_grad(i: int, j: int) -> None:  # dcols_n = W^T g_n, folded onto sample n
-                    np.matmul(w.T, g3[i:j], out=dcols[i:j])
-                    gx[i:j].fill(0)
-                    _fold(dc[:, :, :, i:j], gxt[:, i:j], stride, (pads[0], pads[2]), dilation)
-
-                _per_samples(input_grad, n, o * k * oh * ow)
+                _fold(dc, gx.transpose(1, 0, 2, 3), stride, (pads[0], pads[2]), dilation)
                 _give(dcols)
                 gx = gx.reshape(ctx.x_shape)
         return gx, gw, gb
