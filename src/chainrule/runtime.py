@@ -118,14 +118,22 @@ def openblas_threads() -> tuple[Any, Any] | None:
     return None
 
 
-def _set_blas_threads(n: int) -> None:
+def _set_blas_threads(n: int, every_blas: bool = False) -> None:
+    """NumPy's OpenBLAS to ``n`` threads; with ``every_blas``, every BLAS loaded in the process too.
+
+    Another BLAS may be loaded beside NumPy's (SciPy's own OpenBLAS once
+    scikit-learn or SciPy is imported): :func:`set_num_threads` reaches those
+    through threadpoolctl, which takes milliseconds, so the quick paths
+    (:func:`blas_threads`) touch NumPy's alone.
+    """
     found = openblas_threads()
     if found is not None:
         found[0](n)
-        return
+        if not every_blas:
+            return
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # no way to reach this BLAS: leave it as it is
+    except ImportError:  # no way to reach the others: leave them as they are
         return
     threadpool_limits(limits=n, user_api="blas")
 
@@ -239,7 +247,7 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _num_threads = int(n)
-    _set_blas_threads(_num_threads)
+    _set_blas_threads(_num_threads, every_blas=True)
 
 
 def get_num_threads() -> int:
