@@ -1,12 +1,19 @@
 """Run chainrule and PyTorch on the same workloads in one process and print the time ratio.
 
-    python benchmarks/run.py            # every workload
-    python benchmarks/run.py chain      # only the named ones
+    python benchmarks/run.py                 # every workload, 1 and 2 threads
+    python benchmarks/run.py chain W2        # only the named ones
+    python benchmarks/run.py --threads 4     # one thread count only
 
 Each workload is a pair of step functions (one per library) on identical
-shapes and dtypes. Both are warmed up, then timed alternately in rounds; the
-table reports the median seconds per step and chainrule / PyTorch. PyTorch
-uses as many threads as NumPy's BLAS would (set with ``--threads``).
+shapes and dtypes. For every thread count (chainrule's set with
+``chainrule.set_num_threads``, which also sets its BLAS; PyTorch's with
+``torch.set_num_threads``) each library is timed in blocks: a warm-up, then
+``repeats`` steps of one library, then ``repeats`` of the other, for a few
+rounds; never alternating step by step, where two thread pools taking turns
+slow each other. The table gives the median seconds per step, the ratio
+chainrule / PyTorch at each thread count, and each library's speed-up from
+the first thread count to the last. The 1-minute load average is printed
+beside it: a table taken on a busy machine is marked, and is not a result.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from workloads import WORKLOADS
 
+# A 1-minute load average above this (other processes wanting the cores) marks the run as busy.
+BUSY_LOAD = 0.5
+
 
 def time_step(step: Callable[[], object], repeats: int) -> float:
     start = time.perf_counter()
@@ -34,18 +44,35 @@ def time_step(step: Callable[[], object], repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def measure(make_pair: Callable, rounds: int, repeats: int) -> tuple[float, float]:
-    ours, theirs = make_pair()
-    for step in (ours, theirs):  # warm-up
+def set_threads(n: int) -> None:
+    """Both libraries compute on ``n`` threads (chainrule's pool and BLAS, PyTorch's intra-op pool)."""
+    import torch
+
+    import chainrule
+
+    chainrule.set_num_threads(n)
+    torch.set_num_threads(n)
+
+
+def measure(ours: Callable, theirs: Callable, rounds: int, repeats: int) -> tuple[float, float]:
+    """Median seconds per step of each library, each timed in blocks of ``repeats`` steps."""
+    for step in (ours, theirs):  # warm-up: caches, buffers, the thread pools started
         for _ in range(max(2, repeats // 2)):
             step()
     t_ours, t_theirs = [], []
     for _ in range(rounds):
-        gc.collect()
-        t_ours.append(time_step(ours, repeats))
-        gc.collect()
-        t_theirs.append(time_step(theirs, repeats))
+        for step, times in ((ours, t_ours), (theirs, t_theirs)):
+            step()  # one untimed step wakes this library's threads after the other's block
+            gc.collect()
+            times.append(time_step(step, repeats))
     return statistics.median(t_ours), statistics.median(t_theirs)
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on this platform
+        return None
 
 
 def _status_kib(field: str) -> int:
@@ -93,21 +120,31 @@ def measure_memory(name: str, threads: int) -> tuple[int, int] | None:
     return peaks[0], peaks[1]
 
 
+def _verdict(value: float, bar: float | None, below: bool = True) -> str:
+    if bar is None:
+        return ""
+    return "ok" if (value <= bar if below else value >= bar) else "OVER" if below else "UNDER"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("names", nargs="*", help="workloads to run (default: all)")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="thread counts to compare (default: 1 2)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--peak-of", nargs=2, metavar=("NAME", "LIB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if any(t < 1 for t in args.threads):
+        parser.error("--threads: thread counts must be positive")
 
     import torch
 
-    torch.set_num_threads(args.threads)
     if args.peak_of:
+        set_threads(args.threads[-1])
         print(peak_step_memory(args.peak_of[0], int(args.peak_of[1])))
         return 0
     names = args.names or list(WORKLOADS)
@@ -115,28 +152,65 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
 
-    print(f"numpy {np.__version__}, torch {torch.__version__}, torch threads {args.threads}")
-    print(f"{'workload':<34}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}{'bar':>7}")
+    counts = list(dict.fromkeys(args.threads))
+    load = load_average()
+    busy = load is not None and load > BUSY_LOAD
+    where = (
+        "unknown"
+        if load is None
+        else f"{load:.2f}"
+        + (f"  BUSY (> {BUSY_LOAD}): timings under load, not a result" if busy else "  (quiet)")
+    )
+    print(f"numpy {np.__version__}, torch {torch.__version__}, threads {counts}, 1-min load average {where}")
+    head = f"{'workload':<40}"
+    for _ in counts:
+        head += f"{'chainrule':>11}{'pytorch':>11}{'ratio':>7}"
+    head += f"{'bar':>6}"
+    if len(counts) > 1:
+        head += f"{'speed-up':>10}{'torch':>7}"
+    groups = "".join(f"{f'-- {t} thread' + ('s' if t > 1 else '') + ' --':>29}" for t in counts)
+    if len(counts) > 1:
+        groups += f"{'':>11}{f'-- {counts[0]} -> {counts[-1]} threads --':>17}"
+    print(f"{'':<40}{groups}")
+    print(head)
     memory_rows = []
     for name in names:
         spec = WORKLOADS[name]
-        ours, theirs = measure(spec["make"], args.rounds, spec["repeats"])
-        ratio, bar = ours / theirs, spec.get("bar")
-        verdict = "" if bar is None else f"{bar:>7.2f}  " + ("ok" if ratio <= bar else "OVER")
-        print(f"{spec['title']:<34}{ours * 1e3:>10.3f}ms{theirs * 1e3:>10.3f}ms{ratio:>8.2f}{verdict}")
+        ours, theirs = spec["make"]()
+        row, times, worst = f"{spec['title']:<40}", [], 0.0
+        for t in counts:
+            set_threads(t)
+            t_ours, t_theirs = measure(ours, theirs, args.rounds, spec["repeats"])
+            times.append((t_ours, t_theirs))
+            worst = max(worst, t_ours / t_theirs)
+            row += f"{t_ours * 1e3:>9.3f}ms{t_theirs * 1e3:>9.3f}ms{t_ours / t_theirs:>7.2f}"
+        bar = spec.get("bar")
+        row += f"{'' if bar is None else f'{bar:.2f}':>6} {_verdict(worst, bar):<4}"
+        if len(counts) > 1:
+            ours_up, theirs_up = times[0][0] / times[-1][0], times[0][1] / times[-1][1]
+            up_bar = spec.get("speedup_bar")
+            row += (
+                f"{ours_up:>5.2f}x{'' if up_bar is None else ' ' + _verdict(ours_up, up_bar, below=False):<5}"
+            )
+            row += f"{theirs_up:>6.2f}x"
+        print(row.rstrip(), flush=True)
+        del ours, theirs
         if "memory_bar" in spec and not args.no_memory:
-            memory_rows.append((spec, measure_memory(name, args.threads)))
+            memory_rows.append((spec, measure_memory(name, counts[-1])))
+    after = load_average()
+    if after is not None:
+        print(f"1-min load average after the run: {after:.2f}" + ("  BUSY" if after > BUSY_LOAD else ""))
     if memory_rows:
-        print(f"\n{'peak memory of a step':<34}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}{'bar':>7}")
+        print(f"\n{'peak memory of a step':<40}{'chainrule':>12}{'pytorch':>12}{'ratio':>8}{'bar':>7}")
     for spec, peaks in memory_rows:
         if peaks is None:
-            print(f"{spec['title']:<34}  (needs Linux /proc to measure)")
+            print(f"{spec['title']:<40}  (needs Linux /proc to measure)")
             continue
         ours_kib, theirs_kib = peaks
         ratio, bar = ours_kib / max(theirs_kib, 1), spec["memory_bar"]
         verdict = f"{bar:>7.2f}  " + ("ok" if ratio <= bar else "OVER")
         print(
-            f"{spec['title']:<34}{ours_kib / 1024:>9.1f}MiB{theirs_kib / 1024:>9.1f}MiB{ratio:>8.2f}{verdict}"
+            f"{spec['title']:<40}{ours_kib / 1024:>9.1f}MiB{theirs_kib / 1024:>9.1f}MiB{ratio:>8.2f}{verdict}"
         )
     return 0
 

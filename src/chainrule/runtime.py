@@ -30,7 +30,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -59,6 +58,36 @@ def _default_threads() -> int:
 
 
 _num_threads = _default_threads()
+
+
+# ------------------------------------------------------------------ the allocator
+# glibc serves a large array (above a threshold that starts at 128 KiB) with a fresh mmap and
+# unmaps it on free, and trims the heap's free top back to the OS: every training step then
+# faults its multi-megabyte temporaries in again, page by page, the kernel zeroing each one,
+# which costs as much as the arithmetic on them (W2 step 52 -> 43 ms, W4 97 -> 78 ms at one
+# thread, measured). Served from the heap and kept there, freed arrays are reused warm.
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value (64-bit)
+TRIM_THRESHOLD = 512 << 20  # free heap kept before any is returned to the OS
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep large freed blocks for reuse (once, at import); False where it is not glibc.
+
+    Set ``CHAINRULE_MALLOC_DEFAULTS=1`` in the environment to leave the allocator as it is.
+    """
+    if os.environ.get("CHAINRULE_MALLOC_DEFAULTS") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
+
+
+keep_freed_memory()
 
 
 # ------------------------------------------------------------------ BLAS threads
@@ -90,19 +119,22 @@ def openblas_threads() -> tuple[Any, Any] | None:
     return None
 
 
-def _set_blas_threads(n: int) -> None:
-    """Give NumPy's BLAS ``n`` threads, and every other BLAS loaded in the process too.
+def _set_blas_threads(n: int, every_blas: bool = False) -> None:
+    """NumPy's OpenBLAS to ``n`` threads; with ``every_blas``, every BLAS loaded in the process too.
 
-    NumPy's bundled OpenBLAS is reached directly (fast); threadpoolctl, where
-    installed, also reaches the copies other libraries bring (SciPy and
-    scikit-learn load their own OpenBLAS).
+    Another BLAS may be loaded beside NumPy's (SciPy's own OpenBLAS once
+    scikit-learn or SciPy is imported): :func:`set_num_threads` reaches those
+    through threadpoolctl, which takes milliseconds, so the quick paths
+    (:func:`blas_threads`) touch NumPy's alone.
     """
     found = openblas_threads()
     if found is not None:
         found[0](n)
+        if not every_blas:
+            return
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # only NumPy's own BLAS can be reached
+    except ImportError:  # no way to reach the others: leave them as they are
         return
     threadpool_limits(limits=n, user_api="blas")
 
@@ -148,9 +180,65 @@ def blas_threads(n: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ the thread pool
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
+class _Worker:
+    """One persistent thread that runs the tasks it is handed, one batch at a time.
+
+    The hand-off is two plain locks used as binary semaphores (``go`` released by
+    the caller, ``done`` by the worker): waking a thread blocked on a lock is one
+    futex call, some 5-15 us, where a ThreadPoolExecutor's queue and futures cost
+    35-50 us. The worker sleeps in the kernel between batches (no spinning, which
+    would steal the core from BLAS and from the caller).
+    """
+
+    def __init__(self, index: int) -> None:
+        self.go = threading.Lock()
+        self.go.acquire()
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.fn: Callable[..., Any] | None = None
+        self.tasks: Sequence[Sequence[Any]] = ()
+        self.results: list[Any] = []
+        self.error: BaseException | None = None
+        self.stop = False
+        self.thread = threading.Thread(target=self._loop, name=f"chainrule-{index}", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        _local.inside = True  # a task that itself calls parallel_for runs that serially: no deadlock
+        while True:
+            self.go.acquire()
+            if self.stop:
+                self.done.release()
+                return
+            fn, results, error = self.fn, [], None
+            for task in self.tasks:
+                try:
+                    results.append(fn(*task))
+                except BaseException as e:
+                    error = error or e
+                    results.append(None)
+            self.results, self.error = results, error
+            self.fn, self.tasks = None, ()
+            self.done.release()
+
+    def start(self, fn: Callable[..., Any], tasks: Sequence[Sequence[Any]]) -> None:
+        self.fn, self.tasks = fn, tasks
+        self.go.release()
+
+    def wait(self) -> tuple[list[Any], BaseException | None]:
+        self.done.acquire()
+        return self.results, self.error
+
+    def close(self) -> None:
+        self.stop = True
+        self.go.release()
+        self.done.acquire()
+        self.thread.join()
+
+
+_workers: list[_Worker] = []
+_pool_lock = threading.Lock()  # guards _workers
+_busy = threading.Lock()  # held while a parallel_for uses the workers
 _local = threading.local()  # ``inside``: this thread is running a pool task
 
 
@@ -160,7 +248,7 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _num_threads = int(n)
-    _set_blas_threads(_num_threads)
+    _set_blas_threads(_num_threads, every_blas=True)
 
 
 def get_num_threads() -> int:
@@ -168,32 +256,28 @@ def get_num_threads() -> int:
     return _num_threads
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """The persistent pool with at least ``workers`` threads (made, or grown, on first need)."""
-    global _pool, _pool_size
+def _take_workers(count: int) -> list[_Worker]:
+    """The first ``count`` persistent workers, started on first need."""
     with _pool_lock:
-        if _pool is None or _pool_size < workers:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chainrule")
-            _pool_size = workers
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool
+        while len(_workers) < count:
+            _workers.append(_Worker(len(_workers)))
+        return _workers[:count]
 
 
 def shutdown() -> None:
-    """Stop the pool's threads (at interpreter exit; the next parallel call starts a new pool)."""
-    global _pool, _pool_size
-    with _pool_lock:
-        pool, _pool, _pool_size = _pool, None, 0
-    if pool is not None:
-        pool.shutdown(wait=True)
+    """Stop the pool's threads (at interpreter exit; the next parallel call starts new ones)."""
+    with _busy, _pool_lock:
+        workers = list(_workers)
+        _workers.clear()
+    for w in workers:
+        w.close()
 
 
 def _after_fork_in_child() -> None:
-    # the parent's threads do not exist in a forked child: forget the pool, a new one starts on demand
-    global _pool, _pool_size, _pool_lock
-    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+    # the parent's threads do not exist in a forked child: forget them, new ones start on demand
+    global _pool_lock, _busy
+    _workers.clear()
+    _pool_lock, _busy = threading.Lock(), threading.Lock()
 
 
 atexit.register(shutdown)
@@ -201,9 +285,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-# Below this many elements a pass stays on the calling thread. Handing a chunk to another
-# thread costs some 20-50 us; an elementwise pass over 64 Ki float32 takes about that long.
-MIN_PARALLEL_ELEMENTS = 1 << 16
+# A pass is split only from twice this many elements (so each chunk has at least this many);
+# smaller ones stay on the calling thread. Measured on 2 cores (a ReLU pass, serial against two
+# chunks): the hand-off to a sleeping worker costs ~8 us at best and 15-30 us typically; at
+# load ~0.5, 128 Ki elements lost (50 -> 72 us), 256 Ki broke even (98 -> 99 us), 1 Mi gained
+# 1.5-2.1x. Under heavier load splitting loses up to 512 Ki, so the threshold errs high.
+MIN_PARALLEL_ELEMENTS = 1 << 17
 
 
 def worth_splitting(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
@@ -225,40 +312,46 @@ def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _run_inside(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-    _local.inside = True  # a task that itself calls parallel_for runs that serially: no deadlock
-    try:
-        return fn(*args)
-    finally:
-        _local.inside = False
-
-
 def parallel_for(fn: Callable[..., Any], tasks: Sequence[Sequence[Any]]) -> list[Any]:
     """Call ``fn(*task)`` for each task, spread over the pool; results in task order.
 
-    The calling thread runs the first task itself while the pool runs the rest,
-    so ``n`` tasks occupy ``n`` threads. Tasks must write disjoint memory: the
-    result then cannot depend on which thread ran which task. An exception in
-    any task is raised here once every task has finished.
+    With ``n`` threads, task ``k`` runs on thread ``k % n`` (the calling thread
+    is thread 0 and runs its share itself), so which thread runs which task is
+    fixed. Tasks must write disjoint memory: the result then cannot depend on
+    the scheduling. An exception in any task is raised here once every task
+    has finished. A call made while the pool is busy (from a pool task, or from
+    a second user thread) runs its tasks serially on its own thread.
     """
-    if len(tasks) <= 1 or _num_threads <= 1 or getattr(_local, "inside", False):
+    threads = min(_num_threads, len(tasks))
+    if threads <= 1 or getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
         return [fn(*t) for t in tasks]
-    pool = _executor(max(1, min(_num_threads, len(tasks)) - 1))
-    futures: list[Future] = [pool.submit(_run_inside, fn, t) for t in tasks[1:]]
-    first_error: BaseException | None = None
-    results: list[Any] = []
     try:
-        results.append(_run_inside(fn, tasks[0]))
-    except BaseException as e:  # wait for the others before raising: they may write to our arrays
-        first_error = e
-    for f in futures:
-        try:
-            results.append(f.result())
-        except BaseException as e:
-            first_error = first_error or e
+        workers = _take_workers(threads - 1)
+        for k, w in enumerate(workers, start=1):
+            w.start(fn, tasks[k::threads])
+        first_error: BaseException | None = None
+        mine: list[Any] = []
+        _local.inside = True
+        for task in tasks[::threads]:  # every task runs, also after one fails: they may write to our arrays
+            try:
+                mine.append(fn(*task))
+            except BaseException as e:
+                first_error = first_error or e
+                mine.append(None)
+        _local.inside = False
+        shares = [mine]
+        for w in workers:
+            results, error = w.wait()
+            shares.append(results)
+            first_error = first_error or error
+    finally:
+        _busy.release()
     if first_error is not None:
         raise first_error
-    return results
+    out: list[Any] = [None] * len(tasks)
+    for k, share in enumerate(shares):
+        out[k::threads] = share
+    return out
 
 
 def map_rows(fn: Callable[[int, int], Any], rows: int, row_elements: int) -> None:

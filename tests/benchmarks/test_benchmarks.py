@@ -11,7 +11,7 @@ RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 def test_benchmark_table_lists_the_workloads_asked_for() -> None:
     result = subprocess.run(
-        [sys.executable, str(RUN), "chain", "W0", "W1", "--rounds", "1"],
+        [sys.executable, str(RUN), "chain", "W0", "W1", "--rounds", "1", "--threads", "1", "2"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -19,12 +19,33 @@ def test_benchmark_table_lists_the_workloads_asked_for() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split()[:4] == ["workload", "chainrule", "pytorch", "ratio"]
+    assert "load average" in lines[0]
+    assert lines[1].split() == [
+        "--",
+        "1",
+        "thread",
+        "--",
+        "--",
+        "2",
+        "threads",
+        "--",
+        "--",
+        "1",
+        "->",
+        "2",
+        "threads",
+        "--",
+    ]
+    header = lines[2].split()
+    assert header[:7] == ["workload", "chainrule", "pytorch", "ratio", "chainrule", "pytorch", "ratio"]
+    assert header[7:] == ["bar", "speed-up", "torch"]
     titles = ("autograd chain 1000 ops 16x16", "W0 MLP 2-16-16-1 tanh, Adam", "W1 MLP 784-256-256-10, Adam")
     for title in titles:
         row = next(line for line in lines if line.startswith(title))
-        ratio = float(row[len(title) :].split()[2])
-        assert 0 <= ratio < float("inf")  # printed to two decimals: a very slow torch shows 0.00
+        cells = row[len(title) :].split()
+        for ratio in (float(cells[2]), float(cells[5])):  # at 1 and at 2 threads
+            assert 0 <= ratio < float("inf")  # printed to two decimals: a very slow torch shows 0.00
+        assert cells[-2].endswith("x") and cells[-1].endswith("x")  # each library's 1 -> 2 speed-up
     # the peak-memory table follows the timing table, with W1 in it
     start = next(i for i, line in enumerate(lines) if line.startswith("peak memory of a step"))
     assert any(line.startswith(titles[2]) for line in lines[start:])

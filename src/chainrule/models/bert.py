@@ -48,7 +48,7 @@ from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import cat
 from chainrule.ops.special import normal_cdf
-from chainrule.runtime import serial_blas
+from chainrule.runtime import map_rows, serial_blas
 from chainrule.tensor import Tensor
 
 __all__ = ["BertConfig", "BertModel", "BertModelOutput", "SentenceEncoder", "default_model_dir", "mean_pool"]
@@ -265,9 +265,13 @@ def _gelu_inplace(y: Tensor) -> Tensor:
     blocks they run from cache instead of memory and need no full-size temporaries.
     """
     flat = y.data.reshape(-1)
-    for start in range(0, flat.size, _GELU_BLOCK):
-        block = flat[start : start + _GELU_BLOCK]
-        block *= normal_cdf(block)
+
+    def blocks(first: int, stop: int) -> None:  # blocks first..stop-1, on one of the pool's threads
+        for start in range(first * _GELU_BLOCK, min(stop * _GELU_BLOCK, flat.size), _GELU_BLOCK):
+            block = flat[start : start + _GELU_BLOCK]
+            block *= normal_cdf(block)
+
+    map_rows(blocks, -(-flat.size // _GELU_BLOCK), _GELU_BLOCK)
     return y
 
 

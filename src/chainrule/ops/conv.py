@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from chainrule import autograd
 from chainrule.autograd import Function
-from chainrule.runtime import scratch
+from chainrule.runtime import map_rows, scratch
 from chainrule.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
@@ -57,14 +57,18 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
         xp.fill(0)
         xp[:, :, pt : pt + h, pl : pl + w] = x
         return xp
-    if pt:
-        xp[:, :, :pt] = 0
-    xp[:, :, pt + h :] = 0
-    if pl:
-        xp[:, :, pt : pt + h, :pl] = 0
-    if pr:
-        xp[:, :, pt : pt + h, pl + w :] = 0
-    xp[:, :, pt : pt + h, pl : pl + w] = x
+
+    def samples(a: int, b: int) -> None:  # samples a..b-1: the border zeroed, the interior copied
+        if pt:
+            xp[a:b, :, :pt] = 0
+        xp[a:b, :, pt + h :] = 0
+        if pl:
+            xp[a:b, :, pt : pt + h, :pl] = 0
+        if pr:
+            xp[a:b, :, pt : pt + h, pl + w :] = 0
+        xp[a:b, :, pt : pt + h, pl : pl + w] = x[a:b]
+
+    map_rows(samples, n, xp.size // n)
     return xp
 
 
@@ -104,14 +108,25 @@ def _im2col(
     if per_sample:
         if out is None:
             out = _take((n, c * kh * kw, oh * ow), x.dtype)
-        np.copyto(out.reshape(n, c, kh, kw, oh, ow), view.transpose(3, 0, 1, 2, 4, 5))
+        dst, src, axis = out.reshape(n, c, kh, kw, oh, ow), view.transpose(3, 0, 1, 2, 4, 5), 0
     else:
         if out is None:
             out = _take((c * kh * kw, n * oh * ow), x.dtype)
-        np.copyto(out.reshape(c, kh, kw, n, oh, ow), view)
+        dst, src, axis = out.reshape(c, kh, kw, n, oh, ow), view, 3
+    _copy_split(dst, src, axis)
     if xp is not x:
         _give(xp)
     return out
+
+
+def _copy_split(dst: np.ndarray, src: np.ndarray, axis: int) -> None:
+    """``np.copyto(dst, src)``, cut along ``axis`` (the batch) into slabs copied on the pool's threads."""
+    lead = (slice(None),) * axis
+
+    def slab(a: int, b: int) -> None:
+        np.copyto(dst[(*lead, slice(a, b))], src[(*lead, slice(a, b))])
+
+    map_rows(slab, dst.shape[axis], dst.size // max(1, dst.shape[axis]))
 
 
 def _offsets(size: int, out_size: int, k: int, s: int, pad: int, d: int) -> list[tuple[int, int, slice]]:
@@ -171,10 +186,15 @@ def _col2im(
     """Fold columns (C*kh*kw, N*oh*ow) back onto a new image (N, C, H, W): the adjoint of im2col."""
     n, c, h, w = shape
     acc = _take((c, n, h, w), cols.dtype)  # channel-major, so the adds are layout-matched
-    acc.fill(0)
-    _fold(cols.reshape(c, kh, kw, n, oh, ow), acc, stride, pads, dilation)
+    dc = cols.reshape(c, kh, kw, n, oh, ow)
     dx = np.empty((n, c, h, w), cols.dtype)
-    np.copyto(dx, acc.transpose(1, 0, 2, 3))
+
+    def samples(a: int, b: int) -> None:  # samples a..b-1 are folded independently
+        acc[:, a:b].fill(0)
+        _fold(dc[:, :, :, a:b], acc[:, a:b], stride, pads, dilation)
+        np.copyto(dx[a:b], acc[:, a:b].transpose(1, 0, 2, 3))
+
+    map_rows(samples, n, c * kh * kw * oh * ow)
     _give(acc)
     return dx
 
@@ -203,9 +223,10 @@ def _from_channel_major(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     out = np.empty((n, o, oh, ow), y.dtype)
     src = y.transpose(1, 0, 2, 3)
     if bias is None:
-        np.copyto(out, src)
-    else:
-        np.add(src, bias.reshape(o, 1, 1), out=out)
+        _copy_split(out, src, 0)
+        return out
+    b = bias.reshape(o, 1, 1)
+    map_rows(lambda i, j: np.add(src[i:j], b, out=out[i:j]), n, o * oh * ow)
     return out
 
 
@@ -237,14 +258,18 @@ def _col2im_wide(
     canvas = _take((c, n, hp + 1, wp), cols.dtype)
     flat = canvas.reshape(c, n, -1)
     dx = np.empty((n, c, h, w), cols.dtype)
-    flat[:, :, :run] = dc[:, 0, 0]  # offset (0, 0) starts at 0: assign, then add the others
-    flat[:, :, run:] = 0
-    for i in range(kh):
-        for j in range(kw):
-            if i or j:
-                start = i * dilation[0] * wp + j * dilation[1]
-                flat[:, :, start : start + run] += dc[:, i, j]
-    np.copyto(dx, canvas[:, :, pt : pt + h, pl : pl + w].transpose(1, 0, 2, 3))
+
+    def samples(a: int, b: int) -> None:  # samples a..b-1 have canvases of their own
+        flat[:, a:b, :run] = dc[:, 0, 0, a:b]  # offset (0, 0) starts at 0: assign, then add the others
+        flat[:, a:b, run:] = 0
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    start = i * dilation[0] * wp + j * dilation[1]
+                    flat[:, a:b, start : start + run] += dc[:, i, j, a:b]
+        np.copyto(dx[a:b], canvas[:, a:b, pt : pt + h, pl : pl + w].transpose(1, 0, 2, 3))
+
+    map_rows(samples, n, c * kh * kw * run)
     _give(canvas)
     return dx
 
@@ -274,7 +299,7 @@ def _grad_channel_major(g: np.ndarray, rw: int) -> np.ndarray:
     gt = _take((o, n, oh, rw), g.dtype)
     if rw != ow:
         gt[:, :, :, ow:] = 0
-    np.copyto(gt[:, :, :, :ow], g.transpose(1, 0, 2, 3))
+    _copy_split(gt[:, :, :, :ow], g.transpose(1, 0, 2, 3), 1)
     return gt.reshape(o, n * oh * rw)
 
 
@@ -311,7 +336,8 @@ class ConvNd(Function):
             out = np.empty((n, o, oh, ow), x.dtype)
             np.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
             if b is not None:
-                out += b.reshape(o, 1, 1)
+                b3 = b.reshape(o, 1, 1)
+                map_rows(lambda i, j: np.add(out[i:j], b3, out=out[i:j]), n, o * oh * ow)
         else:
             cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow)
             # Y = W cols: one GEMM (per group) over all N*oh*ow output positions at once

@@ -15,6 +15,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd import Function
 from chainrule.ops.special import erf as erf_array
+from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
@@ -79,8 +80,29 @@ def _data(x: Any) -> Any:
 
 
 # ---------------------------------------------------------------- arithmetic
+def _split_binary(ufunc: np.ufunc, a: Any, b: Any) -> Any:
+    """``ufunc(a, b)`` for a large array ``a``: chunks on the pool's threads when ``b`` matches it.
+
+    Chunks of a contiguous pass give the same bits as one pass. Callers test
+    ``a.size >= MIN_PARALLEL_ELEMENTS`` first, so small arrays pay one compare.
+    """
+    if (
+        type(b) is not np.ndarray
+        or a.shape != b.shape
+        or a.dtype != b.dtype
+        or not (a.flags.c_contiguous and b.flags.c_contiguous)
+    ):
+        return ufunc(a, b)
+    out = np.empty_like(a)
+    fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    map_rows(lambda i, j: ufunc(fa[i:j], fb[i:j], out=fo[i:j]), a.size, 1)
+    return out
+
+
 class Add(Function):
     def forward(ctx, a, b):
+        if type(a) is np.ndarray and a.size >= MIN_PARALLEL_ELEMENTS:
+            return _split_binary(np.add, a, b)
         return a + b
 
     def backward(ctx, g):
@@ -98,10 +120,14 @@ class Sub(Function):
 class Mul(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
+        if type(a) is np.ndarray and a.size >= MIN_PARALLEL_ELEMENTS:
+            return _split_binary(np.multiply, a, b)
         return a * b
 
     def backward(ctx, g):
         # d(ab)/da = b, d(ab)/db = a
+        if g.size >= MIN_PARALLEL_ELEMENTS:
+            return _split_binary(np.multiply, g, ctx.b), _split_binary(np.multiply, g, ctx.a)
         return g * ctx.b, g * ctx.a
 
 
@@ -296,12 +322,23 @@ class Sigmoid(Function):
 
 class Relu(Function):
     def forward(ctx, a):
-        ctx.out = np.maximum(a, 0)
+        if a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
+            ctx.out = np.maximum(a, 0)
+        else:  # a large array: chunks of it on the pool's threads, the same values
+            ctx.out = np.empty_like(a)
+            src, dst = a.reshape(-1), ctx.out.reshape(-1)
+            map_rows(lambda i, j: np.maximum(src[i:j], 0, out=dst[i:j]), a.size, 1)
         return ctx.out
 
     def backward(ctx, g):
         # slope 1 where the input was positive, 0 elsewhere (0 at 0, as PyTorch)
-        return g * (ctx.out > 0)
+        out = ctx.out
+        if g.size < MIN_PARALLEL_ELEMENTS or g.shape != out.shape or not g.flags.c_contiguous:
+            return g * (out > 0)
+        gx = np.empty(g.shape, np.result_type(g.dtype, np.bool_))
+        gf, of, xf = g.reshape(-1), out.reshape(-1), gx.reshape(-1)
+        map_rows(lambda i, j: np.multiply(gf[i:j], of[i:j] > 0, out=xf[i:j]), g.size, 1)
+        return gx
 
 
 class Square(Function):

@@ -13,33 +13,74 @@ from chainrule import backend
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast
+from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
+
+
+def _by_rows(kernel, dim: int | None, *arrays: np.ndarray) -> np.ndarray:
+    """``kernel(*arrays, dim)``; along the last axis of a large array, blocks of rows on the pool.
+
+    Every row is computed by the same NumPy calls as in one pass (its max and
+    sum along the contiguous last axis do not depend on the other rows), so
+    the result is bit-identical to the serial one. Callers send only large arrays.
+    """
+    a = arrays[0]
+    if dim != a.ndim - 1 or not all(x.flags.c_contiguous for x in arrays):
+        return kernel(*arrays, dim)
+    d = a.shape[-1]
+    rows = [x.reshape(-1, d) for x in arrays]
+    out = np.empty(a.shape, np.result_type(*arrays)).reshape(-1, d)
+
+    def block(i: int, j: int) -> None:
+        out[i:j] = kernel(*(r[i:j] for r in rows), 1)
+
+    map_rows(block, out.shape[0], d)
+    return out.reshape(a.shape)
+
+
+def _softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
+    e = np.exp(a - a.max(axis=dim, keepdims=True))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def _softmax_backward(y: np.ndarray, g: np.ndarray, dim: int | None) -> np.ndarray:
+    # Jacobian of softmax: dy_i/dx_j = y_i (delta_ij - y_j), so
+    # dx = y * (g - sum_j g_j y_j)
+    return y * (g - (g * y).sum(axis=dim, keepdims=True))
+
+
+def _log_softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
+    shifted = a - a.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+def _log_softmax_backward(out: np.ndarray, g: np.ndarray, dim: int | None) -> np.ndarray:
+    # d log_softmax_i / dx_j = delta_ij - softmax_j, so dx = g - softmax * sum(g)
+    return g - np.exp(out) * g.sum(axis=dim, keepdims=True)
 
 
 class Softmax(Function):
     def forward(ctx, a, dim):
-        e = np.exp(a - a.max(axis=dim, keepdims=True))
-        out = e / e.sum(axis=dim, keepdims=True)
+        out = _softmax(a, dim) if a.size < MIN_PARALLEL_ELEMENTS else _by_rows(_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 
     def backward(ctx, g):
-        # Jacobian of softmax: dy_i/dx_j = y_i (delta_ij - y_j), so
-        # dx = y * (g - sum_j g_j y_j)
-        y = ctx.out
-        return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True)), None
+        if g.size < MIN_PARALLEL_ELEMENTS:
+            return _softmax_backward(ctx.out, g, ctx.dim), None
+        return _by_rows(_softmax_backward, ctx.dim, ctx.out, g), None
 
 
 class LogSoftmax(Function):
     def forward(ctx, a, dim):
-        shifted = a - a.max(axis=dim, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        out = _log_softmax(a, dim) if a.size < MIN_PARALLEL_ELEMENTS else _by_rows(_log_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 
     def backward(ctx, g):
-        # d log_softmax_i / dx_j = delta_ij - softmax_j, so dx = g - softmax * sum(g)
-        return g - np.exp(ctx.out) * g.sum(axis=ctx.dim, keepdims=True), None
+        if g.size < MIN_PARALLEL_ELEMENTS:
+            return _log_softmax_backward(ctx.out, g, ctx.dim), None
+        return _by_rows(_log_softmax_backward, ctx.dim, ctx.out, g), None
 
 
 def _prepare(x: Tensor, dim: int, dtype: object, op: str) -> tuple[Tensor, int]:

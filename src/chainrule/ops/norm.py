@@ -35,6 +35,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating as _floating
+from chainrule.runtime import MIN_PARALLEL_ELEMENTS, chunk_bounds, map_rows, parallel_for, worth_splitting
 from chainrule.tensor import Tensor
 
 __all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]
@@ -117,8 +118,18 @@ class BatchNorm(Function):
             mean = running_mean.copy()
             invstd = 1.0 / np.sqrt(running_var + eps)
             scale = invstd if weight is None else invstd * weight
-            y = x3 * scale[:, None]
-            y += (-mean * scale if bias is None else bias - mean * scale)[:, None]
+            shift = (-mean * scale if bias is None else bias - mean * scale)[:, None]
+            if x3.size < MIN_PARALLEL_ELEMENTS:
+                y = x3 * scale[:, None]
+                y += shift
+            else:  # samples on the pool's threads
+                y = np.empty(x3.shape, np.result_type(x3, scale))
+
+                def samples(i: int, j: int) -> None:
+                    np.multiply(x3[i:j], scale[:, None], out=y[i:j])
+                    y[i:j] += shift
+
+                map_rows(samples, n, x3.size // n)
         ctx.x3, ctx.mean, ctx.invstd, ctx.weight, ctx.training = x3, mean, invstd, weight, training
         return y.reshape(x.shape)
 
@@ -299,14 +310,16 @@ class LayerNorm(Function):
     def forward(ctx, x, weight, bias, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim :])
         xr = x.reshape(-1, d)
-        mean = _row_sum(xr) / d
-        y = np.subtract(xr, mean[:, None])
-        invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
-        y *= invstd[:, None]
-        if weight is not None:
-            y *= weight.reshape(d)
-        if bias is not None:
-            y += bias.reshape(d)
+        if xr.size < MIN_PARALLEL_ELEMENTS:
+            mean, y, invstd = _layer_norm_rows(xr, weight, bias, eps)
+        else:  # blocks of rows on the pool's threads: each row is computed exactly as serially
+            y = np.empty(xr.shape, x.dtype)
+            mean, invstd = np.empty(xr.shape[0], x.dtype), np.empty(xr.shape[0], x.dtype)
+
+            def rows(i: int, j: int) -> None:
+                _layer_norm_rows(xr[i:j], weight, bias, eps, (mean[i:j], y[i:j], invstd[i:j]))
+
+            map_rows(rows, xr.shape[0], d)
         ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.shape = xr, mean, invstd, weight, x.shape
         ctx.pshape = x.shape[x.ndim - ndim :]
         return y.reshape(x.shape)
@@ -315,16 +328,66 @@ class LayerNorm(Function):
         xr, mean, invstd, weight, pshape = ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.pshape
         needs = ctx.needs_input_grad
         g2 = g.reshape(xr.shape)
-        xhat = np.subtract(xr, mean[:, None])
-        xhat *= invstd[:, None]
-        # weight and bias are shared by every row: their gradients sum over the rows
-        gw = (g2 * xhat).sum(axis=0).reshape(pshape) if needs[1] else None
-        gb = g2.sum(axis=0).reshape(pshape) if len(needs) > 2 and needs[2] else None
-        gx = None
-        if needs[0]:
-            gh = g2 * weight.reshape(-1) if weight is not None else g2
-            gx = _standardize_backward(gh, xhat, invstd).reshape(ctx.shape)
+        need_w, need_b = needs[1], len(needs) > 2 and needs[2]
+        parts = worth_splitting(xr.size)
+        if parts <= 1:
+            xhat, gw, gb = _layer_norm_back_rows(g2, xr, mean, invstd, weight, needs[0], need_w, need_b)
+        else:  # blocks of rows on the pool's threads; dw and db add up the blocks' partial sums
+            xhat = np.empty(xr.shape, np.result_type(xr, invstd))
+
+            def rows(i: int, j: int):
+                return _layer_norm_back_rows(
+                    g2[i:j], xr[i:j], mean[i:j], invstd[i:j], weight, needs[0], need_w, need_b, xhat[i:j]
+                )
+
+            sums = parallel_for(rows, chunk_bounds(xr.shape[0], parts))
+            gw = np.add.reduce([s[1] for s in sums]) if need_w else None
+            gb = np.add.reduce([s[2] for s in sums]) if need_b else None
+        gw = None if gw is None else gw.reshape(pshape)
+        gb = None if gb is None else gb.reshape(pshape)
+        gx = xhat.reshape(ctx.shape) if needs[0] else None
         return gx, gw, gb, None, None
+
+
+def _layer_norm_rows(
+    xr: np.ndarray, weight: Any, bias: Any, eps: float, out: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer norm of the rows of ``xr`` (R, D): ``(mean, y, invstd)``, written into ``out`` if given."""
+    d = xr.shape[1]
+    mean = _row_sum(xr) / d
+    y = np.subtract(xr, mean[:, None], out=None if out is None else out[1])
+    invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
+    y *= invstd[:, None]
+    if weight is not None:
+        y *= weight.reshape(d)
+    if bias is not None:
+        y += bias.reshape(d)
+    if out is not None:
+        out[0][...], out[2][...] = mean, invstd
+    return mean, y, invstd
+
+
+def _layer_norm_back_rows(
+    g2: np.ndarray,
+    xr: np.ndarray,
+    mean: np.ndarray,
+    invstd: np.ndarray,
+    weight: Any,
+    need_x: bool,
+    need_w: bool,
+    need_b: bool,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, Any, Any]:
+    """For rows of (R, D): ``(dx, dw, db)``, dw and db summed over these rows; dx is written into ``out``."""
+    xhat = np.subtract(xr, mean[:, None], out=out)
+    xhat *= invstd[:, None]
+    # weight and bias are shared by every row: their gradients sum over the rows
+    gw = (g2 * xhat).sum(axis=0) if need_w else None
+    gb = g2.sum(axis=0) if need_b else None
+    if need_x:
+        gh = g2 * weight.reshape(-1) if weight is not None else g2
+        xhat = _standardize_backward(gh, xhat, invstd)  # written over xhat
+    return xhat, gw, gb
 
 
 def _trailing_shape(x: np.ndarray, normalized_shape: int | Sequence[int], op: str) -> tuple[int, ...]:

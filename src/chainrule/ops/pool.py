@@ -28,6 +28,7 @@ import numpy as np
 from chainrule import autograd
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating as _floating
+from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -145,32 +146,62 @@ def _spatial(x: Tensor, dims: int, op: str) -> None:
 
 
 # ------------------------------------------------------------------ max pool
+def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None) -> None:
+    """Write each window's maximum (and, into ``idx``, its offset) over one slab of the batch."""
+    if len(views) == 1:
+        np.copyto(out, views[0])
+        if idx is not None:
+            idx.fill(0)
+        return
+    np.maximum(views[0], views[1], out=out)
+    if idx is None:
+        for v in views[2:]:
+            np.maximum(out, v, out=out)
+        return
+    # The first maximum in row-major window order wins, as in PyTorch: offset k
+    # takes over only where it is strictly greater. Offsets are visited in
+    # increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
+    itype = idx.dtype.type
+    taken = np.greater(views[1], views[0])
+    np.copyto(idx, taken)
+    # out already holds max(views[0], views[1]), as "taken" was computed before it
+    step = np.empty(out.shape, itype)
+    for k, v in enumerate(views[2:], 2):
+        np.greater(v, out, out=taken)
+        np.maximum(out, v, out=out)
+        np.multiply(taken, itype(k), out=step)
+        np.maximum(idx, step, out=idx)
+
+
+def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.ndarray) -> None:
+    """Route one slab's output gradients to the pixels their windows picked (into ``gxp``, padded)."""
+    hit = np.empty(idx.shape, bool)
+    part = np.empty(g.shape, g.dtype) if geom.overlap else None
+    for k, view in enumerate(geom.views(gxp)):
+        np.equal(idx, k, out=hit)
+        if part is not None:  # windows share pixels: accumulate
+            np.multiply(g, hit, out=part)
+            view += part
+        else:
+            np.multiply(g, hit, out=view)
+
+
 class MaxPool(Function):
     def forward(ctx, x, geom, need_index, sink):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        views = geom.views(geom.pad(x, fill))
-        if len(views) == 1:
-            out = np.array(views[0])
-            idx = np.zeros(out.shape, np.uint8) if need_index else None
-        elif not need_index:
-            out = np.maximum(views[0], views[1])
-            for v in views[2:]:
-                np.maximum(out, v, out=out)
-            idx = None
-        else:
-            # The first maximum in row-major window order wins, as in PyTorch: offset k
-            # takes over only where it is strictly greater. Offsets are visited in
-            # increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
-            itype = np.uint8 if len(views) < 256 else np.int32
-            taken = np.greater(views[1], views[0])
-            out = np.maximum(views[0], views[1])
-            idx = taken.astype(itype)
-            step = np.empty(out.shape, itype)
-            for k, v in enumerate(views[2:], 2):
-                np.greater(v, out, out=taken)
-                np.maximum(out, v, out=out)
-                np.multiply(taken, itype(k), out=step)
-                np.maximum(idx, step, out=idx)
+        xp = geom.pad(x, fill)
+        shape = (*xp.shape[:-2], *geom.out)
+        out = np.empty(shape, x.dtype)
+        nk = math.prod(geom.k)
+        idx = np.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
+        if x.size < MIN_PARALLEL_ELEMENTS or x.ndim < 3:  # one integer compare on the small path
+            _max_block(geom.views(xp), out, idx)
+        else:  # slabs of the batch (windows never cross axis 0) on the pool's threads
+
+            def slab(a: int, b: int) -> None:
+                _max_block(geom.views(xp[a:b]), out[a:b], None if idx is None else idx[a:b])
+
+            map_rows(slab, x.shape[0], x.size // x.shape[0] * nk // 4)
         ctx.geom, ctx.idx, ctx.shape = geom, idx, x.shape
         if sink is not None:
             sink.append(idx)
@@ -181,23 +212,19 @@ class MaxPool(Function):
         # gradient of each output goes back to the pixel its window picked, offset by
         # offset: the pixels at offset k receive g where idx == k.
         geom, idx = ctx.geom, ctx.idx
-        hit = np.empty(idx.shape, bool)
-        if geom.tiled:  # every pixel in exactly one window: one write per offset covers all
-            gx = np.empty(ctx.shape, g.dtype)
-            for k, view in enumerate(geom.views(gx)):
-                np.equal(idx, k, out=hit)
-                np.multiply(g, hit, out=view)
-            return gx, None, None, None
-        gxp = np.zeros(geom.padded_shape(ctx.shape), g.dtype)
-        part = np.empty(g.shape, g.dtype) if geom.overlap else None
-        for k, view in enumerate(geom.views(gxp)):
-            np.equal(idx, k, out=hit)
-            if part is not None:  # windows share pixels: accumulate
-                np.multiply(g, hit, out=part)
-                view += part
-            else:
-                np.multiply(g, hit, out=view)
-        return geom.crop(gxp), None, None, None
+        g = np.ascontiguousarray(g)
+        # every pixel in exactly one window: one write per offset covers all, no zero-fill needed
+        make = np.empty if geom.tiled else np.zeros
+        gxp = make(ctx.shape if geom.tiled else geom.padded_shape(ctx.shape), g.dtype)
+        if g.size < MIN_PARALLEL_ELEMENTS or g.ndim < 3:
+            _max_back_block(geom, g, idx, gxp)
+        else:
+            map_rows(
+                lambda a, b: _max_back_block(geom, g[a:b], idx[a:b], gxp[a:b]),
+                g.shape[0],
+                g.size // g.shape[0] * math.prod(geom.k),
+            )
+        return (gxp if geom.tiled else geom.crop(gxp)), None, None, None
 
 
 def _flat_indices(idx: np.ndarray, geom: _Geometry) -> np.ndarray:
