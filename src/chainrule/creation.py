@@ -22,7 +22,7 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     """An ndarray of a supported dtype holding ``data`` (copied unless ``copy`` is False)."""
     dt = backend.as_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._array
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:

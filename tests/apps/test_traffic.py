@@ -239,7 +239,7 @@ def test_choose_threshold_maximises_balanced_accuracy() -> None:
 def test_reconstruction_error_is_per_record_mse() -> None:
     model = Autoencoder(7, (5,), 3)
     x = np.random.default_rng(0).normal(size=(9, 7)).astype(np.float32)
-    out = model(__import__("chainrule").tensor(x)).data
+    out = model(__import__("chainrule").tensor(x))._array
     np.testing.assert_allclose(reconstruction_error(model, x), ((out - x) ** 2).mean(1), rtol=1e-5)
     with pytest.raises(ValueError, match="Autoencoder: sizes must be positive"):
         Autoencoder(7, (0,), 3)

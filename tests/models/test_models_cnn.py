@@ -66,7 +66,7 @@ def test_resnet18_from_a_pytorch_safetensors_file_gives_the_same_logits(tmp_path
     ours.eval()
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     with cr.no_grad():
-        logits = ours(cr.tensor(x)).data
+        logits = ours(cr.tensor(x))._array
     with torch.no_grad():
         expected = theirs(torch.tensor(x)).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)

@@ -23,10 +23,10 @@ from helpers import check_gradcheck
 def test_fraction_zeroed_and_mean_preserved(p):
     x = cr.ones(400, 500)  # 200,000 draws: the binomial std of the fraction is ~1e-3
     out = F.dropout(x, p)
-    zeroed = np.mean(out.data == 0)
+    zeroed = np.mean(out._array == 0)
     assert abs(zeroed - p) < 0.005
-    assert abs(out.data.mean() - 1.0) < 0.03
-    survivors = out.data[out.data != 0]
+    assert abs(out._array.mean() - 1.0) < 0.03
+    survivors = out._array[out._array != 0]
     np.testing.assert_allclose(survivors, 1.0 / (1.0 - p), rtol=1e-6)
 
 
@@ -35,18 +35,18 @@ def test_gradient_is_the_mask():
     out = F.dropout(x, 0.3)
     c = cr.randn(50, 40)
     (out * c).sum().backward()
-    kept = out.data != 0
-    np.testing.assert_allclose(x.grad.data, np.where(kept, c.data / 0.7, 0.0), rtol=1e-6)
-    np.testing.assert_allclose(out.data, np.where(kept, x.data / 0.7, 0.0), rtol=1e-6)
+    kept = out._array != 0
+    np.testing.assert_allclose(x.grad._array, np.where(kept, c._array / 0.7, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(out._array, np.where(kept, x._array / 0.7, 0.0), rtol=1e-6)
 
 
 def test_seeded_reproducibility():
     x = cr.randn(30, 30)
     cr.manual_seed(123)
-    a = F.dropout(x, 0.5).data
-    b = F.dropout(x, 0.5).data
+    a = F.dropout(x, 0.5)._array
+    b = F.dropout(x, 0.5)._array
     cr.manual_seed(123)
-    again = F.dropout(x, 0.5).data
+    again = F.dropout(x, 0.5)._array
     np.testing.assert_array_equal(a, again)
     assert not np.array_equal(a, b)  # successive calls draw new masks
 
@@ -66,9 +66,9 @@ def test_identity_when_not_training_or_p_zero():
 def test_p_one_zeroes_everything():
     x = cr.randn(5, 6, requires_grad=True)
     out = F.dropout(x, 1.0)
-    assert not out.data.any()
+    assert not out._array.any()
     out.sum().backward()
-    assert not x.grad.data.any()
+    assert not x.grad._array.any()
 
 
 def test_dtype_shape_and_0d():
@@ -90,13 +90,13 @@ def test_gradcheck_with_a_fixed_mask():
 def test_inplace():
     x = cr.ones(10, 10)
     assert F.dropout(x, 0.5, inplace=True) is x
-    assert set(np.unique(x.data)) <= {0.0, 2.0}
+    assert set(np.unique(x._array)) <= {0.0, 2.0}
     a = cr.ones(10, 10, requires_grad=True)
     h = a * 1.0
     out = nn.Dropout(0.5, inplace=True)(h)  # in a graph: a new tensor, h untouched
-    assert out is not h and np.all(h.data == 1.0)
+    assert out is not h and np.all(h._array == 1.0)
     out.sum().backward()
-    np.testing.assert_allclose(a.grad.data, out.data)
+    np.testing.assert_allclose(a.grad._array, out._array)
 
 
 def test_bad_p_and_repr():

@@ -191,7 +191,7 @@ class DataLoader:
         self, tensors: tuple[Tensor, ...], index_map: np.ndarray | None
     ) -> Iterator[list[Tensor]]:
         # the fast path: a batch is one fancy index of each whole tensor (rows copied, as a stack would)
-        arrays = [None if t._requires_grad else t.data for t in tensors]
+        arrays = [None if t._requires_grad else t._array for t in tensors]
         size = len(tensors[0]) if index_map is None else len(index_map)
         for pos in self._index_batches():
             pos = np.asarray(pos, dtype=np.int64)

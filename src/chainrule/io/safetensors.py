@@ -57,7 +57,7 @@ def _arrays(tensors: Any) -> dict[str, np.ndarray]:
         if key == "__metadata__":
             raise ValueError("save: '__metadata__' is reserved by the safetensors header; rename that tensor")
         if isinstance(value, Tensor):
-            arr = value.data
+            arr = value._array
         elif isinstance(value, (np.ndarray, np.generic)):
             arr = np.asarray(value)
         else:

@@ -117,7 +117,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"one_hot: expected a Tensor of class indices, got {type(tensor).__name__}")
-    idx = tensor.data
+    idx = tensor._array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer (int64) tensor of class indices, got {idx.dtype}")
     if num_classes == -1:

@@ -37,19 +37,19 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, dtype=backend.get_default_dtype())
-        array = data.data if isinstance(data, Tensor) else data
+        array = data._array if isinstance(data, Tensor) else data
         super().__init__(array, dtype=getattr(array, "dtype", None))
         if isinstance(data, Tensor) or isinstance(data, np.ndarray):
-            self.data = array  # share, as torch.nn.Parameter does
+            self._array = array  # share, as torch.nn.Parameter does
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
     def __deepcopy__(self, memo: dict) -> Parameter:
-        p = Parameter(self.data.copy(), requires_grad=self._requires_grad)
+        p = Parameter(self._array.copy(), requires_grad=self._requires_grad)
         if self.grad is not None:
-            p.grad = Tensor._make(self.grad.data.copy(), None)
+            p.grad = Tensor._make(self.grad._array.copy(), None)
         memo[id(self)] = p
         return p
 
@@ -66,7 +66,7 @@ class _IncompatibleKeys(NamedTuple):
 
 def _as_array(value: Any) -> np.ndarray | None:
     if isinstance(value, Tensor):
-        return value.data
+        return value._array
     if isinstance(value, np.ndarray):
         return value
     return None
@@ -333,7 +333,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every child (depth first) and then on this module; used for custom init."""
@@ -352,10 +352,10 @@ class Module:
         if dtype.kind != "f":
             raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dtype}")
         for t in itertools.chain(self.parameters(), self.buffers()):
-            if t.data.dtype.kind == "f" and t.data.dtype != dtype:
-                t.data = t.data.astype(dtype)
+            if t._array.dtype.kind == "f" and t._array.dtype != dtype:
+                t._array = t._array.astype(dtype)
                 if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.data.astype(dtype), None)
+                    t.grad = Tensor._make(t.grad._array.astype(dtype), None)
         return self
 
     def float(self) -> Module:
@@ -417,10 +417,10 @@ class Module:
                     f"state dict, the shape in the current model is {tuple(target.shape)}"
                 )
                 continue
-            if _kind(value.dtype) != _kind(target.data.dtype):
+            if _kind(value.dtype) != _kind(target._array.dtype):
                 problems.append(
                     f"dtype mismatch for {key}: the state dict has {value.dtype}, the current model "
-                    f"has {target.data.dtype}"
+                    f"has {target._array.dtype}"
                 )
                 continue
             copies.append((target, value))
@@ -438,7 +438,7 @@ class Module:
             )
         with no_grad():
             for target, value in copies:
-                np.copyto(target.data, value, casting="unsafe")
+                np.copyto(target._array, value, casting="unsafe")
         return _IncompatibleKeys(missing, unexpected)
 
     # -------------------------------------------------------------------- repr

@@ -48,7 +48,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if not training or p == 0.0:
         return input
     x = as_floating(input, "dropout")
-    dtype = x.data.dtype
+    dtype = x._array.dtype
     if p == 1.0:
         mask = np.zeros(x.shape, dtype=dtype)
     else:

@@ -18,7 +18,7 @@ __all__ = ["write_back"]
 
 def write_back(x: Tensor, out: Tensor) -> Tensor:
     """``inplace=True``: write into ``x`` and return it when no graph was recorded."""
-    if out._ctx is not None or out.data.dtype != x.data.dtype:
+    if out._ctx is not None or out._array.dtype != x._array.dtype:
         return out
-    np.copyto(x.data, out.data)
+    np.copyto(x._array, out._array)
     return x
