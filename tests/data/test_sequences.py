@@ -276,7 +276,8 @@ def test_collated_batches_feed_a_recurrent_layer_with_their_lengths() -> None:
         np.testing.assert_allclose(h_n._array[0, b], alone_h._array[0, 0], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(out._array[b, : i + 1], alone_out._array[0], rtol=1e-5, atol=1e-6)
     mask = lengths_to_mask(lengths, x.shape[1])
-    assert not out._array[~mask._array].any()  # outputs at padded steps are zeros, as PyTorch's packed sequences
+    # outputs at padded steps are zeros, as PyTorch's packed sequences
+    assert not out._array[~mask._array].any()
 
 
 def test_collate_sequences_errors() -> None:

@@ -70,7 +70,7 @@ def test_tiny_model_matches_transformers_outputs_and_gradients(tiny):
     assert tokens["input_ids"].dtype == np.int64 and not tokens["attention_mask"]._array.all()  # padded
     out = ours(**tokens)
     ref = theirs(**_torch_inputs(tokens))
-    np.testing.assert_allclose(out.last_hidden_state._array, ref.last_hidden_state.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.last_hidden_state, ref.last_hidden_state.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(out.pooler_output._array, ref.pooler_output.detach().numpy(), atol=1e-5)
 
     c = np.random.default_rng(0).standard_normal(out.last_hidden_state.shape).astype(np.float32)

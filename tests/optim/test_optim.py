@@ -98,7 +98,7 @@ class Twin:
     def assert_close(self, rtol: float = 1e-5, atol: float = 1e-5) -> None:
         for i, (p, q) in enumerate(zip(self.ours, self.theirs)):
             assert p._array.dtype == q.detach().numpy().dtype
-            np.testing.assert_allclose(p._array, q.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"param {i}")
+            np.testing.assert_allclose(p, q.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"param {i}")
 
     def assert_state_close(self, tol: float = 1e-5) -> None:
         for i, (p, q) in enumerate(zip(self.ours, self.theirs)):

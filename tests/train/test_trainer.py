@@ -286,7 +286,8 @@ def test_grad_clip_caps_the_joint_gradient_norm(digits):
             self.norms = []
 
         def on_batch_end(self, trainer, batch, logs=None):
-            squares = [float((p.grad._array.astype(np.float64) ** 2).sum()) for p in trainer.model.parameters()]
+            params = trainer.model.parameters()
+            squares = [float((p.grad._array.astype(np.float64) ** 2).sum()) for p in params]
             self.norms.append(math.sqrt(sum(squares)))
 
     train_loader, _ = _loaders(digits)

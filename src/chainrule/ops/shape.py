@@ -280,9 +280,11 @@ def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
         elif k is not None and k is not Ellipsis:
             consumed += 1
     entries: list[Any] = []
+    expanded = False
     for k in parts:
-        if k is Ellipsis and Ellipsis not in entries:
+        if k is Ellipsis and not expanded:
             entries += [slice(None)] * builtins.max(len(shape) - consumed, 0)
+            expanded = True
         else:
             entries.append(k)
     npkey, kinds, dim = [], [], 0
