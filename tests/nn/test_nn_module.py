@@ -427,3 +427,23 @@ def test_summary_nested_model_and_frozen_counts():
     s = nn.summary(m, (4,), print_fn=None)
     assert [r[0] for r in s.rows] == ["body.0", "body.1", "body.2", "heads.0", "heads.1", "extra.scale"]
     assert s.total_params - s.trainable_params == 4 * 8 + 8 + 8 * 8 + 8
+
+
+def test_reassigning_a_child_or_parameter_keeps_its_place_as_pytorch():
+    def build(nn):
+        m = nn.Module()
+        m.conv1 = nn.Conv2d(1, 2, 3)
+        m.fc = nn.Linear(2, 2)
+        m.scale = nn.Parameter(torch.ones(1) if nn is torch.nn else cr.ones(1))
+        m.bias = nn.Parameter(torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.conv1 = nn.Conv2d(1, 4, 3)  # replaced: stays first
+        m.scale = nn.Parameter(torch.ones(2) if nn is torch.nn else cr.ones(2))
+        m.register_buffer("b1", torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.register_buffer("b2", torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.register_buffer("b1", torch.ones(1) if nn is torch.nn else cr.ones(1))
+        return m
+
+    ours, theirs = build(cr.nn), build(torch.nn)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.conv1.out_channels == 4

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import RemovableHandle, no_grad
+from chainrule.autograd import RemovableHandle, bump_version, no_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["Module", "ModuleDict", "ModuleList", "Parameter", "Sequential"]
@@ -136,10 +136,10 @@ class Module:
             )
         params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)  # a re-assigned parameter keeps its place, as in PyTorch
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -165,11 +165,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict | None = None) -> None:
         d = self.__dict__
         d.pop(name, None)
         for registry in (d["_parameters"], d["_modules"], d["_buffers"]):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         d["_non_persistent_buffers"].discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -200,7 +201,7 @@ class Module:
             raise TypeError(
                 f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}"
             )
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -210,7 +211,7 @@ class Module:
             raise TypeError(
                 f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}"
             )
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -220,7 +221,7 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -439,6 +440,7 @@ class Module:
         with no_grad():
             for target, value in copies:
                 np.copyto(target._array, value, casting="unsafe")
+                bump_version(target)
         return _IncompatibleKeys(missing, unexpected)
 
     # -------------------------------------------------------------------- repr
