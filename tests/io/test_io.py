@@ -615,3 +615,35 @@ def test_public_names() -> None:
     assert {"save", "load", "load_metadata", "atomic_write", "atomic_path", "SafetensorsError"} <= set(
         crio.__all__
     )
+
+
+def test_save_and_load_through_open_binary_files(tmp_path):
+    model = cr.nn.Linear(3, 2)
+    path = tmp_path / "m.safetensors"
+    with open(path, "wb") as f:
+        cr.save(model.state_dict(), f)
+    with open(path, "rb") as f:
+        loaded = cr.load(f)
+    assert list(loaded) == sorted(model.state_dict())
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(loaded[k].numpy(), v.numpy())
+    # the bytes are the same as a save to a path, and an in-memory buffer works too
+    import io
+
+    buf = io.BytesIO()
+    cr.save(model.state_dict(), buf)
+    cr.save(model.state_dict(), tmp_path / "p.safetensors")
+    assert buf.getvalue() == (tmp_path / "p.safetensors").read_bytes()
+    buf.seek(0)
+    assert set(cr.load(buf)) == set(model.state_dict())
+
+
+def test_load_from_a_file_object_names_a_bad_file(tmp_path):
+    import io
+
+    with pytest.raises(cr.io.SafetensorsError, match="file object"):
+        cr.load(io.BytesIO(b"not a safetensors file at all"))
+    with pytest.raises(TypeError, match="binary"):
+        cr.load(io.StringIO("text"))
+    with pytest.raises(TypeError, match="binary"):
+        cr.save({"a": cr.ones(1)}, io.StringIO())

@@ -85,3 +85,11 @@ def test_small_resnet_and_lenet_shapes_and_training_step():
         assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="too small"):
         LeNet5(in_size=12)
+
+
+@pytest.mark.parametrize("factory", [resnet18, resnet34, resnet50])
+def test_resnets_take_torchvisions_weights_argument(factory):
+    assert isinstance(factory(weights=None, num_classes=3), cr.models.resnet.ResNet)
+    for weights in ("DEFAULT", "ResNet18_Weights.IMAGENET1K_V1"):
+        with pytest.raises(ValueError, match="not bundled.*weights=None.*safetensors"):
+            factory(weights=weights)
