@@ -91,5 +91,5 @@ def test_small_resnet_and_lenet_shapes_and_training_step():
 def test_resnets_take_torchvisions_weights_argument(factory):
     assert isinstance(factory(weights=None, num_classes=3), cr.models.resnet.ResNet)
     for weights in ("DEFAULT", "ResNet18_Weights.IMAGENET1K_V1"):
-        with pytest.raises(ValueError, match="not bundled.*weights=None.*safetensors"):
+        with pytest.raises(ValueError, match=r"not bundled.*weights=None.*safetensors"):
             factory(weights=weights)
