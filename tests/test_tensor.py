@@ -480,3 +480,37 @@ def test_to_accepts_pytorch_call_forms_and_refuses_other_devices() -> None:
         t.to("cuda")
     with pytest.raises(ValueError, match="CPU"):
         t.to(device="cuda:0")
+
+
+def test_devices_as_pytorch_on_the_cpu():
+    d = cr.device("cpu")
+    assert d == "cpu" and d == cr.device(d) and str(d) == "cpu" and repr(d) == repr(torch.device("cpu"))
+    assert cr.device("cuda:1").index == 1 and cr.device("cuda", 0) != "cpu"
+    assert cr.ones(2).device == d and hash(d) == hash(cr.device("cpu"))
+    x = cr.zeros(2, 3, device=d)
+    assert x.to(d) is x and x.to("cpu", cr.float64).dtype == cr.float64
+    for make in (
+        lambda dev: cr.tensor([1.0], device=dev),
+        lambda dev: cr.ones(2, device=dev),
+        lambda dev: cr.arange(3, device=dev),
+        lambda dev: cr.randn(2, device=dev),
+        lambda dev: cr.zeros_like(x, device=dev),
+        lambda dev: cr.full((2,), 1.0, device=dev),
+    ):
+        assert make("cpu").device == "cpu"
+        with pytest.raises(ValueError, match="'cuda' is not available; chainrule computes on the CPU"):
+            make("cuda")
+    with pytest.raises(ValueError, match="not available"):
+        x.to(cr.device("cuda"))
+    with pytest.raises(RuntimeError, match="device type"):
+        cr.device("gpu")
+
+
+def test_accelerator_queries_say_none_is_available():
+    assert cr.cuda.is_available() is False and cr.cuda.device_count() == 0
+    assert cr.accelerator.is_available() is False
+    assert cr.backends.mps.is_available() is False
+    cr.cuda.manual_seed(0)  # ignored without CUDA, as in PyTorch
+    dev = cr.device("cuda" if cr.cuda.is_available() else "cpu")
+    model = cr.nn.Linear(2, 1).to(dev)
+    assert model(cr.ones(1, 2, device=dev)).device == dev

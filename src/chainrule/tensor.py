@@ -178,8 +178,9 @@ class Tensor:
         return self._array.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """Where the tensor lives: always ``cr.device("cpu")`` (equal to the string "cpu")."""
+        return backend.CPU
 
     def is_floating_point(self) -> bool:
         return self._array.dtype.kind == "f"
