@@ -37,7 +37,14 @@ from chainrule.ops.activation import (
 )
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
-from chainrule.ops.dropout import dropout
+from chainrule.ops.dropout import (
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
 from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
@@ -67,7 +74,12 @@ __all__ = [
     "conv2d",
     "conv_transpose2d",
     "cross_entropy",
+    "alpha_dropout",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_alpha_dropout",
     "elu",
     "embedding",
     "elu_",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.autograd import bump_version
 from chainrule.tensor import Tensor
 
 __all__ = ["write_back"]
@@ -21,4 +22,5 @@ def write_back(x: Tensor, out: Tensor) -> Tensor:
     if out._ctx is not None or out._array.dtype != x._array.dtype:
         return out
     np.copyto(x._array, out._array)
+    bump_version(x)
     return x
