@@ -12,6 +12,7 @@ from chainrule.optim.adagrad import Adagrad, adagrad_update
 from chainrule.optim.adam import Adam, AdamW, adam_update
 from chainrule.optim.adamax import Adamax, adamax_update
 from chainrule.optim.asgd import ASGD, asgd_update
+from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.nadam import NAdam, nadam_update
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.radam import RAdam, radam_update
@@ -24,6 +25,7 @@ __all__ = [
     "SGD",
     "Adadelta",
     "Adamax",
+    "LBFGS",
     "NAdam",
     "RAdam",
     "Rprop",
