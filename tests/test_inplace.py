@@ -259,3 +259,19 @@ def test_detach_and_data_share_the_version_counter():
     assert x._version == y._version == 1
     x.data.zero_()
     assert x._version == 2
+
+
+def test_inplace_on_a_view_in_a_graph_leaves_its_base_alone():
+    x = cr.tensor([[1.0, -2.0], [3.0, -4.0]], requires_grad=True)
+    row = x[0]
+    row.relu_()
+    (row * 2).sum().backward()
+    np.testing.assert_array_equal(x.numpy(), [[1.0, -2.0], [3.0, -4.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 0.0], [0.0, 0.0]])
+
+
+def test_inplace_on_a_view_outside_a_graph_writes_through():
+    x = cr.zeros(2, 3)
+    x[1].add_(1)
+    x.view(6)[0:2].fill_(5)
+    np.testing.assert_array_equal(x.numpy(), [[5, 5, 0], [1, 1, 1]])

@@ -349,7 +349,9 @@ class Tensor:
         not a leaf, or an argument requires grad) the op is recorded on a copy
         of the old values and this tensor becomes its result, as PyTorch
         rebases the history; the node that made the old values learns that
-        they changed, and refuses its backward if it saved them.
+        they changed, and refuses its backward if it saved them. A view
+        (``x[0]``, ``x.view(...)``) in a graph gets the result as a storage of
+        its own, leaving its base unchanged.
         """
         self._check_inplace(what, leaf_only=True)
         records = autograd.grad_enabled and (
@@ -368,6 +370,15 @@ class Tensor:
                 f"{what}: the result has shape {arr.shape} but the tensor has shape {self.shape}; "
                 "an in-place operation cannot change the shape"
             )
+        if records and self._array.base is not None:
+            # A view (of a parameter, of another activation): writing through it
+            # would change a tensor the graph does not know changed. The view
+            # takes the result as its own storage instead.
+            if arr.dtype != self._array.dtype:
+                arr = arr.astype(self._array.dtype, casting="same_kind")
+            self._array, self._vc = arr, None
+            self._ctx, self._requires_grad = result._ctx, True
+            return self
         try:
             np.copyto(self._array, arr, casting="same_kind")
         except TypeError:
