@@ -275,3 +275,28 @@ def test_inplace_on_a_view_outside_a_graph_writes_through():
     x[1].add_(1)
     x.view(6)[0:2].fill_(5)
     np.testing.assert_array_equal(x.numpy(), [[5, 5, 0], [1, 1, 1]])
+
+
+REBASE = {
+    "mul_": lambda y: y.mul_(3),
+    "add_ of a tensor needing grad": lambda y: y.add_(y.detach() * 0 + 1),
+    "exp_": lambda y: y.exp_(),
+    "setitem": lambda y: y.__setitem__(0, 5.0),
+}
+
+
+@pytest.mark.parametrize("name", list(REBASE))
+def test_uses_before_an_inplace_change_keep_their_gradient_path(name):
+    # z used y before the change; its gradient must reach x through the old y,
+    # as PyTorch's graph (which links nodes, not tensors) does
+    data = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+
+    def run(lib):
+        x = lib.tensor(data, requires_grad=True)
+        y = x * 2
+        z = y + 1  # add keeps nothing of y, so changing y later is allowed
+        REBASE[name](y)
+        (z * 2 + y).sum().backward()
+        return x.grad.numpy() if lib is cr else x.grad.detach().numpy()
+
+    np.testing.assert_allclose(run(cr), run(torch), rtol=1e-6)

@@ -28,6 +28,8 @@ __all__ = [
     "Function",
     "GradcheckError",
     "VersionCounter",
+    "bump_version",
+    "mark_rebase",
     "backward",
     "enable_grad",
     "grad",
@@ -349,6 +351,10 @@ def _run_backward(
         inputs = ctx.inputs
         if inputs is None:
             raise RuntimeError(_FREED.format(node=ctx.name()))
+        if clock != getattr(ctx, "_tick", clock):
+            # something changed in place since this node was recorded
+            _check_versions(ctx)
+            inputs = _inputs_before_rebase(ctx)
         for x in inputs:
             if isinstance(x, Tensor):
                 c = x._ctx
@@ -393,8 +399,6 @@ def _run_backward(
                 _deliver_retained(ctx, g)
             if wanted and id(ctx) in wanted:
                 _deliver(wanted[id(ctx)], g, capture)
-            if clock != getattr(ctx, "_tick", clock):
-                _check_versions(ctx)
             in_grads = ctx.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -427,6 +431,41 @@ def _run_backward(
         if leaf._hooks is not None:
             g = _run_hooks(leaf._hooks, g)
         _deliver(leaf, g, capture)
+
+
+def mark_rebase(node: Function, old: Tensor) -> None:
+    """Record that ``node``'s output took over a tensor whose earlier history is ``old``.
+
+    An in-place op (or ``t[key] = v``) in a recorded graph makes the tensor
+    object the result of a new node; nodes recorded before that consumed
+    the old history, and backward sends their gradient there
+    (:func:`_inputs_before_rebase`). The clock ticks so that "before" is
+    well defined.
+    """
+    global clock
+    node.__dict__["_rebase_of"] = old
+    node._tick = clock
+    clock += 1
+
+
+def _inputs_before_rebase(ctx: Function) -> tuple:
+    """``ctx.inputs`` with each tensor re-based after ``ctx`` was recorded replaced by the
+    history ``ctx`` consumed (rewritten once, on the node)."""
+    tick = ctx._tick
+    inputs = list(ctx.inputs)
+    changed = False
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            continue
+        c = x._ctx
+        while c is not None and c.__dict__.get("_rebase_of") is not None and tick <= c._tick:
+            x = c.__dict__["_rebase_of"]
+            c = x._ctx
+            changed = True
+        inputs[i] = x
+    if changed:
+        ctx.inputs = tuple(inputs)
+    return ctx.inputs
 
 
 def _saved_arrays(ctx: Function) -> list[np.ndarray]:

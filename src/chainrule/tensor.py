@@ -378,6 +378,7 @@ class Tensor:
                 arr = arr.astype(self._array.dtype, casting="same_kind")
             self._array, self._vc = arr, None
             self._ctx, self._requires_grad = result._ctx, True
+            autograd.mark_rebase(result._ctx, old)
             return self
         try:
             np.copyto(self._array, arr, casting="same_kind")
@@ -387,7 +388,9 @@ class Tensor:
             ) from None
         autograd.bump_version(self)
         if records:
+            # earlier consumers of this tensor keep their gradient path to the old history
             self._ctx, self._requires_grad = result._ctx, True
+            autograd.mark_rebase(result._ctx, old)
         return self
 
     def zero_(self) -> Tensor:
@@ -503,6 +506,7 @@ class Tensor:
             before._requires_grad = self._requires_grad
             after = shape.setitem(before, key, value)
             self._array, self._ctx, self._requires_grad = after._array, after._ctx, after._requires_grad
+            autograd.mark_rebase(after._ctx, before)
             self._vc = None  # a new storage: views of the old one keep the old counter
             return
         try:
