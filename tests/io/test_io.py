@@ -428,7 +428,7 @@ def test_save_path_errors(tmp_path: Path) -> None:
     assert info.value.filename == str(missing)
     with pytest.raises(IsADirectoryError, match="cannot write a file over a directory"):
         save({"w": np.ones(1)}, tmp_path)
-    with pytest.raises(TypeError, match=r"save: path must be a str or os.PathLike, got int"):
+    with pytest.raises(TypeError, match=r"save: path must be a str, an os.PathLike or a binary file object, got int"):
         save({"w": np.ones(1)}, 3)
 
 
