@@ -66,7 +66,7 @@ def gradient_per_step(model: Adder, x: cr.Tensor, y: cr.Tensor) -> np.ndarray:
     x = x.detach().requires_grad_()
     F.mse_loss(model(x), y).backward()
     model.zero_grad()
-    return np.sqrt((x.grad.data.astype(np.float64) ** 2).sum(axis=(0, 2)))
+    return np.sqrt((x.grad.numpy().astype(np.float64) ** 2).sum(axis=(0, 2)))
 
 
 def train(kind: str, length: int, steps: int, probe: tuple[cr.Tensor, cr.Tensor]) -> dict:

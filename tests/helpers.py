@@ -25,7 +25,7 @@ def _as_tuple(out: Any) -> tuple:
 def _to_numpy(t: Any) -> np.ndarray:
     if isinstance(t, torch.Tensor):
         return t.detach().numpy()
-    return t.data if isinstance(t, cr.Tensor) else np.asarray(t)
+    return t._array if isinstance(t, cr.Tensor) else np.asarray(t)
 
 
 def check_against_torch(
@@ -67,7 +67,7 @@ def check_against_torch(
         assert str(o.dtype) == str(t.dtype).replace("torch.", ""), (
             f"output {i}: dtype {o.dtype}, PyTorch {t.dtype}"
         )
-        np.testing.assert_allclose(o.data, _to_numpy(t), rtol=rtol, atol=atol, err_msg=f"output {i} values")
+        np.testing.assert_allclose(o._array, _to_numpy(t), rtol=rtol, atol=atol, err_msg=f"output {i} values")
         if t.requires_grad:
             assert o.requires_grad, f"output {i} should require grad"
             c = rng.standard_normal(o.shape).astype(o.dtype)
@@ -81,7 +81,7 @@ def check_against_torch(
         for i, (o, t) in enumerate(zip(ours_in, theirs_in, strict=True)):
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 if t.grad is None:
-                    assert o.grad is None or not np.any(o.grad.data), (
+                    assert o.grad is None or not np.any(o.grad._array), (
                         f"input {i}: grad should be None or zero"
                     )
                     continue
@@ -89,7 +89,7 @@ def check_against_torch(
                 assert o.grad.shape == tuple(t.grad.shape), f"input {i}: grad shape {o.grad.shape}"
                 assert o.grad.dtype == o.dtype, f"input {i}: grad dtype {o.grad.dtype} != {o.dtype}"
                 np.testing.assert_allclose(
-                    o.grad.data, t.grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=f"input {i} gradient"
+                    o.grad._array, t.grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=f"input {i} gradient"
                 )
     return ours
 

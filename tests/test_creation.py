@@ -23,7 +23,7 @@ def assert_like_torch(ours: cr.Tensor, theirs: torch.Tensor, **tol: float) -> No
     assert isinstance(ours, cr.Tensor)
     assert ours.shape == tuple(theirs.shape)
     assert str(ours.dtype) == _tdtype(theirs)
-    np.testing.assert_allclose(ours.data.astype(np.float64), theirs.double().numpy(), **tol)
+    np.testing.assert_allclose(ours._array.astype(np.float64), theirs.double().numpy(), **tol)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_tensor_from_numpy_scalars_keeps_their_dtype():
 def test_tensor_dtype_argument_forms(dtype, expected):
     t = cr.tensor([1.0, 0.0, 2.0], dtype=dtype)
     assert t.dtype == np.dtype(expected)
-    np.testing.assert_array_equal(t.data, np.array([1.0, 0.0, 2.0]).astype(expected))
+    np.testing.assert_array_equal(t._array, np.array([1.0, 0.0, 2.0]).astype(expected))
 
 
 def test_tensor_dtype_argument_converts_like_torch():
@@ -148,7 +148,7 @@ def test_tensor_int64_extremes_are_kept():
 def test_tensor_copies_numpy_array():
     arr = np.array([1.0, 2.0], dtype=np.float32)
     t = cr.tensor(arr)
-    assert not np.shares_memory(t.data, arr)
+    assert not np.shares_memory(t._array, arr)
     arr[0] = 100.0
     assert t.tolist() == [1.0, 2.0]
 
@@ -156,7 +156,7 @@ def test_tensor_copies_numpy_array():
 def test_tensor_copies_tensor_and_cuts_graph():
     src = cr.tensor([1.0, 2.0], requires_grad=True)
     t = cr.tensor(src)
-    assert not np.shares_memory(t.data, src.data)
+    assert not np.shares_memory(t._array, src._array)
     assert t.is_leaf and not t.requires_grad
     assert t.tolist() == [1.0, 2.0]
 
@@ -178,7 +178,7 @@ def test_as_tensor_shares_memory_when_dtype_matches():
     arr = np.array([1.0, 2.0, 3.0])
     t = cr.as_tensor(arr)
     assert t.dtype == cr.float64  # numpy dtype kept, as torch.as_tensor
-    assert np.shares_memory(t.data, arr)
+    assert np.shares_memory(t._array, arr)
     arr[1] = 20.0
     assert t.tolist() == [1.0, 20.0, 3.0]
     assert str(torch.as_tensor(arr).dtype) == "torch.float64"
@@ -188,7 +188,7 @@ def test_as_tensor_copies_when_dtype_changes():
     arr = np.array([1.0, 2.0, 3.0])
     t = cr.as_tensor(arr, dtype=cr.float32)
     assert t.dtype == cr.float32
-    assert not np.shares_memory(t.data, arr)
+    assert not np.shares_memory(t._array, arr)
 
 
 def test_as_tensor_of_tensor():
@@ -208,7 +208,7 @@ def test_from_numpy_shares_memory_both_ways():
     arr = np.arange(6, dtype=np.int32).reshape(2, 3)
     t = cr.from_numpy(arr)
     assert t.dtype == cr.int32 and t.shape == (2, 3)
-    assert np.shares_memory(t.data, arr)
+    assert np.shares_memory(t._array, arr)
     arr[0, 0] = 42
     assert t.tolist()[0][0] == 42
     t[1, 2] = -1
@@ -308,7 +308,7 @@ def test_fill_requires_grad():
     t = cr.ones(2, 3, requires_grad=True)
     assert t.requires_grad and t.is_leaf
     (t * 2).sum().backward()
-    np.testing.assert_array_equal(t.grad.data, np.full((2, 3), 2.0, np.float32))
+    np.testing.assert_array_equal(t.grad._array, np.full((2, 3), 2.0, np.float32))
 
 
 def test_fill_size_errors():
@@ -434,11 +434,11 @@ def test_rand_randn_shapes(size):
 def test_rand_range_and_dtype(dtype):
     t = cr.rand(200_000, dtype=dtype)
     assert t.dtype == dtype
-    assert t.data.min() >= 0.0
-    assert t.data.max() < 1.0  # [0, 1): never 1.0, even after rounding to float16
-    assert abs(float(t.data.astype(np.float64).mean()) - 0.5) < 0.01
+    assert t._array.min() >= 0.0
+    assert t._array.max() < 1.0  # [0, 1): never 1.0, even after rounding to float16
+    assert abs(float(t._array.astype(np.float64).mean()) - 0.5) < 0.01
     # spread over the whole interval
-    hist, _ = np.histogram(t.data.astype(np.float64), bins=10, range=(0.0, 1.0))
+    hist, _ = np.histogram(t._array.astype(np.float64), bins=10, range=(0.0, 1.0))
     assert hist.min() > 15_000
 
 
@@ -446,7 +446,7 @@ def test_rand_range_and_dtype(dtype):
 def test_randn_moments_and_dtype(dtype):
     t = cr.randn(100_000, dtype=dtype)
     assert t.dtype == dtype
-    x = t.data.astype(np.float64)
+    x = t._array.astype(np.float64)
     assert abs(x.mean()) < 0.02
     assert abs(x.std() - 1.0) < 0.02
     assert (x < 0).any() and (x > 0).any()
@@ -468,12 +468,12 @@ def test_rand_requires_grad():
 def test_randint_forms_and_range():
     a = cr.randint(5, (1000,))
     assert a.shape == (1000,) and a.dtype == cr.int64
-    assert set(np.unique(a.data).tolist()) == {0, 1, 2, 3, 4}
+    assert set(np.unique(a._array).tolist()) == {0, 1, 2, 3, 4}
     b = cr.randint(-3, 3, (10, 100))
     assert b.shape == (10, 100)
-    assert b.data.min() == -3 and b.data.max() == 2
+    assert b._array.min() == -3 and b._array.max() == 2
     c = cr.randint(2, 4, size=(50,))
-    assert set(np.unique(c.data).tolist()) == {2, 3}
+    assert set(np.unique(c._array).tolist()) == {2, 3}
     d = cr.randint(0, 10, [3, 4], dtype=cr.int32)
     assert d.dtype == cr.int32 and d.shape == (3, 4)
     assert str(torch.randint(5, (3,)).dtype) == "torch.int64"
@@ -509,7 +509,7 @@ def proto():
 
 
 def test_zeros_ones_empty_like(proto):
-    tp = torch.tensor(proto.data, requires_grad=True)
+    tp = torch.tensor(proto._array, requires_grad=True)
     for name in ("zeros_like", "ones_like"):
         ours = getattr(cr, name)(proto)
         assert_like_torch(ours, getattr(torch, name)(tp))
@@ -521,7 +521,7 @@ def test_zeros_ones_empty_like(proto):
 
 
 def test_full_like(proto):
-    tp = torch.tensor(proto.data)
+    tp = torch.tensor(proto._array)
     assert_like_torch(cr.full_like(proto, 7.5), torch.full_like(tp, 7.5))
     ti = cr.tensor([[1, 2], [3, 4]])
     # the dtype comes from the tensor, not from the value (as torch)
@@ -533,15 +533,15 @@ def test_full_like(proto):
 def test_rand_like_randn_like_randint_like(proto):
     r = cr.rand_like(proto)
     assert r.shape == (2, 3) and r.dtype == cr.float64
-    assert ((r.data >= 0) & (r.data < 1)).all()
+    assert ((r._array >= 0) & (r._array < 1)).all()
     n = cr.randn_like(proto, dtype=cr.float32)
     assert n.shape == (2, 3) and n.dtype == cr.float32
     ri = cr.randint_like(proto, 10)
     assert ri.shape == (2, 3) and ri.dtype == cr.float64
-    assert ((ri.data >= 0) & (ri.data < 10) & (ri.data == np.floor(ri.data))).all()
+    assert ((ri._array >= 0) & (ri._array < 10) & (ri._array == np.floor(ri._array))).all()
     ri2 = cr.randint_like(cr.zeros(500, dtype=cr.int64), 3, 5)
     assert ri2.dtype == cr.int64
-    assert set(np.unique(ri2.data).tolist()) == {3, 4}
+    assert set(np.unique(ri2._array).tolist()) == {3, 4}
 
 
 def test_rand_like_of_integer_tensor_raises():
@@ -554,18 +554,18 @@ def _draws() -> list[np.ndarray]:
     t = cr.empty(4)
     with cr.no_grad():
         t.uniform_(-1.0, 1.0)
-    u = t.data.copy()
+    u = t._array.copy()
     t2 = cr.empty(3)
     t2.normal_(2.0, 0.5)
     return [
-        cr.rand(3, 2).data.copy(),
-        cr.randn(5).data.copy(),
-        cr.randint(0, 100, (6,)).data.copy(),
-        cr.randperm(8).data.copy(),
-        cr.rand(2, dtype=cr.float16).data.copy(),
-        cr.randn(2, dtype=cr.float64).data.copy(),
+        cr.rand(3, 2)._array.copy(),
+        cr.randn(5)._array.copy(),
+        cr.randint(0, 100, (6,))._array.copy(),
+        cr.randperm(8)._array.copy(),
+        cr.rand(2, dtype=cr.float16)._array.copy(),
+        cr.randn(2, dtype=cr.float64)._array.copy(),
         u,
-        t2.data.copy(),
+        t2._array.copy(),
     ]
 
 
@@ -590,7 +590,7 @@ def test_different_seeds_differ():
 
 def test_consecutive_draws_differ():
     cr.manual_seed(0)
-    assert not np.array_equal(cr.rand(10).data, cr.rand(10).data)
+    assert not np.array_equal(cr.rand(10)._array, cr.rand(10)._array)
 
 
 def test_manual_seed_returns_generator_and_checks_type():
@@ -606,9 +606,9 @@ def test_manual_seed_returns_generator_and_checks_type():
 
 def test_manual_seed_accepts_large_and_numpy_ints():
     cr.manual_seed(np.int64(3))
-    a = cr.rand(3).data.copy()
+    a = cr.rand(3)._array.copy()
     cr.manual_seed(3)
-    np.testing.assert_array_equal(a, cr.rand(3).data)
+    np.testing.assert_array_equal(a, cr.rand(3)._array)
     cr.manual_seed(2**70 + 5)
     cr.manual_seed(-1)
     assert cr.rand(2).shape == (2,)
@@ -629,29 +629,29 @@ def test_rng_state_is_a_json_safe_snapshot():
     cr.manual_seed(5)
     state = cr.get_rng_state()
     restored = json.loads(json.dumps(state))
-    a = cr.randn(4).data.copy()
+    a = cr.randn(4)._array.copy()
     # drawing did not change the snapshot already taken
     assert json.loads(json.dumps(state)) == restored
     cr.set_rng_state(restored)
-    np.testing.assert_array_equal(cr.randn(4).data, a)
+    np.testing.assert_array_equal(cr.randn(4)._array, a)
 
 
 def test_generator_objects_are_independent_of_global_stream():
     g1 = cr.Generator(42)
     g2 = cr.Generator(42)
-    np.testing.assert_array_equal(cr.rand(5, generator=g1).data, cr.rand(5, generator=g2).data)
-    np.testing.assert_array_equal(cr.randn(5, generator=g1).data, cr.randn(5, generator=g2).data)
+    np.testing.assert_array_equal(cr.rand(5, generator=g1)._array, cr.rand(5, generator=g2)._array)
+    np.testing.assert_array_equal(cr.randn(5, generator=g1)._array, cr.randn(5, generator=g2)._array)
     np.testing.assert_array_equal(
-        cr.randint(10, (5,), generator=g1).data, cr.randint(10, (5,), generator=g2).data
+        cr.randint(10, (5,), generator=g1)._array, cr.randint(10, (5,), generator=g2)._array
     )
-    np.testing.assert_array_equal(cr.randperm(9, generator=g1).data, cr.randperm(9, generator=g2).data)
+    np.testing.assert_array_equal(cr.randperm(9, generator=g1)._array, cr.randperm(9, generator=g2)._array)
 
     # a private generator does not advance the global one
     cr.manual_seed(3)
-    expected = cr.rand(4).data.copy()
+    expected = cr.rand(4)._array.copy()
     cr.manual_seed(3)
     cr.rand(100, generator=cr.Generator(0))
-    np.testing.assert_array_equal(cr.rand(4).data, expected)
+    np.testing.assert_array_equal(cr.rand(4)._array, expected)
 
 
 def test_generator_seed_state_and_reseed():
@@ -659,15 +659,15 @@ def test_generator_seed_state_and_reseed():
     g.manual_seed(11)
     assert g.initial_seed() == 11
     state = g.get_state()
-    a = cr.rand(3, generator=g).data.copy()
+    a = cr.rand(3, generator=g)._array.copy()
     g.set_state(state)
-    np.testing.assert_array_equal(cr.rand(3, generator=g).data, a)
+    np.testing.assert_array_equal(cr.rand(3, generator=g)._array, a)
     g.manual_seed(11)
-    np.testing.assert_array_equal(cr.rand(3, generator=g).data, a)
+    np.testing.assert_array_equal(cr.rand(3, generator=g)._array, a)
     assert g.manual_seed(12) is g
 
 
 def test_unseeded_generators_differ():
-    a = cr.rand(8, generator=cr.Generator()).data
-    b = cr.rand(8, generator=cr.Generator()).data
+    a = cr.rand(8, generator=cr.Generator())._array
+    b = cr.rand(8, generator=cr.Generator())._array
     assert not np.array_equal(a, b)

@@ -67,15 +67,15 @@ def test_tensor_used_many_times_accumulates():
     ours, theirs = _pair(np.array([-1.5, 0.5, 2.0], dtype=np.float32))
     (ours * ours * ours + ours).sum().backward()
     (theirs * theirs * theirs + theirs).sum().backward()
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(ours.grad.data, 3 * ours.data**2 + 1, rtol=1e-6)
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.grad._array, 3 * ours._array**2 + 1, rtol=1e-6)
 
 
 def test_same_tensor_as_both_operands_and_repeated_sum():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = x + x + x + x
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 32 * x.data)
+    np.testing.assert_allclose(x.grad._array, 32 * x._array)
 
 
 def test_interior_tensor_used_many_times_matches_torch():
@@ -94,7 +94,7 @@ def test_multiple_roots_backward_matches_torch():
     t1, t2 = theirs.exp().sum(), (theirs * theirs).sum()
     cr.autograd.backward([y1, y2])
     torch.autograd.backward([t1, t2])
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy())
 
 
 def test_backward_with_explicit_gradient_matches_torch():
@@ -102,14 +102,14 @@ def test_backward_with_explicit_gradient_matches_torch():
     g = np.array([[1.0, -1.0], [0.5, 2.0]])
     (ours * ours).backward(cr.tensor(g))
     (theirs * theirs).backward(torch.tensor(g))
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy())
 
 
 def test_gradient_only_to_inputs_that_require_it():
     a = cr.tensor([1.0, 2.0], requires_grad=True)
     b = cr.tensor([3.0, 4.0])
     (a * b).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, [3.0, 4.0])
+    np.testing.assert_array_equal(a.grad._array, [3.0, 4.0])
     assert b.grad is None
 
 
@@ -153,7 +153,7 @@ def test_deep_chain_matches_torch_and_can_be_retained():
     finally:
         sys.setrecursionlimit(old)
     t.sum().backward()
-    np.testing.assert_allclose(ours.grad.data, 2 * theirs.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(ours.grad._array, 2 * theirs.grad.numpy(), rtol=1e-9)
 
 
 def test_deleting_a_deep_unused_graph_is_safe():
@@ -172,8 +172,8 @@ def test_grad_accumulates_across_backward_calls():
     for _ in range(2):
         (ours * ours).sum().backward()
         (theirs * theirs).sum().backward()
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
-    np.testing.assert_allclose(ours.grad.data, 4 * ours.data)
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy())
+    np.testing.assert_allclose(ours.grad._array, 4 * ours._array)
 
 
 def test_zero_grad_by_setting_none():
@@ -182,8 +182,8 @@ def test_zero_grad_by_setting_none():
     first = x.grad
     x.grad = None
     (x * 5).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
-    np.testing.assert_array_equal(first.data, [3.0, 3.0])  # the old gradient is untouched
+    np.testing.assert_array_equal(x.grad._array, [5.0, 5.0])
+    np.testing.assert_array_equal(first._array, [3.0, 3.0])  # the old gradient is untouched
 
 
 def test_zero_grad_in_place():
@@ -191,20 +191,20 @@ def test_zero_grad_in_place():
     (x * 3).sum().backward()
     x.grad.zero_()
     (x * 5).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
+    np.testing.assert_array_equal(x.grad._array, [5.0, 5.0])
 
 
 def test_grad_does_not_alias_upstream_gradient():
     # d(sum)/dx is a broadcast view of one value; .grad must own its memory
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x.sum().backward()
-    x.grad.data[0] = 100.0
-    np.testing.assert_array_equal(x.grad.data, [100.0, 1.0, 1.0])
+    x.grad._array[0] = 100.0
+    np.testing.assert_array_equal(x.grad._array, [100.0, 1.0, 1.0])
     # two leaves fed by the same upstream gradient get separate arrays
     a = cr.tensor([1.0, 1.0], requires_grad=True)
     b = cr.tensor([1.0, 1.0], requires_grad=True)
     (a + b).sum().backward()
-    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(a.grad._array, b.grad._array)
 
 
 # -------------------------------------------------------- retain_graph / freeing
@@ -212,14 +212,14 @@ def test_retain_graph_allows_second_backward():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = (x.exp() * x).sum()
     y.backward(retain_graph=True)
-    once = x.grad.data.copy()
+    once = x.grad._array.copy()
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 2 * once)
+    np.testing.assert_allclose(x.grad._array, 2 * once)
     tx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     ty = (tx.exp() * tx).sum()
     ty.backward(retain_graph=True)
     ty.backward()
-    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad._array, tx.grad.numpy(), rtol=1e-6)
 
 
 def test_second_backward_without_retain_graph_raises():
@@ -241,7 +241,7 @@ def test_backward_through_freed_subgraph_raises():
 def _saved_array_ref(retain_graph: bool | None):
     x = cr.tensor(np.ones(100_000), requires_grad=True)
     h = x * 2.0  # an interior array, saved by the next Mul
-    ref = weakref.ref(h.data)
+    ref = weakref.ref(h._array)
     y = (h * h).sum()
     del h
     if retain_graph is not None:
@@ -279,7 +279,7 @@ def test_custom_function_ctx_released_after_backward():
     assert hasattr(node, "x")
     y.sum().backward()
     assert not hasattr(node, "x"), "the node kept what it saved for backward"
-    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0, 4.0])
 
 
 # ---------------------------------------------------------------- retain_grad
@@ -293,8 +293,8 @@ def test_retain_grad_on_interior_tensor_matches_torch():
     ((h * h2).sum()).backward()
     ((th * (th * 2)).sum()).backward()
     assert isinstance(h.grad, cr.Tensor)
-    np.testing.assert_allclose(h.grad.data, th.grad.numpy())
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_allclose(h.grad._array, th.grad.numpy())
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy())
     assert h2.grad is None  # not retained
 
 
@@ -310,7 +310,7 @@ def test_retain_grad_on_leaf_is_noop_and_on_constant_raises():
     x = cr.tensor([1.0], requires_grad=True)
     x.retain_grad()
     (x * 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0])
     with pytest.raises(RuntimeError, match="require"):
         cr.tensor([1.0]).retain_grad()
 
@@ -368,7 +368,7 @@ def test_enable_grad_nested_in_no_grad():
     assert y.requires_grad and w.requires_grad
     assert not z.requires_grad and not v.requires_grad
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0])
 
 
 def test_no_grad_and_enable_grad_as_called_decorators():
@@ -461,16 +461,16 @@ def test_set_grad_enabled_as_decorator_leaves_mode_alone():
 def test_detach_shares_data_and_cuts_graph():
     ours, theirs = _pair(np.array([1.0, 2.0, 3.0]))
     d = ours.detach()
-    assert np.shares_memory(d.data, ours.data)
+    assert np.shares_memory(d._array, ours._array)
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
     (ours.detach() * ours).sum().backward()
     (theirs.detach() * theirs).sum().backward()
-    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
-    np.testing.assert_array_equal(ours.grad.data, ours.data)  # not 2 * x
+    np.testing.assert_allclose(ours.grad._array, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad._array, ours._array)  # not 2 * x
     h = ours * 2
     hd = h.detach()
     assert hd.is_leaf and not hd.requires_grad
-    np.testing.assert_array_equal(hd.data, h.data)
+    np.testing.assert_array_equal(hd._array, h._array)
 
 
 def test_detach_in_place():
@@ -485,7 +485,7 @@ def test_requires_grad_():
     assert x.requires_grad_() is x
     assert x.requires_grad
     (x * x).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0, 4.0])
     x.requires_grad_(False)
     assert not x.requires_grad
 
@@ -592,7 +592,7 @@ def test_inplace_on_leaf_works_under_no_grad(name):
     assert x.tolist() == _EXPECTED[name]
     assert x.requires_grad and x.is_leaf
     (x * 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0, 2.0])
 
 
 @pytest.mark.parametrize("name", list(_INPLACE))
@@ -611,8 +611,8 @@ def test_autograd_grad_returns_without_touching_grad():
     w, tw = _pair(np.array([0.5, -1.0, 2.0]))
     (gx, gw) = cr.autograd.grad((ours * w).exp().sum(), [ours, w])
     (tgx, tgw) = torch.autograd.grad((theirs * tw).exp().sum(), [theirs, tw])
-    np.testing.assert_allclose(gx.data, tgx.numpy())
-    np.testing.assert_allclose(gw.data, tgw.numpy())
+    np.testing.assert_allclose(gx._array, tgx.numpy())
+    np.testing.assert_allclose(gw._array, tgw.numpy())
     assert isinstance(gx, cr.Tensor) and not gx.requires_grad
     assert ours.grad is None and w.grad is None
 
@@ -622,9 +622,9 @@ def test_autograd_grad_single_input_and_interior():
     h = x * x
     out = (h * 3).sum()
     (gh,) = cr.autograd.grad(out, h, retain_graph=True)
-    np.testing.assert_array_equal(gh.data, [3.0, 3.0])
+    np.testing.assert_array_equal(gh._array, [3.0, 3.0])
     (gx,) = cr.autograd.grad(out, x)
-    np.testing.assert_array_equal(gx.data, [6.0, 12.0])
+    np.testing.assert_array_equal(gx._array, [6.0, 12.0])
     assert x.grad is None and h.grad is None
 
 
@@ -633,7 +633,7 @@ def test_autograd_grad_with_grad_outputs():
     g = np.array([3.0, -1.0])
     (a,) = cr.autograd.grad(ours * ours, ours, cr.tensor(g))
     (b,) = torch.autograd.grad(theirs * theirs, theirs, torch.tensor(g))
-    np.testing.assert_allclose(a.data, b.numpy())
+    np.testing.assert_allclose(a._array, b.numpy())
 
 
 def test_autograd_grad_allow_unused():
@@ -642,7 +642,7 @@ def test_autograd_grad_allow_unused():
     with pytest.raises(RuntimeError, match="allow_unused"):
         cr.autograd.grad((x * 2).sum(), [x, unused])
     gx, gu = cr.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)
-    np.testing.assert_array_equal(gx.data, [2.0, 2.0])
+    np.testing.assert_array_equal(gx._array, [2.0, 2.0])
     assert gu is None
     assert x.grad is None and unused.grad is None
 
@@ -652,7 +652,7 @@ def test_autograd_grad_frees_graph_unless_retained():
     y = (x * x).sum()
     cr.autograd.grad(y, x, retain_graph=True)
     (g,) = cr.autograd.grad(y, x)
-    np.testing.assert_array_equal(g.data, [2.0, 4.0])
+    np.testing.assert_array_equal(g._array, [2.0, 4.0])
     with pytest.raises(RuntimeError, match="retain_graph"):
         cr.autograd.grad(y, x)
 
@@ -674,7 +674,7 @@ def test_autograd_grad_and_retained_grads_like_torch():
     assert ours.grad is None and theirs.grad is None
     assert (h.grad is None) == (th.grad is None)
     if th.grad is not None:
-        np.testing.assert_allclose(h.grad.data, th.grad.numpy())
+        np.testing.assert_allclose(h.grad._array, th.grad.numpy())
 
 
 # ------------------------------------------------------ user-defined Functions
@@ -724,16 +724,16 @@ def test_instance_style_function():
     y = Cube.apply(x)
     assert isinstance(y, cr.Tensor) and y.requires_grad
     assert isinstance(y.grad_fn, Cube)
-    np.testing.assert_allclose(y.data, x.data**3)
+    np.testing.assert_allclose(y._array, x._array**3)
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, 3 * x.data**2)
+    np.testing.assert_allclose(x.grad._array, 3 * x._array**2)
 
 
 def test_static_style_function():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     y = ScaledSquare.apply(x, 3.0)
     (y * cr.tensor([1.0, 0.5])).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [6.0, 6.0])
+    np.testing.assert_allclose(x.grad._array, [6.0, 6.0])
 
 
 def test_function_in_a_larger_graph_matches_torch():
@@ -754,14 +754,14 @@ def test_function_outputs_under_no_grad_and_without_grad_inputs():
     assert not y.requires_grad and y.grad_fn is None
     z = Cube.apply(cr.tensor([1.0, 2.0]))
     assert not z.requires_grad and z.grad_fn is None
-    np.testing.assert_array_equal(z.data, [1.0, 8.0])
+    np.testing.assert_array_equal(z._array, [1.0, 8.0])
 
 
 def test_function_gradient_for_input_without_grad_is_ignored():
     a = cr.tensor([1.0, 2.0], requires_grad=True)
     b = cr.tensor([3.0, 4.0])
     MulAdd.apply(a, b).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, [4.0, 5.0])
+    np.testing.assert_array_equal(a.grad._array, [4.0, 5.0])
     assert b.grad is None
 
 
@@ -799,7 +799,7 @@ def test_gradcheck_leaves_inputs_unchanged():
     data = _rng(8).standard_normal((4,))
     x = cr.tensor(data.copy(), requires_grad=True)
     cr.autograd.gradcheck(lambda a: a.sin(), [x])
-    np.testing.assert_array_equal(x.data, data)
+    np.testing.assert_array_equal(x._array, data)
 
 
 def test_gradcheck_reports_wrong_backward():
@@ -979,7 +979,7 @@ def test_queue_callback_runs_once_after_every_grad_is_written():
     seen = []
 
     def hook(grad):
-        queue_callback(lambda: seen.append((a.grad.data.tolist(), b.grad.data.tolist())))
+        queue_callback(lambda: seen.append((a.grad._array.tolist(), b.grad._array.tolist())))
 
     a.register_hook(hook)
     (a * b).sum().backward()

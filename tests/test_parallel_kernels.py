@@ -38,9 +38,9 @@ def _run(make: Callable[[], tuple[cr.Tensor, list[cr.Tensor]]], threads: int) ->
     """Forward under ``threads``, backward of a fixed random cotangent; the output and every gradient."""
     cr.set_num_threads(threads)
     out, leaves = make()
-    c = np.random.default_rng(7).standard_normal(out.shape).astype(out.data.dtype)
+    c = np.random.default_rng(7).standard_normal(out.shape).astype(out._array.dtype)
     (out * cr.tensor(c)).sum().backward()
-    return [out.data.copy()] + [leaf.grad.data.copy() for leaf in leaves]
+    return [out._array.copy()] + [leaf.grad._array.copy() for leaf in leaves]
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_max_pool_bit_identical(kernel, stride, padding, pool_calls):
     outs = []
     for t in (1, 2):
         cr.set_num_threads(t)
-        outs.append(F.max_pool2d(cr.tensor(x), kernel, stride, padding, return_indices=True)[1].data)
+        outs.append(F.max_pool2d(cr.tensor(x), kernel, stride, padding, return_indices=True)[1]._array)
     np.testing.assert_array_equal(*outs)
 
 
@@ -191,10 +191,10 @@ def test_bert_gelu_blocks_bit_identical():
     outs = []
     for t in (1, 2, 2):
         cr.set_num_threads(t)
-        outs.append(_gelu_inplace(cr.tensor(x.copy())).data)
+        outs.append(_gelu_inplace(cr.tensor(x.copy()))._array)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[1], outs[2])
-    np.testing.assert_allclose(outs[0], F.gelu(cr.tensor(x)).data, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(outs[0], F.gelu(cr.tensor(x))._array, rtol=1e-6, atol=1e-6)
 
 
 def test_set_num_threads_governs_the_pool():

@@ -64,9 +64,9 @@ def test_zero_dim_attributes():
 def test_T_reverses_dims(pair):
     ours, theirs = pair
     m = cr.tensor(np.arange(6.0).reshape(2, 3))
-    np.testing.assert_array_equal(m.T.data, torch.tensor(np.arange(6.0).reshape(2, 3)).T.numpy())
+    np.testing.assert_array_equal(m.T._array, torch.tensor(np.arange(6.0).reshape(2, 3)).T.numpy())
     assert ours.T.shape == (4, 3, 2)
-    np.testing.assert_array_equal(ours.T.data, theirs.permute(2, 1, 0).numpy())
+    np.testing.assert_array_equal(ours.T._array, theirs.permute(2, 1, 0).numpy())
     v = cr.tensor([1.0, 2.0])
     assert v.T.shape == (2,)
 
@@ -75,7 +75,7 @@ def test_T_is_differentiable():
     x = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     w = np.arange(6.0).reshape(3, 2)
     (x.T * cr.tensor(w)).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, w.T)
+    np.testing.assert_array_equal(x.grad._array, w.T)
 
 
 def test_device_and_floating_point():
@@ -95,7 +95,7 @@ def test_requires_grad_grad_is_leaf():
     assert isinstance(x.grad, cr.Tensor)
     assert x.grad.shape == x.shape and x.grad.dtype == x.dtype
     assert not x.grad.requires_grad
-    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(x.grad._array, [2.0, 4.0, 6.0])
     plain = cr.tensor([1.0])
     assert not plain.requires_grad and plain.is_leaf and plain.grad_fn is None
 
@@ -114,7 +114,7 @@ def test_numpy_shares_memory():
     t = cr.tensor([1.0, 2.0, 3.0])
     a = t.numpy()
     assert isinstance(a, np.ndarray)
-    assert np.shares_memory(a, t.data)
+    assert np.shares_memory(a, t._array)
     a[0] = 10.0
     assert t.tolist() == [10.0, 2.0, 3.0]
     with cr.no_grad():
@@ -178,7 +178,7 @@ def test_to_dtype_matches_torch(target):
     ours = cr.tensor(data).to(getattr(cr, target if target != "bool" else "bool_"))
     theirs = torch.tensor(data).to(getattr(torch, target))
     assert str(ours.dtype) == _tdtype(theirs)
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    np.testing.assert_array_equal(ours._array, theirs.numpy())
 
 
 def test_to_accepts_dtype_forms_and_cpu():
@@ -207,7 +207,7 @@ def test_cast_methods_match_torch(method, dtype):
     ours = getattr(cr.tensor(data, dtype=cr.float64), method)()
     theirs = getattr(torch.tensor(data, dtype=torch.float64), method)()
     assert str(ours.dtype) == _tdtype(theirs) == dtype
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    np.testing.assert_array_equal(ours._array, theirs.numpy())
 
 
 def test_cast_methods_on_integers_match_torch():
@@ -216,7 +216,7 @@ def test_cast_methods_on_integers_match_torch():
         ours = getattr(cr.tensor(data), method)()
         theirs = getattr(torch.tensor(data), method)()
         assert str(ours.dtype) == _tdtype(theirs)
-        np.testing.assert_array_equal(ours.data, theirs.numpy())
+        np.testing.assert_array_equal(ours._array, theirs.numpy())
 
 
 def test_float_cast_is_differentiable():
@@ -225,7 +225,7 @@ def test_float_cast_is_differentiable():
     assert y.dtype == cr.float64 and y.requires_grad
     (y * y).sum().backward()
     assert x.grad.dtype == cr.float32
-    np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
+    np.testing.assert_allclose(x.grad._array, [2.0, 4.0])
 
 
 def test_integer_cast_cuts_the_graph():
@@ -298,7 +298,7 @@ def test_len_and_iter_match_torch(pair):
     for r, tr in zip(rows, theirs, strict=True):
         assert isinstance(r, cr.Tensor)
         assert r.shape == tuple(tr.shape)
-        np.testing.assert_array_equal(r.data, tr.numpy())
+        np.testing.assert_array_equal(r._array, tr.numpy())
     assert [v.item() for v in cr.tensor([3, 1, 2])] == [3, 1, 2]
     assert len(cr.zeros(0, 4)) == 0 and list(cr.zeros(0, 4)) == []
 
@@ -309,7 +309,7 @@ def test_iter_is_differentiable():
     for i, v in enumerate(x):
         total = v * (i + 1) if total is None else total + v * (i + 1)
     total.backward()
-    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(x.grad._array, [1.0, 2.0, 3.0])
 
 
 def test_len_and_iter_of_zero_dim_raise():
@@ -400,7 +400,7 @@ def test_python_scalars_do_not_change_dtype(dtype, op, scalar, shape, reflected)
         a, b = op(ours, scalar), op(theirs, scalar)
     assert str(a.dtype) == _tdtype(b), f"{dtype} {op.__name__} {scalar!r}: {a.dtype}, torch {b.dtype}"
     assert a.shape == tuple(b.shape)
-    np.testing.assert_allclose(a.data.astype(np.float64), b.double().numpy(), rtol=1e-3)
+    np.testing.assert_allclose(a._array.astype(np.float64), b.double().numpy(), rtol=1e-3)
 
 
 def test_named_scalar_dtype_rules():
@@ -420,7 +420,7 @@ def test_numpy_scalars_behave_like_python_scalars(scalar, reflected):
     ours, theirs = cr.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])
     a, b = (scalar * ours, scalar * theirs) if reflected else (ours * scalar, theirs * scalar)
     assert str(a.dtype) == _tdtype(b) == "float32"
-    np.testing.assert_allclose(a.data, b.numpy())
+    np.testing.assert_allclose(a._array, b.numpy())
 
 
 def test_zero_dim_tensor_does_not_outrank_dimensioned_tensor():
@@ -442,7 +442,7 @@ def test_inplace_ops_keep_dtype():
     t.add_(2.5)
     t.mul_(np.float64(2.0))
     assert t.dtype == cr.float32
-    np.testing.assert_allclose(t.data, [7.0, 9.0])
+    np.testing.assert_allclose(t._array, [7.0, 9.0])
     i = cr.tensor([1, 2])
     i.add_(3)
     assert i.dtype == cr.int64 and i.tolist() == [4, 5]
@@ -460,11 +460,11 @@ def test_deepcopy_copies_leaves_and_refuses_graph_results() -> None:
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     (x * 3).sum().backward()
     y = copy.deepcopy(x)
-    assert y.requires_grad and y.is_leaf and y.data is not x.data
-    np.testing.assert_array_equal(y.data, x.data)
-    np.testing.assert_array_equal(y.grad.data, [3.0, 3.0])
-    y.data[0] = 10.0
-    assert x.data[0] == 1.0
+    assert y.requires_grad and y.is_leaf and y._array is not x._array
+    np.testing.assert_array_equal(y._array, x._array)
+    np.testing.assert_array_equal(y.grad._array, [3.0, 3.0])
+    y._array[0] = 10.0
+    assert x._array[0] == 1.0
     with pytest.raises(RuntimeError, match="leaf"):
         copy.deepcopy(x * 2)
 
@@ -480,3 +480,37 @@ def test_to_accepts_pytorch_call_forms_and_refuses_other_devices() -> None:
         t.to("cuda")
     with pytest.raises(ValueError, match="CPU"):
         t.to(device="cuda:0")
+
+
+def test_devices_as_pytorch_on_the_cpu():
+    d = cr.device("cpu")
+    assert d == "cpu" and d == cr.device(d) and str(d) == "cpu" and repr(d) == repr(torch.device("cpu"))
+    assert cr.device("cuda:1").index == 1 and cr.device("cuda", 0) != "cpu"
+    assert cr.ones(2).device == d and hash(d) == hash(cr.device("cpu"))
+    x = cr.zeros(2, 3, device=d)
+    assert x.to(d) is x and x.to("cpu", cr.float64).dtype == cr.float64
+    for make in (
+        lambda dev: cr.tensor([1.0], device=dev),
+        lambda dev: cr.ones(2, device=dev),
+        lambda dev: cr.arange(3, device=dev),
+        lambda dev: cr.randn(2, device=dev),
+        lambda dev: cr.zeros_like(x, device=dev),
+        lambda dev: cr.full((2,), 1.0, device=dev),
+    ):
+        assert make("cpu").device == "cpu"
+        with pytest.raises(ValueError, match="'cuda' is not available; chainrule computes on the CPU"):
+            make("cuda")
+    with pytest.raises(ValueError, match="not available"):
+        x.to(cr.device("cuda"))
+    with pytest.raises(RuntimeError, match="device type"):
+        cr.device("gpu")
+
+
+def test_accelerator_queries_say_none_is_available():
+    assert cr.cuda.is_available() is False and cr.cuda.device_count() == 0
+    assert cr.accelerator.is_available() is False
+    assert cr.backends.mps.is_available() is False
+    cr.cuda.manual_seed(0)  # ignored without CUDA, as in PyTorch
+    dev = cr.device("cuda" if cr.cuda.is_available() else "cpu")
+    model = cr.nn.Linear(2, 1).to(dev)
+    assert model(cr.ones(1, 2, device=dev)).device == dev

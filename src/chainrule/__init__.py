@@ -10,7 +10,11 @@ from chainrule.tensor import Tensor  # noqa: I001
 from chainrule import autograd
 from chainrule.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.backend import (
+    accelerator,
+    backends,
     bool_,
+    cuda,
+    device,
     float16,
     float32,
     float64,

@@ -27,6 +27,9 @@ from chainrule.tensor import Tensor
 __all__ = [
     "Function",
     "GradcheckError",
+    "VersionCounter",
+    "bump_version",
+    "mark_rebase",
     "backward",
     "enable_grad",
     "grad",
@@ -55,6 +58,46 @@ def set_tracer(fn: Callable[..., None] | None) -> Callable[..., None] | None:
     global tracer
     prev, tracer = tracer, fn
     return prev
+
+
+# The in-place clock: it ticks once per in-place change of a tensor (never per
+# op). A node remembers the clock when it is recorded; backward looks at its
+# saved arrays only when the clock moved since, so the check costs nothing in
+# code that changes nothing in place.
+clock = 0
+
+
+class VersionCounter:
+    """How many times a storage was changed in place (PyTorch's ``t._version``).
+
+    Shared by the tensors that share the storage (``.data``, ``detach()``).
+    ``stamps`` keeps the clock of the recent changes, to tell backward which
+    came after a node saved the array.
+    """
+
+    __slots__ = ("stamps", "value")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.stamps: list[int] = []
+
+
+def bump_version(t: Tensor) -> None:
+    """Record that ``t``'s storage was changed in place (one increment, cheap)."""
+    global clock
+    clock += 1
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = VersionCounter()
+    vc.value += 1
+    stamps = vc.stamps
+    stamps.append(clock)
+    if len(stamps) > 64:
+        del stamps[:32]
+    node = t._ctx
+    if node is not None and getattr(node, "_dirty", None) is None:
+        # the tensor is the output of ``node``: if node saved it, its backward is now wrong
+        node._dirty = (t._array, vc, vc.value - 1)
 
 
 def is_grad_enabled() -> bool:
@@ -152,7 +195,7 @@ class Function:
     # backward goes in the instance dict. ``inputs`` is set when the graph is
     # recorded and None once the node is released; _visit, _deps and _grad are
     # the bookkeeping of one backward pass.
-    __slots__ = ("__dict__", "_deps", "_grad", "_hooks", "_retained", "_visit", "inputs")
+    __slots__ = ("__dict__", "_deps", "_dirty", "_grad", "_hooks", "_retained", "_tick", "_visit", "inputs")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -172,30 +215,31 @@ class Function:
         ctx = cls()
         try:
             if options:
-                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
+                out = ctx.forward(*[x._array if isinstance(x, Tensor) else x for x in inputs], **options)
             elif len(inputs) == 2:  # the common arities skip building a list
                 a, b = inputs
                 out = ctx.forward(
-                    a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b
+                    a._array if isinstance(a, Tensor) else a, b._array if isinstance(b, Tensor) else b
                 )
             elif len(inputs) == 1:
                 a = inputs[0]
-                out = ctx.forward(a.data if isinstance(a, Tensor) else a)
+                out = ctx.forward(a._array if isinstance(a, Tensor) else a)
             else:
-                out = ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs])
+                out = ctx.forward(*[x._array if isinstance(x, Tensor) else x for x in inputs])
         except (ValueError, IndexError) as e:
             raise type(e)(f"{cls.op_name()}: {e} (inputs: {_describe(inputs)})") from e
         t = _new_tensor(Tensor)
-        t.data = out if type(out) is np.ndarray else np.asarray(out)
+        t._array = out if type(out) is np.ndarray else np.asarray(out)
         t.grad = None
         t._retains_grad = False
-        t._hooks = None
+        t._hooks = t._vc = None
         t._ctx = None
         t._requires_grad = False
         if grad_enabled:
             for x in inputs:
                 if isinstance(x, Tensor) and x._requires_grad:
                     ctx.inputs = inputs
+                    ctx._tick = clock
                     ctx._visit = -1
                     ctx._retained = ctx._hooks = None
                     t._ctx = ctx
@@ -222,7 +266,7 @@ class Function:
     def release(self) -> None:
         """Drop everything saved for backward; a later backward through this node fails clearly."""
         self.__dict__.clear()
-        self.inputs = self._grad = self._retained = self._hooks = None
+        self.inputs = self._grad = self._retained = self._hooks = self._dirty = None
 
     def name(self) -> str:
         return f"{type(self).__name__}Backward"
@@ -274,13 +318,13 @@ _FREED = (
 
 def _seed_gradient(t: Tensor, g: Any) -> np.ndarray:
     if g is None:
-        if t.data.size != 1:
+        if t._array.size != 1:
             raise RuntimeError(
                 "backward: a gradient can be created implicitly only for a scalar output, "
                 f"got a tensor of shape {t.shape}; pass gradient= with that shape"
             )
         return np.ones(t.shape, dtype=t.dtype)
-    arr = g.data if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
+    arr = g._array if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
     if arr.shape != t.shape:
         raise RuntimeError(f"backward: gradient has shape {arr.shape} but the output has shape {t.shape}")
     return arr.astype(t.dtype, copy=False)
@@ -290,9 +334,9 @@ def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
     grad = t.grad
     if grad is None:
         # A copy: ``g`` may be a view shared with other gradients.
-        t.grad = Tensor._make(g.astype(t.data.dtype, copy=True), None)
+        t.grad = Tensor._make(g.astype(t._array.dtype, copy=True), None)
     else:
-        grad.data += g
+        grad._array += g
 
 
 _passes = itertools.count()
@@ -324,6 +368,10 @@ def _run_backward(
         inputs = ctx.inputs
         if inputs is None:
             raise RuntimeError(_FREED.format(node=ctx.name()))
+        if clock != getattr(ctx, "_tick", clock):
+            # something changed in place since this node was recorded
+            _check_versions(ctx)
+            inputs = _inputs_before_rebase(ctx)
         for x in inputs:
             if isinstance(x, Tensor):
                 c = x._ctx
@@ -376,8 +424,8 @@ def _run_backward(
                 continue
             c = x._ctx
             if gx is not None:
-                if gx.shape != x.data.shape:
-                    gx = unbroadcast(gx, x.data.shape)
+                if gx.shape != x._array.shape:
+                    gx = unbroadcast(gx, x._array.shape)
                 if c is None:
                     if capture is None and x._hooks is None:
                         _accumulate_leaf(x, gx)
@@ -402,6 +450,84 @@ def _run_backward(
         _deliver(leaf, g, capture)
 
 
+def mark_rebase(node: Function, old: Tensor) -> None:
+    """Record that ``node``'s output took over a tensor whose earlier history is ``old``.
+
+    An in-place op (or ``t[key] = v``) in a recorded graph makes the tensor
+    object the result of a new node; nodes recorded before that consumed
+    the old history, and backward sends their gradient there
+    (:func:`_inputs_before_rebase`). The clock ticks so that "before" is
+    well defined.
+    """
+    global clock
+    node.__dict__["_rebase_of"] = old
+    node._tick = clock
+    clock += 1
+
+
+def _inputs_before_rebase(ctx: Function) -> tuple:
+    """``ctx.inputs`` with each tensor re-based after ``ctx`` was recorded replaced by the
+    history ``ctx`` consumed (rewritten once, on the node)."""
+    tick = ctx._tick
+    inputs = list(ctx.inputs)
+    changed = False
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            continue
+        c = x._ctx
+        while c is not None and c.__dict__.get("_rebase_of") is not None and tick <= c._tick:
+            x = c.__dict__["_rebase_of"]
+            c = x._ctx
+            changed = True
+        inputs[i] = x
+    if changed:
+        ctx.inputs = tuple(inputs)
+    return ctx.inputs
+
+
+def _saved_arrays(ctx: Function) -> list[np.ndarray]:
+    """The arrays a node keeps for its backward (what its forward stored on ctx)."""
+    found = []
+    for v in ctx.__dict__.values():
+        if isinstance(v, np.ndarray):
+            found.append(v)
+        elif isinstance(v, (tuple, list)):
+            found += [a for a in v if isinstance(a, np.ndarray)]
+    return found
+
+
+def _check_versions(ctx: Function) -> None:
+    """Refuse a backward whose saved arrays were changed in place after the node saved them.
+
+    Runs only when some tensor was changed in place since ``ctx`` was
+    recorded; an input (or the output) counts only if its storage overlaps
+    an array the node saved, as PyTorch counts only saved tensors.
+    """
+    tick = ctx._tick
+    suspects = []
+    for i, x in enumerate(ctx.inputs):
+        if isinstance(x, Tensor) and x._vc is not None and x._vc.stamps and x._vc.stamps[-1] > tick:
+            vc = x._vc
+            expected = vc.value - sum(1 for s in vc.stamps if s > tick)
+            suspects.append((x._array, vc, expected, f"input {i}"))
+    dirty = getattr(ctx, "_dirty", None)
+    if dirty is not None:
+        suspects.append((dirty[0], dirty[1], dirty[2], "output 0"))
+    if not suspects:
+        return
+    saved = _saved_arrays(ctx)
+    for arr, vc, expected, which in suspects:
+        if any(np.may_share_memory(arr, s) for s in saved):
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{arr.dtype} tensor of shape {tuple(arr.shape)}], which is "
+                f"{which} of {ctx.name()}, is at version {vc.value}; expected version {expected} "
+                "instead. Hint: it was changed in place (an in-place method such as add_, a write "
+                "through .data or t[...] =, an optimizer step, or under no_grad()) after the graph "
+                "saved it for backward; change a copy (.clone()) instead, or call backward() first."
+            )
+
+
 def _hold(held: dict[int, list], t: Tensor, g: np.ndarray) -> None:
     slot = held.get(id(t))
     if slot is None:
@@ -415,7 +541,7 @@ def _run_hooks(hooks: list, g: np.ndarray) -> np.ndarray:
     for hook in list(hooks):
         out = hook(Tensor._make(g, None))
         if out is not None:
-            new = out.data if isinstance(out, Tensor) else np.asarray(out)
+            new = out._array if isinstance(out, Tensor) else np.asarray(out)
             if new.shape != g.shape:
                 raise RuntimeError(
                     f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
@@ -447,7 +573,7 @@ def _deliver(t: Tensor, g: np.ndarray, capture: dict[int, list] | None) -> None:
         _accumulate_leaf(t, g)
     elif id(t) in capture:
         slot = capture[id(t)]
-        g = g.astype(t.data.dtype, copy=False)
+        g = g.astype(t._array.dtype, copy=False)
         slot[1] = g if slot[1] is None else slot[1] + g
 
 
@@ -570,25 +696,25 @@ def gradcheck(
 
     def flat_outputs() -> np.ndarray:
         outs = outputs_of()
-        return np.concatenate([outs[j].data.ravel() for j in which])
+        return np.concatenate([outs[j]._array.ravel() for j in which])
 
     # Analytic Jacobian rows: one backward pass per output element.
-    analytic = [np.zeros((sum(o.data.size for o in diff_outs), inputs[i].data.size)) for i in diff]
+    analytic = [np.zeros((sum(o._array.size for o in diff_outs), inputs[i]._array.size)) for i in diff]
     row = 0
     for o in diff_outs:
-        for j in range(o.data.size):
+        for j in range(o._array.size):
             seed = np.zeros(o.shape)
             seed.flat[j] = 1.0
             gs = grad(o, [inputs[i] for i in diff], seed, retain_graph=True, allow_unused=True)
             for a, g in zip(analytic, gs, strict=True):
                 if g is not None:
-                    a[row] = g.data.ravel()
+                    a[row] = g._array.ravel()
             row += 1
 
     # Numerical Jacobian columns: perturb each input element both ways.
     with no_grad():
         for a, i in zip(analytic, diff, strict=True):
-            x = inputs[i].data
+            x = inputs[i]._array
             flat = x.reshape(-1) if x.flags.c_contiguous else None
             if flat is None:
                 raise ValueError(f"gradcheck: input {i} must be contiguous")

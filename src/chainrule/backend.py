@@ -108,18 +108,136 @@ def result_type(*operands: Any) -> numpy.dtype:
 _DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
+class device:  # noqa: N801 (PyTorch's name)
+    """A device, as ``torch.device``: ``device("cpu")``, ``device("cuda", 0)``, ``device("cuda:1")``.
+
+    Any of PyTorch's device types can be named (code that builds
+    ``device("cuda" if available else "cpu")`` runs), but chainrule computes
+    on the CPU: putting a tensor or a model on another device is refused.
+    A device equals its string form (``cr.device("cpu") == "cpu"``).
+    """
+
+    __slots__ = ("index", "type")
+
+    def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index  # noqa: A001
+        if not isinstance(type, str):
+            raise TypeError(f"device(): expected a device string such as 'cpu', got {type!r}")
+        kind, _, number = type.partition(":")
+        if kind not in _DEVICES:
+            raise RuntimeError(
+                f"device(): expected one of {', '.join(_DEVICES)} device type at the start of "
+                f"the device string, got {type!r}"
+            )
+        if number:
+            if index is not None or not number.isdigit():
+                raise RuntimeError(f"device(): invalid device string {type!r}")
+            index = int(number)
+        self.type, self.index = kind, index
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        extra = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{extra})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (RuntimeError, TypeError):
+                return False
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+_device_type = device  # parse_to_args's argument is called device
+
+
+def check_device(where: Any, who: str) -> None:
+    """Accept None, "cpu" and ``device("cpu")``; refuse any other device with a clear error."""
+    if where is None:
+        return
+    if isinstance(where, int) and not isinstance(where, bool):
+        where = device("cuda", where)  # PyTorch reads an int as a CUDA device index
+    try:
+        kind = device(where).type
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{who}: {e}") from None
+    if kind != "cpu":
+        raise ValueError(
+            f"{who}: device {str(where)!r} is not available; chainrule computes on the CPU "
+            "(use device='cpu' or leave device out)"
+        )
+
+
+class _NoAccelerator:
+    """``cr.cuda`` / ``cr.accelerator`` / ``cr.backends.mps``: the queries of a missing accelerator."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def is_available(self) -> bool:
+        return False
+
+    def device_count(self) -> int:
+        return 0
+
+    def current_accelerator(self) -> None:
+        return None
+
+    def is_built(self) -> bool:
+        return False
+
+    def manual_seed(self, seed: int) -> None:
+        """Ignored, as PyTorch ignores ``torch.cuda.manual_seed`` without CUDA."""
+
+    manual_seed_all = manual_seed
+
+    def __repr__(self) -> str:
+        return f"<chainrule.{self._name}: not available (chainrule computes on the CPU)>"
+
+
+cuda = _NoAccelerator("cuda")
+accelerator = _NoAccelerator("accelerator")
+
+
+class _Backends:
+    """``cr.backends.mps.is_available()`` (False) and ``cr.backends.cudnn`` flags (accepted, unused)."""
+
+    def __init__(self) -> None:
+        self.mps = _NoAccelerator("backends.mps")
+        self.cuda = _NoAccelerator("backends.cuda")
+        self.cudnn = _CudnnFlags()
+
+
+class _CudnnFlags:
+    def __init__(self) -> None:
+        self.enabled, self.benchmark, self.deterministic = False, False, False
+
+    def is_available(self) -> bool:
+        return False
+
+
+backends = _Backends()
+
+
 def parse_to_args(args: tuple, dtype: Any = None, device: Any = None) -> Any:
-    """The dtype asked for by ``to(*args, dtype=, device=)`` (a dtype, a tensor's dtype, a device string).
+    """The dtype asked for by ``to(*args, dtype=, device=)`` (a dtype, a tensor's dtype, a device).
 
     chainrule computes on the CPU: any other device is refused with a clear error.
     """
     for a in args:
-        if hasattr(a, "dtype") and hasattr(a, "data") and not isinstance(a, (type, numpy.dtype)):
+        if hasattr(a, "dtype") and hasattr(a, "_array") and not isinstance(a, (type, numpy.dtype)):
             dtype = a.dtype  # a tensor: take its dtype
-        elif isinstance(a, str) and a.split(":")[0] in _DEVICES:
+        elif isinstance(a, _device_type) or (isinstance(a, str) and a.split(":")[0] in _DEVICES):
             device = a
         else:
             dtype = a
-    if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"to(): device {device!r} is not available; chainrule computes on the CPU")
+    check_device(device, "to()")
     return dtype

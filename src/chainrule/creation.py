@@ -22,7 +22,7 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     """An ndarray of a supported dtype holding ``data`` (copied unless ``copy`` is False)."""
     dt = backend.as_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._array
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
@@ -96,54 +96,72 @@ def _random_float_dtype(dtype: Any, op: str) -> np.dtype:
     return dt
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
+    backend.check_device(device, "tensor")
     return _leaf(as_array(data, dtype), requires_grad)
 
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a NumPy array or tensor when the dtype allows."""
+    backend.check_device(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or backend.as_dtype(dtype) == data.dtype):
         return data
     return _leaf(as_array(data, dtype, copy=False), False)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
+def from_numpy(array: np.ndarray, device: Any = None) -> Tensor:
     """A tensor sharing memory with ``array`` (its dtype kept)."""
+    backend.check_device(device, "from_numpy")
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     backend.as_dtype(array.dtype)
     return Tensor._make(array, None)
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "zeros")
     return _leaf(np.zeros(_size(size), _float_dtype(dtype)), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "ones")
     return _leaf(np.ones(_size(size), _float_dtype(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "empty")
     return _leaf(np.empty(_size(size), _float_dtype(dtype)), requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value if not given."""
+    backend.check_device(device, "full")
     if dtype is None:
         dtype = backend.result_type(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
     size = _size((size,) if isinstance(size, int) else tuple(size))
     return _leaf(np.full(size, fill_value, backend.as_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    backend.check_device(device, "eye")
     return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
 def arange(
-    start: float, end: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
 ) -> Tensor:
     """``start, start + step, ...`` up to but excluding ``end``; int64 when all three are ints."""
+    backend.check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -162,12 +180,18 @@ def arange(
     return _leaf(values.astype(dt), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    backend.check_device(device, "linspace")
     return _leaf(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
 
 
-def rand(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Uniform draws in [0, 1)."""
+    backend.check_device(device, "rand")
     dt = _random_float_dtype(dtype, "rand")
     rng = _random.rng(generator)
     shape = _size(size)
@@ -180,16 +204,22 @@ def rand(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bo
     return _leaf(arr.astype(dt, copy=False), requires_grad)
 
 
-def randn(*size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Standard normal draws."""
+    backend.check_device(device, "randn")
     dt = _random_float_dtype(dtype, "randn")
     rng = _random.rng(generator)
     arr = rng.standard_normal(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
     return _leaf(arr.astype(dt, copy=False), requires_grad)
 
 
-def randint(*args: Any, size: Any = None, generator: Any = None, dtype: Any = None) -> Tensor:
+def randint(
+    *args: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None
+) -> Tensor:
     """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    backend.check_device(device, "randint")
     if size is None:
         if not args:
             raise TypeError("randint: missing size")
@@ -207,7 +237,8 @@ def randint(*args: Any, size: Any = None, generator: Any = None, dtype: Any = No
     return _leaf(_random.rng(generator).integers(low, high, size).astype(dt), False)
 
 
-def randperm(n: int, generator: Any = None, dtype: Any = None) -> Tensor:
+def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+    backend.check_device(device, "randperm")
     dt = backend.int64 if dtype is None else backend.as_dtype(dtype)
     return _leaf(_random.rng(generator).permutation(n).astype(dt), False)
 
@@ -216,31 +247,42 @@ def _like_dtype(t: Tensor, dtype: Any) -> Any:
     return t.dtype if dtype is None else dtype
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "zeros_like")
     return zeros(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "ones_like")
     return ones(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "empty_like")
     return empty(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    backend.check_device(device, "full_like")
     return full(t.shape, fill_value, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "rand_like")
     return rand(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    backend.check_device(device, "randn_like")
     return randn(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
 
 
-def randint_like(t: Tensor, low: int, high: int | None = None, dtype: Any = None) -> Tensor:
+def randint_like(
+    t: Tensor, low: int, high: int | None = None, dtype: Any = None, device: Any = None
+) -> Tensor:
+    backend.check_device(device, "randint_like")
     if high is None:
         low, high = 0, low
     return randint(low, high, t.shape, dtype=_like_dtype(t, dtype))

@@ -3,8 +3,14 @@
 A tensor made by the user is a *leaf*; a tensor computed from tensors that
 require grad remembers the :class:`~chainrule.autograd.Function` that produced
 it (``grad_fn``), which in turn remembers its inputs. That chain of records is
-the graph ``backward()`` walks. The array itself is ``tensor.data``, a plain
-NumPy array (PyTorch's ``.data`` is a Tensor; ours is the array under it).
+the graph ``backward()`` walks. The array itself is ``tensor.numpy()`` (the
+library's own code reads the attribute ``_array``); ``tensor.data`` is, as in
+PyTorch, a tensor sharing that storage, detached from the graph.
+
+In-place changes (``add_``, ``t[...] = v``, an optimizer step, a write
+through ``.data``) bump the storage's version counter, so that a backward
+through a node that saved the old values refuses instead of giving wrong
+gradients (see :func:`chainrule.autograd.bump_version`).
 """
 
 from __future__ import annotations
@@ -17,24 +23,27 @@ import numpy as np
 from chainrule import backend
 
 _new = object.__new__
+# the differentiable op behind each in-place ufunc update (for add_ ... in a recorded graph)
+_OP_OF_UFUNC = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div"}
 
 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("__weakref__", "_ctx", "_hooks", "_requires_grad", "_retains_grad", "data", "grad")
+    __slots__ = ("__weakref__", "_array", "_ctx", "_hooks", "_requires_grad", "_retains_grad", "_vc", "grad")
     __array_ufunc__ = None  # NumPy defers to our reflected operators (array * tensor)
     __hash__ = object.__hash__  # == is elementwise, identity is the hash (as in PyTorch)
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         from chainrule.creation import as_array
 
-        self.data = as_array(data, dtype)
+        self._array = as_array(data, dtype)
         self.grad: Tensor | None = None
         self._ctx = None
         self._hooks = None
         self._retains_grad = False
         self._requires_grad = False
+        self._vc = None
         if requires_grad:
             self.requires_grad = True
 
@@ -42,12 +51,12 @@ class Tensor:
     def _make(data: Any, ctx: Any) -> Tensor:
         """Wrap an op's output array without copying (the hot path: no checks)."""
         t = _new(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t._array = data if type(data) is np.ndarray else np.asarray(data)
         t.grad = None
         t._ctx = ctx
         t._requires_grad = ctx is not None
         t._retains_grad = False
-        t._hooks = None
+        t._hooks = t._vc = None
         return t
 
     # ------------------------------------------------------------------ autograd
@@ -63,9 +72,9 @@ class Tensor:
                 "requires_grad can only be changed on leaf tensors; use detach() "
                 "to get a tensor that does not require grad"
             )
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self._array.dtype.kind not in "fc":
             raise RuntimeError(
-                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                f"only floating-point tensors can require gradients, got dtype {self._array.dtype}"
             )
         self._requires_grad = flag
 
@@ -115,8 +124,40 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:
-        """The same data (shared, not copied), cut from the graph."""
-        return Tensor._make(self.data, None)
+        """The same data (shared, not copied, with its version counter), cut from the graph."""
+        t = Tensor._make(self._array, None)
+        t._vc = self._shared_version()
+        return t
+
+    def _shared_version(self) -> Any:
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = autograd.VersionCounter()
+        return vc
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's storage as a tensor detached from the graph (PyTorch's ``.data``).
+
+        It shares the array and the version counter, so ``p.data.add_(u)``
+        changes ``p`` and a backward that saved ``p`` notices. Assigning
+        ``p.data = t`` makes ``p`` use ``t``'s storage instead.
+        """
+        t = Tensor._make(self._array, None)
+        t._vc = self._shared_version()
+        return t
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            self._array, self._vc = value._array, value._shared_version()
+        else:
+            self._array, self._vc = np.asarray(value), None
+
+    @property
+    def _version(self) -> int:
+        """How many times the storage was changed in place (as ``torch.Tensor._version``)."""
+        return 0 if self._vc is None else self._vc.value
 
     def detach_(self) -> Tensor:
         self._ctx = None
@@ -126,65 +167,66 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """Where the tensor lives: always ``cr.device("cpu")`` (equal to the string "cpu")."""
+        return backend.CPU
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def size(self, dim: int | None = None) -> Any:
         if dim is None:
-            return self.data.shape
-        return self.data.shape[dims.axis(dim, self.data.ndim, "size")]
+            return self._array.shape
+        return self._array.shape[dims.axis(dim, self._array.ndim, "size")]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._array.size
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self._array.itemsize
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._array.shape[0]
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._array.shape[0]))
 
     # ------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self._array
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._array if dtype is None else self._array.astype(dtype)
 
     def item(self) -> Any:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"scalar, got shape {self.shape}"
             )
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._array.tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -193,17 +235,17 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                f"the truth value of a tensor with {self._array.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self.data.item())
+        return bool(self._array.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self._array.dtype.kind not in "iub" or self._array.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self.data.item())
+        return int(self._array.item())
 
     def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> Tensor:
         """Cast (differentiably): ``to(dtype)``, ``to(other_tensor)``, ``to("cpu")``, ``to("cpu", dtype)``.
@@ -216,7 +258,7 @@ class Tensor:
         return elementwise.cast(self, dtype, copy=copy)
 
     def type(self, dtype: Any = None) -> Any:
-        return str(self.data.dtype) if dtype is None else self.to(dtype)
+        return str(self._array.dtype) if dtype is None else self.to(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
@@ -250,14 +292,14 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(
-            self.data, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3
+            self._array, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3
         )
         extras = []
         default_float = backend.get_default_dtype()
-        if self.data.dtype not in (default_float, backend.int64, backend.bool_) or (
-            self.data.size == 0 and self.data.dtype != default_float
+        if self._array.dtype not in (default_float, backend.int64, backend.bool_) or (
+            self._array.size == 0 and self._array.dtype != default_float
         ):
-            extras.append(f"dtype=cr.{self.data.dtype}")
+            extras.append(f"dtype=cr.{self._array.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx!r}")
         elif self._requires_grad:
@@ -266,8 +308,8 @@ class Tensor:
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats a one-element tensor as its number."""
-        if spec and self.data.size == 1:
-            return format(self.data.item(), spec)
+        if spec and self._array.size == 1:
+            return format(self._array.item(), spec)
         return format(repr(self), spec)
 
     def __deepcopy__(self, memo: dict) -> Tensor:
@@ -277,26 +319,78 @@ class Tensor:
                 "deepcopy: only leaf tensors (made by the user, not computed from tensors "
                 "that require grad) can be deep-copied; use .detach().clone() for the values"
             )
-        t = Tensor._make(self.data.copy(), None)
+        t = Tensor._make(self._array.copy(), None)
         t._requires_grad = self._requires_grad
         if self.grad is not None:
-            t.grad = Tensor._make(self.grad.data.copy(), None)
+            t.grad = Tensor._make(self.grad._array.copy(), None)
         memo[id(self)] = t
         return t
 
     # ---------------------------------------------------- in-place (no graph)
-    def _check_inplace(self, what: str) -> None:
-        if self._requires_grad and autograd.grad_enabled:
+    def _check_inplace(self, what: str, leaf_only: bool = False) -> None:
+        if self._requires_grad and autograd.grad_enabled and (self._ctx is None or not leaf_only):
             kind = "a leaf tensor that requires grad" if self._ctx is None else "a tensor in the graph"
             raise RuntimeError(
                 f"{what}: in-place change of {kind}; do it inside cr.no_grad() "
-                "(as optimizers do) or on a detached tensor"
+                "(as optimizers do), on .data, or on a detached tensor"
             )
 
     def _assign(self, value: Any, what: str) -> Tensor:
         self._check_inplace(what)
-        arr = value.data if isinstance(value, Tensor) else value
-        np.copyto(self.data, arr, casting="unsafe")
+        arr = value._array if isinstance(value, Tensor) else value
+        np.copyto(self._array, arr, casting="unsafe")
+        autograd.bump_version(self)
+        return self
+
+    def _inplace(self, op: Any, what: str, *args: Any) -> Tensor:
+        """Write ``op(self, *args)`` into this tensor's storage, as PyTorch's ``op_``.
+
+        Outside a recorded graph it is a plain write. Inside one (this tensor,
+        not a leaf, or an argument requires grad) the op is recorded on a copy
+        of the old values and this tensor becomes its result, as PyTorch
+        rebases the history; the node that made the old values learns that
+        they changed, and refuses its backward if it saved them. A view
+        (``x[0]``, ``x.view(...)``) in a graph gets the result as a storage of
+        its own, leaving its base unchanged.
+        """
+        self._check_inplace(what, leaf_only=True)
+        records = autograd.grad_enabled and (
+            self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
+        )
+        if records:
+            old = Tensor._make(self._array.copy(), self._ctx)
+            old._requires_grad = self._requires_grad
+            result = op(old, *args)
+        else:
+            with autograd.no_grad():
+                result = op(self, *args)
+        arr = result._array
+        if arr.shape != self._array.shape:
+            raise RuntimeError(
+                f"{what}: the result has shape {arr.shape} but the tensor has shape {self.shape}; "
+                "an in-place operation cannot change the shape"
+            )
+        if records and self._array.base is not None:
+            # A view (of a parameter, of another activation): writing through it
+            # would change a tensor the graph does not know changed. The view
+            # takes the result as its own storage instead.
+            if arr.dtype != self._array.dtype:
+                arr = arr.astype(self._array.dtype, casting="same_kind")
+            self._array, self._vc = arr, None
+            self._ctx, self._requires_grad = result._ctx, True
+            autograd.mark_rebase(result._ctx, old)
+            return self
+        try:
+            np.copyto(self._array, arr, casting="same_kind")
+        except TypeError:
+            raise RuntimeError(
+                f"{what}: the result type {arr.dtype} can't be cast to the tensor's dtype {self.dtype}"
+            ) from None
+        autograd.bump_version(self)
+        if records:
+            # earlier consumers of this tensor keep their gradient path to the old history
+            self._ctx, self._requires_grad = result._ctx, True
+            autograd.mark_rebase(result._ctx, old)
         return self
 
     def zero_(self) -> Tensor:
@@ -306,7 +400,7 @@ class Tensor:
         return self._assign(value, "fill_")
 
     def copy_(self, src: Any) -> Tensor:
-        src_arr = src.data if isinstance(src, Tensor) else np.asarray(src)
+        src_arr = src._array if isinstance(src, Tensor) else np.asarray(src)
         try:
             np.broadcast_shapes(src_arr.shape, self.shape)
             np.broadcast_to(src_arr, self.shape)
@@ -317,8 +411,12 @@ class Tensor:
         return self._assign(src_arr, "copy_")
 
     def _update(self, ufunc: np.ufunc, other: Any, what: str) -> Tensor:
-        self._check_inplace(what)
-        ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        if autograd.grad_enabled and (
+            self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+        ):
+            return self._inplace(getattr(elementwise, _OP_OF_UFUNC[ufunc.__name__]), what, other)
+        ufunc(self._array, other._array if isinstance(other, Tensor) else other, out=self._array)
+        autograd.bump_version(self)
         return self
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
@@ -332,6 +430,36 @@ class Tensor:
 
     def div_(self, other: Any) -> Tensor:
         return self._update(np.true_divide, other, "div_")
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._inplace(elementwise.pow, "pow_", exponent)
+
+    def exp_(self) -> Tensor:
+        return self._inplace(elementwise.exp, "exp_")
+
+    def log_(self) -> Tensor:
+        return self._inplace(elementwise.log, "log_")
+
+    def neg_(self) -> Tensor:
+        return self._inplace(elementwise.neg, "neg_")
+
+    def abs_(self) -> Tensor:
+        return self._inplace(elementwise.abs, "abs_")
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace(elementwise.sqrt, "sqrt_")
+
+    def relu_(self) -> Tensor:
+        return self._inplace(elementwise.relu, "relu_")
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace(elementwise.sigmoid, "sigmoid_")
+
+    def tanh_(self) -> Tensor:
+        return self._inplace(elementwise.tanh, "tanh_")
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        return self._inplace(elementwise.masked_fill, "masked_fill_", mask, value)
 
     def _augmented(self, ufunc: np.ufunc, op: Any, other: Any) -> Tensor:
         # ``x += y``: in place, as in PyTorch. A non-leaf tensor inside a
@@ -355,7 +483,7 @@ class Tensor:
         return self._augmented(np.true_divide, elementwise.div, other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return self._assign(np.clip(self.data, min, max), "clamp_")
+        return self._inplace(elementwise.clamp, "clamp_", min, max)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
         return self._assign(random.rng(generator).uniform(a, b, self.shape), "uniform_")
@@ -374,14 +502,16 @@ class Tensor:
         ):
             if self._requires_grad and self._ctx is None:
                 self._check_inplace("__setitem__")
-            before = Tensor._make(self.data, self._ctx)
+            before = Tensor._make(self._array, self._ctx)
             before._requires_grad = self._requires_grad
             after = shape.setitem(before, key, value)
-            self.data, self._ctx, self._requires_grad = after.data, after._ctx, after._requires_grad
+            self._array, self._ctx, self._requires_grad = after._array, after._ctx, after._requires_grad
+            autograd.mark_rebase(after._ctx, before)
+            self._vc = None  # a new storage: views of the old one keep the old counter
             return
-        key = shape.index_key(key, self.shape)
         try:
-            self.data[key] = value.data if isinstance(value, Tensor) else value
+            shape.write(self._array, key, value._array if isinstance(value, Tensor) else value)
+            autograd.bump_version(self)
         except IndexError as e:
             raise IndexError(f"__setitem__: {e} (tensor of shape {self.shape})") from e
         except ValueError as e:
@@ -389,7 +519,7 @@ class Tensor:
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+        if isinstance(other, Tensor) and other._array.dtype is self._array.dtype:
             return elementwise.Add.apply(self, other)
         return elementwise.add(self, other)
 
@@ -397,7 +527,7 @@ class Tensor:
         return elementwise.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+        if isinstance(other, Tensor) and other._array.dtype is self._array.dtype:
             return elementwise.Sub.apply(self, other)
         return elementwise.sub(self, other)
 
@@ -405,7 +535,7 @@ class Tensor:
         return elementwise.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+        if isinstance(other, Tensor) and other._array.dtype is self._array.dtype:
             return elementwise.Mul.apply(self, other)
         return elementwise.mul(self, other)
 
@@ -675,14 +805,14 @@ class Tensor:
         return shape.transpose(self, dim0, dim1)
 
     def t(self) -> Tensor:
-        if self.data.ndim > 2:
+        if self._array.ndim > 2:
             raise ValueError(f"t(): expects a tensor with at most 2 dims, got shape {self.shape}")
-        return shape.permute(self, *reversed(range(self.data.ndim)))
+        return shape.permute(self, *reversed(range(self._array.ndim)))
 
     @property
     def T(self) -> Tensor:  # noqa: N802
         """All dimensions reversed (the transpose, for a matrix)."""
-        return shape.permute(self, *reversed(range(self.data.ndim)))
+        return shape.permute(self, *reversed(range(self._array.ndim)))
 
     @property
     def mT(self) -> Tensor:  # noqa: N802

@@ -341,12 +341,12 @@ def test_top_layers_on_cached_states_match_the_whole_classifier(tiny_model: path
     ids_t, mask_t = cr.tensor(ids), cr.tensor(mask)
     classifier.eval()
     with cr.no_grad():
-        whole = classifier(ids_t, mask_t).data
+        whole = classifier(ids_t, mask_t)._array
         cached = classifier.hidden_states(ids_t, mask_t, stop=1)
     top = TopLayers(classifier, 1)
     top.eval()
-    np.testing.assert_allclose(top(cached, mask_t).data, whole, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(top(ids_t, mask_t).data, whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(top(cached, mask_t)._array, whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(top(ids_t, mask_t)._array, whole, rtol=1e-5, atol=1e-6)
     # training from ids: the frozen layer runs in eval mode, the trained ones keep training mode
     top.train()
     classifier.requires_grad_(False)

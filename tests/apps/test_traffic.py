@@ -240,7 +240,7 @@ def test_choose_threshold_maximises_balanced_accuracy() -> None:
 def test_reconstruction_error_is_per_record_mse() -> None:
     model = Autoencoder(7, (5,), 3)
     x = np.random.default_rng(0).normal(size=(9, 7)).astype(np.float32)
-    out = model(__import__("chainrule").tensor(x)).data
+    out = model(__import__("chainrule").tensor(x))._array
     np.testing.assert_allclose(reconstruction_error(model, x), ((out - x) ** 2).mean(1), rtol=1e-5)
     with pytest.raises(ValueError, match="Autoencoder: sizes must be positive"):
         Autoencoder(7, (0,), 3)
@@ -390,4 +390,4 @@ def test_export_writes_the_detector_models_as_onnx(trained: tuple[Path, object],
         assert result.exit_code == 0, result.output
         got = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
         model = getattr(detector, part).eval()
-        np.testing.assert_allclose(got, model(cr.tensor(x)).data, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got, model(cr.tensor(x))._array, rtol=1e-4, atol=1e-5)

@@ -52,12 +52,12 @@ def test_tensor_dataset_items_and_len() -> None:
     ds = make_ds(5)
     assert len(ds) == 5
     x, y = ds[2]
-    np.testing.assert_array_equal(x.data, [6, 7, 8])
+    np.testing.assert_array_equal(x._array, [6, 7, 8])
     assert y.item() == 2 and y.dtype == np.int64
     # NumPy arrays are accepted and shared, not copied
     arr = np.zeros((4, 2), np.float32)
     ds2 = crd.TensorDataset(arr)
-    assert ds2.tensors[0].data is arr
+    assert ds2.tensors[0]._array is arr
 
 
 def test_tensor_dataset_errors() -> None:
@@ -231,7 +231,7 @@ def test_batches_hold_the_right_rows() -> None:
     ds = make_ds(20)
     for x, y in crd.DataLoader(ds, batch_size=6, shuffle=True):
         assert x.shape == (len(y), 3) and x.dtype == np.float32 and y.dtype == np.int64
-        np.testing.assert_array_equal(x.data, ds.tensors[0].data[y.data])
+        np.testing.assert_array_equal(x._array, ds.tensors[0]._array[y._array])
 
 
 def test_same_seed_same_batches_new_order_each_epoch() -> None:
@@ -259,7 +259,7 @@ def test_fast_and_general_paths_agree(subsets: bool) -> None:
             ds = crd.Subset(crd.Subset(ds, list(range(n - 1, -1, -1))), range(0, n, 2))
         cr.manual_seed(11)
         loader = crd.DataLoader(ds, batch_size=5, shuffle=True)
-        return [(x.data.tolist(), y.data.tolist()) for x, y in loader]
+        return [(x._array.tolist(), y._array.tolist()) for x, y in loader]
 
     assert epoch(make_ds(n)) == epoch(PlainDataset(n))
 
@@ -284,7 +284,7 @@ def test_overridden_getitem_is_respected() -> None:
 
     ds = Doubled(cr.ones(4, 2), cr.zeros(4))
     (x, _), = crd.DataLoader(ds, batch_size=4)
-    np.testing.assert_array_equal(x.data, np.full((4, 2), 2.0))
+    np.testing.assert_array_equal(x._array, np.full((4, 2), 2.0))
 
 
 def test_getitems_is_used() -> None:
@@ -346,18 +346,18 @@ def test_batch_keeps_graph_of_tensors_that_require_grad() -> None:
     ds = crd.TensorDataset(x, cr.arange(4))
     (xb, _), = crd.DataLoader(ds, batch_size=2, sampler=[3, 1])
     (xb * cr.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[0, 0], [3, 4], [0, 0], [1, 2]])
+    np.testing.assert_array_equal(x.grad._array, [[0, 0], [3, 4], [0, 0], [1, 2]])
 
 
 def test_transform_hook() -> None:
     ds = make_ds(6)
     loader = crd.DataLoader(ds, batch_size=4, transform=lambda x: x * 10)
     (x, y), _ = list(loader)
-    np.testing.assert_array_equal(x.data, ds.tensors[0].data[:4] * 10)
-    np.testing.assert_array_equal(y.data, [0, 1, 2, 3])
+    np.testing.assert_array_equal(x._array, ds.tensors[0]._array[:4] * 10)
+    np.testing.assert_array_equal(y._array, [0, 1, 2, 3])
     # a tensor batch is transformed whole; tuples and namedtuples keep their type
     tensors = crd.DataLoader([np.ones(2)] * 2, batch_size=2, transform=lambda x: x + 1)
-    np.testing.assert_array_equal(next(iter(tensors)).data, np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(next(iter(tensors))._array, np.full((2, 2), 2.0))
     Pair = collections.namedtuple("Pair", ["x", "y"])
     pairs = crd.DataLoader([Pair(1, 2)] * 2, batch_size=2, transform=lambda x: x * 3)
     batch = next(iter(pairs))
@@ -386,7 +386,7 @@ def test_w1_sized_epoch_takes_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
 def as_numpy(value):
     """Collated output in a comparable form: arrays (with dtype) for tensors, containers by type."""
     if isinstance(value, (cr.Tensor, torch.Tensor)):
-        arr = value.numpy() if isinstance(value, torch.Tensor) else value.data
+        arr = value.numpy() if isinstance(value, torch.Tensor) else value._array
         return ("tensor", arr.dtype.name, arr.tolist())
     if isinstance(value, dict):
         return ("dict", {k: as_numpy(v) for k, v in value.items()})
@@ -435,7 +435,7 @@ def test_default_collate_python_floats_are_float32() -> None:
     ours = crd.default_collate([0.5, 1.5])
     theirs = tud.default_collate([0.5, 1.5])
     assert ours.dtype == np.float32 and theirs.dtype == torch.float64
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    np.testing.assert_array_equal(ours._array, theirs.numpy())
 
 
 def test_default_convert_matches_torch() -> None:

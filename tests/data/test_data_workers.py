@@ -136,7 +136,7 @@ def failing_init(worker_id: int) -> None:
 
 # ------------------------------------------------------------------ helpers
 def batches(loader: crd.DataLoader) -> list:
-    return [(x.data.tolist(), y.tolist()) for x, y in loader]
+    return [(x._array.tolist(), y.tolist()) for x, y in loader]
 
 
 def leftover_blocks() -> list[str]:
@@ -173,15 +173,15 @@ def test_large_batches_travel_through_shared_memory() -> None:
     loader = crd.DataLoader(ds, batch_size=32, shuffle=True, num_workers=2)
     got = []
     for x, y in loader:
-        base = x.data
+        base = x._array
         while isinstance(base, np.ndarray) and base.base is not None:
             base = base.base
-        if x.data.nbytes >= shm.MIN_SHARED_BYTES:  # a view of the shared block, not a copy
+        if x._array.nbytes >= shm.MIN_SHARED_BYTES:  # a view of the shared block, not a copy
             assert type(base.obj).__name__ == "mmap"
         else:  # the short last batch (6 samples) is pickled
             assert type(base.obj).__name__ == "bytearray"
-        assert x.data.flags.writeable
-        got.append((x.data.tolist(), y.tolist()))
+        assert x._array.flags.writeable
+        got.append((x._array.tolist(), y.tolist()))
     assert got == expected
     assert not leftover_blocks()
 
@@ -199,7 +199,7 @@ def test_tensor_dataset_transform_and_unbatched() -> None:
         for workers in (0, 3):
             cr.manual_seed(2)
             loader = crd.DataLoader(ds, num_workers=workers, **kwargs)
-            runs.append([(a.data.tolist(), b.tolist()) for a, b in loader])
+            runs.append([(a._array.tolist(), b.tolist()) for a, b in loader])
         assert runs[0] == runs[1]
 
 

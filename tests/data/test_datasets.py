@@ -29,14 +29,14 @@ def test_digits_shapes_dtypes_ranges() -> None:
         x, y = ds.tensors
         assert x.shape == (len(ds), 64) and x.dtype == np.float32
         assert y.shape == (len(ds),) and y.dtype == np.int64
-        assert x.data.min() == 0.0 and x.data.max() == 1.0
-        assert set(np.unique(y.data)) == set(range(10))
+        assert x._array.min() == 0.0 and x._array.max() == 1.0
+        assert set(np.unique(y._array)) == set(range(10))
 
 
 def test_digits_are_sklearn_pixels_over_16() -> None:
     train, test = load_digits()
-    ours = np.concatenate([train.tensors[0].data, test.tensors[0].data])
-    labels = np.concatenate([train.tensors[1].data, test.tensors[1].data])
+    ours = np.concatenate([train.tensors[0]._array, test.tensors[0]._array])
+    labels = np.concatenate([train.tensors[1]._array, test.tensors[1]._array])
     x, y = sk_load_digits(return_X_y=True)
     order_ours = np.lexsort(np.column_stack([ours, labels]).T)
     order_sk = np.lexsort(np.column_stack([x / 16, y]).T)
@@ -47,11 +47,11 @@ def test_digits_are_sklearn_pixels_over_16() -> None:
 def test_digits_split_is_stratified() -> None:
     train, test = load_digits(test_size=0.25)
     y_all = sk_load_digits().target
-    counts_test = np.bincount(test.tensors[1].data, minlength=10)
+    counts_test = np.bincount(test.tensors[1]._array, minlength=10)
     counts_all = np.bincount(y_all, minlength=10)
     assert len(test) == 450
     assert np.all(np.abs(counts_test - 0.25 * counts_all) <= 1)
-    assert np.all(np.bincount(train.tensors[1].data, minlength=10) + counts_test == counts_all)
+    assert np.all(np.bincount(train.tensors[1]._array, minlength=10) + counts_test == counts_all)
 
 
 def test_digits_split_ignores_global_seed_and_image_layout() -> None:
@@ -60,8 +60,8 @@ def test_digits_split_ignores_global_seed_and_image_layout() -> None:
     cr.manual_seed(2)
     b_train, b_test = load_digits(flatten=False)
     assert b_train.tensors[0].shape == (1437, 1, 8, 8)
-    np.testing.assert_array_equal(a_train.tensors[0].data, b_train.tensors[0].data.reshape(-1, 64))
-    np.testing.assert_array_equal(a_test.tensors[1].data, b_test.tensors[1].data)
+    np.testing.assert_array_equal(a_train.tensors[0]._array, b_train.tensors[0]._array.reshape(-1, 64))
+    np.testing.assert_array_equal(a_test.tensors[1]._array, b_test.tensors[1]._array)
 
 
 def test_digits_test_size_as_count_and_errors() -> None:

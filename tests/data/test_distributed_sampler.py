@@ -74,7 +74,7 @@ def test_the_world_comes_from_the_launcher_environment(monkeypatch):
 def test_a_loader_batches_its_shard():
     x = np.arange(10, dtype=np.float32)[:, None]
     loader = DataLoader(x, batch_size=2, sampler=DistributedSampler(x, 2, 1, shuffle=False))
-    assert [b.data.ravel().tolist() for b in loader] == [[1, 3], [5, 7], [9]]
+    assert [b._array.ravel().tolist() for b in loader] == [[1, 3], [5, 7], [9]]
 
 
 def test_a_bad_rank_is_named():

@@ -231,7 +231,7 @@ class FakeFrame:
             self.frame = frame
 
         def __getitem__(self, key: tuple) -> FakeFrame._Series:
-            return FakeFrame._Series(self.frame.data[self.frame.columns[key[1]]])
+            return FakeFrame._Series(self.frame._array[self.frame.columns[key[1]]])
 
     class _Series:
         def __init__(self, values: np.ndarray) -> None:
@@ -241,15 +241,15 @@ class FakeFrame:
             return self.values
 
     def __init__(self, data: dict) -> None:
-        self.data = {k: np.asarray(v) for k, v in data.items()}
-        self.columns = list(self.data)
+        self._array = {k: np.asarray(v) for k, v in data.items()}
+        self.columns = list(self._array)
         self.iloc = FakeFrame._ILoc(self)
 
     def __len__(self) -> int:
-        return len(next(iter(self.data.values())))
+        return len(next(iter(self._array.values())))
 
     def to_numpy(self) -> np.ndarray:
-        return np.column_stack(list(self.data.values()))
+        return np.column_stack(list(self._array.values()))
 
 
 def test_input_forms_agree() -> None:
@@ -287,17 +287,17 @@ class NamedColumns:
     """A DataFrame without ``iloc`` (polars-like): columns are looked up by name."""
 
     def __init__(self, data: dict) -> None:
-        self.data = data
+        self._array = data
         self.columns = list(data)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return np.asarray(self.data[name])
+        return np.asarray(self._array[name])
 
     def __len__(self) -> int:
-        return len(next(iter(self.data.values())))
+        return len(next(iter(self._array.values())))
 
     def to_numpy(self) -> np.ndarray:
-        return np.column_stack(list(self.data.values()))
+        return np.column_stack(list(self._array.values()))
 
 
 def test_frame_by_name_and_dates() -> None:

@@ -64,12 +64,12 @@ def test_sliding_windows_match_unfold_and_the_length_formula(
     f = 1 if features is None else features
     assert xs.shape == (len(ds), window, f) and xs.dtype == np.float32
     assert ys.shape == ((len(ds), horizon) if features is None else (len(ds), horizon, f))
-    np.testing.assert_array_equal(xs.data, whole[:, :window].reshape(len(ds), window, f))
-    np.testing.assert_array_equal(ys.data, whole[:, window:])
+    np.testing.assert_array_equal(xs._array, whole[:, :window].reshape(len(ds), window, f))
+    np.testing.assert_array_equal(ys._array, whole[:, window:])
     for i in (0, len(ds) - 1, -1):
         x, y = ds[i]
-        np.testing.assert_array_equal(x.data, xs.data[i])
-        np.testing.assert_array_equal(y.data, ys.data[i])
+        np.testing.assert_array_equal(x._array, xs._array[i])
+        np.testing.assert_array_equal(y._array, ys._array[i])
 
 
 def test_sliding_window_target_columns_select_the_targets() -> None:
@@ -77,11 +77,11 @@ def test_sliding_window_target_columns_select_the_targets() -> None:
     one = SlidingWindowDataset(series, window=4, horizon=2, target_columns=1)
     x, y = one[0]
     assert x.shape == (4, 3) and y.shape == (2,)
-    np.testing.assert_array_equal(y.data, [13, 16])  # steps 4 and 5, column 1
+    np.testing.assert_array_equal(y._array, [13, 16])  # steps 4 and 5, column 1
     several = SlidingWindowDataset(series, window=4, horizon=2, target_columns=[2, 0])
-    np.testing.assert_array_equal(several[1][1].data, [[17, 15], [20, 18]])  # steps 5, 6
+    np.testing.assert_array_equal(several[1][1]._array, [[17, 15], [20, 18]])  # steps 5, 6
     last = SlidingWindowDataset(series, window=4, target_columns=-1)
-    np.testing.assert_array_equal(last[-1][1].data, [29])
+    np.testing.assert_array_equal(last[-1][1]._array, [29])
     every = SlidingWindowDataset(series, window=4, horizon=3)
     assert every[0][1].shape == (3, 3)
 
@@ -91,18 +91,18 @@ def test_sliding_window_accepts_tensors_lists_and_indexes_like_a_dataset() -> No
     from_tensor = SlidingWindowDataset(cr.tensor(values, requires_grad=True), 6, 2, 2)
     from_list = SlidingWindowDataset(values.tolist(), 6, 2, 2)
     for a, b in zip(from_tensor[:], from_list[:], strict=True):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a._array, b._array)
         assert not a.requires_grad and a.dtype == np.float32
     ds = from_tensor
-    np.testing.assert_array_equal(ds[[3, 0]][0].data, np.stack([ds[3][0].data, ds[0][0].data]))
-    np.testing.assert_array_equal(ds[1::3][1].data, ds[np.array([1, 4, 7])][1].data)
+    np.testing.assert_array_equal(ds[[3, 0]][0]._array, np.stack([ds[3][0]._array, ds[0][0]._array]))
+    np.testing.assert_array_equal(ds[1::3][1]._array, ds[np.array([1, 4, 7])][1]._array)
     mask = np.zeros(len(ds), bool)
     mask[2] = True
-    np.testing.assert_array_equal(ds[mask][0].data[0], ds[2][0].data)
+    np.testing.assert_array_equal(ds[mask][0]._array[0], ds[2][0]._array)
     # a sample is a copy: changing it leaves the dataset as it was
     x, _ = ds[0]
-    x.data[:] = 99.0
-    assert ds[0][0].data[0, 0] == values[0, 0]
+    x._array[:] = 99.0
+    assert ds[0][0]._array[0, 0] == values[0, 0]
     assert "samples=9" in repr(ds)
 
 
@@ -113,8 +113,8 @@ def test_sliding_window_batches_through_the_dataloader() -> None:
     fast = list(crd.DataLoader(crd.TensorDataset(*ds[:]), batch_size=16))  # one fancy index per batch
     assert len(per_sample) == len(fast) == 3
     for (xa, ya), (xb, yb) in zip(per_sample, fast, strict=True):
-        np.testing.assert_array_equal(xa.data, xb.data)
-        np.testing.assert_array_equal(ya.data, yb.data)
+        np.testing.assert_array_equal(xa._array, xb._array)
+        np.testing.assert_array_equal(ya._array, yb._array)
     assert per_sample[0][0].shape == (16, 8, 1) and per_sample[0][1].shape == (16, 2)
 
 
@@ -166,7 +166,7 @@ def test_pad_sequences_matches_torch_values_and_gradients(case: tuple) -> None:
 
     def ours(*seqs: cr.Tensor) -> cr.Tensor:
         padded, lengths = pad_sequences(list(seqs), batch_first, value, padding_side=side)
-        np.testing.assert_array_equal(lengths.data, [s[0] for s in shapes])
+        np.testing.assert_array_equal(lengths._array, [s[0] for s in shapes])
         assert lengths.dtype == np.int64
         return padded
 
@@ -185,7 +185,7 @@ def test_pad_sequences_gradcheck() -> None:
 def test_pad_sequences_keeps_dtypes_and_accepts_arrays_and_lists() -> None:
     ids, lengths = pad_sequences([np.array([3, 1, 4]), [1, 5], cr.tensor([9])], padding_value=-1)
     assert ids.dtype == np.int64 and lengths.tolist() == [3, 2, 1]
-    np.testing.assert_array_equal(ids.data, [[3, 1, 4], [1, 5, -1], [9, -1, -1]])
+    np.testing.assert_array_equal(ids._array, [[3, 1, 4], [1, 5, -1], [9, -1, -1]])
     mixed, _ = pad_sequences([cr.ones(2, dtype=cr.float32), np.zeros(1, np.float64)])
     assert mixed.dtype == np.float64  # promoted, as torch.cat would
     kept, _ = pad_sequences([np.zeros((2, 3))])
@@ -214,13 +214,13 @@ def test_lengths_to_mask_marks_the_real_steps() -> None:
     mask = lengths_to_mask(cr.tensor(lengths))
     assert mask.dtype == np.bool_ and mask.shape == (4, 5)
     expected = np.array([[t < n for t in range(5)] for n in lengths])
-    np.testing.assert_array_equal(mask.data, expected)
+    np.testing.assert_array_equal(mask._array, expected)
     wide = lengths_to_mask(np.array(lengths), max_len=7)
-    np.testing.assert_array_equal(wide.data[:, :5], expected)
-    assert not wide.data[:, 5:].any()
+    np.testing.assert_array_equal(wide._array[:, :5], expected)
+    assert not wide._array[:, 5:].any()
     # the mask of pad_sequences' lengths is where the padding is not
     padded, lens = pad_sequences([cr.ones(2), cr.ones(4)], padding_value=0.0)
-    np.testing.assert_array_equal(lengths_to_mask(lens).data, padded.data == 1)
+    np.testing.assert_array_equal(lengths_to_mask(lens)._array, padded._array == 1)
     assert lengths_to_mask([]).shape == (0, 0)
 
 
@@ -255,14 +255,14 @@ def test_collate_sequences_pads_each_batch_in_a_dataloader() -> None:
     for (x, lengths), y in loader:
         idx = [int(n) - 1 for n in lengths.tolist()]  # sample i has length i + 1
         expected = torch_pad_sequence([torch.from_numpy(ds.seqs[i]) for i in idx], batch_first=True)
-        np.testing.assert_array_equal(x.data, expected.numpy())
+        np.testing.assert_array_equal(x._array, expected.numpy())
         assert x.shape[1] == max(lengths.tolist())
         assert y.dtype == np.int64 and y.tolist() == [i % 3 for i in idx]
         seen += idx
     assert sorted(seen) == list(range(7))
     time_major = functools.partial(collate_sequences, batch_first=False, padding_value=-9.0)
     (x, lengths), _ = time_major([ds[0], ds[2]])
-    assert x.shape == (3, 2, 2) and x.data[1, 0, 0] == -9.0
+    assert x.shape == (3, 2, 2) and x._array[1, 0, 0] == -9.0
 
 
 def test_collated_batches_feed_a_recurrent_layer_with_their_lengths() -> None:
@@ -273,10 +273,11 @@ def test_collated_batches_feed_a_recurrent_layer_with_their_lengths() -> None:
     out, h_n = gru(x, lengths=lengths)
     for b, i in enumerate((4, 1, 2)):
         alone_out, alone_h = gru(cr.tensor(ds.seqs[i])[None])
-        np.testing.assert_allclose(h_n.data[0, b], alone_h.data[0, 0], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(out.data[b, : i + 1], alone_out.data[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h_n._array[0, b], alone_h._array[0, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out._array[b, : i + 1], alone_out._array[0], rtol=1e-5, atol=1e-6)
     mask = lengths_to_mask(lengths, x.shape[1])
-    assert not out.data[~mask.data].any()  # outputs at padded steps are zeros, as PyTorch's packed sequences
+    # outputs at padded steps are zeros, as PyTorch's packed sequences
+    assert not out._array[~mask._array].any()
 
 
 def test_collate_sequences_errors() -> None:
@@ -307,12 +308,12 @@ def test_tbptt_layout_matches_pytorch_batchify(steps: int, chunk_len: int, batch
     per_row = steps // batch_size
     assert len(chunks) == -(-per_row // chunk_len)
     assert all(c.shape == (chunk_len, batch_size) for c in chunks[:-1])
-    np.testing.assert_array_equal(np.concatenate([c.data for c in chunks]), expected)
+    np.testing.assert_array_equal(np.concatenate([c._array for c in chunks]), expected)
     assert chunks[0].dtype == np.int64  # token ids stay ids
     batch_major = list(tbptt_batches(stream, chunk_len, batch_size, drop_last=True))
     assert len(batch_major) == per_row // chunk_len
     for a, b in zip(batch_major, chunks, strict=False):
-        np.testing.assert_array_equal(a.data, b.data.T)
+        np.testing.assert_array_equal(a._array, b._array.T)
 
 
 def test_tbptt_targets_stay_aligned_and_features_are_kept() -> None:
@@ -321,10 +322,10 @@ def test_tbptt_targets_stay_aligned_and_features_are_kept() -> None:
     assert len(pairs) == 4  # 40 // 3 = 13 steps per stream: chunks of 4, 4, 4, 1
     for x, y in pairs:
         assert x.dtype == np.float32 and x.shape[::2] == (3, 2) and y.shape == x.shape[:2]
-        np.testing.assert_array_equal(y.data, x.data[..., 0] + 1)  # the next value
+        np.testing.assert_array_equal(y._array, x._array[..., 0] + 1)  # the next value
     # consecutive chunks continue each row where the last one stopped
-    assert pairs[1][0].data[0, 0, 0] == pairs[0][0].data[0, -1, 0] + 1
-    assert pairs[0][0].data[1, 0, 0] == 13.0  # row 1 starts at the second part of the stream
+    assert pairs[1][0]._array[0, 0, 0] == pairs[0][0]._array[0, -1, 0] + 1
+    assert pairs[0][0]._array[1, 0, 0] == 13.0  # row 1 starts at the second part of the stream
     from_tensor = next(tbptt_batches(cr.tensor(series, dtype=cr.float64), 4, 3))
     assert from_tensor.dtype == np.float64  # Tensors keep their dtype
 
@@ -357,7 +358,7 @@ def test_detach_state_keeps_values_and_structure_and_cuts_the_graph() -> None:
         for t in flatten(out):
             assert isinstance(t, cr.Tensor) and not t.requires_grad and t._ctx is None
     h2, c2 = detach_state((h, c))
-    assert h2.data is h.data and c2.data is c.data  # the same values, not copied
+    assert h2._array is h._array and c2._array is c._array  # the same values, not copied
     State = namedtuple("State", "h c")
     assert isinstance(detach_state(State(h, c)), State)
     assert detach_state(None) is None

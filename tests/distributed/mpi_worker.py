@@ -35,13 +35,13 @@ def collectives(rank: int, world: int) -> dict:
     ):
         t = cr.tensor(arrays[rank].copy())
         dist.all_reduce(t, op)
-        found[op.name] = float(np.abs(t.data - want).max())
+        found[op.name] = float(np.abs(t._array - want).max())
     t = cr.tensor(arrays[rank].copy())
     dist.broadcast(t, src=1)
-    found["broadcast"] = float(np.abs(t.data - arrays[1]).max())
+    found["broadcast"] = float(np.abs(t._array - arrays[1]).max())
     outs = [cr.zeros(3, 4) for _ in range(world)]
     dist.all_gather(outs, cr.tensor(arrays[rank]))
-    found["all_gather"] = float(max(np.abs(o.data - a).max() for o, a in zip(outs, arrays)))
+    found["all_gather"] = float(max(np.abs(o._array - a).max() for o, a in zip(outs, arrays)))
     objects: list = [None] * world
     dist.all_gather_object(objects, {"rank": rank})
     found["all_gather_object"] = objects
@@ -89,7 +89,7 @@ def same_weights(kind: str, rank: int, world: int, steps: int = 3, per_rank: int
         ref_opt.step()
     ours, theirs = model.state_dict(), reference.state_dict()
     assert ours.keys() == theirs.keys()
-    return float(max(np.abs(ours[k].data.astype(np.float64) - theirs[k].data).max() for k in ours))
+    return float(max(np.abs(ours[k]._array.astype(np.float64) - theirs[k]._array).max() for k in ours))
 
 
 def accumulation(rank: int, world: int) -> float:
@@ -109,7 +109,7 @@ def accumulation(rank: int, world: int) -> float:
         for r in range(world):
             (loss_fn(reference(cr.tensor(xs[m, r])), cr.tensor(ys[m, r])) / world).backward()
     pairs = zip(model.parameters(), reference.parameters())
-    return float(max(np.abs(p.grad.data - q.grad.data).max() for p, q in pairs))
+    return float(max(np.abs(p.grad._array - q.grad._array).max() for p, q in pairs))
 
 
 def mismatch(rank: int) -> str:

@@ -41,8 +41,8 @@ def test_a_world_of_one(world):
     objects = [None]
     dist.all_gather_object(objects, "x")
     dist.barrier()
-    np.testing.assert_array_equal(t.data, [1.0, -2.0, 3.0])
-    np.testing.assert_array_equal(out[0].data, t.data)
+    np.testing.assert_array_equal(t._array, [1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(out[0]._array, t._array)
     assert objects == ["x"]
 
 
@@ -85,7 +85,7 @@ def test_ddp_of_one_trains_as_the_model(world):
     for net in (ddp, reference):
         nn.CrossEntropyLoss()(net(x), y).backward()
     for p, q in zip(model.parameters(), reference.parameters()):
-        np.testing.assert_array_equal(p.grad.data, q.grad.data)
+        np.testing.assert_array_equal(p.grad._array, q.grad._array)
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 4)])
@@ -103,14 +103,14 @@ def test_sync_batchnorm_of_one_is_pytorchs_batchnorm(world, shape):
     xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     (ours(xo) * cr.tensor(cot)).sum().backward()
     (theirs(xt) * torch.tensor(cot)).sum().backward()
-    np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ours.bias.grad.data, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(xo.grad._array, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.weight.grad._array, theirs.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.bias.grad._array, theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
     for k, v in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[k].data, v.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(ours.state_dict()[k]._array, v.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
     ours.eval()
     theirs.eval()
-    np.testing.assert_allclose(ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(cr.tensor(x))._array, theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
 
 
 def test_convert_sync_batchnorm_keeps_order_tensors_and_keys():

@@ -52,7 +52,7 @@ def _assert_same(loaded: cr.Tensor, expected: np.ndarray) -> None:
     assert loaded.dtype == expected.dtype
     assert loaded.shape == expected.shape
     # bit-exact: compares nan with nan, and -0.0 apart from 0.0
-    assert loaded.data.tobytes() == np.ascontiguousarray(expected).tobytes()
+    assert loaded._array.tobytes() == np.ascontiguousarray(expected).tobytes()
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -101,18 +101,18 @@ def test_tensors_are_saved_by_value_and_load_without_grad(tmp_path: Path) -> Non
     path = tmp_path / "m.safetensors"
     save({"w": w, "b": b, "n": cr.tensor(7)}, path)
     out = load(path)
-    _assert_same(out["w"], w.data)
-    _assert_same(out["b"], b.data)
+    _assert_same(out["w"], w._array)
+    _assert_same(out["b"], b._array)
     _assert_same(out["n"], np.array(7, np.int64))
     for t in out.values():
         assert not t.requires_grad and t.grad is None and t.is_leaf
-        assert t.data.flags.writeable and t.data.flags.aligned and t.data.flags.c_contiguous
+        assert t._array.flags.writeable and t._array.flags.aligned and t._array.flags.c_contiguous
     assert out["w"].dtype == np.float32  # float32 stays float32, no promotion to the default dtype
     # each tensor owns writable memory of its own, apart from the file and from each other
-    out["w"].data[0, 0] = 123.0
-    out["b"].data += 1
-    assert not np.shares_memory(out["w"].data, out["b"].data)
-    _assert_same(load(path)["w"], w.data)
+    out["w"]._array[0, 0] = 123.0
+    out["b"]._array += 1
+    assert not np.shares_memory(out["w"]._array, out["b"]._array)
+    _assert_same(load(path)["w"], w._array)
 
 
 def test_non_contiguous_and_foreign_byte_order(tmp_path: Path) -> None:
@@ -129,8 +129,8 @@ def test_non_contiguous_and_foreign_byte_order(tmp_path: Path) -> None:
     save(views, path)
     out = load(path)
     for key, value in views.items():
-        expected = value.data if isinstance(value, cr.Tensor) else value
-        np.testing.assert_array_equal(out[key].data, expected)
+        expected = value._array if isinstance(value, cr.Tensor) else value
+        np.testing.assert_array_equal(out[key]._array, expected)
         assert out[key].shape == expected.shape and out[key].dtype == np.float32
 
 
@@ -428,7 +428,8 @@ def test_save_path_errors(tmp_path: Path) -> None:
     assert info.value.filename == str(missing)
     with pytest.raises(IsADirectoryError, match="cannot write a file over a directory"):
         save({"w": np.ones(1)}, tmp_path)
-    with pytest.raises(TypeError, match=r"save: path must be a str or os.PathLike, got int"):
+    message = r"save: path must be a str, an os.PathLike or a binary file object, got int"
+    with pytest.raises(TypeError, match=message):
         save({"w": np.ones(1)}, 3)
 
 
@@ -615,3 +616,35 @@ def test_public_names() -> None:
     assert {"save", "load", "load_metadata", "atomic_write", "atomic_path", "SafetensorsError"} <= set(
         crio.__all__
     )
+
+
+def test_save_and_load_through_open_binary_files(tmp_path):
+    model = cr.nn.Linear(3, 2)
+    path = tmp_path / "m.safetensors"
+    with open(path, "wb") as f:
+        cr.save(model.state_dict(), f)
+    with open(path, "rb") as f:
+        loaded = cr.load(f)
+    assert list(loaded) == sorted(model.state_dict())
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(loaded[k].numpy(), v.numpy())
+    # the bytes are the same as a save to a path, and an in-memory buffer works too
+    import io
+
+    buf = io.BytesIO()
+    cr.save(model.state_dict(), buf)
+    cr.save(model.state_dict(), tmp_path / "p.safetensors")
+    assert buf.getvalue() == (tmp_path / "p.safetensors").read_bytes()
+    buf.seek(0)
+    assert set(cr.load(buf)) == set(model.state_dict())
+
+
+def test_load_from_a_file_object_names_a_bad_file(tmp_path):
+    import io
+
+    with pytest.raises(cr.io.SafetensorsError, match="file object"):
+        cr.load(io.BytesIO(b"not a safetensors file at all"))
+    with pytest.raises(TypeError, match="binary"):
+        cr.load(io.StringIO("text"))
+    with pytest.raises(TypeError, match="binary"):
+        cr.save({"a": cr.ones(1)}, io.StringIO())

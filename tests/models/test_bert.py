@@ -59,7 +59,7 @@ def tiny(tmp_path_factory):
 
 
 def _torch_inputs(tokens):
-    return {k: torch.tensor(v.data) for k, v in tokens.items()}
+    return {k: torch.tensor(v._array) for k, v in tokens.items()}
 
 
 def test_tiny_model_matches_transformers_outputs_and_gradients(tiny):
@@ -67,11 +67,11 @@ def test_tiny_model_matches_transformers_outputs_and_gradients(tiny):
     ours = BertModel.from_pretrained(folder)
     assert not ours.training
     tokens = ours.tokenizer(SENTENCES)
-    assert tokens["input_ids"].dtype == np.int64 and not tokens["attention_mask"].data.all()  # padded
+    assert tokens["input_ids"].dtype == np.int64 and not tokens["attention_mask"]._array.all()  # padded
     out = ours(**tokens)
     ref = theirs(**_torch_inputs(tokens))
-    np.testing.assert_allclose(out.last_hidden_state.data, ref.last_hidden_state.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(out.pooler_output.data, ref.pooler_output.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.last_hidden_state, ref.last_hidden_state.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.pooler_output._array, ref.pooler_output.detach().numpy(), atol=1e-5)
 
     c = np.random.default_rng(0).standard_normal(out.last_hidden_state.shape).astype(np.float32)
     p = np.random.default_rng(1).standard_normal(out.pooler_output.shape).astype(np.float32)
@@ -85,7 +85,7 @@ def test_tiny_model_matches_transformers_outputs_and_gradients(tiny):
         got = ours_params[name].grad
         assert got is not None, name
         scale = max(float(np.abs(expected).max()), 1.0)  # float32 sums of many terms: relative to the largest
-        np.testing.assert_allclose(got.data, expected, rtol=1e-4, atol=2e-6 * scale, err_msg=name)
+        np.testing.assert_allclose(got._array, expected, rtol=1e-4, atol=2e-6 * scale, err_msg=name)
 
 
 @pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu"])
@@ -94,18 +94,18 @@ def test_activations_and_inference_path(tmp_path, act):
     theirs = transformers.BertModel(transformers.BertConfig(**TINY, hidden_act=act)).eval()
     ours = BertModel.from_pretrained(_write_dir(tmp_path, theirs))
     tokens = ours.tokenizer([("the cat sat", "a dog ran"), "hello world"])
-    assert tokens["token_type_ids"].data[0].max() == 1  # the pair's second sentence
+    assert tokens["token_type_ids"]._array[0].max() == 1  # the pair's second sentence
     with cr.no_grad():
         out = ours(**tokens)
     assert not out.last_hidden_state.requires_grad
     with torch.no_grad():
         ref = theirs(**_torch_inputs(tokens))
-    np.testing.assert_allclose(out.last_hidden_state.data, ref.last_hidden_state.numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.last_hidden_state._array, ref.last_hidden_state.numpy(), atol=1e-5)
     hidden, pooled = ours(tokens["input_ids"])  # tuple unpacking; no mask, no token types
     with torch.no_grad():
-        ref = theirs(input_ids=torch.tensor(tokens["input_ids"].data))
-    np.testing.assert_allclose(hidden.data, ref.last_hidden_state.numpy(), atol=1e-5)
-    np.testing.assert_allclose(pooled.data, ref.pooler_output.numpy(), atol=1e-5)
+        ref = theirs(input_ids=torch.tensor(tokens["input_ids"]._array))
+    np.testing.assert_allclose(hidden._array, ref.last_hidden_state.numpy(), atol=1e-5)
+    np.testing.assert_allclose(pooled._array, ref.pooler_output.numpy(), atol=1e-5)
 
 
 def test_bert_prefix_legacy_names_and_heads_are_mapped(tmp_path, tiny):
@@ -122,7 +122,7 @@ def test_bert_prefix_legacy_names_and_heads_are_mapped(tmp_path, tiny):
     save_file(state, str(path))
     ours = BertModel.from_pretrained(folder)
     np.testing.assert_array_equal(
-        ours.embeddings.LayerNorm.weight.data, theirs.embeddings.LayerNorm.weight.detach().numpy()
+        ours.embeddings.LayerNorm.weight._array, theirs.embeddings.LayerNorm.weight.detach().numpy()
     )
 
 
@@ -136,9 +136,9 @@ def test_config_defaults_and_random_init_match_hugging_face():
     cr.manual_seed(0)
     model = BertModel(BertConfig(**TINY))
     q = model.encoder.layer[0].attention.self.query
-    assert abs(q.weight.data.std() - 0.02) < 0.004 and not q.bias.data.any()
-    assert not model.embeddings.word_embeddings.weight.data[0].any()  # pad_token_id row
-    np.testing.assert_array_equal(model.embeddings.LayerNorm.weight.data, 1.0)
+    assert abs(q.weight._array.std() - 0.02) < 0.004 and not q.bias._array.any()
+    assert not model.embeddings.word_embeddings.weight._array[0].any()  # pad_token_id row
+    np.testing.assert_array_equal(model.embeddings.LayerNorm.weight._array, 1.0)
     with pytest.raises(ValueError, match="multiple of num_attention_heads"):
         BertConfig(hidden_size=30, num_attention_heads=4)
     with pytest.raises(ValueError, match="hidden_act"):
@@ -161,22 +161,22 @@ def test_sentence_encoder_on_tiny_model(tiny):
     enc = SentenceEncoder.from_pretrained(folder)
     emb = enc.encode(SENTENCES, batch_size=2)
     assert emb.shape == (3, 32) and emb.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(emb.data, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(emb._array, axis=1), 1.0, rtol=1e-5)
     tokens = enc.tokenize(SENTENCES)
     ref = _mean_pooled(theirs, tokens)
-    np.testing.assert_allclose(emb.data, ref, atol=1e-5)
+    np.testing.assert_allclose(emb._array, ref, atol=1e-5)
     raw = enc.encode(SENTENCES, normalize=False)
-    np.testing.assert_allclose(raw.data / np.linalg.norm(raw.data, axis=1, keepdims=True), ref, atol=1e-5)
+    np.testing.assert_allclose(raw._array / np.linalg.norm(raw._array, axis=1, keepdims=True), ref, atol=1e-5)
     trained = enc(**tokens)  # the differentiable path, for fine-tuning
     assert trained.requires_grad
-    np.testing.assert_allclose(trained.data, ref, atol=1e-5)
+    np.testing.assert_allclose(trained._array, ref, atol=1e-5)
     assert enc.encode([]).shape == (0, 32)
 
 
 def _mean_pooled(theirs, tokens):
     with torch.no_grad():
         h = theirs(**_torch_inputs(tokens)).last_hidden_state
-    m = torch.tensor(tokens["attention_mask"].data, dtype=torch.float32)[..., None]
+    m = torch.tensor(tokens["attention_mask"]._array, dtype=torch.float32)[..., None]
     pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=1).numpy()
 
@@ -269,15 +269,15 @@ def test_minilm_matches_transformers(minilm):
     folder, encoder, theirs = minilm
     tokens = encoder.tokenize(REAL)
     hf_ids = transformers.AutoTokenizer.from_pretrained(str(folder))(REAL, padding=True)["input_ids"]
-    np.testing.assert_array_equal(tokens["input_ids"].data, np.array(hf_ids))
+    np.testing.assert_array_equal(tokens["input_ids"]._array, np.array(hf_ids))
     with cr.no_grad():
         out = encoder.bert(**tokens)
     with torch.no_grad():
         ref = theirs(**_torch_inputs(tokens))
-    np.testing.assert_allclose(out.last_hidden_state.data, ref.last_hidden_state.numpy(), atol=1e-4)
-    np.testing.assert_allclose(out.pooler_output.data, ref.pooler_output.numpy(), atol=1e-4)
+    np.testing.assert_allclose(out.last_hidden_state._array, ref.last_hidden_state.numpy(), atol=1e-4)
+    np.testing.assert_allclose(out.pooler_output._array, ref.pooler_output.numpy(), atol=1e-4)
     emb = encoder.encode(REAL, batch_size=3)
     assert emb.shape == (4, 384)
-    np.testing.assert_allclose(emb.data, _mean_pooled(theirs, tokens), atol=1e-4)
-    sims = emb.data @ emb.data.T
+    np.testing.assert_allclose(emb._array, _mean_pooled(theirs, tokens), atol=1e-4)
+    sims = emb._array @ emb._array.T
     assert sims[0, 1] < 0.5 and np.allclose(np.diag(sims), 1.0, atol=1e-5)

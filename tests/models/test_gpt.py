@@ -114,7 +114,7 @@ def test_matches_torch_twin(n_layer, n_head, head_dim, vocab, block, n, bias, ti
     model = GPT(**config, bias=bias, tie_weights=tie)
     # larger weights than GPT-2's init, so that attention and GELU are far from linear
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     theirs = twin(model, **config, bias=bias, tie_weights=tie)
     x = ids(rng, vocab, n, t)
     y = ids(rng, vocab, n, t)
@@ -142,7 +142,7 @@ def test_gradcheck_float64() -> None:
     model = tiny(vocab_size=4, block_size=4, n_embd=4, tie_weights=True).double()
     rng = np.random.default_rng(1)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     x, y = cr.tensor(ids(rng, 4, 2, 3)), cr.tensor(ids(rng, 4, 2, 3))
     params = list(model.parameters())
 
@@ -161,7 +161,7 @@ def test_causal_later_tokens_do_not_change_earlier_logits() -> None:
     model = tiny(n_layer=2)
     rng = np.random.default_rng(2)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     x = ids(rng, 7, 2, 8)
     base = model(cr.tensor(x)).numpy()
     for j in range(8):
@@ -233,7 +233,7 @@ def test_generate_crops_the_context_to_block_size() -> None:
     model = tiny(block_size=4)
     rng = np.random.default_rng(3)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     long_prompt = ids(rng, 7, 2, 10)  # longer than block_size: only its last 4 tokens count
     out = model.generate(long_prompt, 6, temperature=0)
     assert out.shape == (2, 16)
@@ -245,7 +245,7 @@ def test_generate_greedy_is_the_argmax() -> None:
     model = tiny()
     rng = np.random.default_rng(4)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     prompt = ids(rng, 7, 3, 2)
     greedy = model.generate(prompt, 3, temperature=0).numpy()
     np.testing.assert_array_equal(greedy, model.generate(prompt, 3, top_k=1).numpy())
@@ -260,7 +260,7 @@ def test_generate_top_k_only_draws_the_k_most_likely() -> None:
     model = tiny()
     rng = np.random.default_rng(5)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 1.0, p.shape)
+        p._array[...] = rng.normal(0, 1.0, p.shape)
     prompt = np.tile(np.array([[3, 1, 4]]), (400, 1))  # 400 draws of the next token after the same prompt
     logits = model(cr.tensor(prompt[:1])).numpy()[0, -1]
     top3 = set(np.argsort(logits)[-3:].tolist())
@@ -287,7 +287,7 @@ def test_generate_runs_in_eval_mode_and_restores_the_mode() -> None:
     model = tiny(dropout=0.5)
     rng = np.random.default_rng(6)
     for p in model.parameters():
-        p.data[...] = rng.normal(0, 0.5, p.shape)
+        p._array[...] = rng.normal(0, 0.5, p.shape)
     model.train()
     a = model.generate(np.array([1, 2]), 6, temperature=0).numpy()
     assert model.training

@@ -66,7 +66,7 @@ def test_resnet18_from_a_pytorch_safetensors_file_gives_the_same_logits(tmp_path
     ours.eval()
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     with cr.no_grad():
-        logits = ours(cr.tensor(x)).data
+        logits = ours(cr.tensor(x))._array
     with torch.no_grad():
         expected = theirs(torch.tensor(x)).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
@@ -85,3 +85,11 @@ def test_small_resnet_and_lenet_shapes_and_training_step():
         assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="too small"):
         LeNet5(in_size=12)
+
+
+@pytest.mark.parametrize("factory", [resnet18, resnet34, resnet50])
+def test_resnets_take_torchvisions_weights_argument(factory):
+    assert isinstance(factory(weights=None, num_classes=3), cr.models.resnet.ResNet)
+    for weights in ("DEFAULT", "ResNet18_Weights.IMAGENET1K_V1"):
+        with pytest.raises(ValueError, match=r"not bundled.*weights=None.*safetensors"):
+            factory(weights=weights)

@@ -121,24 +121,24 @@ def test_extreme_inputs_are_finite(name):
             (out,) = check_against_torch(*pair(name), [x.astype(dtype)])
             t = cr.tensor(x.astype(dtype), requires_grad=True)
             getattr(F, name)(t).sum().backward()
-            assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(t.grad.data))
+            assert np.all(np.isfinite(out._array)) and np.all(np.isfinite(t.grad._array))
 
 
 def test_gelu_tail_values():
     # the exact GELU is computed through erfc, so the far negative tail keeps its digits
     x = np.array([-9.0, -7.0, -5.0, -3.0], np.float64)
     expected = [v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x]
-    np.testing.assert_allclose(F.gelu(cr.tensor(x)).data, expected, rtol=5e-14)
-    np.testing.assert_allclose(F.gelu(cr.tensor(x.astype(np.float32))).data, expected, rtol=2e-5)
+    np.testing.assert_allclose(F.gelu(cr.tensor(x))._array, expected, rtol=5e-14)
+    np.testing.assert_allclose(F.gelu(cr.tensor(x.astype(np.float32)))._array, expected, rtol=2e-5)
 
 
 def test_integer_input_is_promoted():
     out = F.gelu(cr.tensor([-2, 0, 3]))
     assert out.dtype == np.float32
     # PyTorch's float32 1 + erf(x) loses digits for x < 0; ours is within 2e-7 of the exact value
-    np.testing.assert_allclose(out.data, TF.gelu(torch.tensor([-2.0, 0.0, 3.0])).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(out._array, TF.gelu(torch.tensor([-2.0, 0.0, 3.0])).numpy(), rtol=1e-5)
     exact = [v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in (-2.0, 0.0, 3.0)]
-    np.testing.assert_allclose(out.data, exact, rtol=2e-7)
+    np.testing.assert_allclose(out._array, exact, rtol=2e-7)
 
 
 def test_softmax_family_and_implicit_dim():
@@ -152,7 +152,7 @@ def test_softmax_family_and_implicit_dim():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 theirs = getattr(TF, name)(torch.tensor(y))
-            np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(ours._array, theirs.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_bad_arguments():
@@ -214,16 +214,16 @@ def test_inplace_without_graph_writes_into_the_input():
         assert F.hardswish(x, inplace=True) is x
     x = cr.tensor([-2.0, 0.5, 3.0])
     F.silu(x, inplace=True)
-    np.testing.assert_allclose(x.data, TF.silu(torch.tensor([-2.0, 0.5, 3.0])).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x._array, TF.silu(torch.tensor([-2.0, 0.5, 3.0])).numpy(), rtol=1e-6)
 
 
 def test_inplace_in_a_graph_returns_a_new_tensor_with_the_right_gradient():
     a = cr.tensor([-2.0, 0.5, 3.0], requires_grad=True)
     h = a * 2
     out = F.leaky_relu(h, 0.1, inplace=True)
-    assert out is not h and np.allclose(h.data, [-4.0, 1.0, 6.0])
+    assert out is not h and np.allclose(h._array, [-4.0, 1.0, 6.0])
     (out * cr.tensor([1.0, 2.0, 3.0])).sum().backward()
-    np.testing.assert_allclose(a.grad.data, [0.2, 4.0, 6.0])
+    np.testing.assert_allclose(a.grad._array, [0.2, 4.0, 6.0])
 
 
 # --------------------------------------------------------------------- modules
@@ -288,7 +288,7 @@ def test_modules_in_a_sequential():
     model = nn.Sequential(nn.Linear(4, 5), nn.GELU(), nn.Linear(5, 3), nn.LogSoftmax(dim=1))
     out = model(cr.randn(2, 4))
     assert out.shape == (2, 3)
-    np.testing.assert_allclose(np.exp(out.data).sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(out._array).sum(1), 1.0, rtol=1e-6)
 
 
 # ----------------------------------------------------- other functional helpers
@@ -313,7 +313,7 @@ def test_normalize_gradcheck_and_defaults():
     for p in (2.0, 1.0, 3.0, float("inf")):
         check_gradcheck(lambda t, p=p: F.normalize(t, p=p, dim=1), [x])
     out = F.normalize(cr.tensor([[3.0, 4.0]]))
-    np.testing.assert_allclose(out.data, [[0.6, 0.8]])
+    np.testing.assert_allclose(out._array, [[0.6, 0.8]])
     with pytest.raises(ValueError, match="normalize: p must be non-negative"):
         F.normalize(cr.ones(2, 2), p=-1)
 
@@ -323,8 +323,8 @@ def test_one_hot():
     ours = F.one_hot(cr.tensor(idx))
     theirs = TF.one_hot(torch.tensor(idx))
     assert ours.dtype == np.int64 and ours.shape == tuple(theirs.shape)
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
-    np.testing.assert_array_equal(F.one_hot(cr.tensor([1, 0]), num_classes=3).data, [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(ours._array, theirs.numpy())
+    np.testing.assert_array_equal(F.one_hot(cr.tensor([1, 0]), num_classes=3)._array, [[0, 1, 0], [1, 0, 0]])
     assert F.one_hot(cr.tensor(2), 4).tolist() == [0, 0, 1, 0]
     assert F.one_hot(cr.zeros(0, dtype=cr.int64), 3).shape == (0, 3)
     with pytest.raises(ValueError, match="one_hot: class value 5 is out of range for num_classes=3"):
@@ -340,6 +340,6 @@ def test_one_hot():
 def test_functional_reexports():
     x = cr.randn(2, 3)
     w, b = cr.randn(4, 3), cr.randn(4)
-    np.testing.assert_allclose(F.linear(x, w, b).data, x.data @ w.data.T + b.data, rtol=1e-5)
+    np.testing.assert_allclose(F.linear(x, w, b)._array, x._array @ w._array.T + b._array, rtol=1e-5)
     assert F.pad(x, (1, 1)).shape == (2, 5)
     assert set(F.__all__) <= set(dir(F))

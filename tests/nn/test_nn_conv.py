@@ -189,7 +189,7 @@ def test_layouts_for_few_columns_and_pointwise(x, w, kw):
     # a non-contiguous input gives the same result
     xt = cr.tensor(np.ascontiguousarray(xa.transpose(0, 1, 3, 2))).transpose(2, 3)
     np.testing.assert_allclose(
-        F.conv2d(xt, cr.tensor(wa), **kw).data,
+        F.conv2d(xt, cr.tensor(wa), **kw)._array,
         TF.conv2d(torch.tensor(xa), torch.tensor(wa), **kw).numpy(),
         **TOL,
     )
@@ -261,14 +261,14 @@ def _compare_module(ours: nn.Module, theirs: torch.nn.Module, shape: tuple[int, 
     xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yo, yt = ours(xo, **call), theirs(xt, **call)
     assert yo.shape == tuple(yt.shape)
-    np.testing.assert_allclose(yo.data, yt.detach().numpy(), **TOL)
+    np.testing.assert_allclose(yo._array, yt.detach().numpy(), **TOL)
     c = rng.standard_normal(yo.shape).astype(np.float32)
     (yo * cr.tensor(c)).sum().backward()
     (yt * torch.tensor(c)).sum().backward()
-    np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(xo.grad._array, xt.grad.numpy(), **TOL)
     theirs_params = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.data, theirs_params[name].grad.numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(p.grad._array, theirs_params[name].grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
 MODULES = [
@@ -341,8 +341,8 @@ def test_default_init_follows_torch(ours, theirs):
     bound = 1 / math.sqrt(math.prod(ours.weight.shape[1:]))
     for p, q in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
         assert p.dtype == np.float32 and p.shape == tuple(q.shape)
-        assert np.abs(p.data).max() <= bound and np.abs(q.detach().numpy()).max() <= bound
-    w = ours.weight.data
+        assert np.abs(p._array).max() <= bound and np.abs(q.detach().numpy()).max() <= bound
+    w = ours.weight._array
     assert abs(w.std() - bound / math.sqrt(3)) < 0.1 * bound  # uniform, not a narrower law
     assert nn.Conv2d(2, 2, 3, dtype=cr.float64).weight.dtype == np.float64
 
@@ -361,9 +361,9 @@ def test_repeated_layers_share_buffers_safely():
     x = cr.randn(2, 4, 6, 6, requires_grad=True)
     y = ours(x)
     (y * y).sum().backward(retain_graph=True)
-    first = x.grad.data.copy()
+    first = x.grad._array.copy()
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2 * first, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad._array, 2 * first, rtol=1e-5, atol=1e-5)
 
 
 def test_no_grad_forward_records_nothing():
@@ -372,7 +372,7 @@ def test_no_grad_forward_records_nothing():
         y = m(cr.randn(1, 2, 5, 5))
     assert not y.requires_grad and y.grad_fn is None
     with cr.no_grad():
-        np.testing.assert_allclose(m(cr.ones(1, 2, 5, 5)).data, m(cr.ones(1, 2, 5, 5)).data)
+        np.testing.assert_allclose(m(cr.ones(1, 2, 5, 5))._array, m(cr.ones(1, 2, 5, 5))._array)
 
 
 # ------------------------------------------------------------------ errors

@@ -116,7 +116,7 @@ def test_binary_cross_entropy_with_logits_matches_torch(case):
     x, t, w, pw, reduction = case
     name = "binary_cross_entropy_with_logits"
     (out,) = check_against_torch(*pair(name, weight=w, pos_weight=pw, reduction=reduction), [x, t])
-    assert np.all(np.isfinite(out.data))
+    assert np.all(np.isfinite(out._array))
 
 
 def test_binary_cross_entropy_clamps_its_logs():
@@ -124,7 +124,7 @@ def test_binary_cross_entropy_clamps_its_logs():
     x = np.array([0.0, 1.0, 0.0, 1.0, 0.5], np.float32)
     t = np.array([1.0, 0.0, 0.0, 1.0, 0.3], np.float32)
     (out,) = check_against_torch(*pair("binary_cross_entropy", reduction="none"), [x, t], grad=[True, False])
-    np.testing.assert_allclose(out.data[:4], [100.0, 100.0, 0.0, 0.0])
+    np.testing.assert_allclose(out._array[:4], [100.0, 100.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -136,7 +136,7 @@ def test_extreme_logits_binary(reduction):
         for pw in (None, np.array([0.5, 2.0, 1.0], np.float32)):
             name = "binary_cross_entropy_with_logits"
             (out,) = check_against_torch(*pair(name, pos_weight=pw, reduction=reduction), [x, t])
-            assert np.all(np.isfinite(out.data))
+            assert np.all(np.isfinite(out._array))
 
 
 # ------------------------------------------------------------- cross-entropy
@@ -239,10 +239,10 @@ def test_extreme_logits_cross_entropy(reduction, smoothing):
             for w in (None, weight):
                 fns = pair("cross_entropy", weight=w, reduction=reduction, label_smoothing=smoothing)
                 (out,) = check_against_torch(*fns, [EXTREME, target], grad=[True, False])
-                assert np.all(np.isfinite(out.data))
+                assert np.all(np.isfinite(out._array))
                 x = cr.tensor(EXTREME, requires_grad=True)
                 F.cross_entropy(x, cr.tensor(target), label_smoothing=smoothing).backward()
-                assert np.all(np.isfinite(x.grad.data))
+                assert np.all(np.isfinite(x.grad._array))
 
 
 # ----------------------------------------------------------------- gradcheck
@@ -333,7 +333,7 @@ def test_legacy_size_average_and_reduce():
     for (size_average, reduce), expected in cases:
         with pytest.warns(DeprecationWarning, match="size_average and reduce are deprecated"):
             out = F.mse_loss(x, t, size_average=size_average, reduce=reduce)
-        np.testing.assert_allclose(out.data, expected)
+        np.testing.assert_allclose(out._array, expected)
 
 
 # -------------------------------------------------------------------- modules

@@ -75,7 +75,7 @@ def test_forward_equals_pytorch_with_copied_weights():
     _copy_from_torch(ours, theirs)
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     for o, t in zip(ours(cr.tensor(x)), theirs(torch.tensor(x)), strict=True):
-        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(o._array, t.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_every_parameter_gradient_equals_pytorch():
@@ -90,7 +90,7 @@ def test_every_parameter_gradient_equals_pytorch():
     ((ta * torch.tensor(c1)).sum() + (tb * torch.tensor(c2)).sum()).backward()
     theirs_grads = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.data, theirs_grads[name].grad.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.grad._array, theirs_grads[name].grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_assignment_rules():
@@ -132,7 +132,7 @@ def test_shared_parameter_is_listed_once():
 def test_parameter_shares_memory_and_requires_grad():
     a = np.zeros(3, dtype=np.float32)
     p = nn.Parameter(a)
-    assert p.requires_grad and p.is_leaf and p.data is a
+    assert p.requires_grad and p.is_leaf and p._array is a
     assert repr(p).startswith("Parameter containing:")
     assert not nn.Parameter(cr.zeros(2), requires_grad=False).requires_grad
 
@@ -148,7 +148,7 @@ def test_train_eval_zero_grad_requires_grad_apply_to():
     (out[0].sum() + out[1].sum()).backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all(not p.grad.data.any() for p in m.parameters())
+    assert all(not p.grad._array.any() for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
     m.requires_grad_(False)
@@ -170,7 +170,7 @@ def test_custom_init_with_apply():
             nn.init.zeros_(mod.weight)
 
     m = Net().apply(init_weights)
-    assert all(not mod.weight.data.any() for mod in m.modules() if isinstance(mod, nn.Linear))
+    assert all(not mod.weight._array.any() for mod in m.modules() if isinstance(mod, nn.Linear))
 
 
 # --------------------------------------------------------------- containers
@@ -206,23 +206,23 @@ def test_module_list_and_dict():
 def test_state_dict_shares_memory_and_accepts_arrays():
     m = nn.Linear(3, 2)
     sd = m.state_dict()
-    assert not sd["weight"].requires_grad and sd["weight"].data is m.weight.data
+    assert not sd["weight"].requires_grad and sd["weight"]._array is m.weight._array
     m.load_state_dict({"weight": np.ones((2, 3)), "bias": cr.zeros(2)})  # float64 arrays are cast
-    assert m.weight.dtype == cr.float32 and m.weight.data.sum() == 6
+    assert m.weight.dtype == cr.float32 and m.weight._array.sum() == 6
     state = m.state_dict()
     m2 = nn.Linear(3, 2)
     m2.load_state_dict(state)
-    np.testing.assert_array_equal(m2.weight.data, m.weight.data)
+    np.testing.assert_array_equal(m2.weight._array, m.weight._array)
 
 
 def test_load_state_dict_reports_every_problem_by_name():
     m = Net()
-    sd = {k: v.data.copy() for k, v in m.state_dict().items()}
+    sd = {k: v._array.copy() for k, v in m.state_dict().items()}
     del sd["alpha"]
     sd["body.0.weight"] = np.zeros((8, 5), dtype=np.float32)
     sd["steps"] = np.zeros(1, dtype=np.float32)
     sd["surprise"] = np.zeros(1)
-    before = m.body[0].weight.data.copy()
+    before = m.body[0].weight._array.copy()
     with pytest.raises(RuntimeError) as info:
         m.load_state_dict(sd)
     msg = str(info.value)
@@ -231,14 +231,14 @@ def test_load_state_dict_reports_every_problem_by_name():
     assert 'Unexpected key(s) in state_dict: "surprise"' in msg
     assert "size mismatch for body.0.weight" in msg and "(8, 5)" in msg and "(8, 4)" in msg
     assert "dtype mismatch for steps" in msg
-    np.testing.assert_array_equal(m.body[0].weight.data, before)  # nothing was copied
+    np.testing.assert_array_equal(m.body[0].weight._array, before)  # nothing was copied
 
 
 def test_load_state_dict_not_strict_returns_the_keys():
     m = nn.Linear(2, 2)
     result = m.load_state_dict({"weight": np.zeros((2, 2)), "other": np.zeros(1)}, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
-    assert not m.weight.data.any()
+    assert not m.weight._array.any()
     assert repr(nn.Linear(1, 1).load_state_dict(nn.Linear(1, 1).state_dict())) == (
         "<All keys matched successfully>"
     )
@@ -281,9 +281,9 @@ def test_linear_default_init_matches_pytorch_bounds():
     cr.manual_seed(0)
     layer = nn.Linear(400, 300)
     bound = 1 / math.sqrt(400)
-    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert np.abs(layer.weight._array).max() <= bound and np.abs(layer.bias._array).max() <= bound
     # uniform on [-bound, bound] has std bound / sqrt(3)
-    assert abs(layer.weight.data.std() - bound / math.sqrt(3)) < 0.02 * bound
+    assert abs(layer.weight._array.std() - bound / math.sqrt(3)) < 0.02 * bound
     assert layer.weight.dtype == cr.float32
 
 
@@ -322,20 +322,20 @@ def test_init_schemes_have_the_right_spread(fn, kwargs, expected_std):
     w = cr.empty(200, 300)
     out = getattr(nn.init, fn)(w, **kwargs)
     assert out is w
-    assert w.data.std() == pytest.approx(expected_std, rel=0.03)
-    assert abs(w.data.mean()) < expected_std * 0.02
+    assert w._array.std() == pytest.approx(expected_std, rel=0.03)
+    assert abs(w._array.mean()) < expected_std * 0.02
 
 
 def test_other_init_functions():
     w = cr.empty(3, 4)
-    assert (nn.init.constant_(w, 0.5).data == 0.5).all()
-    assert (nn.init.ones_(w).data == 1).all() and not nn.init.zeros_(w).data.any()
-    np.testing.assert_array_equal(nn.init.eye_(w).data, np.eye(3, 4))
-    q = nn.init.orthogonal_(cr.empty(6, 4)).data
+    assert (nn.init.constant_(w, 0.5)._array == 0.5).all()
+    assert (nn.init.ones_(w)._array == 1).all() and not nn.init.zeros_(w)._array.any()
+    np.testing.assert_array_equal(nn.init.eye_(w)._array, np.eye(3, 4))
+    q = nn.init.orthogonal_(cr.empty(6, 4))._array
     np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-5)
-    u = nn.init.uniform_(cr.empty(1000), -2, 3).data
+    u = nn.init.uniform_(cr.empty(1000), -2, 3)._array
     assert u.min() >= -2 and u.max() <= 3
-    conv = nn.init.dirac_(cr.empty(4, 4, 3, 3)).data
+    conv = nn.init.dirac_(cr.empty(4, 4, 3, 3))._array
     assert conv[:, :, 1, 1].tolist() == np.eye(4).tolist() and conv.sum() == 4
     with pytest.raises(ValueError, match="at least 2 dims"):
         nn.init.xavier_uniform_(cr.empty(5))
@@ -345,9 +345,9 @@ def test_other_init_functions():
 
 def test_init_is_reproducible_under_manual_seed():
     cr.manual_seed(3)
-    a = nn.Linear(5, 5).weight.data.copy()
+    a = nn.Linear(5, 5).weight._array.copy()
     cr.manual_seed(3)
-    np.testing.assert_array_equal(nn.Linear(5, 5).weight.data, a)
+    np.testing.assert_array_equal(nn.Linear(5, 5).weight._array, a)
 
 
 # -------------------------------------------------------------------- utils
@@ -364,7 +364,7 @@ def test_clip_grad_norm_matches_pytorch(norm_type, max_norm):
     n_theirs = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
     assert n_ours.item() == pytest.approx(n_theirs.item(), rel=1e-5)
     for o, t in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(o.grad.data, t.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(o.grad._array, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_clip_grad_value_and_vectors():
@@ -375,9 +375,9 @@ def test_clip_grad_value_and_vectors():
     m, tm = nn.Linear(3, 2), torch.nn.Linear(3, 2)
     _copy_from_torch(m, tm)
     vec = nn.utils.parameters_to_vector(m.parameters())
-    np.testing.assert_array_equal(vec.data, torch.nn.utils.parameters_to_vector(tm.parameters()).detach())
+    np.testing.assert_array_equal(vec._array, torch.nn.utils.parameters_to_vector(tm.parameters()).detach())
     nn.utils.vector_to_parameters(cr.arange(8).float(), m.parameters())
-    assert m.weight.data.ravel().tolist() == [0, 1, 2, 3, 4, 5] and m.bias.tolist() == [6, 7]
+    assert m.weight._array.ravel().tolist() == [0, 1, 2, 3, 4, 5] and m.bias.tolist() == [6, 7]
     with pytest.raises(ValueError, match="8 values"):
         nn.utils.vector_to_parameters(cr.zeros(7), m.parameters())
     bad = cr.zeros(1, requires_grad=True)
@@ -438,3 +438,23 @@ def test_replacing_a_child_keeps_its_place():
     layer = cr.nn.Linear(2, 2)
     layer.weight = cr.nn.Parameter(cr.zeros(2, 2))
     assert list(layer.state_dict()) == ["weight", "bias"]
+
+
+def test_reassigning_a_child_or_parameter_keeps_its_place_as_pytorch():
+    def build(nn):
+        m = nn.Module()
+        m.conv1 = nn.Conv2d(1, 2, 3)
+        m.fc = nn.Linear(2, 2)
+        m.scale = nn.Parameter(torch.ones(1) if nn is torch.nn else cr.ones(1))
+        m.bias = nn.Parameter(torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.conv1 = nn.Conv2d(1, 4, 3)  # replaced: stays first
+        m.scale = nn.Parameter(torch.ones(2) if nn is torch.nn else cr.ones(2))
+        m.register_buffer("b1", torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.register_buffer("b2", torch.zeros(1) if nn is torch.nn else cr.zeros(1))
+        m.register_buffer("b1", torch.ones(1) if nn is torch.nn else cr.ones(1))
+        return m
+
+    ours, theirs = build(cr.nn), build(torch.nn)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.conv1.out_channels == 4

@@ -68,8 +68,8 @@ def test_batch_norm_updates_running_statistics_like_torch():
         x = _data(10 + step, (6, 4, 3))
         F.batch_norm(cr.tensor(x), rm, rv, training=True, momentum=0.3)
         TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=0.3)
-    np.testing.assert_allclose(rm.data, trm.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rv.data, trv.numpy(), rtol=1e-5, atol=1e-6)  # the unbiased variance
+    np.testing.assert_allclose(rm._array, trm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv._array, trv.numpy(), rtol=1e-5, atol=1e-6)  # the unbiased variance
 
 
 @st.composite
@@ -96,7 +96,7 @@ def test_group_norm_hypothesis(cfg):
         # one value per group: x - mean is exactly 0 here (PyTorch's rounding, amplified by
         # 1/sqrt(eps), leaves up to 1e-4), so the output is the bias
         bias = params[1].reshape(1, -1, *[1] * (x.ndim - 2)) if affine else 0
-        out = F.group_norm(cr.tensor(x), groups, *map(cr.tensor, params)).data
+        out = F.group_norm(cr.tensor(x), groups, *map(cr.tensor, params))._array
         np.testing.assert_array_equal(out, np.broadcast_to(bias, x.shape))
         return
     check_against_torch(
@@ -163,15 +163,15 @@ def test_batchnorm_layer_trains_and_evaluates_like_torch(ours_cls, theirs_cls, s
         c = rng.standard_normal(shape).astype(np.float32)
         xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         yo, yt = ours(xo), theirs(xt)
-        np.testing.assert_allclose(yo.data, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(yo._array, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
         (yo * cr.tensor(c)).sum().backward()
         (yt * torch.tensor(c)).sum().backward()
-        np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(xo.grad._array, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
         for name, p in theirs.named_parameters():
-            np.testing.assert_allclose(getattr(ours, name).grad.data, p.grad.numpy(), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(getattr(ours, name).grad._array, p.grad.numpy(), rtol=1e-4, atol=1e-5)
         for name, buf in theirs.named_buffers():
             assert getattr(ours, name).dtype == getattr(cr, str(buf.dtype).replace("torch.", ""))
-            np.testing.assert_allclose(getattr(ours, name).data, buf.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(getattr(ours, name)._array, buf.numpy(), rtol=1e-5, atol=1e-6)
     ours.eval(), theirs.eval()
     x = _data(30, shape)
     check_against_torch(ours, theirs, [x], rtol=1e-4, atol=1e-5)
@@ -180,15 +180,15 @@ def test_batchnorm_layer_trains_and_evaluates_like_torch(ours_cls, theirs_cls, s
 def test_batchnorm_train_versus_eval_behaviour():
     bn = nn.BatchNorm2d(2)
     x = _data(6, (4, 2, 3, 3))
-    y = bn(cr.tensor(x)).data
+    y = bn(cr.tensor(x))._array
     # training: every channel of the output has mean 0 and variance 1 over the batch
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-3)
     # ...and a sample's output depends on the rest of its batch; in eval it does not
-    assert not np.allclose(bn(cr.tensor(x[:2])).data, y[:2], atol=1e-3)
+    assert not np.allclose(bn(cr.tensor(x[:2]))._array, y[:2], atol=1e-3)
     assert bn.num_batches_tracked.item() == 2
     bn.eval()
-    np.testing.assert_allclose(bn(cr.tensor(x[:2])).data, bn(cr.tensor(x)).data[:2], rtol=1e-6)
+    np.testing.assert_allclose(bn(cr.tensor(x[:2]))._array, bn(cr.tensor(x))._array[:2], rtol=1e-6)
     assert bn.num_batches_tracked.item() == 2  # eval leaves the running statistics alone
     # (1, C) input: refused while training (one value per channel), fine in eval
     bn1 = nn.BatchNorm1d(3)
@@ -201,7 +201,7 @@ def test_batchnorm_train_versus_eval_behaviour():
     assert bn.num_batches_tracked.item() == 3
     bn.reset_running_stats()
     assert bn.num_batches_tracked.item() == 0
-    assert not bn.running_mean.data.any() and (bn.running_var.data == 1).all()
+    assert not bn.running_mean._array.any() and (bn.running_var._array == 1).all()
 
 
 def test_loading_a_torch_batchnorm_state_dict_gives_torch_eval_outputs():
@@ -220,7 +220,7 @@ def test_loading_a_torch_batchnorm_state_dict_gives_torch_eval_outputs():
     assert ours[0].num_batches_tracked.item() == 4
     x = _data(50, (2, 4, 3, 3))
     expected = theirs(torch.tensor(x)).detach().numpy()
-    np.testing.assert_allclose(ours(cr.tensor(x)).data, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours(cr.tensor(x))._array, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_float64_layers():
@@ -255,13 +255,13 @@ def test_group_and_layer_norm_layers_match_torch(ours, theirs, shape):
         ours.train(train), theirs.train(train)
         xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         yo, yt = ours(xo), theirs(xt)
-        np.testing.assert_allclose(yo.data, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(yo._array, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
         ours.zero_grad(), theirs.zero_grad()
         (yo * cr.tensor(c)).sum().backward()
         (yt * torch.tensor(c)).sum().backward()
-        np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(xo.grad._array, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
         for name, p in theirs.named_parameters():
-            np.testing.assert_allclose(getattr(ours, name).grad.data, p.grad.numpy(), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(getattr(ours, name).grad._array, p.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------ errors

@@ -87,7 +87,7 @@ def _compare(
     if lengths is None:
         out_t, fin_t = theirs(xt, hx_t)
     else:
-        lens_t = torch.tensor(lengths.data if isinstance(lengths, cr.Tensor) else lengths)
+        lens_t = torch.tensor(lengths._array if isinstance(lengths, cr.Tensor) else lengths)
         packed = pack_padded_sequence(xt, lens_t, batch_first=batch_first, enforce_sorted=False)
         out_p, fin_t = theirs(packed, hx_t)
         out_t, _ = pad_packed_sequence(out_p, batch_first=batch_first, total_length=seq_len)
@@ -99,7 +99,7 @@ def _compare(
     for i, (a, b) in enumerate(zip([out_c, *fin_c], [out_t, *fin_t], strict=True)):
         assert a.shape == tuple(b.shape), f"output {i}: shape {a.shape}, PyTorch {tuple(b.shape)}"
         assert a.dtype == np_dtype
-        np.testing.assert_allclose(a.data, b.detach().numpy(), **tol, err_msg=f"output {i}")
+        np.testing.assert_allclose(a._array, b.detach().numpy(), **tol, err_msg=f"output {i}")
         c = rng.standard_normal(a.shape).astype(np_dtype)
         loss_t = loss_t + (b * torch.tensor(c)).sum()
         loss_c = loss_c + (a * cr.tensor(c)).sum()
@@ -112,7 +112,7 @@ def _compare(
     grads += [(p, theirs_params[name], name) for name, p in ours.named_parameters()]
     for c, t, name in grads:
         assert c.grad is not None, f"{name}: no gradient"
-        np.testing.assert_allclose(c.grad.data, t.grad.numpy(), **tol, err_msg=f"gradient of {name}")
+        np.testing.assert_allclose(c.grad._array, t.grad.numpy(), **tol, err_msg=f"gradient of {name}")
 
 
 # ---------------------------------------------------------------- construction
@@ -147,7 +147,7 @@ def test_cell_parameters_and_repr_match_pytorch(name):
 def test_default_init_is_uniform_within_one_over_sqrt_hidden(layer):
     m = layer()
     bound = 1 / math.sqrt(100)
-    values = np.concatenate([p.data.ravel() for p in m.parameters()])
+    values = np.concatenate([p._array.ravel() for p in m.parameters()])
     assert all(p.dtype == np.float32 for p in m.parameters())
     assert np.abs(values).max() <= bound
     assert abs(values.std() - bound / math.sqrt(3)) < 0.05 * bound  # U(-b, b) has std b / sqrt(3)
@@ -156,7 +156,7 @@ def test_default_init_is_uniform_within_one_over_sqrt_hidden(layer):
 def test_state_dict_moves_both_ways():
     ours, theirs = _pair("GRU", 3, 4, num_layers=2, bidirectional=True)
     fresh = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
-    fresh.load_state_dict({k: torch.tensor(v.data) for k, v in ours.state_dict().items()})
+    fresh.load_state_dict({k: torch.tensor(v._array) for k, v in ours.state_dict().items()})
     x = torch.randn(5, 2, 3)
     torch.testing.assert_close(fresh(x)[0], theirs(x)[0])
 
@@ -210,7 +210,7 @@ def test_padding_changes_nothing():
         xc = cr.tensor(data, requires_grad=True)
         out, (h, c) = m(xc, lengths=lengths)
         (out.sum() + h.sum() + c.sum()).backward()
-        runs.append((out.data, h.data, c.data, xc.grad.data))
+        runs.append((out._array, h._array, c._array, xc.grad._array))
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
     out = runs[0][0]
@@ -278,7 +278,7 @@ def test_cells_match_pytorch_cells(name, bias):
     out_c, out_t = ours(cr.tensor(x[0])), theirs(torch.tensor(x[0]))
     for a, b in zip(out_c if lstm else [out_c], out_t if lstm else [out_t], strict=True):
         assert a.shape == tuple(b.shape) == (5,)
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a._array, b.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def _call_cell(cell, weights, x, hx):
@@ -311,7 +311,7 @@ def test_one_layer_twice_in_a_graph_and_reused_work_buffers():
     with cr.no_grad():
         ours(cr.tensor(x1))
     lc.backward(retain_graph=True)
-    first = {n: p.grad.data.copy() for n, p in ours.named_parameters()}
+    first = {n: p.grad._array.copy() for n, p in ours.named_parameters()}
     with cr.no_grad():
         ours(cr.tensor(x2))
     ours.zero_grad()
@@ -319,7 +319,7 @@ def test_one_layer_twice_in_a_graph_and_reused_work_buffers():
     theirs_params = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(first[name], theirs_params[name].grad.numpy(), rtol=1e-4, atol=1e-5)
-        np.testing.assert_array_equal(p.grad.data, first[name])
+        np.testing.assert_array_equal(p.grad._array, first[name])
     np.testing.assert_allclose(lc.item(), lt.item(), rtol=1e-5)
 
 
@@ -332,13 +332,13 @@ def test_returned_outputs_are_never_reused_while_referenced():
         with grad_mode:
             out, (h, c) = m(x * (i + 1))
         if i % 3 == 0:
-            kept.append((out.data[5:9], out.data[5:9].copy()))  # a NumPy view of the output
+            kept.append((out._array[5:9], out._array[5:9].copy()))  # a NumPy view of the output
         elif i % 3 == 1:
-            kept.append((h.data, h.data.copy()))
+            kept.append((h._array, h._array.copy()))
         else:
             if out.requires_grad:
                 out.sum().backward()
-            kept.append((c[0].data, c[0].data.copy()))
+            kept.append((c[0]._array, c[0]._array.copy()))
     for view, values in kept:
         np.testing.assert_array_equal(view, values)
 
@@ -385,7 +385,7 @@ def test_gradcheck_cells(name):
     def fn(x, h, c, *w):
         return _call_cell(cell, dict(zip(names, w, strict=True)), x, (h, c) if lstm else h)
 
-    params = [p.data.copy() for p in cell.parameters()]
+    params = [p._array.copy() for p in cell.parameters()]
     x, h, c = rng.standard_normal((2, 2)), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
     check_gradcheck(fn, [x, h, c, *params])
 
@@ -397,9 +397,9 @@ def test_five_thousand_steps_backpropagate(kind):
     x = cr.tensor(x, requires_grad=True)
     out, h = m(x)
     (out.sum() + (h[0] if kind == "LSTM" else h).sum()).backward()
-    grads = [x.grad.data, *(p.grad.data for p in m.parameters())]
+    grads = [x.grad._array, *(p.grad._array for p in m.parameters())]
     assert all(np.isfinite(g).all() for g in grads)
-    assert np.abs(x.grad.data[0]).sum() > 0
+    assert np.abs(x.grad._array[0]).sum() > 0
 
 
 # ------------------------------------------------------------------ dropout
@@ -408,17 +408,17 @@ def test_dropout_between_layers_only_in_training():
     m = nn.GRU(3, 4, num_layers=2, dropout=0.5)
     x = cr.randn(5, 2, 3)
     cr.manual_seed(1)
-    a = m(x)[0].data
+    a = m(x)[0]._array
     cr.manual_seed(1)
-    b = m(x)[0].data
+    b = m(x)[0]._array
     np.testing.assert_array_equal(a, b)  # drawn from chainrule's seeded generator
-    c = m(x)[0].data
+    c = m(x)[0]._array
     assert not np.allclose(a, c)
     m.eval()
-    np.testing.assert_array_equal(m(x)[0].data, m(x)[0].data)
+    np.testing.assert_array_equal(m(x)[0]._array, m(x)[0]._array)
     ours, theirs = _pair("GRU", 3, 4, num_layers=2, dropout=0.5)
     ours.eval(), theirs.eval()
-    np.testing.assert_allclose(ours(x)[0].data, theirs(torch.tensor(x.data))[0].detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours(x)[0], theirs(torch.tensor(x._array))[0].detach().numpy(), atol=1e-6)
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.LSTM(3, 4, dropout=0.2)
 
@@ -427,7 +427,7 @@ def test_dropout_of_one_zeroes_the_second_layers_input():
     m = nn.RNN(3, 4, num_layers=2, dropout=1.0)
     out, _ = m(cr.randn(5, 2, 3))
     # layer 2 sees zeros: its states depend on its biases only, the same for every sequence
-    np.testing.assert_allclose(out.data[:, 0], out.data[:, 1])
+    np.testing.assert_allclose(out._array[:, 0], out._array[:, 1])
 
 
 # ------------------------------------------------------------------- errors
@@ -502,10 +502,10 @@ def test_lstm_with_saturated_gates_matches_pytorch():
     x = cr.tensor(x0, requires_grad=True)
     out, _ = ours(x)
     (out * cr.tensor(c0)).sum().backward()
-    np.testing.assert_allclose(out.data, out_t.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out._array, out_t.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(x.grad._array, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     for name, p in ref.named_parameters():
-        g = getattr(ours, name).grad.data
+        g = getattr(ours, name).grad._array
         assert np.isfinite(g).all()
         np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-4, atol=1e-4)
 

@@ -33,7 +33,7 @@ def test_a_file_written_by_pytorch_loads_and_gives_the_same_outputs(tmp_path):
     ours.load_state_dict(cr.load(path))
     x = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
     np.testing.assert_allclose(
-        ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+        ours(cr.tensor(x))._array, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
     )
 
 
@@ -47,7 +47,7 @@ def test_our_file_loads_into_pytorch(tmp_path):
     theirs.load_state_dict(load_file(str(path)))
     x = np.random.default_rng(1).standard_normal((4, 6)).astype(np.float32)
     np.testing.assert_allclose(
-        ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+        ours(cr.tensor(x))._array, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
     )
 
 

@@ -29,16 +29,16 @@ def _compare(theirs, ours, inputs, rtol=1e-5, atol=2e-6, **masks):
     tkw = {k: _as(torch, v) if isinstance(v, np.ndarray) else v for k, v in masks.items()}
     ckw = {k: _as(cr, v) if isinstance(v, np.ndarray) else v for k, v in masks.items()}
     to, co = theirs(*ti, **tkw), ours(*ci, **ckw)
-    np.testing.assert_allclose(co.data, to.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(co._array, to.detach().numpy(), rtol=rtol, atol=atol)
     g = np.random.default_rng(0).standard_normal(to.shape).astype(np.float32)
     (to * torch.tensor(g)).sum().backward()
     (co * cr.tensor(g)).sum().backward()
     for a, b in zip(ci, ti, strict=True):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=rtol, atol=atol * 10)
+        np.testing.assert_allclose(a.grad._array, b.grad.numpy(), rtol=rtol, atol=atol * 10)
     tp = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(
-            p.grad.data, tp[name].grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=name
+            p.grad._array, tp[name].grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=name
         )
 
 
@@ -65,8 +65,8 @@ def test_encoder_stack_masks_and_causal():
     )
     x = _randn(rng, 2, 6, D)
     causal_f = torch.nn.Transformer.generate_square_subsequent_mask(6).numpy()
-    np.testing.assert_array_equal(cr.nn.Transformer.generate_square_subsequent_mask(6).data, causal_f)
-    np.testing.assert_array_equal(cr.nn.generate_square_subsequent_mask(6).data, causal_f)
+    np.testing.assert_array_equal(cr.nn.Transformer.generate_square_subsequent_mask(6)._array, causal_f)
+    np.testing.assert_array_equal(cr.nn.generate_square_subsequent_mask(6)._array, causal_f)
     _compare(theirs, ours, [x], mask=causal_f, is_causal=True)
     _compare(theirs, ours, [x], mask=np.triu(np.ones((6, 6), bool), 1))
     _compare(theirs, ours, [x], mask=_randn(rng, 2 * H, 6, 6))
@@ -123,10 +123,10 @@ def test_dropout_train_changes_output_eval_does_not():
     model = cr.nn.Transformer(D, H, 1, 1, FF, dropout=0.3, batch_first=True)
     src, tgt = cr.tensor(_randn(rng, 2, 5, D)), cr.tensor(_randn(rng, 2, 4, D))
     a, b = model(src, tgt), model(src, tgt)
-    assert not np.allclose(a.data, b.data)
+    assert not np.allclose(a._array, b._array)
     model.eval()
     with cr.no_grad():
-        np.testing.assert_array_equal(model(src, tgt).data, model(src, tgt).data)
+        np.testing.assert_array_equal(model(src, tgt)._array, model(src, tgt)._array)
 
 
 def test_transformer_errors_name_the_layer():
@@ -148,13 +148,13 @@ def test_transformer_errors_name_the_layer():
 def test_sinusoidal_encoding_values_and_buffer():
     pe = cr.nn.SinusoidalPositionalEncoding(6, max_len=10)
     x = cr.zeros(2, 4, 6)
-    out = pe(x).data
+    out = pe(x)._array
     pos, i = 3, 1  # feature 2i = sin(pos / 10000^(2i/d)), 2i+1 = cos(...)
     np.testing.assert_allclose(out[0, pos, 2 * i], np.sin(pos / 10000 ** (2 * i / 6)), rtol=1e-6)
     np.testing.assert_allclose(out[1, pos, 2 * i + 1], np.cos(pos / 10000 ** (2 * i / 6)), rtol=1e-6)
     assert "pe" not in pe.state_dict() and out.dtype == np.float32
     seq_first = cr.nn.SinusoidalPositionalEncoding(6, max_len=10, batch_first=False)
-    np.testing.assert_allclose(seq_first(cr.zeros(4, 2, 6)).data[:, 1], sinusoidal_table(10, 6)[:4])
+    np.testing.assert_allclose(seq_first(cr.zeros(4, 2, 6))._array[:, 1], sinusoidal_table(10, 6)[:4])
     odd = sinusoidal_table(5, 7)
     assert odd.shape == (5, 7) and np.isfinite(odd).all()
     with pytest.raises(ValueError, match="SinusoidalPositionalEncoding: the sequence has 11 positions"):
@@ -164,18 +164,18 @@ def test_sinusoidal_encoding_values_and_buffer():
 def test_learned_encoding_gradients_and_errors():
     cr.manual_seed(0)
     pe = cr.nn.LearnedPositionalEncoding(8, 4)
-    assert pe.weight.shape == (8, 4) and abs(float(pe.weight.data.std()) - 0.02) < 0.01
+    assert pe.weight.shape == (8, 4) and abs(float(pe.weight._array.std()) - 0.02) < 0.01
     x = cr.randn(3, 5, 4, requires_grad=True)
     out = pe(x)
-    np.testing.assert_allclose(out.data, x.data + pe.weight.data[None, :5], rtol=1e-6)
+    np.testing.assert_allclose(out._array, x._array + pe.weight._array[None, :5], rtol=1e-6)
     out.sum().backward()
-    np.testing.assert_allclose(pe.weight.grad.data[:5], 3.0)
-    np.testing.assert_array_equal(pe.weight.grad.data[5:], 0.0)
+    np.testing.assert_allclose(pe.weight.grad._array[:5], 3.0)
+    np.testing.assert_array_equal(pe.weight.grad._array[5:], 0.0)
     with pytest.raises(ValueError, match="LearnedPositionalEncoding: the sequence has 9 positions"):
         pe(cr.zeros(1, 9, 4))
     with pytest.raises(ValueError, match="LearnedPositionalEncoding: expected an input of shape"):
         pe(cr.zeros(1, 5, 3))
     dropped = cr.nn.LearnedPositionalEncoding(8, 4, dropout=0.5)
-    assert not np.allclose(dropped(cr.ones(2, 8, 4)).data, dropped(cr.ones(2, 8, 4)).data)
+    assert not np.allclose(dropped(cr.ones(2, 8, 4))._array, dropped(cr.ones(2, 8, 4))._array)
     dropped.eval()
-    np.testing.assert_array_equal(dropped(cr.ones(2, 8, 4)).data, dropped(cr.ones(2, 8, 4)).data)
+    np.testing.assert_array_equal(dropped(cr.ones(2, 8, 4))._array, dropped(cr.ones(2, 8, 4))._array)

@@ -53,7 +53,7 @@ def test_export_a_train_run(tmp_path):
     model.eval()
     x = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
     got = ort.InferenceSession(str(out)).run(None, {"input": x})[0]
-    np.testing.assert_allclose(got, model(cr.tensor(x)).data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, model(cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
 
 
 def test_export_a_maintenance_model(tmp_path):
@@ -71,11 +71,11 @@ def test_export_a_maintenance_model(tmp_path):
     _run_export(tmp_path, tmp_path / "m.onnx", "--part", "lstm")
     x = np.random.default_rng(1).standard_normal((4, 9, 3)).astype(np.float32)  # other batch and window
     got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x})[0]
-    np.testing.assert_allclose(got, nets["lstm"](cr.tensor(x)).data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, nets["lstm"](cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
     _run_export(tmp_path / "models" / "cnn.safetensors", tmp_path / "c.onnx")
     x = np.random.default_rng(2).standard_normal((4, 12, 3)).astype(np.float32)
     got = ort.InferenceSession(str(tmp_path / "c.onnx")).run(None, {"input": x})[0]
-    np.testing.assert_allclose(got, nets["cnn"](cr.tensor(x)).data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, nets["cnn"](cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
 
 
 def test_export_refuses_what_it_cannot_rebuild(tmp_path):

@@ -21,11 +21,11 @@ def run_export(tmp_path, model, args, names, dyn=None, others=()):
         xs = xs if isinstance(xs, tuple) else (xs,)
         want = model(*xs)
         want = [want] if isinstance(want, cr.Tensor) else list(want)
-        got = session.run(None, {n: x.data for n, x in zip(names, xs)})
+        got = session.run(None, {n: x._array for n, x in zip(names, xs)})
         assert len(got) == len(want)
         for g, w in zip(got, want):
             assert g.shape == w.shape
-            np.testing.assert_allclose(g, w.data, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(g, w._array, rtol=1e-4, atol=1e-5)
     return path
 
 

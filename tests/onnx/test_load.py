@@ -41,7 +41,7 @@ def roundtrip(tmp_path, model, args, names, dyn, other):
     xs = other if isinstance(other, tuple) else (other,)
     want, got = outputs(model(*xs)), outputs(back(*xs))
     for w, g in zip(want, got, strict=True):
-        np.testing.assert_allclose(g.data, w.data, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(g._array, w._array, rtol=1e-5, atol=1e-5)
     rng = np.random.default_rng(0)
     cot = [cr.tensor(rng.standard_normal(w.shape).astype(np.float32)) for w in want]
     gw, gb = grads_after(model, xs, cot), grads_after(back, xs, cot)  # noqa: F841
@@ -112,7 +112,7 @@ def test_imported_model_fine_tunes(tmp_path):
         first = first if first is not None else loss.item()
     assert loss.item() < first / 4
     model.load_state_dict(back.state_dict())
-    np.testing.assert_allclose(model(x).data, back(x).data, rtol=1e-6)
+    np.testing.assert_allclose(model(x)._array, back(x)._array, rtol=1e-6)
 
 
 def test_unsupported_operator_names_it_and_the_node(tmp_path):

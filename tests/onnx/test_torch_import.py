@@ -25,7 +25,7 @@ def torch_export(tmp_path, model, example, dynamic_axes=None):
 def check(model, back, x):
     want = model(torch.from_numpy(x))
     got = back(cr.tensor(x))
-    np.testing.assert_allclose(got.data, want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got._array, want.detach().numpy(), rtol=1e-4, atol=1e-5)
     c = np.random.default_rng(0).standard_normal(want.shape).astype(np.float32)
     (want * torch.from_numpy(c)).sum().backward()
     (got * cr.tensor(c)).sum().backward()

@@ -55,7 +55,7 @@ def test_sdpa_bool_mask_with_fully_masked_row():
     out = check_against_torch(
         ours, theirs, [_randn(rng, 2, 3, 5, 4), _randn(rng, 2, 3, 7, 4), _randn(rng, 2, 3, 7, 6), mask]
     )
-    assert np.all(out[0].data[:, :, 2] == 0)
+    assert np.all(out[0]._array[:, :, 2] == 0)
 
 
 def test_sdpa_float_mask_gets_gradient():
@@ -119,10 +119,10 @@ def test_sdpa_dropout_is_seeded_and_float32_stays():
     b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
     c = F.scaled_dot_product_attention(q, k, v)
     assert a.dtype == np.float32
-    np.testing.assert_array_equal(a.data, b.data)
-    assert not np.allclose(a.data, c.data)
+    np.testing.assert_array_equal(a._array, b._array)
+    assert not np.allclose(a._array, c._array)
     a.sum().backward()
-    assert q.grad.shape == q.shape and np.isfinite(q.grad.data).all()
+    assert q.grad.shape == q.shape and np.isfinite(q.grad._array).all()
 
 
 def test_sdpa_dropout_gradcheck():
@@ -219,24 +219,24 @@ def _check_mha(theirs, ours, q, k, v, self_attn=False, rtol=1e-5, atol=1e-6, **k
     ckw = {n: cr.tensor(m) if isinstance(m, np.ndarray) else m for n, m in kw.items()}
     to, tw = theirs(tq, tk, tv, **tkw)
     co, cw = ours(cq, ck, cv, **ckw)
-    np.testing.assert_allclose(co.data, to.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(co._array, to.detach().numpy(), rtol=rtol, atol=atol)
     rng = np.random.default_rng(0)
     g = rng.standard_normal(to.shape).astype(np.float32)
     lt, lc = (to * torch.tensor(g)).sum(), (co * cr.tensor(g)).sum()
     assert (tw is None) == (cw is None)
     if tw is not None:
         assert cw.shape == tuple(tw.shape)
-        np.testing.assert_allclose(cw.data, tw.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(cw._array, tw.detach().numpy(), rtol=rtol, atol=atol)
         gw = rng.standard_normal(tw.shape).astype(np.float32)
         lt, lc = lt + (tw * torch.tensor(gw)).sum(), lc + (cw * cr.tensor(gw)).sum()
     lt.backward()
     lc.backward()
     for a, b in ((cq, tq), (ck, tk), (cv, tv)):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=rtol, atol=atol * 10)
+        np.testing.assert_allclose(a.grad._array, b.grad.numpy(), rtol=rtol, atol=atol * 10)
     tp = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(
-            p.grad.data, tp[name].grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=name
+            p.grad._array, tp[name].grad.numpy(), rtol=rtol, atol=atol * 10, err_msg=name
         )
 
 
@@ -298,13 +298,13 @@ def test_mha_unbatched_and_key_is_value():
     q, kv = _randn(rng, 4, 2, 8), _randn(rng, 5, 2, 8)
     co = ours(cr.tensor(q), cr.tensor(kv), cr.tensor(kv))[0]  # keys and values share one GEMM
     to = theirs(torch.tensor(q), torch.tensor(kv), torch.tensor(kv))[0]
-    np.testing.assert_allclose(co.data, to.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(co._array, to.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_mha_gradcheck_tiny():
     rng = np.random.default_rng(16)
     mha = cr.nn.MultiheadAttention(4, 2, batch_first=True).double()
-    mha.in_proj_bias.data[:] = rng.standard_normal(12)
+    mha.in_proj_bias._array[:] = rng.standard_normal(12)
     mask = cr.tensor(np.triu(np.ones((3, 3), bool), 1))
     for need in (False, True):
         check_gradcheck(
@@ -325,11 +325,11 @@ def test_mha_dropout_train_vs_eval():
         mha.train()
         a = mha(x, x, x, need_weights=need)[0]
         b = mha(x, x, x, need_weights=need)[0]
-        assert not np.allclose(a.data, b.data)
+        assert not np.allclose(a._array, b._array)
         mha.eval()
         c = mha(x, x, x, need_weights=need)[0]
         d = mha(x, x, x, need_weights=need)[0]
-        np.testing.assert_array_equal(c.data, d.data)
+        np.testing.assert_array_equal(c._array, d._array)
 
 
 def test_mha_errors_name_the_layer():

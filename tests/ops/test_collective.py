@@ -24,10 +24,10 @@ def test_forward_and_backward_go_through_the_reducer():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     c = np.array([0.5, -1.0, 2.0], dtype=np.float32)
     out = all_reduce_sum(x, reducer)
-    np.testing.assert_array_equal(out.data, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(out._array, [2.0, 4.0, 6.0])
     (out * cr.tensor(c)).sum().backward()
     # dL/dx_r = sum over ranks of dL_k/ds: the reducer applied to the incoming gradient
-    np.testing.assert_array_equal(x.grad.data, 2 * c)
+    np.testing.assert_array_equal(x.grad._array, 2 * c)
     assert len(calls) == 2
     np.testing.assert_array_equal(calls[1], c)
 

@@ -289,10 +289,10 @@ def test_maximum_minimum_ties_split_gradient_evenly(cr_fn: Callable, torch_fn: C
     xt = torch.tensor([2.0, -1.0], requires_grad=True)
     yt = torch.tensor([2.0, -1.0], requires_grad=True)
     torch_fn(xt, yt).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.5, 0.5])
-    np.testing.assert_array_equal(y.grad.data, [0.5, 0.5])
-    np.testing.assert_array_equal(x.grad.data, xt.grad.numpy())
-    np.testing.assert_array_equal(y.grad.data, yt.grad.numpy())
+    np.testing.assert_array_equal(x.grad._array, [0.5, 0.5])
+    np.testing.assert_array_equal(y.grad._array, [0.5, 0.5])
+    np.testing.assert_array_equal(x.grad._array, xt.grad.numpy())
+    np.testing.assert_array_equal(y.grad._array, yt.grad.numpy())
 
 
 def test_pow_at_zero_base_follows_torch_without_warnings() -> None:
@@ -353,7 +353,7 @@ def test_clamp_at_the_bounds_passes_the_gradient_to_the_input() -> None:
     check_against_torch(cr.clamp, torch.clamp, [x, lo, hi])
     t = cr.tensor(x, requires_grad=True)
     cr.clamp(t, -0.5, 0.5).sum().backward()
-    np.testing.assert_array_equal(t.grad.data, [0.0, 1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(t.grad._array, [0.0, 1.0, 1.0, 1.0, 0.0])
 
 
 def test_clamp_needs_a_bound() -> None:
@@ -434,11 +434,11 @@ def test_masked_fill_with_minus_infinity_matches_torch() -> None:
     xt = torch.tensor(x, requires_grad=True)
     out = xc.masked_fill(cr.tensor(mask), float("-inf"))
     ref = xt.masked_fill(torch.tensor(mask), float("-inf"))
-    np.testing.assert_array_equal(out.data, ref.detach().numpy())
+    np.testing.assert_array_equal(out._array, ref.detach().numpy())
     out.backward(cr.ones(2, 3))
     ref.backward(torch.ones(2, 3))
-    np.testing.assert_array_equal(xc.grad.data, xt.grad.numpy())
-    np.testing.assert_array_equal(xc.grad.data, [[0, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(xc.grad._array, xt.grad.numpy())
+    np.testing.assert_array_equal(xc.grad._array, [[0, 1, 0], [0, 1, 0]])
 
 
 @pytest.mark.parametrize("value_dtype", [np.float32, np.float64])
@@ -741,13 +741,13 @@ def test_cast_to_matches_torch(cr_dt: Any, torch_dt: Any, dtype: type, data: st.
 def test_clone_copies_and_cast_keeps_gradient_dtype() -> None:
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     y = x.clone()
-    assert y.data is not x.data and not np.shares_memory(y.data, x.data)
+    assert y._array is not x._array and not np.shares_memory(y._array, x._array)
     (y * cr.tensor([3.0, 4.0])).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [3.0, 4.0])
+    np.testing.assert_array_equal(x.grad._array, [3.0, 4.0])
     z = cr.tensor([1.0, 2.0], requires_grad=True)
     (z.double() * 2.0).sum().backward()
     assert z.grad.dtype == np.float32
-    np.testing.assert_array_equal(z.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(z.grad._array, [2.0, 2.0])
 
 
 # ------------------------------------------------------------ dtype promotion
@@ -905,7 +905,7 @@ def test_autograd_grad_has_each_inputs_dtype(cr_fn: Callable, torch_fn: Callable
     ts = torch.autograd.grad(torch_fn(*theirs).sum(), theirs)
     for g, t in zip(gs, ts):
         assert str(g.dtype) == torch_dtype_name(t)
-        np.testing.assert_allclose(g.data, t.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(g._array, t.numpy(), rtol=1e-6)
 
 
 # --------------------------------------------------------- sigmoid stability
@@ -917,10 +917,10 @@ def test_sigmoid_is_stable_for_large_inputs(dtype: type) -> None:
         (out,) = check_against_torch(cr.sigmoid, torch.sigmoid, [x])
         t = cr.tensor(x, requires_grad=True)
         cr.sigmoid(t).sum().backward()
-    assert np.all(np.isfinite(out.data))
-    assert np.all(np.isfinite(t.grad.data))
-    assert out.data[0] == 0.0 and out.data[-1] == 1.0
-    assert out.data[3] == 0.5
+    assert np.all(np.isfinite(out._array))
+    assert np.all(np.isfinite(t.grad._array))
+    assert out._array[0] == 0.0 and out._array[-1] == 1.0
+    assert out._array[3] == 0.5
 
 
 @pytest.mark.parametrize(("dtype", "tol"), [(np.float32, 1e-6), (np.float64, 1e-14)])
@@ -1103,12 +1103,13 @@ def test_rounding_against_torch(form: str, name: str, shape: tuple[int, ...]) ->
 def test_rounding_halves_and_signs(name: str, dtype: type) -> None:
     x = HALVES.astype(dtype)
     out = check_against_torch(*pair("function", name), [x], rtol=0, atol=0)
-    np.testing.assert_array_equal(np.signbit(out[0].data), np.signbit(getattr(torch, name)(torch.tensor(x))))
+    ref = getattr(torch, name)(torch.tensor(x))
+    np.testing.assert_array_equal(np.signbit(out[0]._array), np.signbit(ref))
 
 
 def test_round_is_half_to_even() -> None:
     out = cr.round(cr.tensor(np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5])))
-    np.testing.assert_array_equal(out.data, [0, 2, 2, -0, -2, -2])
+    np.testing.assert_array_equal(out._array, [0, 2, 2, -0, -2, -2])
 
 
 @pytest.mark.parametrize("form", ROUNDING_FORMS)
@@ -1131,8 +1132,8 @@ def test_rounding_gradient_is_zero_as_in_torch(name: str) -> None:
     y.sum().backward()
     ty.sum().backward()
     assert ours.grad is not None and theirs.grad is not None
-    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
-    np.testing.assert_array_equal(ours.grad.data, np.zeros((3, 4), np.float32))
+    np.testing.assert_array_equal(ours.grad._array, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad._array, np.zeros((3, 4), np.float32))
     assert ours.grad.dtype == np.float32
 
 
@@ -1151,7 +1152,7 @@ def test_rounding_of_ints_is_identity(name: str, dtype: type) -> None:
     x = np.array([0, 3, 7, 100], dtype=dtype)
     out = check_against_torch(*pair("function", name), [x])
     assert out[0].dtype == dtype
-    np.testing.assert_array_equal(out[0].data, x)
+    np.testing.assert_array_equal(out[0]._array, x)
 
 
 def test_rounding_without_grad_records_nothing() -> None:

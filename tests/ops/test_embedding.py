@@ -78,15 +78,15 @@ def test_max_norm_renormalises_like_torch(norm_type):
     ours = cr.nn.Embedding(6, 5, max_norm=1.5, norm_type=norm_type, _weight=w0.copy())
     theirs = torch.nn.Embedding(6, 5, max_norm=1.5, norm_type=norm_type, _weight=torch.tensor(w0.copy()))
     out_o, out_t = ours(cr.tensor(idx)), theirs(torch.tensor(idx))
-    np.testing.assert_allclose(out_o.data, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_o._array, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.weight._array, theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_module_init_state_dict_and_gradient_like_torch():
     layer = cr.nn.Embedding(50, 8, padding_idx=3)
     assert layer.weight.shape == (50, 8) and layer.weight.dtype == np.float32
-    assert not layer.weight.data[3].any()
-    assert 0.7 < layer.weight.data.std() < 1.3  # N(0, 1), as PyTorch
+    assert not layer.weight._array[3].any()
+    assert 0.7 < layer.weight._array.std() < 1.3  # N(0, 1), as PyTorch
     ref = torch.nn.Embedding(50, 8, padding_idx=3)
     layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
     assert list(layer.state_dict()) == ["weight"]
@@ -96,8 +96,8 @@ def test_module_init_state_dict_and_gradient_like_torch():
     c = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
     (out * cr.tensor(c)).sum().backward()
     (ref_out * torch.tensor(c)).sum().backward()
-    np.testing.assert_allclose(layer.weight.grad.data, ref.weight.grad.numpy(), rtol=1e-5, atol=1e-5)
-    assert not layer.weight.grad.data[3].any()
+    np.testing.assert_allclose(layer.weight.grad._array, ref.weight.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert not layer.weight.grad._array[3].any()
     assert repr(layer) == repr(ref) == "Embedding(50, 8, padding_idx=3)"
 
 
@@ -105,11 +105,11 @@ def test_from_pretrained_freeze_and_padding_row_kept():
     table = np.arange(12, dtype=np.float32).reshape(4, 3)
     frozen = cr.nn.Embedding.from_pretrained(cr.tensor(table), padding_idx=1)
     assert not frozen.weight.requires_grad
-    np.testing.assert_array_equal(frozen(cr.tensor(np.array([1, 2]))).data, table[[1, 2]])
+    np.testing.assert_array_equal(frozen(cr.tensor(np.array([1, 2])))._array, table[[1, 2]])
     trainable = cr.nn.Embedding.from_pretrained(table, freeze=False)
     out = trainable(cr.tensor(np.array([[0, 0, 3]])))
     out.sum().backward()
-    np.testing.assert_array_equal(trainable.weight.grad.data[:, 0], [2, 0, 0, 1])
+    np.testing.assert_array_equal(trainable.weight.grad._array[:, 0], [2, 0, 0, 1])
     with pytest.raises(ValueError, match="2-D"):
         cr.nn.Embedding.from_pretrained(np.zeros(3, np.float32))
 

@@ -87,7 +87,7 @@ def test_tiles_key_padding_mask_with_a_sample_that_sees_nothing(tiny_tiles):
     out = check_against_torch(
         ours, theirs, [_randn(rng, n, h, n_q, 4), _randn(rng, n, h, n_k, 4), _randn(rng, n, h, n_k, 3), mask]
     )
-    assert np.all(out[0].data[1] == 0)
+    assert np.all(out[0]._array[1] == 0)
 
 
 def test_tiles_bool_mask_rows_hidden_in_some_tiles(tiny_tiles):
@@ -100,7 +100,7 @@ def test_tiles_bool_mask_rows_hidden_in_some_tiles(tiny_tiles):
     out = check_against_torch(
         ours, theirs, [_randn(rng, 2, 3, 11, 4), _randn(rng, 2, 3, 20, 4), _randn(rng, 2, 3, 20, 6), mask]
     )
-    assert np.all(out[0].data[:, :, 2] == 0)
+    assert np.all(out[0]._array[:, :, 2] == 0)
 
 
 @pytest.mark.parametrize(
@@ -174,9 +174,9 @@ def test_tiles_dropout_is_seeded_and_has_the_right_statistics(tiny_tiles):
     cr.manual_seed(3)
     b = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
     c = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # the stream moved on: another mask
-    np.testing.assert_array_equal(a.data, b.data)
-    assert not np.array_equal(a.data, c.data)
-    scaled = a.data * (s * (1 - p))  # 1 where kept, 0 where dropped
+    np.testing.assert_array_equal(a._array, b._array)
+    assert not np.array_equal(a._array, c._array)
+    scaled = a._array * (s * (1 - p))  # 1 where kept, 0 where dropped
     np.testing.assert_allclose(scaled[np.abs(scaled) > 0.5], 1.0, rtol=1e-5)
     keep = scaled > 0.5
     assert abs(keep.mean() - (1 - p)) < 0.02  # 7,200 draws: the std of the mean is 0.005
@@ -198,7 +198,7 @@ def test_tiles_dropout_gradients_match_the_mask_drawn(tiny_tiles):
         eye,
         dropout_p=p,
     )
-    keep = torch.tensor(probe.data * (n_k * (1 - p)) > 0.5)
+    keep = torch.tensor(probe._array * (n_k * (1 - p)) > 0.5)
 
     def ours(q, k, v):
         cr.manual_seed(9)  # the same seed: the same tiles draw the same masks
@@ -305,10 +305,10 @@ def test_direct_path_dropout_is_seeded():
     a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.2)
     cr.manual_seed(5)
     b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.2)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._array, b._array)
     assert not _uses_tiles(a)
     a.sum().backward()
-    assert np.isfinite(q.grad.data).all()
+    assert np.isfinite(q.grad._array).all()
 
 
 def test_tiles_scores_far_above_the_first_tile_and_rows_that_start_hidden(tiny_tiles):
@@ -339,5 +339,5 @@ def test_inference_without_a_graph_gives_the_same_output(t):
     with_graph = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     with cr.no_grad():
         without = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    np.testing.assert_allclose(without.data, with_graph.data, rtol=1e-5, atol=1e-6)
-    assert np.all(without.data[1] == 0)
+    np.testing.assert_allclose(without._array, with_graph._array, rtol=1e-5, atol=1e-6)
+    assert np.all(without._array[1] == 0)

@@ -114,8 +114,8 @@ def test_matmul_broadcast_batch_gradient_sums_over_copies() -> None:
     a = cr.tensor(np.ones((2, 5, 3, 4)), requires_grad=True)
     b = cr.tensor(np.ones((4, 6)), requires_grad=True)
     (a @ b).sum().backward()
-    np.testing.assert_array_equal(b.grad.data, np.full((4, 6), 30.0))
-    np.testing.assert_array_equal(a.grad.data, np.full((2, 5, 3, 4), 6.0))
+    np.testing.assert_array_equal(b.grad._array, np.full((4, 6), 30.0))
+    np.testing.assert_array_equal(a.grad._array, np.full((2, 5, 3, 4), 6.0))
 
 
 def test_matmul_dot_gradients() -> None:
@@ -125,8 +125,8 @@ def test_matmul_dot_gradients() -> None:
     assert out.shape == ()
     assert out.item() == 32.0
     out.backward()
-    np.testing.assert_array_equal(a.grad.data, [4.0, 5.0, 6.0])
-    np.testing.assert_array_equal(b.grad.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(a.grad._array, [4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(b.grad._array, [1.0, 2.0, 3.0])
 
 
 def test_matmul_composes_with_views() -> None:

@@ -147,13 +147,13 @@ def test_mean_of_int_is_default_float(form):
     assert out.item() == pytest.approx(23 / 6)
     out = call(cr, form, "mean", cr.tensor(x), 1, keepdim=True)
     assert out.dtype == np.float32 and out.shape == (2, 1)
-    np.testing.assert_allclose(out.data, [[7 / 3], [16 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(out._array, [[7 / 3], [16 / 3]], rtol=1e-6)
     prev = cr.get_default_dtype()
     cr.set_default_dtype(cr.float64)
     try:
         out = call(cr, form, "mean", cr.tensor(x), 0)
         assert out.dtype == np.float64
-        np.testing.assert_allclose(out.data, [2.0, 3.5, 6.0])
+        np.testing.assert_allclose(out._array, [2.0, 3.5, 6.0])
     finally:
         cr.set_default_dtype(prev)
     # an explicit dtype wins
@@ -198,16 +198,16 @@ def test_prod_with_zeros_in_the_reduced_slice(form, name):
             check_against_torch(*pair(form, "prod", dim, keepdim=keepdim), [x])
     t = cr.tensor(x, requires_grad=True)
     t.prod(1).sum().backward()
-    assert np.all(np.isfinite(t.grad.data))
+    assert np.all(np.isfinite(t.grad._array))
 
 
 def test_prod_gradient_at_one_zero_is_product_of_the_others():
     t = cr.tensor([2.0, 0.0, 3.0, -1.5], requires_grad=True)
     t.prod().backward()
-    np.testing.assert_array_equal(t.grad.data, [0.0, -9.0, 0.0, 0.0])
+    np.testing.assert_array_equal(t.grad._array, [0.0, -9.0, 0.0, 0.0])
     t = cr.tensor([2.0, 0.0, 3.0, 0.0], requires_grad=True)
     t.prod().backward()
-    np.testing.assert_array_equal(t.grad.data, [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(t.grad._array, [0.0, 0.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.int64, np.uint8])
@@ -234,7 +234,7 @@ def test_max_min_tie_gradient_values(op):
     x = [[1.0, 3.0], [3.0, -1.0]] if op == "max" else [[1.0, -1.0], [-1.0, 3.0]]
     t = cr.tensor(x, requires_grad=True)
     getattr(t, op)().backward()
-    np.testing.assert_array_equal(t.grad.data, [[0.0, 0.5], [0.5, 0.0]])
+    np.testing.assert_array_equal(t.grad._array, [[0.0, 0.5], [0.5, 0.0]])
 
 
 @pytest.mark.parametrize("op", ["max", "min"])
@@ -267,11 +267,11 @@ def test_max_min_with_dim_is_a_named_tuple(form, op):
     assert r[0] is r.values and r[1] is r.indices
     values, indices = r
     expect = x.max(1) if op == "max" else x.min(1)
-    np.testing.assert_array_equal(values.data, expect)
-    np.testing.assert_array_equal(indices.data, [1, 0] if op == "max" else [0, 1])
+    np.testing.assert_array_equal(values._array, expect)
+    np.testing.assert_array_equal(indices._array, [1, 0] if op == "max" else [0, 1])
     r = call(cr, form, op, cr.tensor(x), dim=-1, keepdim=True)
     assert r.values.shape == (2, 1) and r.indices.shape == (2, 1)
-    np.testing.assert_array_equal(r.values.data, expect[:, None])
+    np.testing.assert_array_equal(r.values._array, expect[:, None])
 
 
 def test_max_min_of_two_tensors_is_elementwise():
@@ -364,7 +364,7 @@ def test_std_gradient_of_a_constant_slice_is_zero():
     check_against_torch(*pair("method", "std", 1), [x])
     t = cr.tensor(x, requires_grad=True)
     t.std(1).sum().backward()
-    np.testing.assert_array_equal(t.grad.data[0], [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(t.grad._array[0], [0.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("n", [3, 6, 7, 50])
@@ -376,12 +376,12 @@ def test_var_std_of_a_constant_slice_is_exactly_zero(value, n):
     x = np.full((2, n), value, np.float32)
     x[1] = np.linspace(-1.0, 1.0, n)
     t = cr.tensor(x, requires_grad=True)
-    assert t.var(1).data[0] == 0.0
-    assert t.var(1, correction=0, keepdim=True).data[0, 0] == 0.0
+    assert t.var(1)._array[0] == 0.0
+    assert t.var(1, correction=0, keepdim=True)._array[0, 0] == 0.0
     std = t.std(1)
-    assert std.data[0] == 0.0
+    assert std._array[0] == 0.0
     std.sum().backward()
-    np.testing.assert_array_equal(t.grad.data[0], np.zeros(n, np.float32))
+    np.testing.assert_array_equal(t.grad._array[0], np.zeros(n, np.float32))
     assert cr.tensor(x[0]).std().item() == 0.0
 
 
@@ -405,7 +405,7 @@ def test_logsumexp_matches_torch(form, case, scale):
     x, dim, keepdim = case
     x = np.asarray(x * np.float32(scale), dtype=np.float32)
     (out,) = check_against_torch(*pair(form, "logsumexp", dim, keepdim=keepdim), [x])
-    assert np.all(np.isfinite(out.data))
+    assert np.all(np.isfinite(out._array))
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -414,8 +414,8 @@ def test_logsumexp_large_inputs(form):
     for dim in (0, 1, -1, (0, 1)):
         for keepdim in (False, True):
             (out,) = check_against_torch(*pair(form, "logsumexp", dim, keepdim=keepdim), [x])
-            assert np.all(np.isfinite(out.data))
-    np.testing.assert_allclose(cr.logsumexp(cr.tensor(x), 1).data, [1e4 + math.log(2), 0.0, 3e4], rtol=1e-6)
+            assert np.all(np.isfinite(out._array))
+    np.testing.assert_allclose(cr.logsumexp(cr.tensor(x), 1)._array, [1e4 + math.log(2), 0.0, 3e4], rtol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -425,10 +425,10 @@ def test_logsumexp_of_all_minus_inf_slice_is_minus_inf(form):
     x = np.array([[-inf, -inf, -inf], [0.0, -inf, 1.0], [inf, 2.0, -inf]], np.float32)
     # values and gradients as PyTorch (nan gradient over the all -inf slice)
     (out,) = check_against_torch(*pair(form, "logsumexp", 1), [x])
-    assert out.data[0] == -inf and out.data[2] == inf
-    np.testing.assert_allclose(out.data[1], math.log(1 + math.e), rtol=1e-6)
+    assert out._array[0] == -inf and out._array[2] == inf
+    np.testing.assert_allclose(out._array[1], math.log(1 + math.e), rtol=1e-6)
     (out,) = check_against_torch(*pair(form, "logsumexp", 0, keepdim=True), [x[:1]])
-    assert np.all(out.data == -inf)
+    assert np.all(out._array == -inf)
 
 
 # ---------------------------------------------------------- argmax / argmin
@@ -453,9 +453,9 @@ def test_argmax_argmin_examples(form, op):
     kept = call(cr, form, op, x, keepdim=True)
     assert kept.shape == (1, 1) and kept.item() == first.item()
     along_1 = [1, 0] if op == "argmax" else [0, 1]
-    np.testing.assert_array_equal(call(cr, form, op, x, 1).data, along_1)
+    np.testing.assert_array_equal(call(cr, form, op, x, 1)._array, along_1)
     along_0 = [[1, 0, 0]] if op == "argmax" else [[0, 1, 1]]
-    np.testing.assert_array_equal(call(cr, form, op, x, 0, keepdim=True).data, along_0)
+    np.testing.assert_array_equal(call(cr, form, op, x, 0, keepdim=True)._array, along_0)
 
 
 # ---------------------------------------------------------------- any / all
@@ -481,8 +481,8 @@ def test_any_all_examples(form):
     x = cr.tensor([[True, False], [False, False]])
     assert call(cr, form, "any", x).item() is True
     assert call(cr, form, "all", x).item() is False
-    np.testing.assert_array_equal(call(cr, form, "any", x, 1).data, [True, False])
-    np.testing.assert_array_equal(call(cr, form, "all", x, 0, keepdim=True).data, [[False, False]])
+    np.testing.assert_array_equal(call(cr, form, "any", x, 1)._array, [True, False])
+    np.testing.assert_array_equal(call(cr, form, "all", x, 0, keepdim=True)._array, [[False, False]])
 
 
 # ------------------------------------------------------ finite differences
@@ -734,7 +734,7 @@ def test_cumsum_of_ints_and_bools_gives_int64(dtype: type) -> None:
 def test_cumsum_gradient_is_reversed_cumsum() -> None:
     x = cr.tensor(np.zeros(4), requires_grad=True)
     (x.cumsum(0) * cr.tensor(np.array([1.0, 2.0, 3.0, 4.0]))).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [10, 9, 7, 4])
+    np.testing.assert_array_equal(x.grad._array, [10, 9, 7, 4])
 
 
 CUMSUM_GRADCHECK_CASES = [

@@ -203,7 +203,7 @@ def test_expand_as_against_torch() -> None:
 def test_expand_gradient_sums_over_copies() -> None:
     x = cr.tensor(np.array([[1.0], [2.0]]), requires_grad=True)
     x.expand(3, 2, 4).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, np.full((2, 1), 12.0))
+    np.testing.assert_array_equal(x.grad._array, np.full((2, 1), 12.0))
 
 
 # ----------------------------------------------------------------- indexing
@@ -332,11 +332,11 @@ def test_mixed_int_array_and_bool_mask() -> None:
 def test_repeated_indices_accumulate_gradient() -> None:
     x = cr.tensor(np.zeros(4), requires_grad=True)
     x[cr.tensor(np.array([1, 1, 3, 1]))].sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 3.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad._array, [0.0, 3.0, 0.0, 1.0])
 
     y = cr.tensor(np.zeros((2, 3)), requires_grad=True)
     (y[[1, 1], [2, 2]] * cr.tensor(np.array([2.0, 5.0]))).sum().backward()
-    np.testing.assert_array_equal(y.grad.data, [[0, 0, 0], [0, 0, 7.0]])
+    np.testing.assert_array_equal(y.grad._array, [[0, 0, 0], [0, 0, 7.0]])
 
 
 @given(data=st.data(), shape=shapes_nd)
@@ -415,7 +415,7 @@ def test_gather_cases(shape: tuple[int, ...], dim: int, idx: np.ndarray) -> None
 def test_gather_repeated_index_accumulates() -> None:
     x = cr.tensor(np.zeros((2, 3)), requires_grad=True)
     x.gather(1, cr.tensor(np.array([[2, 2, 2, 0], [1, 1, 1, 1]]))).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[1, 0, 3], [0, 4, 0]])
+    np.testing.assert_array_equal(x.grad._array, [[1, 0, 3], [0, 4, 0]])
 
 
 def test_gather_errors() -> None:
@@ -697,7 +697,7 @@ def test_grad_flows_through_view_to_both_consumers() -> None:
     x = cr.tensor(np.arange(6.0), requires_grad=True)
     v = x.view(2, 3)
     (v[0].sum() * 2 + v[:, 1].sum() + x[5]).backward()
-    np.testing.assert_array_equal(x.grad.data, [2, 3, 2, 0, 1, 1])
+    np.testing.assert_array_equal(x.grad._array, [2, 3, 2, 0, 1, 1])
 
 
 # -------------------------------------------------------------- gradchecks
@@ -790,7 +790,7 @@ def test_setitem_on_a_leaf_that_requires_grad_is_refused_outside_no_grad() -> No
         x[0] = 1.0
     with cr.no_grad():
         x[0] = 1.0
-    assert x.is_leaf and x.requires_grad and x.data[0] == 1.0
+    assert x.is_leaf and x.requires_grad and x._array[0] == 1.0
 
 
 def test_setitem_without_grad_writes_in_place() -> None:
@@ -844,8 +844,8 @@ def test_flip_varargs_and_single_int(data: st.DataObject, shape: tuple[int, ...]
 def test_flip_returns_a_copy_not_a_view() -> None:
     x = cr.tensor(np.arange(6.0).reshape(2, 3))
     out = cr.flip(x, (1,))
-    np.testing.assert_array_equal(out.data, [[2, 1, 0], [5, 4, 3]])
-    assert not np.shares_memory(out.data, x.data)
+    np.testing.assert_array_equal(out._array, [[2, 1, 0], [5, 4, 3]])
+    assert not np.shares_memory(out._array, x._array)
 
 
 def test_flip_of_ints_keeps_dtype() -> None:
@@ -877,7 +877,7 @@ def test_repeat_cases(shape: tuple[int, ...], sizes: tuple[int, ...]) -> None:
 def test_repeat_gradient_sums_the_copies() -> None:
     x = cr.tensor(np.zeros(3), requires_grad=True)
     x.repeat(2, 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0, 4.0])
+    np.testing.assert_array_equal(x.grad._array, [4.0, 4.0, 4.0])
 
 
 # ---------------------------------------------------------------- tril/triu
@@ -906,10 +906,10 @@ def test_triangle_of_ints_and_bools(op: str, dtype: type) -> None:
 def test_tril_gradient_is_masked() -> None:
     x = cr.tensor(np.zeros((2, 3)), requires_grad=True)
     x.tril(-1).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[0, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(x.grad._array, [[0, 0, 0], [1, 0, 0]])
     y = cr.tensor(np.zeros((2, 3)), requires_grad=True)
     cr.triu(y, 1).sum().backward()
-    np.testing.assert_array_equal(y.grad.data, [[0, 1, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(y.grad._array, [[0, 1, 1], [0, 0, 1]])
 
 
 # ------------------------------------------------------------- index_select
@@ -950,7 +950,7 @@ def test_index_select_repeated_indices_accumulate_gradient() -> None:
     x = cr.tensor(np.zeros((3, 2)), requires_grad=True)
     out = x.index_select(0, cr.tensor(np.array([2, 0, 2, 2])))
     (out * cr.tensor(np.array([[1.0], [2.0], [3.0], [4.0]]))).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[2, 2], [0, 0], [8, 8]])
+    np.testing.assert_array_equal(x.grad._array, [[2, 2], [0, 0], [8, 8]])
 
 
 SELECTION_GRADCHECK_CASES = [

@@ -105,12 +105,12 @@ def test_one_cycle_drives_adam_like_torch_and_refuses_to_step_past_the_end() -> 
     theirs = TS.OneCycleLR(their_opt, max_lr=0.1, total_steps=20)
     for k in range(20):
         g = np.random.default_rng(k).standard_normal((4, 3)).astype(np.float32)
-        p.grad, q.grad = cr.tensor(g + p.data), torch.tensor(g + q.detach().numpy())
+        p.grad, q.grad = cr.tensor(g + p._array), torch.tensor(g + q.detach().numpy())
         our_opt.step()
         their_opt.step()
         ours.step()
         theirs.step()
-    np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p._array, q.detach().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"OneCycleLR: tried to step 21 times; .* total steps is 20"):
         ours.step()
 

@@ -89,7 +89,7 @@ class Twin:
             if i in skip:
                 p.grad, q.grad = None, None
                 continue
-            p.grad = cr.tensor(_grad(p.data, self.k, i))
+            p.grad = cr.tensor(_grad(p._array, self.k, i))
             q.grad = torch.tensor(_grad(q.detach().numpy(), self.k, i))
         self.cr_opt.step()
         self.torch_opt.step()
@@ -97,8 +97,8 @@ class Twin:
 
     def assert_close(self, rtol: float = 1e-5, atol: float = 1e-5) -> None:
         for i, (p, q) in enumerate(zip(self.ours, self.theirs)):
-            assert p.data.dtype == q.detach().numpy().dtype
-            np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"param {i}")
+            assert p._array.dtype == q.detach().numpy().dtype
+            np.testing.assert_allclose(p, q.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"param {i}")
 
     def assert_state_close(self, tol: float = 1e-5) -> None:
         for i, (p, q) in enumerate(zip(self.ours, self.theirs)):
@@ -110,7 +110,7 @@ class Twin:
                     assert mine is None
                     continue
                 assert isinstance(mine, cr.Tensor), f"param {i}: state {key!r} is {type(mine).__name__}"
-                np.testing.assert_allclose(mine.data, value.numpy(), rtol=tol, atol=tol, err_msg=key)
+                np.testing.assert_allclose(mine._array, value.numpy(), rtol=tol, atol=tol, err_msg=key)
 
 
 def _pair(name: str, kw: dict, **extra):
@@ -189,7 +189,7 @@ def test_state_dict_round_trip_continues_exactly(config: tuple) -> None:
     def run(params, opt, steps, k0):
         for k in range(k0, k0 + steps):
             for i, p in enumerate(params):
-                p.grad = cr.tensor(_grad(p.data, k, i))
+                p.grad = cr.tensor(_grad(p._array, k, i))
             opt.step()
 
     full = [cr.tensor(a.copy(), requires_grad=True) for a in init]
@@ -203,20 +203,20 @@ def test_state_dict_round_trip_continues_exactly(config: tuple) -> None:
     assert sorted(saved) == ["param_groups", "state"]
     assert saved["param_groups"][0]["params"] == [0, 1, 2, 3]
 
-    resumed = [cr.tensor(p.data.copy(), requires_grad=True) for p in first]
+    resumed = [cr.tensor(p._array.copy(), requires_grad=True) for p in first]
     resumed_opt = make(resumed, lr=123.0)  # options come from the state dict
     resumed_opt.load_state_dict(saved)
     assert resumed_opt.param_groups[0]["lr"] == kw["lr"]
     run(resumed, resumed_opt, 10, 10)
     for p, q in zip(full, resumed):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._array, q._array)
     # the loaded dict is a copy: training on did not change it
     assert _snapshot(saved) == _snapshot(copy.deepcopy(first_opt.state_dict()))
 
 
 def _snapshot(state_dict: dict) -> list:
     return [
-        (i, key, None if v is None else v.data.tobytes())
+        (i, key, None if v is None else v._array.tobytes())
         for i, s in sorted(state_dict["state"].items())
         for key, v in sorted(s.items())
     ]
@@ -235,7 +235,7 @@ def test_state_dict_layout_and_values_match_torch(config: tuple) -> None:
             mine = ours["state"][index][key]
             if key == "step":
                 assert mine.dtype == np.float32 and mine.shape == ()
-            np.testing.assert_allclose(mine.data, value.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(mine._array, value.numpy(), rtol=1e-5, atol=1e-6)
     for g_ours, g_theirs in zip(ours["param_groups"], theirs["param_groups"]):
         assert g_ours["params"] == g_theirs["params"]
         assert set(g_ours) - {"foreach"} <= set(g_theirs)
@@ -270,18 +270,18 @@ def test_parameters_without_grad_are_skipped_and_keep_their_own_step_counts() ->
     assert float(twin.cr_opt.state[twin.ours[1]]["step"]) == 10.0
     assert float(twin.cr_opt.state[twin.ours[3]]["step"]) == 15.0
     assert frozen not in twin.cr_opt.state
-    np.testing.assert_array_equal(frozen.data, 1.0)
+    np.testing.assert_array_equal(frozen._array, 1.0)
 
 
 def test_adagrad_initial_accumulator_value_per_group() -> None:
     """Deviation: PyTorch fills every group's sum with the constructor's value; here each group's own."""
     a, b = _p(), _p()
     opt = optim.Adagrad([{"params": [a]}, {"params": [b], "initial_accumulator_value": 2.0}], lr=0.1)
-    np.testing.assert_array_equal(opt.state[a]["sum"].data, 0.0)
-    np.testing.assert_array_equal(opt.state[b]["sum"].data, 2.0)
+    np.testing.assert_array_equal(opt.state[a]["sum"]._array, 0.0)
+    np.testing.assert_array_equal(opt.state[b]["sum"]._array, 2.0)
     a.grad, b.grad = cr.ones(3), cr.ones(3)
     opt.step()
-    np.testing.assert_allclose(b.data, 1 - 0.1 / (np.sqrt(3.0) + 1e-10), rtol=1e-6)
+    np.testing.assert_allclose(b._array, 1 - 0.1 / (np.sqrt(3.0) + 1e-10), rtol=1e-6)
 
 
 def test_state_tensors_are_live_views_that_can_be_edited_in_place() -> None:
@@ -291,13 +291,13 @@ def test_state_tensors_are_live_views_that_can_be_edited_in_place() -> None:
     p.grad, q.grad = cr.ones(4), cr.ones(3)
     opt.step()
     buf = opt.state[p]["momentum_buffer"]
-    np.testing.assert_array_equal(buf.data, 1.0)
+    np.testing.assert_array_equal(buf._array, 1.0)
     with cr.no_grad():
         buf.zero_()  # as a PyTorch user resets momentum
     opt.step()
     # b = 0.9 * 0 + g, so p moved by lr * 1 on the second step
-    np.testing.assert_allclose(p.data, 1 - 0.1 - 0.1)
-    np.testing.assert_allclose(opt.state[p]["momentum_buffer"].data, 1.0)
+    np.testing.assert_allclose(p._array, 1 - 0.1 - 0.1)
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"]._array, 1.0)
 
 
 def test_deepcopy_of_an_optimizer_trains_on_independently() -> None:
@@ -306,19 +306,19 @@ def test_deepcopy_of_an_optimizer_trains_on_independently() -> None:
     opt = optim.Adam(params, lr=0.05)
     for k in range(5):
         for i, p in enumerate(params):
-            p.grad = cr.tensor(_grad(p.data, k, i))
+            p.grad = cr.tensor(_grad(p._array, k, i))
         opt.step()
     clone = copy.deepcopy(opt)
     clone_params = clone.param_groups[0]["params"]
     for k in range(5, 10):
         for ps, o in ((params, opt), (clone_params, clone)):
             for i, p in enumerate(ps):
-                p.grad = cr.tensor(_grad(p.data, k, i))
+                p.grad = cr.tensor(_grad(p._array, k, i))
             o.step()
     for p, q in zip(params, clone_params):
         assert p is not q
-        np.testing.assert_array_equal(p.data, q.data)
-        np.testing.assert_array_equal(opt.state[p]["exp_avg"].data, clone.state[q]["exp_avg"].data)
+        np.testing.assert_array_equal(p._array, q._array)
+        np.testing.assert_array_equal(opt.state[p]["exp_avg"]._array, clone.state[q]["exp_avg"]._array)
 
 
 def test_mlp_trained_through_autograd_matches_torch() -> None:
@@ -350,7 +350,7 @@ def test_mlp_trained_through_autograd_matches_torch() -> None:
     np.testing.assert_allclose(our_losses, their_losses, rtol=1e-5)
     assert our_losses[-1] < our_losses[0]
     for p, q in zip(ours, theirs):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(p._array, q.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_closure_is_evaluated_with_grad_enabled_and_its_loss_returned() -> None:
@@ -369,7 +369,7 @@ def test_closure_is_evaluated_with_grad_enabled_and_its_loss_returned() -> None:
         loss = opt.step(closure)
     assert seen == [True]
     assert loss.item() == pytest.approx(5.0)
-    np.testing.assert_allclose(w.data, [0.5, -1.0])  # w - 0.25 * 2w
+    np.testing.assert_allclose(w._array, [0.5, -1.0])  # w - 0.25 * 2w
     assert opt.step() is None
 
 
@@ -379,7 +379,7 @@ def test_zero_grad_sets_none_or_zeros() -> None:
     opt = optim.Adam([a, b])
     a.grad = cr.ones(3)
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(a.grad.data, 0.0)
+    np.testing.assert_array_equal(a.grad._array, 0.0)
     assert b.grad is None
     opt.zero_grad()
     assert a.grad is None
@@ -422,7 +422,7 @@ def test_mixed_dtypes_in_one_group() -> None:
     for _ in range(5):
         twin.step()
     twin.assert_close()
-    assert twin.ours[1].data.dtype == np.float64
+    assert twin.ours[1]._array.dtype == np.float64
 
 
 def test_named_parameters_are_accepted() -> None:

@@ -134,8 +134,8 @@ def test_the_readable_rule_and_the_fused_path_agree(case: tuple, foreach: bool |
     rule(expected, grads_per_step, dict(options))
 
     for i, (p, e) in enumerate(zip(params, expected)):
-        assert p.data.dtype == e.dtype, f"parameter {i}: dtype {p.data.dtype}, rule {e.dtype}"
-        np.testing.assert_allclose(p.data, e, rtol=1e-6, atol=1e-6, err_msg=f"parameter {i}")
+        assert p._array.dtype == e.dtype, f"parameter {i}: dtype {p._array.dtype}, rule {e.dtype}"
+        np.testing.assert_allclose(p._array, e, rtol=1e-6, atol=1e-6, err_msg=f"parameter {i}")
 
 
 def test_the_rules_are_exact_where_they_order_operations_alike() -> None:
@@ -153,4 +153,4 @@ def test_the_rules_are_exact_where_they_order_operations_alike() -> None:
         [[g] for g in grads],
         {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1, "amsgrad": True},
     )
-    np.testing.assert_array_equal(p.data, expected)
+    np.testing.assert_array_equal(p._array, expected)

@@ -66,14 +66,14 @@ class Snapshots(Callback):
         self.weights = {}
 
     def on_epoch_end(self, trainer, epoch, logs=None):
-        self.weights[epoch] = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+        self.weights[epoch] = {k: v._array.copy() for k, v in trainer.model.state_dict().items()}
 
 
 def _assert_weights(model, weights):
     state = model.state_dict()
     assert set(state) == set(weights)
     for k, v in state.items():
-        np.testing.assert_array_equal(v.data, weights[k])
+        np.testing.assert_array_equal(v._array, weights[k])
 
 
 # ------------------------------------------------------------------ hooks
@@ -247,7 +247,7 @@ def test_model_checkpoint_files_best_and_last(tmp_path):
     assert best.epoch == 5 and (mc.best, mc.best_epoch) == (0.5, 5)
     assert load_checkpoint(tmp_path / "ck" / "epoch002.safetensors").epoch == 2
     for k, v in load_checkpoint(tmp_path / "ck" / "epoch004.safetensors").model.items():
-        np.testing.assert_array_equal(v.data, snaps.weights[4][k])
+        np.testing.assert_array_equal(v._array, snaps.weights[4][k])
 
 
 def test_model_checkpoint_best_tracks_the_best_epoch(tmp_path):
@@ -340,7 +340,7 @@ def test_learning_rate_scheduler_callback_matches_the_scheduler_argument():
 
     (h1, m1), (h2, m2) = run(True), run(False)
     assert h1.history == h2.history and h1["lr"] == [0.1, 0.05, 0.025]
-    np.testing.assert_array_equal(m1.weight.data, m2.weight.data)
+    np.testing.assert_array_equal(m1.weight._array, m2.weight._array)
 
 
 def test_learning_rate_scheduler_per_batch_and_plateau_monitor():

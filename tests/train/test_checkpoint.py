@@ -67,7 +67,7 @@ def test_round_trip_of_every_part(tmp_path):
     history.record(2, {"loss": 1.25, "val_loss": math.nan, "lr": 0.01})
     es = EarlyStopping(verbose=0)
     es.best, es.best_epoch, es.wait = 0.5, 1, 1
-    es.best_weights = {k: v.data.copy() for k, v in model.state_dict().items()}
+    es.best_weights = {k: v._array.copy() for k, v in model.state_dict().items()}
     path = tmp_path / "ck.safetensors"
     save_checkpoint(
         path,
@@ -98,15 +98,15 @@ def test_round_trip_of_every_part(tmp_path):
     ckpt = load_checkpoint(path)
     assert isinstance(ckpt, Checkpoint) and ckpt.epoch == 2 and ckpt.global_step == 17
     for k, v in model.state_dict().items():
-        np.testing.assert_array_equal(ckpt.model[k].data, v.data)
+        np.testing.assert_array_equal(ckpt.model[k]._array, v._array)
     saved, now = ckpt.optimizer, opt.state_dict()
     assert saved["param_groups"] == now["param_groups"]
     assert isinstance(saved["param_groups"][0]["betas"], tuple)
     for i, state in now["state"].items():
         assert set(saved["state"][i]) == set(state)
         for key, value in state.items():
-            np.testing.assert_array_equal(saved["state"][i][key].data, value.data)
-            assert saved["state"][i][key].data.dtype == value.data.dtype
+            np.testing.assert_array_equal(saved["state"][i][key]._array, value._array)
+            assert saved["state"][i][key]._array.dtype == value._array.dtype
     assert ckpt.scheduler == sched.state_dict()
     assert isinstance(ckpt.scheduler["milestones"], Counter)
     assert json.dumps(ckpt.history.to_dict()) == json.dumps(history.to_dict())  # NaN included
@@ -201,7 +201,7 @@ def test_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
             os.kill(os.getpid(), signal.SIGKILL)
 
         stn.save_file = dying
-        model.weight.data[...] = 7.0
+        model.weight._array[...] = 7.0
         save_checkpoint({str(path)!r}, parts, epoch=2)
         print("not reached")
     """)
@@ -212,9 +212,9 @@ def test_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
     assert len(leftovers) == 1  # the half-written temporary file, never renamed
     ckpt = load_checkpoint(path)
     assert ckpt.epoch == 1
-    assert not np.any(ckpt.model["weight"].data == 7.0)
+    assert not np.any(ckpt.model["weight"]._array == 7.0)
     cr.manual_seed(0)
-    np.testing.assert_array_equal(ckpt.model["weight"].data, nn.Linear(100, 100).weight.data)
+    np.testing.assert_array_equal(ckpt.model["weight"]._array, nn.Linear(100, 100).weight._array)
 
 
 # ------------------------------------------------------------------ resume
@@ -235,7 +235,7 @@ def _setup(case, directory, train, seed=0):
 
     class Final(Callback):  # the raw weights at each epoch's end, before EarlyStopping restores any
         def on_epoch_end(self, trainer, epoch, logs=None):
-            self.weights = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+            self.weights = {k: v._array.copy() for k, v in trainer.model.state_dict().items()}
 
     final = Final()
     callbacks = [
@@ -277,12 +277,12 @@ def test_two_epochs_resume_two_epochs_is_bit_identical_to_four(tmp_path, digits,
     for k, v in full_final.weights.items():
         np.testing.assert_array_equal(resumed_final.weights[k], v)
     for k, v in full.model.state_dict().items():  # after EarlyStopping's restore, too
-        np.testing.assert_array_equal(resumed.model.state_dict()[k].data, v.data)
+        np.testing.assert_array_equal(resumed.model.state_dict()[k]._array, v._array)
     a, b = full.optimizer.state_dict(), resumed.optimizer.state_dict()
     assert a["param_groups"] == b["param_groups"]
     for i, state in a["state"].items():
         for key, value in state.items():
-            np.testing.assert_array_equal(b["state"][i][key].data, value.data)
+            np.testing.assert_array_equal(b["state"][i][key]._array, value._array)
     assert resumed.scheduler.state_dict() == full.scheduler.state_dict()
     assert resumed.global_step == full.global_step
     assert cr.get_rng_state() == _rng_after(full_dir)
@@ -302,13 +302,13 @@ def test_resume_with_nothing_left_to_train(tmp_path, digits, capsys):
     val = DataLoader(test, batch_size=120)
     trainer, loader, _ = _setup("adam-steplr", tmp_path, train)
     trainer.fit(loader, val, epochs=2)
-    saved = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+    saved = {k: v._array.copy() for k, v in trainer.model.state_dict().items()}
     again, loader, _ = _setup("adam-steplr", tmp_path / "again", train, seed=3)
     history = again.fit(loader, val, epochs=2, resume_from=tmp_path / "last.safetensors")
     assert history.epochs == [1, 2]
     assert "nothing left to train" in capsys.readouterr().out
     for k, v in again.model.state_dict().items():
-        np.testing.assert_array_equal(v.data, saved[k])
+        np.testing.assert_array_equal(v._array, saved[k])
 
 
 def test_resume_from_another_model_names_the_file_and_keys(tmp_path):
@@ -354,8 +354,8 @@ def test_restore_checkpoint_into_parts_and_scheduler_warning(tmp_path):
     with pytest.warns(UserWarning, match="has a scheduler state but no scheduler is given"):
         ckpt = restore_checkpoint(path, {"model": model2, "optimizer": opt2, "train_loader": loader2})
     assert ckpt.epoch == 3
-    np.testing.assert_array_equal(model2.weight.data, model.weight.data)
+    np.testing.assert_array_equal(model2.weight._array, model.weight._array)
     assert loader2.generator.get_state() == gen_state
     np.testing.assert_array_equal(
-        opt2.state_dict()["state"][0]["exp_avg"].data, opt.state_dict()["state"][0]["exp_avg"].data
+        opt2.state_dict()["state"][0]["exp_avg"]._array, opt.state_dict()["state"][0]["exp_avg"]._array
     )

@@ -87,9 +87,9 @@ def test_model_optimizer_and_generators_are_left_unchanged():
     model.eval()
     model[1].train()  # mixed training flags must come back as they were
 
-    weights = {k: v.data.copy() for k, v in model.state_dict().items()}
-    grads = [p.grad.data.copy() for p in model.parameters()]
-    momenta = [opt.state[p]["momentum_buffer"].data.copy() for p in model.parameters()]
+    weights = {k: v._array.copy() for k, v in model.state_dict().items()}
+    grads = [p.grad._array.copy() for p in model.parameters()]
+    momenta = [opt.state[p]["momentum_buffer"]._array.copy() for p in model.parameters()]
     flags = [m.training for m in model.modules()]
     rng_state = cr.get_rng_state()
     loader_state = data.generator.get_state()
@@ -98,10 +98,10 @@ def test_model_optimizer_and_generators_are_left_unchanged():
     assert len(res.lrs) > 10
 
     for k, v in model.state_dict().items():
-        np.testing.assert_array_equal(v.data, weights[k], err_msg=k)
+        np.testing.assert_array_equal(v._array, weights[k], err_msg=k)
     for p, g, buf in zip(model.parameters(), grads, momenta):
-        np.testing.assert_array_equal(p.grad.data, g)
-        np.testing.assert_array_equal(opt.state[p]["momentum_buffer"].data, buf)
+        np.testing.assert_array_equal(p.grad._array, g)
+        np.testing.assert_array_equal(opt.state[p]["momentum_buffer"]._array, buf)
     assert [m.training for m in model.modules()] == flags
     assert [g["lr"] for g in opt.param_groups] == [0.05]
     assert opt.param_groups[0]["momentum"] == 0.9 and opt.param_groups[0]["weight_decay"] == 1e-4
@@ -125,7 +125,7 @@ def test_training_after_find_lr_is_the_same_run_as_without():
         if probe:
             find_lr(model, cr.nn.MSELoss(), opt, data, num_iter=20)
         train(model, opt, data, steps=12)
-        return {k: v.data.copy() for k, v in model.state_dict().items()}
+        return {k: v._array.copy() for k, v in model.state_dict().items()}
 
     plain, probed = run(False), run(True)
     for k in plain:

@@ -101,7 +101,7 @@ class _Spy(nn.Module):
         out = self.inner(x)
         self.grad_modes.append((self.training, cr.is_grad_enabled()))
         if self.training:
-            self.outputs.append(out.data.copy())
+            self.outputs.append(out._array.copy())
         return out
 
 
@@ -114,7 +114,7 @@ def test_metrics_are_streamed_over_the_outputs_computed_during_training(digits):
     state = cr.get_rng_state()
     history = trainer.fit(loader, epochs=1)
     cr.set_rng_state(state)  # the same shuffled order again, to pair outputs with their targets
-    targets = np.concatenate([y.data for _, y in loader])
+    targets = np.concatenate([y._array for _, y in loader])
     predictions = np.concatenate(spy.outputs).argmax(1)
     assert history["accuracy"][0] == pytest.approx(accuracy_score(targets, predictions), abs=1e-12)
 
@@ -139,7 +139,7 @@ def test_evaluate_is_eval_mode_without_graph_and_restores_mode(digits):
         spy.train()
     manual = nn.CrossEntropyLoss()(logits, y).item()
     assert first["loss"] == pytest.approx(manual, rel=1e-5)
-    assert first["accuracy"] == pytest.approx(accuracy_score(y.data, logits.data.argmax(1)))
+    assert first["accuracy"] == pytest.approx(accuracy_score(y._array, logits._array.argmax(1)))
 
 
 def test_predict_shapes_and_batch_forms(digits):
@@ -148,17 +148,17 @@ def test_predict_shapes_and_batch_forms(digits):
     trainer = _trainer()
     model = trainer.model
     with cr.no_grad():
-        expected = model(x).data
+        expected = model(x)._array
     for loader in (
         DataLoader(test, batch_size=100),  # (x, y) batches
         DataLoader(TensorDataset(x), batch_size=64),  # [x] batches
         [x[:100], x[100:]],  # tensors alone
-        [(x[:7].data, y[:7].data), (x[7:].data, y[7:].data)],  # NumPy pairs
+        [(x[:7]._array, y[:7]._array), (x[7:]._array, y[7:]._array)],  # NumPy pairs
     ):
         out = trainer.predict(loader)
         assert isinstance(out, cr.Tensor) and out.shape == (360, 10)
         assert not out.requires_grad
-        np.testing.assert_allclose(out.data, expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(out._array, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_multi_input_models_get_each_input():
@@ -222,7 +222,7 @@ def test_nan_loss_stops_cleanly_with_advice(capsys):
 def test_diverged_run_keeps_weights_of_the_last_good_step():
     class Snapshot(Callback):
         def on_batch_end(self, trainer, batch, logs=None):
-            self.weights = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+            self.weights = {k: v._array.copy() for k, v in trainer.model.state_dict().items()}
 
     snap = Snapshot()
     model = nn.Linear(3, 1)
@@ -232,7 +232,7 @@ def test_diverged_run_keeps_weights_of_the_last_good_step():
     with np.errstate(all="ignore"):
         trainer.fit(DataLoader(_regression(), batch_size=20), epochs=3)
     for k, v in model.state_dict().items():
-        np.testing.assert_array_equal(v.data, snap.weights[k])  # the NaN batch made no update
+        np.testing.assert_array_equal(v._array, snap.weights[k])  # the NaN batch made no update
 
 
 # ------------------------------------------------------------------ Ctrl-C
@@ -258,7 +258,7 @@ def test_keyboard_interrupt_saves_checkpoint_and_returns_history(tmp_path, digit
     ckpt = load_checkpoint(path)
     assert ckpt.epoch == 1 and ckpt.history.epochs == [1]
     for k, v in trainer.model.state_dict().items():  # the weights at the moment of the interrupt
-        np.testing.assert_array_equal(ckpt.model[k].data, v.data)
+        np.testing.assert_array_equal(ckpt.model[k]._array, v._array)
 
 
 def test_keyboard_interrupt_goes_to_log_dir_or_cwd(tmp_path, monkeypatch):
@@ -289,7 +289,8 @@ def test_grad_clip_caps_the_joint_gradient_norm(digits):
             self.norms = []
 
         def on_batch_end(self, trainer, batch, logs=None):
-            squares = [float((p.grad.data.astype(np.float64) ** 2).sum()) for p in trainer.model.parameters()]
+            params = trainer.model.parameters()
+            squares = [float((p.grad._array.astype(np.float64) ** 2).sum()) for p in params]
             self.norms.append(math.sqrt(sum(squares)))
 
     train_loader, _ = _loaders(digits)

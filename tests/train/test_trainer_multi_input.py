@@ -64,7 +64,7 @@ def _by_hand(model: nn.Module, batches) -> tuple[float, np.ndarray]:
             out = model(x, lengths)
             total += float(((out - y) ** 2).mean().item()) * y.shape[0]
             count += y.shape[0]
-            outs.append(out.data)
+            outs.append(out._array)
     return total / count, np.concatenate(outs)
 
 
@@ -89,7 +89,7 @@ def test_fit_evaluate_predict_on_padded_sequences_with_a_tuple_of_inputs() -> No
     assert history["val_loss"][-1] == pytest.approx(after, rel=1e-5)
     # predict takes ((x, lengths), y) and ((x, lengths),) batches
     for batches in (val_batches, [(inputs,) for inputs, _ in val_batches]):
-        np.testing.assert_allclose(trainer.predict(batches).data, expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(trainer.predict(batches)._array, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_dict_inputs_call_the_model_with_keywords_and_match_the_tuple_form() -> None:
@@ -103,7 +103,7 @@ def test_dict_inputs_call_the_model_with_keywords_and_match_the_tuple_form() -> 
     assert as_dict.evaluate(dict_batches)["loss"] == pytest.approx(expected, rel=1e-6)
     for predict_batches in (dict_batches, [inputs for inputs, _ in dict_batches]):
         np.testing.assert_allclose(
-            as_dict.predict(predict_batches).data, as_tuple.predict(batches).data, rtol=1e-6, atol=1e-7
+            as_dict.predict(predict_batches)._array, as_tuple.predict(batches)._array, rtol=1e-6, atol=1e-7
         )
 
 
@@ -111,7 +111,7 @@ def test_numpy_inputs_in_a_tuple_become_tensors() -> None:
     ds = Sums(16)
     (x, lengths), y = collate_sequences([ds[i] for i in range(16)])
     trainer = _trainer()
-    np_batch = ((x.data, lengths.data), y.data)
+    np_batch = ((x._array, lengths._array), y._array)
     expected = trainer.evaluate([((x, lengths), y)])["loss"]
     assert trainer.evaluate([np_batch])["loss"] == pytest.approx(expected)
 
@@ -126,7 +126,7 @@ def test_plain_pairs_still_call_the_model_with_one_argument() -> None:
     trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), metrics=None, progress=0)
     history = trainer.fit(loader, epochs=3)
     assert history["loss"][-1] < history["loss"][0]
-    np.testing.assert_allclose(trainer.predict(loader).data, model(cr.tensor(x)).data, rtol=1e-6)
+    np.testing.assert_allclose(trainer.predict(loader)._array, model(cr.tensor(x))._array, rtol=1e-6)
 
 
 def test_inputs_that_do_not_fit_forward_get_a_clear_error() -> None:

@@ -41,7 +41,7 @@ def _train_run(d: Path) -> tuple[Module, Tensor, dict[int, str]]:
     train = build_datasets(config["data"])[0]
     x = train[0][0]
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    return model, Tensor(x.data[None]), {0: "batch"}
+    return model, Tensor(x._array[None]), {0: "batch"}
 
 
 def _maintenance(path: Path) -> tuple[Module, Tensor, dict[int, str]]:

@@ -42,7 +42,7 @@ def _same_shapes(batch: Sequence[Any], kind: type, what: str) -> bool:
 def _collate_tensors(batch: Sequence[Tensor]) -> Tensor:
     if not _same_shapes(batch, Tensor, "Tensor") or any(b._requires_grad for b in batch):
         return _stack(batch)  # PyTorch's dtype promotion, and the graph kept
-    return _make(np.stack([b.data for b in batch]), None)
+    return _make(np.stack([b._array for b in batch]), None)
 
 
 def _collate_arrays(batch: Sequence[np.ndarray]) -> Tensor:

@@ -102,7 +102,7 @@ class MapFetcher:
         elif source is not None:
             self.tensors, self.index_map = source
             # rows of tensors that require grad go through getitem, which keeps their graph
-            self.arrays = [None if t._requires_grad else t.data for t in self.tensors]
+            self.arrays = [None if t._requires_grad else t._array for t in self.tensors]
             self.size = len(self.tensors[0]) if self.index_map is None else len(self.index_map)
             self._fetch = self._tensor_batch
         else:

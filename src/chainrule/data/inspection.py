@@ -152,7 +152,7 @@ def _default_names(k: int) -> list[str]:
 def _as_frame(X: Any, feature_names: list[str] | None, what: str) -> _Frame:  # noqa: N803
     """Any accepted table (array, Tensor, rows, dict of columns, DataFrame) as a :class:`_Frame`."""
     if isinstance(X, Tensor):
-        X = X.data  # noqa: N806
+        X = X._array  # noqa: N806
     if hasattr(X, "columns") and hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         # a DataFrame (pandas by position, as names may repeat; polars and the like by name)
         names = [str(c) for c in X.columns]
@@ -164,7 +164,7 @@ def _as_frame(X: Any, feature_names: list[str] | None, what: str) -> _Frame:  # 
         frame = _frame_from_columns(names, cols, len(X), what)
     elif isinstance(X, Mapping):
         names = [str(k) for k in X]
-        cols = [np.asarray(v.data if isinstance(v, Tensor) else v) for v in X.values()]
+        cols = [np.asarray(v._array if isinstance(v, Tensor) else v) for v in X.values()]
         frame = _frame_from_columns(names, cols, len(cols[0]) if cols else 0, what)
     else:
         a = X if isinstance(X, np.ndarray) else _rows_to_array(X, what)
@@ -234,7 +234,7 @@ def _rows_to_array(rows: Any, what: str) -> np.ndarray:
 def _as_target(y: Any, n: int) -> np.ndarray:
     """Labels as a parsed 1-D column (float64 or objects); one-hot rows become class indices."""
     if isinstance(y, Tensor):
-        y = y.data
+        y = y._array
     elif hasattr(y, "to_numpy"):  # a pandas Series
         y = y.to_numpy()
     a = np.array(y, dtype=object) if isinstance(y, list | tuple) else np.asarray(y)

@@ -126,7 +126,7 @@ class WeightedRandomSampler(_ArraySampler):
         replacement: bool = True,
         generator: _random.Generator | None = None,
     ) -> None:
-        w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        w = np.asarray(weights._array if isinstance(weights, Tensor) else weights, dtype=np.float64)
         if w.ndim != 1 or not w.size:
             raise ValueError(
                 f"WeightedRandomSampler: weights should be a non-empty 1-D sequence, got shape {w.shape}"

@@ -311,7 +311,7 @@ def collate_sequences(
 def _stream(data: Any, owner: str, what: str) -> np.ndarray:
     """A stream as an array: Tensors keep their dtype; other float data become the default float dtype."""
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._array
     else:
         arr = _numeric(data, owner, what)
         if arr.dtype.kind == "f":

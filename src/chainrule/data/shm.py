@@ -105,7 +105,7 @@ def _take_arrays(obj: Any, arrays: list[np.ndarray]) -> Any:
                 "DataLoader: a batch made in a worker holds a tensor with an autograd graph "
                 "(requires_grad, not a leaf); a graph cannot cross processes: detach it in the dataset"
             )
-        data = obj.data
+        data = obj._array
         if not isinstance(data, np.ndarray) or data.dtype.hasobject:
             return obj
         arrays.append(data)

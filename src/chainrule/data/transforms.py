@@ -135,7 +135,7 @@ def _per_channel(values: np.ndarray, c: int, dtype: np.dtype, name: str, arg: st
 def _as_batch(images: Any, name: str) -> tuple[np.ndarray, bool]:
     """The ``(N, C, H, W)`` array behind ``images``, and whether it was one ``(C, H, W)`` image."""
     if isinstance(images, Tensor):
-        a = images.data
+        a = images._array
     elif isinstance(images, np.ndarray):
         a = images
     else:

@@ -77,7 +77,7 @@ class DistributedDataParallel(Module):
 
     # ------------------------------------------------------------------ wrap
     def _check_shapes(self) -> None:
-        mine = [(name, tuple(p.shape), str(p.data.dtype)) for name, p in self.module.named_parameters()]
+        mine = [(name, tuple(p.shape), str(p._array.dtype)) for name, p in self.module.named_parameters()]
         everyone: list[Any] = [None] * self.world_size
         pg.all_gather_object(everyone, mine)
         reference = everyone[0]
@@ -104,13 +104,13 @@ class DistributedDataParallel(Module):
         group: list[Tensor] = []
         size = 0
         for p in reversed(self._params):
-            if group and (p.data.dtype != group[0].data.dtype or size + p.data.nbytes > cap_bytes):
-                buckets.append((group, np.empty(sum(q.data.size for q in group), group[0].data.dtype)))
+            if group and (p._array.dtype != group[0]._array.dtype or size + p._array.nbytes > cap_bytes):
+                buckets.append((group, np.empty(sum(q._array.size for q in group), group[0]._array.dtype)))
                 group, size = [], 0
             group.append(p)
-            size += p.data.nbytes
+            size += p._array.nbytes
         if group:
-            buckets.append((group, np.empty(sum(q.data.size for q in group), group[0].data.dtype)))
+            buckets.append((group, np.empty(sum(q._array.size for q in group), group[0]._array.dtype)))
         return buckets
 
     # ------------------------------------------------------------------ forward
@@ -149,11 +149,11 @@ class DistributedDataParallel(Module):
         for params, flat in self._buckets:
             at = 0
             for p in params:
-                n = p.data.size
+                n = p._array.size
                 if p.grad is None:
                     flat[at : at + n] = 0
                 else:
-                    flat[at : at + n] = p.grad.data.reshape(-1)
+                    flat[at : at + n] = p.grad._array.reshape(-1)
                 at += n
             requests.append(comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
         MPI.Request.Waitall(requests)
@@ -162,11 +162,11 @@ class DistributedDataParallel(Module):
             flat *= scale
             at = 0
             for p in params:
-                n = p.data.size
+                n = p._array.size
                 if p.grad is None:  # no gradient here but some elsewhere: take the average
                     if flat[at : at + n].any():
-                        p.grad = Tensor(flat[at : at + n].reshape(p.data.shape).copy())
+                        p.grad = Tensor(flat[at : at + n].reshape(p._array.shape).copy())
                 else:
-                    p.grad.data[...] = flat[at : at + n].reshape(p.data.shape)
+                    p.grad._array[...] = flat[at : at + n].reshape(p._array.shape)
                 at += n
         self.allreduce_seconds = time.perf_counter() - start

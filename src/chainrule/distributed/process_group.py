@@ -165,7 +165,7 @@ def barrier() -> None:
 
 def _array(tensor: Any, who: str) -> np.ndarray:
     """The C-contiguous array a collective reads and writes in place."""
-    data = tensor.data if isinstance(tensor, Tensor) else tensor
+    data = tensor._array if isinstance(tensor, Tensor) else tensor
     if not isinstance(data, np.ndarray):
         raise TypeError(f"{who}: expected a Tensor or a NumPy array, got {type(tensor).__name__}")
     if not data.flags.c_contiguous:

@@ -72,9 +72,9 @@ class SyncBatchNorm(BatchNorm1d):
         view = (1, c) + (1,) * (len(shape) - 2)
         local = shape[0] * math.prod(shape[2:])
         # one all-reduce for the channel sums and the sample count
-        count = Tensor(np.array([local], dtype=input.data.dtype))
+        count = Tensor(np.array([local], dtype=input._array.dtype))
         pooled = all_reduce_sum(cat([input.sum(dim=dims), count]), _sum_over_ranks)
-        total = float(pooled.data[c])
+        total = float(pooled._array[c])
         if total <= 1:
             raise ValueError(
                 f"SyncBatchNorm: Expected more than 1 value per channel when training, got {total:g}"
@@ -89,11 +89,12 @@ class SyncBatchNorm(BatchNorm1d):
             out = out + self.bias.reshape(view)
         if self.training and self.track_running_stats and self.running_mean is not None:
             with no_grad():
-                self.num_batches_tracked.data += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked.data)
-                self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean.data
-                unbiased = var.data * (total / (total - 1))
-                self.running_var.data[...] = (1 - m) * self.running_var.data + m * unbiased
+                self.num_batches_tracked._array += 1
+                tracked = float(self.num_batches_tracked._array)
+                m = self.momentum if self.momentum is not None else 1.0 / tracked
+                self.running_mean._array[...] = (1 - m) * self.running_mean._array + m * mean._array
+                unbiased = var._array * (total / (total - 1))
+                self.running_var._array[...] = (1 - m) * self.running_var._array + m * unbiased
         return out
 
     @classmethod

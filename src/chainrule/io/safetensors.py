@@ -57,7 +57,7 @@ def _arrays(tensors: Any) -> dict[str, np.ndarray]:
         if key == "__metadata__":
             raise ValueError("save: '__metadata__' is reserved by the safetensors header; rename that tensor")
         if isinstance(value, Tensor):
-            arr = value.data
+            arr = value._array
         elif isinstance(value, (np.ndarray, np.generic)):
             arr = np.asarray(value)
         else:
@@ -96,14 +96,20 @@ def _metadata(metadata: Any) -> dict[str, str] | None:
     return dict(metadata)
 
 
+def _is_file(obj: Any) -> bool:
+    return not isinstance(obj, (str, os.PathLike)) and (hasattr(obj, "read") or hasattr(obj, "write"))
+
+
 def save(
     tensors: Mapping[str, Tensor | np.ndarray],
-    path: str | os.PathLike,
+    path: str | os.PathLike | IO[bytes],
     metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Write named tensors (chainrule Tensors or NumPy arrays) to ``path`` as a safetensors file.
 
-    The write is atomic: the file at ``path`` is the old one until the new one
+    ``path`` may also be a file object open for binary writing (as
+    ``torch.save`` takes one): the bytes are written to it at its position.
+    A write to a path is atomic: the file at ``path`` is the old one until the new one
     is complete on disk. ``metadata`` is a str -> str map kept in the header
     (read it back with :func:`load_metadata`). Gradients and ``requires_grad``
     are not saved, only values; tensors that share memory (tied weights) are
@@ -111,10 +117,18 @@ def save(
     """
     from safetensors import numpy as st_numpy
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"save: path must be a str or os.PathLike, got {type(path).__name__}")
+    if not isinstance(path, (str, os.PathLike)) and not hasattr(path, "write"):
+        raise TypeError(
+            f"save: path must be a str, an os.PathLike or a binary file object, got {type(path).__name__}"
+        )
     arrays = _arrays(tensors)
     meta = _metadata(metadata)
+    if not isinstance(path, (str, os.PathLike)):
+        try:
+            path.write(st_numpy.save(arrays, metadata=meta))
+        except TypeError as e:
+            raise TypeError(f"save: the file object must be open for binary writing ('wb'): {e}") from e
+        return
     with atomic_path(path) as tmp:
         st_numpy.save_file(arrays, tmp, metadata=meta)
 
@@ -240,8 +254,11 @@ def _unsupported(who: str, name: str, header: dict) -> None:
             )
 
 
-def load(path: str | os.PathLike) -> dict[str, Tensor]:
+def load(path: str | os.PathLike | IO[bytes]) -> dict[str, Tensor]:
     """Read a safetensors file into a dict of Tensors, by name (sorted), without unpickling anything.
+
+    ``path`` may also be a file object open for binary reading; it is read
+    from its position to the end.
 
     Tensors keep the file's dtype (float32 stays float32; bfloat16, which
     NumPy lacks, widens exactly to float32), hold writable memory of their own
@@ -250,6 +267,8 @@ def load(path: str | os.PathLike) -> dict[str, Tensor]:
     """
     from safetensors import safe_open
 
+    if _is_file(path):
+        return _load_file_object(path)
     name, f = _open(path, "load")
     with f:
         header, start = _header("load", name, f)
@@ -266,6 +285,28 @@ def load(path: str | os.PathLike) -> dict[str, Tensor]:
         except Exception as e:  # the Rust reader's SafetensorError, and anything else it raises
             raise _wrap("load", name, e) from e
     return out
+
+
+def _load_file_object(f: IO[bytes]) -> dict[str, Tensor]:
+    """Load from an open binary file: its bytes go through a private temporary file, checked as a path."""
+    import tempfile
+
+    if not hasattr(f, "read"):
+        raise TypeError(f"load: expected a path or a file object open for reading, got {type(f).__name__}")
+    data = f.read()
+    if not isinstance(data, bytes):
+        raise TypeError("load: the file object must be open in binary mode ('rb'), it returned text")
+    fd, tmp = tempfile.mkstemp(suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        try:
+            return load(tmp)
+        except SafetensorsError as e:
+            what = getattr(f, "name", "the file object")
+            raise SafetensorsError(str(e).replace(tmp, f"{what} (read from a file object)")) from None
+    finally:
+        os.unlink(tmp)
 
 
 def load_metadata(path: str | os.PathLike) -> dict[str, str]:

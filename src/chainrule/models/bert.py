@@ -264,7 +264,7 @@ def _gelu_inplace(y: Tensor) -> Tensor:
     The normal CDF takes some twenty elementwise passes; over cache-sized
     blocks they run from cache instead of memory and need no full-size temporaries.
     """
-    flat = y.data.reshape(-1)
+    flat = y._array.reshape(-1)
 
     def blocks(first: int, stop: int) -> None:  # blocks first..stop-1, on one of the pool's threads
         for start in range(first * _GELU_BLOCK, min(stop * _GELU_BLOCK, flat.size), _GELU_BLOCK):
@@ -527,7 +527,7 @@ def _int_tensor(t: Any, name: str) -> Tensor:
         t = Tensor._make(t, None)
     if not isinstance(t, Tensor):
         raise TypeError(f"BertModel: {name} must be an integer Tensor, got {type(t).__name__}")
-    if t.data.dtype.kind not in "iu":
+    if t._array.dtype.kind not in "iu":
         raise TypeError(f"BertModel: {name} must be an integer Tensor, got dtype {t.dtype}")
     return t
 
@@ -536,7 +536,7 @@ def key_mask(attention_mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
     """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real."""
     if attention_mask is None:
         return None
-    m = attention_mask.data if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
+    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
     if m.shape != shape:
         raise ValueError(f"BertModel: attention_mask of shape {m.shape} must match input_ids {shape}")
     m = m.astype(bool, copy=False)
@@ -632,7 +632,7 @@ class SentenceEncoder(Module):
                     hidden = self.bert(Tensor._make(ids, None), Tensor._make(mask, None),
                                        Tensor._make(types, None)).last_hidden_state  # fmt: skip
                     emb = mean_pool(hidden, mask)
-                    out[rows] = (_l2_normalize(emb) if normalize else emb).data
+                    out[rows] = (_l2_normalize(emb) if normalize else emb)._array
         finally:
             for m, mode in modes:  # each module's own mode back, as it was
                 m.training = mode
@@ -655,7 +655,7 @@ def mean_pool(hidden: Tensor, attention_mask: Any = None) -> Tensor:
     """The mean of ``hidden`` (N, L, H) over the positions where ``attention_mask`` (N, L) is 1."""
     if attention_mask is None:
         return hidden.mean(1)
-    m = attention_mask.data if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
+    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
     m = m.astype(hidden.dtype)
     count = np.maximum(m.sum(1, keepdims=True), 1e-9).astype(hidden.dtype)
     weights = Tensor._make(m[:, :, None] / count[:, :, None], None)

@@ -32,7 +32,7 @@ __all__ = ["GPT", "sample_logits"]
 
 def _token_ids(idx: Any, owner: str, what: str) -> np.ndarray:
     """``idx`` (a Tensor, array or nested list) as an int64 array, or a clear error."""
-    ids = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    ids = np.asarray(idx._array if isinstance(idx, Tensor) else idx)
     if ids.dtype.kind not in "iu" and not (ids.size == 0 and ids.dtype.kind == "f"):
         raise TypeError(f"{owner}: {what} must hold integer token ids (int64), got dtype {ids.dtype}")
     return ids.astype(np.int64, copy=False)
@@ -150,7 +150,7 @@ class GPT(nn.Module):
 
     def _check_ids(self, idx: Any, what: str = "idx") -> Tensor:
         ids = idx if isinstance(idx, Tensor) and idx.dtype == np.int64 else None
-        arr = _token_ids(idx, "GPT", what) if ids is None else idx.data
+        arr = _token_ids(idx, "GPT", what) if ids is None else idx._array
         if arr.ndim != 2:
             raise ValueError(f"GPT: {what} must be token ids of shape (N, T), got shape {arr.shape}")
         if arr.shape[1] > self.block_size:
@@ -227,7 +227,7 @@ class GPT(nn.Module):
                 for end in range(t, t + steps):
                     context = Tensor._make(out[:, max(0, end - self.block_size) : end], None)
                     last = self.hidden_states(context)[:, -1]  # only the last position is needed
-                    logits = self.lm_head(last).data
+                    logits = self.lm_head(last)._array
                     out[:, end] = sample_logits(logits, temperature, top_k, generator)
         finally:
             self.train(was_training)

@@ -165,18 +165,43 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def resnet18(num_classes: int = 1000, **kwargs: object) -> ResNet:
-    """ResNet-18: BasicBlocks [2, 2, 2, 2]; state_dict keys and shapes as torchvision's ``resnet18``."""
+def _no_pretrained(weights: object, name: str) -> None:
+    """Accept torchvision's ``weights=None``; refuse named pretrained weights, which are not bundled."""
+    if weights is None or weights is False:
+        return
+    raise ValueError(
+        f"{name}(weights={weights!r}): pretrained weights are not bundled with chainrule and are not "
+        f"downloaded. Build the model with weights=None and load a local safetensors file: "
+        f"model = {name}(weights=None); model.load_state_dict(cr.load('{name}.safetensors')) "
+        "(a torchvision state_dict saved with safetensors.torch.save_file loads unchanged)"
+    )
+
+
+def resnet18(
+    num_classes: int = 1000, *, weights: object = None, progress: bool = True, **kwargs: object
+) -> ResNet:
+    """ResNet-18: BasicBlocks [2, 2, 2, 2]; state_dict keys and shapes as torchvision's ``resnet18``.
+
+    ``weights`` is torchvision's argument: None (random init) only, since no
+    pretrained weights are bundled; ``progress`` is accepted and unused.
+    """
+    _no_pretrained(weights, "resnet18")
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
 
 
-def resnet34(num_classes: int = 1000, **kwargs: object) -> ResNet:
-    """ResNet-34: BasicBlocks [3, 4, 6, 3]."""
+def resnet34(
+    num_classes: int = 1000, *, weights: object = None, progress: bool = True, **kwargs: object
+) -> ResNet:
+    """ResNet-34: BasicBlocks [3, 4, 6, 3] (``weights``: None only, as in :func:`resnet18`)."""
+    _no_pretrained(weights, "resnet34")
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 
-def resnet50(num_classes: int = 1000, **kwargs: object) -> ResNet:
-    """ResNet-50: Bottlenecks [3, 4, 6, 3]."""
+def resnet50(
+    num_classes: int = 1000, *, weights: object = None, progress: bool = True, **kwargs: object
+) -> ResNet:
+    """ResNet-50: Bottlenecks [3, 4, 6, 3] (``weights``: None only, as in :func:`resnet18`)."""
+    _no_pretrained(weights, "resnet50")
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 

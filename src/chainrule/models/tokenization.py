@@ -87,7 +87,7 @@ class BertTokenizer:
 
     def decode(self, ids: Any, skip_special_tokens: bool = True) -> str:
         """Token ids (a list or a 1-D Tensor) back to text."""
-        arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+        arr = ids._array if isinstance(ids, Tensor) else np.asarray(ids)
         return self._tok.decode([int(i) for i in arr.reshape(-1)], skip_special_tokens=skip_special_tokens)
 
     def tokenize(self, text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names: modules, layers, losses, init and utilities."""
 
 import chainrule.nn.functional as functional
-from chainrule.nn import init, utils
+from chainrule.nn import init, modules, utils
 from chainrule.nn.activation import (
     CELU,
     ELU,
@@ -25,7 +25,7 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose2d
-from chainrule.nn.dropout import Dropout
+from chainrule.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (

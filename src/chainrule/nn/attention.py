@@ -186,7 +186,7 @@ class MultiheadAttention(Module):
         elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
             attn_mask = np.triu(np.ones((tgt_len, src_len), dtype=bool), 1)
         q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
-        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q.data.dtype)
+        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array.dtype)
         if self.bias_k is not None:
             k = cat([k, self.bias_k.expand(1, bsz, e)], 0)
             v = cat([v, self.bias_v.expand(1, bsz, e)], 0)
@@ -197,7 +197,7 @@ class MultiheadAttention(Module):
         k = k.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         v = v.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         if self.add_zero_attn:
-            zeros = Tensor(np.zeros((bsz, h, 1, d), dtype=q.data.dtype))
+            zeros = Tensor(np.zeros((bsz, h, 1, d), dtype=q._array.dtype))
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
             mask = _pad_mask(mask)
         p = self.dropout if self.training else 0.0
@@ -246,13 +246,13 @@ class MultiheadAttention(Module):
 
 # ---------------------------------------------------------------------- masks
 def _is_bool(m: Any) -> bool:
-    return (m.data if isinstance(m, Tensor) else m).dtype == np.bool_
+    return (m._array if isinstance(m, Tensor) else m).dtype == np.bool_
 
 
 def _array_or_tensor(m: Any) -> Any:
     """A float mask stays a Tensor (it may require grad); everything else becomes an array."""
     if isinstance(m, Tensor):
-        return m if m.data.dtype.kind == "f" else m.data
+        return m if m._array.dtype.kind == "f" else m._array
     return np.asarray(m)
 
 
@@ -310,5 +310,5 @@ def _pad_mask(mask: Any) -> Any:
     if _is_bool(mask):
         return np.concatenate([mask, np.ones((*mask.shape[:-1], 1), dtype=bool)], -1)
     if isinstance(mask, Tensor):
-        return cat([mask, Tensor(np.zeros((*mask.shape[:-1], 1), dtype=mask.data.dtype))], -1)
+        return cat([mask, Tensor(np.zeros((*mask.shape[:-1], 1), dtype=mask._array.dtype))], -1)
     return np.concatenate([mask, np.zeros((*mask.shape[:-1], 1), dtype=mask.dtype)], -1)

@@ -59,7 +59,7 @@ class Embedding(Module):
             self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt))
             self.reset_parameters()
         else:
-            array = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            array = _weight._array if isinstance(_weight, Tensor) else np.asarray(_weight)
             if array.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(
                     f"Embedding: _weight of shape {array.shape} does not match "
@@ -77,7 +77,7 @@ class Embedding(Module):
     def _fill_padding_idx_with_zero(self) -> None:
         if self.padding_idx is not None:
             with no_grad():
-                self.weight.data[self.padding_idx] = 0
+                self.weight._array[self.padding_idx] = 0
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return embedding_lookup(

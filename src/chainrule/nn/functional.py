@@ -37,7 +37,14 @@ from chainrule.ops.activation import (
 )
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
-from chainrule.ops.dropout import dropout
+from chainrule.ops.dropout import (
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
 from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
@@ -67,7 +74,12 @@ __all__ = [
     "conv2d",
     "conv_transpose2d",
     "cross_entropy",
+    "alpha_dropout",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_alpha_dropout",
     "elu",
     "embedding",
     "elu_",
@@ -117,7 +129,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"one_hot: expected a Tensor of class indices, got {type(tensor).__name__}")
-    idx = tensor.data
+    idx = tensor._array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer (int64) tensor of class indices, got {idx.dtype}")
     if num_classes == -1:

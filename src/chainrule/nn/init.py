@@ -44,7 +44,7 @@ __all__ = [
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
-    np.copyto(tensor.data, values, casting="unsafe")
+    np.copyto(tensor._array, values, casting="unsafe")
     return tensor
 
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import RemovableHandle, no_grad
+from chainrule.autograd import RemovableHandle, bump_version, no_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["Module", "ModuleDict", "ModuleList", "Parameter", "Sequential"]
@@ -37,19 +37,19 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, dtype=backend.get_default_dtype())
-        array = data.data if isinstance(data, Tensor) else data
+        array = data._array if isinstance(data, Tensor) else data
         super().__init__(array, dtype=getattr(array, "dtype", None))
         if isinstance(data, Tensor) or isinstance(data, np.ndarray):
-            self.data = array  # share, as torch.nn.Parameter does
+            self._array = array  # share, as torch.nn.Parameter does
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
     def __deepcopy__(self, memo: dict) -> Parameter:
-        p = Parameter(self.data.copy(), requires_grad=self._requires_grad)
+        p = Parameter(self._array.copy(), requires_grad=self._requires_grad)
         if self.grad is not None:
-            p.grad = Tensor._make(self.grad.data.copy(), None)
+            p.grad = Tensor._make(self.grad._array.copy(), None)
         memo[id(self)] = p
         return p
 
@@ -66,7 +66,7 @@ class _IncompatibleKeys(NamedTuple):
 
 def _as_array(value: Any) -> np.ndarray | None:
     if isinstance(value, Tensor):
-        return value.data
+        return value._array
     if isinstance(value, np.ndarray):
         return value
     return None
@@ -138,12 +138,10 @@ class Module:
         # Replacing a parameter or a child keeps its place in the order (as PyTorch; state_dict keys and
         # Sequential's order stay put).
         if isinstance(value, Parameter):
-            if name not in params:
-                self._forget(name)
+            self._forget(name, keep=params)  # a re-assigned parameter keeps its place, as in PyTorch
             params[name] = value
         elif isinstance(value, Module):
-            if name not in modules:
-                self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -169,11 +167,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict | None = None) -> None:
         d = self.__dict__
         d.pop(name, None)
         for registry in (d["_parameters"], d["_modules"], d["_buffers"]):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         d["_non_persistent_buffers"].discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -204,7 +203,7 @@ class Module:
             raise TypeError(
                 f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}"
             )
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -214,7 +213,7 @@ class Module:
             raise TypeError(
                 f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}"
             )
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -224,8 +223,7 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        if name not in self._modules:  # a replaced child keeps its place, as in PyTorch
-            self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -338,7 +336,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every child (depth first) and then on this module; used for custom init."""
@@ -357,10 +355,10 @@ class Module:
         if dtype.kind != "f":
             raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dtype}")
         for t in itertools.chain(self.parameters(), self.buffers()):
-            if t.data.dtype.kind == "f" and t.data.dtype != dtype:
-                t.data = t.data.astype(dtype)
+            if t._array.dtype.kind == "f" and t._array.dtype != dtype:
+                t._array = t._array.astype(dtype)
                 if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.data.astype(dtype), None)
+                    t.grad = Tensor._make(t.grad._array.astype(dtype), None)
         return self
 
     def float(self) -> Module:
@@ -422,10 +420,10 @@ class Module:
                     f"state dict, the shape in the current model is {tuple(target.shape)}"
                 )
                 continue
-            if _kind(value.dtype) != _kind(target.data.dtype):
+            if _kind(value.dtype) != _kind(target._array.dtype):
                 problems.append(
                     f"dtype mismatch for {key}: the state dict has {value.dtype}, the current model "
-                    f"has {target.data.dtype}"
+                    f"has {target._array.dtype}"
                 )
                 continue
             copies.append((target, value))
@@ -443,7 +441,8 @@ class Module:
             )
         with no_grad():
             for target, value in copies:
-                np.copyto(target.data, value, casting="unsafe")
+                np.copyto(target._array, value, casting="unsafe")
+                bump_version(target)
         return _IncompatibleKeys(missing, unexpected)
 
     # -------------------------------------------------------------------- repr

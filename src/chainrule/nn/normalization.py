@@ -79,9 +79,9 @@ class _BatchNorm(Module):
     def reset_running_stats(self) -> None:
         """Forget the running estimates: mean 0, variance 1, no batches seen."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._array[...] = 0
+            self.running_var._array[...] = 1
+            self.num_batches_tracked._array[...] = 0
 
     def reset_parameters(self) -> None:
         """Running statistics reset; weight 1 and bias 0 (the identity affine map), as PyTorch does."""
@@ -102,9 +102,9 @@ class _BatchNorm(Module):
         if self.training:
             check_batch_statistics(input, "batch_norm")
             if self.track_running_stats and self.num_batches_tracked is not None:
-                self.num_batches_tracked.data += 1
+                self.num_batches_tracked._array += 1
                 if self.momentum is None:  # cumulative moving average: the mean over all batches so far
-                    factor = 1.0 / float(self.num_batches_tracked.data)
+                    factor = 1.0 / float(self.num_batches_tracked._array)
         # Batch statistics while training, and in eval when no running statistics are kept.
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         keep = not self.training or self.track_running_stats

@@ -79,10 +79,10 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, axis = _positions(x, self.d_model, self.max_len, self.batch_first, type(self).__name__)
-        pe = self.pe.data[:n]
+        pe = self.pe._array[:n]
         table = pe if axis == 1 else pe[:, None, :]
-        if table.dtype != x.data.dtype:
-            table = table.astype(x.data.dtype)
+        if table.dtype != x._array.dtype:
+            table = table.astype(x._array.dtype)
         return self.dropout(x + Tensor._make(table, None))
 
     def extra_repr(self) -> str:

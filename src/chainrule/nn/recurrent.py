@@ -55,7 +55,7 @@ def _floating_dtype(dtype: Any) -> np.dtype:
 
 
 def _parse_lengths(lengths: Any, nb: int, nt: int, owner: str) -> np.ndarray:
-    arr = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
+    arr = lengths._array if isinstance(lengths, Tensor) else np.asarray(lengths)
     if arr.dtype.kind not in "iu" or arr.ndim != 1:
         raise ValueError(
             f"{owner}: lengths must be a 1-D sequence of ints (one per sequence), "
@@ -210,7 +210,7 @@ class RNNBase(Module):
                 raise ValueError(
                     f"{owner}: expected {name} of shape {want} for {kind} input, got {state.shape}"
                 )
-            if state.data.dtype != dtype:
+            if state._array.dtype != dtype:
                 raise TypeError(f"{owner}: {name} dtype {state.dtype} does not match weight dtype {dtype}")
             out.append(state if batched else Reshape.apply(state, expected))
         return tuple(out)
@@ -234,8 +234,8 @@ class RNNBase(Module):
                 f"(shape {input.shape}) instead"
             )
         params = self._parameters
-        dtype = params[self._all_weights[0][0]].data.dtype
-        if input.data.dtype != dtype:
+        dtype = params[self._all_weights[0][0]]._array.dtype
+        if input._array.dtype != dtype:
             raise TypeError(
                 f"{owner}: input dtype {input.dtype} does not match weight dtype {dtype}; "
                 f"convert the input (x.to({dtype})) or the model"
@@ -411,8 +411,8 @@ class RNNCellBase(Module):
         if input.ndim not in (1, 2):
             raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.ndim}D instead")
         p = self._parameters
-        dtype = p["weight_ih"].data.dtype
-        if input.data.dtype != dtype:
+        dtype = p["weight_ih"]._array.dtype
+        if input._array.dtype != dtype:
             raise TypeError(f"{owner}: input dtype {input.dtype} does not match weight dtype {dtype}")
         if input.shape[-1] != self.input_size:
             raise ValueError(
@@ -439,7 +439,7 @@ class RNNCellBase(Module):
                         f"{owner}: expected {name} of shape {want} for input of shape {input.shape}, "
                         f"got {h.shape}"
                     )
-                if h.data.dtype != dtype:
+                if h._array.dtype != dtype:
                     raise TypeError(f"{owner}: {name} dtype {h.dtype} does not match weight dtype {dtype}")
                 states[j] = h if batched else Reshape.apply(h, (1, self.hidden_size))
         packed = fn.apply(

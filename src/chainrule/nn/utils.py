@@ -45,7 +45,7 @@ def clip_grad_norm_(
     the direction of the update is kept, only its length is capped. Returns
     the norm before clipping.
     """
-    grads = [p.grad.data for p in _as_list(parameters) if p.grad is not None]
+    grads = [p.grad._array for p in _as_list(parameters) if p.grad is not None]
     norm_type = float(norm_type)
     if not grads:
         return Tensor(0.0)
@@ -70,7 +70,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     c = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad.data, -c, c, out=p.grad.data)
+            np.clip(p.grad._array, -c, c, out=p.grad._array)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -78,13 +78,13 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     params = _as_list(parameters)
     if not params:
         return Tensor(np.zeros(0, dtype=np.float32))
-    return Tensor(np.concatenate([p.data.ravel() for p in params]))
+    return Tensor(np.concatenate([p._array.ravel() for p in params]))
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy slices of ``vec`` back into the parameters, in order: the inverse of parameters_to_vector."""
     params = _as_list(parameters)
-    data = vec.data if isinstance(vec, Tensor) else np.asarray(vec)
+    data = vec._array if isinstance(vec, Tensor) else np.asarray(vec)
     total = sum(p.numel() for p in params)
     if data.ndim != 1 or data.size != total:
         raise ValueError(
@@ -93,7 +93,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     start = 0
     for p in params:
         n = p.numel()
-        np.copyto(p.data, data[start : start + n].reshape(p.shape), casting="unsafe")
+        np.copyto(p._array, data[start : start + n].reshape(p.shape), casting="unsafe")
         start += n
 
 

@@ -61,7 +61,7 @@ class Graph:
         return (
             id(x) in self.names
             or id(x) in self.params
-            or (isinstance(x, Tensor) and id(x.data) in self.names)
+            or (isinstance(x, Tensor) and id(x._array) in self.names)
         )
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
@@ -77,15 +77,15 @@ class Graph:
         key = id(x)
         if key in self.names:
             return self.names[key]
-        if isinstance(x, Tensor) and id(x.data) in self.names:
-            return self.names[id(x.data)]
-        for k in (key, id(x.data) if isinstance(x, Tensor) else None):
+        if isinstance(x, Tensor) and id(x._array) in self.names:
+            return self.names[id(x._array)]
+        for k in (key, id(x._array) if isinstance(x, Tensor) else None):
             if k is not None and k in self.params:
                 name = self.params[k]
                 if name not in self.initializers:
-                    self.initializers[name] = np.asarray(x.data if isinstance(x, Tensor) else x)
+                    self.initializers[name] = np.asarray(x._array if isinstance(x, Tensor) else x)
                 return name
-        data = x.data if isinstance(x, Tensor) else x
+        data = x._array if isinstance(x, Tensor) else x
         if np.isscalar(data) or isinstance(data, (bool, int, float)):
             dt = self.dtype_of(like) if like is not None else None
             return self.const(data, dtype=dt)
@@ -93,7 +93,7 @@ class Graph:
 
     @staticmethod
     def dtype_of(x: Any) -> np.dtype:
-        return (x.data if isinstance(x, Tensor) else np.asarray(x)).dtype
+        return (x._array if isinstance(x, Tensor) else np.asarray(x)).dtype
 
     def node(self, op: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> Any:
         from onnx import helper
@@ -171,8 +171,8 @@ class Graph:
             x, xb = x[index], (xb[index] if xb is not None else None)
         if x is None or self.is_live(x) or xb is None:
             return self.val(x)
-        a = x.data if isinstance(x, Tensor) else np.asarray(x)
-        b = xb.data if isinstance(xb, Tensor) else np.asarray(xb)
+        a = x._array if isinstance(x, Tensor) else np.asarray(x)
+        b = xb._array if isinstance(xb, Tensor) else np.asarray(xb)
         if a.shape == b.shape and np.array_equal(a, b):
             return self.val(x)
         return self.dynamic_constant(a, b, key)
@@ -257,7 +257,7 @@ def _axes(spec: Any) -> dict[int, str]:
 
 def _resized(t: Tensor, axes: dict[int, str]) -> Tensor:
     """``t`` with each dynamic axis one shorter (one longer where it is below 3), repeating or cutting entries."""  # noqa: E501
-    data = t.data
+    data = t._array
     for axis in axes:
         n = data.shape[axis]
         idx = np.arange(n - 1) if n >= 3 else np.concatenate([np.arange(n), [n - 1]])
@@ -326,11 +326,11 @@ def export(
     params = {}
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t is not None:
-            params[id(t)] = params[id(t.data)] = name
+            params[id(t)] = params[id(t._array)] = name
     inputs = {}
     for t, n in zip(tensors, input_names, strict=True):
         inputs[id(t)] = n
-        inputs[id(t.data)] = n
+        inputs[id(t._array)] = n
     g = Graph(params, inputs, dims)
     for i, call in enumerate(calls):
         tensor_args = _tensor_args(call.args)

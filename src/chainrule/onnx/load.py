@@ -133,7 +133,7 @@ def _run(*names: str) -> Callable:
 
 
 def _ints(t: Any) -> list[int]:
-    return [int(v) for v in np.asarray(t.data if isinstance(t, Tensor) else t).reshape(-1)]
+    return [int(v) for v in np.asarray(t._array if isinstance(t, Tensor) else t).reshape(-1)]
 
 
 _BINARY = {"Add": ew.add, "Sub": ew.sub, "Mul": ew.mul, "Div": ew.div, "Pow": ew.pow}
@@ -144,10 +144,10 @@ for _n, _f in _BINARY.items():
 def _binary(fn: Callable, name: str, args: list[Any]) -> Tensor:
     a, b = args
     if name == "Div" and a.dtype.kind in "iu" and b.dtype.kind in "iu":
-        return Tensor(np.floor_divide(a.data, b.data))
+        return Tensor(np.floor_divide(a._array, b._array))
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not (a.requires_grad or b.requires_grad):
         return Tensor(
-            {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power}[name](a.data, b.data)
+            {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power}[name](a._array, b._array)
         )
     return fn(a, b)
 
@@ -172,7 +172,7 @@ for _n, _f in _UNARY.items():
     if _f is not None:
         RUNNERS[_n] = lambda a, k, f=_f: f(a[0])
 RUNNERS["Identity"] = lambda a, k: a[0]
-RUNNERS["Not"] = lambda a, k: Tensor(~a[0].data)
+RUNNERS["Not"] = lambda a, k: Tensor(~a[0]._array)
 RUNNERS["LeakyRelu"] = lambda a, k: F.leaky_relu(a[0], k.get("alpha", 0.01))
 RUNNERS["HardSigmoid"] = lambda a, k: ew.clamp(a[0] * k.get("alpha", 0.2) + k.get("beta", 0.5), 0.0, 1.0)
 RUNNERS["HardSwish"] = lambda a, k: F.hardswish(a[0])
@@ -186,7 +186,7 @@ RUNNERS["Transpose"] = lambda a, k: sh.permute(a[0], *(k.get("perm") or range(a[
 _COMPARE = {"Greater": np.greater, "Less": np.less, "Equal": np.equal, "GreaterOrEqual": np.greater_equal,
             "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or}  # fmt: skip
 for _n, _f in _COMPARE.items():
-    RUNNERS[_n] = lambda a, k, f=_f: Tensor(f(a[0].data, a[1].data))
+    RUNNERS[_n] = lambda a, k, f=_f: Tensor(f(a[0]._array, a[1]._array))
 
 
 @_run("Cast")
@@ -199,13 +199,13 @@ def _cast(args: list[Any], k: dict) -> Tensor:
         return x
     if dtype.kind == "f" and x.dtype.kind == "f":
         return ew.cast(x, dtype)
-    return Tensor(x.data.astype(dtype))
+    return Tensor(x._array.astype(dtype))
 
 
 @_run("Where")
 def _where(args: list[Any], k: dict) -> Tensor:
     cond, a, b = args
-    return ew.where(cond.data.astype(bool), a, b)
+    return ew.where(cond._array.astype(bool), a, b)
 
 
 @_run("Clip")
@@ -318,7 +318,7 @@ def _layernorm(args: list[Any], k: dict) -> Tensor:
 def _reduce_axes(args: list[Any], k: dict) -> tuple[int, ...] | None:
     if "axes" in k:
         return tuple(k["axes"])
-    if len(args) > 1 and args[1] is not None and args[1].data.size:
+    if len(args) > 1 and args[1] is not None and args[1]._array.size:
         return tuple(_ints(args[1]))
     return None
 
@@ -397,7 +397,7 @@ def _constant_of_shape(args: list[Any], k: dict) -> Tensor:
 
 @_run("Range")
 def _range(args: list[Any], k: dict) -> Tensor:
-    start, limit, delta = (a.data for a in args)
+    start, limit, delta = (a._array for a in args)
     return Tensor(np.arange(start, limit, delta).astype(start.dtype))
 
 
@@ -405,7 +405,7 @@ def _range(args: list[Any], k: dict) -> Tensor:
 def _concat(args: list[Any], k: dict) -> Tensor:
     parts = [a for a in args if a is not None]
     if all(p.dtype.kind in "iu" and not p.requires_grad for p in parts):
-        return Tensor(np.concatenate([p.data for p in parts], axis=k["axis"]))
+        return Tensor(np.concatenate([p._array for p in parts], axis=k["axis"]))
     return sh.cat(parts, dim=k["axis"])
 
 
@@ -451,26 +451,26 @@ def _slice(args: list[Any], k: dict) -> Tensor:
 def _gather(args: list[Any], k: dict) -> Tensor:
     x, idx = args
     axis = k.get("axis", 0) % x.ndim
-    index = np.asarray(idx.data).astype(np.int64)
+    index = np.asarray(idx._array).astype(np.int64)
     if x.dtype.kind in "iu" and not x.requires_grad:
-        return Tensor(np.take(x.data, index, axis=axis))
+        return Tensor(np.take(x._array, index, axis=axis))
     if axis == 0 and index.ndim >= 1 and x.ndim == 2:
         return F.embedding(Tensor(np.where(index < 0, index + x.shape[0], index)), x)
     return x[(slice(None),) * axis + (index,)]
 
 
-RUNNERS["GatherElements"] = lambda a, k: sh.gather(a[0], k.get("axis", 0), a[1].data.astype(np.int64))
+RUNNERS["GatherElements"] = lambda a, k: sh.gather(a[0], k.get("axis", 0), a[1]._array.astype(np.int64))
 RUNNERS["Tile"] = lambda a, k: a[0].repeat(*_ints(a[1]))
-RUNNERS["CumSum"] = lambda a, k: a[0].cumsum(int(a[1].data))
+RUNNERS["CumSum"] = lambda a, k: a[0].cumsum(int(a[1]._array))
 
 
 @_run("Trilu")
 def _trilu(args: list[Any], k: dict) -> Tensor:
     x = args[0]
-    diag = int(args[1].data) if len(args) > 1 and args[1] is not None else 0
+    diag = int(args[1]._array) if len(args) > 1 and args[1] is not None else 0
     if x.dtype.kind != "f":
         fn = np.triu if k.get("upper", 1) else np.tril
-        return Tensor(fn(x.data, diag))
+        return Tensor(fn(x._array, diag))
     return x.triu(diag) if k.get("upper", 1) else x.tril(diag)
 
 
@@ -479,7 +479,7 @@ def _pad(args: list[Any], k: dict) -> Tensor:
     x = args[0]
     pads = _ints(args[1])
     n = x.ndim
-    value = float(args[2].data) if len(args) > 2 and args[2] is not None else 0.0
+    value = float(args[2]._array) if len(args) > 2 and args[2] is not None else 0.0
     mode = k.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     pairs = list(zip(pads[:n], pads[n:], strict=True))
@@ -518,7 +518,7 @@ def _mod(args: list[Any], k: dict) -> Tensor:
         if k.get("fmod"):
             raise ValueError("Mod with fmod=1 on floats is not supported")
         return a - ew.floor(a / b) * b
-    return Tensor((np.fmod if k.get("fmod") else np.mod)(a.data, b.data))
+    return Tensor((np.fmod if k.get("fmod") else np.mod)(a._array, b._array))
 
 
 # -- recurrent operators: a loop over time with differentiable ops ------------------
@@ -548,7 +548,7 @@ def _recurrent(kind: str, args: list[Any], k: dict) -> tuple[Tensor, ...]:
     gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
     default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[kind]
     acts = [_act(a) for a in k.get("activations", default * dirs)]
-    lens = None if seq_lens is None else np.asarray(seq_lens.data).astype(np.int64)
+    lens = None if seq_lens is None else np.asarray(seq_lens._array).astype(np.int64)
     ys, hs, cs = [], [], []
     for d in range(dirs):
         f, g, h_act = (acts[d * len(default) + i] if i < len(default) else None for i in range(3))

@@ -87,7 +87,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def _apply(fn: type[Function], x: Tensor, *options: Any) -> Tensor:
     """``fn.apply(x, *options)``; a 0-d tensor goes through as shape (1,), because NumPy turns
     0-d results into scalars, which the in-place (``out=``) arithmetic of the ops cannot write to."""
-    if x.data.ndim:
+    if x._array.ndim:
         return fn.apply(x, *options)
     return fn.apply(x.reshape(1), *options).reshape(())
 

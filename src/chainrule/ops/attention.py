@@ -272,9 +272,9 @@ def _check_qkv(q: Any, k: Any, v: Any) -> None:
             raise TypeError(f"{_OP}: {name} must be a Tensor, got {type(t).__name__}")
         if t.ndim < 2:
             raise ValueError(f"{_OP}: {name} needs at least 2 dims (..., seq, features), got shape {t.shape}")
-        if t.data.dtype.kind != "f":
+        if t._array.dtype.kind != "f":
             raise TypeError(f"{_OP}: {name} must be floating point, got {t.dtype}")
-    if not q.data.dtype == k.data.dtype == v.data.dtype:
+    if not q._array.dtype == k._array.dtype == v._array.dtype:
         raise TypeError(
             f"{_OP}: query, key and value must have the same dtype, got {q.dtype}, {k.dtype} and {v.dtype}"
         )
@@ -345,8 +345,8 @@ def scaled_dot_product_attention(
 
 def _mask(attn_mask: Any, query: Tensor, scores: tuple[int, ...]) -> Any:
     """The mask as the op takes it: a bool array, or a float array/Tensor of the query's dtype."""
-    m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-    if m.dtype != np.bool_ and m.dtype != query.data.dtype:
+    m = attn_mask._array if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    if m.dtype != np.bool_ and m.dtype != query._array.dtype:
         raise TypeError(
             f"{_OP}: attn_mask must be bool or have the query's dtype {query.dtype}, got {m.dtype}"
         )

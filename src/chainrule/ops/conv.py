@@ -552,15 +552,15 @@ def _check_tensors(op: str, x: Any, w: Any, b: Any, ndim: int) -> None:
         )
     if w.ndim != ndim + 2:
         raise ValueError(f"{op}: expected a {ndim + 2}-D weight, got weight of shape {w.shape}")
-    dt = x.data.dtype
+    dt = x._array.dtype
     if dt.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got {dt}")
-    if w.data.dtype != dt:
+    if w._array.dtype != dt:
         raise TypeError(f"{op}: input dtype {dt} does not match weight dtype {w.dtype}")
     if b is not None:
         if not isinstance(b, Tensor):
             raise TypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
-        if b.data.dtype != dt:
+        if b._array.dtype != dt:
             raise TypeError(f"{op}: input dtype {dt} does not match bias dtype {b.dtype}")
 
 

@@ -14,7 +14,7 @@ __all__ = ["as_floating"]
 def as_floating(x: Any, name: str) -> Tensor:
     """The input as a floating tensor: integer and bool tensors become the default float dtype."""
     if isinstance(x, Tensor):
-        kind = x.data.dtype.kind
+        kind = x._array.dtype.kind
         if kind == "f":
             return x
         if kind in "biu":

@@ -35,7 +35,7 @@ def as_operand(x: Any) -> Any:
 
 def cast_to(x: Any, dtype: np.dtype) -> Any:
     """``x`` converted to ``dtype`` if it is a tensor of another dtype (differentiably)."""
-    if isinstance(x, Tensor) and x.data.dtype != dtype:
+    if isinstance(x, Tensor) and x._array.dtype != dtype:
         return cast(x, dtype)
     return x
 
@@ -43,7 +43,7 @@ def cast_to(x: Any, dtype: np.dtype) -> Any:
 def promote(*operands: Any) -> list[Any]:
     """Operands brought to the dtype PyTorch would compute in; scalars stay scalars."""
     ops = [as_operand(x) for x in operands]
-    dt = backend.result_type(*[x.data if isinstance(x, Tensor) else x for x in ops])
+    dt = backend.result_type(*[x._array if isinstance(x, Tensor) else x for x in ops])
     return [cast_to(x, dt) for x in ops]
 
 
@@ -52,13 +52,13 @@ def promote_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     # tensor with a Python number.
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            if a.data.dtype is b.data.dtype:
+            if a._array.dtype is b._array.dtype:
                 return a, b
         elif type(b) is builtins.float or type(b) is builtins.int:
-            if a.data.dtype.kind == "f":
+            if a._array.dtype.kind == "f":
                 return a, b
     elif isinstance(b, Tensor) and (type(a) is builtins.float or type(a) is builtins.int):
-        if b.data.dtype.kind == "f":
+        if b._array.dtype.kind == "f":
             return a, b
     return promote(a, b)
 
@@ -68,7 +68,7 @@ def _float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     a, b = promote_pair(a, b)
     for x in (a, b):
         if isinstance(x, Tensor):
-            if x.data.dtype.kind != "f":
+            if x._array.dtype.kind != "f":
                 dt = backend.get_default_dtype()
                 return cast_to(a, dt), cast_to(b, dt)
             break
@@ -76,7 +76,7 @@ def _float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
 
 
 def _data(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -224,7 +224,7 @@ def neg(a: Tensor) -> Tensor:
 
 def pow(a: Any, b: Any) -> Tensor:
     a, b = promote_pair(a, b)
-    if isinstance(a, Tensor) and not isinstance(b, Tensor) and a.data.dtype.kind == "f":
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and a._array.dtype.kind == "f":
         return PowScalar.apply(a, b)
     return Pow.apply(a, b)
 
@@ -419,12 +419,12 @@ class Cast(Function):
 
 def _float_unary(fn: type[Function]) -> Any:
     def op(a: Tensor) -> Tensor:
-        if isinstance(a, Tensor) and a.data.dtype.kind == "f":
+        if isinstance(a, Tensor) and a._array.dtype.kind == "f":
             return fn.apply(a)
         a = as_operand(a)
         if not isinstance(a, Tensor):
             a = Tensor._make(np.asarray(a), None)
-        if a.data.dtype.kind != "f":
+        if a._array.dtype.kind != "f":
             a = cast(a, backend.get_default_dtype())
         return fn.apply(a)
 
@@ -466,10 +466,10 @@ def clone(a: Tensor) -> Tensor:
 def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
     """``a`` as ``dtype``; differentiable between floating dtypes, a plain conversion otherwise."""
     dt = backend.as_dtype(dtype)
-    if dt == a.data.dtype and not copy:
+    if dt == a._array.dtype and not copy:
         return a
     if dt.kind != "f":
-        return Tensor._make(a.data.astype(dt), None)
+        return Tensor._make(a._array.astype(dt), None)
     return Cast.apply(a, dt, copy=copy)
 
 
@@ -520,13 +520,13 @@ class Round(Function):
 def _rounding(fn: type[Function], name: str, a: Any, *options: Any) -> Tensor:
     if not isinstance(a, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
-    kind = a.data.dtype.kind
+    kind = a._array.dtype.kind
     if kind == "b":
         raise TypeError(f"{name}: not available for bool tensors")
     if kind in "iu":
         if options and options[0] != 0:
             raise TypeError(f"{name}: decimals={options[0]} needs a floating-point tensor, got {a.dtype}")
-        return Tensor._make(a.data.copy(), None)  # integers are already whole (as PyTorch)
+        return Tensor._make(a._array.copy(), None)  # integers are already whole (as PyTorch)
     return fn.apply(a, *options)
 
 
@@ -661,7 +661,7 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
 
 def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
     """Indices of the non-zero elements: (count, ndim) int64, or one index tensor per dim."""
-    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    data = a._array if isinstance(a, Tensor) else np.asarray(a)
     if as_tuple:
         if data.ndim == 0:
             return (Tensor._make(np.flatnonzero(data).astype(np.int64), None),)
@@ -683,13 +683,13 @@ def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
-        if value.data.dtype != a.data.dtype:
-            value = cast(value, a.data.dtype)
+        if value._array.dtype != a._array.dtype:
+            value = cast(value, a._array.dtype)
     return MaskedFill.apply(a, m, value)
 
 
 def _bool_mask(mask: Any, op: str) -> np.ndarray:
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
     return m
@@ -763,7 +763,7 @@ def sign(a: Tensor) -> Tensor:
 
 def equal(a: Tensor, b: Tensor) -> bool:
     """True when both tensors have the same shape and elements (``torch.equal``)."""
-    return a.shape == b.shape and bool(np.array_equal(a.data, b.data))
+    return a.shape == b.shape and bool(np.array_equal(a._array, b._array))
 
 
 def allclose(a: Tensor, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:

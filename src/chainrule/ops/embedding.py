@@ -93,7 +93,7 @@ class Embedding(Function):
 def _indices(input: Any, num_rows: int, who: str) -> np.ndarray:
     """The index array, checked: integer dtype and every value in ``[0, num_rows)``."""
     if isinstance(input, Tensor):
-        idx = input.data
+        idx = input._array
     elif isinstance(input, np.ndarray):
         idx = input
     else:
@@ -133,13 +133,13 @@ def embedding_renorm_(weight: Tensor, input: Any, max_norm: float, norm_type: fl
     idx = _indices(input, weight.shape[0], "embedding_renorm_")
     rows = np.unique(idx)
     with no_grad():
-        w = weight.data[rows]
+        w = weight._array[rows]
         p = float(norm_type)
         norms = np.linalg.norm(w, ord=p, axis=1)
         big = norms > max_norm
         if big.any():
-            scale = (max_norm / (norms[big] + 1e-7)).astype(weight.data.dtype)
-            weight.data[rows[big]] = w[big] * scale[:, None]
+            scale = (max_norm / (norms[big] + 1e-7)).astype(weight._array.dtype)
+            weight._array[rows[big]] = w[big] * scale[:, None]
     return weight
 
 

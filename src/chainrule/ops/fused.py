@@ -86,7 +86,7 @@ class LogSoftmax(Function):
 def _prepare(x: Tensor, dim: int, dtype: object, op: str) -> tuple[Tensor, int]:
     if dtype is not None:
         x = cast(x, dtype)
-    elif x.data.dtype.kind != "f":
+    elif x._array.dtype.kind != "f":
         x = cast(x, backend.get_default_dtype())
     d = _dims.axis(dim, x.ndim, op)
     return x, (d if x.ndim else None)

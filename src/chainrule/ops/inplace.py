@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.autograd import bump_version
 from chainrule.tensor import Tensor
 
 __all__ = ["write_back"]
@@ -18,7 +19,8 @@ __all__ = ["write_back"]
 
 def write_back(x: Tensor, out: Tensor) -> Tensor:
     """``inplace=True``: write into ``x`` and return it when no graph was recorded."""
-    if out._ctx is not None or out.data.dtype != x.data.dtype:
+    if out._ctx is not None or out._array.dtype != x._array.dtype:
         return out
-    np.copyto(x.data, out.data)
+    np.copyto(x._array, out._array)
+    bump_version(x)
     return x

@@ -111,7 +111,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {input.shape} does not fit weight of shape {weight.shape} "
             f"(expected input (..., {weight.shape[-1] if weight.ndim == 2 else '?'}))"
         )
-    if input.data.dtype != weight.data.dtype:
+    if input._array.dtype != weight._array.dtype:
         raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
     if bias is None:
         return Linear.apply(input, weight)

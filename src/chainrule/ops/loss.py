@@ -72,13 +72,13 @@ def _tensor(x: Any, what: str, name: str) -> Tensor:
 
 def _float_input(x: Any, name: str) -> Tensor:
     x = _tensor(x, "input", name)
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise TypeError(f"{name}: input must be a floating-point tensor, got dtype {x.dtype}")
     return x
 
 
 def _same_shape(x: Tensor, t: Tensor, name: str) -> None:
-    if x.data.shape != t.data.shape:
+    if x._array.shape != t._array.shape:
         raise ValueError(
             f"{name}: target of shape {t.shape} does not match input of shape {x.shape} "
             "(they must be equal; chainrule does not broadcast a loss's input and target)"
@@ -93,7 +93,7 @@ def _input_and_target(input: Any, target: Any, name: str) -> tuple[Tensor, Tenso
     x = _float_input(input, name)
     t = _tensor(target, "target", name)
     _same_shape(x, t, name)
-    xd, td = x.data.dtype, t.data.dtype
+    xd, td = x._array.dtype, t._array.dtype
     if td is not xd and td != xd:
         if td.kind != "f":
             t = cast(t, xd)
@@ -106,10 +106,10 @@ def _constant(w: Any, like: Tensor, what: str, name: str) -> np.ndarray | None:
     """A weight-like argument as an array of the input's dtype that broadcasts to the input's shape."""
     if w is None:
         return None
-    arr = w.data if isinstance(w, Tensor) else np.asarray(w)
+    arr = w._array if isinstance(w, Tensor) else np.asarray(w)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: {what} must be a tensor of numbers, got dtype {arr.dtype}")
-    arr = arr.astype(like.data.dtype, copy=False)
+    arr = arr.astype(like._array.dtype, copy=False)
     try:
         fits = np.broadcast_shapes(arr.shape, like.shape) == like.shape
     except ValueError:
@@ -141,11 +141,11 @@ def _divide(total: Any, denominator: Any) -> np.ndarray:
 def _apply_pointwise(fn: type[Function], x: Tensor, t: Tensor, *rest: Any) -> Tensor:
     """``fn.apply(x, t, *rest)``; 0-d operands go through as shape (1,) (NumPy makes scalars of
     0-d results, which in-place arithmetic cannot write to), and come back 0-d."""
-    if x.data.ndim:
+    if x._array.ndim:
         return fn.apply(x, t, *rest)
     rest = tuple(r.reshape(1) if isinstance(r, (Tensor, np.ndarray)) else r for r in rest)
     out = fn.apply(x.reshape(1), t.reshape(1), *rest)
-    return out.reshape(()) if out.data.ndim else out
+    return out.reshape(()) if out._array.ndim else out
 
 
 # ------------------------------------------------------- losses of a difference
@@ -259,7 +259,7 @@ def _elementwise_weight(weight: Any, x: Tensor, name: str) -> Tensor | None:
     w = _tensor(weight, "weight", name)
     if w.shape != x.shape:
         raise ValueError(f"{name}: weight of shape {w.shape} must have the input's shape {x.shape}")
-    return w if w.data.dtype == x.data.dtype else cast(w, x.data.dtype)
+    return w if w._array.dtype == x._array.dtype else cast(w, x._array.dtype)
 
 
 def mse_loss(
@@ -382,8 +382,8 @@ def binary_cross_entropy(
     """
     reduction = resolve_reduction(reduction, size_average, reduce, "binary_cross_entropy")
     x, t = _input_and_target(input, target, "binary_cross_entropy")
-    _check_unit_interval(x.data, "input", " (for logits use binary_cross_entropy_with_logits)")
-    _check_unit_interval(t.data, "target", "")
+    _check_unit_interval(x._array, "input", " (for logits use binary_cross_entropy_with_logits)")
+    _check_unit_interval(t._array, "target", "")
     w = _constant(weight, x, "weight", "binary_cross_entropy")
     return _apply_pointwise(BinaryCrossEntropy, x, t, w, reduction)
 
@@ -655,14 +655,14 @@ def _expand(v: Any) -> Any:
 def _class_weight(weight: Any, n_classes: int, x: Tensor, name: str) -> np.ndarray | None:
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._array if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (n_classes,):
         raise ValueError(
             f"{name}: weight must hold one value per class, shape ({n_classes},), got shape {w.shape}"
         )
     if w.dtype.kind not in "fiu":
         raise TypeError(f"{name}: weight must be a tensor of numbers, got dtype {w.dtype}")
-    return w.astype(x.data.dtype, copy=False)
+    return w.astype(x._array.dtype, copy=False)
 
 
 def _class_input(input: Any, name: str) -> Tensor:
@@ -680,7 +680,7 @@ def _class_indices(
     """Check class-index targets; return them batched, with ignored entries set to 0, and the mask
     of the entries that count (None when all do)."""
     n_classes = x.shape[0 if x.ndim == 1 else 1]
-    td = t.data
+    td = t._array
     if td.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must be an integer tensor (int64), got dtype {td.dtype} "
@@ -743,10 +743,10 @@ def cross_entropy(
         raise ValueError(f"{name}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     n_classes = x.shape[0 if x.ndim == 1 else 1]
     unbatched = x.ndim == 1
-    if t.data.dtype.kind == "f" and t.data.shape == x.data.shape:
+    if t._array.dtype.kind == "f" and t._array.shape == x._array.shape:
         if ignore_index >= 0:
             raise ValueError(f"{name}: ignore_index is not supported for class-probability targets")
-        if t.data.dtype != x.data.dtype:
+        if t._array.dtype != x._array.dtype:
             x, t = promote(x, t)
         w = _class_weight(weight, n_classes, x, name)
         if unbatched:

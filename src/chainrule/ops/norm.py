@@ -170,7 +170,7 @@ def _check_vector(t: Any, name: str, c: int, x: Tensor, op: str) -> None:
         raise ValueError(
             f"{op}: {name} of shape {t.shape} does not match the {c} channels of the input of shape {x.shape}"
         )
-    if t.data.dtype != x.data.dtype:
+    if t._array.dtype != x._array.dtype:
         raise TypeError(f"{op}: {name} dtype {t.dtype} does not match input dtype {x.dtype}")
 
 
@@ -205,8 +205,8 @@ def batch_norm(
         raise ValueError(f"{op}: running_mean and running_var must be given in evaluation (training=False)")
     return BatchNorm.apply(
         x, weight, bias,
-        running_mean=None if running_mean is None else running_mean.data,
-        running_var=None if running_var is None else running_var.data,
+        running_mean=None if running_mean is None else running_mean._array,
+        running_var=None if running_var is None else running_var._array,
         training=bool(training), momentum=float(momentum), eps=float(eps),
     )  # fmt: skip
 
@@ -295,7 +295,7 @@ def group_norm(
         )
     _check_vector(weight, "weight", c, x, op)
     _check_vector(bias, "bias", c, x, op)
-    if x.data.size == 0:
+    if x._array.size == 0:
         raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
     if x.shape[0] * (c // num_groups) * math.prod(x.shape[2:]) == 1:  # PyTorch refuses this case too
         raise ValueError(
@@ -422,9 +422,9 @@ def layer_norm(
             raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(t).__name__}")
         if t.shape != shape:
             raise ValueError(f"{op}: {name} of shape {t.shape} does not match normalized_shape={shape}")
-        if t.data.dtype != x.data.dtype:
+        if t._array.dtype != x._array.dtype:
             raise TypeError(f"{op}: {name} dtype {t.dtype} does not match input dtype {x.dtype}")
-    if x.data.size == 0:
+    if x._array.size == 0:
         raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
     return LayerNorm.apply(x, weight, bias, ndim=k, eps=float(eps))
 
@@ -481,9 +481,9 @@ def rms_norm(
             raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
         if weight.shape != shape:
             raise ValueError(f"{op}: weight of shape {weight.shape} does not match normalized_shape={shape}")
-        if weight.data.dtype != x.data.dtype:
+        if weight._array.dtype != x._array.dtype:
             raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {x.dtype}")
-    if x.data.size == 0:
+    if x._array.size == 0:
         raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
-    eps = float(np.finfo(x.data.dtype).eps) if eps is None else float(eps)
+    eps = float(np.finfo(x._array.dtype).eps) if eps is None else float(eps)
     return RMSNorm.apply(x, weight, ndim=k, eps=eps)

@@ -250,7 +250,7 @@ def _max_pool(x: Tensor, k, s, p, d, ceil_mode: bool, return_indices: bool, op: 
 def _check_tensor(x: Any, op: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.data.dtype.kind not in "fiu":
+    if x._array.dtype.kind not in "fiu":
         raise TypeError(f"{op}: expected a floating or integer tensor, got {x.dtype}")
     return x
 
@@ -303,7 +303,7 @@ def max_pool1d(
     x4 = x.unsqueeze(-2)
     res = _max_pool(x4, (1, *k), (1, *s), (0, *p), (1, *d), ceil_mode, return_indices, op)
     if return_indices:
-        return res[0].squeeze(-2), Tensor._make(res[1].data[..., 0, :], None)
+        return res[0].squeeze(-2), Tensor._make(res[1]._array[..., 0, :], None)
     return res.squeeze(-2)
 
 
@@ -439,7 +439,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None] |
     size = tuple(n if o is None else o for o, n in zip(output_size, (h, w), strict=True))
     if any(isinstance(o, bool) or not isinstance(o, (int, np.integer)) or o < 0 for o in size):
         raise ValueError(f"{op}: output_size must be non-negative ints (or None), got {output_size!r}")
-    dt = x.data.dtype
+    dt = x._array.dtype
     return AdaptiveAvgPool.apply(
         x, ph=_adaptive_matrix(h, int(size[0]), dt), pw=_adaptive_matrix(w, int(size[1]), dt)
     )

@@ -34,7 +34,7 @@ def _expand(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: t
 def _float_input(x: Tensor, dtype: Any) -> Tensor:
     if dtype is not None:
         return cast(x, dtype)
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         return cast(x, backend.get_default_dtype())
     return x
 
@@ -43,7 +43,7 @@ def _accumulating_input(x: Tensor, dtype: Any) -> Tensor:
     """Input of sum/prod/cumsum: cast to ``dtype`` if given; bool and int accumulate in int64."""
     if dtype is not None:
         return cast(x, dtype)
-    if x.data.dtype.kind in "biu":
+    if x._array.dtype.kind in "biu":
         return cast(x, backend.int64)
     return x
 
@@ -216,7 +216,7 @@ def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 def _check_nonempty(x: Tensor, axes: tuple[int, ...] | None, name: str) -> None:
     """max/min/argmax/... have no value over zero elements; other empty axes are fine."""
-    if x.data.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+    if x._array.size == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
         raise IndexError(f"{name}: cannot reduce a tensor with no elements (shape {x.shape})")
 
 
@@ -232,7 +232,7 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
     _check_nonempty(x, (ax,), name)
     if x.ndim == 0:
         return (MaxResult if largest else MinResult)(x * 1, Tensor._make(np.zeros((), np.int64), None))
-    idx = (np.argmax if largest else np.argmin)(x.data, axis=ax)
+    idx = (np.argmax if largest else np.argmin)(x._array, axis=ax)
     idx = np.expand_dims(idx, ax)
     from chainrule.ops.shape import Gather
 
@@ -308,13 +308,13 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 def _arg(fn: Any, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
     if dim is None:
         _check_nonempty(x, None, name)
-        idx = np.asarray(fn(x.data))
+        idx = np.asarray(fn(x._array))
         return Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
     ax = _dims.axis(dim, x.ndim, name)
     _check_nonempty(x, (ax,), name)
     if x.ndim == 0:
         return Tensor._make(np.zeros((), np.int64), None)
-    return Tensor._make(fn(x.data, axis=ax, keepdims=keepdim), None)
+    return Tensor._make(fn(x._array, axis=ax, keepdims=keepdim), None)
 
 
 def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -328,9 +328,9 @@ def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
-    return Tensor._make(np.any(x.data, axis=ax, keepdims=keepdim), None)
+    return Tensor._make(np.any(x._array, axis=ax, keepdims=keepdim), None)
 
 
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
-    return Tensor._make(np.all(x.data, axis=ax, keepdims=keepdim), None)
+    return Tensor._make(np.all(x._array, axis=ax, keepdims=keepdim), None)

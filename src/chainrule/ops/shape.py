@@ -233,9 +233,11 @@ def index_key(key: Any, shape: tuple[int, ...]) -> Any:
 
 def _index_part(k: Any) -> Any:
     if isinstance(k, Tensor):
-        k = k.data
+        k = k._array
         if k.dtype.kind == "f":
             raise IndexError(f"tensors used as indices must be integer or bool, got {k.dtype}")
+        if k.ndim == 0 and k.dtype.kind in "iu":
+            return int(k)  # PyTorch indexes with a 0-d integer tensor as with an int
         return k
     if isinstance(k, list):
         arr = np.asarray(k)
@@ -245,6 +247,124 @@ def _index_part(k: Any) -> Any:
     return k
 
 
+# PyTorch's rule differs from NumPy's in one case: an integer beside index
+# arrays. NumPy counts the integer as one more index array (so the indexed
+# dims may stop being adjacent and the broadcast dims move to the front);
+# PyTorch selects with the integer first (basic indexing) and then applies
+# the index arrays. We index with NumPy, each integer turned into a length-1
+# slice, then squeeze those dims and permute to PyTorch's order: ``layout``
+# is ``(squeezed axes, permutation)``, or None where the rules agree.
+def _is_int(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
+    """The NumPy key for ``key`` and the ``layout`` that turns NumPy's result into PyTorch's."""
+    key = index_key(key, shape)
+    if not isinstance(key, tuple):
+        return key, None
+    parts = key
+    if not (
+        builtins.any(_is_int(k) for k in parts)
+        and builtins.any(isinstance(k, np.ndarray) and k.ndim > 0 for k in parts)
+    ):
+        return key, None
+    if builtins.any(
+        isinstance(k, (bool, np.bool_)) or (isinstance(k, np.ndarray) and k.ndim == 0) for k in parts
+    ):
+        return key, None  # a scalar mask: NumPy's rule
+    consumed = 0
+    for k in parts:
+        if isinstance(k, np.ndarray):
+            consumed += k.ndim if k.dtype == np.bool_ else 1
+        elif k is not None and k is not Ellipsis:
+            consumed += 1
+    entries: list[Any] = []
+    expanded = False
+    for k in parts:
+        if k is Ellipsis and not expanded:
+            entries += [slice(None)] * builtins.max(len(shape) - consumed, 0)
+            expanded = True
+        else:
+            entries.append(k)
+    npkey, kinds, dim = [], [], 0
+    for k in entries:
+        if k is None:
+            npkey.append(None)
+            kinds.append("N")
+        elif isinstance(k, np.ndarray):
+            npkey.append(k)
+            kinds.append("A")
+            dim += k.ndim if k.dtype == np.bool_ else 1
+        elif _is_int(k):
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for a tensor of dimension {len(shape)}")
+            n, i = shape[dim], int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {n}")
+            i %= n
+            npkey.append(slice(i, i + 1))
+            kinds.append("I")
+            dim += 1
+        elif isinstance(k, slice):
+            npkey.append(k)
+            kinds.append("S")
+            dim += 1
+        else:
+            return key, None
+    while dim < len(shape):
+        npkey.append(slice(None))
+        kinds.append("S")
+        dim += 1
+    arrays = [k for k in npkey if isinstance(k, np.ndarray)]
+    n_broadcast = builtins.max(1 if k.dtype == np.bool_ else k.ndim for k in arrays)
+
+    def order(ids: list[int]) -> list[Any]:
+        # NumPy's (and PyTorch's) placement: the broadcast dims where the
+        # index arrays stand when they are adjacent, else in front
+        adv = [j for j, i in enumerate(ids) if kinds[i] == "A"]
+        basic = [i for i in ids if kinds[i] != "A"]
+        front = [("B", b) for b in range(n_broadcast)]
+        if adv[-1] - adv[0] + 1 == len(adv):
+            before = builtins.sum(1 for i in ids[: adv[0]] if kinds[i] != "A")
+            return basic[:before] + front + basic[before:]
+        return front + basic
+
+    numpy_order = order(list(range(len(kinds))))
+    torch_order = order([i for i, k in enumerate(kinds) if k != "I"])
+    squeezed = tuple(j for j, t in enumerate(numpy_order) if not isinstance(t, tuple) and kinds[t] == "I")
+    rest = [t for t in numpy_order if isinstance(t, tuple) or kinds[t] != "I"]
+    perm = tuple(rest.index(t) for t in torch_order)
+    return tuple(npkey), (squeezed, perm)
+
+
+def to_torch_layout(out: np.ndarray, layout: Any) -> np.ndarray:
+    """NumPy's result of the converted key, rearranged as PyTorch's result."""
+    if layout is None:
+        return out
+    return np.squeeze(out, layout[0]).transpose(layout[1])
+
+
+def to_numpy_layout(a: np.ndarray, layout: Any) -> np.ndarray:
+    """The inverse of :func:`to_torch_layout` (for gradients and written values)."""
+    if layout is None:
+        return a
+    return np.expand_dims(a.transpose(np.argsort(layout[1])), layout[0])
+
+
+def _torch_shape(shape: tuple[int, ...], npkey: Any, layout: Any) -> tuple[int, ...]:
+    probe = np.broadcast_to(np.zeros((), np.int8), shape)[npkey]
+    return to_torch_layout(probe, layout).shape
+
+
+def write(a: np.ndarray, key: Any, value: Any) -> None:
+    """``a[key] = value`` in place, with PyTorch's indexing rule."""
+    npkey, layout = torch_key(key, a.shape)
+    if layout is not None:
+        value = to_numpy_layout(np.broadcast_to(value, _torch_shape(a.shape, npkey, layout)), layout)
+    a[npkey] = value
+
+
 def _unique_positions(key: Any) -> bool:
     """True when no element can be selected twice (basic indexing and bool masks)."""
     parts = key if isinstance(key, tuple) else (key,)
@@ -252,26 +372,27 @@ def _unique_positions(key: Any) -> bool:
 
 
 class GetItem(Function):
-    def forward(ctx, a, key):
-        ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
-        return a[key]
+    def forward(ctx, a, key, layout=None):
+        ctx.shape, ctx.dtype, ctx.key, ctx.layout = a.shape, a.dtype, key, layout
+        return to_torch_layout(a[key], layout)
 
     def backward(ctx, g):
         # scatter the gradient back to the positions that were read; with
         # integer-array indices a position read twice collects both gradients
+        g = to_numpy_layout(g, ctx.layout)
         grad = np.zeros(ctx.shape, dtype=ctx.dtype)
         if _unique_positions(ctx.key):
             grad[ctx.key] = g
         else:
             np.add.at(grad, ctx.key, g)
-        return grad, None
+        return grad, None, None
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
     """NumPy/PyTorch indexing: ints, slices, None, Ellipsis, integer arrays, bool masks."""
-    key = index_key(key, x.shape)
+    key, layout = torch_key(key, x.shape)
     try:
-        return GetItem.apply(x, key)
+        return GetItem.apply(x, key, layout)
     except IndexError as e:
         raise IndexError(f"index out of range: {e.__cause__ or e} (tensor of shape {x.shape})") from None
 
@@ -279,9 +400,11 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 class SetItem(Function):
     """``a[key] = value`` as a new array, so that both a and value get gradients."""
 
-    def forward(ctx, a, value, key):
-        ctx.key = key
+    def forward(ctx, a, value, key, layout=None):
+        ctx.key, ctx.layout = key, layout
         out = a.copy()
+        if layout is not None:
+            value = to_numpy_layout(np.broadcast_to(value, _torch_shape(a.shape, key, layout)), layout)
         out[key] = value
         return out
 
@@ -289,16 +412,16 @@ class SetItem(Function):
         # the overwritten positions no longer depend on a; they are value's
         ga = g.copy()
         ga[ctx.key] = 0
-        return ga, g[ctx.key], None
+        return ga, to_torch_layout(g[ctx.key], ctx.layout), None, None
 
 
 def setitem(x: Tensor, key: Any, value: Any) -> Tensor:
     """The result of writing ``value`` at ``key`` into a copy of ``x`` (differentiable in both)."""
-    key = index_key(key, x.shape)
+    key, layout = torch_key(key, x.shape)
     if isinstance(value, Tensor) and value.dtype != x.dtype:
         value = cast_to(value, x.dtype)
     try:
-        return SetItem.apply(x, value, key)
+        return SetItem.apply(x, value, key, layout)
     except IndexError as e:
         raise IndexError(f"index out of range: {e.__cause__ or e} (tensor of shape {x.shape})") from None
 
@@ -325,7 +448,7 @@ class Gather(Function):
 
 def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather)."""
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
     d = _dims.axis(dim, x.ndim, "gather")
@@ -362,7 +485,7 @@ class IndexSelect(Function):
 
 def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     """The slices of ``x`` at positions ``index`` (a 1-D integer tensor) along ``dim``, in that order."""
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"index_select: index must be an integer tensor, got {idx.dtype}")
     if idx.ndim > 1:

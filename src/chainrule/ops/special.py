@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.tensor import Tensor
+
 __all__ = [
     "erf",
     "erfc",
@@ -113,7 +115,7 @@ def _erfc_beyond_small(y: np.ndarray) -> np.ndarray:
 
 
 def _error_function(x: Any, complement: bool) -> np.ndarray:
-    a = x.data if hasattr(x, "data") and isinstance(x.data, np.ndarray) else np.asarray(x)
+    a = x._array if isinstance(x, Tensor) else np.asarray(x)
     dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     work = np.promote_types(dtype, np.float32)  # float16 computes in float32
     flat = a.astype(work, copy=False).ravel()

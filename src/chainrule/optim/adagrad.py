@@ -93,7 +93,7 @@ class Adagrad(Optimizer):
                 state = self.state[p]
                 state["step"] = Tensor._make(np.zeros((), np.float32), None)
                 state["sum"] = Tensor._make(
-                    np.full(p.data.shape, group["initial_accumulator_value"], p.data.dtype), None
+                    np.full(p._array.shape, group["initial_accumulator_value"], p._array.dtype), None
                 )
 
     def _check_group(self, group: dict[str, Any]) -> None:

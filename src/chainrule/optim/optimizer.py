@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd import enable_grad, no_grad
+from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["Chunk", "Optimizer", "ParamsT", "as_number", "required"]
@@ -102,11 +102,11 @@ class Chunk:
         if self.flat:
             g = self.gbuf
             for view, i in zip(self.gviews, self.index):
-                view[...] = grads[i].data
+                view[...] = grads[i]._array
             if maximize:
                 np.negative(g, g)
             return g
-        g = grads[self.index[0]].data
+        g = grads[self.index[0]]._array
         if maximize:
             np.negative(g, self.own_gbuf())
             return self.gbuf
@@ -133,12 +133,12 @@ class Chunk:
         """Copy the parameters' values into ``out`` (flat, or the single parameter's shape)."""
         if self.flat:
             for view, p in zip(self.tviews, self.params):
-                view[...] = p.data
+                view[...] = p._array
         else:
-            out[...] = self.params[0].data
+            out[...] = self.params[0]._array
 
     def apply(self, update: np.ndarray, decay: float | None = None) -> None:
-        """``p += update`` for every parameter (after ``p *= decay`` if given), in place on ``p.data``."""
+        """``p += update`` for every parameter (after ``p *= decay`` if given), in place on ``p._array``."""
         add = np.add
         if decay is not None:
             d = self.factor
@@ -146,19 +146,19 @@ class Chunk:
             mul = np.multiply
             if self.flat:
                 for p, view in zip(self.params, self.tviews):
-                    a = p.data
+                    a = p._array
                     mul(a, d, a)
                     add(a, view, a)
             else:
-                a = self.params[0].data
+                a = self.params[0]._array
                 mul(a, d, a)
                 add(a, update, a)
         elif self.flat:
             for p, view in zip(self.params, self.tviews):
-                a = p.data
+                a = p._array
                 add(a, view, a)
         else:
-            a = self.params[0].data
+            a = self.params[0]._array
             add(a, update, a)
 
     def advance(self) -> float:
@@ -310,7 +310,7 @@ class Optimizer:
                     if set_to_none:
                         p.grad = None
                     else:
-                        p.grad.data[...] = 0
+                        p.grad._array[...] = 0
 
     # ---------------------------------------------------------------- step
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -338,6 +338,9 @@ class Optimizer:
                     plan = plans[i] = _Plan(group, key, self._make_chunks(group, grads, key[1]))
                 if plan.chunks:
                     self._update(group, plan.chunks, grads)
+                    for p, g in zip(params, grads):
+                        if g is not None:  # a graph that saved p must not backward through the new values
+                            bump_version(p)
         return loss
 
     def _state_spec(self, group: dict[str, Any]) -> tuple[tuple[str, float | None], ...]:
@@ -367,27 +370,27 @@ class Optimizer:
             st = state.get(p, _EMPTY)
             present = tuple(k for k, _ in spec if st.get(k) is not None)
             step = float(st["step"]) if self._has_step and "step" in st else 0.0
-            if p.data.size > limit:
+            if p._array.size > limit:
                 singles.append([i])
             else:
-                buckets.setdefault((p.data.dtype, step, present), []).append(i)
+                buckets.setdefault((p._array.dtype, step, present), []).append(i)
         return [self._make_chunk(params, index, spec) for index in [*buckets.values(), *singles]]
 
     def _make_chunk(self, params: list[Tensor], index: list[int], spec: tuple) -> Chunk:
         members = [params[i] for i in index]
-        dtype = members[0].data.dtype
+        dtype = members[0]._array.dtype
         if dtype.kind != "f":
             raise TypeError(f"{self._name}: can only optimize floating-point parameters, got dtype {dtype}")
         ch = Chunk()
         ch.index, ch.params, ch.flat = index, members, len(members) > 1
-        sizes = [p.data.size for p in members]
-        shape = (sum(sizes),) if ch.flat else members[0].data.shape
+        sizes = [p._array.size for p in members]
+        shape = (sum(sizes),) if ch.flat else members[0]._array.shape
         offsets = list(itertools.accumulate(sizes, initial=0))
 
         def views(buf: np.ndarray) -> list[np.ndarray]:
             if not ch.flat:
                 return [buf]
-            return [buf[a:b].reshape(p.data.shape) for a, b, p in zip(offsets, offsets[1:], members)]
+            return [buf[a:b].reshape(p._array.shape) for a, b, p in zip(offsets, offsets[1:], members)]
 
         state = self.state
         if self._has_step:
@@ -407,11 +410,11 @@ class Optimizer:
                 st = state[p]
                 old = st.get(key)
                 if old is not None:
-                    old = old.data if isinstance(old, Tensor) else np.asarray(old)
-                    if old.shape != p.data.shape:
+                    old = old._array if isinstance(old, Tensor) else np.asarray(old)
+                    if old.shape != p._array.shape:
                         raise ValueError(
                             f"{self._name}: state {key!r} has shape {old.shape}, but its parameter "
-                            f"has shape {p.data.shape}"
+                            f"has shape {p._array.shape}"
                         )
                     view[...] = old
                 elif init is None:
@@ -505,15 +508,15 @@ class Optimizer:
     def _cast_state(self, name: str, index: Any, p: Tensor, key: str, value: Any) -> Any:
         """A private copy of one loaded state value, checked against its parameter."""
         if isinstance(value, Tensor | np.ndarray) or hasattr(value, "__array__"):
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            arr = value._array if isinstance(value, Tensor) else np.asarray(value)
             if key == "step":
                 return Tensor._make(np.array(float(arr), np.float32), None)
-            if key in self._param_state_keys and arr.shape != p.data.shape:
+            if key in self._param_state_keys and arr.shape != p._array.shape:
                 raise ValueError(
                     f"{name}: state {key!r} of parameter {index} has shape {arr.shape}, "
-                    f"but the parameter has shape {p.data.shape}"
+                    f"but the parameter has shape {p._array.shape}"
                 )
-            dtype = p.data.dtype if arr.dtype.kind == "f" else arr.dtype
+            dtype = p._array.dtype if arr.dtype.kind == "f" else arr.dtype
             return Tensor._make(np.array(arr, dtype=dtype, copy=True), None)
         if key == "step" and isinstance(value, numbers.Real):
             return Tensor._make(np.array(float(value), np.float32), None)

@@ -185,7 +185,7 @@ class EarlyStopping(Callback):
         if _improved(current, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+                self.best_weights = {k: v._array.copy() for k, v in trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:

@@ -83,7 +83,7 @@ class _Encoder:
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
         if isinstance(obj, Tensor):
-            return {"__tensor__": self._put(path, obj.data)}
+            return {"__tensor__": self._put(path, obj._array)}
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in "biuf":
                 raise TypeError(f"save_checkpoint: {path} is an array of dtype {obj.dtype}, not storable")
@@ -119,7 +119,7 @@ def _decode(obj: Any, tensors: Mapping[str, Tensor], where: str) -> Any:
                 if value not in tensors:
                     raise CheckpointError(f"load_checkpoint: {where} refers to a missing tensor {value!r}")
                 t = tensors[value]
-                return t if tag == "__tensor__" else t.data
+                return t if tag == "__tensor__" else t._array
             if tag == "__tuple__":
                 return tuple(_decode(v, tensors, where) for v in value)
             if tag == "__counter__":
@@ -207,7 +207,7 @@ def save_checkpoint(path: str | os.PathLike, trainer_or_parts: Any, epoch: int) 
     enc = _Encoder(tensors)
     model = parts["model"]
     for key, value in _model_state(model).items():
-        tensors[f"model.{key}"] = value.data if isinstance(value, Tensor) else np.asarray(value)
+        tensors[f"model.{key}"] = value._array if isinstance(value, Tensor) else np.asarray(value)
     meta = {
         "format": FORMAT,
         "format_version": str(VERSION),

@@ -254,7 +254,7 @@ def build_datasets(data: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 def _materialise(subset: Subset) -> TensorDataset:
     tensors = subset.dataset.tensors
     index = np.asarray(subset.indices)
-    return TensorDataset(*[t.data[index] for t in tensors])
+    return TensorDataset(*[t._array[index] for t in tensors])
 
 
 # ----------------------------------------------------------------- the run

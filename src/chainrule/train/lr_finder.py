@@ -130,9 +130,9 @@ class _Snapshot:
     """
 
     def __init__(self, model: Module, optimizer: Optimizer, loader: Any) -> None:
-        self.weights = {k: v.data.copy() for k, v in model.state_dict().items()}
+        self.weights = {k: v._array.copy() for k, v in model.state_dict().items()}
         self.modes = [(m, m.training) for m in model.modules()]
-        self.grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in model.parameters()]
+        self.grads = [(p, None if p.grad is None else p.grad._array.copy()) for p in model.parameters()]
         self.optimizer = copy.deepcopy(optimizer.state_dict())
         self.opt_called = vars(optimizer).get("_opt_called")
         self.rng = copy.deepcopy(_random.get_rng_state())

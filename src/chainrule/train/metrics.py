@@ -62,7 +62,7 @@ def _array(x: Any) -> np.ndarray:
     if type(x) is np.ndarray:
         return x
     if isinstance(x, Tensor):
-        return x.data
+        return x._array
     return np.asarray(x)
 
 

@@ -136,7 +136,7 @@ def _inputs(batch: Any, index: int) -> Any:
 
 
 def _loss_value(loss: Any) -> float:
-    data = getattr(loss, "data", None)
+    data = getattr(loss, "_array", None)
     if not isinstance(loss, Tensor):
         raise TypeError(f"Trainer: loss_fn must return a Tensor, got {type(loss).__name__}")
     if data.size != 1:
@@ -540,7 +540,7 @@ class Trainer:
             total += value * n
             count += n
             if metrics:
-                o, t = out.data, (y.data if isinstance(y, Tensor) else y)
+                o, t = out._array, (y._array if isinstance(y, Tensor) else y)
                 for m in metrics:
                     m.update(o, t)
             if end:
@@ -615,7 +615,7 @@ class Trainer:
                     total += value * n
                     count += n
                     if metrics:
-                        o, t = out.data, (y.data if isinstance(y, Tensor) else y)
+                        o, t = out._array, (y._array if isinstance(y, Tensor) else y)
                         for m in metrics:
                             m.update(o, t)
         finally:
@@ -647,7 +647,7 @@ class Trainer:
                     if not isinstance(out, Tensor):
                         kind = type(out).__name__
                         raise TypeError(f"Trainer.predict: the model returned a {kind}, not a Tensor")
-                    outputs.append(out.data)
+                    outputs.append(out._array)
         finally:
             model.train(was_training)
         if not outputs:

@@ -94,7 +94,7 @@ class SmallTransformerClassifier(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         h = self.position(self.embed(input_ids))
-        padding = Tensor._make(attention_mask.data == 0, None)
+        padding = Tensor._make(attention_mask._array == 0, None)
         h = self.encoder(h, src_key_padding_mask=padding)
         return self.head(mean_pool(self.norm(h), attention_mask))
 

@@ -109,7 +109,7 @@ class Batches:
         if self.rng is not None or self.index is None:
             raise ValueError("Batches.in_order: needs unshuffled batches built with their sentence index")
         out = predict(self)
-        out = np.asarray(out.data if isinstance(out, Tensor) else out)
+        out = np.asarray(out._array if isinstance(out, Tensor) else out)
         result = np.empty_like(out)
         result[np.concatenate(self.index)] = out
         return result

@@ -75,7 +75,7 @@ def _predict(model: nn.Module, batches: Batches) -> np.ndarray:
         model.eval()
         try:
             with no_grad():
-                return np.concatenate([model(*x).data for x, _ in b])
+                return np.concatenate([model(*x)._array for x, _ in b])
         finally:
             model.train(was)
 
@@ -123,10 +123,10 @@ def _frozen_pass(
                 continue
             ids_t, mask_t = _make(ids, None), _make(mask, None)
             h = classifier.hidden_states(ids_t, mask_t, stop=start)
-            batches.append((idx, h.data if keep else ids, mask))
+            batches.append((idx, h._array if keep else ids, mask))
             if use:
                 top = run_layers(enc, h, mask_t, start, layers)
-                pooled.append(mean_pool(top, mask_t).data)
+                pooled.append(mean_pool(top, mask_t)._array)
                 rows.append(idx)
     if not pooled:  # every batch skipped by chance: phase 1 needs some
         return _frozen_pass(classifier, texts, batch_size, start, keep, 1.0, None, progress)

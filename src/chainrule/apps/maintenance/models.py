@@ -133,7 +133,7 @@ def predict(model: nn.Module, x: np.ndarray, max_rul: float, batch_size: int = 1
     out = []
     with cr.no_grad():
         for i in range(0, len(x), batch_size):
-            out.append(model(cr.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).data[:, 0])
+            out.append(model(cr.from_numpy(np.ascontiguousarray(x[i : i + batch_size])))._array[:, 0])
     return np.clip(np.concatenate(out).astype(np.float64) * max_rul, 0.0, max_rul)
 
 

@@ -63,7 +63,7 @@ def _outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
     model.eval()
     try:
         with no_grad():
-            parts = [model(Tensor._make(x[i : i + _BATCH], None)).data for i in range(0, len(x), _BATCH)]
+            parts = [model(Tensor._make(x[i : i + _BATCH], None))._array for i in range(0, len(x), _BATCH)]
     finally:
         model.train(was_training)
     return np.concatenate(parts, axis=0) if parts else np.zeros((0,), dtype=np.float32)

@@ -1,0 +1,5 @@
+"""``torch.nn.modules.upsampling``'s import path: a thin alias of :mod:`chainrule.nn.pooling`."""
+
+# ruff: noqa: F403
+
+from chainrule.nn.pooling import *

@@ -1,0 +1,110 @@
+"""Adamax (Kingma & Ba, 2015, section 7.1): Adam with the infinity norm in place of the second moment.
+
+:func:`adamax_update` is the rule for one parameter, as PyTorch's
+single-tensor implementation computes it; :class:`Adamax` applies it to each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import ParamsT
+from chainrule.optim.per_param import PerParameterOptimizer, lerp_, zeros_like
+from chainrule.tensor import Tensor
+
+__all__ = ["Adamax", "adamax_update"]
+
+
+def adamax_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_inf: np.ndarray,
+    *,
+    step: float,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0,
+    maximize: bool = False,
+) -> None:
+    """One Adamax step (``step`` counts this one), in place on ``param``, ``exp_avg``, ``exp_inf``::
+
+    g = -grad if maximize else grad;  g = g + weight_decay * param
+    m = lerp(m, g, 1 - beta1)
+    u = max(beta2 u, |g| + eps)
+    param -= lr / (1 - beta1^step) * m / u
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_inf *= beta2
+    np.maximum(exp_inf, np.abs(g) + param.dtype.type(eps), out=exp_inf)
+    clr = lr / (1 - beta1**step)
+    param += exp_avg / exp_inf * param.dtype.type(-clr)
+
+
+class Adamax(PerParameterOptimizer):
+    """Adamax; state per parameter: ``step``, ``exp_avg``, ``exp_inf``."""
+
+    _param_state_keys = frozenset(["exp_avg", "exp_inf"])
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "capturable": capturable,
+        }
+        self._check_group(dict(defaults))
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        self._check_nonnegative(group, "eps", "weight_decay")
+        check_betas(group["betas"], "Adamax")
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Tensor]:
+        return {"exp_avg": zeros_like(p), "exp_inf": zeros_like(p)}
+
+    def _step_one(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+        beta1, beta2 = group["betas"]
+        adamax_update(
+            param,
+            grad,
+            state["exp_avg"]._array,
+            state["exp_inf"]._array,
+            step=float(state["step"]._array),
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+
+
+def check_betas(betas: Any, name: str) -> None:
+    for i, b in enumerate(betas):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{name}: invalid beta parameter at index {i}: {b!r}, expected 0 <= beta < 1")

@@ -1,0 +1,302 @@
+"""In-place safety: ``.data`` as in PyTorch, in-place methods, and the version counter.
+
+The version-counter scenarios run in both libraries: chainrule must raise
+exactly where PyTorch raises (a saved array changed in place before
+backward) and give PyTorch's gradients where it does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tests.helpers import check_against_torch
+
+import chainrule as cr
+
+
+def _no_grad(lib):
+    return lib.no_grad()
+
+
+# Each scenario builds a graph, changes something in place, then calls backward.
+def _sigmoid_output_changed(lib, x):
+    y = x.sigmoid()
+    y.mul_(2)
+    y.sum().backward()
+
+
+def _exp_output_changed(lib, x):
+    y = x.exp()
+    y.add_(1)
+    y.sum().backward()
+
+
+def _saved_input_changed_under_no_grad(lib, x):
+    w = x * x
+    with _no_grad(lib):
+        x.add_(1)
+    w.sum().backward()
+
+
+def _unsaved_input_changed_under_no_grad(lib, x):
+    w = (x + 2) - x  # neither op saves x
+    with _no_grad(lib):
+        x.add_(1)
+    w.sum().backward()
+
+
+def _saved_input_written_through_data(lib, x):
+    w = (x * x).sum()
+    x.data[0] = 5.0
+    w.backward()
+
+
+def _saved_input_written_through_data_method(lib, x):
+    w = (x * x).sum()
+    x.data.mul_(3)
+    w.backward()
+
+
+def _change_after_backward_is_fine(lib, x):
+    w = (x * x).sum()
+    w.backward()
+    with _no_grad(lib):
+        x.sub_(0.1)
+    (x * x).sum().backward()
+
+
+def _matmul_weight_changed(lib, x):
+    w = lib.ones(3, 2, requires_grad=True)
+    out = x[None, :] @ w
+    with _no_grad(lib):
+        w.mul_(0.5)
+    out.sum().backward()
+
+
+def _output_of_mul_changed(lib, x):
+    y = x * 2  # mul does not save its output: PyTorch allows this
+    y.add_(1)
+    y.sum().backward()
+
+
+SCENARIOS = {
+    "sigmoid output changed": (_sigmoid_output_changed, True),
+    "exp output changed": (_exp_output_changed, True),
+    "saved input changed under no_grad": (_saved_input_changed_under_no_grad, True),
+    "unsaved input changed under no_grad": (_unsaved_input_changed_under_no_grad, False),
+    "saved input written through .data[...]": (_saved_input_written_through_data, None),
+    "saved input changed through .data.mul_": (_saved_input_written_through_data_method, None),
+    "changed after backward": (_change_after_backward_is_fine, False),
+    "matmul weight changed": (_matmul_weight_changed, True),
+    "output of mul changed": (_output_of_mul_changed, False),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_backward_raises_where_pytorch_does(name):
+    scenario, torch_raises = SCENARIOS[name]
+    data = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    if torch_raises is not None:  # PyTorch's .data does not share the version counter
+        t = torch.tensor(data, requires_grad=True)
+        if torch_raises:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                scenario(torch, t)
+        else:
+            scenario(torch, t)
+    x = cr.tensor(data, requires_grad=True)
+    if torch_raises is False:
+        scenario(cr, x)
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    else:  # ours also catches writes through .data
+        with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*is at version \d+"):
+            scenario(cr, x)
+
+
+def test_the_error_names_the_op_and_the_versions():
+    x = cr.tensor([0.5, -1.0], requires_grad=True)
+    y = x.sigmoid()
+    y.mul_(2)
+    with pytest.raises(RuntimeError) as e:
+        y.sum().backward()
+    msg = str(e.value)
+    assert "output 0 of SigmoidBackward" in msg
+    assert "is at version 1; expected version 0 instead" in msg
+
+
+def test_an_optimizer_step_between_forward_and_backward_raises():
+    lin = cr.nn.Linear(3, 2)
+    opt = cr.optim.SGD(lin.parameters(), lr=0.1)
+    x = cr.randn(4, 3)
+    lin(x).sum().backward()
+    out = lin(x)
+    before = lin.weight._version
+    opt.step()
+    assert lin.weight._version == before + 1  # one increment per parameter per step
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_a_training_loop_is_untouched():
+    lin = cr.nn.Linear(3, 2)
+    opt = cr.optim.Adam(lin.parameters(), lr=0.1)
+    x = cr.randn(4, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        lin(x).pow(2).sum().backward()
+        opt.step()
+
+
+INPLACE = {
+    "add_": (lambda t, o: t.add_(o, alpha=2), lambda t, o: t.add_(o, alpha=2)),
+    "sub_": (lambda t, o: t.sub_(o), lambda t, o: t.sub_(o)),
+    "mul_": (lambda t, o: t.mul_(o), lambda t, o: t.mul_(o)),
+    "div_": (lambda t, o: t.div_(o + 3), lambda t, o: t.div_(o + 3)),
+    "pow_": (lambda t, o: t.pow_(2), lambda t, o: t.pow_(2)),
+    "exp_": (lambda t, o: t.exp_(), lambda t, o: t.exp_()),
+    "neg_": (lambda t, o: t.neg_(), lambda t, o: t.neg_()),
+    "abs_": (lambda t, o: t.abs_(), lambda t, o: t.abs_()),
+    "sqrt_": (lambda t, o: t.abs_().add_(1).sqrt_(), lambda t, o: t.abs_().add_(1).sqrt_()),
+    "relu_": (lambda t, o: t.relu_(), lambda t, o: t.relu_()),
+    "sigmoid_": (lambda t, o: t.sigmoid_(), lambda t, o: t.sigmoid_()),
+    "tanh_": (lambda t, o: t.tanh_(), lambda t, o: t.tanh_()),
+    "clamp_": (lambda t, o: t.clamp_(-0.5, 0.7), lambda t, o: t.clamp_(-0.5, 0.7)),
+    "masked_fill_": (
+        lambda t, o: t.masked_fill_(o > 0, 0.25),
+        lambda t, o: t.masked_fill_(o > 0, 0.25),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+def test_inplace_methods_on_a_non_leaf_are_differentiable(name):
+    ours, theirs = INPLACE[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    o = rng.standard_normal((2, 3)).astype(np.float32)
+
+    def run(fn):
+        def f(a, b):
+            y = a * 1.5  # a non-leaf, so the in-place op is recorded
+            out = fn(y, b)
+            assert out is y
+            return y * 1
+
+        return f
+
+    check_against_torch(run(ours), run(theirs), [x, o])
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+def test_inplace_methods_outside_a_graph_write_the_storage(name):
+    ours, theirs = INPLACE[name]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    o = rng.standard_normal((2, 3)).astype(np.float32)
+    t = cr.tensor(x)
+    storage = t.numpy()
+    assert ours(t, cr.tensor(o)) is t
+    assert t.numpy() is storage and t._version >= 1
+    np.testing.assert_allclose(storage, theirs(torch.tensor(x), torch.tensor(o)).numpy(), rtol=1e-6)
+
+
+def test_inplace_on_a_leaf_that_requires_grad_raises_outside_no_grad():
+    p = cr.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        p.exp_()
+    with cr.no_grad():
+        p.exp_()
+    np.testing.assert_array_equal(p.numpy(), np.ones(3, np.float32))
+
+
+def test_inplace_cannot_change_shape_or_kind():
+    t = cr.zeros(3, dtype=cr.int64)
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        t.sqrt_()
+    with pytest.raises(RuntimeError, match="cannot change the shape"):
+        cr.zeros(3).pow_(cr.ones(2, 3))
+
+
+# ------------------------------------------------------------------ .data
+def test_data_is_a_detached_tensor_sharing_the_storage():
+    p = cr.nn.Parameter(cr.zeros(3))
+    d = p.data
+    assert isinstance(d, cr.Tensor) and not d.requires_grad and d.is_leaf
+    assert d.numpy() is p.numpy()
+
+
+def test_pytorch_idioms_through_data():
+    m = cr.nn.Linear(2, 3)
+    m.bias.data.fill_(0.01)
+    np.testing.assert_allclose(m.bias.numpy(), np.full(3, 0.01, np.float32))
+    p = m.weight
+    before = p.numpy().copy()
+    p.data.add_(cr.ones(3, 2), alpha=-0.5)
+    np.testing.assert_allclose(p.numpy(), before - 0.5, rtol=1e-6)
+    p.data += cr.ones(3, 2)
+    np.testing.assert_allclose(p.numpy(), before + 0.5, rtol=1e-6)
+    p.data.mul_(0).add_(2)
+    np.testing.assert_allclose(p.numpy(), np.full((3, 2), 2.0))
+    assert p.requires_grad and p.grad is None
+
+
+def test_assigning_data_replaces_the_storage():
+    p = cr.nn.Parameter(cr.zeros(2))
+    old = p.numpy()
+    new = cr.tensor([1.0, 2.0, 3.0])
+    p.data = new
+    assert p.numpy() is new.numpy() and p.shape == (3,)
+    assert p.requires_grad
+    np.testing.assert_array_equal(old, np.zeros(2))
+    (p * p).sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_detach_and_data_share_the_version_counter():
+    x = cr.ones(2)
+    y = x.detach()
+    y.add_(1)
+    assert x._version == y._version == 1
+    x.data.zero_()
+    assert x._version == 2
+
+
+def test_inplace_on_a_view_in_a_graph_leaves_its_base_alone():
+    x = cr.tensor([[1.0, -2.0], [3.0, -4.0]], requires_grad=True)
+    row = x[0]
+    row.relu_()
+    (row * 2).sum().backward()
+    np.testing.assert_array_equal(x.numpy(), [[1.0, -2.0], [3.0, -4.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 0.0], [0.0, 0.0]])
+
+
+def test_inplace_on_a_view_outside_a_graph_writes_through():
+    x = cr.zeros(2, 3)
+    x[1].add_(1)
+    x.view(6)[0:2].fill_(5)
+    np.testing.assert_array_equal(x.numpy(), [[5, 5, 0], [1, 1, 1]])
+
+
+REBASE = {
+    "mul_": lambda y: y.mul_(3),
+    "add_ of a tensor needing grad": lambda y: y.add_(y.detach() * 0 + 1),
+    "exp_": lambda y: y.exp_(),
+    "setitem": lambda y: y.__setitem__(0, 5.0),
+}
+
+
+@pytest.mark.parametrize("name", list(REBASE))
+def test_uses_before_an_inplace_change_keep_their_gradient_path(name):
+    # z used y before the change; its gradient must reach x through the old y,
+    # as PyTorch's graph (which links nodes, not tensors) does
+    data = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+
+    def run(lib):
+        x = lib.tensor(data, requires_grad=True)
+        y = x * 2
+        z = y + 1  # add keeps nothing of y, so changing y later is allowed
+        REBASE[name](y)
+        (z * 2 + y).sum().backward()
+        return x.grad.numpy() if lib is cr else x.grad.detach().numpy()
+
+    np.testing.assert_allclose(run(cr), run(torch), rtol=1e-6)
