@@ -39,6 +39,7 @@ from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
 from chainrule.ops.dropout import dropout
 from chainrule.ops.embedding import embedding
+from chainrule.ops.interpolate import interpolate
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
@@ -52,8 +53,8 @@ from chainrule.ops.loss import (
 )
 from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
-from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
-from chainrule.ops.shape import pad
+from chainrule.ops.padding import pad
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.tensor import Tensor
 
 __all__ = [

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule.nn.module import Module
-from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
+from chainrule.ops.interpolate import interpolate
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.tensor import Tensor
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "Upsample"]
 
 _Size = int | Sequence[int]
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
 
 
 class _MaxPoolNd(Module):
@@ -128,8 +130,9 @@ class AdaptiveAvgPool2d(Module):
 class Upsample(Module):
     """Grow a (N, C, L), (N, C, H, W) or (N, C, D, H, W) input to ``size`` or by ``scale_factor``.
 
-    Only ``mode="nearest"`` (and ``"nearest-exact"``) are implemented: each
-    output pixel copies the nearest input pixel, as in PyTorch.
+    ``mode`` is 'nearest' (copy the nearest pixel), 'nearest-exact', 'linear',
+    'bilinear', 'bicubic' or 'trilinear' (interpolate; ``align_corners`` as in
+    PyTorch), computed by :func:`chainrule.ops.interpolate.interpolate`.
     """
 
     def __init__(
@@ -150,12 +153,9 @@ class Upsample(Module):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        # refuse an unsupported mode now rather than at the first forward
-        if mode not in ("nearest", "nearest-exact"):
-            raise ValueError(
-                f"Upsample: mode {mode!r} is not supported; chainrule implements 'nearest' "
-                "and 'nearest-exact'"
-            )
+        # refuse an unknown mode now rather than at the first forward
+        if mode not in _UPSAMPLE_MODES:
+            raise ValueError(f"Upsample: mode must be one of {_UPSAMPLE_MODES}, got {mode!r}")
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return interpolate(
