@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as TF  # noqa: N812
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.helpers import check_against_torch, check_gradcheck
 
 import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812
 from chainrule import nn
+from helpers import check_against_torch, check_gradcheck
 
 _DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 

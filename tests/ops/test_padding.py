@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as TF  # noqa: N812
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.helpers import check_against_torch, check_gradcheck
 
 import chainrule.nn.functional as F  # noqa: N812
+from helpers import check_against_torch, check_gradcheck
 
 
 @settings(max_examples=30, deadline=None)

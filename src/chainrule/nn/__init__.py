@@ -24,7 +24,7 @@ from chainrule.nn.activation import (
     Tanh,
 )
 from chainrule.nn.attention import MultiheadAttention
-from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from chainrule.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten

@@ -36,7 +36,7 @@ from chainrule.ops.activation import (
     tanh,
 )
 from chainrule.ops.attention import scaled_dot_product_attention
-from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
+from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from chainrule.ops.dropout import dropout
 from chainrule.ops.embedding import embedding
 from chainrule.ops.interpolate import interpolate
@@ -55,6 +55,7 @@ from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
 from chainrule.ops.padding import pad
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
+from chainrule.ops.volumetric import conv3d, conv_transpose3d
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -66,7 +67,10 @@ __all__ = [
     "celu",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "cross_entropy",
     "dropout",
     "elu",
