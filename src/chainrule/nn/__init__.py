@@ -40,7 +40,22 @@ from chainrule.nn.loss import (
 )
 from chainrule.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
-from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool1d, MaxPool2d, Upsample
+from chainrule.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+    Upsample,
+)
 from chainrule.nn.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.summary import ModelSummary, summary

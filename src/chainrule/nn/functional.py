@@ -39,6 +39,13 @@ from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from chainrule.ops.dropout import dropout
 from chainrule.ops.embedding import embedding
+from chainrule.ops.index_pool import (
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
 from chainrule.ops.interpolate import interpolate
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
@@ -55,12 +62,18 @@ from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
 from chainrule.ops.padding import pad
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
+from chainrule.ops.separable_pool import adaptive_avg_pool1d, avg_pool1d, avg_pool3d, max_pool3d
 from chainrule.ops.volumetric import conv3d, conv_transpose3d
 from chainrule.tensor import Tensor
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -74,8 +87,8 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "elu",
-    "embedding",
     "elu_",
+    "embedding",
     "gelu",
     "group_norm",
     "hardsigmoid",
@@ -93,6 +106,10 @@ __all__ = [
     "logsigmoid",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
     "mish",
     "mse_loss",
     "nll_loss",
