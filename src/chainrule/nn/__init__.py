@@ -25,18 +25,24 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from chainrule.nn.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.embedding import Embedding
-from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
+from chainrule.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
     HuberLoss,
+    KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    TripletMarginLoss,
 )
 from chainrule.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
@@ -58,6 +64,7 @@ from chainrule.nn.pooling import (
 )
 from chainrule.nn.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from chainrule.nn.shuffle import Fold, PixelShuffle, PixelUnshuffle, Unfold
 from chainrule.nn.summary import ModelSummary, summary
 from chainrule.nn.transformer import (
     Transformer,
