@@ -38,6 +38,7 @@ from chainrule.ops.activation import (
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.bilinear import bilinear
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from chainrule.ops.ctc import ctc_loss
 from chainrule.ops.distance import cosine_similarity, pairwise_distance
 from chainrule.ops.dropout import dropout
 from chainrule.ops.embedding import embedding
@@ -95,6 +96,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "cosine_similarity",
+    "ctc_loss",
     "cross_entropy",
     "dropout",
     "elu",

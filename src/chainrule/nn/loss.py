@@ -14,11 +14,13 @@ import numpy as np
 
 from chainrule.nn.module import Module
 from chainrule.ops import loss as losses
+from chainrule.ops.ctc import ctc_loss
 from chainrule.tensor import Tensor
 
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CTCLoss",
     "CrossEntropyLoss",
     "GaussianNLLLoss",
     "HuberLoss",
@@ -290,3 +292,20 @@ class TripletMarginLoss(_Loss):
             anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps, swap=self.swap,
             reduction=self.reduction,
         )  # fmt: skip
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification: the loss of unsegmented label sequences (speech, handwriting).
+
+    ``forward(log_probs, targets, input_lengths, target_lengths)`` with
+    log_probs (T, N, C) from a log_softmax; see :func:`chainrule.ops.ctc.ctc_loss`.
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(None, None, reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Any, target_lengths: Any) -> Tensor:
+        return ctc_loss(
+            log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+        )
