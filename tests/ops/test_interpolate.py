@@ -69,3 +69,24 @@ def test_upsample_module_bilinear():
 def test_interpolate_errors(shape, kw, message):
     with pytest.raises(ValueError, match=message):
         F.interpolate(cr.zeros(*shape), **kw)
+
+
+@settings(max_examples=20, deadline=None)
+@given(dims=st.integers(1, 3), data=st.data())
+def test_area_mode_and_adaptive_avg_pool3d(dims, data):
+    spatial = data.draw(st.lists(st.integers(1, 6), min_size=dims, max_size=dims))
+    size = tuple(data.draw(st.lists(st.integers(1, 7), min_size=dims, max_size=dims)))
+    x = np.random.default_rng(3).standard_normal((2, 2, *spatial)).astype(np.float32)
+    check_against_torch(
+        lambda t: F.interpolate(t, size=size, mode="area"),
+        lambda t: TF.interpolate(t, size=size, mode="area"),
+        [x],
+    )
+    if dims == 3:
+        check_against_torch(
+            lambda t: F.adaptive_avg_pool3d(t, size), lambda t: TF.adaptive_avg_pool3d(t, size), [x]
+        )
+        layer = nn.AdaptiveAvgPool3d((None, 1, 2))(cr.tensor(x))
+        np.testing.assert_allclose(
+            layer.numpy(), torch.nn.AdaptiveAvgPool3d((None, 1, 2))(torch.tensor(x)).numpy(), 1e-5, 1e-6
+        )

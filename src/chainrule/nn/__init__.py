@@ -50,6 +50,7 @@ from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, Laye
 from chainrule.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
     AvgPool1d,

@@ -49,7 +49,7 @@ from chainrule.ops.index_pool import (
     max_unpool2d,
     max_unpool3d,
 )
-from chainrule.ops.interpolate import interpolate
+from chainrule.ops.interpolate import adaptive_avg_pool3d, interpolate
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
@@ -79,6 +79,7 @@ from chainrule.tensor import Tensor
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "avg_pool1d",

@@ -18,7 +18,7 @@ from chainrule.ops.index_pool import (
     max_unpool2d,
     max_unpool3d,
 )
-from chainrule.ops.interpolate import interpolate
+from chainrule.ops.interpolate import adaptive_avg_pool3d, interpolate
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.ops.separable_pool import adaptive_avg_pool1d, avg_pool1d, avg_pool3d, max_pool3d
 from chainrule.tensor import Tensor
@@ -26,6 +26,7 @@ from chainrule.tensor import Tensor
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AvgPool1d",
@@ -311,3 +312,10 @@ class MaxUnpool3d(_MaxUnpoolNd):
     """The inverse of MaxPool3d(return_indices=True): maxima back in place, zeros elsewhere."""
 
     _unpool = staticmethod(max_unpool3d)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool1d):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed ``output_size`` (None keeps that dim)."""
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return adaptive_avg_pool3d(input, self.output_size)

@@ -23,7 +23,7 @@ from chainrule.ops import pool
 from chainrule.ops.dtypes import as_floating
 from chainrule.tensor import Tensor
 
-__all__ = ["Resample", "interpolate", "resample_matrix"]
+__all__ = ["Resample", "adaptive_avg_pool3d", "area_matrix", "interpolate", "resample_matrix"]
 
 # mode -> number of spatial dims it needs
 _LINEAR = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -77,6 +77,16 @@ def resample_matrix(
     return m
 
 
+def area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_in) matrix of adaptive averaging: row o is the mean of ``floor(o n / out)`` to
+    ``ceil((o + 1) n / out) - 1`` (``mode="area"``, ``adaptive_avg_pool``)."""
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        start, end = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+        m[o, start:end] = 1.0 / (end - start)
+    return m
+
+
 class Resample(Function):
     """``y = x M_a^T`` along each spatial axis a (a matrix along that axis), and its adjoint."""
 
@@ -122,13 +132,13 @@ def interpolate(
     """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) to ``size`` or by ``scale_factor``.
 
     ``mode`` is 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear'
-    or 'bicubic' (4-D), 'trilinear' (5-D). ``align_corners`` (interpolating
+    or 'bicubic' (4-D), 'trilinear' (5-D), or 'area' (adaptive averaging). ``align_corners`` (interpolating
     modes only, default False) lines up the corner pixels' centres;
     ``recompute_scale_factor=True`` derives the step from the output size
     rather than the given factor. Bicubic may overshoot the input range, as
     in PyTorch.
     """
-    if mode not in _LINEAR:
+    if mode not in _LINEAR and mode != "area":
         if align_corners is not None:
             raise ValueError(
                 "interpolate: align_corners option can only be set with the interpolating modes: "
@@ -140,7 +150,12 @@ def interpolate(
     x = as_floating(input, "interpolate")
     if antialias:
         raise ValueError("interpolate: antialias=True is not implemented in chainrule")
-    want = _LINEAR[mode]
+    if mode == "area" and align_corners is not None:
+        raise ValueError(
+            "interpolate: align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear (mode is 'area')"
+        )
+    want = _LINEAR.get(mode, max(1, min(x.ndim - 2, 3)))
     if x.ndim != want + 2:
         raise ValueError(
             f"interpolate: got {x.ndim}D input of shape {x.shape}, but {mode} mode needs {want + 2}D input "
@@ -175,9 +190,34 @@ def interpolate(
     corners = bool(align_corners)
     cubic = mode == "bicubic"
     dt = x.data.dtype
+    if mode == "area":  # adaptive average pooling to the output size
+        return Resample.apply(
+            x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True))
+        )
     mats = tuple(
         None if (n == o and (corners or s is None or s == 1.0)) else
         resample_matrix(n, int(o), s, corners, cubic).astype(dt)
         for n, o, s in zip(spatial, out, scales, strict=True)
     )  # fmt: skip
     return Resample.apply(x, mats)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:
+    """Mean over adaptive boxes of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (None keeps a dim)."""
+    op = "adaptive_avg_pool3d"
+    x = as_floating(input, op)
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{op}: expected a 4-D (unbatched) or 5-D (batched) input, got shape {x.shape}")
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
+    if len(sizes) != 3:
+        raise TypeError(
+            f"{op}: output_size must be an int or a tuple of 3 (int or None), got {output_size!r}"
+        )
+    spatial = x.shape[-3:]
+    sizes = [n if o is None else o for o, n in zip(sizes, spatial, strict=True)]
+    if any(isinstance(o, bool) or not isinstance(o, (int, np.integer)) or o < 1 for o in sizes):
+        raise ValueError(f"{op}: output_size must be positive ints (or None), got {output_size!r}")
+    dt = x.data.dtype
+    return Resample.apply(
+        x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True))
+    )
