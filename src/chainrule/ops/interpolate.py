@@ -23,7 +23,7 @@ from chainrule.ops import pool
 from chainrule.ops.dtypes import as_floating
 from chainrule.tensor import Tensor
 
-__all__ = ["Resample", "adaptive_avg_pool3d", "area_matrix", "interpolate", "resample_matrix"]
+__all__ = ["Resample", "adaptive_avg_pool3d", "apply_along", "area_matrix", "interpolate", "resample_matrix"]
 
 # mode -> number of spatial dims it needs
 _LINEAR = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -87,6 +87,20 @@ def area_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
+def apply_along(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
+    """``m`` (out, in) applied along ``axis`` of a C-contiguous ``x``, without moving axes.
+
+    The array is viewed as (before, in, after): the last axis is one GEMM with
+    ``m^T``; any other is ``m @`` each (in, after) slab. No transposed copies.
+    """
+    before = int(np.prod(x.shape[:axis]))
+    after = int(np.prod(x.shape[axis + 1 :]))
+    shape = (*x.shape[:axis], m.shape[0], *x.shape[axis + 1 :])
+    if after == 1:
+        return (x.reshape(before, x.shape[axis]) @ m.T).reshape(shape)
+    return np.matmul(m, x.reshape(before, x.shape[axis], after)).reshape(shape)
+
+
 class Resample(Function):
     """``y = x M_a^T`` along each spatial axis a (a matrix along that axis), and its adjoint."""
 
@@ -94,19 +108,21 @@ class Resample(Function):
         # mats: one (out, in) matrix per trailing spatial axis, or None where the axis is unchanged
         ctx.mats = mats
         lead = x.ndim - len(mats)
+        x = np.ascontiguousarray(x)
         for i, m in enumerate(mats):
             if m is not None:
-                x = np.moveaxis(np.moveaxis(x, lead + i, -1) @ m.T, -1, lead + i)
-        return np.ascontiguousarray(x)
+                x = apply_along(x, m, lead + i)
+        return x
 
     def backward(ctx, g):
-        # y = x M^T along the axis  =>  dx = g M along it; the axes undone in reverse order
+        # y = x M^T along the axis  =>  dx = g M along it (M^T applied); the axes undone in reverse order
         lead = g.ndim - len(ctx.mats)
+        g = np.ascontiguousarray(g)
         for i in reversed(range(len(ctx.mats))):
             m = ctx.mats[i]
             if m is not None:
-                g = np.moveaxis(np.moveaxis(g, lead + i, -1) @ m, -1, lead + i)
-        return np.ascontiguousarray(g), None
+                g = apply_along(g, np.ascontiguousarray(m.T), lead + i)
+        return g, None
 
 
 def _per_dim(value: Any, n: int, name: str, shape: tuple[int, ...]) -> list:
