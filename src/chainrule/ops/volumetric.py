@@ -1,10 +1,10 @@
 """3-D convolution and transposed convolution (``F.conv3d``, ``F.conv_transpose3d``) built on the 2-D kernels.
 
 A 3-D filter is a stack of ``kd`` 2-D filters, one per depth tap. So
-``conv3d`` takes, for each depth tap j, the depth slices that tap reads
-(every ``stride``-th one from ``j * dilation``), folds depth into the batch,
-runs one 2-D convolution over all of them with the tap's 2-D filter, and sums
-the ``kd`` results. ``conv_transpose3d`` is its adjoint: each tap's 2-D
+``conv3d`` gathers, for each depth tap j, the depth slices that tap reads
+(every ``stride``-th one from ``j * dilation``), stacks the taps beside the
+channels and folds output depth into the batch: one 2-D convolution (one
+GEMM) over ``C * kd`` channels does the whole sum. ``conv_transpose3d`` is its adjoint: each tap's 2-D
 transposed convolution is spread back to depth positions ``i * stride + j *
 dilation`` (zeros between, by padding) and summed, then ``padding`` is cropped.
 Both are compositions of differentiable ops, so the backward is theirs.
@@ -116,14 +116,18 @@ def conv3d(
             f"(weight of shape {weight.shape}), input of shape {input.shape}"
         )
     d_out = (depth - span) // stride[0] + 1
-    total = None
-    for j in range(kd):
-        start = j * dilation[0]
-        taps = x[:, :, start : start + stride[0] * (d_out - 1) + 1 : stride[0]]  # (N, C, D_out, H, W)
-        flat = taps.permute(0, 2, 1, 3, 4).reshape(n * d_out, c, *x.shape[3:])
-        y = conv2d(flat, weight[:, :, j], None, stride[1:], pad_hw, dilation[1:], groups)
-        total = y if total is None else total + y
-    y = total.reshape(n, d_out, o, *total.shape[2:]).permute(0, 2, 1, 3, 4)
+    # the depth slices each tap reads, stacked after the channel: (N, C, kd, D_out, H, W), so that
+    # channel c tap j is input channel c * kd + j of one 2-D convolution whose weight is the 3-D
+    # one viewed as (O, C/groups * kd, kh, kw) (groups stay contiguous blocks of channels)
+    taps = [
+        x[:, :, j * dilation[0] : j * dilation[0] + stride[0] * (d_out - 1) + 1 : stride[0]]
+        for j in range(kd)
+    ]
+    stacked = shape.stack(taps, 2) if kd > 1 else taps[0].unsqueeze(2)
+    flat = stacked.permute(0, 3, 1, 2, 4, 5).reshape(n * d_out, c * kd, *x.shape[3:])
+    w2 = weight.reshape(o, weight.shape[1] * kd, *weight.shape[3:])
+    y = conv2d(flat, w2, None, stride[1:], pad_hw, dilation[1:], groups)
+    y = y.reshape(n, d_out, o, *y.shape[2:]).permute(0, 2, 1, 3, 4)
     return _finish(y, bias, unbatched)
 
 
