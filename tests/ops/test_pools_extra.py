@@ -135,6 +135,10 @@ def test_modules_match_functional():
 def test_errors():
     with pytest.raises(ValueError, match=r"max_pool3d: expected a 4-D \(unbatched\) or 5-D"):
         F.max_pool3d(cr.zeros(2, 3, 3), 2)
+    with pytest.raises(ValueError, match=r"max_pool3d: input of spatial size \(2, 5, 5\) is too small"):
+        F.max_pool3d(cr.zeros(1, 1, 2, 5, 5), 3)
+    with pytest.raises(ValueError, match=r"avg_pool1d: input of spatial size \(2,\) is too small"):
+        F.avg_pool1d(cr.zeros(1, 1, 2), 3)
     with pytest.raises(ValueError, match=r"avg_pool3d: padding should be at most half"):
         F.avg_pool3d(cr.zeros(1, 1, 4, 4, 4), 2, padding=2)
     with pytest.raises(ValueError, match=r"adaptive_max_pool2d: output_size must be positive"):

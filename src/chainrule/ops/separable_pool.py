@@ -36,7 +36,16 @@ def _ints(value: Any, n: int, name: str, op: str, minimum: int) -> tuple[int, ..
     return t
 
 
-def _window(x: Any, dims: int, kernel_size: Any, stride: Any, padding: Any, op: str) -> tuple:
+def _window(
+    x: Any,
+    dims: int,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    op: str,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> tuple:
     """The input batched (and whether it was not), kernel, stride and padding, checked as PyTorch does."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
@@ -54,6 +63,20 @@ def _window(x: Any, dims: int, kernel_size: Any, stride: Any, padding: Any, op: 
     if any(2 * pi > ki for pi, ki in zip(p, k, strict=True)):
         raise ValueError(
             f"{op}: padding should be at most half of kernel_size, got padding={p}, kernel_size={k}"
+        )
+    d = _ints(dilation, dims, "dilation", op, 1)
+    spatial = x.shape[-dims:]
+    out = []
+    for n, ki, si, pi, di in zip(spatial, k, s, p, d, strict=True):
+        span = n + 2 * pi - di * (ki - 1) - 1
+        o = (-(-span // si) if ceil_mode else span // si) + 1
+        if ceil_mode and (o - 1) * si >= n + pi:  # a last window may not start in the padding
+            o -= 1
+        out.append(o)
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: input of spatial size {tuple(spatial)} is too small for kernel_size={k}, stride={s}, "
+            f"padding={p}, dilation={d}: the output would be {tuple(out)}"
         )
     unbatched = x.ndim == dims + 1
     return (x.unsqueeze(0) if unbatched else x), unbatched, k, s, p
@@ -74,7 +97,7 @@ def max_pool3d(
     maximum's index in the flattened (D, H, W) input, as PyTorch does.
     """
     op = "max_pool3d"
-    x, unbatched, k, s, p = _window(input, 3, kernel_size, stride, padding, op)
+    x, unbatched, k, s, p = _window(input, 3, kernel_size, stride, padding, op, dilation, ceil_mode)
     d = _ints(dilation, 3, "dilation", op, 1)
     n, c, depth, h, w = x.shape
     flat = x.reshape(n, c * depth, h, w)
@@ -105,7 +128,7 @@ def avg_pool1d(
 ) -> Tensor:
     """The mean over each window of a (N, C, L) or (C, L) input (``F.avg_pool1d``)."""
     op = "avg_pool1d"
-    x, unbatched, k, s, p = _window(input, 1, kernel_size, stride, padding, op)
+    x, unbatched, k, s, p = _window(input, 1, kernel_size, stride, padding, op, 1, ceil_mode)
     y = avg_pool2d(x.unsqueeze(-2), (1, *k), (1, *s), (0, *p), ceil_mode, count_include_pad).squeeze(-2)
     return y.squeeze(0) if unbatched else y
 
@@ -125,7 +148,7 @@ def avg_pool3d(
     divides each box's sum by that number instead.
     """
     op = "avg_pool3d"
-    x, unbatched, k, s, p = _window(input, 3, kernel_size, stride, padding, op)
+    x, unbatched, k, s, p = _window(input, 3, kernel_size, stride, padding, op, 1, ceil_mode)
     if divisor_override is not None and (isinstance(divisor_override, bool) or not divisor_override):
         raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
     # with an override, both passes sum (divisor 1) and the total is divided once at the end
