@@ -128,7 +128,7 @@ def ctc_loss(
     op = "ctc_loss"
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    if not isinstance(log_probs, Tensor) or log_probs.data.dtype.kind != "f":
+    if not isinstance(log_probs, Tensor) or log_probs.dtype.kind != "f":
         raise TypeError(f"{op}: log_probs must be a floating-point Tensor (T, N, C)")
     unbatched = log_probs.ndim == 2
     lp = log_probs.unsqueeze(1) if unbatched else log_probs
@@ -175,5 +175,5 @@ def ctc_loss(
         return per_sample.squeeze(0) if unbatched else per_sample
     if reduction == "sum":
         return per_sample.sum()
-    scale = Tensor._make(np.maximum(tgt_len, 1).astype(per_sample.data.dtype), None)
+    scale = Tensor._make(np.maximum(tgt_len, 1).astype(per_sample.dtype), None)
     return (per_sample / scale).mean()

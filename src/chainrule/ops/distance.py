@@ -23,7 +23,7 @@ __all__ = ["cosine_similarity", "pairwise_distance", "vector_norm_last"]
 def _floating_pair(x1: Any, x2: Any, op: str) -> tuple[Tensor, Tensor]:
     if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
         raise TypeError(f"{op}: x1 and x2 must be Tensors, got {type(x1).__name__} and {type(x2).__name__}")
-    if x1.data.dtype.kind != "f" or x2.data.dtype.kind != "f":
+    if x1.dtype.kind != "f" or x2.dtype.kind != "f":
         raise TypeError(f"{op}: expected floating-point tensors, got {x1.dtype} and {x2.dtype}")
     try:
         shape = np.broadcast_shapes(x1.shape, x2.shape)

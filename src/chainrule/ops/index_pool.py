@@ -127,7 +127,7 @@ def _max_unpool(
     x: Any, indices: Any, kernel_size: Any, stride: Any, padding: Any, output_size: Any, dims: int, op: str
 ) -> Tensor:
     x = as_floating(x, op)
-    if not isinstance(indices, Tensor) or indices.data.dtype.kind not in "iu":
+    if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: indices must be an integer (int64) Tensor, "
             f"got {getattr(indices, 'dtype', type(indices).__name__)}"
@@ -159,7 +159,7 @@ def _max_unpool(
             )
     lead = x.shape[:-dims]
     m = math.prod(out)
-    idx = indices.data.reshape(-1, math.prod(spatial)).astype(np.int64, copy=False)
+    idx = indices.numpy().reshape(-1, math.prod(spatial)).astype(np.int64, copy=False)
     if idx.size and (idx.min() < 0 or idx.max() >= m):
         raise ValueError(
             f"{op}: found an invalid max index {int(idx.max()) if idx.max() >= m else int(idx.min())} "

@@ -205,7 +205,7 @@ def interpolate(
         )
     corners = bool(align_corners)
     cubic = mode == "bicubic"
-    dt = x.data.dtype
+    dt = x.dtype
     if mode == "area":  # adaptive average pooling to the output size
         return Resample.apply(
             x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True))
@@ -233,7 +233,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) 
     sizes = [n if o is None else o for o, n in zip(sizes, spatial, strict=True)]
     if any(isinstance(o, bool) or not isinstance(o, (int, np.integer)) or o < 1 for o in sizes):
         raise ValueError(f"{op}: output_size must be positive ints (or None), got {output_size!r}")
-    dt = x.data.dtype
+    dt = x.dtype
     return Resample.apply(
         x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True))
     )

@@ -887,7 +887,7 @@ def gaussian_nll_loss(
     red = _reduction_of(reduction, None, None, name)
     x, t = _input_and_target(input, target, name)
     if not isinstance(var, Tensor):
-        var = Tensor._make(np.full(x.shape, float(var), dtype=x.data.dtype), None)
+        var = Tensor._make(np.full(x.shape, float(var), dtype=x.dtype), None)
     if var.shape != x.shape:
         if x.shape[:-1] == var.shape:
             var = var.unsqueeze(-1)
@@ -895,7 +895,7 @@ def gaussian_nll_loss(
             raise ValueError(
                 f"{name}: var of shape {var.shape} is not the input's {x.shape}, nor it with one dim less"
             )
-    if np.any(var.data < 0):
+    if np.any(var.numpy() < 0):
         raise ValueError(f"{name}: var has negative entry/entries")
     fixed = var.detach()
     var = var + (fixed.clamp(min=eps) - fixed)  # the clamped value, the identity's gradient
