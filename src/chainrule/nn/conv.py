@@ -17,11 +17,12 @@ import numpy as np
 from chainrule import backend
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d, pad_nd
+from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, pad_nd
+from chainrule.ops.volumetric import conv3d, conv_transpose3d
 from chainrule.tensor import Tensor
 from chainrule.validation import check_cpu, is_int, positive_int
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -123,7 +124,7 @@ class _ConvNd(Module):
             or x.ndim not in (ndim + 1, ndim + 2)
             or x.shape[-ndim - 1] != self.in_channels
         ):
-            spatial = ("L",) if ndim == 1 else ("H", "W")
+            spatial = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}[ndim]
             batched = ", ".join(("N", str(self.in_channels), *spatial))
             single = ", ".join((str(self.in_channels), *spatial))
             got = f"input of shape {x.shape}" if isinstance(x, Tensor) else type(x).__name__
@@ -133,7 +134,7 @@ class _ConvNd(Module):
             )
 
     def _convolve(self, input: Tensor, conv: Any) -> Tensor:  # noqa: A002
-        """``conv`` (conv1d or conv2d) with this layer's settings; other padding modes pad first."""
+        """``conv`` (conv1d, conv2d or conv3d) with this layer's settings; other padding modes pad first."""
         self._check_input(input, len(self.kernel_size))
         if self.padding_mode != "zeros":
             x = pad_nd(input, self._reversed_padding_repeated_twice, self.padding_mode)
@@ -223,7 +224,52 @@ class Conv2d(_ConvNd):
         return self._convolve(input, conv2d)
 
 
-class ConvTranspose2d(_ConvNd):
+class _ConvTransposeNd(_ConvNd):
+    """What the transposed layers share: output_size -> output_padding, and the forward."""
+
+    _conv: Any = None
+
+    def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, ...]:
+        """The output_padding that gives ``output_size`` (its last n entries), within the valid range."""
+        if output_size is None:
+            return self.output_padding
+        n = len(self.kernel_size)
+        size = [int(s) for s in output_size]
+        if len(size) == x.ndim:
+            size = size[-n:]
+        if len(size) != n:
+            raise ValueError(
+                f"{type(self).__name__}: output_size must have {n} or {x.ndim} elements for a {x.ndim}-D "
+                f"input, got {tuple(output_size)}"
+            )
+        lows = [
+            (m - 1) * s - 2 * p + d * (k - 1) + 1
+            for m, s, p, d, k in zip(x.shape[-n:], self.stride, self.padding, self.dilation, self.kernel_size)
+        ]
+        highs = [lo + s - 1 for lo, s in zip(lows, self.stride)]
+        if any(not lo <= s <= hi for s, lo, hi in zip(size, lows, highs)):
+            raise ValueError(
+                f"{type(self).__name__}: requested an output size of {tuple(size)}, but valid sizes range "
+                f"from {tuple(lows)} to {tuple(highs)} (for an input of {x.shape[-n:]})"
+            )
+        return tuple(s - lo for s, lo in zip(size, lows))
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:  # noqa: A002
+        self._check_input(input, len(self.kernel_size))
+        output_padding = self._output_padding(input, output_size)
+        return type(self)._conv(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            output_padding,
+            self.groups,
+            self.dilation,
+        )
+
+
+class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution: the adjoint of Conv2d, which upsamples (N, C_in, H, W) by ``stride``.
 
     Each input pixel stamps its filter, scaled, onto the output. The output is
@@ -231,6 +277,8 @@ class ConvTranspose2d(_ConvNd):
     (likewise wide); ``forward(x, output_size)`` picks ``output_padding`` to hit
     a requested size. ``weight`` is (in_channels, out_channels/groups, kh, kw).
     """
+
+    _conv = staticmethod(conv_transpose2d)
 
     def __init__(
         self,
@@ -252,40 +300,92 @@ class ConvTranspose2d(_ConvNd):
             bias, padding_mode, device, dtype, ndim=2,
         )  # fmt: skip
 
-    def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, ...]:
-        """The output_padding that gives ``output_size`` (its last two entries), within the valid range."""
-        if output_size is None:
-            return self.output_padding
-        size = [int(s) for s in output_size]
-        if len(size) == x.ndim:
-            size = size[-2:]
-        if len(size) != 2:
-            raise ValueError(
-                f"output_size must have 2 or {x.ndim} elements for a {x.ndim}-D input, "
-                f"got {tuple(output_size)}"
-            )
-        lows = [
-            (n - 1) * s - 2 * p + d * (k - 1) + 1
-            for n, s, p, d, k in zip(x.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)
-        ]
-        highs = [lo + s - 1 for lo, s in zip(lows, self.stride)]
-        if any(not lo <= s <= hi for s, lo, hi in zip(size, lows, highs)):
-            raise ValueError(
-                f"requested an output size of {tuple(size)}, but valid sizes range from {tuple(lows)} "
-                f"to {tuple(highs)} (for an input of {x.shape[-2:]})"
-            )
-        return tuple(s - lo for s, lo in zip(size, lows))
 
-    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:  # noqa: A002
-        self._check_input(input, 2)
-        output_padding = self._output_padding(input, output_size)
-        return conv_transpose2d(
-            input,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            output_padding,
-            self.groups,
-            self.dilation,
-        )
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution over (N, C_in, L) or (C_in, L): the adjoint of Conv1d.
+
+    The output is ``(L - 1)*stride - 2*padding + dilation*(k - 1) +
+    output_padding + 1`` long. ``weight`` is (in_channels, out_channels/groups, k).
+    """
+
+    _conv = staticmethod(conv_transpose1d)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] = 1,
+        padding: int | tuple[int] = 0,
+        output_padding: int | tuple[int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int] = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
+            bias, padding_mode, device, dtype, ndim=1,
+        )  # fmt: skip
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W): the adjoint of Conv3d.
+
+    Each output side is ``(n - 1)*stride - 2*padding + dilation*(k - 1) +
+    output_padding + 1``. ``weight`` is (in_channels, out_channels/groups, kd, kh, kw).
+    """
+
+    _conv = staticmethod(conv_transpose3d)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] = 1,
+        padding: int | tuple[int, int, int] = 0,
+        output_padding: int | tuple[int, int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int, int] = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
+            bias, padding_mode, device, dtype, ndim=3,
+        )  # fmt: skip
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W): kd x kh x kw filters slid over a volume.
+
+    Same options as Conv2d, one per dim of three. ``weight`` is
+    (out_channels, in_channels/groups, kd, kh, kw), ``bias`` (out_channels,).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] = 1,
+        padding: int | tuple[int, int, int] | str = 0,
+        dilation: int | tuple[int, int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
+            padding_mode, device, dtype, ndim=3,
+        )  # fmt: skip
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return self._convolve(input, conv3d)

@@ -36,7 +36,10 @@ from chainrule.ops.activation import (
     tanh,
 )
 from chainrule.ops.attention import scaled_dot_product_attention
-from chainrule.ops.conv import conv1d, conv2d, conv_transpose2d
+from chainrule.ops.bilinear import bilinear
+from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from chainrule.ops.ctc import ctc_loss
+from chainrule.ops.distance import cosine_similarity, pairwise_distance
 from chainrule.ops.dropout import (
     alpha_dropout,
     dropout,
@@ -46,33 +49,62 @@ from chainrule.ops.dropout import (
     feature_alpha_dropout,
 )
 from chainrule.ops.embedding import embedding
+from chainrule.ops.index_pool import (
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from chainrule.ops.interpolate import adaptive_avg_pool3d, interpolate
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    gaussian_nll_loss,
     huber_loss,
+    kl_div,
     l1_loss,
+    margin_ranking_loss,
     mse_loss,
     nll_loss,
+    poisson_nll_loss,
     smooth_l1_loss,
+    triplet_margin_loss,
 )
 from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
-from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
-from chainrule.ops.shape import pad
+from chainrule.ops.padding import pad
+from chainrule.ops.pixel_shuffle import pixel_shuffle, pixel_unshuffle
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
+from chainrule.ops.separable_pool import adaptive_avg_pool1d, avg_pool1d, avg_pool3d, max_pool3d
+from chainrule.ops.unfold import fold, unfold
+from chainrule.ops.volumetric import conv3d, conv_transpose3d
 from chainrule.tensor import Tensor
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
+    "bilinear",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
+    "cosine_similarity",
+    "ctc_loss",
     "cross_entropy",
     "alpha_dropout",
     "dropout",
@@ -81,8 +113,10 @@ __all__ = [
     "dropout3d",
     "feature_alpha_dropout",
     "elu",
-    "embedding",
     "elu_",
+    "embedding",
+    "fold",
+    "gaussian_nll_loss",
     "gelu",
     "group_norm",
     "hardsigmoid",
@@ -91,6 +125,7 @@ __all__ = [
     "hardtanh_",
     "huber_loss",
     "interpolate",
+    "kl_div",
     "l1_loss",
     "layer_norm",
     "leaky_relu",
@@ -98,14 +133,23 @@ __all__ = [
     "linear",
     "log_softmax",
     "logsigmoid",
+    "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
     "mish",
     "mse_loss",
     "nll_loss",
     "normalize",
     "one_hot",
     "pad",
+    "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "poisson_nll_loss",
     "relu",
     "relu6",
     "relu_",
@@ -119,6 +163,8 @@ __all__ = [
     "softmin",
     "softplus",
     "tanh",
+    "triplet_margin_loss",
+    "unfold",
 ]
 
 

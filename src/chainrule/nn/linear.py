@@ -10,11 +10,12 @@ import numpy as np
 from chainrule import backend
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
+from chainrule.ops.bilinear import bilinear
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor
 from chainrule.validation import non_negative_int
 
-__all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
+__all__ = ["Bilinear", "Flatten", "Identity", "Linear", "Unflatten"]
 
 
 class Identity(Module):
@@ -99,3 +100,41 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b``: each output a bilinear form of two inputs (``torch.nn.Bilinear``).
+
+    ``weight`` is (out_features, in1_features, in2_features) and ``bias``
+    (out_features,), both U(-1/sqrt(in1), 1/sqrt(in1)) as in PyTorch.
+    """
+
+    def __init__(
+        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, dtype: Any = None
+    ) -> None:
+        super().__init__()
+        self.in1_features = non_negative_int(in1_features, "in1_features", "Bilinear")
+        self.in2_features = non_negative_int(in2_features, "in2_features", "Bilinear")
+        self.out_features = non_negative_int(out_features, "out_features", "Bilinear")
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )

@@ -1,4 +1,4 @@
-"""Pooling and upsampling layers: MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample.
+"""Pooling, unpooling and upsampling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, adaptive pools, Upsample.
 
 Thin modules over :mod:`chainrule.ops.pool`, with PyTorch's arguments,
 defaults and reprs. Pooling shrinks a feature map by summarising each window
@@ -11,12 +11,38 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule.nn.module import Module
-from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
+from chainrule.ops.index_pool import (
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from chainrule.ops.interpolate import adaptive_avg_pool3d, interpolate
+from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
+from chainrule.ops.separable_pool import adaptive_avg_pool1d, avg_pool1d, avg_pool3d, max_pool3d
 from chainrule.tensor import Tensor
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "Upsample"]
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
+    "Upsample",
+]
 
 _Size = int | Sequence[int]
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
 
 
 class _MaxPoolNd(Module):
@@ -128,8 +154,9 @@ class AdaptiveAvgPool2d(Module):
 class Upsample(Module):
     """Grow a (N, C, L), (N, C, H, W) or (N, C, D, H, W) input to ``size`` or by ``scale_factor``.
 
-    Only ``mode="nearest"`` (and ``"nearest-exact"``) are implemented: each
-    output pixel copies the nearest input pixel, as in PyTorch.
+    ``mode`` is 'nearest' (copy the nearest pixel), 'nearest-exact', 'linear',
+    'bilinear', 'bicubic' or 'trilinear' (interpolate; ``align_corners`` as in
+    PyTorch), computed by :func:`chainrule.ops.interpolate.interpolate`.
     """
 
     def __init__(
@@ -150,12 +177,9 @@ class Upsample(Module):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        # refuse an unsupported mode now rather than at the first forward
-        if mode not in ("nearest", "nearest-exact"):
-            raise ValueError(
-                f"Upsample: mode {mode!r} is not supported; chainrule implements 'nearest' "
-                "and 'nearest-exact'"
-            )
+        # refuse an unknown mode now rather than at the first forward
+        if mode not in _UPSAMPLE_MODES:
+            raise ValueError(f"Upsample: mode must be one of {_UPSAMPLE_MODES}, got {mode!r}")
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return interpolate(
@@ -167,3 +191,131 @@ class Upsample(Module):
         if self.scale_factor is not None:
             return f"scale_factor={self.scale_factor!r}, mode={self.mode!r}"
         return f"size={self.size!r}, mode={self.mode!r}"
+
+
+class MaxPool3d(_MaxPoolNd):
+    """The maximum of each box of a (N, C, D, H, W) or (C, D, H, W) volume; padding counts as -inf.
+
+    ``return_indices=True`` also returns each maximum's index in the flattened (D, H, W) input.
+    """
+
+    _pool = staticmethod(max_pool3d)
+
+
+class AvgPool1d(Module):
+    """The mean of each window of a (N, C, L) or (C, L) signal (padding counts if ``count_include_pad``)."""
+
+    def __init__(
+        self,
+        kernel_size: _Size,
+        stride: _Size | None = None,
+        padding: _Size = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return avg_pool1d(
+            input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(AvgPool2d):
+    """The mean of each box of a (N, C, D, H, W) or (C, D, H, W) volume; options as AvgPool2d."""
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return avg_pool3d(
+            input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+            self.count_include_pad, self.divisor_override,
+        )  # fmt: skip
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling of (N, C, L) or (C, L) to a fixed length ``output_size``."""
+
+    def __init__(self, output_size: int) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return adaptive_avg_pool1d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPoolNd(Module):
+    _pool: Any = None
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Any:  # noqa: A002
+        return type(self)._pool(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, L) or (C, L) to a fixed length; ``return_indices`` as MaxPool1d."""
+
+    _pool = staticmethod(adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, H, W) or (C, H, W) to a fixed ``output_size`` (None keeps that dim)."""
+
+    _pool = staticmethod(adaptive_max_pool2d)
+
+
+class _MaxUnpoolNd(Module):
+    _unpool: Any = None
+
+    def __init__(self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:  # noqa: A002
+        return type(self)._unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The inverse of MaxPool1d(return_indices=True): maxima back in place, zeros elsewhere."""
+
+    _unpool = staticmethod(max_unpool1d)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The inverse of MaxPool2d(return_indices=True): maxima back in place, zeros elsewhere."""
+
+    _unpool = staticmethod(max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The inverse of MaxPool3d(return_indices=True): maxima back in place, zeros elsewhere."""
+
+    _unpool = staticmethod(max_unpool3d)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool1d):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed ``output_size`` (None keeps that dim)."""
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return adaptive_avg_pool3d(input, self.output_size)

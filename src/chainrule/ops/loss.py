@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops.distance import pairwise_distance
 from chainrule.ops.elementwise import cast, promote
 from chainrule.ops.special import sigmoid as _sigmoid
 from chainrule.ops.special import softplus as _softplus
@@ -35,11 +36,16 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "gaussian_nll_loss",
     "huber_loss",
+    "kl_div",
     "l1_loss",
+    "margin_ranking_loss",
     "mse_loss",
     "nll_loss",
+    "poisson_nll_loss",
     "smooth_l1_loss",
+    "triplet_margin_loss",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -787,3 +793,162 @@ def nll_loss(
         x = x.reshape(1, n_classes)
     out = NllLoss.apply(x, idx, w, valid, reduction)
     return _unbatched_result(out, unbatched, reduction)
+
+
+# ------------------------------------------------------- losses composed of differentiable ops
+# KL divergence, Poisson and Gaussian NLL, margin ranking and triplet losses are
+# short formulas over elementwise ops, so they are written as such and their
+# backward is the chain rule through those ops (no fused node of their own).
+def _reduced(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _reduction_of(reduction: Any, size_average: Any, reduce: Any, name: str) -> str:
+    return resolve_reduction(reduction, size_average, reduce, name)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL divergence ``target * (log target - input)`` with ``input`` log-probabilities (``F.kl_div``).
+
+    ``log_target=True`` takes the target as log-probabilities too. Reductions
+    are PyTorch's plus ``"batchmean"`` (the sum divided by the batch size, the
+    true KL per sample); ``"mean"`` averages over every element, as PyTorch does.
+    Both input and target get gradients.
+    """
+    name = "kl_div"
+    batchmean = reduction == "batchmean"
+    red = "sum" if batchmean else _reduction_of(reduction, size_average, reduce, name)
+    x, t = _input_and_target(input, target, name)
+    if log_target:
+        loss = t.exp() * (t - x)
+    else:
+        # xlogy(t, t): 0 where t == 0; the log reads 1 there so no 0 * inf reaches the gradient
+        positive = t > 0
+        safe = t.where(positive, 1.0)
+        loss = (t * safe.log()).where(positive, 0.0) - t * x
+    out = _reduced(loss, red)
+    if batchmean and x.ndim:
+        out = out / x.shape[0]
+    return out
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Poisson ``target`` with rate ``exp(input)`` (``log_input``) or ``input``.
+
+    ``exp(input) - target * input``, or ``input - target * log(input + eps)``;
+    ``full`` adds Stirling's approximation of ``log(target!)`` where target > 1.
+    """
+    name = "poisson_nll_loss"
+    red = _reduction_of(reduction, size_average, reduce, name)
+    x, t = _input_and_target(input, target, name)
+    loss = x.exp() - t * x if log_input else x - t * (x + eps).log()
+    if full:
+        big = t > 1
+        safe = t.where(big, 1.0)  # the term is 0 (and passes no gradient) where target <= 1
+        stirling = safe * safe.log() - safe + 0.5 * (2 * np.pi * safe).log()
+        loss = loss + stirling.where(big, 0.0)
+    return _reduced(loss, red)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var: Tensor | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of ``target`` under N(``input``, ``var``): ``0.5 (log var + (x - t)^2 / var)``.
+
+    ``var`` has the input's shape, or it with the last dim 1 or dropped (one
+    variance per sample), or is a number. It is clamped at ``eps`` for
+    stability; the clamp passes the gradient through unchanged, as PyTorch's
+    does. ``full`` adds ``0.5 log(2 pi)``.
+    """
+    name = "gaussian_nll_loss"
+    red = _reduction_of(reduction, None, None, name)
+    x, t = _input_and_target(input, target, name)
+    if not isinstance(var, Tensor):
+        var = Tensor._make(np.full(x.shape, float(var), dtype=x.dtype), None)
+    if var.shape != x.shape:
+        if x.shape[:-1] == var.shape:
+            var = var.unsqueeze(-1)
+        elif not (x.shape[:-1] == var.shape[:-1] and var.shape[-1:] == (1,)):
+            raise ValueError(
+                f"{name}: var of shape {var.shape} is not the input's {x.shape}, nor it with one dim less"
+            )
+    if np.any(var.numpy() < 0):
+        raise ValueError(f"{name}: var has negative entry/entries")
+    fixed = var.detach()
+    var = var + (fixed.clamp(min=eps) - fixed)  # the clamped value, the identity's gradient
+    loss = 0.5 * (var.log() + (x - t) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduced(loss, red)
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``: rank input1 above input2 where target is 1."""
+    name = "margin_ranking_loss"
+    red = _reduction_of(reduction, size_average, reduce, name)
+    x1, x2 = _input_and_target(input1, input2, name)
+    t = _tensor(target, "target", name)
+    if t.shape != x1.shape:
+        raise ValueError(f"{name}: target of shape {t.shape} does not match the inputs' shape {x1.shape}")
+    return _reduced((-t * (x1 - x2) + margin).clamp(min=0), red)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the pairwise p-distance over the last dim.
+
+    ``swap=True`` uses the smaller of d(a, n) and d(p, n) (the distance swap of
+    Balntas et al.). Inputs are (N, D) or unbatched (D,).
+    """
+    name = "triplet_margin_loss"
+    red = _reduction_of(reduction, size_average, reduce, name)
+    for what, v in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        if not isinstance(v, Tensor) or v.ndim not in (1, 2):
+            got = f"shape {v.shape}" if isinstance(v, Tensor) else type(v).__name__
+            raise ValueError(f"{name}: {what} must be a 1-D (D,) or 2-D (N, D) tensor, got {got}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduced((margin + d_pos - d_neg).clamp(min=0), red)

@@ -22,8 +22,8 @@ class Normalize(Function):
             norm = np.sqrt((a * a).sum(axis=dim, keepdims=True))
         elif p == 1.0:
             norm = absa.sum(axis=dim, keepdims=True)
-        elif math.isinf(p):
-            norm = absa.max(axis=dim, keepdims=True)
+        elif math.isinf(p):  # inf: the largest magnitude, -inf: the smallest
+            norm = (absa.max if p > 0 else absa.min)(axis=dim, keepdims=True)
         elif p == 0.0:
             norm = np.count_nonzero(a, axis=dim, keepdims=True).astype(a.dtype)
         else:
@@ -37,7 +37,8 @@ class Normalize(Function):
         #   dx = g / d - x-independent part:  (sum_j g_j x_j / d^2) * dd/dx
         # where dd/dx = d||x||_p/dx while the norm is >= eps (0 once eps takes over), and
         #   d||x||_p/dx_i = sign(x_i) |x_i|^(p-1) / ||x||^(p-1)  (x_i / ||x|| for p = 2,
-        #   sign for p = 1, sign at the maxima shared evenly for p = inf, 0 for p = 0).
+        #   sign for p = 1, sign at the extreme magnitudes shared evenly for p = +-inf, 0 for p = 0;
+        #   the general form holds for negative and fractional p too).
         a, absa, norm, denom, p, dim = ctx.a, ctx.absa, ctx.norm, ctx.denom, ctx.p, ctx.dim
         gx = g / denom
         if p == 0.0:
@@ -51,8 +52,8 @@ class Normalize(Function):
             elif p == 1.0:
                 dn = np.sign(a)
             elif math.isinf(p):
-                at_max = absa == norm
-                dn = np.sign(a) * at_max / at_max.sum(axis=dim, keepdims=True)
+                at_extreme = absa == norm
+                dn = np.sign(a) * at_extreme / at_extreme.sum(axis=dim, keepdims=True)
             else:
                 dn = np.sign(a) * absa ** (p - 1.0) / norm ** (p - 1.0)
             dn = np.where(norm == 0, 0, dn).astype(a.dtype, copy=False)  # a zero vector: no direction
@@ -70,14 +71,15 @@ def normalize(
 ) -> Tensor:
     """``input / max(||input||_p, eps)`` along ``dim``: unit vectors (``F.normalize``).
 
-    ``p`` is any non-negative number or ``float('inf')``; ``out`` is accepted for
+    ``p`` is any real number or ``float('inf')``/``-inf`` (the largest or the
+    smallest magnitude), as PyTorch's vector norm takes; ``out`` is accepted for
     PyTorch's signature and must be None (chainrule returns new tensors).
     """
     if out is not None:
         raise ValueError("normalize: out= is not supported; use the returned tensor")
     x = as_floating(input, "normalize")
     p = float(p)
-    if not p >= 0:
-        raise ValueError(f"normalize: p must be non-negative (or inf), got {p}")
+    if math.isnan(p):
+        raise ValueError("normalize: p must be a number or +-inf, got nan")
     d = dims.axis(dim, x.ndim, "normalize") if x.ndim else None
     return Normalize.apply(x, p, d, float(eps))
