@@ -52,6 +52,7 @@ from chainrule.ops.loss import (
 )
 from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
+from chainrule.ops.pointwise import softsign
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool1d, max_pool2d
 from chainrule.ops.shape import pad
 from chainrule.tensor import Tensor
@@ -106,6 +107,7 @@ __all__ = [
     "softmax",
     "softmin",
     "softplus",
+    "softsign",
     "tanh",
 ]
 
