@@ -130,7 +130,8 @@ class Atanh(Function):
 class Log2(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.log2(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(a)
 
     def backward(ctx, g):
         # d log2 a = 1 / (a ln 2)
@@ -140,7 +141,8 @@ class Log2(Function):
 class Log10(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.log10(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(a)
 
     def backward(ctx, g):
         return g / (ctx.a * np.asarray(_LN10, ctx.a.dtype))

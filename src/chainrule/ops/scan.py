@@ -58,6 +58,8 @@ class Logcumsumexp(Function):
         # i <= j, so grad_i = exp(a_i - s) * sum_{j>=i} g_j exp(s - out_j), with the
         # shift s = the slice's last output (the largest), computed in float64
         a, out, d = ctx.a.astype(np.float64), ctx.out.astype(np.float64), ctx.dim
+        if a.shape[d] == 0:
+            return np.zeros_like(ctx.a), None
         s = np.take(out, [-1], axis=d)
         s = np.where(np.isfinite(s), s, 0)
         with np.errstate(over="ignore", invalid="ignore"):
