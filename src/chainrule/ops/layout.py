@@ -194,9 +194,9 @@ def repeat_interleave(
         x = x.reshape(-1)
         d = 0
     else:
-        d = _dims.axis(dim, x.ndim, "repeat_interleave")
         if x.ndim == 0:
-            x = x.reshape(1)
+            raise IndexError("repeat_interleave: a 0-d tensor has no dim to repeat along (use dim=None)")
+        d = _dims.axis(dim, x.ndim, "repeat_interleave")
     n = x.shape[d]
     r = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
     r = r.reshape(-1) if r.ndim else r
@@ -308,7 +308,6 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     n = len(ts)
     grids = [expand(t.reshape((1,) * i + (-1,) + (1,) * (n - i - 1)), shape) for i, t in enumerate(ts)]
     if swap:
-        grids = [g.transpose(0, 1) for g in grids]
         grids[0], grids[1] = grids[1], grids[0]
     return tuple(grids)
 
