@@ -11,6 +11,7 @@ from chainrule.ops import dims as _dims
 from chainrule.ops import reduce as _reduce
 from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import cast, promote
+from chainrule.ops.layout import diagonal
 from chainrule.ops.elementwise import promote_pair as _pair
 from chainrule.tensor import Tensor
 
@@ -153,12 +154,16 @@ def _einsum_parse(equation: str, ndims: list[int]) -> tuple[list[str], str]:
 class Einsum(Function):
     def forward(ctx, equation, *operands):
         subs, out = _einsum_parse(equation, [o.ndim for o in operands])
-        sizes: dict[str, int] = {}
+        seen: dict[str, set[int]] = {}
         for sub, o in zip(subs, operands, strict=True):
             for c, n in zip(sub, o.shape, strict=True):
-                if sizes.get(c, 1) not in (1, n) and n != 1:
-                    raise ValueError(f"einsum: subscript {c!r} has sizes {sizes[c]} and {n} in {equation!r}")
-                sizes[c] = max(sizes.get(c, 1), n) if n != 1 or c not in sizes else sizes[c]
+                seen.setdefault(c, set()).add(n)
+        sizes = {}
+        for c, ns in seen.items():
+            big = ns - {1}
+            if len(big) > 1:
+                raise ValueError(f"subscript {c!r} has sizes {sorted(ns)} in {equation!r}")
+            sizes[c] = big.pop() if big else 1
         # size-1 dims broadcast against the same letter elsewhere, as in PyTorch
         ops = [np.broadcast_to(o, tuple(sizes[c] for c in sub)) for sub, o in zip(subs, operands, strict=True)]
         ctx.subs, ctx.out, ctx.sizes, ctx.ops = subs, out, sizes, ops
@@ -240,7 +245,7 @@ def trace(x: Tensor) -> Tensor:
     """The sum of the main diagonal of a matrix."""
     if x.ndim != 2:
         raise ValueError(f"trace: expects a matrix, got shape {x.shape}")
-    return einsum("ii->", x)
+    return diagonal(x).sum()
 
 
 class Cross(Function):
@@ -276,7 +281,9 @@ class VectorNorm(Function):
     def forward(ctx, a, p, axes, keepdim):
         ax = _dims.numpy_axes(axes, a.ndim)
         absa = np.abs(a)
-        if p == 2:
+        if p == 0:  # the count of non-zeros: flat, gradient zero
+            out = np.sum(a != 0, axis=ax, keepdims=True)
+        elif p == 2:
             out = np.sqrt(np.sum(a * a, axis=ax, keepdims=True))
         else:
             out = np.sum(absa**p, axis=ax, keepdims=True) ** (1.0 / p)
@@ -288,6 +295,8 @@ class VectorNorm(Function):
         # d (sum |a|^p)^(1/p) / d a_i = sign(a_i) |a_i|^(p-1) / norm^(p-1);
         # zero where the norm is zero (PyTorch's subgradient)
         a, p, out = ctx.a, ctx.p, ctx.out
+        if p == 0:
+            return np.zeros_like(a), None, None, None
         if not ctx.keepdim and ctx.axes is not None and a.ndim:
             g = np.expand_dims(g, ctx.axes)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,9 +328,6 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
     p = float(ord)
     if p == np.inf or p == -np.inf:
         return (_reduce.amax if p > 0 else _reduce.amin)(_abs(x), axes or (), keepdim)
-    if p == 0:
-        nz = (x.data != 0).sum(axis=_dims.numpy_axes(axes, x.ndim), keepdims=keepdim)
-        return Tensor._make(np.asarray(nz, dtype=x.data.dtype), None)
     return VectorNorm.apply(x, p, axes, keepdim)
 
 
