@@ -759,19 +759,26 @@ def _method(fn: Any, name: str | None = None) -> Any:
 
 
 _METHODS = {
-    elementwise: ("remainder floor_divide allclose square rsqrt reciprocal log1p expm1 "
-                  "logical_and logical_or logical_xor logical_not bitwise_not"),
-    pointwise: ("fmod isclose tan asin acos atan atan2 arcsin arccos arctan arctan2 sinh cosh asinh acosh atanh "
-                "arcsinh arccosh arctanh log2 log10 exp2 erf erfc erfinv logit frac sign sgn nan_to_num "
-                "copysign lerp logaddexp logaddexp2 hypot xlogy"),
-    reduce: "std_mean var_mean",
+    elementwise: (
+        "remainder floor_divide allclose square rsqrt reciprocal log1p expm1 "
+        "logical_and logical_or logical_xor logical_not bitwise_not"
+    ),
+    pointwise: (
+        "fmod isclose tan asin acos atan atan2 arcsin arccos arctan arctan2 sinh cosh asinh acosh atanh "
+        "arcsinh arccosh arctanh log2 log10 exp2 erf erfc erfinv logit frac sign sgn nan_to_num "
+        "copysign lerp logaddexp logaddexp2 hypot xlogy"
+    ),
     scan: "cumprod cummax cummin logcumsumexp",
     sort: "sort argsort msort topk kthvalue median mode unique",
-    layout: ("roll movedim moveaxis swapdims swapaxes unflatten narrow tensor_split hsplit vsplit dsplit "
-             "tile repeat_interleave unfold diagonal diag diag_embed"),
-    scatter: ("scatter scatter_add scatter_reduce index_add index_copy index_fill masked_select "
-              "masked_scatter take_along_dim"),
-    linalg: "mm bmm outer ger cross tensordot trace norm",
+    layout: (
+        "roll movedim moveaxis swapdims swapaxes unflatten narrow tensor_split hsplit vsplit dsplit "
+        "tile repeat_interleave unfold diagonal diag diag_embed"
+    ),
+    scatter: (
+        "scatter scatter_add scatter_reduce index_add index_copy index_fill masked_select "
+        "masked_scatter take_along_dim"
+    ),
+    linalg: "mm bmm outer ger cross trace norm",
 }
 for _module, _names in _METHODS.items():
     for _name in _names.split():
@@ -784,7 +791,9 @@ def _div(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tenso
 
 
 def _new_filled(fill: Any) -> Any:
-    def make(self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def make(
+        self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
         sizes = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         dt = self.data.dtype if dtype is None else backend.as_dtype(dtype)
         t = Tensor._make(fill(tuple(int(n) for n in sizes), dt), None)
@@ -794,7 +803,13 @@ def _new_filled(fill: Any) -> Any:
 
 
 def _new_full(
-    self: Tensor, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    self: Tensor,
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     dt = self.data.dtype if dtype is None else backend.as_dtype(dtype)
     t = Tensor._make(np.full(tuple(size), fill_value, dtype=dt), None)
@@ -811,10 +826,6 @@ def _new_tensor(
     return t.requires_grad_(True) if requires_grad else t
 
 
-def _type_as(self: Tensor, other: Tensor) -> Tensor:
-    return self.to(other.dtype)
-
-
 Tensor.div = _div
 Tensor.divide = _div
 Tensor.true_divide = _div
@@ -823,7 +834,6 @@ Tensor.new_ones = _new_filled(np.ones)
 Tensor.new_empty = _new_filled(np.empty)
 Tensor.new_full = _new_full
 Tensor.new_tensor = _new_tensor
-Tensor.type_as = _type_as
 Tensor.arctan2 = Tensor.atan2
 
 

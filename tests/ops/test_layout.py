@@ -30,7 +30,9 @@ def rand(shape, seed=0, dtype=np.float32):
 
 
 def both(form, name, *args, **kw):
-    return (lambda t: call(cr, form, name, t, *args, **kw)), (lambda t: call(torch, form, name, t, *args, **kw))
+    return (lambda t: call(cr, form, name, t, *args, **kw)), (
+        lambda t: call(torch, form, name, t, *args, **kw)
+    )
 
 
 @st.composite
@@ -64,7 +66,9 @@ def test_movedim_and_unflatten(case, data):
     x, form = case
     n = x.ndim
     src = data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=n, unique_by=lambda d: d % n))
-    dst = data.draw(st.lists(st.integers(-n, n - 1), min_size=len(src), max_size=len(src), unique_by=lambda d: d % n))
+    dst = data.draw(
+        st.lists(st.integers(-n, n - 1), min_size=len(src), max_size=len(src), unique_by=lambda d: d % n)
+    )
     check_against_torch(*both(form, "movedim", tuple(src), tuple(dst)), [x])
     check_against_torch(*both(form, "movedim", src[0], dst[0]), [x])
     d = a_dim(data.draw, n)
@@ -162,7 +166,9 @@ def test_diag(shape, offset, form):
 def test_meshgrid_and_cartesian_prod(indexing, sizes):
     ts = [rand((n,), i) for i, n in enumerate(sizes)]
     check_against_torch(
-        lambda *a: cr.meshgrid(*a, indexing=indexing), lambda *a: tuple(torch.meshgrid(*a, indexing=indexing)), ts
+        lambda *a: cr.meshgrid(*a, indexing=indexing),
+        lambda *a: tuple(torch.meshgrid(*a, indexing=indexing)),
+        ts,
     )
     check_against_torch(cr.cartesian_prod, torch.cartesian_prod, ts)
 

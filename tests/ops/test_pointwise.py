@@ -69,8 +69,12 @@ def _tol(dtype):
 
 @pytest.mark.parametrize("name", sorted(UNARY))
 @settings(max_examples=12)
-@given(shape=SHAPES, dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99),
-       form=st.sampled_from(["function", "method"]))  # fmt: skip
+@given(
+    shape=SHAPES,
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 99),
+    form=st.sampled_from(["function", "method"]),
+)
 def test_unary_matches_torch(name, shape, dtype, seed, form):
     x = uniform(shape, *UNARY[name], dtype, seed)
     rtol, atol = _tol(dtype)
@@ -94,13 +98,19 @@ def test_softsign_is_a_functional():
 
 @pytest.mark.parametrize("name", ["tan", "asin", "log2", "exp2", "erf", "logit", "atanh"])
 def test_integer_inputs_give_the_default_float(name):
-    x = np.array([0, 1, 2], dtype=np.int64) if name not in ("asin", "atanh", "logit") else np.zeros(3, np.int64)
+    x = (
+        np.array([0, 1, 2], dtype=np.int64)
+        if name not in ("asin", "atanh", "logit")
+        else np.zeros(3, np.int64)
+    )
     check_against_torch(getattr(cr, name), getattr(torch, name), [x])
 
 
 def test_erfinv_is_accurate_to_the_tails():
     y = np.concatenate([np.linspace(-0.999999, 0.999999, 2001), [-1.0, 1.0, 0.0]])
-    np.testing.assert_allclose(cr.erfinv(cr.tensor(y)).numpy(), torch.erfinv(torch.tensor(y)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        cr.erfinv(cr.tensor(y)).numpy(), torch.erfinv(torch.tensor(y)).numpy(), rtol=1e-12
+    )
 
 
 def test_logit_eps_clamps_and_zeroes_the_gradient_outside():
@@ -172,7 +182,9 @@ def test_lerp_matches_torch(weight, dtype):
     s, e = uniform((2, 3), -3, 3, dtype, 0), uniform((3,), -3, 3, dtype, 1)
     if weight == "number":
         for w in (0.0, 0.3, 0.7, 1.0):
-            check_against_torch(lambda a, b, w=w: cr.lerp(a, b, w), lambda a, b, w=w: torch.lerp(a, b, w), [s, e])
+            check_against_torch(
+                lambda a, b, w=w: cr.lerp(a, b, w), lambda a, b, w=w: torch.lerp(a, b, w), [s, e]
+            )
         check_gradcheck(lambda a, b: a.lerp(b, 0.3), [s, e])
     else:
         w = uniform((2, 1), -0.5, 1.5, dtype, 2)
@@ -183,14 +195,16 @@ def test_lerp_matches_torch(weight, dtype):
 @pytest.mark.parametrize("mode", ["trunc", "floor"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
 def test_div_rounding_modes(mode, dtype):
-    a = np.array([[-7, 7, -8, 9, 0, 5]], dtype=dtype) * (np.array(1.3, dtype) if dtype in (np.float32, np.float64) else 1)
+    a = np.array([[-7, 7, -8, 9, 0, 5]], dtype=dtype) * (
+        np.array(1.3, dtype) if dtype in (np.float32, np.float64) else 1
+    )
     b = np.array([3, -3, 4, 2, 5, -2], dtype=dtype)
     check_against_torch(
-        lambda x, y: cr.div(x, y, rounding_mode=mode), lambda x, y: torch.div(x, y, rounding_mode=mode), [a, b]
+        lambda x, y: cr.div(x, y, rounding_mode=mode),
+        lambda x, y: torch.div(x, y, rounding_mode=mode),
+        [a, b],
     )
-    check_against_torch(
-        lambda x: x.div(2, rounding_mode=mode), lambda x: x.div(2, rounding_mode=mode), [a]
-    )
+    check_against_torch(lambda x: x.div(2, rounding_mode=mode), lambda x: x.div(2, rounding_mode=mode), [a])
 
 
 def test_floor_divide_operator():
@@ -203,8 +217,14 @@ def test_isclose_allclose_isnan_isinf_isfinite():
     a = np.array([1.0, np.nan, np.inf, -np.inf, 1e-9], np.float32)
     b = np.array([1.0 + 1e-6, np.nan, np.inf, 1.0, 0.0], np.float32)
     for kw in ({}, {"equal_nan": True}, {"rtol": 0.0, "atol": 1e-8}):
-        check_against_torch(lambda x, y, kw=kw: cr.isclose(x, y, **kw), lambda x, y, kw=kw: torch.isclose(x, y, **kw), [a, b])
-        check_against_torch(lambda x, y, kw=kw: x.isclose(y, **kw), lambda x, y, kw=kw: x.isclose(y, **kw), [a, b])
-    assert cr.tensor(a[:1]).allclose(cr.tensor(b[:1])) == torch.allclose(torch.tensor(a[:1]), torch.tensor(b[:1]))
+        check_against_torch(
+            lambda x, y, kw=kw: cr.isclose(x, y, **kw), lambda x, y, kw=kw: torch.isclose(x, y, **kw), [a, b]
+        )
+        check_against_torch(
+            lambda x, y, kw=kw: x.isclose(y, **kw), lambda x, y, kw=kw: x.isclose(y, **kw), [a, b]
+        )
+    assert cr.tensor(a[:1]).allclose(cr.tensor(b[:1])) == torch.allclose(
+        torch.tensor(a[:1]), torch.tensor(b[:1])
+    )
     for name in ("isnan", "isinf", "isfinite"):
         check_against_torch(getattr(cr, name), getattr(torch, name), [a])

@@ -40,7 +40,9 @@ TIES = st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0])
 @given(case=cases(TIES))
 def test_cumprod_with_zeros_matches_torch(case):
     x, dim, form = case
-    check_against_torch(lambda t: call(cr, form, "cumprod", t, dim), lambda t: call(torch, form, "cumprod", t, dim), [x])
+    check_against_torch(
+        lambda t: call(cr, form, "cumprod", t, dim), lambda t: call(torch, form, "cumprod", t, dim), [x]
+    )
 
 
 @pytest.mark.parametrize("name", ["cummax", "cummin"])
@@ -53,7 +55,9 @@ def test_cummax_cummin_values_indices_and_ties(name, case):
     )
     res = call(cr, form, name, cr.tensor(x), dim)
     assert res.values is not None and res.indices.dtype == np.int64
-    np.testing.assert_array_equal(ours[1].numpy(), call(torch, form, name, torch.tensor(x), dim).indices.numpy())
+    np.testing.assert_array_equal(
+        ours[1].numpy(), call(torch, form, name, torch.tensor(x), dim).indices.numpy()
+    )
 
 
 @settings(max_examples=30)
@@ -63,8 +67,10 @@ def test_logcumsumexp_matches_torch(case):
     check_against_torch(
         lambda t: call(cr, form, "logcumsumexp", t, dim),
         lambda t: call(torch, form, "logcumsumexp", t, dim),
-        [x], rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        [x],
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_scans_gradcheck():
@@ -81,7 +87,7 @@ def test_scans_gradcheck():
 
 def test_cumprod_of_integers_is_int64():
     x = np.array([[1, 2, 3], [0, 4, -1]], dtype=np.int32)
-    (out,) = check_against_torch(lambda t: cr.cumprod(t, 1), lambda t: torch.cumprod(t, 1), [x])
+    check_against_torch(lambda t: cr.cumprod(t, 1), lambda t: torch.cumprod(t, 1), [x])
     check_against_torch(lambda t: t.cummax(1), lambda t: tuple(t.cummax(1)), [x])
 
 

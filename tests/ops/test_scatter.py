@@ -35,8 +35,10 @@ def scatter_case(draw, unique):
     nd = len(shape)
     dim = draw(st.integers(-nd, nd - 1))
     d = dim % nd
-    ishape = tuple(draw(st.integers(0, n)) if i != d else draw(st.integers(0, n if unique else n + 2))
-                   for i, n in enumerate(shape))  # fmt: skip
+    ishape = tuple(
+        draw(st.integers(0, n)) if i != d else draw(st.integers(0, n if unique else n + 2))
+        for i, n in enumerate(shape)
+    )
     seed = draw(st.integers(0, 999))
     rng = np.random.default_rng(seed)
     if unique:
@@ -85,12 +87,16 @@ def test_scatter_add_with_repeats(case, form):
 def test_scatter_reduce(reduce, include_self, case, form):
     x, dim, index, src = case
     check_against_torch(
-        lambda a, s: call(cr, form, "scatter_reduce", a, dim, cr.tensor(index), s, reduce, include_self=include_self),
-        lambda a, s: call(torch, form, "scatter_reduce", a, dim, torch.tensor(index), s, reduce,
-                          include_self=include_self),  # fmt: skip
+        lambda a, s: call(
+            cr, form, "scatter_reduce", a, dim, cr.tensor(index), s, reduce, include_self=include_self
+        ),
+        lambda a, s: call(
+            torch, form, "scatter_reduce", a, dim, torch.tensor(index), s, reduce, include_self=include_self
+        ),
         [x, src],
-        rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
@@ -105,7 +111,9 @@ def test_scatter_reduce_ties_and_zeros(reduce):
     for include_self in (True, False) if reduce not in ("amax", "amin") else (True,):
         check_against_torch(
             lambda a, s, i=include_self: cr.scatter_reduce(a, 1, cr.tensor(index), s, reduce, include_self=i),
-            lambda a, s, i=include_self: torch.scatter_reduce(a, 1, torch.tensor(index), s, reduce, include_self=i),
+            lambda a, s, i=include_self: torch.scatter_reduce(
+                a, 1, torch.tensor(index), s, reduce, include_self=i
+            ),
             [x, src],
         )
 
@@ -138,7 +146,9 @@ def test_scatter_family_gradcheck():
     for reduce in ("sum", "prod", "mean", "amax", "amin"):
         for include_self in (True, False):
             check_gradcheck(
-                lambda a, s, r=reduce, i=include_self: cr.scatter_reduce(a, 0, cr.tensor(rep), s, r, include_self=i),
+                lambda a, s, r=reduce, i=include_self: cr.scatter_reduce(
+                    a, 0, cr.tensor(rep), s, r, include_self=i
+                ),
                 [x, src],
             )
 
@@ -221,7 +231,11 @@ def test_masked_select(shapes, form):
 def test_masked_scatter(shapes, form):
     x = rand(shapes[0], 0)
     mask = np.broadcast_to(np.random.default_rng(1).random(shapes[1]) > 0.4, shapes[0]).copy()
-    mask = mask.reshape(shapes[1]) if shapes[1] == shapes[0] else np.random.default_rng(1).random(shapes[1]) > 0.4
+    mask = (
+        mask.reshape(shapes[1])
+        if shapes[1] == shapes[0]
+        else np.random.default_rng(1).random(shapes[1]) > 0.4
+    )
     src = rand((int(np.broadcast_to(mask, shapes[0]).sum()) + 2,), 2)
     check_against_torch(
         lambda a, s: call(cr, form, "masked_scatter", a, cr.tensor(mask), s),
@@ -233,7 +247,13 @@ def test_masked_scatter(shapes, form):
 
 @pytest.mark.parametrize(
     "xshape, ishape, dim",
-    [((3, 4), (3, 2), 1), ((3, 4), (1, 5), -1), ((3, 1), (3, 2), 0), ((2, 3, 4), (2, 1, 4), 1), ((3, 4), (5,), None)],
+    [
+        ((3, 4), (3, 2), 1),
+        ((3, 4), (1, 5), -1),
+        ((3, 1), (3, 2), 0),
+        ((2, 3, 4), (2, 1, 4), 1),
+        ((3, 4), (5,), None),
+    ],
 )
 @pytest.mark.parametrize("form", ["function", "method"])
 def test_take_along_dim(xshape, ishape, dim, form):

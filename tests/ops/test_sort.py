@@ -108,7 +108,9 @@ def test_kthvalue_and_median_with_dim(case, data, keepdim):
 @given(case=distinct(NONEMPTY))
 def test_median_of_all_is_the_lower_middle(case):
     x, _, form = case
-    (out,) = check_against_torch(lambda t: call(cr, form, "median", t), lambda t: call(torch, form, "median", t), [x])
+    (out,) = check_against_torch(
+        lambda t: call(cr, form, "median", t), lambda t: call(torch, form, "median", t), [x]
+    )
     flat = np.sort(x.reshape(-1))
     assert out.item() == flat[(flat.size - 1) // 2]
 
@@ -143,9 +145,16 @@ def test_order_statistics_gradcheck():
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_unique(dtype):
     x = np.array([[3, 1, 2], [1, 3, 3]]).astype(dtype)
-    for kw in ({}, {"return_inverse": True}, {"return_counts": True}, {"return_inverse": True, "return_counts": True}):
+    for kw in (
+        {},
+        {"return_inverse": True},
+        {"return_counts": True},
+        {"return_inverse": True, "return_counts": True},
+    ):
         # not differentiable (PyTorch marks the output but has no backward for it)
-        check_against_torch(lambda t, kw=kw: cr.unique(t, **kw), lambda t, kw=kw: torch.unique(t, **kw), [x], [False])
+        check_against_torch(
+            lambda t, kw=kw: cr.unique(t, **kw), lambda t, kw=kw: torch.unique(t, **kw), [x], [False]
+        )
         check_against_torch(lambda t, kw=kw: t.unique(**kw), lambda t, kw=kw: t.unique(**kw), [x], [False])
     for dim in (0, 1, -1):
         check_against_torch(

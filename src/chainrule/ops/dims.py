@@ -49,6 +49,7 @@ def numpy_keywords(fn: Callable) -> Callable:
 
     One wrapper for every op that takes dims, instead of two more parameters in each signature.
     """
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if "axis" in kwargs:

@@ -10,6 +10,7 @@ roll, diagonal and diag_embed have Functions of their own.
 from __future__ import annotations
 
 import builtins
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -145,7 +146,7 @@ def tensor_split(x: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Ten
         GetItem.apply(
             x, lead + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)
         )
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        for a, b in itertools.pairwise(bounds)
     )
 
 
@@ -186,7 +187,7 @@ def tile(x: Tensor, dims: Any) -> Tensor:
 def repeat_interleave(
     x: Any, repeats: Any = None, dim: int | None = None, *, output_size: int | None = None
 ) -> Tensor:
-    """Each element (or slice along ``dim``) repeated ``repeats`` times in place; ``repeats`` may vary per element."""
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in place (counts may vary)."""
     if repeats is None:  # repeat_interleave(repeats): indices 0..n-1, each its count times
         r = x.data if isinstance(x, Tensor) else np.asarray(x)
         return Tensor._make(np.repeat(np.arange(r.shape[0] if r.ndim else 1), r.reshape(-1)), None)
@@ -209,7 +210,7 @@ def repeat_interleave(
 
 
 def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
-    """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim (Tensor.unfold)."""
+    """Windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim (Tensor.unfold)."""
     d = _dims.axis(dimension, x.ndim, "unfold")
     n = x.shape[d] if x.ndim else 1
     if step <= 0:
@@ -292,7 +293,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 
 # ------------------------------------------------------------------- grids
 def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
-    """Coordinate grids from 1-D tensors; ``indexing`` "ij" (matrix) or "xy" (Cartesian: first two swapped)."""
+    """Coordinate grids from 1-D tensors; ``indexing`` "ij" (matrix) or "xy" (first two swapped)."""
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):

@@ -11,8 +11,8 @@ from chainrule.ops import dims as _dims
 from chainrule.ops import reduce as _reduce
 from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import cast, promote
-from chainrule.ops.layout import diagonal
 from chainrule.ops.elementwise import promote_pair as _pair
+from chainrule.ops.layout import diagonal
 from chainrule.tensor import Tensor
 
 
@@ -133,7 +133,9 @@ def _einsum_parse(equation: str, ndims: list[int]) -> tuple[list[str], str]:
         raise ValueError(f"einsum: the equation {equation!r} names {len(subs)} operands, got {len(ndims)}")
     spare = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq)
     letters = [s.replace("...", "") for s in subs]
-    n_ell = max((n - len(s) for s, sub, n in zip(letters, subs, ndims, strict=True) if "..." in sub), default=0)
+    n_ell = max(
+        (n - len(s) for s, sub, n in zip(letters, subs, ndims, strict=True) if "..." in sub), default=0
+    )
     ell = "".join(next(spare) for _ in range(n_ell))
     out_subs = []
     for s, sub, n in zip(letters, subs, ndims, strict=True):
@@ -165,7 +167,9 @@ class Einsum(Function):
                 raise ValueError(f"subscript {c!r} has sizes {sorted(ns)} in {equation!r}")
             sizes[c] = big.pop() if big else 1
         # size-1 dims broadcast against the same letter elsewhere, as in PyTorch
-        ops = [np.broadcast_to(o, tuple(sizes[c] for c in sub)) for sub, o in zip(subs, operands, strict=True)]
+        ops = [
+            np.broadcast_to(o, tuple(sizes[c] for c in sub)) for sub, o in zip(subs, operands, strict=True)
+        ]
         ctx.subs, ctx.out, ctx.sizes, ctx.ops = subs, out, sizes, ops
         return np.einsum(",".join(subs) + "->" + out, *ops, optimize=len(ops) > 2)
 
@@ -186,8 +190,10 @@ class Einsum(Function):
             present = "".join(c for c in letters if c in seen)
             r = np.einsum(
                 ",".join([ctx.out, *others]) + "->" + present,
-                g, *[o for j, o in enumerate(ctx.ops) if j != i], optimize=len(others) > 1,
-            )  # fmt: skip
+                g,
+                *[o for j, o in enumerate(ctx.ops) if j != i],
+                optimize=len(others) > 1,
+            )
             full = tuple(ctx.sizes[c] for c in letters)
             r = np.broadcast_to(r.reshape(tuple(ctx.sizes[c] if c in seen else 1 for c in letters)), full)
             if len(letters) == len(sub):
@@ -315,7 +321,9 @@ def _squeeze(out: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool) -> np
 
 
 @_dims.numpy_keywords
-def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def vector_norm(
+    x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
     """The ``ord``-norm of the elements over ``dim`` (all when None): ``(sum |x|^ord)^(1/ord)``,
     the largest (inf) or smallest (-inf) ``|x|``, or the count of non-zeros (0)."""
     if not isinstance(x, Tensor):
@@ -350,7 +358,9 @@ def svdvals(x: Tensor) -> Tensor:
 
 
 @_dims.numpy_keywords
-def matrix_norm(x: Tensor, ord: Any = "fro", dim: Any = (-2, -1), keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def matrix_norm(
+    x: Tensor, ord: Any = "fro", dim: Any = (-2, -1), keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
     """A matrix norm over the two dims ``dim``: "fro", "nuc", 1, -1, 2, -2, inf, -inf (as torch.linalg)."""
     if x.ndim < 2:
         raise ValueError(f"matrix_norm: expects at least 2 dims, got shape {x.shape}")
@@ -375,7 +385,9 @@ def matrix_norm(x: Tensor, ord: Any = "fro", dim: Any = (-2, -1), keepdim: bool 
 
 
 @_dims.numpy_keywords
-def linalg_norm(x: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def linalg_norm(
+    x: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
     """``torch.linalg.norm``: a vector norm over one dim (or all, without ord), a matrix norm over two."""
     if dim is None:
         if ord is None:
@@ -384,7 +396,9 @@ def linalg_norm(x: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = Fal
             return vector_norm(x, ord, None, keepdim, dtype=dtype)
         if x.ndim == 2:
             return matrix_norm(x, ord, (0, 1), keepdim, dtype=dtype)
-        raise ValueError(f"linalg.norm: with ord and no dim the input must be 1-D or 2-D, got shape {x.shape}")
+        raise ValueError(
+            f"linalg.norm: with ord and no dim the input must be 1-D or 2-D, got shape {x.shape}"
+        )
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     if len(dims) == 1:
         return vector_norm(x, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
@@ -395,7 +409,7 @@ def linalg_norm(x: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = Fal
 
 @_dims.numpy_keywords
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-    """``torch.norm``: the ``p``-norm of the elements over ``dim`` ("fro" is the 2-norm; "nuc" a matrix norm)."""
+    """``torch.norm``: the ``p``-norm over ``dim`` ("fro": the 2-norm; "nuc": a matrix norm)."""
     if p == "nuc":
         return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
     return vector_norm(x, 2 if p == "fro" else p, dim, keepdim, dtype=dtype)

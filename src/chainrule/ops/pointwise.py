@@ -189,13 +189,29 @@ def _erfinv_array(y: np.ndarray) -> np.ndarray:
         small = w < 5.0
         ws = w - 2.5
         p1 = 2.81022636e-08
-        for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-                  -0.00417768164, 0.246640727, 1.50140941):  # fmt: skip
+        for c in (
+            3.43273939e-07,
+            -3.5233877e-06,
+            -4.39150654e-06,
+            0.00021858087,
+            -0.00125372503,
+            -0.00417768164,
+            0.246640727,
+            1.50140941,
+        ):
             p1 = c + p1 * ws
         wl = np.sqrt(w) - 3.0
         p2 = -0.000200214257
-        for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-                  0.00943887047, 1.00167406, 2.83297682):  # fmt: skip
+        for c in (
+            0.000100950558,
+            0.00134934322,
+            -0.00367342844,
+            0.00573950773,
+            -0.0076224613,
+            0.00943887047,
+            1.00167406,
+            2.83297682,
+        ):
             p2 = c + p2 * wl
         x = np.where(small, p1, p2) * y64
         for _ in range(2):
@@ -492,6 +508,8 @@ def lerp(start: Tensor, end: Any, weight: Any) -> Tensor:
 def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Elementwise ``|a - b| <= atol + rtol |b|`` as a bool tensor (not differentiable)."""
     return nondiff(
-        lambda x, y: np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan), "isclose",
-        as_operand(a), as_operand(b),
-    )  # fmt: skip
+        lambda x, y: np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan),
+        "isclose",
+        as_operand(a),
+        as_operand(b),
+    )

@@ -128,11 +128,11 @@ def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
 
 @_dims.numpy_keywords
 def cummax(x: Tensor, dim: int) -> Any:
-    """Running maximum along ``dim`` and where it was found: ``(values, indices)``; ties take the last index."""
+    """Running maximum along ``dim`` and where it was: ``(values, indices)``; ties take the last index."""
     return _cumextreme(x, dim, True, "cummax")
 
 
 @_dims.numpy_keywords
 def cummin(x: Tensor, dim: int) -> Any:
-    """Running minimum along ``dim`` and where it was found: ``(values, indices)``; ties take the last index."""
+    """Running minimum along ``dim`` and where it was: ``(values, indices)``; ties take the last index."""
     return _cumextreme(x, dim, False, "cummin")

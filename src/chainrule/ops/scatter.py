@@ -171,7 +171,7 @@ def _scatter_args(x: Tensor, dim: Any, index: Any, src: Any, op: str) -> tuple[i
 def scatter(
     x: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: str | None = None
 ) -> Tensor:
-    """A copy of ``x`` with ``out[index[i][j]][j] = src[i][j]`` along ``dim`` (or ``value`` everywhere named)."""
+    """A copy of ``x`` with ``out[index[i][j]][j] = src[i][j]`` along ``dim`` (or ``value`` there)."""
     if src is None:
         src = value
     if src is None:

@@ -118,7 +118,7 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
 
 @_dims.numpy_keywords
 def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """The median (the lower of the two middle values for an even count); with ``dim``, ``(values, indices)``."""
+    """The median (the lower middle value for an even count); with ``dim``, ``(values, indices)``."""
     _check(x, "median")
     if dim is None:
         if x.data.size == 0:
@@ -167,7 +167,7 @@ def unique(
     return_counts: bool = False,
     dim: int | None = None,
 ) -> Any:
-    """The distinct elements (sorted), optionally with the inverse indices and the counts (not differentiable)."""
+    """The distinct elements (sorted), optionally with inverse indices and counts (not differentiable)."""
     _check(x, "unique")
     if dim is None:
         vals, inv, counts = np.unique(x.data, return_inverse=True, return_counts=True)
