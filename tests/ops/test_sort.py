@@ -177,3 +177,11 @@ def test_bad_k_is_refused():
         cr.topk(cr.tensor([1.0, 2.0]), 3)
     with pytest.raises(IndexError, match="kthvalue"):
         cr.kthvalue(cr.tensor([1.0, 2.0]), 0)
+
+
+def test_median_propagates_nan_like_torch():
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [4.0, 2.0, 3.0, 1.0]], dtype=np.float32)
+    # values only for the full median: PyTorch splits its gradient among all the NaNs, ours goes to the first
+    check_against_torch(cr.median, torch.median, [x], grad=[False])
+    for dim in (0, 1):
+        check_against_torch(lambda t, d=dim: cr.median(t, d), lambda t, d=dim: tuple(torch.median(t, d)), [x])

@@ -52,6 +52,8 @@ def numpy_keywords(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            return fn(*args)
         if "axis" in kwargs:
             if "dim" in kwargs:
                 raise TypeError(f"{fn.__name__}: give dim or axis, not both")

@@ -124,6 +124,9 @@ def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         if x.data.size == 0:
             return Tensor._make(np.asarray(np.nan, x.dtype), None)
         flat = x.reshape(-1)
+        nan = np.isnan(flat.data) if flat.data.dtype.kind == "f" else None
+        if nan is not None and nan.any():  # NaN propagates, as in PyTorch (nanmedian skips it)
+            return GetItem.apply(flat, (int(np.argmax(nan)),))
         pos = _order(flat.data, 0, False)[(flat.shape[0] - 1) // 2]
         return GetItem.apply(flat, (int(pos),))
     d = _one_per_slice(x, dim, "median")
@@ -131,6 +134,10 @@ def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         return MedianResult(x * 1, _index(np.zeros((), np.int64)))
     n = x.shape[d]
     idx = np.take(_order(x.data, d, False), [(n - 1) // 2], axis=d)
+    if x.data.dtype.kind == "f":  # a slice holding NaN gives its first NaN, as in PyTorch
+        nan = np.isnan(x.data)
+        has = nan.any(axis=d, keepdims=True)
+        idx = np.where(has, np.argmax(nan, axis=d, keepdims=True), idx)
     return _select(x, d, idx, keepdim, MedianResult)
 
 
