@@ -23,7 +23,7 @@ PACKAGE = SRC / "chainrule"
 # ops) is one layer: Tensor's methods call the ops, the ops build Tensors.
 LAYERS: list[set[str]] = [
     {"backend", "runtime", "random", "validation"},
-    {"tensor", "autograd", "creation", "ops"},
+    {"tensor", "autograd", "creation", "ops", "linalg"},
     {"io"},
     {"nn"},
     {"optim", "data"},

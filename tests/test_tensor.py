@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import chainrule as cr
+from helpers import check_against_torch
 
 
 def _tdtype(t: torch.Tensor) -> str:
@@ -514,3 +515,52 @@ def test_accelerator_queries_say_none_is_available():
     dev = cr.device("cuda" if cr.cuda.is_available() else "cpu")
     model = cr.nn.Linear(2, 1).to(dev)
     assert model(cr.ones(1, 2, device=dev)).device == dev
+# ------------------------------------------------ like-tensor helpers (issue 15)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_new_tensor_family_follows_torch(dtype):
+    ours, theirs = cr.tensor(np.zeros((2, 3), dtype)), torch.tensor(np.zeros((2, 3), dtype))
+    for name, args, kw in [
+        ("new_zeros", (2, 4), {}),
+        ("new_zeros", ((3,),), {}),
+        ("new_ones", ((2, 2),), {"dtype": "float64"}),
+        ("new_full", ((2, 1), 7), {}),
+        ("new_tensor", ([[1, 2], [3, 4]],), {}),
+        ("new_empty", (0, 2), {}),
+    ]:
+        torch_kw = {k: getattr(torch, v) for k, v in kw.items()}
+        ours_kw = {k: getattr(cr, v) for k, v in kw.items()}
+        a, b = getattr(ours, name)(*args, **ours_kw), getattr(theirs, name)(*args, **torch_kw)
+        assert a.shape == tuple(b.shape) and str(a.dtype) == str(b.dtype).replace("torch.", ""), name
+        if name != "new_empty":
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert a.is_leaf and not a.requires_grad
+    assert ours.new_zeros(2, requires_grad=True).requires_grad if dtype != np.int64 else True
+
+
+def test_view_as_reshape_as_expand_as_type_as():
+    x = np.arange(6, dtype=np.float32)
+    other = np.zeros((2, 3), dtype=np.float64)
+    for name in ("view_as", "reshape_as", "type_as"):
+        check_against_torch(
+            lambda t, o, n=name: getattr(t, n)(o),
+            lambda t, o, n=name: getattr(t, n)(o),
+            [x, other],
+            grad=[True, False],
+        )
+    check_against_torch(
+        lambda t, o: t.expand_as(o), lambda t, o: t.expand_as(o), [x[:3], other], grad=[True, False]
+    )
+
+
+def test_methods_of_the_wider_surface_exist():
+    names = (
+        "fmod remainder isclose tan asin acos atan atan2 sinh cosh asinh acosh atanh log2 log10 exp2 erf "
+        "erfc erfinv logit frac sign sgn nan_to_num copysign lerp logaddexp logaddexp2 hypot xlogy square "
+        "rsqrt cumprod cummax cummin logcumsumexp sort argsort topk kthvalue median mode unique roll movedim "
+        "unflatten narrow tensor_split hsplit vsplit tile repeat_interleave unfold diagonal diag diag_embed "
+        "scatter scatter_add scatter_reduce index_add index_copy index_fill masked_select masked_scatter "
+        "take_along_dim mm outer cross trace norm new_zeros new_ones new_full new_tensor new_empty"
+    )
+    for name in names.split():
+        assert hasattr(torch.Tensor, name), f"torch.Tensor has no {name}"
+        assert hasattr(cr.Tensor, name), f"cr.Tensor has no {name}"

@@ -60,9 +60,9 @@ from chainrule.ops.elementwise import (
     clone,
     cos,
     div,
+    divide,
     eq,
     equal,
-    erf,
     exp,
     expm1,
     floor,
@@ -94,17 +94,75 @@ from chainrule.ops.elementwise import (
     round,
     rsqrt,
     sigmoid,
-    sign,
     sin,
     sqrt,
     square,
     sub,
     tanh,
+    true_divide,
     trunc,
     where,
 )
 from chainrule.ops.fused import log_softmax, softmax
-from chainrule.ops.linalg import bmm, matmul, mm
+from chainrule.ops.layout import (
+    cartesian_prod,
+    diag,
+    diag_embed,
+    diagonal,
+    dsplit,
+    hsplit,
+    meshgrid,
+    moveaxis,
+    movedim,
+    narrow,
+    repeat_interleave,
+    roll,
+    swapaxes,
+    swapdims,
+    tensor_split,
+    tile,
+    unflatten,
+    vsplit,
+)
+from chainrule.ops.linalg import bmm, cross, einsum, ger, matmul, mm, norm, outer, tensordot, trace
+from chainrule.ops.pointwise import (
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    copysign,
+    cosh,
+    erf,
+    erfc,
+    erfinv,
+    exp2,
+    fmod,
+    frac,
+    hypot,
+    isclose,
+    lerp,
+    log2,
+    log10,
+    logaddexp,
+    logaddexp2,
+    logit,
+    nan_to_num,
+    sgn,
+    sign,
+    sinh,
+    tan,
+    xlogy,
+)
 from chainrule.ops.reduce import (
     all,
     amax,
@@ -119,9 +177,24 @@ from chainrule.ops.reduce import (
     min,
     prod,
     std,
+    std_mean,
     sum,
     var,
+    var_mean,
 )
+from chainrule.ops.scan import cummax, cummin, cumprod, logcumsumexp
+from chainrule.ops.scatter import (
+    index_add,
+    index_copy,
+    index_fill,
+    masked_scatter,
+    masked_select,
+    scatter,
+    scatter_add,
+    scatter_reduce,
+    take_along_dim,
+)
+from chainrule.ops.sort import argsort, kthvalue, median, mode, msort, sort, topk, unique
 from chainrule.ops.shape import (
     cat,
     chunk,
@@ -167,6 +240,7 @@ def numel(t: Tensor) -> "int":
 def is_tensor(obj: object) -> "bool":
     return isinstance(obj, Tensor)
 
+from chainrule import linalg  # noqa: E402
 from chainrule.io import load, save  # noqa: E402
 
 # The layers above the tensor load on first use (``cr.nn``, ``cr.train``, ...), so that

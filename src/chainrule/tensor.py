@@ -860,4 +860,126 @@ class Tensor:
 
 # Imported last: these modules need the Tensor class defined above.
 from chainrule import autograd, random  # noqa: E402
-from chainrule.ops import dims, elementwise, fused, linalg, reduce, shape  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# Method forms of the wider op surface (issue 15), added in one block: each is
+# the function of the same name in ops/ with the tensor as its first argument.
+from chainrule.ops import (  # noqa: E402  # noqa: E402
+    dims,
+    elementwise,
+    fused,
+    layout,
+    linalg,
+    pointwise,
+    reduce,
+    scan,
+    scatter,
+    shape,
+    sort,
+)
+
+
+def _method(fn: Any, name: str | None = None) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = name or fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+_METHODS = {
+    elementwise: (
+        "remainder floor_divide allclose square rsqrt reciprocal log1p expm1 "
+        "logical_and logical_or logical_xor logical_not bitwise_not"
+    ),
+    pointwise: (
+        "fmod isclose tan asin acos atan atan2 arcsin arccos arctan arctan2 sinh cosh asinh acosh atanh "
+        "arcsinh arccosh arctanh log2 log10 exp2 erf erfc erfinv logit frac sign sgn nan_to_num "
+        "copysign lerp logaddexp logaddexp2 hypot xlogy"
+    ),
+    scan: "cumprod cummax cummin logcumsumexp",
+    sort: "sort argsort msort topk kthvalue median mode unique",
+    layout: (
+        "roll movedim moveaxis swapdims swapaxes unflatten narrow tensor_split hsplit vsplit dsplit "
+        "tile repeat_interleave unfold diagonal diag diag_embed"
+    ),
+    scatter: (
+        "scatter scatter_add scatter_reduce index_add index_copy index_fill masked_select "
+        "masked_scatter take_along_dim"
+    ),
+    linalg: "mm bmm outer ger cross trace norm",
+}
+for _module, _names in _METHODS.items():
+    for _name in _names.split():
+        setattr(Tensor, _name, _method(getattr(_module, _name)))
+del _module, _names, _name
+
+
+def _div(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    return elementwise.div(self, other, rounding_mode=rounding_mode)
+
+
+def _new_filled(fill: Any) -> Any:
+    def make(
+        self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        sizes = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
+        t = Tensor._make(fill(tuple(int(n) for n in sizes), dt), None)
+        return t.requires_grad_(True) if requires_grad else t
+
+    return make
+
+
+def _new_full(
+    self: Tensor,
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
+    t = Tensor._make(np.full(tuple(size), fill_value, dtype=dt), None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _new_tensor(
+    self: Tensor, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A new leaf tensor from ``data`` (copied), in this tensor's dtype unless ``dtype`` is given."""
+    arr = data._array if isinstance(data, Tensor) else data
+    dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
+    t = Tensor._make(np.array(arr, dtype=dt), None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+Tensor.div = _div
+Tensor.divide = _div
+Tensor.true_divide = _div
+Tensor.new_zeros = _new_filled(np.zeros)
+Tensor.new_ones = _new_filled(np.ones)
+Tensor.new_empty = _new_filled(np.empty)
+Tensor.new_full = _new_full
+Tensor.new_tensor = _new_tensor
+Tensor.arctan2 = Tensor.atan2
+
+
+def _accept_numpy_keywords(cls: type) -> None:
+    """Every method that takes ``dim``/``keepdim`` also takes NumPy's ``axis``/``keepdims`` (as PyTorch)."""
+    import inspect
+
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("_") or not callable(fn):
+            continue
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            continue
+        if "dim" in params or "keepdim" in params:
+            setattr(cls, name, dims.numpy_keywords(fn))
+
+
+_accept_numpy_keywords(Tensor)

@@ -606,9 +606,8 @@ def test_float_classification_matches_torch(cr_fn: Callable, torch_fn: Callable,
 @given(data=st.data())
 def test_sign_matches_torch(data: st.DataObject) -> None:
     x = data.draw(f32(data.draw(SHAPES), st.sampled_from([-2.5, -1.0, 0.0, 0.5, 3.0])), label="x")
-    # PyTorch's sign of a float tensor needing grad is differentiable (zero
-    # gradient); ours is not, so the comparison is of values only.
-    check_against_torch(cr.sign, torch.sign, [x], grad=[False])
+    # differentiable for float tensors, with a zero gradient (as PyTorch)
+    check_against_torch(cr.sign, torch.sign, [x])
     check_against_torch(cr.sign, torch.sign, [np.asarray(2 * x, dtype=np.int64)])
 
 
@@ -669,7 +668,6 @@ NONDIFF = [
     pytest.param(lambda a, b: cr.isnan(a), id="isnan"),
     pytest.param(lambda a, b: cr.isinf(a), id="isinf"),
     pytest.param(lambda a, b: cr.isfinite(a), id="isfinite"),
-    pytest.param(lambda a, b: cr.sign(a), id="sign"),
     pytest.param(operator.floordiv, id="//"),
     pytest.param(cr.floor_divide, id="floor_divide"),
     pytest.param(lambda a, b: a // 2.0, id="//2.0"),

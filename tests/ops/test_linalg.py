@@ -13,11 +13,11 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from helpers import check_against_torch, check_gradcheck
+from helpers import call, check_against_torch, check_gradcheck
 
 
 def rand(shape: tuple[int, ...], dtype: type = np.float32, seed: int = 0) -> np.ndarray:
@@ -208,3 +208,225 @@ def test_mm_and_bmm_shape_errors() -> None:
         cr.bmm(cr.zeros(3, 4), cr.zeros(4, 5))
     with pytest.raises(ValueError, match="matmul"):
         cr.bmm(cr.zeros(2, 3, 4), cr.zeros(2, 3, 4))
+
+
+# ---------------------------------------------------------------- einsum and the other products
+EINSUMS = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("ij,jk", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ii->i", [(4, 4)]),
+    ("ii", [(4, 4)]),
+    ("iij->ji", [(3, 3, 2)]),
+    ("ij->", [(3, 4)]),
+    ("ij->ji", [(3, 4)]),
+    ("ijk->k", [(2, 3, 4)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]),
+    ("b...,b->...", [(2, 3, 4), (2,)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),
+    ("i,i,i->i", [(3,), (3,), (3,)]),
+    ("ij,kj->ik", [(1, 4), (3, 4)]),
+    ("ij,j->i", [(3, 4), (1,)]),
+    ("ab,ab->a", [(0, 3), (0, 3)]),
+    ("i j , j k -> i k", [(2, 3), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize("equation, shapes", EINSUMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_einsum_matches_torch(equation, shapes, dtype):
+    ops = [rand(s, dtype, seed=i) for i, s in enumerate(shapes)]
+    check_against_torch(
+        lambda *t: cr.einsum(equation, *t), lambda *t: torch.einsum(equation, *t), ops, atol=1e-5
+    )
+    check_against_torch(
+        lambda *t: cr.einsum(equation, list(t)), lambda *t: torch.einsum(equation, list(t)), ops, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("equation, shapes", EINSUMS)
+def test_einsum_gradcheck(equation, shapes):
+    check_gradcheck(
+        lambda *t: cr.einsum(equation, *t), [rand(s, np.float64, seed=i) for i, s in enumerate(shapes)]
+    )
+
+
+def test_einsum_errors_name_the_op():
+    with pytest.raises(ValueError, match="einsum"):
+        cr.einsum("ij,jk->ik", cr.zeros(2, 3), cr.zeros(4, 5))
+    with pytest.raises(ValueError, match="einsum"):
+        cr.einsum("ij->i", cr.zeros(2, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "sa, sb, dims",
+    [
+        ((3, 4, 5), (4, 5, 2), 2),
+        ((3, 4), (4, 2), 1),
+        ((2, 3), (4,), 0),
+        ((3, 4, 5), (5, 3), ([0, 2], [1, 0])),
+        ((3, 4), (4, 3), ([1], [0])),
+    ],
+)
+def test_tensordot(sa, sb, dims):
+    a, b = rand(sa, np.float32, 0), rand(sb, np.float32, 1)
+    check_against_torch(
+        lambda x, y: cr.tensordot(x, y, dims), lambda x, y: torch.tensordot(x, y, dims), [a, b], atol=1e-5
+    )
+    check_gradcheck(lambda x, y: cr.tensordot(x, y, dims), [a, b])
+
+
+@pytest.mark.parametrize("form", ["function", "method"])
+def test_outer_trace_mm(form):
+    a, b = rand((3,), np.float32, 0), rand((4,), np.float32, 1)
+    check_against_torch(
+        lambda x, y: call(cr, form, "outer", x, y), lambda x, y: call(torch, form, "outer", x, y), [a, b]
+    )
+    m = rand((3, 4), np.float32, 2)
+    check_against_torch(lambda x: call(cr, form, "trace", x), lambda x: call(torch, form, "trace", x), [m])
+    check_against_torch(
+        lambda x: call(cr, form, "trace", x), lambda x: call(torch, form, "trace", x), [m.T.copy()]
+    )
+    n = rand((4, 2), np.float32, 3)
+    check_against_torch(
+        lambda x, y: call(cr, form, "mm", x, y), lambda x, y: call(torch, form, "mm", x, y), [m, n]
+    )
+    check_gradcheck(cr.outer, [a, b])
+    check_gradcheck(cr.trace, [m])
+
+
+@pytest.mark.parametrize(
+    "sa, sb, dim",
+    [
+        ((3,), (3,), None),
+        ((4, 3), (4, 3), 1),
+        ((3, 5), (3, 1), 0),
+        ((2, 3, 3), (1, 1, 3), -1),
+        ((2, 3, 3), (2, 3, 3), None),
+    ],
+)
+@pytest.mark.parametrize("form", ["function", "method"])
+def test_cross(sa, sb, dim, form):
+    a, b = rand(sa, np.float32, 0), rand(sb, np.float32, 1)
+    kw = {} if dim is None else {"dim": dim}
+    if dim is None:  # the first dim of size 3 (torch warns without dim)
+        kw = {"dim": next(i for i, n in enumerate(np.broadcast_shapes(sa, sb)) if n == 3)}
+        np.testing.assert_array_equal(
+            cr.cross(cr.tensor(a), cr.tensor(b)).numpy(), cr.cross(cr.tensor(a), cr.tensor(b), **kw).numpy()
+        )
+    check_against_torch(
+        lambda x, y: call(cr, form, "cross", x, y, **kw),
+        lambda x, y: call(torch, form, "cross", x, y, **kw),
+        [a, b],
+    )
+    if len(sa) == len(sb) and np.broadcast_shapes(sa, sb)[-1] == 3:
+        check_against_torch(lambda x, y: cr.linalg.cross(x, y), lambda x, y: torch.linalg.cross(x, y), [a, b])
+    check_gradcheck(lambda x, y: cr.cross(x, y, **kw), [a, b])
+
+
+# ------------------------------------------------------------------------- norms
+@st.composite
+def norm_case(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    n = max(len(shape), 1)
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        dim = None
+    elif kind == "int":
+        dim = draw(st.integers(-n, n - 1))
+    else:
+        dim = tuple(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True)))
+    return rand(shape, draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 99))), dim
+
+
+@settings(max_examples=25)
+@given(
+    case=norm_case(),
+    order=st.sampled_from([2, 1, 3, 0.5, float("inf"), float("-inf"), 0]),
+    keepdim=st.booleans(),
+)
+def test_vector_norm(case, order, keepdim):
+    x, dim = case
+    if order == float("-inf") or order == float("inf"):
+        if x.size == 0:
+            return  # PyTorch refuses the max of nothing too
+        x[np.abs(x) == np.abs(x).max()] *= 1.0  # ties are split evenly in both libraries
+    if order == 0.5:
+        x = np.where(x == 0, 1.0, x).astype(x.dtype)
+    check_against_torch(
+        lambda t: cr.linalg.vector_norm(t, order, dim, keepdim=keepdim),
+        lambda t: torch.linalg.vector_norm(t, order, dim, keepdim=keepdim),
+        [x],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@settings(max_examples=25)
+@given(
+    case=norm_case(),
+    p=st.sampled_from(["fro", 2, 1, 3]),
+    keepdim=st.booleans(),
+    form=st.sampled_from(["function", "method"]),
+)
+def test_torch_norm(case, p, keepdim, form):
+    x, dim = case
+    if p == "fro" and isinstance(dim, tuple) and len(dim) > 2:
+        dim = dim[:2]  # PyTorch's "fro" takes at most two dims
+    check_against_torch(
+        lambda t: call(cr, form, "norm", t, p, dim, keepdim=keepdim),
+        lambda t: call(torch, form, "norm", t, p, dim, keepdim=keepdim),
+        [x],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("order", ["fro", "nuc", 1, -1, 2, -2, float("inf"), float("-inf")])
+@pytest.mark.parametrize("shape, dim", [((3, 4), (-2, -1)), ((2, 3, 4), (0, 2)), ((2, 4, 3), (2, 1))])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_matrix_norm(order, shape, dim, keepdim):
+    x = rand(shape, np.float64, 0)
+    check_against_torch(
+        lambda t: cr.linalg.matrix_norm(t, order, dim, keepdim),
+        lambda t: torch.linalg.matrix_norm(t, order, dim, keepdim),
+        [x],
+        rtol=1e-7,
+        atol=1e-8,
+    )
+    check_gradcheck(lambda t: cr.linalg.matrix_norm(t, order, dim, keepdim), [x])
+
+
+@pytest.mark.parametrize(
+    "shape, order, dim",
+    [
+        ((5,), None, None),
+        ((3, 4), None, None),
+        ((3, 4), "fro", None),
+        ((3, 4), 2, None),
+        ((3, 4), 1, 1),
+        ((2, 3, 4), None, (1, 2)),
+        ((2, 3, 4), 3, -1),
+        ((4,), float("inf"), None),
+    ],
+)
+def test_linalg_norm(shape, order, dim):
+    x = rand(shape, np.float64, 0)
+    check_against_torch(
+        lambda t: cr.linalg.norm(t, order, dim), lambda t: torch.linalg.norm(t, order, dim), [x]
+    )
+    check_gradcheck(lambda t: cr.linalg.norm(t, order, dim), [x])
+
+
+def test_norms_gradcheck_and_zero_vectors():
+    x = rand((3, 4), np.float64, 0)
+    for p in (2, 1, 3, 1.5):
+        check_gradcheck(lambda t, p=p: cr.linalg.vector_norm(t, p, 1), [x])
+    z = np.zeros((2, 3))
+    check_against_torch(
+        lambda t: cr.linalg.vector_norm(t, 2, 1), lambda t: torch.linalg.vector_norm(t, 2, 1), [z]
+    )
+    check_against_torch(cr.linalg.svdvals, torch.linalg.svdvals, [x])
+    check_gradcheck(cr.linalg.svdvals, [x])

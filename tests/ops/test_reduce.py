@@ -759,3 +759,104 @@ def test_cumsum_dim_out_of_range_errors_name_the_op() -> None:
     ):
         with pytest.raises(IndexError, match=f"{name}: dimension .* is out of range"):
             fn()
+
+
+# ------------------------------------------------- var_mean / std_mean, NumPy keywords
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom")
+@pytest.mark.parametrize("name", ["var_mean", "std_mean"])
+@settings(max_examples=20)
+@given(case=cases(), correction=st.sampled_from([None, 0, 1]))
+def test_var_mean_std_mean_match_torch(name, case, correction):
+    # functions only: torch.Tensor has no var_mean/std_mean methods
+    x, dim, keepdim = case
+    check_against_torch(
+        lambda t: getattr(cr, name)(t, dim, keepdim=keepdim, correction=correction),
+        lambda t: getattr(torch, name)(t, dim, keepdim=keepdim, correction=correction),
+        [x],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_var_mean_std_mean_gradcheck():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check_gradcheck(lambda t: cr.var_mean(t, 1), [x])
+    check_gradcheck(lambda t: cr.std_mean(t, (0, 1), correction=0), [x])
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("sum", ()),
+        ("mean", ()),
+        ("prod", ()),
+        ("amax", ()),
+        ("amin", ()),
+        ("std", ()),
+        ("var", ()),
+        ("logsumexp", ()),
+        ("argmax", ()),
+        ("any", ()),
+        ("all", ()),
+        ("cumsum", ()),
+        ("cumprod", ()),
+        ("softmax", ()),
+        ("log_softmax", ()),
+        ("sort", ()),
+        ("argsort", ()),
+        ("median", ()),
+        ("max", ()),
+        ("squeeze", ()),
+        ("unsqueeze", ()),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_numpy_keywords_axis_and_keepdims(name, args, form):
+    # axis= is dim=, keepdims= is keepdim=, wherever PyTorch takes them
+    x = np.random.default_rng(0).standard_normal((2, 1, 3)).astype(np.float32)
+    kw_ours, kw_torch = {"axis": 2}, {"axis": 2}
+    if name in (
+        "sum",
+        "mean",
+        "prod",
+        "amax",
+        "amin",
+        "std",
+        "var",
+        "logsumexp",
+        "argmax",
+        "any",
+        "all",
+        "max",
+        "median",
+    ):
+        kw_ours["keepdims"] = kw_torch["keepdims"] = True
+
+    def wrap(out):
+        return tuple(out) if isinstance(out, tuple) else out
+
+    check_against_torch(
+        lambda t: wrap(call(cr, form, name, t, *args, **kw_ours)),
+        lambda t: wrap(call(torch, form, name, t, *args, **kw_torch)),
+        [x],
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_numpy_keywords_refuse_both_spellings():
+    with pytest.raises(TypeError, match="dim or axis"):
+        cr.sum(cr.ones(2), dim=0, axis=0)
+    with pytest.raises(TypeError, match="keepdim or keepdims"):
+        cr.ones(2).mean(0, keepdim=True, keepdims=True)
+
+
+@given(case=cases(tuples=True, none=False))
+def test_amax_amin_over_several_dims(case):
+    x, dim, keepdim = case
+    for name in ("amax", "amin"):
+        check_against_torch(
+            lambda t, n=name: getattr(cr, n)(t, dim, keepdim),
+            lambda t, n=name: getattr(torch, n)(t, dim, keepdim),
+            [x],
+        )

@@ -77,6 +77,7 @@ from chainrule.ops.norm import batch_norm, group_norm, layer_norm, rms_norm
 from chainrule.ops.normalize import normalize
 from chainrule.ops.padding import pad
 from chainrule.ops.pixel_shuffle import pixel_shuffle, pixel_unshuffle
+from chainrule.ops.pointwise import softsign
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.ops.separable_pool import adaptive_avg_pool1d, avg_pool1d, avg_pool3d, max_pool3d
 from chainrule.ops.unfold import fold, unfold
@@ -162,6 +163,7 @@ __all__ = [
     "softmax",
     "softmin",
     "softplus",
+    "softsign",
     "tanh",
     "triplet_margin_loss",
     "unfold",

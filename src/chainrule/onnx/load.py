@@ -21,6 +21,7 @@ from chainrule import ops
 from chainrule.nn import functional as F  # noqa: N812
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops import elementwise as ew
+from chainrule.ops import pointwise
 from chainrule.ops import shape as sh
 from chainrule.tensor import Tensor
 
@@ -166,7 +167,7 @@ def _fold(fn: Callable, args: list[Any]) -> Tensor:
 _UNARY = {
     "Neg": ew.neg, "Exp": ew.exp, "Log": ew.log, "Sqrt": ew.sqrt, "Abs": ew.abs, "Sin": ew.sin, "Cos": ew.cos,
     "Tanh": ew.tanh, "Sigmoid": ew.sigmoid, "Relu": F.relu, "Floor": ew.floor, "Ceil": ew.ceil,
-    "Reciprocal": ew.reciprocal, "Erf": ew.erf, "Softplus": F.softplus, "Not": None,
+    "Reciprocal": ew.reciprocal, "Erf": pointwise.erf, "Softplus": F.softplus, "Not": None,
 }  # fmt: skip
 for _n, _f in _UNARY.items():
     if _f is not None:

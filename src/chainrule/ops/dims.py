@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 
@@ -40,3 +42,26 @@ def numpy_axes(dims: tuple[int, ...] | None, ndim: int) -> tuple[int, ...] | Non
     if ndim == 0:
         return None
     return dims
+
+
+def numpy_keywords(fn: Callable) -> Callable:
+    """Accept NumPy's spellings PyTorch also takes: ``axis=`` for ``dim=``, ``keepdims=`` for ``keepdim=``.
+
+    One wrapper for every op that takes dims, instead of two more parameters in each signature.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            return fn(*args)
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}: give dim or axis, not both")
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            if "keepdim" in kwargs:
+                raise TypeError(f"{fn.__name__}: give keepdim or keepdims, not both")
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return wrapper

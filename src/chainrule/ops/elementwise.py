@@ -14,7 +14,6 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import Function
-from chainrule.ops.special import erf as erf_array
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
@@ -63,7 +62,7 @@ def promote_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     return promote(a, b)
 
 
-def _float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
+def float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     """Like promote_pair, but integer results become the default float (true division)."""
     a, b = promote_pair(a, b)
     for x in (a, b):
@@ -214,8 +213,39 @@ def mul(a: Any, b: Any) -> Tensor:
     return Mul.apply(*promote_pair(a, b))
 
 
-def div(a: Any, b: Any) -> Tensor:
-    return Div.apply(*_float_pair(a, b))
+class DivRounded(Function):
+    """``a / b`` rounded toward zero ("trunc") or down ("floor"): flat, so gradient zero."""
+
+    def forward(ctx, a, b, mode):
+        if a.dtype.kind in "iu" and np.asarray(b).dtype.kind in "iu":
+            q = np.floor_divide(a, b)
+            if mode == "trunc":  # floor and trunc differ where the exact quotient is negative and inexact
+                q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
+            return q
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = a / b
+        return np.trunc(q) if mode == "trunc" else np.floor(q)
+
+    def backward(ctx, g):
+        return np.zeros_like(g), np.zeros_like(g), None
+
+
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """True division; ``rounding_mode`` "trunc" or "floor" rounds the quotient (integers stay integers)."""
+    if rounding_mode is None:
+        return Div.apply(*float_pair(a, b))
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b = promote_pair(a, b)
+    if not isinstance(a, Tensor):
+        a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b._array)), None)
+    if a._array.dtype.kind in "iub" and isinstance(b, (builtins.int, builtins.float)) and b == 0:
+        raise ZeroDivisionError("div: integer division by zero")
+    return DivRounded.apply(a, b, rounding_mode)
+
+
+divide = div
+true_divide = div
 
 
 def neg(a: Tensor) -> Tensor:
@@ -236,7 +266,7 @@ def remainder(a: Any, b: Any) -> Tensor:
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
     a, b = promote_pair(a, b)
-    return _nondiff(np.floor_divide, "floor_divide", a, b)
+    return nondiff(np.floor_divide, "floor_divide", a, b)
 
 
 # ------------------------------------------------------------ unary functions
@@ -389,17 +419,6 @@ class Expm1(Function):
         return g * (ctx.out + 1)
 
 
-class Erf(Function):
-    def forward(ctx, a):
-        ctx.a = a
-        return erf_array(a).astype(a.dtype, copy=False)
-
-    def backward(ctx, g):
-        # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
-        a = ctx.a
-        return g * (np.exp(-a * a) * a.dtype.type(2.0 / np.sqrt(np.pi)))
-
-
 class Clone(Function):
     def forward(ctx, a):
         return a.copy()
@@ -417,7 +436,7 @@ class Cast(Function):
         return g.astype(ctx.src), None
 
 
-def _float_unary(fn: type[Function]) -> Any:
+def float_unary(fn: type[Function]) -> Any:
     def op(a: Tensor) -> Tensor:
         if isinstance(a, Tensor) and a._array.dtype.kind == "f":
             return fn.apply(a)
@@ -433,18 +452,17 @@ def _float_unary(fn: type[Function]) -> Any:
     return op
 
 
-exp = _float_unary(Exp)
-log = _float_unary(Log)
-sqrt = _float_unary(Sqrt)
-sin = _float_unary(Sin)
-cos = _float_unary(Cos)
-tanh = _float_unary(Tanh)
-sigmoid = _float_unary(Sigmoid)
-reciprocal = _float_unary(Reciprocal)
-rsqrt = _float_unary(Rsqrt)
-log1p = _float_unary(Log1p)
-expm1 = _float_unary(Expm1)
-erf = _float_unary(Erf)
+exp = float_unary(Exp)
+log = float_unary(Log)
+sqrt = float_unary(Sqrt)
+sin = float_unary(Sin)
+cos = float_unary(Cos)
+tanh = float_unary(Tanh)
+sigmoid = float_unary(Sigmoid)
+reciprocal = float_unary(Reciprocal)
+rsqrt = float_unary(Rsqrt)
+log1p = float_unary(Log1p)
+expm1 = float_unary(Expm1)
 
 
 def abs(a: Tensor) -> Tensor:
@@ -652,7 +670,7 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
         return nonzero(condition, as_tuple=True)
     if a is _NOT_GIVEN or b is _NOT_GIVEN:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
-    cond = _bool_mask(condition, "where")
+    cond = bool_mask(condition, "where")
     a, b = promote_pair(a, b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b)), None)
@@ -671,7 +689,7 @@ def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
 
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     """``a`` with ``value`` written where ``mask`` is True (mask broadcasts to ``a``)."""
-    m = _bool_mask(mask, "masked_fill")
+    m = bool_mask(mask, "masked_fill")
     try:
         fits = np.broadcast_shapes(np.shape(m), a.shape) == a.shape
     except ValueError:  # NumPy's message names neither the op nor the tensor
@@ -688,14 +706,14 @@ def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     return MaskedFill.apply(a, m, value)
 
 
-def _bool_mask(mask: Any, op: str) -> np.ndarray:
+def bool_mask(mask: Any, op: str) -> np.ndarray:
     m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
     return m
 
 
-def _nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
+def nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
     try:
         out = fn(*[_data(x) for x in operands])
     except ValueError as e:
@@ -706,7 +724,7 @@ def _nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
 
 def _comparison(fn: Any, name: str) -> Any:
     def op(a: Any, b: Any) -> Tensor:
-        return _nondiff(fn, name, as_operand(a), as_operand(b))
+        return nondiff(fn, name, as_operand(a), as_operand(b))
 
     op.__name__ = name
     op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (not differentiable)."
@@ -728,37 +746,24 @@ bitwise_xor = _comparison(np.bitwise_xor, "bitwise_xor")
 
 
 def logical_not(a: Tensor) -> Tensor:
-    return _nondiff(np.logical_not, "logical_not", a)
+    return nondiff(np.logical_not, "logical_not", a)
 
 
 def bitwise_not(a: Tensor) -> Tensor:
     """``~a``: logical not for bool tensors, bitwise not for integers."""
-    return _nondiff(np.invert, "bitwise_not", a)
+    return nondiff(np.invert, "bitwise_not", a)
 
 
 def isnan(a: Tensor) -> Tensor:
-    return _nondiff(np.isnan, "isnan", a)
+    return nondiff(np.isnan, "isnan", a)
 
 
 def isinf(a: Tensor) -> Tensor:
-    return _nondiff(np.isinf, "isinf", a)
+    return nondiff(np.isinf, "isinf", a)
 
 
 def isfinite(a: Tensor) -> Tensor:
-    return _nondiff(np.isfinite, "isfinite", a)
-
-
-def _sign(a: np.ndarray) -> np.ndarray:
-    # PyTorch's (0 < a) - (a < 0): NaN gives 0 (np.sign gives NaN) and bools are
-    # their own sign (np.sign has no bool loop)
-    if a.dtype == np.bool_:
-        return a.copy()
-    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
-
-
-def sign(a: Tensor) -> Tensor:
-    """-1, 0 or 1 per element (not differentiable: its derivative is zero almost everywhere)."""
-    return _nondiff(_sign, "sign", a)
+    return nondiff(np.isfinite, "isfinite", a)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

@@ -92,12 +92,14 @@ def _prepare(x: Tensor, dim: int, dtype: object, op: str) -> tuple[Tensor, int]:
     return x, (d if x.ndim else None)
 
 
+@_dims.numpy_keywords
 def softmax(x: Tensor, dim: int, dtype: object = None) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``, computed without overflow."""
     x, d = _prepare(x, dim, dtype, "softmax")
     return Softmax.apply(x, d)
 
 
+@_dims.numpy_keywords
 def log_softmax(x: Tensor, dim: int, dtype: object = None) -> Tensor:
     """``log(softmax(x))`` along ``dim``, computed directly (never log of 0)."""
     x, d = _prepare(x, dim, dtype, "log_softmax")

@@ -189,24 +189,28 @@ class CumSum(Function):
         return np.flip(np.cumsum(np.flip(g, d), axis=d), d), None
 
 
+@_dims.numpy_keywords
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all); bool and int sum to int64."""
     x = _accumulating_input(x, dtype)
     return Sum.apply(x, _dims.axes(dim, x.ndim, "sum"), keepdim)
 
 
+@_dims.numpy_keywords
 def mean(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Mean over ``dim``; integer tensors are averaged in the default float dtype."""
     x = _float_input(x, dtype)
     return Mean.apply(x, _dims.axes(dim, x.ndim, "mean"), keepdim)
 
 
+@_dims.numpy_keywords
 def prod(x: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Product over ``dim``; bool and int multiply in int64 (as :func:`sum`)."""
     x = _accumulating_input(x, dtype)
     return Prod.apply(x, _dims.axes(dim, x.ndim, "prod"), keepdim)
 
 
+@_dims.numpy_keywords
 def cumsum(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sums along ``dim``: ``out[..., j, ...] = sum(x[..., :j+1, ...])``; bool and int give int64."""
     d = _dims.axis(dim, x.ndim, "cumsum")
@@ -243,22 +247,26 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
     return (MaxResult if largest else MinResult)(values, Tensor._make(idx, None))
 
 
+@_dims.numpy_keywords
 def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The largest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
     return _extreme(x, dim, keepdim, True, "max")
 
 
+@_dims.numpy_keywords
 def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The smallest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch."""
     return _extreme(x, dim, keepdim, False, "min")
 
 
+@_dims.numpy_keywords
 def amax(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
     axes = _dims.axes(dim, x.ndim, "amax")
     _check_nonempty(x, axes, "amax")
     return Extreme.apply(x, axes, keepdim, True)
 
 
+@_dims.numpy_keywords
 def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
     axes = _dims.axes(dim, x.ndim, "amin")
     _check_nonempty(x, axes, "amin")
@@ -273,6 +281,7 @@ def _correction(correction: Any, unbiased: Any) -> float:
     return 1 if correction is None else correction
 
 
+@_dims.numpy_keywords
 def var(
     x: Tensor,
     dim: Any = None,
@@ -286,6 +295,7 @@ def var(
     return Var.apply(x, _dims.axes(dim, x.ndim, "var"), keepdim, _correction(correction, unbiased))
 
 
+@_dims.numpy_keywords
 def std(
     x: Tensor,
     dim: Any = None,
@@ -299,6 +309,7 @@ def std(
     return Std.apply(x, _dims.axes(dim, x.ndim, "std"), keepdim, _correction(correction, unbiased))
 
 
+@_dims.numpy_keywords
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``dim``, computed without overflow."""
     x = _float_input(x, None)
@@ -317,20 +328,40 @@ def _arg(fn: Any, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
     return Tensor._make(fn(x._array, axis=ax, keepdims=keepdim), None)
 
 
+@_dims.numpy_keywords
 def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
     return _arg(np.argmax, x, dim, keepdim, "argmax")
 
 
+@_dims.numpy_keywords
 def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return _arg(np.argmin, x, dim, keepdim, "argmin")
 
 
+@_dims.numpy_keywords
 def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
     return Tensor._make(np.any(x._array, axis=ax, keepdims=keepdim), None)
 
 
+@_dims.numpy_keywords
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
     return Tensor._make(np.all(x._array, axis=ax, keepdims=keepdim), None)
+
+
+@_dims.numpy_keywords
+def var_mean(
+    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean``."""
+    return var(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)
+
+
+@_dims.numpy_keywords
+def std_mean(
+    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over ``dim`` in one call, as ``torch.std_mean``."""
+    return std(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)

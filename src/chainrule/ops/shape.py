@@ -96,6 +96,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return Permute.apply(x, tuple(order))
 
 
+@_dims.numpy_keywords
 def squeeze(x: Tensor, dim: Any = None) -> Tensor:
     """Drop size-1 dimensions (all of them, or those in ``dim`` that have size 1)."""
     if dim is None:
@@ -106,6 +107,7 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
     return Reshape.apply(x, shape)
 
 
+@_dims.numpy_keywords
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dimension at ``dim`` (negative counts from the new end)."""
     d = _dims.axis(dim, x.ndim + 1, "unsqueeze")
@@ -446,6 +448,7 @@ class Gather(Function):
         return grad, None, None
 
 
+@_dims.numpy_keywords
 def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather)."""
     idx = index._array if isinstance(index, Tensor) else np.asarray(index)
@@ -483,6 +486,7 @@ class IndexSelect(Function):
         return grad, None, None
 
 
+@_dims.numpy_keywords
 def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     """The slices of ``x`` at positions ``index`` (a 1-D integer tensor) along ``dim``, in that order."""
     idx = index._array if isinstance(index, Tensor) else np.asarray(index)
@@ -534,6 +538,7 @@ def _joinable(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
     return promote(*tensors) if len({t.dtype for t in tensors}) > 1 else tensors
 
 
+@_dims.numpy_keywords
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension; all other sizes must match."""
     ts = _joinable(tensors, "cat")
@@ -553,6 +558,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = cat
 
 
+@_dims.numpy_keywords
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dimension."""
     ts = _joinable(tensors, "stack")
@@ -563,6 +569,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return Stack.apply(*ts, dim=d)
 
 
+@_dims.numpy_keywords
 def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the listed sizes."""
     d = _dims.axis(dim, x.ndim, "split")
@@ -585,6 +592,7 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
     return tuple(pieces)
 
 
+@_dims.numpy_keywords
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Split into ``chunks`` nearly equal pieces (fewer if the size does not allow more)."""
     if chunks <= 0:
@@ -596,6 +604,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return split(x, -(-n // chunks), dim)
 
 
+@_dims.numpy_keywords
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     d = _dims.axis(dim, x.ndim, "unbind")
     lead = (slice(None),) * d

@@ -1,0 +1,138 @@
+"""Running (cumulative) operations along one dimension: cumprod, cummax, cummin, logcumsumexp.
+
+``cumsum`` lives with the reductions; these are its siblings. cummax and cummin
+return ``(values, indices)`` like PyTorch, the values gathered from the input
+at the indices, so their gradient flows back to the element each came from.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd import Function
+from chainrule.ops import dims as _dims
+from chainrule.ops.elementwise import cast
+from chainrule.ops.shape import Gather
+from chainrule.tensor import Tensor
+
+CummaxResult = namedtuple("cummax", ["values", "indices"])
+CumminResult = namedtuple("cummin", ["values", "indices"])
+
+
+class Cumprod(Function):
+    def forward(ctx, a, dim):
+        ctx.a, ctx.dim = a, dim
+        return np.cumprod(a, axis=dim)
+
+    def backward(ctx, g):
+        # out_j = prod_{k<=j} a_k, so d out_j / d a_i = P_{i-1} prod_{i<k<=j} a_k
+        # (j >= i), with P the exclusive running product. Summing over j:
+        # grad_i = P_{i-1} R_i, where R_i = g_i + a_{i+1} R_{i+1} (no division,
+        # so zeros are handled exactly).
+        a = np.moveaxis(ctx.a, ctx.dim, 0)
+        gm = np.moveaxis(g, ctx.dim, 0)
+        n = a.shape[0]
+        exclusive = np.ones_like(a)
+        if n > 1:
+            exclusive[1:] = np.cumprod(a[:-1], axis=0)
+        r = np.empty_like(gm)
+        if n:
+            r[-1] = gm[-1]
+        for i in range(n - 2, -1, -1):
+            r[i] = gm[i] + a[i + 1] * r[i + 1]
+        return np.moveaxis(exclusive * r, 0, ctx.dim), None
+
+
+class Logcumsumexp(Function):
+    def forward(ctx, a, dim):
+        ctx.a, ctx.dim = a, dim
+        ctx.out = np.logaddexp.accumulate(a, axis=dim)
+        return ctx.out
+
+    def backward(ctx, g):
+        # out_j = log sum_{i<=j} exp(a_i): d out_j / d a_i = exp(a_i - out_j) for
+        # i <= j, so grad_i = exp(a_i - s) * sum_{j>=i} g_j exp(s - out_j), with the
+        # shift s = the slice's last output (the largest), computed in float64
+        a, out, d = ctx.a.astype(np.float64), ctx.out.astype(np.float64), ctx.dim
+        if a.shape[d] == 0:
+            return np.zeros_like(ctx.a), None
+        s = np.take(out, [-1], axis=d)
+        s = np.where(np.isfinite(s), s, 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = np.flip(np.cumsum(np.flip(g * np.exp(s - out), d), axis=d), d)
+            grad = np.exp(a - s) * tail
+        return grad.astype(ctx.a.dtype, copy=False), None
+
+
+def _scan_dim(x: Tensor, dim: Any, name: str) -> int:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    return _dims.axis(dim, x.ndim, name)
+
+
+@_dims.numpy_keywords
+def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running products along ``dim``; bool and int multiply in int64 (as ``cumsum``)."""
+    d = _scan_dim(x, dim, "cumprod")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x._array.dtype.kind in "biu":
+        x = cast(x, backend.int64)
+    if x.ndim == 0:
+        return x * 1
+    return Cumprod.apply(x, d)
+
+
+@_dims.numpy_keywords
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """``log(cumsum(exp(x)))`` along ``dim``, without overflow; floating-point tensors only."""
+    d = _scan_dim(x, dim, "logcumsumexp")
+    if x._array.dtype.kind != "f":
+        raise TypeError(f"logcumsumexp: expected a floating-point tensor, got {x.dtype}")
+    if x.ndim == 0:
+        return x * 1
+    return Logcumsumexp.apply(x, d)
+
+
+def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
+    # The index of the running extreme: a later equal value takes over (PyTorch's
+    # rule, ties go to the last index); a NaN takes over and stays.
+    m = np.moveaxis(a, dim, 0)
+    idx = np.zeros(m.shape, dtype=np.int64)
+    if m.shape[0] == 0:
+        return np.moveaxis(idx, 0, dim)
+    best = m[0].copy()
+    cur = np.zeros(m.shape[1:], dtype=np.int64)
+    for i in range(1, m.shape[0]):
+        v = m[i]
+        better = (v >= best) if largest else (v <= best)
+        better = (better | np.isnan(v)) & ~np.isnan(best) if m.dtype.kind == "f" else better
+        cur = np.where(better, i, cur)
+        best = np.where(better, v, best)
+        idx[i] = cur
+    return np.moveaxis(idx, 0, dim)
+
+
+def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
+    d = _scan_dim(x, dim, name)
+    result = CummaxResult if largest else CumminResult
+    if x.ndim == 0:
+        return result(x * 1, Tensor._make(np.zeros((), np.int64), None))
+    idx = _running_index(x._array, d, largest)
+    return result(Gather.apply(x, d, idx), Tensor._make(idx, None))
+
+
+@_dims.numpy_keywords
+def cummax(x: Tensor, dim: int) -> Any:
+    """Running maximum along ``dim`` and where it was: ``(values, indices)``; ties take the last index."""
+    return _cumextreme(x, dim, True, "cummax")
+
+
+@_dims.numpy_keywords
+def cummin(x: Tensor, dim: int) -> Any:
+    """Running minimum along ``dim`` and where it was: ``(values, indices)``; ties take the last index."""
+    return _cumextreme(x, dim, False, "cummin")

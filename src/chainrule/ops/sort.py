@@ -1,0 +1,191 @@
+"""Order statistics: sort, argsort, topk, kthvalue, median, mode, unique.
+
+Each finds its indices with NumPy and gathers the values from the input at
+those indices (:class:`~chainrule.ops.shape.Gather`), so the gradient of a value
+flows back to the one element it came from; indices are not differentiable.
+NaN counts as larger than every number, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops import dims as _dims
+from chainrule.ops.shape import Gather, GetItem
+from chainrule.tensor import Tensor
+
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
+ModeResult = namedtuple("mode", ["values", "indices"])
+
+
+def _index(idx: np.ndarray) -> Tensor:
+    return Tensor._make(idx.astype(np.int64, copy=False), None)
+
+
+def _order(a: np.ndarray, dim: int, descending: bool) -> np.ndarray:
+    """Stable sort order along ``dim``; descending keeps equal elements in their original order."""
+    if not descending:
+        return np.argsort(a, axis=dim, kind="stable")
+    n = a.shape[dim]
+    rev = np.flip(a, dim)
+    # sort the reversed slice ascending (stable), read the result backwards, map back
+    return (n - 1) - np.flip(np.argsort(rev, axis=dim, kind="stable"), dim)
+
+
+def _take(x: Tensor, dim: int, idx: np.ndarray) -> Tensor:
+    return Gather.apply(x, dim, idx)
+
+
+def _check(x: Any, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+
+
+@_dims.numpy_keywords
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """``(values, indices)`` sorted along ``dim``; always stable here (equal elements keep their order)."""
+    _check(x, "sort")
+    d = _dims.axis(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return SortResult(x * 1, _index(np.zeros((), np.int64)))
+    idx = _order(x._array, d, descending)
+    return SortResult(_take(x, d, idx), _index(idx))
+
+
+@_dims.numpy_keywords
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``x`` along ``dim`` (stable)."""
+    _check(x, "argsort")
+    d = _dims.axis(dim, x.ndim, "argsort")
+    if x.ndim == 0:
+        return _index(np.zeros((), np.int64))
+    return _index(_order(x._array, d, descending))
+
+
+def msort(x: Tensor) -> Tensor:
+    return sort(x, 0).values
+
+
+@_dims.numpy_keywords
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices, largest first."""
+    _check(x, "topk")
+    d = _dims.axis(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise IndexError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
+    if x.ndim == 0:
+        return TopkResult(x * 1, _index(np.zeros((), np.int64)))
+    idx = np.take(_order(x._array, d, largest), np.arange(k), axis=d)
+    return TopkResult(_take(x, d, idx), _index(idx))
+
+
+def _select(x: Tensor, d: int, idx: np.ndarray, keepdim: bool, result: Any) -> Any:
+    """Values at ``idx`` (one per slice, kept as a size-1 dim ``d``), squeezed unless keepdim."""
+    values = _take(x, d, idx)
+    if not keepdim:
+        values = GetItem.apply(values, (slice(None),) * d + (0,))
+        idx = np.squeeze(idx, d)
+    return result(values, _index(idx))
+
+
+def _one_per_slice(x: Tensor, dim: Any, name: str) -> int:
+    _check(x, name)
+    d = _dims.axis(dim, x.ndim, name)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{name}: dim {d} of the input {x.shape} is empty")
+    return d
+
+
+@_dims.numpy_keywords
+def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """The ``k``-th smallest element (1-based) along ``dim`` and its index: ``(values, indices)``."""
+    d = _one_per_slice(x, dim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
+    if x.ndim == 0:
+        return KthvalueResult(x * 1, _index(np.zeros((), np.int64)))
+    idx = np.take(_order(x._array, d, False), [k - 1], axis=d)
+    return _select(x, d, idx, keepdim, KthvalueResult)
+
+
+@_dims.numpy_keywords
+def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The median (the lower middle value for an even count); with ``dim``, ``(values, indices)``."""
+    _check(x, "median")
+    if dim is None:
+        if x._array.size == 0:
+            return Tensor._make(np.asarray(np.nan, x.dtype), None)
+        flat = x.reshape(-1)
+        nan = np.isnan(flat._array) if flat._array.dtype.kind == "f" else None
+        if nan is not None and nan.any():  # NaN propagates, as in PyTorch (nanmedian skips it)
+            return GetItem.apply(flat, (int(np.argmax(nan)),))
+        pos = _order(flat._array, 0, False)[(flat.shape[0] - 1) // 2]
+        return GetItem.apply(flat, (int(pos),))
+    d = _one_per_slice(x, dim, "median")
+    if x.ndim == 0:
+        return MedianResult(x * 1, _index(np.zeros((), np.int64)))
+    n = x.shape[d]
+    idx = np.take(_order(x._array, d, False), [(n - 1) // 2], axis=d)
+    if x._array.dtype.kind == "f":  # a slice holding NaN gives its first NaN, as in PyTorch
+        nan = np.isnan(x._array)
+        has = nan.any(axis=d, keepdims=True)
+        idx = np.where(has, np.argmax(nan, axis=d, keepdims=True), idx)
+    return _select(x, d, idx, keepdim, MedianResult)
+
+
+@_dims.numpy_keywords
+def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and its last index."""
+    d = _one_per_slice(x, dim, "mode")
+    if x.ndim == 0:
+        return ModeResult(x * 1, _index(np.zeros((), np.int64)))
+    order = _order(x._array, d, False)
+    s = np.take_along_axis(x._array, order, axis=d)
+    m = np.moveaxis(s, d, -1)
+    n = m.shape[-1]
+    # run lengths in the sorted slice: a run's count is read at its last element
+    new_run = np.ones(m.shape, bool)
+    new_run[..., 1:] = m[..., 1:] != m[..., :-1]
+    pos = np.arange(n)
+    start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=-1)
+    count = pos - start + 1
+    # the first run reaching the largest count is the smallest value among the modes;
+    # its last element is, by the stable order, the value's last index in the input
+    best_count = count.max(axis=-1, keepdims=True)
+    first_best = np.argmax(count == best_count, axis=-1)[..., None]
+    order_m = np.moveaxis(order, d, -1)
+    idx = np.take_along_axis(order_m, first_best, axis=-1)
+    return _select(x, d, np.moveaxis(idx, -1, d), keepdim, ModeResult)
+
+
+@_dims.numpy_keywords
+def unique(
+    x: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Any:
+    """The distinct elements (sorted), optionally with inverse indices and counts (not differentiable)."""
+    _check(x, "unique")
+    if dim is None:
+        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True)
+        inv = inv.reshape(x.shape)
+    else:
+        d = _dims.axis(dim, x.ndim, "unique")
+        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    out = [Tensor._make(vals, None)]
+    if return_inverse:
+        out.append(_index(inv))
+    if return_counts:
+        out.append(_index(counts))
+    return out[0] if len(out) == 1 else tuple(out)
