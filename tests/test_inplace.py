@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.helpers import check_against_torch
 
 import chainrule as cr
+from helpers import check_against_torch
 
 
 def _no_grad(lib):
@@ -300,3 +300,59 @@ def test_uses_before_an_inplace_change_keep_their_gradient_path(name):
         return x.grad.numpy() if lib is cr else x.grad.detach().numpy()
 
     np.testing.assert_allclose(run(cr), run(torch), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("index_add_", (0, [0, 2], "src2")),
+        ("index_copy_", (0, [2, 0], "src2")),
+        ("index_fill_", (1, [1], -1.5)),
+        ("scatter_", (0, "idx", "src3")),
+        ("scatter_add_", (0, "idx", "src3")),
+        ("masked_scatter_", ("mask", "src3")),
+    ],
+)
+def test_scatter_and_index_methods_in_place_match_torch(name, args):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    values = {
+        "src2": rng.standard_normal((2, 4)).astype(np.float32),
+        "src3": rng.standard_normal((3, 4)).astype(np.float32),
+        "idx": np.array([[0, 1, 2, 0], [2, 0, 1, 1], [1, 2, 0, 2]]),
+        "mask": rng.random((3, 4)) > 0.5,
+    }
+
+    def build(lib, tensor):
+        out = []
+        for a in args:
+            if isinstance(a, str):
+                v = values[a]
+                out.append(tensor(v) if v.dtype != np.int64 or lib is cr else torch.as_tensor(v))
+            elif isinstance(a, list):
+                out.append(tensor(np.array(a)) if lib is cr else torch.as_tensor(a))
+            else:
+                out.append(a)
+        return out
+
+    ours, theirs = cr.tensor(x.copy()), torch.tensor(x.copy())
+    before = ours._version
+    r = getattr(ours, name)(*build(cr, cr.tensor))
+    getattr(theirs, name)(*build(torch, torch.tensor))
+    assert r is ours and ours._version == before + 1
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_index_add_in_place_inside_a_graph_keeps_gradients():
+    w = cr.tensor(np.ones((3, 2), np.float32), requires_grad=True)
+    src = cr.tensor(np.full((1, 2), 2.0, np.float32), requires_grad=True)
+    y = w * 3
+    y.index_add_(0, cr.tensor(np.array([1])), src, alpha=2.0)
+    (y * cr.tensor(np.arange(6, dtype=np.float32).reshape(3, 2))).sum().backward()
+    tw = torch.ones(3, 2, requires_grad=True)
+    ts = torch.full((1, 2), 2.0, requires_grad=True)
+    ty = tw * 3
+    ty.index_add_(0, torch.tensor([1]), ts, alpha=2.0)
+    (ty * torch.arange(6.0).reshape(3, 2)).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy())
+    np.testing.assert_allclose(src.grad.numpy(), ts.grad.numpy())

@@ -916,6 +916,29 @@ for _module, _names in _METHODS.items():
 del _module, _names, _name
 
 
+def _inplace_form(fn: Any, name: str) -> Any:
+    """``fn``'s in-place method (``index_add_`` for ``index_add``): the result written into the tensor."""
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        given = len(args)
+        # tensors given by keyword are passed on too, so that _inplace sees whether they require grad
+        keyword_tensors = [v for v in kwargs.values() if isinstance(v, Tensor)]
+
+        def op(t: Tensor, *a: Any) -> Tensor:
+            return fn(t, *a[:given], **kwargs)
+
+        return self._inplace(op, name, *args, *keyword_tensors)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place form of :meth:`{fn.__name__}` (bumps the tensor's version)."
+    return method
+
+
+for _name in "scatter scatter_add scatter_reduce index_add index_copy index_fill masked_scatter".split():
+    setattr(Tensor, _name + "_", _inplace_form(getattr(scatter, _name), _name + "_"))
+del _name
+
+
 def _div(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     return elementwise.div(self, other, rounding_mode=rounding_mode)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.helpers import check_against_torch, check_gradcheck
 
 import chainrule as cr
+from helpers import check_against_torch, check_gradcheck
 
 SHAPE = (3, 4, 5, 6)
 
