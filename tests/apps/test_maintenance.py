@@ -341,6 +341,16 @@ def test_command_argument_errors(tmp_path: Path, subset: tuple) -> None:
     result = _invoke(*["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])],
                      "--out", str(tmp_path), "--models", "lstm,svm")  # fmt: skip
     assert result.exit_code == 2 and "unknown model(s) svm" in result.output
+    for option in ("--patience", "--ensemble-size"):
+        result = _invoke("--subset", "FD001", "--out", str(tmp_path), option, "0")
+        assert result.exit_code == 2 and option in result.output
+
+
+def test_run_rejects_an_empty_ensemble(tmp_path: Path, subset: tuple) -> None:
+    from chainrule.apps.maintenance.pipeline import run
+
+    with pytest.raises(ValueError, match="ensemble_size must be at least 1, got 0"):
+        run(tuple(map(str, subset)), tmp_path, ensemble_size=0, log=lambda _: None)
 
 
 # ------------------------------------------------------------------ the real files

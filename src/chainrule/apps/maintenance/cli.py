@@ -45,6 +45,13 @@ def _fail(message: str) -> click.ClickException:
     help="BLAS/OpenMP threads (the models are small; idle threads spin on a busy machine)",
 )
 @click.option(
+    "--patience",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="epochs without a better validation loss before a network stops early",
+)
+@click.option(
     "--ensemble-size",
     default=5,
     show_default=True,
@@ -70,6 +77,7 @@ def command(
     window: int,
     max_rul: int,
     threads: int,
+    patience: int,
     ensemble_size: int,
     model_list: str,
 ) -> None:
@@ -113,6 +121,7 @@ def command(
                 model_names=names,
                 threads=threads,
                 ensemble_size=ensemble_size,
+                patience=patience,
                 log=click.echo,
             )
     except (CMAPSSError, ChecksumError) as e:

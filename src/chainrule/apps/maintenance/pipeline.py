@@ -82,12 +82,14 @@ def run(
     threads: int | None = 1,
     ensemble_size: int = 5,
     coverage: float = 0.9,
+    patience: int = 8,
 ) -> dict[str, Any]:
     """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
 
     ``data`` is a loaded :class:`CMAPSSData` or the paths (train, test, RUL).
     Writes ``report.json``, ``predictions.csv``, ``predictions.png``,
     ``maintenance.png``, ``preprocessing.json`` and ``models/*.safetensors``.
+    ``patience``: epochs without a better validation loss before a network stops.
     ``threads`` limits the BLAS and OpenMP pools while it runs (None: as they are).
     ``cnn_ensemble`` trains ``ensemble_size`` CNNs (seeds ``seed``, ``seed + 1``, ...),
     predicts their mean, and gives each test engine a RUL interval meant to hold
@@ -110,6 +112,7 @@ def run(
             progress,
             ensemble_size,
             coverage,
+            patience,
         )
 
 
@@ -145,6 +148,7 @@ def _run(
     progress: int,
     ensemble_size: int = 5,
     coverage: float = 0.9,
+    patience: int = 8,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     unknown = [m for m in model_names if m not in MODELS]
@@ -179,7 +183,9 @@ def _run(
             for k in range(ensemble_size):
                 cr.manual_seed(seed + k)
                 net = models.build_model("cnn", **config)
-                history = models.fit_model(net, fit, val, max_rul, epochs=epochs, progress=progress)
+                history = models.fit_model(
+                    net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
+                )
                 epochs_run.append(len(history.epochs))
                 models.save_model(net, out / "models" / f"cnn_ensemble_{k}.safetensors", "cnn", config)
                 members.append(net)
@@ -211,7 +217,9 @@ def _run(
             cr.manual_seed(seed)
             config = {"n_features": len(prep.channels), "window": window}
             net = models.build_model(name, **config)
-            history = models.fit_model(net, fit, val, max_rul, epochs=epochs, progress=progress)
+            history = models.fit_model(
+                net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
+            )
             val_rmse = evaluate.rmse(models.predict(net, val[0], max_rul), val[1])
             preds[name] = models.predict(net, x_test, max_rul)
             models.save_model(net, out / "models" / f"{name}.safetensors", name, config)
