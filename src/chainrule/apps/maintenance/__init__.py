@@ -17,8 +17,20 @@ from chainrule.apps.maintenance.data import (
     read_rul,
     read_table,
 )
-from chainrule.apps.maintenance.evaluate import maintenance_view, phm08_score, rmse
-from chainrule.apps.maintenance.models import CNNRegressor, LSTMRegressor, load_model, predict
+from chainrule.apps.maintenance.evaluate import (
+    conformal_scale,
+    interval_view,
+    maintenance_view,
+    phm08_score,
+    rmse,
+)
+from chainrule.apps.maintenance.models import (
+    CNNRegressor,
+    LSTMRegressor,
+    load_model,
+    predict,
+    predict_members,
+)
 from chainrule.apps.maintenance.pipeline import run
 from chainrule.apps.maintenance.preprocess import Preprocessor
 
@@ -28,13 +40,16 @@ __all__ = [
     "CNNRegressor",
     "LSTMRegressor",
     "Preprocessor",
+    "conformal_scale",
     "download_cmapss",
+    "interval_view",
     "load_cmapss",
     "load_files",
     "load_model",
     "maintenance_view",
     "phm08_score",
     "predict",
+    "predict_members",
     "read_rul",
     "read_table",
     "rmse",
