@@ -13,7 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from chainrule.apps.maintenance import data as cmapss
-from chainrule.apps.maintenance.evaluate import maintenance_view, phm08_score, rmse
+from chainrule.apps.maintenance.evaluate import (
+    conformal_scale,
+    interval_view,
+    maintenance_view,
+    phm08_score,
+    rmse,
+)
 from chainrule.apps.maintenance.preprocess import Preprocessor, rul_targets
 from chainrule.cli import main
 
@@ -181,6 +187,29 @@ def test_maintenance_view_precision_and_recall() -> None:
     assert none["precision"] is None and none["recall"] == 0.0
 
 
+def test_interval_view_coverage_width_and_service_from_the_lower_end() -> None:
+    lower, upper = [0, 20, 30, 80], [20, 60, 50, 120]
+    view = interval_view(lower, upper, [5, 70, 40, 200], units=[1, 2, 3, 4], within=25, capped_at=125)
+    # 200 is scored as 125 (the label cap): inside [80, 120]? no; 70 is outside [20, 60]
+    assert view["coverage"] == 0.5 and view["mean_width"] == pytest.approx(30.0)
+    sv = view["service_from_lower_end"]
+    assert sv["service"] == [1, 2] and sv["truly_due"] == [1]  # engine 2's lower end (20) flags it
+    assert sv["precision"] == 0.5 and sv["recall"] == 1.0
+    assert view["intervals"][1] == [20.0, 60.0]
+
+
+def test_conformal_scale_covers_the_asked_share_of_held_out_values() -> None:
+    rng = np.random.default_rng(0)
+    members = rng.normal(0.0, 1.0, (5, 2000)) + np.linspace(0, 100, 2000)
+    true = np.linspace(0, 100, 2000) + rng.normal(0.0, 6.0, 2000)
+    q = conformal_scale(members, true, coverage=0.9)
+    mean, half = members.mean(axis=0), q * (members.std(axis=0) + 1.0)
+    assert np.mean(np.abs(true - mean) <= half) >= 0.9
+    assert q < conformal_scale(members, true, coverage=0.99)
+    with pytest.raises(ValueError, match="coverage must lie in"):
+        conformal_scale(members, true, coverage=1.0)
+
+
 # ------------------------------------------------------------------ download
 def _nested_archive(tmp_path: Path, subset: tuple) -> Path:
     inner = tmp_path / "CMAPSSData.zip"
@@ -226,10 +255,19 @@ def _invoke(*args: str) -> object:
 def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     out = tmp_path / "out"
     files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
-    result = _invoke(*files, "--out", str(out), "--epochs", "2", "--max-rul", "60", "--service-within", "20")
+    result = _invoke(
+        *files, "--out", str(out), "--epochs", "2", "--max-rul", "60", "--service-within", "20",
+        "--ensemble-size", "2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["models"]) == {"lstm", "cnn", "gradient_boosting", "ridge"}
+    assert set(report["models"]) == {"lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge"}
+    ens = report["models"]["cnn_ensemble"]
+    assert ens["members"] == 2 and len(ens["files"]) == 2 and len(ens["epochs"]) == 2
+    iv = ens["interval"]
+    assert iv["target_coverage"] == 0.9 and 0.0 <= iv["coverage"] <= 1.0 and iv["q"] > 0
+    assert all(0 <= lo <= hi <= 60 for lo, hi in iv["intervals"]) and len(iv["intervals"]) == 5
+    assert iv["service_from_lower_end"]["within"] == 20
     for m in report["models"].values():
         assert np.isfinite(m["rmse"]) and np.isfinite(m["score"]) and np.isfinite(m["val_rmse"])
         assert m["maintenance"]["within"] == 20
@@ -249,6 +287,10 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     column = rows[0].split(",").index("cnn")
     saved = [float(r.split(",")[column]) for r in rows[1:]]
     assert kind == "cnn" and np.allclose(predict(model, x, 60.0), saved, atol=0.01)
+    members = [load_model(out / f)[0] for f in ens["files"]]  # the ensemble's mean is what was reported
+    column = rows[0].split(",").index("cnn_ensemble")
+    saved = [float(r.split(",")[column]) for r in rows[1:]]
+    assert np.allclose(np.mean([predict(m, x, 60.0) for m in members], axis=0), saved, atol=0.01)
 
 
 def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> None:
@@ -299,6 +341,16 @@ def test_command_argument_errors(tmp_path: Path, subset: tuple) -> None:
     result = _invoke(*["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])],
                      "--out", str(tmp_path), "--models", "lstm,svm")  # fmt: skip
     assert result.exit_code == 2 and "unknown model(s) svm" in result.output
+    for option in ("--patience", "--ensemble-size"):
+        result = _invoke("--subset", "FD001", "--out", str(tmp_path), option, "0")
+        assert result.exit_code == 2 and option in result.output
+
+
+def test_run_rejects_an_empty_ensemble(tmp_path: Path, subset: tuple) -> None:
+    from chainrule.apps.maintenance.pipeline import run
+
+    with pytest.raises(ValueError, match="ensemble_size must be at least 1, got 0"):
+        run(tuple(map(str, subset)), tmp_path, ensemble_size=0, log=lambda _: None)
 
 
 # ------------------------------------------------------------------ the real files

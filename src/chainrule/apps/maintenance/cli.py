@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-_MODELS = ("lstm", "cnn", "gradient_boosting", "ridge")
+_MODELS = ("lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge")
 
 
 def _fail(message: str) -> click.ClickException:
@@ -45,6 +45,20 @@ def _fail(message: str) -> click.ClickException:
     help="BLAS/OpenMP threads (the models are small; idle threads spin on a busy machine)",
 )
 @click.option(
+    "--patience",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="epochs without a better validation loss before a network stops early",
+)
+@click.option(
+    "--ensemble-size",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="CNNs in cnn_ensemble (their spread, calibrated on validation engines, gives RUL intervals)",
+)
+@click.option(
     "--models",
     "model_list",
     default=",".join(_MODELS),
@@ -63,6 +77,8 @@ def command(
     window: int,
     max_rul: int,
     threads: int,
+    patience: int,
+    ensemble_size: int,
     model_list: str,
 ) -> None:
     """Predict when engines fail: LSTM and 1-D CNN next to ridge and gradient boosting; write DIR."""
@@ -104,6 +120,8 @@ def command(
                 max_rul=float(max_rul),
                 model_names=names,
                 threads=threads,
+                ensemble_size=ensemble_size,
+                patience=patience,
                 log=click.echo,
             )
     except (CMAPSSError, ChecksumError) as e:

@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule.train.metrics import RMSE
 
-__all__ = ["maintenance_view", "phm08_score", "rmse"]
+__all__ = ["conformal_scale", "interval_view", "maintenance_view", "phm08_score", "rmse"]
 
 
 def _pair(pred: Any, true: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,4 +59,45 @@ def maintenance_view(pred: Any, true: Any, units: Any, within: float = 30) -> di
         "false_negatives": int(np.sum(~flagged & due)),
         "precision": hits / int(flagged.sum()) if flagged.any() else None,
         "recall": hits / int(due.sum()) if due.any() else None,
+    }
+
+
+def conformal_scale(members: Any, true: Any, coverage: float = 0.9) -> float:
+    """How many ensemble standard deviations an interval needs to cover ``coverage`` of ``true``.
+
+    Split conformal prediction with the ensemble spread as the scale: on
+    held-out engines, the ``coverage`` quantile of |true - mean| / (std + 1).
+    The seed ensemble's spread alone is too narrow (its members share data and
+    architecture); calibrating on validation engines makes the interval honest
+    without looking at the test engines. ``members`` is (members, n).
+    """
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"conformal_scale: coverage must lie in (0, 1), got {coverage}")
+    m = np.asarray(members, dtype=np.float64)
+    mean, t = _pair(m.mean(axis=0), true, "conformal_scale")
+    score = np.abs(t - mean) / (m.std(axis=0).ravel() + 1.0)
+    n = score.size
+    level = min(1.0, np.ceil((n + 1) * coverage) / n)
+    return float(np.quantile(score, level, method="higher"))
+
+
+def interval_view(
+    lower: Any, upper: Any, true: Any, units: Any, within: float = 30, capped_at: float | None = None
+) -> dict[str, Any]:
+    """The RUL intervals' measured coverage and width, and the service list built from their lower end.
+
+    An engine is serviced when its interval's lower end is within ``within``
+    cycles: the cautious reading of the prediction. Coverage is measured against
+    ``true`` capped at ``capped_at`` (the training labels' cap) when given; the
+    service decision always uses the uncapped true RUL.
+    """
+    lo, t = _pair(lower, true, "interval_view")
+    hi, _ = _pair(upper, true, "interval_view")
+    target = t if capped_at is None else np.minimum(t, capped_at)
+    view = maintenance_view(lo, t, units, within)
+    return {
+        "coverage": float(np.mean((lo <= target) & (target <= hi))),
+        "mean_width": float(np.mean(hi - lo)),
+        "intervals": [[round(float(a), 2), round(float(b), 2)] for a, b in zip(lo, hi, strict=True)],
+        "service_from_lower_end": view,
     }

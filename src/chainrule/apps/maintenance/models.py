@@ -20,7 +20,16 @@ from chainrule.data import DataLoader, TensorDataset
 from chainrule.tensor import Tensor
 from chainrule.train import EarlyStopping, History, Trainer
 
-__all__ = ["CNNRegressor", "LSTMRegressor", "build_model", "fit_model", "load_model", "predict", "save_model"]
+__all__ = [
+    "CNNRegressor",
+    "LSTMRegressor",
+    "build_model",
+    "fit_model",
+    "load_model",
+    "predict",
+    "predict_members",
+    "save_model",
+]
 
 
 class LSTMRegressor(nn.Module):
@@ -135,6 +144,13 @@ def predict(model: nn.Module, x: np.ndarray, max_rul: float, batch_size: int = 1
         for i in range(0, len(x), batch_size):
             out.append(model(cr.from_numpy(np.ascontiguousarray(x[i : i + batch_size])))._array[:, 0])
     return np.clip(np.concatenate(out).astype(np.float64) * max_rul, 0.0, max_rul)
+
+
+def predict_members(members: list[nn.Module], x: np.ndarray, max_rul: float) -> np.ndarray:
+    """Each ensemble member's predicted RUL in cycles, stacked: shape (members, n)."""
+    if not members:
+        raise ValueError("predict_members: expected at least one ensemble member, got none")
+    return np.stack([predict(m, x, max_rul) for m in members])
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, kind: str, config: dict[str, Any]) -> None:

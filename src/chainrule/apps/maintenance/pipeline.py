@@ -29,7 +29,7 @@ from chainrule.runtime import limit_threads
 
 __all__ = ["MODELS", "run", "split_engines"]
 
-MODELS = ("lstm", "cnn", "gradient_boosting", "ridge")
+MODELS = ("lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge")
 
 
 def split_engines(table: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,14 +80,23 @@ def run(
     log: Callable[[str], None] = print,
     progress: int = 2,
     threads: int | None = 1,
+    ensemble_size: int = 5,
+    coverage: float = 0.9,
+    patience: int = 8,
 ) -> dict[str, Any]:
     """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
 
     ``data`` is a loaded :class:`CMAPSSData` or the paths (train, test, RUL).
     Writes ``report.json``, ``predictions.csv``, ``predictions.png``,
     ``maintenance.png``, ``preprocessing.json`` and ``models/*.safetensors``.
+    ``patience``: epochs without a better validation loss before a network stops.
     ``threads`` limits the BLAS and OpenMP pools while it runs (None: as they are).
+    ``cnn_ensemble`` trains ``ensemble_size`` CNNs (seeds ``seed``, ``seed + 1``, ...),
+    predicts their mean, and gives each test engine a RUL interval meant to hold
+    ``coverage`` of true values (ensemble spread, calibrated on the validation engines).
     """
+    if ensemble_size < 1:
+        raise ValueError(f"run: ensemble_size must be at least 1, got {ensemble_size}")
     with _thread_limit(threads):
         return _run(
             data,
@@ -101,6 +110,9 @@ def run(
             model_names,
             log,
             progress,
+            ensemble_size,
+            coverage,
+            patience,
         )
 
 
@@ -134,6 +146,9 @@ def _run(
     model_names: Sequence[str],
     log: Callable[[str], None],
     progress: int,
+    ensemble_size: int = 5,
+    coverage: float = 0.9,
+    patience: int = 8,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     unknown = [m for m in model_names if m not in MODELS]
@@ -162,11 +177,49 @@ def _run(
         log(f"[3/5] model {i}/{len(model_names)}: {name}")
         t0 = time.perf_counter()
         extra: dict[str, Any] = {}
-        if name in report.NETWORKS:
+        if name == "cnn_ensemble":
+            config = {"n_features": len(prep.channels), "window": window}
+            members, epochs_run = [], []
+            for k in range(ensemble_size):
+                cr.manual_seed(seed + k)
+                net = models.build_model("cnn", **config)
+                history = models.fit_model(
+                    net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
+                )
+                epochs_run.append(len(history.epochs))
+                models.save_model(net, out / "models" / f"cnn_ensemble_{k}.safetensors", "cnn", config)
+                members.append(net)
+            val_members = models.predict_members(members, val[0], max_rul)
+            val_rmse = evaluate.rmse(val_members.mean(axis=0), val[1])
+            scale = evaluate.conformal_scale(val_members, val[1], coverage)
+            test_members = models.predict_members(members, x_test, max_rul)
+            preds[name] = test_members.mean(axis=0)
+            half = scale * (test_members.std(axis=0) + 1.0)
+            extra = {
+                "epochs": epochs_run,
+                "members": ensemble_size,
+                "files": [f"models/cnn_ensemble_{k}.safetensors" for k in range(ensemble_size)],
+                "interval": {
+                    "target_coverage": coverage,
+                    "method": "mean +- q * (member std + 1), q split-conformal on validation windows",
+                    "q": scale,
+                    **evaluate.interval_view(
+                        np.clip(preds[name] - half, 0, max_rul),
+                        np.clip(preds[name] + half, 0, max_rul),
+                        data.rul,
+                        units,
+                        service_within,
+                        capped_at=max_rul,
+                    ),
+                },
+            }
+        elif name in report.NETWORKS:
             cr.manual_seed(seed)
             config = {"n_features": len(prep.channels), "window": window}
             net = models.build_model(name, **config)
-            history = models.fit_model(net, fit, val, max_rul, epochs=epochs, progress=progress)
+            history = models.fit_model(
+                net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
+            )
             val_rmse = evaluate.rmse(models.predict(net, val[0], max_rul), val[1])
             preds[name] = models.predict(net, x_test, max_rul)
             models.save_model(net, out / "models" / f"{name}.safetensors", name, config)
@@ -189,6 +242,14 @@ def _run(
             **extra,
             "maintenance": evaluate.maintenance_view(preds[name], data.rul, units, service_within),
         }
+        if "interval" in extra:
+            iv = extra["interval"]
+            sv = iv["service_from_lower_end"]
+            log(
+                f"      {name}: {coverage:.0%} intervals cover {iv['coverage']:.0%} of test engines "
+                f"(mean width {iv['mean_width']:.1f}); service list from their lower end: "
+                f"precision {report.fmt(sv['precision'])}, recall {report.fmt(sv['recall'])}"
+            )
         log(
             f"      {name}: validation RMSE {val_rmse:.2f}, test RMSE {results[name]['rmse']:.2f}, "
             f"PHM08 {results[name]['score']:.1f} ({seconds:.0f} s)"
@@ -219,6 +280,7 @@ def _run(
         "chosen_by": "lowest RMSE on the validation engines (held-out training engines)",
         "recommendation": report.recommendation(results),
         "maintenance": results[best]["maintenance"],
+        **({"uncertainty": results[best]["interval"]} if "interval" in results[best] else {}),
         "files": [
             "report.json",
             "predictions.csv",

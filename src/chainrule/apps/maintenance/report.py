@@ -13,12 +13,13 @@ from typing import Any
 
 from chainrule.io import atomic_write
 
-__all__ = ["NETWORKS", "best_model", "format_summary", "recommendation", "write_report"]
+__all__ = ["NETWORKS", "best_model", "fmt", "format_summary", "recommendation", "write_report"]
 
-NETWORKS = ("lstm", "cnn")
+NETWORKS = ("lstm", "cnn", "cnn_ensemble")
 _LABELS = {
     "lstm": "LSTM",
     "cnn": "1-D CNN",
+    "cnn_ensemble": "seed ensemble of 1-D CNNs",
     "gradient_boosting": "gradient boosting",
     "ridge": "ridge regression",
 }
@@ -59,7 +60,7 @@ def recommendation(models: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -85,10 +86,20 @@ def format_summary(report: dict[str, Any]) -> str:
     lines.append(
         f"Service within {view['within']:g} cycles ({_label(best)}): {n} engine(s) "
         f"{view['service'] if n <= 30 else str(view['service'][:30])[:-1] + ', ...]'}; "
-        f"precision {_fmt(view['precision'])}, recall {_fmt(view['recall'])} "
+        f"precision {fmt(view['precision'])}, recall {fmt(view['recall'])} "
         f"({view['true_positives']} of {len(view['truly_due'])} truly due engines caught, "
         f"{view['false_positives']} serviced early)."
     )
+    if "uncertainty" in report:
+        iv = report["uncertainty"]
+        sv = iv["service_from_lower_end"]
+        lines.append(
+            f"RUL intervals ({iv['target_coverage']:.0%} target, calibrated on validation engines): "
+            f"cover {iv['coverage']:.0%} of test engines, mean width {iv['mean_width']:.1f} cycles. "
+            f"Servicing when the lower end is within {sv['within']:g} cycles: "
+            f"{len(sv['service'])} engine(s), "
+            f"precision {fmt(sv['precision'])}, recall {fmt(sv['recall'])}."
+        )
     return "\n".join(lines)
 
 
