@@ -57,7 +57,8 @@ __all__ = ["BlockMask", "flash_backward", "flash_forward", "tile_sizes"]
 
 # Tile sizes, chosen by measurement at head size 32. 256 x 256 tiles (256 KiB of float32 scores,
 # in L2 with their inputs) serve the backward and causal passes, where a larger diagonal tile
-# computes more masked-out scores. A forward without a causal mask takes tiles twice as tall and
+# computes more masked-out scores. A forward without a causal mask (or dropout, whose per-tile masks
+# the backward draws again on its own tiles) takes tiles twice as tall and
 # wide (WIDE): each NumPy call is then large enough that the per-call cost and the lock each tile
 # holds between calls stop dominating (two threads ran it 1.3-1.5x faster at T = 512 and 2,048).
 BLOCK_Q = 256
@@ -244,7 +245,8 @@ def flash_forward(
     dt = q.dtype
     out = np.empty((n_b, n_q, ev), dtype=dt)
     lse = np.empty((n_b, n_q), dtype=dt)
-    g, bq, bk = tile_sizes(n_q, n_k, n_b, wide=not causal)
+    # dropout masks are drawn per tile and drawn again by the backward: both passes tile alike then
+    g, bq, bk = tile_sizes(n_q, n_k, n_b, wide=not causal and dropout_p == 0.0)
     drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
     fold_sum = dropout_p == 0.0
     ka = va = None  # (k | 1) and (v | 1) of the heads from c0 on, made a stage of heads at a time
