@@ -159,22 +159,20 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
-    """1-D convolution over (N, C_in, L) or (C_in, L): each output channel slides its filters along L.
+class _ConvForwardNd(_ConvNd):
+    """What Conv1d, Conv2d and Conv3d share: PyTorch's constructor and the forward, for ``_ndim`` dims."""
 
-    ``padding`` may be an int, ``"same"`` or ``"valid"``; ``padding_mode`` is
-    'zeros', 'reflect', 'replicate' or 'circular'. ``weight`` is
-    (out_channels, in_channels/groups, kernel_size).
-    """
+    _ndim: int = 0
+    _conv: Any = None
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: int | tuple[int] | str = 0,
-        dilation: int | tuple[int] = 1,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
@@ -183,14 +181,26 @@ class Conv1d(_ConvNd):
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
-            padding_mode, device, dtype, ndim=1,
+            padding_mode, device, dtype, ndim=self._ndim,
         )  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return self._convolve(input, conv1d)
+        return self._convolve(input, type(self)._conv)
 
 
-class Conv2d(_ConvNd):
+class Conv1d(_ConvForwardNd):
+    """1-D convolution over (N, C_in, L) or (C_in, L): each output channel slides its filters along L.
+
+    ``padding`` may be an int, ``"same"`` or ``"valid"``; ``padding_mode`` is
+    'zeros', 'reflect', 'replicate' or 'circular'. ``weight`` is
+    (out_channels, in_channels/groups, kernel_size).
+    """
+
+    _ndim = 1
+    _conv = staticmethod(conv1d)
+
+
+class Conv2d(_ConvForwardNd):
     """2-D convolution over (N, C_in, H, W) or (C_in, H, W): learned kh x kw filters slid over the image.
 
     ``padding`` may be an int, a pair, ``"same"`` (output as large as the
@@ -201,33 +211,35 @@ class Conv2d(_ConvNd):
     (out_channels,).
     """
 
+    _ndim = 2
+    _conv = staticmethod(conv2d)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """What the transposed layers share: PyTorch's constructor, output_size -> output_padding, the forward."""
+
+    _ndim: int = 0
+    _conv: Any = None
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] | str = 0,
-        dilation: int | tuple[int, int] = 1,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
         groups: int = 1,
         bias: bool = True,
+        dilation: int | tuple[int, ...] = 1,
         padding_mode: str = "zeros",
         device: Any = None,
         dtype: Any = None,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
-            padding_mode, device, dtype, ndim=2,
+            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
+            bias, padding_mode, device, dtype, ndim=self._ndim,
         )  # fmt: skip
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return self._convolve(input, conv2d)
-
-
-class _ConvTransposeNd(_ConvNd):
-    """What the transposed layers share: output_size -> output_padding, and the forward."""
-
-    _conv: Any = None
 
     def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, ...]:
         """The output_padding that gives ``output_size`` (its last n entries), within the valid range."""
@@ -278,27 +290,8 @@ class ConvTranspose2d(_ConvTransposeNd):
     a requested size. ``weight`` is (in_channels, out_channels/groups, kh, kw).
     """
 
+    _ndim = 2
     _conv = staticmethod(conv_transpose2d)
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        output_padding: int | tuple[int, int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | tuple[int, int] = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
-            bias, padding_mode, device, dtype, ndim=2,
-        )  # fmt: skip
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -308,27 +301,8 @@ class ConvTranspose1d(_ConvTransposeNd):
     output_padding + 1`` long. ``weight`` is (in_channels, out_channels/groups, k).
     """
 
+    _ndim = 1
     _conv = staticmethod(conv_transpose1d)
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: int | tuple[int] = 0,
-        output_padding: int | tuple[int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | tuple[int] = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
-            bias, padding_mode, device, dtype, ndim=1,
-        )  # fmt: skip
 
 
 class ConvTranspose3d(_ConvTransposeNd):
@@ -338,54 +312,16 @@ class ConvTranspose3d(_ConvTransposeNd):
     output_padding + 1``. ``weight`` is (in_channels, out_channels/groups, kd, kh, kw).
     """
 
+    _ndim = 3
     _conv = staticmethod(conv_transpose3d)
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int, int],
-        stride: int | tuple[int, int, int] = 1,
-        padding: int | tuple[int, int, int] = 0,
-        output_padding: int | tuple[int, int, int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | tuple[int, int, int] = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding, groups,
-            bias, padding_mode, device, dtype, ndim=3,
-        )  # fmt: skip
 
-
-class Conv3d(_ConvNd):
+class Conv3d(_ConvForwardNd):
     """3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W): kd x kh x kw filters slid over a volume.
 
     Same options as Conv2d, one per dim of three. ``weight`` is
     (out_channels, in_channels/groups, kd, kh, kw), ``bias`` (out_channels,).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int, int],
-        stride: int | tuple[int, int, int] = 1,
-        padding: int | tuple[int, int, int] | str = 0,
-        dilation: int | tuple[int, int, int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
-            padding_mode, device, dtype, ndim=3,
-        )  # fmt: skip
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return self._convolve(input, conv3d)
+    _ndim = 3
+    _conv = staticmethod(conv3d)

@@ -45,7 +45,36 @@ _Size = int | Sequence[int]
 _UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
 
 
-class _MaxPoolNd(Module):
+class _WindowNd(Module):
+    """What the windowed layers share: ``kernel_size``, ``stride`` (default ``kernel_size``), ``padding``."""
+
+    def __init__(self, kernel_size: _Size, stride: _Size | None, padding: _Size) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AdaptiveNd(Module):
+    """What the adaptive pools share: ``output_size``, its repr, and ``_pool(input, output_size)``."""
+
+    _pool: Any = None
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Any:  # noqa: A002
+        return type(self)._pool(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _MaxPoolNd(_WindowNd):
     _pool = staticmethod(max_pool2d)
 
     def __init__(
@@ -57,10 +86,7 @@ class _MaxPoolNd(Module):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
@@ -72,10 +98,7 @@ class _MaxPoolNd(Module):
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+        return f"{super().extra_repr()}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -100,7 +123,7 @@ class MaxPool2d(_MaxPoolNd):
     _pool = staticmethod(max_pool2d)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_WindowNd):
     """The mean of each ``kernel_size`` window of a (N, C, H, W) or (C, H, W) image.
 
     Zero padding counts in the mean while ``count_include_pad`` (the default);
@@ -116,39 +139,27 @@ class AvgPool2d(Module):
         count_include_pad: bool = True,
         divisor_override: int | None = None,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
+    _pool = staticmethod(avg_pool2d)
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return avg_pool2d(
+        return type(self)._pool(
             input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override,
         )  # fmt: skip
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptiveNd):
     """Average pooling to a fixed ``output_size`` (int, or (OH, OW) with None keeping that input dim).
 
     ``AdaptiveAvgPool2d(1)`` is global average pooling, the head of a ResNet.
     """
 
-    def __init__(self, output_size: int | Sequence[int | None] | None) -> None:
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return adaptive_avg_pool2d(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _pool = staticmethod(adaptive_avg_pool2d)
 
 
 class Upsample(Module):
@@ -202,7 +213,7 @@ class MaxPool3d(_MaxPoolNd):
     _pool = staticmethod(max_pool3d)
 
 
-class AvgPool1d(Module):
+class AvgPool1d(_WindowNd):
     """The mean of each window of a (N, C, L) or (C, L) signal (padding counts if ``count_include_pad``)."""
 
     def __init__(
@@ -213,10 +224,7 @@ class AvgPool1d(Module):
         ceil_mode: bool = False,
         count_include_pad: bool = True,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -225,47 +233,26 @@ class AvgPool1d(Module):
             input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
         )
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
 
 class AvgPool3d(AvgPool2d):
     """The mean of each box of a (N, C, D, H, W) or (C, D, H, W) volume; options as AvgPool2d."""
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return avg_pool3d(
-            input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-            self.count_include_pad, self.divisor_override,
-        )  # fmt: skip
+    _pool = staticmethod(avg_pool3d)
 
 
-class AdaptiveAvgPool1d(Module):
+class AdaptiveAvgPool1d(_AdaptiveNd):
     """Average pooling of (N, C, L) or (C, L) to a fixed length ``output_size``."""
 
-    def __init__(self, output_size: int) -> None:
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return adaptive_avg_pool1d(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _pool = staticmethod(adaptive_avg_pool1d)
 
 
-class _AdaptiveMaxPoolNd(Module):
-    _pool: Any = None
-
+class _AdaptiveMaxPoolNd(_AdaptiveNd):
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
-        super().__init__()
-        self.output_size = output_size
+        super().__init__(output_size)
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:  # noqa: A002
         return type(self)._pool(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
@@ -280,20 +267,14 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     _pool = staticmethod(adaptive_max_pool2d)
 
 
-class _MaxUnpoolNd(Module):
+class _MaxUnpoolNd(_WindowNd):
     _unpool: Any = None
 
     def __init__(self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
 
     def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:  # noqa: A002
         return type(self)._unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
@@ -317,5 +298,4 @@ class MaxUnpool3d(_MaxUnpoolNd):
 class AdaptiveAvgPool3d(AdaptiveAvgPool1d):
     """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed ``output_size`` (None keeps that dim)."""
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return adaptive_avg_pool3d(input, self.output_size)
+    _pool = staticmethod(adaptive_avg_pool3d)

@@ -12,9 +12,7 @@ passed to :func:`chainrule.ops.pool.interpolate`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -125,17 +123,6 @@ class Resample(Function):
         return g, None
 
 
-def _per_dim(value: Any, n: int, name: str, shape: tuple[int, ...]) -> list:
-    if isinstance(value, (tuple, list)):
-        if len(value) != n:
-            raise ValueError(
-                f"interpolate: input has {n} spatial dims {list(shape[2:])} but {name} has "
-                f"{len(value)} entries: {tuple(value)}"
-            )
-        return list(value)
-    return [value] * n
-
-
 def interpolate(
     input: Tensor,
     size: int | Sequence[int] | None = None,
@@ -178,31 +165,7 @@ def interpolate(
             f"(N, C, {', '.join('DHW'[3 - want :])})"
         )
     spatial = x.shape[2:]
-    if (size is None) == (scale_factor is None):
-        raise ValueError(
-            "interpolate: only one of size or scale_factor should be defined"
-            if size is not None
-            else "interpolate: either size or scale_factor should be defined"
-        )
-    if size is not None:
-        if recompute_scale_factor:
-            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
-        out = _per_dim(size, want, "size", x.shape)
-        if not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in out):
-            raise TypeError(f"interpolate: size must be an int or a tuple of ints, got {size!r}")
-        scales: list = [None] * want
-    else:
-        scales = [float(s) for s in _per_dim(scale_factor, want, "scale_factor", x.shape)]
-        if not all(math.isfinite(s) and s > 0 for s in scales):
-            raise ValueError(f"interpolate: scale_factor must be positive and finite, got {scale_factor!r}")
-        out = [math.floor(n * s) for n, s in zip(spatial, scales, strict=True)]
-        if recompute_scale_factor:
-            scales = [None] * want
-    if min(spatial) <= 0 or min(out) <= 0:
-        raise ValueError(
-            f"interpolate: input and output sizes should be greater than 0, got input {tuple(spatial)} "
-            f"and output {tuple(out)}"
-        )
+    out, scales = pool.resize_target(x.shape, size, scale_factor, recompute_scale_factor, positive_scale=True)
     corners = bool(align_corners)
     cubic = mode == "bicubic"
     dt = x.dtype

@@ -37,6 +37,7 @@ __all__ = [
     "interpolate",
     "max_pool1d",
     "max_pool2d",
+    "resize_target",
 ]
 
 
@@ -533,7 +534,7 @@ class NearestUpsample(Function):
         return g, None
 
 
-def _as_list(value: Any, n: int, name: str, shape: tuple[int, ...]) -> list:
+def _per_dim(value: Any, n: int, name: str, shape: tuple[int, ...]) -> list:
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(
@@ -542,6 +543,51 @@ def _as_list(value: Any, n: int, name: str, shape: tuple[int, ...]) -> list:
             )
         return list(value)
     return [value] * n
+
+
+def resize_target(
+    shape: tuple[int, ...],
+    size: Any,
+    scale_factor: Any,
+    recompute_scale_factor: bool | None,
+    *,
+    positive_scale: bool = False,
+) -> tuple[list, list]:
+    """``interpolate``'s output sizes and per-dim scales (None: from the sizes) for an input of ``shape``.
+
+    Exactly one of ``size`` and ``scale_factor`` is given, each one value or one
+    per spatial dim. ``positive_scale`` also refuses scale factors <= 0 (the
+    interpolating modes do; the nearest modes let the empty output be refused).
+    """
+    dims, spatial = len(shape) - 2, shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            "interpolate: only one of size or scale_factor should be defined"
+            if size is not None
+            else "interpolate: either size or scale_factor should be defined"
+        )
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
+        out = _per_dim(size, dims, "size", shape)
+        if not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in out):
+            raise TypeError(f"interpolate: size must be an int or a tuple of ints, got {size!r}")
+        scales: list = [None] * dims
+    else:
+        scales = [float(s) for s in _per_dim(scale_factor, dims, "scale_factor", shape)]
+        if positive_scale and not all(math.isfinite(s) and s > 0 for s in scales):
+            raise ValueError(f"interpolate: scale_factor must be positive and finite, got {scale_factor!r}")
+        if not all(math.isfinite(s) for s in scales):
+            raise ValueError(f"interpolate: scale_factor must be finite, got {scale_factor!r}")
+        out = [math.floor(n * s) for n, s in zip(spatial, scales, strict=True)]
+        if recompute_scale_factor:
+            scales = [None] * dims
+    if min(spatial) <= 0 or min(out) <= 0:
+        raise ValueError(
+            f"interpolate: input and output sizes should be greater than 0, got input {tuple(spatial)} "
+            f"and output {tuple(out)}"
+        )
+    return out, scales
 
 
 def interpolate(
@@ -578,32 +624,8 @@ def interpolate(
         raise ValueError(
             f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {x.shape}"
         )
-    dims, spatial = x.ndim - 2, x.shape[2:]
-    if (size is None) == (scale_factor is None):
-        raise ValueError(
-            "interpolate: only one of size or scale_factor should be defined"
-            if size is not None
-            else "interpolate: either size or scale_factor should be defined"
-        )
-    if size is not None:
-        if recompute_scale_factor:
-            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
-        out = _as_list(size, dims, "size", x.shape)
-        if not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in out):
-            raise TypeError(f"interpolate: size must be an int or a tuple of ints, got {size!r}")
-        scales = [None] * dims
-    else:
-        scales = [float(s) for s in _as_list(scale_factor, dims, "scale_factor", x.shape)]
-        if not all(math.isfinite(s) for s in scales):
-            raise ValueError(f"interpolate: scale_factor must be finite, got {scale_factor!r}")
-        out = [math.floor(n * s) for n, s in zip(spatial, scales, strict=True)]
-        if recompute_scale_factor:
-            scales = [None] * dims
-    if min(spatial) <= 0 or min(out) <= 0:
-        raise ValueError(
-            f"interpolate: input and output sizes should be greater than 0, got input {tuple(spatial)} "
-            f"and output {tuple(out)}"
-        )
+    spatial = x.shape[2:]
+    out, scales = resize_target(x.shape, size, scale_factor, recompute_scale_factor)
     exact = mode == "nearest-exact"
     plan = tuple(_nearest_source(n, int(o), s, exact) for n, o, s in zip(spatial, out, scales, strict=True))
     if all(p is None for p in plan):

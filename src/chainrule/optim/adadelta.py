@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.optim.optimizer import ParamsT
-from chainrule.optim.per_param import PerParameterOptimizer, zeros_like
+from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, options, zeros_like
 from chainrule.tensor import Tensor
 
 __all__ = ["Adadelta", "adadelta_update"]
@@ -37,9 +37,7 @@ def adadelta_update(
     u = rho u + (1 - rho) delta^2
     param -= lr delta
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     square_avg *= rho
     square_avg += g * g * (1 - rho)
     std = np.sqrt(square_avg + eps)
@@ -79,7 +77,6 @@ class Adadelta(PerParameterOptimizer):
             "foreach": foreach,
             "differentiable": differentiable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -97,9 +94,5 @@ class Adadelta(PerParameterOptimizer):
             grad,
             state["square_avg"]._array,
             state["acc_delta"]._array,
-            lr=group["lr"],
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
+            **options(group, "lr", "rho", "eps", "weight_decay", "maximize"),
         )

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.per_param import decayed_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["Adagrad", "adagrad_update"]
@@ -44,9 +45,7 @@ def adagrad_update(
         s = s + g^2
         param -= clr g / (sqrt(s) + eps)
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += g * g
     param -= g / (np.sqrt(state_sum) + eps) * clr

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number
+from chainrule.optim.per_param import decayed_grad
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -60,12 +61,9 @@ def adam_update(
         param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
     beta1, beta2 = betas
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
+    g = decayed_grad(
+        param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize, decoupled=decoupled_weight_decay
+    )
     exp_avg += (g - exp_avg) * (1 - beta1)
     exp_avg_sq *= beta2
     exp_avg_sq += g * (1 - beta2) * g

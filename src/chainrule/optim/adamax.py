@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.optim.optimizer import ParamsT
-from chainrule.optim.per_param import PerParameterOptimizer, lerp_, zeros_like
+from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, zeros_like
 from chainrule.tensor import Tensor
 
 __all__ = ["Adamax", "adamax_update"]
@@ -38,9 +38,7 @@ def adamax_update(
     u = max(beta2 u, |g| + eps)
     param -= lr / (1 - beta1^step) * m / u
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     lerp_(exp_avg, g, 1 - beta1)
     exp_inf *= beta2
     np.maximum(exp_inf, np.abs(g) + param.dtype.type(eps), out=exp_inf)
@@ -76,13 +74,12 @@ class Adamax(PerParameterOptimizer):
             "differentiable": differentiable,
             "capturable": capturable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         self._check_nonnegative(group, "eps", "weight_decay")
-        check_betas(group["betas"], "Adamax")
+        self._check_betas(group)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Tensor]:
         return {"exp_avg": zeros_like(p), "exp_inf": zeros_like(p)}
@@ -95,16 +92,7 @@ class Adamax(PerParameterOptimizer):
             state["exp_avg"]._array,
             state["exp_inf"]._array,
             step=float(state["step"]._array),
-            lr=group["lr"],
             beta1=beta1,
             beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
+            **options(group, "lr", "eps", "weight_decay", "maximize"),
         )
-
-
-def check_betas(betas: Any, name: str) -> None:
-    for i, b in enumerate(betas):
-        if not 0.0 <= b < 1.0:
-            raise ValueError(f"{name}: invalid beta parameter at index {i}: {b!r}, expected 0 <= beta < 1")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.optim.optimizer import ParamsT
-from chainrule.optim.per_param import PerParameterOptimizer, scalar, zeros_like
+from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, options, scalar, zeros_like
 from chainrule.tensor import Tensor
 
 __all__ = ["ASGD", "asgd_update"]
@@ -39,9 +39,7 @@ def asgd_update(
     ax = param if mu == 1 else ax + mu (param - ax)
     eta = lr / (1 + lambd lr t)^alpha;  mu = 1 / max(1, t - t0)
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     eta_value = float(eta)
     param *= param.dtype.type(1 - lambd * eta_value)
     param -= g * param.dtype.type(eta_value)
@@ -82,7 +80,6 @@ class ASGD(PerParameterOptimizer):
             "differentiable": differentiable,
             "capturable": capturable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -100,10 +97,5 @@ class ASGD(PerParameterOptimizer):
             state["eta"]._array,
             state["mu"]._array,
             step=float(state["step"]._array),
-            lr=group["lr"],
-            lambd=group["lambd"],
-            alpha=group["alpha"],
-            t0=group["t0"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
+            **options(group, "lr", "lambd", "alpha", "t0", "weight_decay", "maximize"),
         )

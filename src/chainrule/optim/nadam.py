@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.optim.adamax import check_betas
 from chainrule.optim.optimizer import ParamsT
-from chainrule.optim.per_param import PerParameterOptimizer, lerp_, scalar, zeros_like
+from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, scalar, zeros_like
 from chainrule.tensor import Tensor
 
 __all__ = ["NAdam", "nadam_update"]
@@ -44,12 +43,9 @@ def nadam_update(
     param -= lr (1 - mu_t) / (1 - prod) * g / denom
     param -= lr mu_{t+1} / (1 - prod mu_{t+1}) * m / denom
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= param.dtype.type(1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * param
+    g = decayed_grad(
+        param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize, decoupled=decoupled_weight_decay
+    )
     bias_correction2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
@@ -97,13 +93,12 @@ class NAdam(PerParameterOptimizer):
             "capturable": capturable,
             "differentiable": differentiable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         self._check_nonnegative(group, "eps", "weight_decay", "momentum_decay")
-        check_betas(group["betas"], "NAdam")
+        self._check_betas(group)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Tensor]:
         return {"mu_product": scalar(1.0), "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
@@ -117,12 +112,9 @@ class NAdam(PerParameterOptimizer):
             state["exp_avg_sq"]._array,
             state["mu_product"]._array,
             step=float(state["step"]._array),
-            lr=group["lr"],
             beta1=beta1,
             beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            **options(
+                group, "lr", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"
+            ),
         )

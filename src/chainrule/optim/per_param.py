@@ -15,10 +15,38 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import bump_version, enable_grad, no_grad
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, ParamsT
 from chainrule.tensor import Tensor
 
-__all__ = ["PerParameterOptimizer", "lerp_"]
+__all__ = ["PerParameterOptimizer", "decayed_grad", "lerp_", "options"]
+
+
+def decayed_grad(
+    param: np.ndarray,
+    grad: np.ndarray,
+    *,
+    lr: float,
+    weight_decay: float,
+    maximize: bool,
+    decoupled: bool = False,
+) -> np.ndarray:
+    """The gradient a rule steps along: negated to maximize, plus ``weight_decay * param`` (L2).
+
+    With ``decoupled`` the decay shrinks ``param`` in place instead
+    (``param *= 1 - lr * weight_decay``, AdamW's form) and the gradient is left as it is.
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= param.dtype.type(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    return g
+
+
+def options(group: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The group's options named by ``keys``, as keyword arguments for an ``*_update`` rule."""
+    return {key: group[key] for key in keys}
 
 
 def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
@@ -35,7 +63,19 @@ class PerParameterOptimizer(Optimizer):
     Subclasses give ``_init_state(group, p)`` (the state dict of a parameter's
     first step, Tensors by key) and ``_step_one(group, param, grad, state)``
     (the update, in place on the arrays; ``state["step"]`` already counts it).
+    The constructor checks the defaults before any group is added.
     """
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        self._check_group(dict(defaults))
+        super().__init__(params, defaults)
+
+    def _check_betas(self, group: dict[str, Any]) -> None:
+        for i, b in enumerate(group["betas"]):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(
+                    f"{self._name}: invalid beta parameter at index {i}: {b!r}, expected 0 <= beta < 1"
+                )
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()``'s loss if a closure is given."""

@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.optim.adamax import check_betas
 from chainrule.optim.optimizer import ParamsT
-from chainrule.optim.per_param import PerParameterOptimizer, lerp_, zeros_like
+from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, zeros_like
 from chainrule.tensor import Tensor
 
 __all__ = ["RAdam", "radam_update"]
@@ -42,12 +41,9 @@ def radam_update(
                 r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
     otherwise:  param -= lr m_hat
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= param.dtype.type(1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * param
+    g = decayed_grad(
+        param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize, decoupled=decoupled_weight_decay
+    )
     lerp_(exp_avg, g, 1 - beta1)
     exp_avg_sq *= beta2
     exp_avg_sq += g * g * (1 - beta2)
@@ -94,13 +90,12 @@ class RAdam(PerParameterOptimizer):
             "decoupled_weight_decay": decoupled_weight_decay,
             "differentiable": differentiable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         self._check_nonnegative(group, "eps", "weight_decay")
-        check_betas(group["betas"], "RAdam")
+        self._check_betas(group)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Tensor]:
         return {"exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
@@ -113,11 +108,7 @@ class RAdam(PerParameterOptimizer):
             state["exp_avg"]._array,
             state["exp_avg_sq"]._array,
             step=float(state["step"]._array),
-            lr=group["lr"],
             beta1=beta1,
             beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            **options(group, "lr", "eps", "weight_decay", "decoupled_weight_decay", "maximize"),
         )

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.per_param import decayed_grad
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -50,9 +51,7 @@ def rmsprop_update(
         b = momentum b + g / avg;  param -= lr b       (with momentum), else
         param -= lr g / avg
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     square_avg *= alpha
     square_avg += g * (1 - alpha) * g
     if centered:

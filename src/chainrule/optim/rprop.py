@@ -73,7 +73,6 @@ class Rprop(PerParameterOptimizer):
             "differentiable": differentiable,
             "capturable": capturable,
         }
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:

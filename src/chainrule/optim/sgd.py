@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.per_param import decayed_grad
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -46,9 +47,7 @@ def sgd_update(
         direction = g + momentum * b (Nesterov), else b (momentum), else g
         param -= lr * direction
     """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     direction = g
     if momentum != 0:
         if momentum_buffer is None:
