@@ -381,14 +381,24 @@ def test_workers_end_with_the_main_process(how: str) -> None:
     # within a status interval, remove their shared blocks and exit
     src = os.path.dirname(os.path.dirname(os.path.dirname(crd.__file__)))
     script = _LEAVE.format(src=src, tests=os.path.dirname(__file__))
-    done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=60)
-    assert done.returncode == (-signal.SIGKILL if how == "kill" else 0), done.stderr
-    assert "Traceback" not in done.stderr and "leaked" not in done.stderr
-    main_pid, *pids = map(int, done.stdout.split())
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(p) for p in pids)
+    # wait for the main process itself, not for the end of its output: the workers share its pipes
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, how], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        main_pid, *pids = map(int, proc.stdout.readline().split())
+        returncode = proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in pids)
+        stderr = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert returncode == (-signal.SIGKILL if how == "kill" else 0), stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr
     if shm.shm_dir() is not None:
         assert not glob.glob(os.path.join(shm.shm_dir(), f"chainrule-loader-{main_pid}-*"))
 

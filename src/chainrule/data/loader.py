@@ -341,6 +341,8 @@ class _WorkerIterator:
             base_seed=base_seed,
             block_prefix=self._prefix,
             min_shared_bytes=shm.MIN_SHARED_BYTES,
+            main_pid=os.getpid(),
+            start_method=ctx.get_start_method(),
         )
         self._done = ctx.Event()
         self._results = ctx.Queue()

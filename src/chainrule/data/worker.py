@@ -92,6 +92,10 @@ class WorkerSpec:
     base_seed: int
     block_prefix: str
     min_shared_bytes: int
+    # the main process and how it starts workers: a fork or spawn child whose parent is already
+    # another process was orphaned before it could look (the main one died while it started)
+    main_pid: int = 0
+    start_method: str = ""
 
 
 class ResumeIteration:
@@ -202,10 +206,11 @@ def worker_loop(
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
     except (ValueError, OSError):
         pass
-    runtime.set_num_threads(1)
     # the process that started us: the main one (fork, spawn) or its fork server, which ends with it;
     # once it is gone we are re-parented, and nobody is left to read our batches
     parent = os.getppid()
+    born_orphaned = spec.start_method in ("fork", "spawn") and spec.main_pid not in (0, parent)
+    runtime.set_num_threads(1)
     seed = spec.base_seed + worker_id
     seed_worker(seed, worker_id)
     _worker_info = WorkerInfo(id=worker_id, num_workers=spec.num_workers, seed=seed, dataset=spec.dataset)
@@ -245,7 +250,7 @@ def worker_loop(
     ended = False
     orphaned = False
     while True:
-        if os.getppid() != parent:
+        if born_orphaned or os.getppid() != parent:
             orphaned = True
             break
         try:
