@@ -37,7 +37,6 @@ import numpy as np
 __all__ = [
     "MIN_PARALLEL_ELEMENTS",
     "Scratch",
-    "blas_threads",
     "chunk_bounds",
     "get_num_threads",
     "limit_threads",
@@ -119,29 +118,19 @@ def openblas_threads() -> tuple[Any, Any] | None:
     return None
 
 
-def _set_blas_threads(n: int, every_blas: bool = False) -> None:
-    """NumPy's OpenBLAS to ``n`` threads; with ``every_blas``, every BLAS loaded in the process too.
+def _set_blas_threads(n: int) -> None:
+    """Every BLAS loaded in the process to ``n`` threads.
 
-    Another BLAS may be loaded beside NumPy's (SciPy's own OpenBLAS once
-    scikit-learn or SciPy is imported): :func:`set_num_threads` reaches those
-    through threadpoolctl, which takes milliseconds, so the quick paths
-    (:func:`blas_threads`) touch NumPy's alone.
+    NumPy's OpenBLAS directly; the others (SciPy's own OpenBLAS, once
+    scikit-learn or SciPy is imported) through threadpoolctl, which takes
+    milliseconds: the per-loop switch, :func:`serial_blas`, touches NumPy's alone.
     """
     found = openblas_threads()
     if found is not None:
         found[0](n)
-        if not every_blas:
-            return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # no way to reach the others: leave them as they are
-        return
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(limits=n, user_api="blas")
-
-
-def _get_blas_threads() -> int:
-    found = openblas_threads()
-    return found[1]() if found is not None else _num_threads
 
 
 # Per-step GEMMs of up to ~16 M multiply-adds (an LSTM step's h @ W_hh^T, one head's q @ k^T)
@@ -166,17 +155,6 @@ def serial_blas(mnk: int = 0) -> Iterator[None]:
         yield
     finally:
         found[0](before)
-
-
-@contextlib.contextmanager
-def blas_threads(n: int) -> Iterator[None]:
-    """Run the block's GEMMs on ``n`` BLAS threads, restoring the previous count after."""
-    before = _get_blas_threads()
-    _set_blas_threads(max(1, n))
-    try:
-        yield
-    finally:
-        _set_blas_threads(before)
 
 
 # ------------------------------------------------------------------ the thread pool
@@ -248,7 +226,7 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _num_threads = int(n)
-    _set_blas_threads(_num_threads, every_blas=True)
+    _set_blas_threads(_num_threads)
 
 
 def get_num_threads() -> int:
@@ -481,9 +459,8 @@ def limit_threads(n: int | None) -> Iterator[None]:
 
     For applications that share a machine or run small models, where idle
     threads spin and cost more than they give. The native pools (BLAS, and the
-    OpenMP runtime scikit-learn uses) are limited through threadpoolctl when it
-    is installed, otherwise NumPy's BLAS alone; threadpoolctl reaches only the
-    libraries already loaded, so import what should be limited first. ``None``
+    OpenMP runtime scikit-learn uses) are limited through threadpoolctl, which
+    reaches only the libraries already loaded, so import what should be limited first. ``None``
     limits nothing. Everything is restored on exit, also on error.
     """
     global _num_threads
@@ -492,12 +469,9 @@ def limit_threads(n: int | None) -> Iterator[None]:
         return
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"limit_threads: expected a positive int or None, got {n!r}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        native: contextlib.AbstractContextManager = blas_threads(int(n))
-    else:
-        native = threadpool_limits(limits=int(n))
+    from threadpoolctl import threadpool_limits
+
+    native = threadpool_limits(limits=int(n))
     before = _num_threads
     _num_threads = min(before, int(n))
     try:
