@@ -513,6 +513,8 @@ class _WorkerIterator:
                         f"{self._rcvd_idx} of the epoch (from worker {waiting})"
                     ) from None
                 continue
+            # bytes this iterator's own worker pickled (worker._send) and sent through the queue it
+            # made: the objects its dataset returned, as multiprocessing carries them; never a file
             return idx, worker, pickle.loads(data)
 
     def _check_workers(self) -> None:

@@ -24,6 +24,7 @@ import pickle
 import queue
 import random
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +123,14 @@ class _Message(str):
         return str(self)
 
 
+def _found_by_name(cls: type) -> bool:
+    """Whether ``cls`` is what its module and qualified name lead to (how pickle sends a class)."""
+    obj: Any = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        obj = getattr(obj, part, None)
+    return obj is cls
+
+
 class WorkerFailure:
     """An exception raised in a worker, carried to the main process as its type and traceback text.
 
@@ -135,10 +144,8 @@ class WorkerFailure:
         self.context = context
         self.type_name = type(exc).__qualname__
         self.traceback = "".join(traceback.format_exception(exc))
-        try:
-            self.exc_type: type[BaseException] | None = pickle.loads(pickle.dumps(type(exc)))
-        except Exception:  # a class defined in a function, or not importable: say its name only
-            self.exc_type = None
+        # a class travels by module and name; one defined in a function has none: say its name only
+        self.exc_type: type[BaseException] | None = type(exc) if _found_by_name(type(exc)) else None
 
     def message(self) -> str:
         return (
