@@ -28,13 +28,16 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples
 
 # The site, built with --strict: a broken link or reference, a page left out of
-# the nav or a code block that raises fails it. Material's notice about its
-# successor is silenced (NO_MKDOCS_2_WARNING).
+# the nav or a code block that raises fails it. The pages' examples are tiny, so
+# BLAS runs them on one thread (a second one only waits, most of all on a busy
+# machine); Material's notice about its successor is silenced.
+DOCS_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg NO_MKDOCS_2_WARNING=1
+
 docs: $(VENV)/.test-installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict --site-dir site
 
 docs-serve: $(VENV)/.test-installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+	$(DOCS_ENV) $(BIN)/mkdocs serve
 
 # tests/docs/test_site.py checks the links of the site just built instead of building it again
 test: lint docs
