@@ -137,9 +137,14 @@ def test_a_code_block_that_raises_fails_the_strict_build(tmp_path):
         raise ValueError("this block fails")
         ```
         """))
-    (tmp_path / "mkdocs.yml").write_text(
-        "site_name: t\nstrict: true\nplugins:\n  - markdown-exec\nmarkdown_extensions:\n  - pymdownx.superfences\n"
-    )
+    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent("""\
+        site_name: t
+        strict: true
+        plugins:
+          - markdown-exec
+        markdown_extensions:
+          - pymdownx.superfences
+        """))
     result = _mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"), cwd=tmp_path)
     assert result.returncode != 0, "a code block raised and mkdocs build --strict still succeeded"
     assert "this block fails" in result.stdout + result.stderr
