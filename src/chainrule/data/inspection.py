@@ -596,6 +596,11 @@ _EQUAL = "equal to the target"
 _DETERMINES = "determines the target (each of its values always comes with the same label)"
 
 
+def _leak_clause(why: str) -> str:
+    """A reason of ``target_leaks`` as the predicate of a sentence about the column."""
+    return why if why == _DETERMINES else f"is {why}"
+
+
 def _categorical_leak(col: np.ndarray, codes: np.ndarray, target: _Target) -> str | None:
     """Whether a categorical column equals the (categorical) labels, or determines them."""
     rows = target.labelled
@@ -668,7 +673,8 @@ def _check_target(report: DataReport, target: _Target) -> None:
                  " by per-class recall or F1, not accuracy")
     leaks = list(report.target_leaks.items())
     if leaks:
-        warn("possible target leakage: " + "; ".join(f"{name!r} is {why}" for name, why in leaks[:_SHOW])
+        reasons = "; ".join(f"{name!r} {_leak_clause(why)}" for name, why in leaks[:_SHOW])
+        warn("possible target leakage: " + reasons
              + (f" (and {len(leaks) - _SHOW} more)" if len(leaks) > _SHOW else "")
              + "; a feature that gives the label away is not there at prediction time, drop it")
 
