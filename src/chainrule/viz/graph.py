@@ -112,12 +112,12 @@ class GraphPicture:
         return self._figure
 
     def svg(self) -> str:
-        """The picture as SVG text, labels kept as text (searchable, selectable)."""
+        """The picture as SVG text, labels kept as text (searchable, selectable); no date, so it is stable."""
         import matplotlib
 
         buf = io.StringIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "chainrule"}):
-            self.figure().savefig(buf, format="svg")
+            self.figure().savefig(buf, format="svg", metadata={"Date": None})
         return buf.getvalue()
 
     def png(self, *, dpi: int = 100) -> bytes:
