@@ -121,9 +121,14 @@ class GraphPicture:
         return buf.getvalue()
 
     def png(self, *, dpi: int = 100) -> bytes:
-        """The picture as PNG bytes."""
+        """The picture as PNG bytes, at ``dpi`` unless that would make a side longer than 8000 pixels.
+
+        A graph that large is rendered at a lower resolution; its SVG stays sharp.
+        """
+        fig = self.figure()
+        dpi = min(dpi, MAX_PNG_PIXELS / max(fig.get_size_inches()))
         buf = io.BytesIO()
-        self.figure().savefig(buf, format="png", dpi=dpi)
+        fig.savefig(buf, format="png", dpi=dpi)
         return buf.getvalue()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -152,6 +157,8 @@ class GraphPicture:
         ops = sum(1 for n in self.nodes if n.kind == "op")
         return f"GraphPicture(ops={ops}, leaves={len(self.nodes) - ops}, edges={len(self.edges)})"
 
+
+MAX_PNG_PIXELS = 8000
 
 NODE_COLORS = {
     "op": "#dbe9f6",
