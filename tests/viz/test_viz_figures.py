@@ -67,6 +67,17 @@ def test_gradient_flow_marks_parameters_without_a_gradient():
     assert fig.axes[0].get_ylabel() == "mean |gradient|"
 
 
+def test_gradient_flow_marks_an_exploded_gradient_at_the_top():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    model(cr.randn(2, 3)).sum().backward()
+    model[0].weight.grad.fill_(float("nan"))
+    ax = cr.viz.gradient_flow(model).axes[0]
+    bars, marks = _bars_and_marks(ax)
+    assert len(bars) == 3 and marks == 1
+    (mark,) = ax.collections
+    assert mark.get_offsets()[0][1] > max(b.get_height() for b in bars)
+
+
 def test_gradient_flow_draws_into_given_axes():
     model = nn.Linear(3, 2)
     model(cr.randn(2, 3)).sum().backward()

@@ -92,7 +92,9 @@ def feature_maps(
     caught with a forward hook (removed afterwards) under ``no_grad``; it
     must be feature maps, ``(N, C, H, W)`` (the first sample is drawn) or
     ``(C, H, W)``. The first ``max_maps`` channels are drawn, each on its own
-    colour scale.
+    colour scale. The model runs in the mode it is in: call ``model.eval()``
+    first to see what inference sees (in training mode dropout is active and
+    batch-norm layers update their running statistics).
     """
     if not isinstance(model_or_layer, Module):
         raise TypeError(f"feature_maps: expected an nn.Module, got {type(model_or_layer).__name__}")
