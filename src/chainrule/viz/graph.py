@@ -26,15 +26,16 @@ from chainrule.tensor import Tensor
 
 __all__ = ["GraphEdge", "GraphNode", "GraphPicture", "graph"]
 
-# what a box is: an op, a named parameter, an unnamed tensor that requires grad,
-# a tensor that does not (data, targets, masks), or the stand-in for nodes cut by max_nodes
-KINDS = ("op", "param", "leaf", "input", "more")
-
-
 @dataclass(frozen=True)
 class GraphNode:
-    """One box: ``kind`` is one of ``op``, ``param``, ``leaf``, ``input``, ``more``; ``shape`` is the
-    output shape of an op, the shape of a tensor, None for ``more``."""
+    """One box of the picture, what it stands for in ``kind``.
+
+    ``op``: a Function (``name`` its class, ``shape`` its output's);
+    ``param``: a leaf tensor named by ``params``; ``leaf``: an unnamed tensor
+    that requires grad; ``input``: a tensor that does not (data, targets,
+    masks); ``more``: the stand-in for the boxes cut by ``max_nodes``
+    (``shape`` None).
+    """
 
     id: str
     kind: str
