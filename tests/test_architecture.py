@@ -161,7 +161,10 @@ def test_no_module_uses_another_modules_private_names():
     )
 
 
-@pytest.mark.parametrize("layer", ["chainrule.train", "chainrule.models", "chainrule.nn", "chainrule.optim"])
+@pytest.mark.parametrize(
+    "layer",
+    ["chainrule.train", "chainrule.models", "chainrule.nn", "chainrule.optim", "chainrule.viz", "matplotlib"],
+)
 def test_import_chainrule_leaves_the_upper_layers_unloaded(layer):
     code = f"import sys, chainrule; assert {layer!r} not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
@@ -172,11 +175,12 @@ def test_the_upper_layers_load_on_first_use():
         "import sys, chainrule as cr\n"
         "assert cr.nn.Linear and cr.optim.Adam and cr.train.Trainer\n"
         "assert cr.models.MLP and cr.data.DataLoader\n"
+        "assert cr.viz.graph and 'matplotlib' not in sys.modules\n"
         "assert cr.save and cr.load\n"
         "import chainrule.nn\n"
         "from chainrule import models\n"
         "assert models is cr.models and chainrule.nn is cr.nn\n"
-        "assert {'nn', 'optim', 'train', 'models', 'data'} <= set(dir(cr))\n"
+        "assert {'nn', 'optim', 'train', 'models', 'data', 'viz'} <= set(dir(cr))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
 

@@ -2,13 +2,14 @@
 
 Everything is placed in points (1/72 inch), boxes sized from their text, and
 the figure sized to the layout, so text never overlaps however large the
-graph; a very large graph is scaled down as a whole to keep the figure
-within what a renderer accepts. Each box's text carries the node's id as its
+graph (a PNG of a very large one is rendered at a lower resolution instead,
+see ``GraphPicture.png``). Each box's text carries the node's id as its
 ``gid``, so in SVG output a label is the ``<g id="...">`` group of its node.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from chainrule.viz.layout import layered_layout
@@ -23,7 +24,7 @@ CHAR_WIDTH = 0.62 * FONT_SIZE  # DejaVu Sans, a generous average
 LINE_HEIGHT = 1.3 * FONT_SIZE
 PAD_X, PAD_Y = 8.0, 5.0
 MARGIN = 12.0
-MAX_INCHES = 150.0  # Agg refuses images past 2**16 pixels a side
+HEAD_LENGTH = 7.0
 EDGE_COLOR = "#555555"
 GRAD_COLOR = "#9c2b1f"
 BORDER = {"op": "#4a6f95", "param": "#4b8a3e", "leaf": "#a88a1d", "input": "#8a8a8a", "more": "#8a8a8a"}
@@ -38,9 +39,9 @@ def box_size(label: str) -> tuple[float, float]:
 def draw_graph(picture: GraphPicture) -> Any:
     """A Figure of ``picture``: inputs on top, the result at the bottom, gradient norms on the arrows."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.figure import Figure
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MplPath
+    from matplotlib.patches import FancyBboxPatch
 
     from chainrule.viz.graph import NODE_COLORS
 
@@ -49,51 +50,46 @@ def draw_graph(picture: GraphPicture) -> Any:
         [n.id for n in picture.nodes], [(e.source, e.target) for e in picture.edges], sizes
     )
     width, height = layout.width + 2 * MARGIN, layout.height + 2 * MARGIN
-    scale = min(1.0, MAX_INCHES * 72 / width, MAX_INCHES * 72 / height)
-    fig = Figure(figsize=(width * scale / 72, height * scale / 72))
+    fig = Figure(figsize=(width / 72, height / 72))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-MARGIN, layout.width + MARGIN)
     ax.set_ylim(-MARGIN, layout.height + MARGIN)
     ax.set_axis_off()
 
-    # arrows first, under the boxes; parallel edges (x * x) drawn once with their labels joined
+    # arrows first, under the boxes, all in two collections (fast for large graphs);
+    # parallel edges (x * x) are drawn once, their labels joined
     labels: dict[tuple[str, str], list[str]] = {}
     for e in picture.edges:
         labels.setdefault((e.source, e.target), [])
         if e.label:
             labels[(e.source, e.target)].append(e.label)
+    ends = _ports(list(labels), layout, sizes)
+    lines, heads = [], []
     for (src, dst), texts in labels.items():
-        (x0, y0), (x1, y1) = layout.positions[src], layout.positions[dst]
-        points = [(x0, y0 - sizes[src][1] / 2), *layout.routes[(src, dst)], (x1, y1 + sizes[dst][1] / 2)]
-        ax.add_patch(
-            FancyArrowPatch(
-                path=MplPath(points),
-                arrowstyle="-|>",
-                mutation_scale=9 * scale,
-                linewidth=0.8 * scale,
-                color=EDGE_COLOR,
-                shrinkA=0,
-                shrinkB=0,
-            )
-        )
-        if texts:
+        points = [ends[(src, dst)][0], *layout.routes[(src, dst)], ends[(src, dst)][1]]
+        head, neck = _arrow_head(points[-2], points[-1])
+        lines.append([*points[:-1], neck])
+        heads.append(head)
+        if texts:  # on the last leg, nearer its start, where arrows into one box are still apart
             (px, py), (qx, qy) = points[-2], points[-1]
             ax.text(
-                (px + qx) / 2,
-                (py + qy) / 2,
+                px + 0.45 * (qx - px),
+                py + 0.45 * (qy - py),
                 ", ".join(texts),
                 ha="center",
                 va="center",
-                fontsize=0.78 * FONT_SIZE * scale,
+                fontsize=0.78 * FONT_SIZE,
                 color=GRAD_COLOR,
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
             )
+    ax.add_collection(LineCollection(lines, colors=EDGE_COLOR, linewidths=0.8), autolim=False)
+    ax.add_collection(PolyCollection(heads, facecolors=EDGE_COLOR, edgecolors="none"), autolim=False)
     for n in picture.nodes:
         x, y = layout.positions[n.id]
         w, h = sizes[n.id]
         fill = NODE_COLORS["output"] if n.id == picture.output else NODE_COLORS[n.kind]
-        ax.add_patch(
+        ax.add_artist(  # add_artist, not add_patch: the limits are set, no autoscaling per box
             FancyBboxPatch(
                 (x - w / 2, y - h / 2),
                 w,
@@ -101,7 +97,7 @@ def draw_graph(picture: GraphPicture) -> Any:
                 boxstyle="round,pad=0,rounding_size=4",
                 facecolor=fill,
                 edgecolor=BORDER[n.kind],
-                linewidth=0.9 * scale,
+                linewidth=0.9,
                 linestyle="--" if n.kind == "more" else "-",
             )
         )
@@ -112,8 +108,54 @@ def draw_graph(picture: GraphPicture) -> Any:
             ha="center",
             va="center",
             multialignment="center",
-            fontsize=FONT_SIZE * scale,
+            fontsize=FONT_SIZE,
             fontweight="bold" if n.kind == "op" else "normal",
         )
         text.set_gid(n.id)
     return fig
+
+
+def _ports(
+    pairs: list[tuple[str, str]], layout: Any, sizes: dict[str, tuple[float, float]]
+) -> dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]]:
+    """Where each arrow leaves its source's bottom and enters its target's top.
+
+    The arrows of one box are spread along its side in the left-to-right
+    order of where they come from or go to, so that they neither cross at
+    the box nor meet in one point.
+    """
+    pos = layout.positions
+
+    def toward(pair: tuple[str, str], outgoing: bool) -> float:
+        route = layout.routes[pair]
+        if route:
+            return route[0][0] if outgoing else route[-1][0]
+        return pos[pair[1]][0] if outgoing else pos[pair[0]][0]
+
+    starts: dict[tuple[str, str], tuple[float, float]] = {}
+    stops: dict[tuple[str, str], tuple[float, float]] = {}
+    for outgoing, table in ((True, starts), (False, stops)):
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for pair in pairs:
+            groups.setdefault(pair[0] if outgoing else pair[1], []).append(pair)
+        for node, group in groups.items():
+            group.sort(key=lambda p: toward(p, outgoing))
+            (x, y), (w, h) = pos[node], sizes[node]
+            span = min(0.7 * w, 10.0 * (len(group) - 1))
+            for i, pair in enumerate(group):
+                dx = 0.0 if len(group) == 1 else span * (i / (len(group) - 1) - 0.5)
+                table[pair] = (x + dx, y - h / 2 if outgoing else y + h / 2)
+    return {pair: (starts[pair], stops[pair]) for pair in pairs}
+
+
+def _arrow_head(
+    tail: tuple[float, float], tip: tuple[float, float]
+) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+    """The triangle of an arrowhead at ``tip`` pointing away from ``tail``, and where the line meets it."""
+    dx, dy = tip[0] - tail[0], tip[1] - tail[1]
+    length = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / length, dy / length
+    size = min(HEAD_LENGTH, 0.8 * length)
+    bx, by = tip[0] - ux * size, tip[1] - uy * size
+    half = 0.45 * size
+    return [tip, (bx - uy * half, by + ux * half), (bx + uy * half, by - ux * half)], (bx, by)

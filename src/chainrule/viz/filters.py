@@ -92,7 +92,9 @@ def feature_maps(
     caught with a forward hook (removed afterwards) under ``no_grad``; it
     must be feature maps, ``(N, C, H, W)`` (the first sample is drawn) or
     ``(C, H, W)``. The first ``max_maps`` channels are drawn, each on its own
-    colour scale.
+    colour scale. The model runs in the mode it is in: call ``model.eval()``
+    first to see what inference sees (in training mode dropout is active and
+    batch-norm layers update their running statistics).
     """
     if not isinstance(model_or_layer, Module):
         raise TypeError(f"feature_maps: expected an nn.Module, got {type(model_or_layer).__name__}")
@@ -108,7 +110,7 @@ def feature_maps(
     finally:
         handle.remove()
     if not caught:
-        raise RuntimeError(f"feature_maps: layer {name!r} was not called when the model ran on x")
+        raise RuntimeError(f"feature_maps: layer {name} was not called when the model ran on x")
     out = caught[0]
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
         out = out[0]
@@ -116,7 +118,7 @@ def feature_maps(
     maps = caught_maps[0] if caught_maps.ndim == 4 else caught_maps
     if maps.ndim != 3:
         raise ValueError(
-            f"feature_maps: layer {name!r} gave an output of shape {tuple(caught_maps.shape)}; "
+            f"feature_maps: layer {name} gave an output of shape {tuple(caught_maps.shape)}; "
             "expected feature maps (N, C, H, W) or (C, H, W): pick a convolutional or pooling layer"
         )
     n = min(maps.shape[0], max_maps)
@@ -140,10 +142,10 @@ def _find_layer(model: Module, layer: str | Module | None) -> tuple[Module, str]
             raise ValueError(
                 f"feature_maps: {type(model).__name__} has no layer {layer!r}; its layers: {shown}"
             )
-        return found, layer
+        return found, f"{layer} ({type(found).__name__})"
     if isinstance(layer, Module):
         for k, m in named.items():
             if m is layer:
-                return m, k or type(model).__name__
+                return m, f"{k} ({type(m).__name__})" if k else type(m).__name__
         raise ValueError(f"feature_maps: the {type(layer).__name__} passed as layer is not part of the model")
     raise TypeError(f"feature_maps: layer must be a module, its name or None, got {type(layer).__name__}")

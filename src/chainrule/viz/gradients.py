@@ -31,10 +31,10 @@ def gradient_flow(model: Module, *, ax: Any = None, kind: str = "norm") -> Any:
     exploding ones. ``kind`` is ``"norm"`` (L2 norm of ``.grad``), ``"mean"``
     (mean absolute value, comparable across layer sizes) or ``"max"``.
     Weights (parameters of two or more dimensions) and biases (one
-    dimension or fewer) have different colours; a parameter with no
-    gradient (unused in the forward, or its gradient all zero) is marked
-    with a red x on the axis, a frozen one (``requires_grad=False``) with a
-    grey x.
+    dimension or fewer) have different colours. Parameters without a bar
+    are marked on the axis: a red x for no gradient (unused in the forward,
+    or a gradient of all zeros), a grey x for frozen (``requires_grad=False``),
+    and a red triangle at the top for an inf or NaN gradient (it exploded).
     """
     if not isinstance(model, Module):
         raise TypeError(f"gradient_flow: expected an nn.Module, got {type(model).__name__}")
@@ -54,6 +54,7 @@ def gradient_flow(model: Module, *, ax: Any = None, kind: str = "norm") -> Any:
         values.append(math.nan if p.grad is None else measure(p.grad._array))
     shown = [v for v in values if math.isfinite(v) and v > 0]
     floor = min(shown) / 10 if shown else 1e-12
+    ceiling = max(shown) * 10 if shown else 1.0
 
     fig = new_figure(max(6.4, 0.35 * len(params) + 2), 4.2) if ax is None else figure_of(ax)
     if ax is None:
@@ -63,12 +64,18 @@ def gradient_flow(model: Module, *, ax: Any = None, kind: str = "norm") -> Any:
     colors = [WEIGHT_COLOR if params[i][1].ndim >= 2 else BIAS_COLOR for i in bars]
     ax.bar(xs[bars], [values[i] for i in bars], color=colors, width=0.7)
     ax.set_yscale("log")
-    missing = [i for i, (_, p) in enumerate(params) if i not in bars and p.requires_grad]
-    frozen = [i for i, (_, p) in enumerate(params) if i not in bars and not p.requires_grad]
-    marks = ((missing, MISSING_COLOR, "no gradient (or all zero)"), (frozen, FROZEN_COLOR, "frozen"))
-    for which, color, label in marks:
+    rest = [i for i in range(len(params)) if i not in bars]
+    exploded = [i for i in rest if params[i][1].grad is not None and not math.isfinite(values[i])]
+    frozen = [i for i in rest if i not in exploded and not params[i][1].requires_grad]
+    missing = [i for i in rest if i not in exploded and i not in frozen]
+    marks = (
+        (missing, floor, "x", MISSING_COLOR, "no gradient (or all zero)"),
+        (frozen, floor, "x", FROZEN_COLOR, "frozen"),
+        (exploded, ceiling, "^", MISSING_COLOR, "inf or NaN gradient"),
+    )
+    for which, y, marker, color, label in marks:
         if which:
-            ax.scatter(xs[which], [floor] * len(which), marker="x", color=color, zorder=3, label=label)
+            ax.scatter(xs[which], [y] * len(which), marker=marker, color=color, zorder=3, label=label)
     ax.set_xticks(xs, [name for name, _ in params], rotation=60, ha="right", fontsize="small")
     ax.set_xlim(-0.6, len(params) - 0.4)
     ax.set_ylabel(title)

@@ -26,15 +26,16 @@ from chainrule.tensor import Tensor
 
 __all__ = ["GraphEdge", "GraphNode", "GraphPicture", "graph"]
 
-# what a box is: an op, a named parameter, an unnamed tensor that requires grad,
-# a tensor that does not (data, targets, masks), or the stand-in for nodes cut by max_nodes
-KINDS = ("op", "param", "leaf", "input", "more")
-
-
 @dataclass(frozen=True)
 class GraphNode:
-    """One box: ``kind`` is one of ``op``, ``param``, ``leaf``, ``input``, ``more``; ``shape`` is the
-    output shape of an op, the shape of a tensor, None for ``more``."""
+    """One box of the picture, what it stands for in ``kind``.
+
+    ``op``: a Function (``name`` its class, ``shape`` its output's);
+    ``param``: a leaf tensor named by ``params``; ``leaf``: an unnamed tensor
+    that requires grad; ``input``: a tensor that does not (data, targets,
+    masks); ``more``: the stand-in for the boxes cut by ``max_nodes``
+    (``shape`` None).
+    """
 
     id: str
     kind: str
@@ -112,18 +113,23 @@ class GraphPicture:
         return self._figure
 
     def svg(self) -> str:
-        """The picture as SVG text, labels kept as text (searchable, selectable)."""
+        """The picture as SVG text, labels kept as text (searchable, selectable); no date, so it is stable."""
         import matplotlib
 
         buf = io.StringIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "chainrule"}):
-            self.figure().savefig(buf, format="svg")
+            self.figure().savefig(buf, format="svg", metadata={"Date": None})
         return buf.getvalue()
 
     def png(self, *, dpi: int = 100) -> bytes:
-        """The picture as PNG bytes."""
+        """The picture as PNG bytes, at ``dpi`` unless that would make a side longer than 8000 pixels.
+
+        A graph that large is rendered at a lower resolution; its SVG stays sharp.
+        """
+        fig = self.figure()
+        dpi = min(dpi, MAX_PNG_PIXELS / max(fig.get_size_inches()))
         buf = io.BytesIO()
-        self.figure().savefig(buf, format="png", dpi=dpi)
+        fig.savefig(buf, format="png", dpi=dpi)
         return buf.getvalue()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -152,6 +158,8 @@ class GraphPicture:
         ops = sum(1 for n in self.nodes if n.kind == "op")
         return f"GraphPicture(ops={ops}, leaves={len(self.nodes) - ops}, edges={len(self.edges)})"
 
+
+MAX_PNG_PIXELS = 8000
 
 NODE_COLORS = {
     "op": "#dbe9f6",

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 __all__ = ["Layout", "count_crossings", "layered_layout"]
 
+Edge = tuple[Hashable, Hashable]
+
 
 @dataclass
 class Layout:
@@ -34,7 +36,7 @@ class Layout:
     """
 
     positions: dict[Hashable, tuple[float, float]]
-    routes: dict[tuple[Hashable, Hashable], list[tuple[float, float]]]
+    routes: dict[Edge, list[tuple[float, float]]]
     layers: list[list[Hashable]]
     width: float
     height: float
@@ -45,18 +47,19 @@ class _Dummy:
 
     __slots__ = ("edge", "step")
 
-    def __init__(self, edge: tuple[Hashable, Hashable], step: int) -> None:
+    def __init__(self, edge: Edge, step: int) -> None:
         self.edge, self.step = edge, step
 
 
 def layered_layout(
     nodes: Sequence[Hashable],
-    edges: Sequence[tuple[Hashable, Hashable]],
+    edges: Sequence[Edge],
     sizes: Mapping[Hashable, tuple[float, float]],
     *,
     node_gap: float = 16.0,
     layer_gap: float = 34.0,
     sweeps: int = 8,
+    max_bends: int = 2000,
 ) -> Layout:
     """Lay out a directed graph in layers, edges pointing down; see the module's docstring for how.
 
@@ -64,13 +67,15 @@ def layered_layout(
     ``edges`` as ``(source, target)`` pairs of those nodes (repeated pairs
     and self-loops are drawn once or not at all), ``sizes`` the ``(width,
     height)`` of each node's box. A cycle is broken by reversing one of its
-    edges for the layout.
+    edges for the layout. Long edges bend through each layer they pass, up
+    to ``max_bends`` bends in all (the shortest first; the rest are straight),
+    which bounds the work on graphs such as a long unrolled loop.
     """
     index = {v: i for i, v in enumerate(nodes)}
     if len(index) != len(nodes):
         raise ValueError("layered_layout: the nodes must be distinct")
-    pairs: list[tuple[Hashable, Hashable]] = []
-    seen: set[tuple[Hashable, Hashable]] = set()
+    pairs: list[Edge] = []
+    seen: set[Edge] = set()
     for u, v in edges:
         if u not in index or v not in index:
             missing = u if u not in index else v
@@ -80,7 +85,7 @@ def layered_layout(
             pairs.append((u, v))
     dag = _acyclic(nodes, pairs)
     layer = _longest_path_layers(nodes, dag)
-    rows, links, chains = _with_dummies(nodes, dag, layer)
+    rows, links, chains = _with_dummies(nodes, dag, layer, max_bends)
     rows = _order(rows, links, sweeps)
     xs = _x_coordinates(rows, links, sizes, node_gap)
     ys, height = _y_coordinates(rows, sizes, layer_gap)
@@ -93,7 +98,7 @@ def layered_layout(
             if isinstance(v, _Dummy):
                 left, right = min(left, xs[v]), max(right, xs[v])
     positions = {v: (x - left, y) for v, (x, y) in positions.items()}
-    routes: dict[tuple[Hashable, Hashable], list[tuple[float, float]]] = {}
+    routes: dict[Edge, list[tuple[float, float]]] = {}
     for u, v in pairs:
         if (u, v) in dag:
             routes[(u, v)] = [(xs[d] - left, ys[d]) for d in chains.get((u, v), ())]
@@ -103,16 +108,13 @@ def layered_layout(
     return Layout(positions, routes, real_rows, right - left, height)
 
 
-Edge = tuple[Hashable, Hashable]
-
-
 def _acyclic(nodes: Sequence[Hashable], pairs: list[Edge]) -> set[Edge]:
     """The edges with every back edge of a depth-first search reversed (a DAG; unchanged if it was one)."""
     succ: dict[Hashable, list[Hashable]] = {v: [] for v in nodes}
     for u, v in pairs:
         succ[u].append(v)
     state: dict[Hashable, int] = {}  # 1 on the stack, 2 done
-    back: set[tuple[Hashable, Hashable]] = set()
+    back: set[Edge] = set()
     for start in nodes:
         if start in state:
             continue
@@ -159,18 +161,32 @@ def _longest_path_layers(nodes: Sequence[Hashable], dag: set[Edge]) -> dict[Hash
 
 
 def _with_dummies(
-    nodes: Sequence[Hashable], dag: set[tuple[Hashable, Hashable]], layer: dict[Hashable, int]
-) -> tuple[list[list[Hashable]], list[tuple[Hashable, Hashable]], dict[tuple[Hashable, Hashable], list]]:
-    """Rows of nodes per layer, every edge cut into one-layer links through dummy nodes (its chain)."""
+    nodes: Sequence[Hashable], dag: set[Edge], layer: dict[Hashable, int], max_bends: int
+) -> tuple[list[list[Hashable]], list[Edge], dict[Edge, list]]:
+    """Rows of nodes per layer, every edge cut into one-layer links through dummy nodes (its chain).
+
+    At most ``max_bends`` dummies in all, given to the shortest edges first:
+    a longer edge (a weight shared by all steps of an unrolled loop) is drawn
+    straight, and has no say in the order and the placement.
+    """
     rows: list[list[Hashable]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
     for v in nodes:
         rows[layer[v]].append(v)
-    links: list[tuple[Hashable, Hashable]] = []
-    chains: dict[tuple[Hashable, Hashable], list] = {}
+    links: list[Edge] = []
+    chains: dict[Edge, list] = {}
+    longest = max(layer[v] - layer[u] for u, v in dag) if dag else 0
+    budget = max_bends
+    for span in sorted(layer[v] - layer[u] for u, v in dag):
+        if span - 1 > budget:
+            longest = span - 1
+            break
+        budget -= span - 1
     # in node order, so that the dummies' first order follows the nodes'
     rank = {v: i for i, v in enumerate(nodes)}
     for u, v in sorted(dag, key=lambda e: (rank[e[0]], rank[e[1]])):
         span = layer[v] - layer[u]
+        if span > longest:
+            continue
         prev = u
         chain = []
         for step in range(1, span):
