@@ -35,6 +35,7 @@ __all__ = [
     "grad",
     "queue_callback",
     "gradcheck",
+    "recorded_inputs",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
@@ -483,6 +484,18 @@ def _inputs_before_rebase(ctx: Function) -> tuple:
     if changed:
         ctx.inputs = tuple(inputs)
     return ctx.inputs
+
+
+def recorded_inputs(node: Function) -> tuple:
+    """The inputs ``node`` consumed when it was recorded, for tools that walk the graph (``cr.viz.graph``).
+
+    A tensor changed in place after ``node`` was recorded has a new history;
+    this gives the one ``node`` consumed, as backward does. Raises once
+    backward has freed the node.
+    """
+    if node.inputs is None:
+        raise RuntimeError(_FREED.format(node=node.name()))
+    return _inputs_before_rebase(node)
 
 
 def _saved_arrays(ctx: Function) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ from chainrule.train.diagnosis import overfitting_epoch
 if TYPE_CHECKING:
     from chainrule.train.history import History
 
-__all__ = ["plot_history", "plot_lr_finder", "save_figure"]
+__all__ = ["history_figure", "new_figure", "plot_history", "plot_lr_finder", "save_figure"]
 
 _TRAIN_COLOR = "tab:blue"
 _VAL_COLOR = "tab:orange"
@@ -85,6 +85,16 @@ def plot_history(
 ) -> Path:
     """Draw the learning curves of ``history`` into one image at ``path``; return the path.
 
+    The picture is :func:`history_figure`'s, written atomically.
+    """
+    return save_figure(history_figure(history, title=title, overfit_epoch=overfit_epoch), path)
+
+
+def history_figure(
+    history: History, *, title: str | None = None, overfit_epoch: int | str | None = "auto"
+) -> Any:
+    """The learning curves of ``history`` as a Figure (``cr.viz.learning_curves``; ``History.plot`` saves it).
+
     One panel for the loss and one per metric, training (``x``) against
     validation (``val_x``), epochs on the x axis; ``lr``, when recorded, gets a
     log-scale panel of its own. The epoch where overfitting began
@@ -129,7 +139,7 @@ def plot_history(
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     fig.suptitle(title if title is not None else "Learning curves")
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_lr_finder(
