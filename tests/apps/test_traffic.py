@@ -264,7 +264,8 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     for name in (
         "roc_pr.png",
         "reconstruction_error.png",
-        "autoencoder.safetensors",
+        "autoencoder_0.safetensors",
+        "autoencoder_4.safetensors",
         "classifier.safetensors",
     ):
         assert (out / name).stat().st_size > 0

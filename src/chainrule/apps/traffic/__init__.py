@@ -23,19 +23,24 @@ from chainrule.apps.traffic.data import (
     read_records,
 )
 from chainrule.apps.traffic.detector import Detector
+from chainrule.apps.traffic.ensemble import AutoencoderEnsemble, fit_ensemble
 from chainrule.apps.traffic.models import Autoencoder, choose_threshold
 from chainrule.apps.traffic.pipeline import TrafficConfig, run_traffic
 from chainrule.apps.traffic.preprocess import Preprocessor
+from chainrule.apps.traffic.thresholds import choose_type_balanced_threshold
 
 __all__ = [
     "NSL_KDD_FILES",
     "Autoencoder",
+    "AutoencoderEnsemble",
     "Detector",
     "Preprocessor",
     "Records",
     "TrafficConfig",
     "TrafficDataError",
     "choose_threshold",
+    "choose_type_balanced_threshold",
+    "fit_ensemble",
     "load_nsl_kdd",
     "nsl_kdd_path",
     "read_records",

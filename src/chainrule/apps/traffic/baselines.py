@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.apps.traffic.models import choose_threshold
+from chainrule.apps.traffic.thresholds import choose_type_balanced_threshold
 
 __all__ = ["fit_baselines"]
 
@@ -17,13 +18,16 @@ def fit_baselines(
     y_val: np.ndarray,
     x_test: np.ndarray,
     seed: int,
+    val_labels: np.ndarray | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]]:
     """``{name: (test scores, test alarms, extra)}`` for the three baselines.
 
     Isolation Forest is unsupervised like the autoencoder: fitted on the
-    training normals, threshold chosen on validation the same way
-    (:func:`~chainrule.apps.traffic.models.choose_threshold`). The two
-    supervised models raise an alarm when P(attack) > 0.5.
+    training normals, threshold chosen on validation the same way — with
+    ``val_labels`` (the validation records' types) by
+    :func:`~chainrule.apps.traffic.thresholds.choose_type_balanced_threshold`,
+    without them by :func:`~chainrule.apps.traffic.models.choose_threshold`.
+    The two supervised models raise an alarm when P(attack) > 0.5.
     """
     try:
         from sklearn.ensemble import IsolationForest, RandomForestClassifier
@@ -35,7 +39,10 @@ def fit_baselines(
     out: dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]] = {}
     forest = IsolationForest(n_estimators=200, random_state=seed).fit(x_train[~y_train])
     val_scores = -forest.score_samples(x_val)  # higher = more anomalous
-    threshold = choose_threshold(val_scores, y_val)
+    if val_labels is None:
+        threshold = choose_threshold(val_scores, y_val)
+    else:
+        threshold = choose_type_balanced_threshold(val_scores, val_labels)
     scores = -forest.score_samples(x_test)
     out["isolation_forest"] = (scores, scores > threshold, {"threshold": threshold})
     for name, model in (
