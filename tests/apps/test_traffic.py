@@ -251,7 +251,14 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     out, result = trained
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    names = {"autoencoder", "classifier", "isolation_forest", "logistic_regression", "random_forest"}
+    names = {
+        "autoencoder",
+        "classifier",
+        "isolation_forest",
+        "nearest_normal",
+        "logistic_regression",
+        "random_forest",
+    }
     assert set(report["models"]) == names
     for m in report["models"].values():
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "unseen_attack_detection_rate"):
@@ -478,3 +485,20 @@ def test_detector_directory_round_trips_and_refuses_old_or_broken_files(
     (copy / "detector.json").write_text(json.dumps({"format": "chainrule.apps.traffic.Detector/1"}))
     with pytest.raises(TrafficDataError, match="older chainrule"):
         Detector.load(copy)
+
+
+def test_nearest_normal_baseline_scores_the_distance_to_the_closest_training_normal() -> None:
+    from chainrule.apps.traffic.baselines import fit_baselines
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 4))
+    y = np.arange(90) % 3 == 0
+    x[y] += 4.0  # attacks sit away from the normals
+    labels = np.where(y, "flood", "normal")
+    out = fit_baselines(x[:60], y[:60], x[60:], y[60:], x, seed=0, val_labels=labels[60:])
+    scores, alarms, extra = out["nearest_normal"]
+    normals = x[:60][~y[:60]]
+    expected = np.linalg.norm(x[:, None, :] - normals[None], axis=2).min(1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
+    assert np.array_equal(alarms, scores > extra["threshold"])
+    assert extra["validation"]["type_balanced_accuracy"] > 0.9 and alarms[y].mean() > 0.9
