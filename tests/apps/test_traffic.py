@@ -251,7 +251,14 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     out, result = trained
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    names = {"autoencoder", "classifier", "isolation_forest", "logistic_regression", "random_forest"}
+    names = {
+        "autoencoder",
+        "classifier",
+        "isolation_forest",
+        "nearest_normal",
+        "logistic_regression",
+        "random_forest",
+    }
     assert set(report["models"]) == names
     for m in report["models"].values():
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "unseen_attack_detection_rate"):
@@ -264,7 +271,8 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     for name in (
         "roc_pr.png",
         "reconstruction_error.png",
-        "autoencoder.safetensors",
+        "autoencoder_0.safetensors",
+        "autoencoder_4.safetensors",
         "classifier.safetensors",
     ):
         assert (out / name).stat().st_size > 0
@@ -391,3 +399,106 @@ def test_export_writes_the_detector_models_as_onnx(trained: tuple[Path, object],
         got = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
         model = getattr(detector, part).eval()
         np.testing.assert_allclose(got, model(cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ ensemble, type-balanced threshold
+def test_type_balanced_threshold_weighs_each_attack_type_alike() -> None:
+    from chainrule.apps.traffic.thresholds import choose_type_balanced_threshold
+
+    # 100 normals at 0..3, a big easy attack type at 10, a small subtle one among the top normals
+    scores = np.r_[np.linspace(0, 3, 100), np.full(200, 10.0), np.linspace(2, 3, 20)]
+    labels = np.array(["normal"] * 100 + ["flood"] * 200 + ["probe"] * 20)
+    assert choose_type_balanced_threshold(scores, labels) < 2.0  # gives up normals to catch the probes
+    # pooled (balanced accuracy), the probes are 10% of the attacks and not worth a third of the normals
+    assert choose_threshold(scores, labels != "normal") > 3.0
+    assert choose_type_balanced_threshold(scores, labels, min_count=50) > 3.0  # only the flood counts
+    few = np.array(["normal"] * 100 + ["flood"] * 200 + ["rare"] * 20)
+    assert choose_type_balanced_threshold(scores, few, min_count=500) == pytest.approx(
+        choose_threshold(scores, few != "normal")
+    )  # no type has enough records: all attacks count as one
+    with pytest.raises(ValueError, match="both normal and attack"):
+        choose_type_balanced_threshold(scores[:100], labels[:100])
+
+
+def test_ensemble_score_is_the_geometric_mean_of_standardized_errors() -> None:
+    from chainrule.apps.traffic.ensemble import (
+        AutoencoderEnsemble,
+        fit_ensemble,
+        residual_scale,
+        standardized_error,
+    )
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    ens, histories = fit_ensemble(x[:40], x[40:], members=2, seed=3, hidden_sizes=(4,), code_size=2,
+                                  epochs=2, batch_size=16, progress=False)  # fmt: skip
+    assert len(ens.members) == 2 and len(histories) == 2
+    scale = residual_scale(ens.members[0], x[:40])
+    np.testing.assert_allclose(scale, ens.scales[0])
+    r = (ens.members[0](cr.tensor(x))._array.astype(np.float64) - x) ** 2
+    np.testing.assert_allclose(standardized_error(ens.members[0], x, scale), (r / scale).mean(1), rtol=1e-5)
+    # on the rows that fixed the scale, each member's standardized error averages to 1
+    assert standardized_error(ens.members[1], x[:40], ens.scales[1]).mean() == pytest.approx(1.0, rel=1e-4)
+    members = [standardized_error(m, x, s) for m, s in zip(ens.members, ens.scales)]
+    np.testing.assert_allclose(ens.score(x), np.sqrt(members[0] * members[1]), rtol=1e-5)
+    again, _ = fit_ensemble(x[:40], x[40:], members=2, seed=3, hidden_sizes=(4,), code_size=2, epochs=2,
+                            batch_size=16, progress=False)  # fmt: skip
+    np.testing.assert_array_equal(again.score(x), ens.score(x))
+    with pytest.raises(ValueError, match="one scale per member"):
+        AutoencoderEnsemble(ens.members, ens.scales[:1])
+
+
+def test_validation_metrics_report_what_chose_the_threshold() -> None:
+    from chainrule.apps.traffic.evaluate import validation_metrics
+
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 5.0, 6.0, 0.25] + [7.0] * 10)
+    labels = np.array(["normal"] * 4 + ["flood", "flood", "probe"] + ["smurf"] * 10)
+    m = validation_metrics(scores, 0.5, labels, min_count=2)
+    assert m["false_positive_rate"] == 0.25 and m["detection_rate_by_type"] == {"flood": 1.0, "smurf": 1.0}
+    assert m["balanced_accuracy"] == pytest.approx((0.75 + 12 / 13) / 2)
+    assert m["type_balanced_accuracy"] == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_detector_directory_round_trips_and_refuses_old_or_broken_files(
+    trained: tuple[Path, object], files: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from chainrule.apps.traffic.detector import Detector
+
+    out, result = trained
+    assert result.exit_code == 0, result.output
+    detector = Detector.load(out)
+    report = json.loads((out / "report.json").read_text())
+    assert len(detector.ensemble.members) == report["models"]["autoencoder"]["members"] == 5
+    assert report["models"]["autoencoder"]["validation"]["type_balanced_accuracy"] > 0.5
+    records = read_records(files["test"])
+    scored = detector.score(records)
+    assert np.array_equal(scored["autoencoder_alarm"], scored["anomaly_score"] > detector.threshold)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    config = json.loads((copy / "detector.json").read_text())
+    config["autoencoder"]["residual_scales"][0][0] = -1.0
+    (copy / "detector.json").write_text(json.dumps(config))
+    with pytest.raises(TrafficDataError, match="residual scales must be"):
+        Detector.load(copy)
+    (copy / "detector.json").write_text(json.dumps({"format": "chainrule.apps.traffic.Detector/1"}))
+    with pytest.raises(TrafficDataError, match="older chainrule"):
+        Detector.load(copy)
+
+
+def test_nearest_normal_baseline_scores_the_distance_to_the_closest_training_normal() -> None:
+    from chainrule.apps.traffic.baselines import fit_baselines
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 4))
+    y = np.arange(90) % 3 == 0
+    x[y] += 4.0  # attacks sit away from the normals
+    labels = np.where(y, "flood", "normal")
+    out = fit_baselines(x[:60], y[:60], x[60:], y[60:], x, seed=0, val_labels=labels[60:])
+    scores, alarms, extra = out["nearest_normal"]
+    normals = x[:60][~y[:60]]
+    expected = np.linalg.norm(x[:, None, :] - normals[None], axis=2).min(1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
+    assert np.array_equal(alarms, scores > extra["threshold"])
+    assert extra["validation"]["type_balanced_accuracy"] > 0.9 and alarms[y].mean() > 0.9

@@ -69,7 +69,8 @@ def saved_model(path: str | os.PathLike, part: str | None = None) -> tuple[Modul
     """``(model, example input, dynamic axes of the input)`` for a path a ``chainrule`` command wrote.
 
     ``part`` picks one model where the path holds several (a maintenance run's
-    ``lstm``/``cnn``, a traffic detector's ``classifier``/``autoencoder``).
+    ``lstm``/``cnn``, a traffic detector's ``classifier``/``autoencoder``,
+    the latter the first member of its ensemble).
     """
     p = Path(os.fspath(path))
     if p.is_file() and p.suffix == ".safetensors":

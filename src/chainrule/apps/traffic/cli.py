@@ -34,13 +34,21 @@ def _score(model: str, file: str, out: str | None) -> None:
     result = detector.score(records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["record", "reconstruction_error", "autoencoder_alarm", "attack_probability", "classifier_alarm"]
+    header = [
+        "record",
+        "reconstruction_error",
+        "autoencoder_alarm",
+        "anomaly_score",
+        "attack_probability",
+        "classifier_alarm",
+    ]
     writer.writerow(header + (["label"] if records.labels is not None else []))
     for i in range(len(records)):
         row = [
             i + 1,
             f"{result['reconstruction_error'][i]:.6g}",
             int(result["autoencoder_alarm"][i]),
+            f"{result['anomaly_score'][i]:.6g}",
             f"{result['attack_probability'][i]:.6g}",
             int(result["classifier_alarm"][i]),
         ]
@@ -72,6 +80,7 @@ def _score(model: str, file: str, out: str | None) -> None:
     "--seed", default=0, show_default=True, help="random seed (split, weights, shuffling, baselines)"
 )
 @click.option("--epochs", default=60, show_default=True, help="most epochs per network (early stopping)")
+@click.option("--members", default=5, show_default=True, help="autoencoders in the seed ensemble")
 @click.option(
     "--val-fraction", default=0.2, show_default=True, help="share of the training file for validation"
 )
@@ -84,10 +93,12 @@ def command(
     score_file: str | None,
     seed: int,
     epochs: int,
+    members: int,
     val_fraction: float,
     quiet: bool,
 ) -> None:
-    """Network-traffic anomaly detection on NSL-KDD: autoencoder and MLP against scikit-learn baselines."""
+    """Network-traffic anomaly detection on NSL-KDD: an autoencoder ensemble and an MLP against
+    scikit-learn baselines."""
     from chainrule.apps.traffic.data import TrafficDataError
 
     scoring = model is not None or score_file is not None
@@ -102,6 +113,8 @@ def command(
         raise click.UsageError("training needs --train FILE, --test FILE and --out DIR")
     if epochs < 1:
         raise click.UsageError(f"--epochs must be at least 1, got {epochs}")
+    if members < 1:
+        raise click.UsageError(f"--members must be at least 1, got {members}")
     if not 0 < val_fraction < 1:
         raise click.UsageError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
     try:
@@ -110,7 +123,9 @@ def command(
             return
         from chainrule.apps.traffic.pipeline import TrafficConfig, run_traffic
 
-        config = TrafficConfig(seed=seed, epochs=epochs, val_fraction=val_fraction, progress=not quiet)
+        config = TrafficConfig(
+            seed=seed, epochs=epochs, members=members, val_fraction=val_fraction, progress=not quiet
+        )
         run_traffic(train_file, test_file, out, config, echo=click.echo)
     except TrafficDataError as e:
         raise _fail(str(e)) from None

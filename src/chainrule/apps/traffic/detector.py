@@ -1,9 +1,10 @@
-"""The trained detector as files: preprocessing, autoencoder + its threshold, and the classifier.
+"""The trained detector as files: preprocessing, the autoencoder ensemble + its threshold, the classifier.
 
 A model directory holds ``preprocessing.json`` (see
 :class:`~chainrule.apps.traffic.preprocess.Preprocessor`), ``detector.json``
-(architectures and the alarm threshold), and the weights as
-``autoencoder.safetensors`` and ``classifier.safetensors``: JSON and
+(architectures, the members' residual scales and the alarm threshold), and
+the weights as ``autoencoder_0.safetensors``, ``autoencoder_1.safetensors``...
+(one per ensemble member) and ``classifier.safetensors``: JSON and
 safetensors only, written atomically, so loading a model runs no code.
 """
 
@@ -18,14 +19,15 @@ from typing import Any
 import numpy as np
 
 from chainrule.apps.traffic.data import Records, TrafficDataError
-from chainrule.apps.traffic.models import Autoencoder, attack_probability, reconstruction_error
+from chainrule.apps.traffic.ensemble import AutoencoderEnsemble
+from chainrule.apps.traffic.models import Autoencoder, attack_probability
 from chainrule.apps.traffic.preprocess import Preprocessor
 from chainrule.io import SafetensorsError, atomic_write, load, save
 from chainrule.models.mlp import MLP
 
 __all__ = ["Detector"]
 
-_FORMAT = "chainrule.apps.traffic.Detector/1"
+_FORMAT = "chainrule.apps.traffic.Detector/2"
 
 
 @dataclass
@@ -33,39 +35,51 @@ class Detector:
     """Everything needed to score new connection records the way the training run did."""
 
     preprocessor: Preprocessor
-    autoencoder: Autoencoder
+    ensemble: AutoencoderEnsemble
     threshold: float
     classifier: MLP
     classifier_hidden: list[int]
 
+    @property
+    def autoencoder(self) -> Autoencoder:
+        """The ensemble's first member (what ``chainrule export --part autoencoder`` writes)."""
+        return self.ensemble.members[0]
+
     def score(self, records: Records) -> dict[str, np.ndarray]:
-        """Per record: ``reconstruction_error``, ``autoencoder_alarm``, ``attack_probability``,
-        ``classifier_alarm``."""
+        """Per record: ``anomaly_score`` (the ensemble's, see
+        :mod:`~chainrule.apps.traffic.ensemble`), ``autoencoder_alarm`` (score above the threshold),
+        ``reconstruction_error`` (mean squared, for reading), ``attack_probability``, ``classifier_alarm``."""
         x = self.preprocessor.transform(records)
-        errors = reconstruction_error(self.autoencoder, x)
+        anomaly = self.ensemble.score(x)
         p = attack_probability(self.classifier, x)
         return {
-            "reconstruction_error": errors,
-            "autoencoder_alarm": errors > self.threshold,
+            "anomaly_score": anomaly,
+            "autoencoder_alarm": anomaly > self.threshold,
+            "reconstruction_error": self.ensemble.reconstruction_error(x),
             "attack_probability": p,
             "classifier_alarm": p > 0.5,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the four files into ``directory`` (created if needed)."""
+        """Write the model files into ``directory`` (created if needed)."""
         d = Path(os.fspath(directory))
         d.mkdir(parents=True, exist_ok=True)
         self.preprocessor.save(d / "preprocessing.json")
-        save(self.autoencoder.state_dict(), d / "autoencoder.safetensors")
+        for k, member in enumerate(self.ensemble.members):
+            save(member.state_dict(), d / f"autoencoder_{k}.safetensors")
         save(self.classifier.state_dict(), d / "classifier.safetensors")
+        first = self.autoencoder
         config = {
             "format": _FORMAT,
-            "in_features": self.autoencoder.in_features,
+            "in_features": first.in_features,
             "autoencoder": {
-                "hidden_sizes": self.autoencoder.hidden_sizes,
-                "code_size": self.autoencoder.code_size,
+                "members": len(self.ensemble.members),
+                "hidden_sizes": first.hidden_sizes,
+                "code_size": first.code_size,
+                "residual_scales": [s.tolist() for s in self.ensemble.scales],
                 "threshold": self.threshold,
-                "score": "mean squared reconstruction error; alarm when above threshold",
+                "score": "geometric mean over members of the mean squared reconstruction error, each "
+                "feature's divided by its residual scale; alarm when above threshold",
             },
             "classifier": {"hidden_sizes": self.classifier_hidden, "alarm": "P(attack) > 0.5"},
         }
@@ -86,6 +100,11 @@ class Detector:
             raise TrafficDataError(f"{d}: not a traffic model directory (no detector.json)") from None
         except json.JSONDecodeError as e:
             raise TrafficDataError(f"{d / 'detector.json'}: not valid JSON ({e})") from None
+        if isinstance(config, dict) and config.get("format") == "chainrule.apps.traffic.Detector/1":
+            raise TrafficDataError(
+                f"{d}: a detector from an older chainrule (one autoencoder, plain squared error); "
+                "train it again with this version"
+            )
         if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise TrafficDataError(
                 f"{d / 'detector.json'}: not a traffic detector (format {_FORMAT!r} expected)"
@@ -94,10 +113,13 @@ class Detector:
         try:
             n_in = int(config["in_features"])
             ae_cfg, clf_cfg = config["autoencoder"], config["classifier"]
-            ae = Autoencoder(n_in, ae_cfg["hidden_sizes"], ae_cfg["code_size"])
+            sizes = (n_in, ae_cfg["hidden_sizes"], ae_cfg["code_size"])
+            members = [Autoencoder(*sizes) for _ in range(int(ae_cfg["members"]))]
+            scales = [np.asarray(s, dtype=np.float64) for s in ae_cfg["residual_scales"]]
             clf_hidden = [int(h) for h in clf_cfg["hidden_sizes"]]
             clf = MLP(n_in, clf_hidden, 2)
             threshold = float(ae_cfg["threshold"])
+            ensemble = AutoencoderEnsemble(members, scales)
         except (KeyError, TypeError, ValueError) as e:
             raise TrafficDataError(f"{d / 'detector.json'}: incomplete ({type(e).__name__}: {e})") from None
         if n_in != len(pre.feature_names):
@@ -105,7 +127,10 @@ class Detector:
                 f"{d}: detector.json expects {n_in} inputs but preprocessing.json makes "
                 f"{len(pre.feature_names)}"
             )
-        for model, name in ((ae, "autoencoder"), (clf, "classifier")):
+        if any(s.shape != (n_in,) or not np.all(s > 0) for s in scales):
+            raise TrafficDataError(f"{d / 'detector.json'}: residual scales must be {n_in} positive numbers")
+        parts = [(m, f"autoencoder_{k}") for k, m in enumerate(members)] + [(clf, "classifier")]
+        for model, name in parts:
             path = d / f"{name}.safetensors"
             if not path.is_file():
                 raise TrafficDataError(f"{d}: the model directory lacks {path.name}")
@@ -113,4 +138,4 @@ class Detector:
                 model.load_state_dict(load(path))
             except (SafetensorsError, RuntimeError, ValueError, KeyError) as e:
                 raise TrafficDataError(f"{path}: cannot load the weights ({e})") from None
-        return cls(pre, ae, threshold, clf, clf_hidden)
+        return cls(pre, ensemble, threshold, clf, clf_hidden)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Evaluation", "evaluate_detector"]
+__all__ = ["Evaluation", "evaluate_detector", "validation_metrics"]
 
 
 @dataclass
@@ -50,3 +50,28 @@ def evaluate_detector(
         "unseen_attack_records": int(unseen.sum()),
     }
     return Evaluation(metrics, np.asarray(scores, dtype=np.float64), alarms)
+
+
+def validation_metrics(
+    scores: np.ndarray, threshold: float, labels: np.ndarray, min_count: int = 10
+) -> dict[str, float | dict[str, float]]:
+    """What the validation split says of a detector's ``scores`` at ``threshold`` (the figures it was
+    chosen by): balanced accuracy, the type-balanced accuracy of
+    :mod:`~chainrule.apps.traffic.thresholds` (attack types with ``min_count``+ records), ROC-AUC,
+    the false positive rate and each such type's detection rate."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = np.asarray(scores, dtype=np.float64)
+    y = labels != "normal"
+    alarms = scores > threshold
+    types, counts = np.unique(labels[y], return_counts=True)
+    per_type = {str(t): float(alarms[labels == t].mean()) for t in types[counts >= min_count]}
+    tnr = float((~alarms[~y]).mean())
+    mean_tpr = float(np.mean(list(per_type.values()))) if per_type else float(alarms[y].mean())
+    return {
+        "balanced_accuracy": (tnr + float(alarms[y].mean())) / 2,
+        "type_balanced_accuracy": (tnr + mean_tpr) / 2,
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "false_positive_rate": 1.0 - tnr,
+        "detection_rate_by_type": per_type,
+    }

@@ -28,6 +28,7 @@ __all__ = [
     "fit_autoencoder",
     "fit_classifier",
     "reconstruction_error",
+    "reconstructions",
 ]
 
 _BATCH = 4096  # rows per forward pass when scoring
@@ -69,10 +70,15 @@ def _outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=0) if parts else np.zeros((0,), dtype=np.float32)
 
 
+def reconstructions(model: Autoencoder, x: np.ndarray) -> np.ndarray:
+    """The autoencoder's reconstruction of each row of ``x``, (n, features) float64."""
+    return _outputs(model, x).astype(np.float64)
+
+
 def reconstruction_error(model: Autoencoder, x: np.ndarray) -> np.ndarray:
-    """Per-record mean squared reconstruction error, (n,) float64: the anomaly score."""
-    out = _outputs(model, x)
-    diff = out.astype(np.float64) - x
+    """Per-record mean squared reconstruction error, (n,) float64 (see also
+    :mod:`~chainrule.apps.traffic.ensemble`, whose standardized error is the detector's score)."""
+    diff = reconstructions(model, x) - x
     return np.einsum("ij,ij->i", diff, diff) / x.shape[1]
 
 
