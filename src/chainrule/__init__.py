@@ -246,7 +246,7 @@ from chainrule.io import load, save  # noqa: E402
 # The layers above the tensor load on first use (``cr.nn``, ``cr.train``, ...), so that
 # ``import chainrule`` stays light and the engine never depends on what is built on it.
 # ``import chainrule.nn`` and ``from chainrule import nn`` work as for any subpackage.
-_LAZY_SUBPACKAGES = frozenset({"data", "distributed", "models", "nn", "optim", "train", "viz"})
+_LAZY_SUBPACKAGES = frozenset({"data", "distributed", "models", "nn", "onnx", "optim", "train", "viz"})
 
 
 def __getattr__(name: str) -> object:
