@@ -103,7 +103,9 @@ class Graph:
         return outs[0] if n_out == 1 else outs
 
     def bind(self, out: Tensor, name: str) -> None:
+        # the array too: an op that takes arrays (a bool mask) is handed the array, not the Tensor
         self.names[id(out)] = name
+        self.names[id(out._array)] = name
 
     # -- shapes and dynamic ints -------------------------------------------
     def fail(self, what: str) -> ExportError:
@@ -193,21 +195,21 @@ class Graph:
             return self.node(
                 "Expand", [self.const(np.array(a.flat[0], a.dtype)), self.ints(a.shape, b.shape, key)]
             )
-        if a.ndim == 2 and a.shape[0] == a.shape[1] and np.issubdtype(a.dtype, np.floating):
-            causal = np.triu(np.full(a.shape, -np.inf, a.dtype), 1)
-            n = self.source(a.shape[0], b.shape[0])
-            if n is not None and np.array_equal(a, causal):
-                square = self.node("Concat", [n, n], axis=0)
-                ones = self.node("ConstantOfShape", [square], value=_one_tensor(np.int64))
-                upper = self.node(
-                    "Cast", [self.node("Trilu", [ones, self.const(np.int64(1))], upper=1)], to=9
-                )
-                return self.node(
-                    "Where", [upper, self.const(np.array(-np.inf, a.dtype)), self.const(np.array(0, a.dtype))]
-                )
+        if a.ndim == 2 and b.ndim == 2 and a.size > 1:
+            # a causal mask: one value above the diagonal (-inf, or True = masked), another on and below it
+            above = np.triu(np.ones(a.shape, bool), 1)
+            hi, lo = a[above][:1], a[~above][:1]
+            if hi.size and lo.size and _triangular(a, hi[0], lo[0]) and _triangular(b, hi[0], lo[0]):
+                size = self.ints(a.shape, b.shape, key)
+                ones = self.node("ConstantOfShape", [size], value=_one_tensor(np.int64))
+                upper = self.node("Trilu", [ones, self.const(np.int64(1))], upper=1)
+                upper = self.node("Cast", [upper], to=9)
+                values = [self.const(np.array(v, a.dtype)) for v in (hi[0], lo[0])]
+                return self.node("Where", [upper, *values])
         raise self.fail(
             f"argument {key!r} is a constant of shape {a.shape} that changes with a dynamic axis "
-            f"({b.shape} in the second run) and is neither an arange nor a causal mask"
+            f"({b.shape} in the second run) and is neither an arange, a filled constant nor a causal mask; "
+            "compute it with Tensor ops from the inputs, or pass it as an input"
         )
 
     def arg_b(self, name: str) -> Any:
@@ -218,6 +220,13 @@ class Graph:
             return None
         v = self.call_b.args[x_name]
         return tuple(v.shape) if v is not None else None
+
+
+def _triangular(x: np.ndarray, hi: Any, lo: Any) -> bool:
+    """Whether ``x`` (2-D) holds ``hi`` strictly above its diagonal and ``lo`` elsewhere (hi != lo)."""
+    if hi == lo or (isinstance(hi, float) and np.isnan(hi)):
+        return False
+    return bool(np.array_equal(x, np.where(np.triu(np.ones(x.shape, bool), 1), hi, lo)))
 
 
 def _one_tensor(dtype: Any) -> Any:
@@ -255,12 +264,34 @@ def _axes(spec: Any) -> dict[int, str]:
     return {int(k): f"dim_{k}" for k in spec}
 
 
-def _resized(t: Tensor, axes: dict[int, str]) -> Tensor:
-    """``t`` with each dynamic axis one shorter (one longer where it is below 3), repeating or cutting entries."""  # noqa: E501
+def _sizes_b(tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]]) -> dict[str, int]:
+    """The second run's size of each dynamic axis label: one shorter (longer below 3), told apart.
+
+    Sizes in the graph are traced back to the input axis they came from by the
+    pair (size in run A, size in run B); two labels with equal sizes in the
+    example (batch 4, sequence 4) get different second sizes, so that the
+    pairs, and with them the sources, stay distinct.
+    """
+    chosen: dict[str, int] = {}
+    used: set[tuple[int, int]] = set()
+    for t, name in zip(tensors, names, strict=True):
+        for axis, label in dyn.get(name, {}).items():
+            if label in chosen:
+                continue
+            a = t.shape[axis]
+            steps = [-1, 1, -2, 2, -3, 3] if a >= 3 else [1, 2, 3, 4, 5, 6]
+            b = next((a + d for d in steps if a + d >= 2 and (a, a + d) not in used), a + 7)
+            chosen[label] = b
+            used.add((a, b))
+    return chosen
+
+
+def _resized(t: Tensor, axes: dict[int, int]) -> Tensor:
+    """``t`` with each axis in ``axes`` cut or grown to its new size (growing repeats the last entry)."""
     data = t._array
-    for axis in axes:
+    for axis, b in axes.items():
         n = data.shape[axis]
-        idx = np.arange(n - 1) if n >= 3 else np.concatenate([np.arange(n), [n - 1]])
+        idx = np.arange(b) if b <= n else np.concatenate([np.arange(n), np.full(b - n, n - 1)])
         data = np.take(data, idx, axis=axis)
     return Tensor(np.ascontiguousarray(data))
 
@@ -311,10 +342,24 @@ def export(
         dims: list[tuple[str, int, int, int]] = []
         in_dyn = {n: dynamic_axes[n] for n in input_names if n in dynamic_axes}
         if in_dyn:
-            tensors_b = [_resized(t, in_dyn.get(n, {})) for t, n in zip(tensors, input_names, strict=True)]
+            sizes = _sizes_b(tensors, input_names, in_dyn)
+            tensors_b = [
+                _resized(t, {ax: sizes[label] for ax, label in in_dyn.get(n, {}).items()})
+                for t, n in zip(tensors, input_names, strict=True)
+            ]
             for t, tb, n in zip(tensors, tensors_b, input_names, strict=True):
                 dims += [(n, ax, t.shape[ax], tb.shape[ax]) for ax in in_dyn.get(n, {})]
-            calls_b, outs_b = _run(model, tensors_b)
+            try:
+                calls_b, outs_b = _run(model, tensors_b)
+            except (ValueError, TypeError, IndexError) as e:
+                shapes = ", ".join(
+                    f"{n} {tuple(t.shape)}" for t, n in zip(tensors_b, input_names, strict=True)
+                )
+                raise ExportError(
+                    f"onnx export: to find what the dynamic axes change, {type(model).__name__} runs a "
+                    f"second time with them resized ({shapes}), and that run failed: {e}. Give each size "
+                    "that must agree across inputs one axis name in dynamic_axes, or export without them"
+                ) from e
             if [c.op for c in calls] != [c.op for c in calls_b]:
                 raise ExportError(
                     "onnx export: the model runs different ops when a dynamic axis changes size "

@@ -151,6 +151,79 @@ def _masked_fill(g: Graph, call: Call) -> str:
     return g.node("Where", [mask, value, g.arg("a")])
 
 
+# -- ops without a derivative (recorded by name: comparisons, logic, integer casts) ----
+_COMPARE = {"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual"}
+_LOGIC = {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor",
+          "bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor"}  # fmt: skip
+
+
+def _operands(g: Graph, call: Call, dtype: Any = None) -> list[str]:
+    """The op's operands as graph names, all of one dtype: ``dtype``, else the tensors' common one.
+
+    A Python number takes the tensors' dtype (PyTorch's rule: ``ids != 0``
+    compares in the ids' dtype).
+    """
+    ops = call.args["operands"]
+    if dtype is None:
+        dtype = np.result_type(*[x._array for x in ops if isinstance(x, Tensor)])
+    names = []
+    for i, x in enumerate(ops):
+        if not isinstance(x, Tensor):
+            names.append(g.const(np.array(x, dtype=dtype)))
+            continue
+        name = g.arg("operands", i)
+        names.append(name if x.dtype == dtype else g.node("Cast", [name], to=onnx_dtype(dtype)))
+    return names
+
+
+@_op(*_COMPARE, "ne")
+def _compare(g: Graph, call: Call) -> str:
+    a, b = _operands(g, call)
+    if call.name == "ne":
+        return g.node("Not", [g.node("Equal", [a, b])])
+    return g.node(_COMPARE[call.name], [a, b])
+
+
+@_op(*_LOGIC)
+def _logic(g: Graph, call: Call) -> str:
+    if call.name.startswith("bitwise") and call.out.dtype != np.bool_:
+        raise g.fail(f"{call.name} on {call.out.dtype} integers (ONNX's bitwise ops need opset 18); "
+                     "use bool tensors")  # fmt: skip
+    a, b = _operands(g, call, np.bool_)
+    return g.node(_LOGIC[call.name], [a, b])
+
+
+@_op("logical_not", "bitwise_not")
+def _not(g: Graph, call: Call) -> str:
+    if call.name == "bitwise_not" and call.out.dtype != np.bool_:
+        raise g.fail(
+            f"bitwise_not on {call.out.dtype} integers (ONNX's BitwiseNot needs opset 18); use bool tensors"
+        )
+    return g.node("Not", _operands(g, call, np.bool_))
+
+
+@_op("isnan", "isinf", "isfinite")
+def _isnan(g: Graph, call: Call) -> str:
+    (a,) = _operands(g, call)
+    if call.name != "isfinite":
+        return g.node("IsNaN" if call.name == "isnan" else "IsInf", [a])
+    return g.node("Not", [g.node("Or", [g.node("IsNaN", [a]), g.node("IsInf", [a])])])
+
+
+@_op("sign")
+def _sign(g: Graph, call: Call) -> str:
+    return g.node("Sign", _operands(g, call))
+
+
+@_op("floor_divide")
+def _floor_divide(g: Graph, call: Call) -> str:
+    # floor(a / b), computed in float64 for integers (ONNX's integer Div truncates toward zero)
+    dtype = call.out.dtype
+    wide = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    q = g.node("Floor", [g.node("Div", _operands(g, call, wide))])
+    return q if wide == dtype else g.node("Cast", [q], to=onnx_dtype(dtype))
+
+
 # -- activations -----------------------------------------------------------------
 @_op("LeakyRelu")
 def _leaky(g: Graph, call: Call) -> str:
@@ -398,9 +471,10 @@ def _dropout(g: Graph, call: Call) -> str:
     return g.node("Identity", [g.arg("a")])
 
 
-@_op("ScaledDotProductAttention")
+@_op("ScaledDotProductAttention", "FlashAttention")
 def _sdpa(g: Graph, call: Call) -> str:
-    # softmax(q k^T * scale + mask) v; a bool mask keeps the True positions
+    # softmax(q k^T * scale + mask) v; a bool mask keeps the True positions. A query whose keys
+    # are all masked gets zero weights, as in chainrule and PyTorch (softmax alone would give NaN).
     a = call.args
     q = g.node("Mul", [g.arg("q"), _c(g, a["scale"], call)])
     nd = a["k"].ndim
@@ -416,7 +490,10 @@ def _sdpa(g: Graph, call: Call) -> str:
         m = a["mask"]
         mask = g.arg("mask")
         s = g.node("Where", [mask, s, ninf]) if m.dtype == np.bool_ else g.node("Add", [s, mask])
-    return g.node("MatMul", [g.node("Softmax", [s], axis=-1), g.arg("v")])
+    p = g.node("Softmax", [s], axis=-1)
+    if a["mask"] is not None and not a["is_causal"]:
+        p = g.node("Where", [g.node("IsNaN", [p]), _c(g, 0, call), p])
+    return g.node("MatMul", [p, g.arg("v")])
 
 
 def _one(dtype: Any) -> Any:
