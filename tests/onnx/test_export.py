@@ -197,12 +197,20 @@ def test_recurrent_layers(tmp_path, cls, bidirectional):
     run_export(tmp_path, m, batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 6, 3)])
 
 
-@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
 def test_recurrent_with_lengths(tmp_path, cls):
+    # lengths as an input, time and batch dynamic: the second trace grows the axes the lengths must fit
     cr.manual_seed(12)
-    m = LastState(cls(3, 4, num_layers=1, bidirectional=True))
+    m = LastState(cls(3, 4, num_layers=2, bidirectional=True))
     x, lengths = batch(5, 3, 3), cr.tensor(np.array([5, 2, 4], np.int64))
-    run_export(tmp_path, m, (x, lengths), ["x", "lengths"])
+    other = (batch(7, 4, 3), cr.tensor(np.array([7, 1, 7, 3], np.int64)))
+    dyn = {"x": {0: "time", 1: "batch"}, "lengths": {0: "batch"}}
+    run_export(tmp_path, m, (x, lengths), ["x", "lengths"], dyn, [other])
+
+
+def test_a_model_that_returns_its_input(tmp_path):
+    for m in (nn.Identity(), nn.Dropout(0.3), nn.Sequential()):
+        run_export(tmp_path, m, batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
 
 
 def test_maintenance_lstm(tmp_path):

@@ -264,8 +264,10 @@ def _axes(spec: Any) -> dict[int, str]:
     return {int(k): f"dim_{k}" for k in spec}
 
 
-def _sizes_b(tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]]) -> dict[str, int]:
-    """The second run's size of each dynamic axis label: one shorter (longer below 3), told apart.
+def _sizes_b(
+    tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]], grow: bool
+) -> dict[str, int]:
+    """The second run's size of each dynamic axis label: one shorter (or longer with ``grow``), told apart.
 
     Sizes in the graph are traced back to the input axis they came from by the
     pair (size in run A, size in run B); two labels with equal sizes in the
@@ -279,11 +281,42 @@ def _sizes_b(tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, s
             if label in chosen:
                 continue
             a = t.shape[axis]
-            steps = [-1, 1, -2, 2, -3, 3] if a >= 3 else [1, 2, 3, 4, 5, 6]
+            steps = [1, 2, 3, 4, 5, 6] if grow or a < 3 else [-1, 1, -2, 2, -3, 3]
             b = next((a + d for d in steps if a + d >= 2 and (a, a + d) not in used), a + 7)
             chosen[label] = b
             used.add((a, b))
     return chosen
+
+
+def _second_run(
+    model: Module, tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]]
+) -> tuple[list[Call], list[Tensor], list[tuple[str, int, int, int]]]:
+    """Run ``model`` with the dynamic axes resized: its calls, outputs and the (input, axis, a, b) sizes.
+
+    The axes shrink first; where the model refuses that (lengths or positions
+    in the inputs' values that no longer fit), they grow instead.
+    """
+    errors = []
+    for grow in (False, True):
+        sizes = _sizes_b(tensors, names, dyn, grow)
+        resized = [
+            _resized(t, {ax: sizes[label] for ax, label in dyn.get(n, {}).items()})
+            for t, n in zip(tensors, names, strict=True)
+        ]
+        try:
+            calls, outs = _run(model, resized)
+        except (ValueError, TypeError, IndexError) as e:
+            shapes = ", ".join(f"{n} {tuple(t.shape)}" for t, n in zip(resized, names, strict=True))
+            errors.append(f"with {shapes}: {e}")
+            continue
+        dims = [(n, ax, t.shape[ax], tb.shape[ax]) for t, tb, n in zip(tensors, resized, names, strict=True)
+                for ax in dyn.get(n, {})]  # fmt: skip
+        return calls, outs, dims
+    raise ExportError(
+        f"onnx export: to find what the dynamic axes change, {type(model).__name__} runs again with them "
+        f"resized, and those runs failed ({'; '.join(errors)}). Give each size that must agree across "
+        "inputs one axis name in dynamic_axes, or export without them"
+    )
 
 
 def _resized(t: Tensor, axes: dict[int, int]) -> Tensor:
@@ -342,24 +375,7 @@ def export(
         dims: list[tuple[str, int, int, int]] = []
         in_dyn = {n: dynamic_axes[n] for n in input_names if n in dynamic_axes}
         if in_dyn:
-            sizes = _sizes_b(tensors, input_names, in_dyn)
-            tensors_b = [
-                _resized(t, {ax: sizes[label] for ax, label in in_dyn.get(n, {}).items()})
-                for t, n in zip(tensors, input_names, strict=True)
-            ]
-            for t, tb, n in zip(tensors, tensors_b, input_names, strict=True):
-                dims += [(n, ax, t.shape[ax], tb.shape[ax]) for ax in in_dyn.get(n, {})]
-            try:
-                calls_b, outs_b = _run(model, tensors_b)
-            except (ValueError, TypeError, IndexError) as e:
-                shapes = ", ".join(
-                    f"{n} {tuple(t.shape)}" for t, n in zip(tensors_b, input_names, strict=True)
-                )
-                raise ExportError(
-                    f"onnx export: to find what the dynamic axes change, {type(model).__name__} runs a "
-                    f"second time with them resized ({shapes}), and that run failed: {e}. Give each size "
-                    "that must agree across inputs one axis name in dynamic_axes, or export without them"
-                ) from e
+            calls_b, outs_b, dims = _second_run(model, tensors, input_names, in_dyn)
             if [c.op for c in calls] != [c.op for c in calls_b]:
                 raise ExportError(
                     "onnx export: the model runs different ops when a dynamic axis changes size "
@@ -385,6 +401,12 @@ def export(
         translate.emit(g, call)
     g.call = g.call_b = None
 
+    output_names = list(output_names or [f"output_{i}" for i in range(len(outs))])
+    if len(output_names) != len(outs):
+        raise ExportError(f"onnx export: {len(output_names)} output_names for {len(outs)} outputs")
+    for t, n in zip(outs, output_names, strict=True):
+        src = g.val(t)  # an input returned as it is (Identity, Dropout in eval) names the input
+        g.nodes.append(helper.make_node("Identity", [src], [n], name=g.fresh("Output")))
     used = {i for n in g.nodes for i in n.input}
     unused = [n for n in input_names if n not in used]
     if unused:
@@ -393,12 +415,6 @@ def export(
             "outside chainrule's ops (through .data or NumPy), so the export would bake in the example's "
             "values; compute with Tensor ops, or leave the input out"
         )
-    output_names = list(output_names or [f"output_{i}" for i in range(len(outs))])
-    if len(output_names) != len(outs):
-        raise ExportError(f"onnx export: {len(output_names)} output_names for {len(outs)} outputs")
-    for t, n in zip(outs, output_names, strict=True):
-        src = g.val(t)
-        g.nodes.append(helper.make_node("Identity", [src], [n], name=g.fresh("Output")))
 
     def info(name: str, t: Tensor, tb: Tensor | None) -> Any:
         shape: list[Any] = list(t.shape)
