@@ -208,6 +208,43 @@ def test_recurrent_with_lengths(tmp_path, cls):
     run_export(tmp_path, m, (x, lengths), ["x", "lengths"], dyn, [other])
 
 
+def test_recurrent_cells(tmp_path):
+    cr.manual_seed(15)
+
+    class Cells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.gru = nn.LSTMCell(3, 4), nn.GRUCell(4, 5)
+            self.rnn, self.plain = nn.RNNCell(5, 2, nonlinearity="relu"), nn.LSTMCell(3, 4, bias=False)
+
+        def forward(self, x, h):
+            h1, c = self.lstm(x, (h, h * 0.5))
+            return self.rnn(self.gru(h1)), c, self.plain(x)[1]
+
+    dyn = {"x": {0: "b"}, "h": {0: "b"}}
+    run_export(tmp_path, Cells(), (batch(2, 3), batch(2, 4)), ["x", "h"], dyn, [(batch(5, 3), batch(5, 4))])
+
+
+def test_functional_recurrent_layers(tmp_path):
+    from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
+
+    cr.manual_seed(16)
+    lstm, gru, rnn = nn.LSTM(3, 4), nn.GRU(3, 4), nn.RNN(3, 4)
+
+    class Layers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.gru, self.rnn = lstm, gru, rnn
+
+        def forward(self, x):
+            p = [[getattr(m, f"{k}_l0") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                 for m in (self.lstm, self.gru, self.rnn)]  # fmt: skip
+            return (*lstm_layer(x, *p[0], reverse=True), *gru_layer(x, *p[1], batch_first=True),
+                    *rnn_layer(x, *p[2], h0=x[0, :, :1].expand(x.shape[1], 4)))  # fmt: skip
+
+    run_export(tmp_path, Layers(), batch(4, 2, 3), ["x"], {"x": {0: "t", 1: "b"}}, [batch(6, 3, 3)])
+
+
 def test_a_model_that_returns_its_input(tmp_path):
     for m in (nn.Identity(), nn.Dropout(0.3), nn.Sequential()):
         run_export(tmp_path, m, batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])

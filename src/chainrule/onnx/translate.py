@@ -739,6 +739,29 @@ def _gate_weights(g: Graph, names: list[str], order: list[int], nh: int) -> str:
     return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
 
 
+def _gate_biases(g: Graph, pairs: list[tuple[str, str]], order: list[int], nh: int) -> str:
+    """The directions' (b_ih, b_hh) as ONNX's B: [Wb | Rb], gates reordered, stacked to (directions, ...)."""
+    gates = len(order)
+    axis0 = g.const(np.array([0], np.int64))
+    stacked = []
+    for b_ih, b_hh in pairs:
+        b = g.node("Concat", [b_ih, b_hh], axis=0)
+        if gates > 1:
+            p = g.node("Split", [b, g.const(np.full(2 * gates, nh, np.int64))], n_out=2 * gates, axis=0)
+            b = g.node("Concat", [p[i] for i in order] + [p[gates + i] for i in order], axis=0)
+        stacked.append(g.node("Unsqueeze", [b, axis0]))
+    return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
+
+
+def _node_attrs(kind: str, nh: int, direction: str, relu: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"hidden_size": nh, "direction": direction}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1  # PyTorch applies the reset gate after the hidden projection
+    if kind == "RNN":
+        attrs["activations"] = ["Relu" if relu else "Tanh"] * (2 if direction == "bidirectional" else 1)
+    return attrs
+
+
 @_op("RNN", "LSTM", "GRU")
 def _recurrent(g: Graph, call: Call) -> None:
     # one ONNX RNN/LSTM/GRU node per layer, both directions in one node; the
@@ -766,18 +789,9 @@ def _recurrent(g: Graph, call: Call) -> None:
         w = _gate_weights(g, [g.val(p[0]) for p in weights], order, nh)
         r = _gate_weights(g, [g.val(p[1]) for p in weights], order, nh)
         inputs = [x, w, r]
-        if m.bias:
-            biases = [g.node("Concat", [g.val(p[2]), g.val(p[3])], axis=0) for p in weights]
-            if len(order) > 1:
-                split = [g.node("Split", [b, g.const(np.full(2 * len(order), nh, np.int64))], n_out=2 * len(order),  # noqa: E501
-                                axis=0) for b in biases]  # fmt: skip
-                biases = [g.node("Concat", [p[i] for i in order] + [p[len(order) + i] for i in order], axis=0)
-                          for p in split]  # fmt: skip
-            axis0 = g.const(np.array([0], np.int64))
-            bs = [g.node("Unsqueeze", [b, axis0]) for b in biases]
-            inputs.append(bs[0] if dirs == 1 else g.node("Concat", bs, axis=0))
-        else:
-            inputs.append("")
+        inputs.append(
+            _gate_biases(g, [(g.val(p[2]), g.val(p[3])) for p in weights], order, nh) if m.bias else ""
+        )
         inputs.append(lengths)
         for s in state_names:
             start, stop = (
@@ -787,11 +801,7 @@ def _recurrent(g: Graph, call: Call) -> None:
             inputs.append(g.node("Slice", [s, start, stop, g.const(np.array([0], np.int64))]))
         while inputs and inputs[-1] == "":
             inputs.pop()
-        attrs: dict[str, Any] = {"hidden_size": nh, "direction": "bidirectional" if dirs == 2 else "forward"}
-        if kind == "GRU":
-            attrs["linear_before_reset"] = 1
-        if kind == "RNN":
-            attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * dirs
+        attrs = _node_attrs(kind, nh, "bidirectional" if dirs == 2 else "forward", m.mode == "RNN_RELU")
         outs = g.node(kind, inputs, n_out=3 if kind == "LSTM" else 2, **attrs)
         y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
         x = g.node("Reshape", [y, g.const(np.array([0, 0, -1], np.int64))])
@@ -804,3 +814,52 @@ def _recurrent(g: Graph, call: Call) -> None:
     finals = [finals] if kind != "LSTM" else list(finals)
     for t, parts in zip(finals, [h_out, c_out], strict=False):
         g.bind(t, parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=0))
+
+
+@_op("RNNLayer", "LSTMLayer", "GRULayer")
+def _recurrent_layer(g: Graph, call: Call) -> str:
+    # one direction of one layer (the functional rnn_layer/lstm_layer/gru_layer, and the cells' one step)
+    # as one ONNX node; the op returns its state rows packed along axis 0:
+    #   forward  [h0, h_1 .. h_T, h_n(, c_n)]      reverse  [h_1 .. h_T, h0, h_n(, c_n)]
+    a = call.args
+    kind = call.name[: -len("Layer")]
+    if a["batch_sizes"] is not None or a["lengths"] is not None:
+        raise g.fail(
+            "variable lengths in a single recurrent layer op are not exported; use nn.RNN/LSTM/GRU "
+            "with lengths=, which export whole"
+        )
+    x = g.arg("x")
+    if a["x"].ndim == 2:  # one time step (a cell)
+        x = g.node("Unsqueeze", [x, g.const(np.array([0], np.int64))])
+    elif a["batch_first"]:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    nh = a["w_hh"].shape[1]
+    order = _GATES[kind]
+    inputs = [x, _gate_weights(g, [g.arg("w_ih")], order, nh), _gate_weights(g, [g.arg("w_hh")], order, nh)]
+    inputs.append(
+        _gate_biases(g, [(g.arg("b_ih"), g.arg("b_hh"))], order, nh) if a["b_ih"] is not None else ""
+    )
+    inputs.append("")  # sequence_lens
+    axis0 = g.const(np.array([0], np.int64))
+    states = ["h0", "c0"] if kind == "LSTM" else ["h0"]
+    for s in states:
+        inputs.append(g.node("Unsqueeze", [g.arg(s), axis0]) if a[s] is not None else "")
+    while inputs[-1] == "":
+        inputs.pop()
+    direction = "reverse" if a["reverse"] else "forward"
+    outs = g.node(
+        kind, inputs, n_out=len(states) + 1, **_node_attrs(kind, nh, direction, a.get("relu", False))
+    )
+    y = g.node("Squeeze", [outs[0], g.const(np.array([1], np.int64))])  # (T, 1, N, H) -> (T, N, H)
+    if a["h0"] is not None:
+        h0 = inputs[5]
+    else:
+        h0 = g.node("ConstantOfShape", [g.node("Shape", [outs[1]])], value=_zero(call.out.dtype))
+    rows = [y, h0] if a["reverse"] else [h0, y]
+    return g.node("Concat", [*rows, *outs[1:]], axis=0)
+
+
+def _zero(dtype: Any) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.zeros(1, dtype=dtype))
