@@ -67,6 +67,26 @@ def test_conv_and_pool(tmp_path, make):
     run_export(tmp_path, m, batch(2, 3, 8, 8), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 8, 8)])
 
 
+RESAMPLING = [
+    lambda: nn.Sequential(nn.Upsample(scale_factor=2), nn.Upsample(size=(5, 7))),
+    lambda: nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
+                          nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True)),
+    lambda: nn.Sequential(nn.AdaptiveMaxPool2d(2), nn.Upsample(scale_factor=3), nn.AdaptiveMaxPool2d((4, 5))),
+    lambda: nn.Sequential(nn.Unfold((2, 3), stride=(2, 1), padding=1, dilation=(1, 2)),
+                          nn.Fold((6, 6), (2, 3), stride=(2, 1), padding=1, dilation=(1, 2))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", RESAMPLING)
+def test_resampling_and_blocks(tmp_path, make):
+    run_export(tmp_path, make(), batch(2, 3, 6, 6), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 6, 6)])
+
+
+def test_volumetric_and_1d_adaptive_pooling(tmp_path):
+    m = nn.Sequential(nn.AdaptiveAvgPool3d((2, 1, 3)), nn.Flatten(2), nn.AdaptiveMaxPool1d(4))
+    run_export(tmp_path, m, batch(2, 3, 4, 5, 6), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 4, 5, 6)])
+
+
 def test_conv1d_and_norms(tmp_path):
     cr.manual_seed(2)
     m = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),

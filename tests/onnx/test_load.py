@@ -60,6 +60,10 @@ CASES = {
                                   nn.Flatten(), nn.Linear(2 * 4 * 4, 3)), batch(2, 3, 8, 8), batch(3, 3, 8, 8)),  # noqa: E501
     "conv1d": lambda: (nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.ELU(), nn.MaxPool1d(2), nn.RMSNorm(4),
                                      nn.Tanh()), batch(2, 3, 8), batch(4, 3, 8)),
+    "resample": lambda: (nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.AdaptiveMaxPool2d(3),
+                                       nn.Upsample(scale_factor=2), nn.Unfold(2, stride=2),
+                                       nn.Fold(6, 2, stride=2), nn.Conv2d(3, 2, 3)),
+                         batch(2, 3, 4, 4), batch(3, 3, 4, 4)),
 }  # fmt: skip
 
 

@@ -395,6 +395,96 @@ def _adaptive_avg(g: Graph, call: Call) -> str:
     return y
 
 
+@_op("AdaptiveMaxPool")
+def _adaptive_max(g: Graph, call: Call) -> str:
+    # x is (B, H, W); window i covers rows floor(i H / oh) .. ceil((i + 1) H / oh), likewise the columns
+    h, w = call.args["x"].shape[1:]
+    oh, ow = call.args["out_hw"]
+    x = g.arg("x")
+    if h % oh == 0 and w % ow == 0:  # equal windows: one MaxPool
+        kernel = [h // oh, w // ow]
+        x = g.node("Unsqueeze", [x, g.const(np.array([1], np.int64))])
+        y = g.node("MaxPool", [x], kernel_shape=kernel, strides=kernel)
+        return g.node("Squeeze", [y, g.const(np.array([1], np.int64))])
+    rows = []
+    for i in range(oh):
+        cells = []
+        for j in range(ow):
+            lo = np.array([(i * h) // oh, (j * w) // ow], np.int64)
+            hi = np.array([-(-((i + 1) * h) // oh), -(-((j + 1) * w) // ow)], np.int64)
+            win = g.node("Slice", [x, g.const(lo), g.const(hi), g.const(np.array([1, 2], np.int64))])
+            cells.append(g.node("ReduceMax", [win], axes=[1, 2], keepdims=1))
+        rows.append(g.node("Concat", cells, axis=2))
+    return g.node("Concat", rows, axis=1)
+
+
+@_op("Resample")
+def _resample(g: Graph, call: Call) -> str:
+    # y = x M^T along each spatial axis that has a matrix (linear interpolation, adaptive pooling)
+    mats = call.args["mats"]
+    nd = call.args["x"].ndim
+    lead = nd - len(mats)
+    y = g.arg("x")
+    for i, m in enumerate(mats):
+        if m is None:
+            continue
+        axis = lead + i
+        mt = g.const(np.ascontiguousarray(m.T))
+        if axis == nd - 1:
+            y = g.node("MatMul", [y, mt])
+            continue
+        perm = list(range(nd))
+        perm[axis], perm[-1] = perm[-1], perm[axis]
+        y = g.node("Transpose", [g.node("MatMul", [g.node("Transpose", [y], perm=perm), mt])], perm=perm)
+    return y
+
+
+@_op("NearestUpsample")
+def _nearest(g: Graph, call: Call) -> str:
+    # each output pixel copies one input pixel: a Gather of the source indices along each resized axis
+    plan = call.args["plan"]
+    x = call.args["x"]
+    lead = x.ndim - len(plan)
+    y = g.arg("x")
+    for a, p in enumerate(plan, lead):
+        if p is None:
+            continue
+        idx = np.repeat(np.arange(x.shape[a]), p) if type(p) is int else np.asarray(p)
+        y = g.node("Gather", [y, g.const(idx.astype(np.int64))], axis=a)
+    return y
+
+
+def _tap_kernel(channels: int, k: tuple[int, int], dtype: Any) -> np.ndarray:
+    """One-hot kernels (C*kh*kw, 1, kh, kw): out channel c*kh*kw + i*kw + j copies channel c's tap (i, j)."""
+    taps = np.eye(k[0] * k[1], dtype=dtype).reshape(k[0] * k[1], 1, *k)
+    return np.tile(taps, (channels, 1, 1, 1))
+
+
+@_op("Unfold")
+def _unfold(g: Graph, call: Call) -> str:
+    # im2col as a grouped convolution with one-hot kernels, then (N, C*kh*kw, oh, ow) -> (N, C*kh*kw, L)
+    k, d, s, p, _out = call.args["geo"]
+    c = call.args["x"].shape[1]
+    w = g.const(_tap_kernel(c, k, call.out.dtype))
+    y = g.node("Conv", [g.arg("x"), w], group=c, kernel_shape=list(k), strides=list(s), dilations=list(d),
+               pads=[p[0], p[1], p[0], p[1]])  # fmt: skip
+    return g.node("Reshape", [y, g.const(np.array([0, c * k[0] * k[1], -1], np.int64))])
+
+
+@_op("Fold")
+def _fold(g: Graph, call: Call) -> str:
+    # col2im, the adjoint of unfold: the same one-hot kernels in a transposed convolution (overlaps sum)
+    k, d, s, p, out = call.args["geo"]
+    size = call.args["size"]
+    c = call.args["cols"].shape[1] // (k[0] * k[1])
+    cols = g.node("Reshape", [g.arg("cols"), g.const(np.array([0, c * k[0] * k[1], *out], np.int64))])
+    # the transposed convolution's natural size; output_padding adds the rows no block reached
+    reached = [(o - 1) * st - 2 * pa + di * (ke - 1) + 1 for o, st, pa, di, ke in zip(out, s, p, d, k)]
+    return g.node("ConvTranspose", [cols, g.const(_tap_kernel(c, k, call.out.dtype))], group=c,
+                  kernel_shape=list(k), strides=list(s), dilations=list(d), pads=[p[0], p[1], p[0], p[1]],
+                  output_padding=[n - r for n, r in zip(size, reached, strict=True)])  # fmt: skip
+
+
 # -- normalization --------------------------------------------------------------
 @_op("BatchNorm")
 def _batchnorm(g: Graph, call: Call) -> str:
