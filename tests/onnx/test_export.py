@@ -302,3 +302,56 @@ def test_sdpa_with_bool_and_float_masks(tmp_path):
 
     args = (batch(2, 2, 5, 4), batch(2, 2, 5, 4) * 0.5, batch(2, 2, 5, 3))
     run_export(tmp_path, Attend(), args, ["q", "k", "v"], {"q": {0: "b"}, "k": {0: "b"}, "v": {0: "b"}})
+
+
+def test_in_place_writes_are_part_of_the_graph(tmp_path):
+    # an in-place op on a tensor outside the autograd graph (computed from the input alone, a constant)
+    # used to write past the recorder, and the graph kept the value from before the write
+    cr.manual_seed(17)
+
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            y = nn.functional.relu(x - 0.1, inplace=True) * 2
+            y += 1
+            y.mul_(x)
+            buf = cr.zeros(1, 3)
+            buf.copy_(y[:1])
+            z = self.lin(x)
+            z += y
+            return z.relu_() + buf + x.clone().fill_(0.5)
+
+    run_export(tmp_path, InPlace(), batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
+
+
+def test_an_item_assignment_is_refused_naming_it(tmp_path):
+    class Write(nn.Module):
+        def forward(self, x):
+            y = x * 1
+            y[:, 0] = 5.0
+            return y
+
+    with pytest.raises(ExportError, match=r"SetItem in Write"):
+        export(Write(), batch(2, 3), tmp_path / "m.onnx")
+
+
+def test_comparisons_logic_and_pointwise_functions(tmp_path):
+    from chainrule.ops import pointwise as pw
+
+    class Elementwise(nn.Module):
+        def forward(self, x, ids):
+            inside = (x > -0.5) & (x <= 0.9) | (x == 0) ^ (x != 1)
+            keep = ~(ids >= 3) & (ids < 7) & cr.isfinite(x) & ~cr.isnan(x)
+            unit = x.clamp(-0.9, 0.9)
+            values = [pw.tan(x), pw.asin(unit), pw.acos(unit), pw.atan(x), pw.sinh(x), pw.cosh(x),
+                      pw.asinh(x), pw.acosh(x.abs() + 1), pw.atanh(unit), pw.log2(x.abs() + 0.1),
+                      pw.log10(x.abs() + 0.1), pw.exp2(x), pw.softsign(x), pw.sign(x)]  # fmt: skip
+            halves = (ids // 2).float() + (x // 0.5)
+            return sum(values) + inside.float() + keep.to(cr.float32) + halves + ids.sign().float()
+
+    ints = cr.tensor(np.array([[1, 3, -5], [7, 4, 0]], np.int64))
+    other = (batch(3, 3), cr.tensor(np.array([[9, -1, 6], [2, 3, 8], [-3, 5, 7]], np.int64)))
+    run_export(tmp_path, Elementwise(), (batch(2, 3), ints), ["x", "ids"], {"x": [0], "ids": [0]}, [other])

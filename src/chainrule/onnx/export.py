@@ -102,10 +102,10 @@ class Graph:
         self.nodes.append(helper.make_node(op, list(inputs), outs, name=self.fresh(op), **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def bind(self, out: Tensor, name: str) -> None:
-        # the array too: an op that takes arrays (a bool mask) is handed the array, not the Tensor
+    def bind(self, out: Tensor, name: str, array: Any = None) -> None:
+        """Name ``out``, and its array (``array``: the one it held when recorded), for ops handed arrays."""
         self.names[id(out)] = name
-        self.names[id(out._array)] = name
+        self.names[id(out._array if array is None else array)] = name
 
     # -- shapes and dynamic ints -------------------------------------------
     def fail(self, what: str) -> ExportError:

@@ -168,6 +168,9 @@ _UNARY = {
     "Neg": ew.neg, "Exp": ew.exp, "Log": ew.log, "Sqrt": ew.sqrt, "Abs": ew.abs, "Sin": ew.sin, "Cos": ew.cos,
     "Tanh": ew.tanh, "Sigmoid": ew.sigmoid, "Relu": F.relu, "Floor": ew.floor, "Ceil": ew.ceil,
     "Reciprocal": ew.reciprocal, "Erf": pointwise.erf, "Softplus": F.softplus, "Not": None,
+    "Tan": pointwise.tan, "Asin": pointwise.asin, "Acos": pointwise.acos, "Atan": pointwise.atan,
+    "Sinh": pointwise.sinh, "Cosh": pointwise.cosh, "Asinh": pointwise.asinh, "Acosh": pointwise.acosh,
+    "Atanh": pointwise.atanh, "Softsign": pointwise.softsign,
 }  # fmt: skip
 for _n, _f in _UNARY.items():
     if _f is not None:

@@ -40,6 +40,7 @@ class Call:
     out: Tensor
     layer: str = ""
     keep: list[Any] = field(default_factory=list)
+    out_array: Any = None  # the output's array when recorded (an in-place write may rebind out._array later)
 
     @property
     def name(self) -> str:
@@ -74,7 +75,7 @@ def record(model: Module) -> Iterator[list[Call]]:
         if leaf[0]:
             return
         layer = stack[-1] if stack else type(model).__name__
-        calls.append(Call(cls, _bind(cls, inputs, options), out, layer, [inputs]))
+        calls.append(Call(cls, _bind(cls, inputs, options), out, layer, [inputs], out._array))
 
     def wrap(m: Module) -> None:
         forward = m.forward

@@ -28,7 +28,7 @@ def emit(g: Graph, call: Call) -> None:
         raise g.fail("has no ONNX translation (supported: " + ", ".join(sorted(TRANSLATORS)) + ")")
     name = fn(g, call)
     if name is not None:  # a layer recorded whole binds its outputs itself
-        g.bind(call.out, name)
+        g.bind(call.out, name, call.out_array)
 
 
 def _op(*names: str) -> Callable:
@@ -74,7 +74,9 @@ for _name in _BINARY:
 _UNARY = {
     "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin", "Cos": "Cos",
     "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Floor": "Floor", "Ceil": "Ceil",
-    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf",
+    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf", "Tan": "Tan", "Asin": "Asin",
+    "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
+    "Atanh": "Atanh", "Softsign": "Softsign", "Sign": "Sign",
 }  # fmt: skip
 
 
@@ -95,6 +97,15 @@ def _square(g: Graph, call: Call) -> str:
 @_op("Rsqrt")
 def _rsqrt(g: Graph, call: Call) -> str:
     return g.node("Reciprocal", [g.node("Sqrt", [g.arg("a")])])
+
+
+@_op("Log2", "Log10", "Exp2")
+def _log_base(g: Graph, call: Call) -> str:
+    # log_b x = ln x / ln b;  2^x = exp(x ln 2)
+    a = g.arg("a")
+    if call.name == "Exp2":
+        return g.node("Exp", [g.node("Mul", [a, _c(g, np.log(2.0), call)])])
+    return g.node("Div", [g.node("Log", [a]), _c(g, np.log(2.0 if call.name == "Log2" else 10.0), call)])
 
 
 @_op("Log1p")
@@ -222,6 +233,27 @@ def _floor_divide(g: Graph, call: Call) -> str:
     wide = dtype if dtype.kind == "f" else np.dtype(np.float64)
     q = g.node("Floor", [g.node("Div", _operands(g, call, wide))])
     return q if wide == dtype else g.node("Cast", [q], to=onnx_dtype(dtype))
+
+
+@_op("assign")
+def _assign(g: Graph, call: Call) -> str:
+    # an in-place write (x += y, x.relu_(), x.fill_(v), x[key] = v): x now holds the value, in its shape
+    target, value = call.args["operands"]
+    dtype = target._array.dtype
+    if isinstance(value, (Tensor, np.ndarray)):  # copy_ hands over the source's array
+        v = g.arg("operands", 1)
+        if value.dtype != dtype:
+            v = g.node("Cast", [v], to=onnx_dtype(dtype))
+        if value.shape == target.shape:
+            return v
+    else:
+        v = g.const(np.asarray(value, dtype=dtype))
+    if g.is_live(target):
+        shape = g.node("Shape", [g.val(target)])
+    else:  # a constant written with a traced value: only its shape counts
+        b = g.arg_b("operands")
+        shape = g.ints(target.shape, None if b is None else b[0].shape, "shape")
+    return g.node("Expand", [v, shape])
 
 
 # -- activations -----------------------------------------------------------------
