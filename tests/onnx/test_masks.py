@@ -118,6 +118,26 @@ def test_multihead_attention_masks(tmp_path, pad_kind, attn_kind, need_weights):
         check_loaded(path, model, make(*SIZES[3]))
 
 
+def test_is_causal_with_padding_rebuilds_the_causal_mask_at_every_length(tmp_path):
+    # MHA builds the causal mask itself (a constant of the example's length): the graph makes it from T
+    cr.manual_seed(8)
+    attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class Causal(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = attn
+
+        def forward(self, x, padding):
+            return self.attn(x, x, x, key_padding_mask=padding, is_causal=True, need_weights=False)[0]
+
+    def make(n, t, lengths):
+        return floats(n, t, 8), cr.tensor(padded(lengths, t))
+
+    axes = {0: "batch", 1: "time"}
+    check(tmp_path, Causal(), make, ["x", "pad"], {"x": axes, "pad": axes})
+
+
 def test_cross_attention_padding_sequence_first(tmp_path):
     # queries (L, N, E) attend to a memory (S, N, E) whose padding is masked: L and S change apart
     cr.manual_seed(1)

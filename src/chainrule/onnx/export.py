@@ -204,6 +204,8 @@ class Graph:
                 ones = self.node("ConstantOfShape", [size], value=_one_tensor(np.int64))
                 upper = self.node("Trilu", [ones, self.const(np.int64(1))], upper=1)
                 upper = self.node("Cast", [upper], to=9)
+                if a.dtype == np.bool_:  # (ONNX Runtime has no bool Where)
+                    return upper if hi[0] else self.node("Not", [upper])
                 values = [self.const(np.array(v, a.dtype)) for v in (hi[0], lo[0])]
                 return self.node("Where", [upper, *values])
         raise self.fail(
