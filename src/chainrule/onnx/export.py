@@ -5,9 +5,12 @@ Each recorded op becomes ONNX nodes (:mod:`chainrule.onnx.translate`); the
 parameters and buffers become initializers under their ``state_dict`` names;
 ops whose inputs depend on neither the inputs nor the parameters are folded
 (their traced value becomes an initializer). With ``dynamic_axes`` the model
-runs a second time with those axes one longer or shorter: the ints that
-changed between the runs (reshape targets, slice ends, positions, causal
-masks) are rebuilt in the graph from the inputs' shapes.
+runs a second time with those axes one shorter (or longer, where the model
+refuses shorter): the ints that changed between the runs (reshape targets,
+slice ends, positions, causal masks) are rebuilt in the graph from the inputs'
+shapes. A mask is an input like any other: the layers combine masks with
+Tensor ops, and the ops without a derivative (comparisons, logical ops,
+integer casts) are recorded by name.
 """
 
 from __future__ import annotations
