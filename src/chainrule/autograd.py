@@ -37,7 +37,9 @@ __all__ = [
     "gradcheck",
     "recorded_inputs",
     "is_grad_enabled",
+    "is_tracing",
     "no_grad",
+    "record_plain",
     "set_grad_enabled",
     "set_tracer",
     "unbroadcast",
@@ -59,6 +61,29 @@ def set_tracer(fn: Callable[..., None] | None) -> Callable[..., None] | None:
     global tracer
     prev, tracer = tracer, fn
     return prev
+
+
+def is_tracing() -> bool:
+    """True while a recorder is installed (an ONNX export runs the model).
+
+    Code with a data-dependent shortcut (skip a mask that masks nothing) takes
+    the general path while tracing, so that the recorded graph holds for every
+    input, as ``torch.jit.is_tracing()`` lets PyTorch code do.
+    """
+    return tracer is not None
+
+
+def record_plain(op: str | type, inputs: tuple, options: dict, out: Tensor) -> None:
+    """Show the recorder an op computed outside ``Function.apply``: a comparison, a logical op, an int cast.
+
+    Such ops have no derivative, so they make no autograd node; but an exported
+    graph needs them (a padding mask is ``ids != 0``). ``op`` is the op's
+    public name (``"ne"``, ``"logical_not"``) with ``inputs`` its operands, or
+    the Function whose forward it shares (a cast to an integer dtype is
+    ``Cast``'s forward). Costs one global read when nothing records.
+    """
+    if tracer is not None:
+        tracer(op, inputs, options, out)
 
 
 # The in-place clock: it ticks once per in-place change of a tensor (never per

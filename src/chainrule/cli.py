@@ -81,18 +81,21 @@ def train(config: str, out: str | None) -> None:
 )
 @click.option("--opset", default=17, show_default=True, help="ONNX opset version")
 def export_command(source: str, out: str, part: str | None, opset: int) -> None:
-    """Export a saved model (a `chainrule train` run directory, a maintenance or traffic model) to ONNX."""
+    """Export a saved model (a `chainrule train`, `maintenance`, `traffic` or `finetune` run) to ONNX."""
     from chainrule.apps.saved_models import SourceError, describe, saved_model
     from chainrule.onnx import ExportError, export
 
     try:
-        model, x, axes = saved_model(source, part)
-        export(model, (x,), out, input_names=["input"], output_names=["output"],
-               dynamic_axes={"input": axes}, opset_version=opset)  # fmt: skip
+        saved = saved_model(source, part)
+        export(saved.model, saved.inputs, out, input_names=saved.input_names, output_names=saved.output_names,
+               dynamic_axes=saved.dynamic_axes, opset_version=opset)  # fmt: skip
     except (SourceError, ExportError) as e:
         raise click.ClickException(str(e)) from None
-    dims = ", ".join(f"{k}: {v}" for k, v in axes.items())
-    click.echo(f"wrote {out}: {type(model).__name__}, input {describe(x)} (dynamic axes {dims})")
+    inputs = []
+    for name, x in zip(saved.input_names, saved.inputs, strict=True):
+        dims = ", ".join(f"{k}: {v}" for k, v in saved.dynamic_axes.get(name, {}).items())
+        inputs.append(f"{name} {describe(x)} (dynamic axes {dims})")
+    click.echo(f"wrote {out}: {type(saved.model).__name__}, inputs {'; '.join(inputs)}")
 
 
 @main.command("inspect")

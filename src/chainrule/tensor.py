@@ -340,6 +340,7 @@ class Tensor:
         arr = value._array if isinstance(value, Tensor) else value
         np.copyto(self._array, arr, casting="unsafe")
         autograd.bump_version(self)
+        autograd.record_plain("assign", (self, value), {}, self)  # an export's graph: self now holds value
         return self
 
     def _inplace(self, op: Any, what: str, *args: Any) -> Tensor:
@@ -360,6 +361,7 @@ class Tensor:
         if records:
             old = Tensor._make(self._array.copy(), self._ctx)
             old._requires_grad = self._requires_grad
+            autograd.record_plain("assign", (old, self), {}, old)  # an export's graph: old is self's value
             result = op(old, *args)
         else:
             with autograd.no_grad():
@@ -379,6 +381,7 @@ class Tensor:
             self._array, self._vc = arr, None
             self._ctx, self._requires_grad = result._ctx, True
             autograd.mark_rebase(result._ctx, old)
+            autograd.record_plain("assign", (self, result), {}, self)
             return self
         try:
             np.copyto(self._array, arr, casting="same_kind")
@@ -391,6 +394,7 @@ class Tensor:
             # earlier consumers of this tensor keep their gradient path to the old history
             self._ctx, self._requires_grad = result._ctx, True
             autograd.mark_rebase(result._ctx, old)
+        autograd.record_plain("assign", (self, result), {}, self)  # an export's graph: self now holds result
         return self
 
     def zero_(self) -> Tensor:
@@ -411,8 +415,10 @@ class Tensor:
         return self._assign(src_arr, "copy_")
 
     def _update(self, ufunc: np.ufunc, other: Any, what: str) -> Tensor:
-        if autograd.grad_enabled and (
-            self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+        # through the op when a graph is recorded, or an export traces (its recorder must see the op)
+        if autograd.tracer is not None or (
+            autograd.grad_enabled
+            and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
         ):
             return self._inplace(getattr(elementwise, _OP_OF_UFUNC[ufunc.__name__]), what, other)
         ufunc(self._array, other._array if isinstance(other, Tensor) else other, out=self._array)
@@ -497,8 +503,9 @@ class Tensor:
         result of the assignment, as PyTorch rebases its history. Otherwise the
         array is written in place.
         """
-        if autograd.grad_enabled and (
-            self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+        if autograd.tracer is not None or (
+            autograd.grad_enabled
+            and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
         ):
             if self._requires_grad and self._ctx is None:
                 self._check_inplace("__setitem__")
@@ -506,8 +513,10 @@ class Tensor:
             before._requires_grad = self._requires_grad
             after = shape.setitem(before, key, value)
             self._array, self._ctx, self._requires_grad = after._array, after._ctx, after._requires_grad
-            autograd.mark_rebase(after._ctx, before)
+            if after._ctx is not None:  # None: only an export traces, nothing requires grad
+                autograd.mark_rebase(after._ctx, before)
             self._vc = None  # a new storage: views of the old one keep the old counter
+            autograd.record_plain("assign", (self, after), {}, self)  # an export's graph: self is after
             return
         try:
             shape.write(self._array, key, value._array if isinstance(value, Tensor) else value)

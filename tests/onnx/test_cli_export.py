@@ -81,3 +81,47 @@ def test_export_a_maintenance_model(tmp_path):
 def test_export_refuses_what_it_cannot_rebuild(tmp_path):
     result = CliRunner().invoke(main, ["export", str(tmp_path), str(tmp_path / "x.onnx")])
     assert result.exit_code != 0 and "not a run directory chainrule export knows" in result.output
+
+
+def test_export_a_finetune_run(tmp_path):
+    # the classifier `chainrule finetune` saves: token ids and their mask in, logits out
+    import onnx
+    from chainrule.apps.finetune.classifier import SentenceClassifier
+    from chainrule.apps.finetune.data import LabelMap
+    from chainrule.apps.finetune.pipeline import _save
+    from chainrule.models.bert import BertConfig, BertModel
+
+    cr.manual_seed(3)
+    base = tmp_path / "base"
+    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)  # fmt: skip
+    encoder = BertModel(config)
+    encoder.save_pretrained(base)
+    (base / "tokenizer.json").write_text("{}")  # copied beside the model; the export does not read it
+    classifier = SentenceClassifier(encoder, 3)
+    run = tmp_path / "run"
+    run.mkdir()
+    _save(run, classifier, LabelMap(["neg", "neutral", "pos"]), base, {"epochs": 1})
+    out = tmp_path / "classifier.onnx"
+    printed = _run_export(run, out)
+    assert "SentenceClassifier" in printed and "attention_mask" in printed
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
+    assert [o.name for o in graph.output] == ["logits"]
+    session = ort.InferenceSession(str(out))
+    classifier.eval()
+    rng = np.random.default_rng(4)
+    for n, t, lengths in [(3, 5, [5, 2, 4]), (1, 11, [11]), (5, 9, [9, 3, 9, 1, 6])]:
+        real = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+        ids = np.where(real, rng.integers(1, 30, (n, t)), 0).astype(np.int64)
+        mask = real.astype(np.int64)
+        got = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        want = classifier(cr.tensor(ids), cr.tensor(mask))._array
+        assert got.shape == (n, 3)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_export_a_broken_finetune_run_says_why(tmp_path):
+    (tmp_path / "finetune.json").write_text('{"num_classes": 2}')
+    result = CliRunner().invoke(main, ["export", str(tmp_path), str(tmp_path / "x.onnx")])
+    assert result.exit_code != 0 and "not a readable finetune run" in result.output

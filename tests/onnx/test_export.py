@@ -67,6 +67,26 @@ def test_conv_and_pool(tmp_path, make):
     run_export(tmp_path, m, batch(2, 3, 8, 8), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 8, 8)])
 
 
+RESAMPLING = [
+    lambda: nn.Sequential(nn.Upsample(scale_factor=2), nn.Upsample(size=(5, 7))),
+    lambda: nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
+                          nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True)),
+    lambda: nn.Sequential(nn.AdaptiveMaxPool2d(2), nn.Upsample(scale_factor=3), nn.AdaptiveMaxPool2d((4, 5))),
+    lambda: nn.Sequential(nn.Unfold((2, 3), stride=(2, 1), padding=1, dilation=(1, 2)),
+                          nn.Fold((6, 6), (2, 3), stride=(2, 1), padding=1, dilation=(1, 2))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", RESAMPLING)
+def test_resampling_and_blocks(tmp_path, make):
+    run_export(tmp_path, make(), batch(2, 3, 6, 6), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 6, 6)])
+
+
+def test_volumetric_and_1d_adaptive_pooling(tmp_path):
+    m = nn.Sequential(nn.AdaptiveAvgPool3d((2, 1, 3)), nn.Flatten(2), nn.AdaptiveMaxPool1d(4))
+    run_export(tmp_path, m, batch(2, 3, 4, 5, 6), ["x"], {"x": {0: "batch"}}, [batch(3, 3, 4, 5, 6)])
+
+
 def test_conv1d_and_norms(tmp_path):
     cr.manual_seed(2)
     m = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),
@@ -197,12 +217,57 @@ def test_recurrent_layers(tmp_path, cls, bidirectional):
     run_export(tmp_path, m, batch(2, 4, 3), ["x"], {"x": {0: "b", 1: "t"}}, [batch(3, 6, 3)])
 
 
-@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
 def test_recurrent_with_lengths(tmp_path, cls):
+    # lengths as an input, time and batch dynamic: the second trace grows the axes the lengths must fit
     cr.manual_seed(12)
-    m = LastState(cls(3, 4, num_layers=1, bidirectional=True))
+    m = LastState(cls(3, 4, num_layers=2, bidirectional=True))
     x, lengths = batch(5, 3, 3), cr.tensor(np.array([5, 2, 4], np.int64))
-    run_export(tmp_path, m, (x, lengths), ["x", "lengths"])
+    other = (batch(7, 4, 3), cr.tensor(np.array([7, 1, 7, 3], np.int64)))
+    dyn = {"x": {0: "time", 1: "batch"}, "lengths": {0: "batch"}}
+    run_export(tmp_path, m, (x, lengths), ["x", "lengths"], dyn, [other])
+
+
+def test_recurrent_cells(tmp_path):
+    cr.manual_seed(15)
+
+    class Cells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.gru = nn.LSTMCell(3, 4), nn.GRUCell(4, 5)
+            self.rnn, self.plain = nn.RNNCell(5, 2, nonlinearity="relu"), nn.LSTMCell(3, 4, bias=False)
+
+        def forward(self, x, h):
+            h1, c = self.lstm(x, (h, h * 0.5))
+            return self.rnn(self.gru(h1)), c, self.plain(x)[1]
+
+    dyn = {"x": {0: "b"}, "h": {0: "b"}}
+    run_export(tmp_path, Cells(), (batch(2, 3), batch(2, 4)), ["x", "h"], dyn, [(batch(5, 3), batch(5, 4))])
+
+
+def test_functional_recurrent_layers(tmp_path):
+    from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
+
+    cr.manual_seed(16)
+    lstm, gru, rnn = nn.LSTM(3, 4), nn.GRU(3, 4), nn.RNN(3, 4)
+
+    class Layers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.gru, self.rnn = lstm, gru, rnn
+
+        def forward(self, x):
+            p = [[getattr(m, f"{k}_l0") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                 for m in (self.lstm, self.gru, self.rnn)]  # fmt: skip
+            return (*lstm_layer(x, *p[0], reverse=True), *gru_layer(x, *p[1], batch_first=True),
+                    *rnn_layer(x, *p[2], h0=x[0, :, :1].expand(x.shape[1], 4)))  # fmt: skip
+
+    run_export(tmp_path, Layers(), batch(4, 2, 3), ["x"], {"x": {0: "t", 1: "b"}}, [batch(6, 3, 3)])
+
+
+def test_a_model_that_returns_its_input(tmp_path):
+    for m in (nn.Identity(), nn.Dropout(0.3), nn.Sequential()):
+        run_export(tmp_path, m, batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
 
 
 def test_maintenance_lstm(tmp_path):
@@ -215,19 +280,13 @@ def test_maintenance_lstm(tmp_path):
 
 def test_an_input_read_outside_the_ops_is_refused(tmp_path):
     cr.manual_seed(14)
-    attn = nn.MultiheadAttention(8, 2, batch_first=True)
 
-    class Padded(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.attn = attn
+    class Scaled(nn.Module):
+        def forward(self, x, scale):
+            return x * cr.tensor(scale._array * 2)  # through NumPy: the graph would bake the value in
 
-        def forward(self, x, pad):
-            return self.attn(x, x, x, key_padding_mask=pad, need_weights=False)[0]
-
-    pad = cr.tensor(np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool))
-    with pytest.raises(ExportError, match=r"\['pad'\] reach no op"):
-        export(Padded(), (batch(2, 5, 8), pad), tmp_path / "m.onnx", input_names=["x", "pad"])
+    with pytest.raises(ExportError, match=r"\['scale'\] reach no op"):
+        export(Scaled(), (batch(2, 5), batch(2, 5)), tmp_path / "m.onnx", input_names=["x", "scale"])
 
 
 def test_sdpa_with_bool_and_float_masks(tmp_path):
@@ -243,3 +302,56 @@ def test_sdpa_with_bool_and_float_masks(tmp_path):
 
     args = (batch(2, 2, 5, 4), batch(2, 2, 5, 4) * 0.5, batch(2, 2, 5, 3))
     run_export(tmp_path, Attend(), args, ["q", "k", "v"], {"q": {0: "b"}, "k": {0: "b"}, "v": {0: "b"}})
+
+
+def test_in_place_writes_are_part_of_the_graph(tmp_path):
+    # an in-place op on a tensor outside the autograd graph (computed from the input alone, a constant)
+    # used to write past the recorder, and the graph kept the value from before the write
+    cr.manual_seed(17)
+
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            y = nn.functional.relu(x - 0.1, inplace=True) * 2
+            y += 1
+            y.mul_(x)
+            buf = cr.zeros(1, 3)
+            buf.copy_(y[:1])
+            z = self.lin(x)
+            z += y
+            return z.relu_() + buf + x.clone().fill_(0.5)
+
+    run_export(tmp_path, InPlace(), batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
+
+
+def test_an_item_assignment_is_refused_naming_it(tmp_path):
+    class Write(nn.Module):
+        def forward(self, x):
+            y = x * 1
+            y[:, 0] = 5.0
+            return y
+
+    with pytest.raises(ExportError, match=r"SetItem in Write"):
+        export(Write(), batch(2, 3), tmp_path / "m.onnx")
+
+
+def test_comparisons_logic_and_pointwise_functions(tmp_path):
+    from chainrule.ops import pointwise as pw
+
+    class Elementwise(nn.Module):
+        def forward(self, x, ids):
+            inside = (x > -0.5) & (x <= 0.9) | (x == 0) ^ (x != 1)
+            keep = ~(ids >= 3) & (ids < 7) & cr.isfinite(x) & ~cr.isnan(x)
+            unit = x.clamp(-0.9, 0.9)
+            values = [pw.tan(x), pw.asin(unit), pw.acos(unit), pw.atan(x), pw.sinh(x), pw.cosh(x),
+                      pw.asinh(x), pw.acosh(x.abs() + 1), pw.atanh(unit), pw.log2(x.abs() + 0.1),
+                      pw.log10(x.abs() + 0.1), pw.exp2(x), pw.softsign(x), pw.sign(x)]  # fmt: skip
+            halves = (ids // 2).float() + (x // 0.5)
+            return sum(values) + inside.float() + keep.to(cr.float32) + halves + ids.sign().float()
+
+    ints = cr.tensor(np.array([[1, 3, -5], [7, 4, 0]], np.int64))
+    other = (batch(3, 3), cr.tensor(np.array([[9, -1, 6], [2, 3, 8], [-3, 5, 7]], np.int64)))
+    run_export(tmp_path, Elementwise(), (batch(2, 3), ints), ["x", "ids"], {"x": [0], "ids": [0]}, [other])

@@ -60,6 +60,10 @@ CASES = {
                                   nn.Flatten(), nn.Linear(2 * 4 * 4, 3)), batch(2, 3, 8, 8), batch(3, 3, 8, 8)),  # noqa: E501
     "conv1d": lambda: (nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.ELU(), nn.MaxPool1d(2), nn.RMSNorm(4),
                                      nn.Tanh()), batch(2, 3, 8), batch(4, 3, 8)),
+    "resample": lambda: (nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.AdaptiveMaxPool2d(3),
+                                       nn.Upsample(scale_factor=2), nn.Unfold(2, stride=2),
+                                       nn.Fold(6, 2, stride=2), nn.Conv2d(3, 2, 3)),
+                         batch(2, 3, 4, 4), batch(3, 3, 4, 4)),
 }  # fmt: skip
 
 
@@ -187,3 +191,18 @@ def test_the_trainer_fine_tunes_an_imported_model(tmp_path):
     trainer = Trainer(back, nn.CrossEntropyLoss(), cr.optim.Adam(back.parameters(), lr=0.02), progress=0)
     history = trainer.fit(loader, epochs=15)
     assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0] / 2
+
+
+def test_roundtrip_recurrent_cells(tmp_path):
+    cr.manual_seed(7)
+
+    class Cells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.gru, self.rnn = nn.LSTMCell(3, 4), nn.GRUCell(4, 5), nn.RNNCell(5, 2)
+
+        def forward(self, x):
+            h, c = self.lstm(x)
+            return self.rnn(self.gru(h)) + c.sum(1, keepdim=True)
+
+    roundtrip(tmp_path, Cells(), batch(2, 3), ["x"], {"x": {0: "b"}}, batch(4, 3))

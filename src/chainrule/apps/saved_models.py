@@ -1,15 +1,19 @@
-"""The models the ``chainrule`` commands save, rebuilt for ``chainrule export``: a model and an example input.
+"""The models the ``chainrule`` commands save, rebuilt for ``chainrule export``: a model and example inputs.
 
 ``chainrule train`` writes a run directory (``config.json`` + ``checkpoints/``),
 ``chainrule maintenance`` safetensors files with the architecture in their
 metadata (``models/*.safetensors``), ``chainrule traffic`` a detector directory
-(``detector.json``: an autoencoder and a classifier).
+(``detector.json``: an autoencoder and a classifier), ``chainrule finetune`` a
+sentence classifier (``finetune.json``, ``config.json``, ``model.safetensors``:
+a BERT encoder, mean pooling and a linear head, which takes token ids and
+their attention mask).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +22,30 @@ import numpy as np
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
-__all__ = ["SourceError", "saved_model"]
+__all__ = ["SavedModel", "SourceError", "describe", "saved_model"]
 
 
 class SourceError(ValueError):
     """A path holding no model ``chainrule export`` can rebuild (the message says what it found)."""
 
 
-def _train_run(d: Path) -> tuple[Module, Tensor, dict[int, str]]:
+@dataclass
+class SavedModel:
+    """A rebuilt model and what exporting it takes: example inputs, their names and dynamic axes."""
+
+    model: Module
+    inputs: tuple[Tensor, ...]
+    input_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    output_names: list[str] = field(default_factory=lambda: ["output"])
+
+
+def _single(model: Module, x: Tensor, axes: dict[int, str]) -> SavedModel:
+    """A model of one input ``input`` and one output ``output``."""
+    return SavedModel(model, (x,), ["input"], {"input": axes})
+
+
+def _train_run(d: Path) -> SavedModel:
     from chainrule.models import registry
     from chainrule.train.checkpoint import load_checkpoint
     from chainrule.train.config import build_datasets
@@ -41,20 +61,20 @@ def _train_run(d: Path) -> tuple[Module, Tensor, dict[int, str]]:
     train = build_datasets(config["data"])[0]
     x = train[0][0]
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    return model, Tensor(x._array[None]), {0: "batch"}
+    return _single(model, Tensor(x._array[None]), {0: "batch"})
 
 
-def _maintenance(path: Path) -> tuple[Module, Tensor, dict[int, str]]:
+def _maintenance(path: Path) -> SavedModel:
     from chainrule.apps.maintenance.models import load_model
     from chainrule.io import load_metadata
 
     model, kind = load_model(path)
     config = json.loads(load_metadata(path)["config"])
     x = Tensor(np.zeros((1, int(config["window"]), int(config["n_features"])), np.float32))
-    return model, x, ({0: "batch", 1: "time"} if kind == "lstm" else {0: "batch"})
+    return _single(model, x, {0: "batch", 1: "time"} if kind == "lstm" else {0: "batch"})
 
 
-def _traffic(d: Path, part: str | None) -> tuple[Module, Tensor, dict[int, str]]:
+def _traffic(d: Path, part: str | None) -> SavedModel:
     from chainrule.apps.traffic.detector import Detector
 
     detector = Detector.load(d)
@@ -62,11 +82,46 @@ def _traffic(d: Path, part: str | None) -> tuple[Module, Tensor, dict[int, str]]
     if part not in ("classifier", "autoencoder"):
         raise SourceError(f"{d}: a traffic detector has parts 'classifier' and 'autoencoder', got {part!r}")
     n_in = len(detector.preprocessor.feature_names)
-    return getattr(detector, part), Tensor(np.zeros((1, n_in), np.float32)), {0: "batch"}
+    return _single(getattr(detector, part), Tensor(np.zeros((1, n_in), np.float32)), {0: "batch"})
 
 
-def saved_model(path: str | os.PathLike, part: str | None = None) -> tuple[Module, Tensor, dict[int, str]]:
-    """``(model, example input, dynamic axes of the input)`` for a path a ``chainrule`` command wrote.
+def _finetune(d: Path) -> SavedModel:
+    """The sentence classifier: ``input_ids`` and ``attention_mask`` (batch, sequence) in, ``logits`` out.
+
+    The tokenizer stays outside the graph: callers tokenize, pad, and pass the
+    mask (1 = token, 0 = padding), which the attention and the pooling read.
+    """
+    from chainrule.apps.finetune.classifier import SentenceClassifier
+    from chainrule.io import load
+    from chainrule.models.bert import BertConfig, BertModel
+
+    try:
+        meta = json.loads((d / "finetune.json").read_text(encoding="utf-8"))
+        num_classes = int(meta["num_classes"])
+        config = BertConfig.from_json_file(d / "config.json")
+        state = load(d / "model.safetensors")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SourceError(f"{d}: not a readable finetune run ({type(e).__name__}: {e})") from None
+    encoder = BertModel(config, add_pooling_layer=any(k.startswith("encoder.pooler.") for k in state))
+    model = SentenceClassifier(encoder, num_classes)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise SourceError(
+            f"{d / 'model.safetensors'}: does not fit the classifier config.json describes: {e}"
+        ) from None
+    length = min(8, config.max_position_embeddings)
+    ids = Tensor(np.full((2, length), config.pad_token_id, np.int64))
+    mask = Tensor(np.ones((2, length), np.int64))
+    axes = {0: "batch", 1: "sequence"}
+    return SavedModel(
+        model, (ids, mask), ["input_ids", "attention_mask"],
+        {"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}}, ["logits"],
+    )  # fmt: skip
+
+
+def saved_model(path: str | os.PathLike, part: str | None = None) -> SavedModel:
+    """The model a ``chainrule`` command wrote at ``path``, with example inputs and dynamic axes.
 
     ``part`` picks one model where the path holds several (a maintenance run's
     ``lstm``/``cnn``, a traffic detector's ``classifier``/``autoencoder``,
@@ -91,15 +146,12 @@ def saved_model(path: str | os.PathLike, part: str | None = None) -> tuple[Modul
         if not chosen.is_file():
             raise SourceError(f"{p}: no model {part!r}; the run holds {', '.join(names)}")
         return _maintenance(chosen)
-    if (p / "model.safetensors").is_file() and (p / "tokenizer.json").is_file():
-        raise SourceError(
-            f"{p}: a finetune run (sentence classifier); export it from Python with "
-            "cr.onnx.export(classifier, (input_ids,), ...): its tokenizer stays outside the graph"
-        )
+    if (p / "finetune.json").is_file():
+        return _finetune(p)
     raise SourceError(
         f"{p}: not a run directory chainrule export knows (expected config.json + checkpoints/ from "
-        "`chainrule train`, detector.json from `chainrule traffic`, or models/*.safetensors from "
-        "`chainrule maintenance`)"
+        "`chainrule train`, detector.json from `chainrule traffic`, models/*.safetensors from "
+        "`chainrule maintenance`, or finetune.json + model.safetensors from `chainrule finetune`)"
     )
 
 

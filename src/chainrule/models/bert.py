@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd import no_grad
+from chainrule.autograd import is_tracing, no_grad
 from chainrule.io import load as load_file
 from chainrule.io import save as save_file
 from chainrule.models.tokenization import BertTokenizer
@@ -45,6 +45,7 @@ from chainrule.nn.module import Module, ModuleList
 from chainrule.nn.normalization import LayerNorm
 from chainrule.ops.activation import gelu, relu
 from chainrule.ops.attention import scaled_dot_product_attention
+from chainrule.ops.elementwise import cast, clamp
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import cat
 from chainrule.ops.special import normal_cdf
@@ -190,7 +191,7 @@ class BertSelfAttention(Module):
         self.value = Linear(h, h)
         self.dropout = Dropout(config.attention_probs_dropout_prob)
 
-    def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         n, length, h = x.shape
         heads, d = self.num_attention_heads, self.attention_head_size
         qkv = _project_qkv(x, self.query, self.key, self.value)  # (N, L, 3H)
@@ -230,7 +231,7 @@ class BertAttention(Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.output(self.self(x, mask), x)
 
 
@@ -297,7 +298,7 @@ class BertLayer(Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         a = self.attention(x, mask)
         return self.output(self.intermediate(a), a)
 
@@ -309,7 +310,7 @@ class BertEncoder(Module):
         super().__init__()
         self.layer = ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         for layer in self.layer:
             x = layer(x, mask)
         return x
@@ -532,17 +533,26 @@ def _int_tensor(t: Any, name: str) -> Tensor:
     return t
 
 
-def key_mask(attention_mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
-    """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real."""
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x), None)
+
+
+def key_mask(attention_mask: Any, shape: tuple[int, int]) -> Tensor | None:
+    """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real.
+
+    Computed with Tensor ops, so that an exported graph takes ``attention_mask``
+    as an input; while tracing, a mask with no padding is kept too (the graph
+    must hold for padded batches).
+    """
     if attention_mask is None:
         return None
-    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
+    m = _as_tensor(attention_mask)
     if m.shape != shape:
         raise ValueError(f"BertModel: attention_mask of shape {m.shape} must match input_ids {shape}")
-    m = m.astype(bool, copy=False)
-    if m.all():
+    if not is_tracing() and m._array.all():
         return None
-    return m[:, None, None, :]
+    keep = m if m._array.dtype == np.bool_ else m != 0
+    return keep[:, None, None, :]
 
 
 # -------------------------------------------------------------- sentences
@@ -652,13 +662,16 @@ def _sentence_max_length(folder: Path) -> int | None:
 
 
 def mean_pool(hidden: Tensor, attention_mask: Any = None) -> Tensor:
-    """The mean of ``hidden`` (N, L, H) over the positions where ``attention_mask`` (N, L) is 1."""
+    """The mean of ``hidden`` (N, L, H) over the positions where ``attention_mask`` (N, L) is 1.
+
+    The weights are Tensor ops on the mask, so that an exported graph pools with its mask input.
+    """
     if attention_mask is None:
         return hidden.mean(1)
-    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
-    m = m.astype(hidden.dtype)
-    count = np.maximum(m.sum(1, keepdims=True), 1e-9).astype(hidden.dtype)
-    weights = Tensor._make(m[:, :, None] / count[:, :, None], None)
+    m = _as_tensor(attention_mask)
+    m = cast(m, hidden._array.dtype)
+    count = clamp(m.sum(1, keepdim=True), min=1e-9)
+    weights = (m / count)[:, :, None]
     return (hidden * weights).sum(1)
 
 

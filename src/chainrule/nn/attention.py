@@ -27,6 +27,7 @@ from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import softmax
 from chainrule.ops.attention import scaled_dot_product_attention
+from chainrule.ops.elementwise import cast, where
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import cat
 from chainrule.tensor import Tensor
@@ -140,8 +141,7 @@ class MultiheadAttention(Module):
         if not batched:  # unbatched: a batch of one
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
-                key_padding_mask = _array_or_tensor(key_padding_mask)
-                key_padding_mask = key_padding_mask.reshape(1, -1)
+                key_padding_mask = _as_tensor(key_padding_mask).reshape(1, -1)
         elif self.batch_first:  # the arithmetic below is written for (L, N, E)
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         out, weights = self._attend(
@@ -184,7 +184,7 @@ class MultiheadAttention(Module):
         if causal:
             attn_mask = None
         elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
-            attn_mask = np.triu(np.ones((tgt_len, src_len), dtype=bool), 1)
+            attn_mask = Tensor._make(np.triu(np.ones((tgt_len, src_len), dtype=bool), 1), None)
         q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
         mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array.dtype)
         if self.bias_k is not None:
@@ -245,18 +245,17 @@ class MultiheadAttention(Module):
 
 
 # ---------------------------------------------------------------------- masks
+# The masks are combined with Tensor ops, not NumPy: an exported graph then
+# takes them as inputs (a padding mask changes with every batch).
 def _is_bool(m: Any) -> bool:
     return (m._array if isinstance(m, Tensor) else m).dtype == np.bool_
 
 
-def _array_or_tensor(m: Any) -> Any:
-    """A float mask stays a Tensor (it may require grad); everything else becomes an array."""
-    if isinstance(m, Tensor):
-        return m if m._array.dtype.kind == "f" else m._array
-    return np.asarray(m)
+def _as_tensor(m: Any) -> Tensor:
+    return m if isinstance(m, Tensor) else Tensor._make(np.asarray(m), None)
 
 
-def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -> Any:
+def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -> Tensor | None:
     """One mask in ``scaled_dot_product_attention``'s convention, broadcastable to (N, H, L, S).
 
     Bool masks (True = masked) become one bool "may attend" mask; as soon as
@@ -264,8 +263,8 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
     """
     masks = []
     if attn_mask is not None:
-        m = _array_or_tensor(attn_mask)
-        if m.dtype.kind not in "bf":
+        m = _as_tensor(attn_mask)
+        if m._array.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: attn_mask must be bool or float, got {m.dtype}")
         if m.shape == (tgt_len, src_len):
             pass
@@ -278,14 +277,14 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
             )
         masks.append(m)
     if key_padding_mask is not None:
-        m = _array_or_tensor(key_padding_mask)
-        if m.dtype.kind not in "bf":
+        m = _as_tensor(key_padding_mask)
+        if m._array.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: key_padding_mask must be bool or float, got {m.dtype}")
         if m.shape != (bsz, src_len):
             raise ValueError(
                 f"{_NAME}: key_padding_mask must have shape (N, S) = {(bsz, src_len)}, got {tuple(m.shape)}"
             )
-        masks.append(m.reshape(bsz, 1, 1, src_len))
+        masks.append(m[:, None, None, :])
     if not masks:
         return None
     if all(_is_bool(m) for m in masks):
@@ -296,19 +295,16 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
     total = None
     for m in masks:
         if _is_bool(m):
-            m = np.where(m, -np.inf, 0.0).astype(dtype)
-        elif isinstance(m, np.ndarray):
-            m = m.astype(dtype, copy=False)
+            m = where(m, Tensor._make(np.array(-np.inf, dtype), None), Tensor._make(np.array(0, dtype), None))
+        elif m._array.dtype != dtype:
+            m = cast(m, dtype)
         total = m if total is None else total + m
     return total
 
 
-def _pad_mask(mask: Any) -> Any:
+def _pad_mask(mask: Tensor | None) -> Tensor | None:
     """One more key (bias_k or the zero key) that every query may attend to: pad the last axis."""
     if mask is None:
         return None
-    if _is_bool(mask):
-        return np.concatenate([mask, np.ones((*mask.shape[:-1], 1), dtype=bool)], -1)
-    if isinstance(mask, Tensor):
-        return cat([mask, Tensor(np.zeros((*mask.shape[:-1], 1), dtype=mask._array.dtype))], -1)
-    return np.concatenate([mask, np.zeros((*mask.shape[:-1], 1), dtype=mask.dtype)], -1)
+    column = np.ones if _is_bool(mask) else np.zeros
+    return cat([mask, Tensor._make(column((*mask.shape[:-1], 1), dtype=mask._array.dtype), None)], -1)

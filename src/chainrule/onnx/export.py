@@ -5,9 +5,12 @@ Each recorded op becomes ONNX nodes (:mod:`chainrule.onnx.translate`); the
 parameters and buffers become initializers under their ``state_dict`` names;
 ops whose inputs depend on neither the inputs nor the parameters are folded
 (their traced value becomes an initializer). With ``dynamic_axes`` the model
-runs a second time with those axes one longer or shorter: the ints that
-changed between the runs (reshape targets, slice ends, positions, causal
-masks) are rebuilt in the graph from the inputs' shapes.
+runs a second time with those axes one shorter (or longer, where the model
+refuses shorter): the ints that changed between the runs (reshape targets,
+slice ends, positions, causal masks) are rebuilt in the graph from the inputs'
+shapes. A mask is an input like any other: the layers combine masks with
+Tensor ops, and the ops without a derivative (comparisons, logical ops,
+integer casts) are recorded by name.
 """
 
 from __future__ import annotations
@@ -102,8 +105,10 @@ class Graph:
         self.nodes.append(helper.make_node(op, list(inputs), outs, name=self.fresh(op), **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def bind(self, out: Tensor, name: str) -> None:
+    def bind(self, out: Tensor, name: str, array: Any = None) -> None:
+        """Name ``out``, and its array (``array``: the one it held when recorded), for ops handed arrays."""
         self.names[id(out)] = name
+        self.names[id(out._array if array is None else array)] = name
 
     # -- shapes and dynamic ints -------------------------------------------
     def fail(self, what: str) -> ExportError:
@@ -193,21 +198,23 @@ class Graph:
             return self.node(
                 "Expand", [self.const(np.array(a.flat[0], a.dtype)), self.ints(a.shape, b.shape, key)]
             )
-        if a.ndim == 2 and a.shape[0] == a.shape[1] and np.issubdtype(a.dtype, np.floating):
-            causal = np.triu(np.full(a.shape, -np.inf, a.dtype), 1)
-            n = self.source(a.shape[0], b.shape[0])
-            if n is not None and np.array_equal(a, causal):
-                square = self.node("Concat", [n, n], axis=0)
-                ones = self.node("ConstantOfShape", [square], value=_one_tensor(np.int64))
-                upper = self.node(
-                    "Cast", [self.node("Trilu", [ones, self.const(np.int64(1))], upper=1)], to=9
-                )
-                return self.node(
-                    "Where", [upper, self.const(np.array(-np.inf, a.dtype)), self.const(np.array(0, a.dtype))]
-                )
+        if a.ndim == 2 and b.ndim == 2 and a.size > 1:
+            # a causal mask: one value above the diagonal (-inf, or True = masked), another on and below it
+            above = np.triu(np.ones(a.shape, bool), 1)
+            hi, lo = a[above][:1], a[~above][:1]
+            if hi.size and lo.size and _triangular(a, hi[0], lo[0]) and _triangular(b, hi[0], lo[0]):
+                size = self.ints(a.shape, b.shape, key)
+                ones = self.node("ConstantOfShape", [size], value=_one_tensor(np.int64))
+                upper = self.node("Trilu", [ones, self.const(np.int64(1))], upper=1)
+                upper = self.node("Cast", [upper], to=9)
+                if a.dtype == np.bool_:  # (ONNX Runtime has no bool Where)
+                    return upper if hi[0] else self.node("Not", [upper])
+                values = [self.const(np.array(v, a.dtype)) for v in (hi[0], lo[0])]
+                return self.node("Where", [upper, *values])
         raise self.fail(
             f"argument {key!r} is a constant of shape {a.shape} that changes with a dynamic axis "
-            f"({b.shape} in the second run) and is neither an arange nor a causal mask"
+            f"({b.shape} in the second run) and is neither an arange, a filled constant nor a causal mask; "
+            "compute it with Tensor ops from the inputs, or pass it as an input"
         )
 
     def arg_b(self, name: str) -> Any:
@@ -218,6 +225,13 @@ class Graph:
             return None
         v = self.call_b.args[x_name]
         return tuple(v.shape) if v is not None else None
+
+
+def _triangular(x: np.ndarray, hi: Any, lo: Any) -> bool:
+    """Whether ``x`` (2-D) holds ``hi`` strictly above its diagonal and ``lo`` elsewhere (hi != lo)."""
+    if hi == lo or (isinstance(hi, float) and np.isnan(hi)):
+        return False
+    return bool(np.array_equal(x, np.where(np.triu(np.ones(x.shape, bool), 1), hi, lo)))
 
 
 def _one_tensor(dtype: Any) -> Any:
@@ -255,12 +269,67 @@ def _axes(spec: Any) -> dict[int, str]:
     return {int(k): f"dim_{k}" for k in spec}
 
 
-def _resized(t: Tensor, axes: dict[int, str]) -> Tensor:
-    """``t`` with each dynamic axis one shorter (one longer where it is below 3), repeating or cutting entries."""  # noqa: E501
+def _sizes_b(
+    tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]], grow: bool
+) -> dict[str, int]:
+    """The second run's size of each dynamic axis label: one shorter (or longer with ``grow``), told apart.
+
+    Sizes in the graph are traced back to the input axis they came from by the
+    pair (size in run A, size in run B); two labels with equal sizes in the
+    example (batch 4, sequence 4) get different second sizes, so that the
+    pairs, and with them the sources, stay distinct.
+    """
+    chosen: dict[str, int] = {}
+    used: set[tuple[int, int]] = set()
+    for t, name in zip(tensors, names, strict=True):
+        for axis, label in dyn.get(name, {}).items():
+            if label in chosen:
+                continue
+            a = t.shape[axis]
+            steps = [1, 2, 3, 4, 5, 6] if grow or a < 3 else [-1, 1, -2, 2, -3, 3]
+            b = next((a + d for d in steps if a + d >= 2 and (a, a + d) not in used), a + 7)
+            chosen[label] = b
+            used.add((a, b))
+    return chosen
+
+
+def _second_run(
+    model: Module, tensors: list[Tensor], names: list[str], dyn: dict[str, dict[int, str]]
+) -> tuple[list[Call], list[Tensor], list[tuple[str, int, int, int]]]:
+    """Run ``model`` with the dynamic axes resized: its calls, outputs and the (input, axis, a, b) sizes.
+
+    The axes shrink first; where the model refuses that (lengths or positions
+    in the inputs' values that no longer fit), they grow instead.
+    """
+    errors = []
+    for grow in (False, True):
+        sizes = _sizes_b(tensors, names, dyn, grow)
+        resized = [
+            _resized(t, {ax: sizes[label] for ax, label in dyn.get(n, {}).items()})
+            for t, n in zip(tensors, names, strict=True)
+        ]
+        try:
+            calls, outs = _run(model, resized)
+        except (ValueError, TypeError, IndexError) as e:
+            shapes = ", ".join(f"{n} {tuple(t.shape)}" for t, n in zip(resized, names, strict=True))
+            errors.append(f"with {shapes}: {e}")
+            continue
+        dims = [(n, ax, t.shape[ax], tb.shape[ax]) for t, tb, n in zip(tensors, resized, names, strict=True)
+                for ax in dyn.get(n, {})]  # fmt: skip
+        return calls, outs, dims
+    raise ExportError(
+        f"onnx export: to find what the dynamic axes change, {type(model).__name__} runs again with them "
+        f"resized, and those runs failed ({'; '.join(errors)}). Give each size that must agree across "
+        "inputs one axis name in dynamic_axes, or export without them"
+    )
+
+
+def _resized(t: Tensor, axes: dict[int, int]) -> Tensor:
+    """``t`` with each axis in ``axes`` cut or grown to its new size (growing repeats the last entry)."""
     data = t._array
-    for axis in axes:
+    for axis, b in axes.items():
         n = data.shape[axis]
-        idx = np.arange(n - 1) if n >= 3 else np.concatenate([np.arange(n), [n - 1]])
+        idx = np.arange(b) if b <= n else np.concatenate([np.arange(n), np.full(b - n, n - 1)])
         data = np.take(data, idx, axis=axis)
     return Tensor(np.ascontiguousarray(data))
 
@@ -311,10 +380,7 @@ def export(
         dims: list[tuple[str, int, int, int]] = []
         in_dyn = {n: dynamic_axes[n] for n in input_names if n in dynamic_axes}
         if in_dyn:
-            tensors_b = [_resized(t, in_dyn.get(n, {})) for t, n in zip(tensors, input_names, strict=True)]
-            for t, tb, n in zip(tensors, tensors_b, input_names, strict=True):
-                dims += [(n, ax, t.shape[ax], tb.shape[ax]) for ax in in_dyn.get(n, {})]
-            calls_b, outs_b = _run(model, tensors_b)
+            calls_b, outs_b, dims = _second_run(model, tensors, input_names, in_dyn)
             if [c.op for c in calls] != [c.op for c in calls_b]:
                 raise ExportError(
                     "onnx export: the model runs different ops when a dynamic axis changes size "
@@ -340,6 +406,12 @@ def export(
         translate.emit(g, call)
     g.call = g.call_b = None
 
+    output_names = list(output_names or [f"output_{i}" for i in range(len(outs))])
+    if len(output_names) != len(outs):
+        raise ExportError(f"onnx export: {len(output_names)} output_names for {len(outs)} outputs")
+    for t, n in zip(outs, output_names, strict=True):
+        src = g.val(t)  # an input returned as it is (Identity, Dropout in eval) names the input
+        g.nodes.append(helper.make_node("Identity", [src], [n], name=g.fresh("Output")))
     used = {i for n in g.nodes for i in n.input}
     unused = [n for n in input_names if n not in used]
     if unused:
@@ -348,12 +420,6 @@ def export(
             "outside chainrule's ops (through .data or NumPy), so the export would bake in the example's "
             "values; compute with Tensor ops, or leave the input out"
         )
-    output_names = list(output_names or [f"output_{i}" for i in range(len(outs))])
-    if len(output_names) != len(outs):
-        raise ExportError(f"onnx export: {len(output_names)} output_names for {len(outs)} outputs")
-    for t, n in zip(outs, output_names, strict=True):
-        src = g.val(t)
-        g.nodes.append(helper.make_node("Identity", [src], [n], name=g.fresh("Output")))
 
     def info(name: str, t: Tensor, tb: Tensor | None) -> Any:
         shape: list[Any] = list(t.shape)

@@ -168,12 +168,18 @@ _UNARY = {
     "Neg": ew.neg, "Exp": ew.exp, "Log": ew.log, "Sqrt": ew.sqrt, "Abs": ew.abs, "Sin": ew.sin, "Cos": ew.cos,
     "Tanh": ew.tanh, "Sigmoid": ew.sigmoid, "Relu": F.relu, "Floor": ew.floor, "Ceil": ew.ceil,
     "Reciprocal": ew.reciprocal, "Erf": pointwise.erf, "Softplus": F.softplus, "Not": None,
+    "Tan": pointwise.tan, "Asin": pointwise.asin, "Acos": pointwise.acos, "Atan": pointwise.atan,
+    "Sinh": pointwise.sinh, "Cosh": pointwise.cosh, "Asinh": pointwise.asinh, "Acosh": pointwise.acosh,
+    "Atanh": pointwise.atanh, "Softsign": pointwise.softsign,
 }  # fmt: skip
 for _n, _f in _UNARY.items():
     if _f is not None:
         RUNNERS[_n] = lambda a, k, f=_f: f(a[0])
 RUNNERS["Identity"] = lambda a, k: a[0]
 RUNNERS["Not"] = lambda a, k: Tensor(~a[0]._array)
+RUNNERS["IsNaN"] = lambda a, k: Tensor(np.isnan(a[0]._array))
+RUNNERS["IsInf"] = lambda a, k: Tensor(np.isinf(a[0]._array))
+RUNNERS["Sign"] = lambda a, k: pointwise.sign(a[0])
 RUNNERS["LeakyRelu"] = lambda a, k: F.leaky_relu(a[0], k.get("alpha", 0.01))
 RUNNERS["HardSigmoid"] = lambda a, k: ew.clamp(a[0] * k.get("alpha", 0.2) + k.get("beta", 0.5), 0.0, 1.0)
 RUNNERS["HardSwish"] = lambda a, k: F.hardswish(a[0])
@@ -185,7 +191,8 @@ RUNNERS["MatMul"] = lambda a, k: ops.linalg.matmul(a[0], a[1])
 RUNNERS["Transpose"] = lambda a, k: sh.permute(a[0], *(k.get("perm") or range(a[0].ndim)[::-1]))
 
 _COMPARE = {"Greater": np.greater, "Less": np.less, "Equal": np.equal, "GreaterOrEqual": np.greater_equal,
-            "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or}  # fmt: skip
+            "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or,
+            "Xor": np.logical_xor}  # fmt: skip
 for _n, _f in _COMPARE.items():
     RUNNERS[_n] = lambda a, k, f=_f: Tensor(f(a[0]._array, a[1]._array))
 

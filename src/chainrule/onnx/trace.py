@@ -2,8 +2,10 @@
 
 The exporter runs the model once (twice with dynamic axes) under :func:`record`;
 each call becomes a :class:`Call` naming the op, its forward arguments by name
-(``inspect.signature`` of ``forward``) and the Tensor it returned. Module calls
-are tracked too, so an error can name the layer that used an op.
+(``inspect.signature`` of ``forward``) and the Tensor it returned. The ops
+with no derivative (comparisons, logical ops, integer casts) are recorded by
+their public name, their operands under ``operands``. Module calls are
+tracked too, so an error can name the layer that used an op.
 """
 
 from __future__ import annotations
@@ -29,20 +31,25 @@ class Call:
 
     A recurrent layer is recorded whole: ``op`` is then the module's class,
     ``args`` holds ``module`` and its forward arguments, ``out`` its output tuple.
+    An op without a derivative is recorded by name (``op`` is ``"ne"``, ``args``
+    holds ``operands``).
     """
 
-    op: type
+    op: type | str
     args: dict[str, Any]
     out: Tensor
     layer: str = ""
     keep: list[Any] = field(default_factory=list)
+    out_array: Any = None  # the output's array when recorded (an in-place write may rebind out._array later)
 
     @property
     def name(self) -> str:
-        return self.op.__name__
+        return self.op if isinstance(self.op, str) else self.op.__name__
 
 
-def _bind(cls: type, inputs: tuple, options: dict) -> dict[str, Any]:
+def _bind(cls: type | str, inputs: tuple, options: dict) -> dict[str, Any]:
+    if isinstance(cls, str):
+        return {"operands": tuple(inputs), **options}
     sig = _SIGNATURES.get(cls)
     if sig is None:
         sig = _SIGNATURES[cls] = inspect.signature(cls.forward)
@@ -64,11 +71,11 @@ def record(model: Module) -> Iterator[list[Call]]:
     names = {id(m): n or type(m).__name__ for n, m in model.named_modules()}
     originals: list[tuple[Module, Any]] = []
 
-    def tracer(cls: type, inputs: tuple, options: dict, out: Tensor) -> None:
+    def tracer(cls: type | str, inputs: tuple, options: dict, out: Tensor) -> None:
         if leaf[0]:
             return
         layer = stack[-1] if stack else type(model).__name__
-        calls.append(Call(cls, _bind(cls, inputs, options), out, layer, [inputs]))
+        calls.append(Call(cls, _bind(cls, inputs, options), out, layer, [inputs], out._array))
 
     def wrap(m: Module) -> None:
         forward = m.forward

@@ -28,7 +28,7 @@ def emit(g: Graph, call: Call) -> None:
         raise g.fail("has no ONNX translation (supported: " + ", ".join(sorted(TRANSLATORS)) + ")")
     name = fn(g, call)
     if name is not None:  # a layer recorded whole binds its outputs itself
-        g.bind(call.out, name)
+        g.bind(call.out, name, call.out_array)
 
 
 def _op(*names: str) -> Callable:
@@ -74,7 +74,9 @@ for _name in _BINARY:
 _UNARY = {
     "Neg": "Neg", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin", "Cos": "Cos",
     "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Floor": "Floor", "Ceil": "Ceil",
-    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf",
+    "Reciprocal": "Reciprocal", "Clone": "Identity", "Erf": "Erf", "Tan": "Tan", "Asin": "Asin",
+    "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
+    "Atanh": "Atanh", "Softsign": "Softsign", "Sign": "Sign",
 }  # fmt: skip
 
 
@@ -95,6 +97,15 @@ def _square(g: Graph, call: Call) -> str:
 @_op("Rsqrt")
 def _rsqrt(g: Graph, call: Call) -> str:
     return g.node("Reciprocal", [g.node("Sqrt", [g.arg("a")])])
+
+
+@_op("Log2", "Log10", "Exp2")
+def _log_base(g: Graph, call: Call) -> str:
+    # log_b x = ln x / ln b;  2^x = exp(x ln 2)
+    a = g.arg("a")
+    if call.name == "Exp2":
+        return g.node("Exp", [g.node("Mul", [a, _c(g, np.log(2.0), call)])])
+    return g.node("Div", [g.node("Log", [a]), _c(g, np.log(2.0 if call.name == "Log2" else 10.0), call)])
 
 
 @_op("Log1p")
@@ -149,6 +160,100 @@ def _masked_fill(g: Graph, call: Call) -> str:
     v = call.args["value"]
     value = _c(g, v, call) if np.isscalar(v) else g.arg("value")
     return g.node("Where", [mask, value, g.arg("a")])
+
+
+# -- ops without a derivative (recorded by name: comparisons, logic, integer casts) ----
+_COMPARE = {"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual"}
+_LOGIC = {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor",
+          "bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor"}  # fmt: skip
+
+
+def _operands(g: Graph, call: Call, dtype: Any = None) -> list[str]:
+    """The op's operands as graph names, all of one dtype: ``dtype``, else the tensors' common one.
+
+    A Python number takes the tensors' dtype (PyTorch's rule: ``ids != 0``
+    compares in the ids' dtype).
+    """
+    ops = call.args["operands"]
+    if dtype is None:
+        dtype = np.result_type(*[x._array for x in ops if isinstance(x, Tensor)])
+    names = []
+    for i, x in enumerate(ops):
+        if not isinstance(x, Tensor):
+            names.append(g.const(np.array(x, dtype=dtype)))
+            continue
+        name = g.arg("operands", i)
+        names.append(name if x.dtype == dtype else g.node("Cast", [name], to=onnx_dtype(dtype)))
+    return names
+
+
+@_op(*_COMPARE, "ne")
+def _compare(g: Graph, call: Call) -> str:
+    a, b = _operands(g, call)
+    if call.name == "ne":
+        return g.node("Not", [g.node("Equal", [a, b])])
+    return g.node(_COMPARE[call.name], [a, b])
+
+
+@_op(*_LOGIC)
+def _logic(g: Graph, call: Call) -> str:
+    if call.name.startswith("bitwise") and call.out.dtype != np.bool_:
+        raise g.fail(f"{call.name} on {call.out.dtype} integers (ONNX's bitwise ops need opset 18); "
+                     "use bool tensors")  # fmt: skip
+    a, b = _operands(g, call, np.bool_)
+    return g.node(_LOGIC[call.name], [a, b])
+
+
+@_op("logical_not", "bitwise_not")
+def _not(g: Graph, call: Call) -> str:
+    if call.name == "bitwise_not" and call.out.dtype != np.bool_:
+        raise g.fail(
+            f"bitwise_not on {call.out.dtype} integers (ONNX's BitwiseNot needs opset 18); use bool tensors"
+        )
+    return g.node("Not", _operands(g, call, np.bool_))
+
+
+@_op("isnan", "isinf", "isfinite")
+def _isnan(g: Graph, call: Call) -> str:
+    (a,) = _operands(g, call)
+    if call.name != "isfinite":
+        return g.node("IsNaN" if call.name == "isnan" else "IsInf", [a])
+    return g.node("Not", [g.node("Or", [g.node("IsNaN", [a]), g.node("IsInf", [a])])])
+
+
+@_op("sign")
+def _sign(g: Graph, call: Call) -> str:
+    return g.node("Sign", _operands(g, call))
+
+
+@_op("floor_divide")
+def _floor_divide(g: Graph, call: Call) -> str:
+    # floor(a / b), computed in float64 for integers (ONNX's integer Div truncates toward zero)
+    dtype = call.out.dtype
+    wide = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    q = g.node("Floor", [g.node("Div", _operands(g, call, wide))])
+    return q if wide == dtype else g.node("Cast", [q], to=onnx_dtype(dtype))
+
+
+@_op("assign")
+def _assign(g: Graph, call: Call) -> str:
+    # an in-place write (x += y, x.relu_(), x.fill_(v), x[key] = v): x now holds the value, in its shape
+    target, value = call.args["operands"]
+    dtype = target._array.dtype
+    if isinstance(value, (Tensor, np.ndarray)):  # copy_ hands over the source's array
+        v = g.arg("operands", 1)
+        if value.dtype != dtype:
+            v = g.node("Cast", [v], to=onnx_dtype(dtype))
+        if value.shape == target.shape:
+            return v
+    else:
+        v = g.const(np.asarray(value, dtype=dtype))
+    if g.is_live(target):
+        shape = g.node("Shape", [g.val(target)])
+    else:  # a constant written with a traced value: only its shape counts
+        b = g.arg_b("operands")
+        shape = g.ints(target.shape, None if b is None else b[0].shape, "shape")
+    return g.node("Expand", [v, shape])
 
 
 # -- activations -----------------------------------------------------------------
@@ -322,6 +427,96 @@ def _adaptive_avg(g: Graph, call: Call) -> str:
     return y
 
 
+@_op("AdaptiveMaxPool")
+def _adaptive_max(g: Graph, call: Call) -> str:
+    # x is (B, H, W); window i covers rows floor(i H / oh) .. ceil((i + 1) H / oh), likewise the columns
+    h, w = call.args["x"].shape[1:]
+    oh, ow = call.args["out_hw"]
+    x = g.arg("x")
+    if h % oh == 0 and w % ow == 0:  # equal windows: one MaxPool
+        kernel = [h // oh, w // ow]
+        x = g.node("Unsqueeze", [x, g.const(np.array([1], np.int64))])
+        y = g.node("MaxPool", [x], kernel_shape=kernel, strides=kernel)
+        return g.node("Squeeze", [y, g.const(np.array([1], np.int64))])
+    rows = []
+    for i in range(oh):
+        cells = []
+        for j in range(ow):
+            lo = np.array([(i * h) // oh, (j * w) // ow], np.int64)
+            hi = np.array([-(-((i + 1) * h) // oh), -(-((j + 1) * w) // ow)], np.int64)
+            win = g.node("Slice", [x, g.const(lo), g.const(hi), g.const(np.array([1, 2], np.int64))])
+            cells.append(g.node("ReduceMax", [win], axes=[1, 2], keepdims=1))
+        rows.append(g.node("Concat", cells, axis=2))
+    return g.node("Concat", rows, axis=1)
+
+
+@_op("Resample")
+def _resample(g: Graph, call: Call) -> str:
+    # y = x M^T along each spatial axis that has a matrix (linear interpolation, adaptive pooling)
+    mats = call.args["mats"]
+    nd = call.args["x"].ndim
+    lead = nd - len(mats)
+    y = g.arg("x")
+    for i, m in enumerate(mats):
+        if m is None:
+            continue
+        axis = lead + i
+        mt = g.const(np.ascontiguousarray(m.T))
+        if axis == nd - 1:
+            y = g.node("MatMul", [y, mt])
+            continue
+        perm = list(range(nd))
+        perm[axis], perm[-1] = perm[-1], perm[axis]
+        y = g.node("Transpose", [g.node("MatMul", [g.node("Transpose", [y], perm=perm), mt])], perm=perm)
+    return y
+
+
+@_op("NearestUpsample")
+def _nearest(g: Graph, call: Call) -> str:
+    # each output pixel copies one input pixel: a Gather of the source indices along each resized axis
+    plan = call.args["plan"]
+    x = call.args["x"]
+    lead = x.ndim - len(plan)
+    y = g.arg("x")
+    for a, p in enumerate(plan, lead):
+        if p is None:
+            continue
+        idx = np.repeat(np.arange(x.shape[a]), p) if type(p) is int else np.asarray(p)
+        y = g.node("Gather", [y, g.const(idx.astype(np.int64))], axis=a)
+    return y
+
+
+def _tap_kernel(channels: int, k: tuple[int, int], dtype: Any) -> np.ndarray:
+    """One-hot kernels (C*kh*kw, 1, kh, kw): out channel c*kh*kw + i*kw + j copies channel c's tap (i, j)."""
+    taps = np.eye(k[0] * k[1], dtype=dtype).reshape(k[0] * k[1], 1, *k)
+    return np.tile(taps, (channels, 1, 1, 1))
+
+
+@_op("Unfold")
+def _unfold(g: Graph, call: Call) -> str:
+    # im2col as a grouped convolution with one-hot kernels, then (N, C*kh*kw, oh, ow) -> (N, C*kh*kw, L)
+    k, d, s, p, _out = call.args["geo"]
+    c = call.args["x"].shape[1]
+    w = g.const(_tap_kernel(c, k, call.out.dtype))
+    y = g.node("Conv", [g.arg("x"), w], group=c, kernel_shape=list(k), strides=list(s), dilations=list(d),
+               pads=[p[0], p[1], p[0], p[1]])  # fmt: skip
+    return g.node("Reshape", [y, g.const(np.array([0, c * k[0] * k[1], -1], np.int64))])
+
+
+@_op("Fold")
+def _fold(g: Graph, call: Call) -> str:
+    # col2im, the adjoint of unfold: the same one-hot kernels in a transposed convolution (overlaps sum)
+    k, d, s, p, out = call.args["geo"]
+    size = call.args["size"]
+    c = call.args["cols"].shape[1] // (k[0] * k[1])
+    cols = g.node("Reshape", [g.arg("cols"), g.const(np.array([0, c * k[0] * k[1], *out], np.int64))])
+    # the transposed convolution's natural size; output_padding adds the rows no block reached
+    reached = [(o - 1) * st - 2 * pa + di * (ke - 1) + 1 for o, st, pa, di, ke in zip(out, s, p, d, k)]
+    return g.node("ConvTranspose", [cols, g.const(_tap_kernel(c, k, call.out.dtype))], group=c,
+                  kernel_shape=list(k), strides=list(s), dilations=list(d), pads=[p[0], p[1], p[0], p[1]],
+                  output_padding=[n - r for n, r in zip(size, reached, strict=True)])  # fmt: skip
+
+
 # -- normalization --------------------------------------------------------------
 @_op("BatchNorm")
 def _batchnorm(g: Graph, call: Call) -> str:
@@ -398,9 +593,10 @@ def _dropout(g: Graph, call: Call) -> str:
     return g.node("Identity", [g.arg("a")])
 
 
-@_op("ScaledDotProductAttention")
+@_op("ScaledDotProductAttention", "FlashAttention")
 def _sdpa(g: Graph, call: Call) -> str:
-    # softmax(q k^T * scale + mask) v; a bool mask keeps the True positions
+    # softmax(q k^T * scale + mask) v; a bool mask keeps the True positions. A query whose keys
+    # are all masked gets zero weights, as in chainrule and PyTorch (softmax alone would give NaN).
     a = call.args
     q = g.node("Mul", [g.arg("q"), _c(g, a["scale"], call)])
     nd = a["k"].ndim
@@ -416,7 +612,10 @@ def _sdpa(g: Graph, call: Call) -> str:
         m = a["mask"]
         mask = g.arg("mask")
         s = g.node("Where", [mask, s, ninf]) if m.dtype == np.bool_ else g.node("Add", [s, mask])
-    return g.node("MatMul", [g.node("Softmax", [s], axis=-1), g.arg("v")])
+    p = g.node("Softmax", [s], axis=-1)
+    if a["mask"] is not None and not a["is_causal"]:
+        p = g.node("Where", [g.node("IsNaN", [p]), _c(g, 0, call), p])
+    return g.node("MatMul", [p, g.arg("v")])
 
 
 def _one(dtype: Any) -> Any:
@@ -662,6 +861,29 @@ def _gate_weights(g: Graph, names: list[str], order: list[int], nh: int) -> str:
     return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
 
 
+def _gate_biases(g: Graph, pairs: list[tuple[str, str]], order: list[int], nh: int) -> str:
+    """The directions' (b_ih, b_hh) as ONNX's B: [Wb | Rb], gates reordered, stacked to (directions, ...)."""
+    gates = len(order)
+    axis0 = g.const(np.array([0], np.int64))
+    stacked = []
+    for b_ih, b_hh in pairs:
+        b = g.node("Concat", [b_ih, b_hh], axis=0)
+        if gates > 1:
+            p = g.node("Split", [b, g.const(np.full(2 * gates, nh, np.int64))], n_out=2 * gates, axis=0)
+            b = g.node("Concat", [p[i] for i in order] + [p[gates + i] for i in order], axis=0)
+        stacked.append(g.node("Unsqueeze", [b, axis0]))
+    return stacked[0] if len(stacked) == 1 else g.node("Concat", stacked, axis=0)
+
+
+def _node_attrs(kind: str, nh: int, direction: str, relu: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"hidden_size": nh, "direction": direction}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1  # PyTorch applies the reset gate after the hidden projection
+    if kind == "RNN":
+        attrs["activations"] = ["Relu" if relu else "Tanh"] * (2 if direction == "bidirectional" else 1)
+    return attrs
+
+
 @_op("RNN", "LSTM", "GRU")
 def _recurrent(g: Graph, call: Call) -> None:
     # one ONNX RNN/LSTM/GRU node per layer, both directions in one node; the
@@ -689,18 +911,9 @@ def _recurrent(g: Graph, call: Call) -> None:
         w = _gate_weights(g, [g.val(p[0]) for p in weights], order, nh)
         r = _gate_weights(g, [g.val(p[1]) for p in weights], order, nh)
         inputs = [x, w, r]
-        if m.bias:
-            biases = [g.node("Concat", [g.val(p[2]), g.val(p[3])], axis=0) for p in weights]
-            if len(order) > 1:
-                split = [g.node("Split", [b, g.const(np.full(2 * len(order), nh, np.int64))], n_out=2 * len(order),  # noqa: E501
-                                axis=0) for b in biases]  # fmt: skip
-                biases = [g.node("Concat", [p[i] for i in order] + [p[len(order) + i] for i in order], axis=0)
-                          for p in split]  # fmt: skip
-            axis0 = g.const(np.array([0], np.int64))
-            bs = [g.node("Unsqueeze", [b, axis0]) for b in biases]
-            inputs.append(bs[0] if dirs == 1 else g.node("Concat", bs, axis=0))
-        else:
-            inputs.append("")
+        inputs.append(
+            _gate_biases(g, [(g.val(p[2]), g.val(p[3])) for p in weights], order, nh) if m.bias else ""
+        )
         inputs.append(lengths)
         for s in state_names:
             start, stop = (
@@ -710,11 +923,7 @@ def _recurrent(g: Graph, call: Call) -> None:
             inputs.append(g.node("Slice", [s, start, stop, g.const(np.array([0], np.int64))]))
         while inputs and inputs[-1] == "":
             inputs.pop()
-        attrs: dict[str, Any] = {"hidden_size": nh, "direction": "bidirectional" if dirs == 2 else "forward"}
-        if kind == "GRU":
-            attrs["linear_before_reset"] = 1
-        if kind == "RNN":
-            attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * dirs
+        attrs = _node_attrs(kind, nh, "bidirectional" if dirs == 2 else "forward", m.mode == "RNN_RELU")
         outs = g.node(kind, inputs, n_out=3 if kind == "LSTM" else 2, **attrs)
         y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
         x = g.node("Reshape", [y, g.const(np.array([0, 0, -1], np.int64))])
@@ -727,3 +936,52 @@ def _recurrent(g: Graph, call: Call) -> None:
     finals = [finals] if kind != "LSTM" else list(finals)
     for t, parts in zip(finals, [h_out, c_out], strict=False):
         g.bind(t, parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=0))
+
+
+@_op("RNNLayer", "LSTMLayer", "GRULayer")
+def _recurrent_layer(g: Graph, call: Call) -> str:
+    # one direction of one layer (the functional rnn_layer/lstm_layer/gru_layer, and the cells' one step)
+    # as one ONNX node; the op returns its state rows packed along axis 0:
+    #   forward  [h0, h_1 .. h_T, h_n(, c_n)]      reverse  [h_1 .. h_T, h0, h_n(, c_n)]
+    a = call.args
+    kind = call.name[: -len("Layer")]
+    if a["batch_sizes"] is not None or a["lengths"] is not None:
+        raise g.fail(
+            "variable lengths in a single recurrent layer op are not exported; use nn.RNN/LSTM/GRU "
+            "with lengths=, which export whole"
+        )
+    x = g.arg("x")
+    if a["x"].ndim == 2:  # one time step (a cell)
+        x = g.node("Unsqueeze", [x, g.const(np.array([0], np.int64))])
+    elif a["batch_first"]:
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    nh = a["w_hh"].shape[1]
+    order = _GATES[kind]
+    inputs = [x, _gate_weights(g, [g.arg("w_ih")], order, nh), _gate_weights(g, [g.arg("w_hh")], order, nh)]
+    inputs.append(
+        _gate_biases(g, [(g.arg("b_ih"), g.arg("b_hh"))], order, nh) if a["b_ih"] is not None else ""
+    )
+    inputs.append("")  # sequence_lens
+    axis0 = g.const(np.array([0], np.int64))
+    states = ["h0", "c0"] if kind == "LSTM" else ["h0"]
+    for s in states:
+        inputs.append(g.node("Unsqueeze", [g.arg(s), axis0]) if a[s] is not None else "")
+    while inputs[-1] == "":
+        inputs.pop()
+    direction = "reverse" if a["reverse"] else "forward"
+    outs = g.node(
+        kind, inputs, n_out=len(states) + 1, **_node_attrs(kind, nh, direction, a.get("relu", False))
+    )
+    y = g.node("Squeeze", [outs[0], g.const(np.array([1], np.int64))])  # (T, 1, N, H) -> (T, N, H)
+    if a["h0"] is not None:
+        h0 = inputs[5]
+    else:
+        h0 = g.node("ConstantOfShape", [g.node("Shape", [outs[1]])], value=_zero(call.out.dtype))
+    rows = [y, h0] if a["reverse"] else [h0, y]
+    return g.node("Concat", [*rows, *outs[1:]], axis=0)
+
+
+def _zero(dtype: Any) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.zeros(1, dtype=dtype))

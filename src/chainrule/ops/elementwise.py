@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import Function
+from chainrule.autograd import Function, record_plain
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
@@ -487,7 +487,9 @@ def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
     if dt == a._array.dtype and not copy:
         return a
     if dt.kind != "f":
-        return Tensor._make(a._array.astype(dt), None)
+        out = Tensor._make(a._array.astype(dt), None)
+        record_plain(Cast, (a, dt), {"copy": copy}, out)
+        return out
     return Cast.apply(a, dt, copy=copy)
 
 
@@ -719,7 +721,9 @@ def nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
     except ValueError as e:
         shapes = ", ".join(str(np.shape(_data(x))) for x in operands)
         raise ValueError(f"{name}: {e} (shapes {shapes})") from e
-    return Tensor._make(out, None)
+    t = Tensor._make(out, None)
+    record_plain(name, operands, {}, t)
+    return t
 
 
 def _comparison(fn: Any, name: str) -> Any:

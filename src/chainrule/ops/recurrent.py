@@ -584,10 +584,16 @@ class GRULayer(Function):
 
 # ------------------------------------------------------------------ functional
 def _split(packed: Tensor, nt: int, reverse: bool, lstm: bool) -> tuple[Tensor, ...]:
-    off = 0 if reverse else 1
-    parts = [GetItem.apply(packed, slice(off, off + nt)), GetItem.apply(packed, slice(nt + 1, nt + 2))]
+    # rows [h0, h_1..h_T, h_n(, c_n)] (reverse: [h_1..h_T, h0, h_n(, c_n)]), counted from the end
+    # past the outputs, so that the slices do not depend on T (an exported graph's dynamic length)
+    tail = 3 if lstm else 2  # h0 or nothing, h_n, c_n
+    start, stop = (0, -tail) if reverse else (1, -tail + 1)
+    parts = [
+        GetItem.apply(packed, slice(start, stop)),
+        GetItem.apply(packed, slice(-tail + 1, -tail + 2 or None)),
+    ]
     if lstm:
-        parts.append(GetItem.apply(packed, slice(nt + 2, nt + 3)))
+        parts.append(GetItem.apply(packed, slice(-1, None)))
     return tuple(parts)
 
 
