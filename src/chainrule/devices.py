@@ -10,6 +10,25 @@ that refuses every implicit trip to the host.
 
 The few places where NumPy and CuPy differ (scatter-add, floating-point error
 state) have a function here that does the right thing for each.
+
+Rules for op code (Functions' forward/backward and the helpers they call),
+checked by the tests' strict stand-in device ``"strict"`` (tests/strict_array.py;
+every op test that uses ``check_against_torch`` runs on it: select those runs
+with ``pytest -k strict``):
+
+1. Arrays through ``xp = devices.array_module(a, b, ...)``: ``xp.exp(a)``,
+   ``xp.zeros_like(a)``, ``xp.arange(n)`` for index arrays. Dtype objects and
+   shape-only helpers stay NumPy (``np.float32``, ``np.finfo``,
+   ``np.broadcast_shapes``): they are CuPy's too. Operators (``a + b``) work on
+   every array type and are the cheapest in hot paths.
+2. ``np.add.at`` is :func:`scatter_add`; ``np.errstate`` is :func:`errstate`;
+   no ``where=`` in ufunc calls (CuPy has none); ``xp.lib.stride_tricks.as_strided``.
+3. Never tell arrays from scalars with ``isinstance(x, np.ndarray)``; never
+   ``np.asarray`` an array that may live on a device.
+4. No hidden trips to the host (``.item()``, ``float()``, ``.tolist()`` of
+   device data) except where a value decides control flow or an output shape.
+5. The runtime's thread-pool kernels are for NumPy arrays; a device array takes
+   the plain ``xp`` expression. The CPU path stays as fast and bit-identical.
 """
 
 from __future__ import annotations
