@@ -207,7 +207,7 @@ def test_optimizers_step_on_the_device_as_on_the_cpu_and_their_state_follows(nam
             moved = getattr(cr.optim, name)([cr.nn.Parameter(cr.tensor(v)) for v in values], **options)
             moved.load_state_dict(opt.state_dict())  # a GPU optimizer's state onto CPU parameters
             for st in moved.state.values():
-                for key, value in st.items():
+                for value in st.values():
                     if isinstance(value, cr.Tensor) and value.ndim > 0:
                         assert value.device == "cpu"
     for a, b in zip(results["cpu"], results["strict"], strict=True):
