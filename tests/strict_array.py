@@ -10,6 +10,8 @@ bug:
   op code must compute through the array module of its inputs
   (``xp.exp(a)``), never NumPy directly (a real GPU array would be copied to
   the host, or refused);
+- floating-point warnings are silenced (a GPU gives inf and nan without a
+  word; op code wraps ``devices.errstate`` around the CPU path only);
 - mixing it with a NumPy array (``a + numpy_array``, ``a[numpy_index]``,
   ``xp.add(a, numpy_array)``) raises TypeError, as CuPy does;
 - ``ufunc.at`` is refused (CuPy's scatter-add is ``cupyx.scatter_add``:
@@ -189,10 +191,12 @@ class StrictArray:
 
 def _binary(op: Any, name: str) -> tuple[Any, Any]:
     def forward(self: StrictArray, other: Any) -> Any:
-        return wrap(op(self._a, operand(other)))
+        with np.errstate(all="ignore"):
+            return wrap(op(self._a, operand(other)))
 
     def reflected(self: StrictArray, other: Any) -> Any:
-        return wrap(op(operand(other), self._a))
+        with np.errstate(all="ignore"):
+            return wrap(op(operand(other), self._a))
 
     forward.__name__, reflected.__name__ = f"__{name}__", f"__r{name}__"
     return forward, reflected
@@ -300,7 +304,8 @@ class _StrictUfunc:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if "where" in kwargs:
             raise TypeError(f"{self.__name__}: CuPy's ufuncs take no where= argument")
-        out = self._u(*unwrap(args), **unwrap(kwargs))
+        with np.errstate(all="ignore"):
+            out = self._u(*unwrap(args), **unwrap(kwargs))
         given = kwargs.get("out")
         if given is not None:
             return given  # the caller's strict array, now holding the result
@@ -350,7 +355,8 @@ class StrictModule(types.ModuleType):
 
 def _function(fn: Any) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
-        return wrap(fn(*unwrap(args), **unwrap(kwargs)))
+        with np.errstate(all="ignore"):
+            return wrap(fn(*unwrap(args), **unwrap(kwargs)))
 
     call.__name__ = getattr(fn, "__name__", "function")
     return call

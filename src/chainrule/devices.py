@@ -165,7 +165,7 @@ def to_device(array: Any, where: device) -> Any:
     dst = backend_of(where)
     index = 0 if where.index is None else where.index
     if src is None:
-        return dst.from_host(numpy.ascontiguousarray(array), index)
+        return dst.from_host(numpy.asarray(array, order="C"), index)  # ascontiguousarray makes 0-d 1-d
     if src is dst:
         return array if src.index_of(array) == index else dst.move(array, index)
     return dst.from_host(src.to_host(array), index)
