@@ -1,0 +1,86 @@
+"""The kernels whose tests live in tests/nn (conv, pooling, norms, losses, recurrent), on the strict device.
+
+Every case runs on each device (tests/ops/conftest.py): on the CPU, and on the
+strict stand-in (tests/strict_array.py), which refuses any NumPy call on its
+arrays, so these few cases, through the functional forms, catch an op that
+leaks to the host on a GPU. Sizes include arrays above the scratch pool's
+threshold, so the pooled and threaded paths are taken on the CPU (and
+skipped on the device).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule.nn.functional as F  # noqa: N812
+from chainrule.ops.conv import conv_transpose1d, pad_nd
+from helpers import check_against_torch
+
+TF = torch.nn.functional
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+
+
+def _arrays(seed: int, *shapes: tuple[int, ...] | None) -> list[np.ndarray | None]:
+    rng = np.random.default_rng(seed)
+    return [None if s is None else rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+# ------------------------------------------------------------------ convolution
+@pytest.mark.parametrize(
+    ("x", "w", "kw"),
+    [
+        ((2, 3, 9, 8), (4, 3, 3, 3), {"padding": 1}),  # channel-major, wide input gradient
+        ((2, 4, 9, 8), (6, 2, 3, 2), {"stride": 2, "padding": (2, 1), "dilation": (1, 2), "groups": 2}),
+        ((3, 1, 9, 8), (16, 1, 3, 3), {"padding": 1}),  # per sample: few columns
+        ((2, 4, 5, 6), (8, 4, 1, 1), {}),  # 1x1: the input is its own columns
+        ((4, 8, 40, 40), (8, 8, 3, 3), {"padding": 1}),  # large: pooled buffers, threaded on the CPU
+    ],
+)
+def test_conv2d_on_the_strict_device(x, w, kw):
+    xa, wa, ba = _arrays(0, x, w, (w[0],))
+    check_against_torch(
+        lambda x, w, b: F.conv2d(x, w, b, **kw),
+        lambda x, w, b: TF.conv2d(x, w, b, **kw),
+        [xa, wa, ba],
+        **TOL,
+    )
+
+
+def test_conv1d_and_transposed_on_the_strict_device():
+    x, w, b = _arrays(1, (2, 3, 11), (4, 3, 3), (4,))
+    check_against_torch(
+        lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2),
+        lambda x, w, b: TF.conv1d(x, w, b, padding="same", dilation=2),
+        [x, w, b],
+        **TOL,
+    )
+    x, w, b = _arrays(2, (2, 4, 5, 6), (4, 3, 3, 2), (6,))
+    kw = {"stride": 2, "padding": (1, 0), "output_padding": 1, "groups": 2}
+    check_against_torch(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+        lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+        [x, w, b],
+        **TOL,
+    )
+    x, w = _arrays(3, (2, 3, 7), (3, 2, 3))
+    check_against_torch(
+        lambda x, w: conv_transpose1d(x, w, stride=2),
+        lambda x, w: TF.conv_transpose1d(x, w, stride=2),
+        [x, w],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "torch_mode"), [("reflect", "reflect"), ("replicate", "replicate"), ("circular", "circular")]
+)
+def test_padding_modes_on_the_strict_device(mode, torch_mode):
+    (x,) = _arrays(4, (2, 3, 5, 6))
+    check_against_torch(
+        lambda x: pad_nd(x, (2, 1, 1, 2), mode),
+        lambda x: TF.pad(x, (2, 1, 1, 2), mode=torch_mode),
+        [x],
+        **TOL,
+    )
