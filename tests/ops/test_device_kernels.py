@@ -84,3 +84,68 @@ def test_padding_modes_on_the_strict_device(mode, torch_mode):
         [x],
         **TOL,
     )
+
+
+# ------------------------------------------------------------------ pooling
+@pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((2, 3, 8, 8), {"kernel_size": 2}),  # tiled windows
+        ((2, 3, 9, 7), {"kernel_size": 3, "stride": 2, "padding": 1}),  # overlapping, padded
+        ((2, 3, 9, 9), {"kernel_size": (2, 3), "stride": 2, "dilation": 2, "ceil_mode": True}),
+        ((4, 16, 64, 64), {"kernel_size": 3, "stride": 2}),  # large: threaded slabs on the CPU
+    ],
+)
+def test_max_pool2d_on_each_device(shape, kw):
+    (x,) = _arrays(5, shape)
+    check_against_torch(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], **TOL)
+    check_against_torch(
+        lambda x: F.max_pool2d(x, **kw, return_indices=True)[1],
+        lambda x: TF.max_pool2d(x, **kw, return_indices=True)[1],
+        [x],
+        grad=[False],
+    )
+
+
+def test_max_pool1d_on_each_device():
+    (x,) = _arrays(6, (2, 3, 11))
+    check_against_torch(
+        lambda x: F.max_pool1d(x, 3, stride=2, padding=1),
+        lambda x: TF.max_pool1d(x, 3, stride=2, padding=1),
+        [x],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},  # per-window divisors
+        {"kernel_size": 3, "stride": 1, "padding": 1, "divisor_override": 4},
+    ],
+)
+def test_avg_pool2d_on_each_device(kw):
+    (x,) = _arrays(7, (2, 3, 8, 9))
+    check_against_torch(lambda x: F.avg_pool2d(x, **kw), lambda x: TF.avg_pool2d(x, **kw), [x], **TOL)
+
+
+@pytest.mark.parametrize("size", [1, (3, 4), (None, 5)])
+def test_adaptive_avg_pool2d_on_each_device(size):
+    (x,) = _arrays(8, (2, 3, 7, 9))
+    check_against_torch(
+        lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size), [x], **TOL
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scale_factor": 2},  # a plain repeat
+        {"size": (5, 7)},  # gathers, and a segment sum back
+        {"size": (3, 4), "mode": "nearest-exact"},  # downsampling skips pixels
+    ],
+)
+def test_nearest_interpolate_on_each_device(kw):
+    (x,) = _arrays(9, (2, 3, 4, 6))
+    check_against_torch(lambda x: F.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [x], **TOL)
