@@ -149,3 +149,40 @@ def test_adaptive_avg_pool2d_on_each_device(size):
 def test_nearest_interpolate_on_each_device(kw):
     (x,) = _arrays(9, (2, 3, 4, 6))
     check_against_torch(lambda x: F.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [x], **TOL)
+
+
+# ------------------------------------------------------------------ normalisation
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (6, 3), (8, 16, 64, 64)])
+def test_batch_norm_on_each_device(shape, training):
+    x, w, b = _arrays(10, shape, (shape[1],), (shape[1],))
+    rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32) * 1.5
+
+    def ours(x, w, b, rm, rv):
+        return F.batch_norm(x, rm, rv, w, b, training=training, momentum=0.2)
+
+    def theirs(x, w, b, rm, rv):
+        return TF.batch_norm(x, rm, rv, w, b, training=training, momentum=0.2)
+
+    check_against_torch(ours, theirs, [x, w, b, rm, rv], grad=[True, True, True, False, False], **TOL)
+
+
+def test_group_norm_on_each_device():
+    x, w, b = _arrays(11, (3, 6, 4, 5), (6,), (6,))
+    check_against_torch(
+        lambda x, w, b: F.group_norm(x, 3, w, b), lambda x, w, b: TF.group_norm(x, 3, w, b), [x, w, b], **TOL
+    )
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 10), (64, 4096)])  # the second: threaded rows on the CPU
+def test_layer_norm_and_rms_norm_on_each_device(shape):
+    x, w, b = _arrays(12, shape, shape[-1:], shape[-1:])
+    check_against_torch(
+        lambda x, w, b: F.layer_norm(x, shape[-1:], w, b),
+        lambda x, w, b: TF.layer_norm(x, shape[-1:], w, b),
+        [x, w, b],
+        **TOL,
+    )
+    check_against_torch(
+        lambda x, w: F.rms_norm(x, shape[-1:], w), lambda x, w: TF.rms_norm(x, shape[-1:], w), [x, w], **TOL
+    )
