@@ -336,6 +336,11 @@ class StrictModule(types.ModuleType):
         self.ndarray = StrictArray
 
     def __getattr__(self, name: str) -> Any:
+        if name == "lib" and self._np is np:  # CuPy's lib has stride_tricks.as_strided (not the rest)
+            as_strided = _function(np.lib.stride_tricks.as_strided)
+            lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=as_strided))
+            setattr(self, name, lib)
+            return lib
         if name.startswith("__") or name in _NOT_IN_CUPY:
             raise AttributeError(f"{self.__name__} has no {name!r} (CuPy does not offer it)")
         attr = getattr(self._np, name)

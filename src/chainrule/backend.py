@@ -93,7 +93,7 @@ def result_type(*operands: Any) -> numpy.dtype:
     tiers: list[list[numpy.dtype]] = [[], [], []]  # dimensioned, 0-d, scalar
     top = 0
     for op in operands:
-        if isinstance(op, numpy.ndarray) or devices.is_device_array(op):
+        if isinstance(op, numpy.ndarray) or devices.is_device_array(op):  # a CuPy array is no ndarray
             d = op.dtype
             tiers[0 if op.ndim else 1].append(d)
             top = max(top, _category(d.kind))

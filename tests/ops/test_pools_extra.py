@@ -45,7 +45,7 @@ def test_max_pool3d_matches_torch(data):
         [x],
     )
     np.testing.assert_array_equal(
-        out[1].numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy()
+        out[1].cpu().numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy()
     )
 
 

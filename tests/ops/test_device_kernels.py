@@ -1,0 +1,188 @@
+"""The kernels whose tests live in tests/nn (conv, pooling, norms, losses, recurrent), on the strict device.
+
+Every case runs on each device (tests/ops/conftest.py): on the CPU, and on the
+strict stand-in (tests/strict_array.py), which refuses any NumPy call on its
+arrays, so these few cases, through the functional forms, catch an op that
+leaks to the host on a GPU. Sizes include arrays above the scratch pool's
+threshold, so the pooled and threaded paths are taken on the CPU (and
+skipped on the device).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule.nn.functional as F  # noqa: N812
+from chainrule.ops.conv import conv_transpose1d, pad_nd
+from helpers import check_against_torch
+
+TF = torch.nn.functional
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+
+
+def _arrays(seed: int, *shapes: tuple[int, ...] | None) -> list[np.ndarray | None]:
+    rng = np.random.default_rng(seed)
+    return [None if s is None else rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+# ------------------------------------------------------------------ convolution
+@pytest.mark.parametrize(
+    ("x", "w", "kw"),
+    [
+        ((2, 3, 9, 8), (4, 3, 3, 3), {"padding": 1}),  # channel-major, wide input gradient
+        ((2, 4, 9, 8), (6, 2, 3, 2), {"stride": 2, "padding": (2, 1), "dilation": (1, 2), "groups": 2}),
+        ((3, 1, 9, 8), (16, 1, 3, 3), {"padding": 1}),  # per sample: few columns
+        ((2, 4, 5, 6), (8, 4, 1, 1), {}),  # 1x1: the input is its own columns
+        ((4, 8, 40, 40), (8, 8, 3, 3), {"padding": 1}),  # large: pooled buffers, threaded on the CPU
+    ],
+)
+def test_conv2d_on_the_strict_device(x, w, kw):
+    xa, wa, ba = _arrays(0, x, w, (w[0],))
+    check_against_torch(
+        lambda x, w, b: F.conv2d(x, w, b, **kw),
+        lambda x, w, b: TF.conv2d(x, w, b, **kw),
+        [xa, wa, ba],
+        **TOL,
+    )
+
+
+def test_conv1d_and_transposed_on_the_strict_device():
+    x, w, b = _arrays(1, (2, 3, 11), (4, 3, 3), (4,))
+    check_against_torch(
+        lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2),
+        lambda x, w, b: TF.conv1d(x, w, b, padding="same", dilation=2),
+        [x, w, b],
+        **TOL,
+    )
+    x, w, b = _arrays(2, (2, 4, 5, 6), (4, 3, 3, 2), (6,))
+    kw = {"stride": 2, "padding": (1, 0), "output_padding": 1, "groups": 2}
+    check_against_torch(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+        lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+        [x, w, b],
+        **TOL,
+    )
+    x, w = _arrays(3, (2, 3, 7), (3, 2, 3))
+    check_against_torch(
+        lambda x, w: conv_transpose1d(x, w, stride=2),
+        lambda x, w: TF.conv_transpose1d(x, w, stride=2),
+        [x, w],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "torch_mode"), [("reflect", "reflect"), ("replicate", "replicate"), ("circular", "circular")]
+)
+def test_padding_modes_on_the_strict_device(mode, torch_mode):
+    (x,) = _arrays(4, (2, 3, 5, 6))
+    check_against_torch(
+        lambda x: pad_nd(x, (2, 1, 1, 2), mode),
+        lambda x: TF.pad(x, (2, 1, 1, 2), mode=torch_mode),
+        [x],
+        **TOL,
+    )
+
+
+# ------------------------------------------------------------------ pooling
+@pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((2, 3, 8, 8), {"kernel_size": 2}),  # tiled windows
+        ((2, 3, 9, 7), {"kernel_size": 3, "stride": 2, "padding": 1}),  # overlapping, padded
+        ((2, 3, 9, 9), {"kernel_size": (2, 3), "stride": 2, "dilation": 2, "ceil_mode": True}),
+        ((4, 16, 64, 64), {"kernel_size": 3, "stride": 2}),  # large: threaded slabs on the CPU
+    ],
+)
+def test_max_pool2d_on_each_device(shape, kw):
+    (x,) = _arrays(5, shape)
+    check_against_torch(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], **TOL)
+    check_against_torch(
+        lambda x: F.max_pool2d(x, **kw, return_indices=True)[1],
+        lambda x: TF.max_pool2d(x, **kw, return_indices=True)[1],
+        [x],
+        grad=[False],
+    )
+
+
+def test_max_pool1d_on_each_device():
+    (x,) = _arrays(6, (2, 3, 11))
+    check_against_torch(
+        lambda x: F.max_pool1d(x, 3, stride=2, padding=1),
+        lambda x: TF.max_pool1d(x, 3, stride=2, padding=1),
+        [x],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},  # per-window divisors
+        {"kernel_size": 3, "stride": 1, "padding": 1, "divisor_override": 4},
+    ],
+)
+def test_avg_pool2d_on_each_device(kw):
+    (x,) = _arrays(7, (2, 3, 8, 9))
+    check_against_torch(lambda x: F.avg_pool2d(x, **kw), lambda x: TF.avg_pool2d(x, **kw), [x], **TOL)
+
+
+@pytest.mark.parametrize("size", [1, (3, 4), (None, 5)])
+def test_adaptive_avg_pool2d_on_each_device(size):
+    (x,) = _arrays(8, (2, 3, 7, 9))
+    check_against_torch(
+        lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size), [x], **TOL
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scale_factor": 2},  # a plain repeat
+        {"size": (5, 7)},  # gathers, and a segment sum back
+        {"size": (3, 4), "mode": "nearest-exact"},  # downsampling skips pixels
+    ],
+)
+def test_nearest_interpolate_on_each_device(kw):
+    (x,) = _arrays(9, (2, 3, 4, 6))
+    check_against_torch(lambda x: F.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [x], **TOL)
+
+
+# ------------------------------------------------------------------ normalisation
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (6, 3), (8, 16, 64, 64)])
+def test_batch_norm_on_each_device(shape, training):
+    x, w, b = _arrays(10, shape, (shape[1],), (shape[1],))
+    rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32) * 1.5
+
+    def ours(x, w, b, rm, rv):
+        return F.batch_norm(x, rm, rv, w, b, training=training, momentum=0.2)
+
+    def theirs(x, w, b, rm, rv):
+        return TF.batch_norm(x, rm, rv, w, b, training=training, momentum=0.2)
+
+    check_against_torch(ours, theirs, [x, w, b, rm, rv], grad=[True, True, True, False, False], **TOL)
+
+
+def test_group_norm_on_each_device():
+    x, w, b = _arrays(11, (3, 6, 4, 5), (6,), (6,))
+    check_against_torch(
+        lambda x, w, b: F.group_norm(x, 3, w, b), lambda x, w, b: TF.group_norm(x, 3, w, b), [x, w, b], **TOL
+    )
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 10), (64, 4096)])  # the second: threaded rows on the CPU
+def test_layer_norm_and_rms_norm_on_each_device(shape):
+    x, w, b = _arrays(12, shape, shape[-1:], shape[-1:])
+    check_against_torch(
+        lambda x, w, b: F.layer_norm(x, shape[-1:], w, b),
+        lambda x, w, b: TF.layer_norm(x, shape[-1:], w, b),
+        [x, w, b],
+        **TOL,
+    )
+    check_against_torch(
+        lambda x, w: F.rms_norm(x, shape[-1:], w), lambda x, w: TF.rms_norm(x, shape[-1:], w), [x, w], **TOL
+    )
