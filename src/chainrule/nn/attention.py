@@ -18,10 +18,12 @@ which is the opposite of ``scaled_dot_product_attention``'s: in a bool
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.nn import init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
@@ -184,9 +186,10 @@ class MultiheadAttention(Module):
         if causal:
             attn_mask = None
         elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
-            attn_mask = np.triu(np.ones((tgt_len, src_len), dtype=bool), 1)
+            xp = devices.array_module(query._array)
+            attn_mask = xp.triu(xp.ones((tgt_len, src_len), dtype=bool), 1)  # made on the input's device
         q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
-        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array.dtype)
+        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array)
         if self.bias_k is not None:
             k = cat([k, self.bias_k.expand(1, bsz, e)], 0)
             v = cat([v, self.bias_v.expand(1, bsz, e)], 0)
@@ -197,16 +200,16 @@ class MultiheadAttention(Module):
         k = k.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         v = v.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         if self.add_zero_attn:
-            zeros = Tensor(np.zeros((bsz, h, 1, d), dtype=q._array.dtype))
+            zeros = Tensor._make(devices.array_module(q._array).zeros((bsz, h, 1, d), q._array.dtype), None)
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
             mask = _pad_mask(mask)
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             # the weights are an output too: compose the steps so that both get gradients
-            scores = (q * (1.0 / np.sqrt(d))).matmul(k.transpose(-1, -2))
+            scores = (q * (1.0 / math.sqrt(d))).matmul(k.transpose(-1, -2))
             if mask is not None:
-                scores = scores.masked_fill(~mask, -np.inf) if _is_bool(mask) else scores + mask
+                scores = scores.masked_fill(~mask, -math.inf) if _is_bool(mask) else scores + mask
             weights = softmax(scores, -1)
             if p > 0.0:
                 from chainrule.nn.dropout import dropout
@@ -249,22 +252,28 @@ def _is_bool(m: Any) -> bool:
     return (m._array if isinstance(m, Tensor) else m).dtype == np.bool_
 
 
-def _array_or_tensor(m: Any) -> Any:
-    """A float mask stays a Tensor (it may require grad); everything else becomes an array."""
+def _array_or_tensor(m: Any, like: Any) -> Any:
+    """A float mask Tensor stays a Tensor (it may require grad); anything else becomes an array on
+    the device of ``like`` (the queries' array): a mask built on the host moves there once."""
     if isinstance(m, Tensor):
-        return m if m._array.dtype.kind == "f" else m._array
-    return np.asarray(m)
+        if m._array.dtype.kind == "f":
+            return m
+        m = m._array
+    elif not (isinstance(m, np.ndarray) or devices.is_device_array(m)):
+        m = np.asarray(m)  # lists and scalars are host data
+    return devices.to_device(m, devices.device_of(like))
 
 
-def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -> Any:
+def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, like) -> Any:
     """One mask in ``scaled_dot_product_attention``'s convention, broadcastable to (N, H, L, S).
 
     Bool masks (True = masked) become one bool "may attend" mask; as soon as
     one mask is float, both become additive (-inf where a bool one is True).
+    Masks are arrays on the device of ``like`` (the queries' array), or float Tensors.
     """
     masks = []
     if attn_mask is not None:
-        m = _array_or_tensor(attn_mask)
+        m = _array_or_tensor(attn_mask, like)
         if m.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: attn_mask must be bool or float, got {m.dtype}")
         if m.shape == (tgt_len, src_len):
@@ -278,7 +287,7 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
             )
         masks.append(m)
     if key_padding_mask is not None:
-        m = _array_or_tensor(key_padding_mask)
+        m = _array_or_tensor(key_padding_mask, like)
         if m.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: key_padding_mask must be bool or float, got {m.dtype}")
         if m.shape != (bsz, src_len):
@@ -293,12 +302,18 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
         for m in masks[1:]:
             allowed = allowed & ~m
         return allowed
+    dtype = like.dtype
     total = None
     for m in masks:
         if _is_bool(m):
-            m = np.where(m, -np.inf, 0.0).astype(dtype)
-        elif isinstance(m, np.ndarray):
+            xp = devices.array_module(m)
+            m = xp.where(m, dtype.type(-math.inf), dtype.type(0.0)).astype(dtype)
+        elif not isinstance(m, Tensor):
             m = m.astype(dtype, copy=False)
+        if total is not None and isinstance(m, Tensor) != isinstance(total, Tensor):
+            # a float Tensor mask (it may require grad) and an array: add them as Tensors
+            m = m if isinstance(m, Tensor) else Tensor._make(m, None)
+            total = total if isinstance(total, Tensor) else Tensor._make(total, None)
         total = m if total is None else total + m
     return total
 
@@ -307,8 +322,11 @@ def _pad_mask(mask: Any) -> Any:
     """One more key (bias_k or the zero key) that every query may attend to: pad the last axis."""
     if mask is None:
         return None
-    if _is_bool(mask):
-        return np.concatenate([mask, np.ones((*mask.shape[:-1], 1), dtype=bool)], -1)
     if isinstance(mask, Tensor):
-        return cat([mask, Tensor(np.zeros((*mask.shape[:-1], 1), dtype=mask._array.dtype))], -1)
-    return np.concatenate([mask, np.zeros((*mask.shape[:-1], 1), dtype=mask.dtype)], -1)
+        a = mask._array
+        pad = devices.array_module(a).zeros((*mask.shape[:-1], 1), dtype=a.dtype)
+        return cat([mask, Tensor._make(pad, None)], -1)
+    xp = devices.array_module(mask)
+    if _is_bool(mask):
+        return xp.concatenate([mask, xp.ones((*mask.shape[:-1], 1), dtype=bool)], -1)
+    return xp.concatenate([mask, xp.zeros((*mask.shape[:-1], 1), dtype=mask.dtype)], -1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import no_grad
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
@@ -59,7 +59,9 @@ class Embedding(Module):
             self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt))
             self.reset_parameters()
         else:
-            array = _weight._array if isinstance(_weight, Tensor) else np.asarray(_weight)
+            array = _weight._array if isinstance(_weight, Tensor) else _weight
+            if not (isinstance(array, np.ndarray) or devices.is_device_array(array)):
+                array = np.asarray(array)  # lists: host data
             if array.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(
                     f"Embedding: _weight of shape {array.shape} does not match "

@@ -104,6 +104,8 @@ class _BatchNorm(Module):
             if self.track_running_stats and self.num_batches_tracked is not None:
                 self.num_batches_tracked._array += 1
                 if self.momentum is None:  # cumulative moving average: the mean over all batches so far
+                    # (the op takes the factor as a Python float: a host read of the counter, on a device
+                    # one sync per training step, only with momentum=None)
                     factor = 1.0 / float(self.num_batches_tracked._array)
         # Batch statistics while training, and in eval when no running statistics are kept.
         use_batch = self.training or (self.running_mean is None and self.running_var is None)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
@@ -55,7 +55,10 @@ def _floating_dtype(dtype: Any) -> np.dtype:
 
 
 def _parse_lengths(lengths: Any, nb: int, nt: int, owner: str) -> np.ndarray:
-    arr = lengths._array if isinstance(lengths, Tensor) else np.asarray(lengths)
+    # lengths decide the packed batch sizes (shapes and control flow), so they are read on the host
+    # (PyTorch asks for CPU lengths); lengths on a device are copied once, explicitly
+    arr = lengths._array if isinstance(lengths, Tensor) else lengths
+    arr = devices.to_host(arr) if devices.is_device_array(arr) else np.asarray(arr)
     if arr.dtype.kind not in "iu" or arr.ndim != 1:
         raise ValueError(
             f"{owner}: lengths must be a 1-D sequence of ints (one per sequence), "
