@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import no_grad
 from chainrule.io import load as load_file
 from chainrule.io import save as save_file
@@ -168,10 +169,11 @@ class BertEmbeddings(Module):
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         length = input_ids.shape[1]
-        positions = np.arange(length, dtype=np.int64)[None]
+        xp = devices.array_module(input_ids._array)  # positions and types are made where the ids are
+        positions = Tensor._make(xp.arange(length, dtype=np.int64)[None], None)
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions)
         if token_type_ids is None:  # every token of type 0: one row, broadcast over the batch
-            x = x + self.token_type_embeddings(np.zeros((1, length), dtype=np.int64))
+            x = x + self.token_type_embeddings(Tensor._make(xp.zeros((1, length), dtype=np.int64), None))
         else:
             x = x + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(x))
@@ -265,6 +267,9 @@ def _gelu_inplace(y: Tensor) -> Tensor:
     blocks they run from cache instead of memory and need no full-size temporaries.
     """
     flat = y._array.reshape(-1)
+    if devices.is_device_array(flat):  # the thread pool is for NumPy arrays: one expression on a device
+        flat *= normal_cdf(flat)
+        return y
 
     def blocks(first: int, stop: int) -> None:  # blocks first..stop-1, on one of the pool's threads
         for start in range(first * _GELU_BLOCK, min(stop * _GELU_BLOCK, flat.size), _GELU_BLOCK):
@@ -405,7 +410,7 @@ class BertModel(Module):
                     f"BertModel: token_type_ids of shape {token_type_ids.shape} must match input_ids "
                     f"{ids.shape}"
                 )
-        mask = key_mask(attention_mask, ids.shape)
+        mask = key_mask(attention_mask, ids.shape, ids._array)
         hidden = self.encoder(self.embeddings(ids, token_type_ids), mask)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BertModelOutput(hidden, pooled)
@@ -532,15 +537,24 @@ def _int_tensor(t: Any, name: str) -> Tensor:
     return t
 
 
-def key_mask(attention_mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
-    """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real."""
+def key_mask(attention_mask: Any, shape: tuple[int, int], like: Any = None) -> Any:
+    """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real.
+
+    The mask is an array on the device of ``like`` (the ids' array; a host mask moves there once).
+    On the CPU a mask of real tokens only is dropped (the attention skips the masking); on a device
+    it is kept, since finding that out would read the mask back to the host on every forward.
+    """
     if attention_mask is None:
         return None
-    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
+    m = attention_mask._array if isinstance(attention_mask, Tensor) else attention_mask
+    if not (isinstance(m, np.ndarray) or devices.is_device_array(m)):
+        m = np.asarray(m)
     if m.shape != shape:
         raise ValueError(f"BertModel: attention_mask of shape {m.shape} must match input_ids {shape}")
+    if like is not None:
+        m = devices.to_device(m, devices.device_of(like))
     m = m.astype(bool, copy=False)
-    if m.all():
+    if not devices.is_device_array(m) and m.all():
         return None
     return m[:, None, None, :]
 
@@ -602,7 +616,7 @@ class SentenceEncoder(Module):
         return _l2_normalize(emb) if self.normalize else emb
 
     def encode(self, sentences: str | Sequence[Any], batch_size: int = 32, normalize: bool = True) -> Tensor:
-        """(N, hidden) embeddings of the sentences, in eval mode and without a graph.
+        """(N, hidden) embeddings of the sentences (on the CPU), in eval mode and without a graph.
 
         Sentences are batched by length (less padding), then returned in the given order.
         """
@@ -616,6 +630,7 @@ class SentenceEncoder(Module):
         enc = self.tokenizer.encode_batch(batch) if self.tokenizer is not None else None
         if enc is None:
             raise ValueError("SentenceEncoder: no tokenizer; load with from_pretrained or pass one")
+        where = devices.device_of(self.bert.embeddings.word_embeddings.weight._array)
         lengths = np.array([sum(e.attention_mask) for e in enc])
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(batch), h), dtype=dtype)
@@ -629,10 +644,13 @@ class SentenceEncoder(Module):
                     ids = np.array([enc[i].ids[:longest] for i in rows], dtype=np.int64)
                     mask = np.array([enc[i].attention_mask[:longest] for i in rows], dtype=np.int64)
                     types = np.array([enc[i].type_ids[:longest] for i in rows], dtype=np.int64)
-                    hidden = self.bert(Tensor._make(ids, None), Tensor._make(mask, None),
-                                       Tensor._make(types, None)).last_hidden_state  # fmt: skip
+                    # tokens go to the model's device; each batch's embeddings come back once
+                    ids, mask, types = (
+                        Tensor._make(devices.to_device(a, where), None) for a in (ids, mask, types)
+                    )
+                    hidden = self.bert(ids, mask, types).last_hidden_state
                     emb = mean_pool(hidden, mask)
-                    out[rows] = (_l2_normalize(emb) if normalize else emb)._array
+                    out[rows] = devices.to_host((_l2_normalize(emb) if normalize else emb)._array)
         finally:
             for m, mode in modes:  # each module's own mode back, as it was
                 m.training = mode
@@ -655,9 +673,12 @@ def mean_pool(hidden: Tensor, attention_mask: Any = None) -> Tensor:
     """The mean of ``hidden`` (N, L, H) over the positions where ``attention_mask`` (N, L) is 1."""
     if attention_mask is None:
         return hidden.mean(1)
-    m = attention_mask._array if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
-    m = m.astype(hidden.dtype)
-    count = np.maximum(m.sum(1, keepdims=True), 1e-9).astype(hidden.dtype)
+    m = attention_mask._array if isinstance(attention_mask, Tensor) else attention_mask
+    if not (isinstance(m, np.ndarray) or devices.is_device_array(m)):
+        m = np.asarray(m)
+    m = devices.to_device(m, devices.device_of(hidden._array)).astype(hidden.dtype)
+    xp = devices.array_module(m)
+    count = xp.maximum(m.sum(1, keepdims=True), 1e-9).astype(hidden.dtype)
     weights = Tensor._make(m[:, :, None] / count[:, :, None], None)
     return (hidden * weights).sum(1)
 
