@@ -32,6 +32,35 @@ def _tokens(n: int, length: int, vocab: int) -> np.ndarray:
     return rng.integers(0, vocab, (n, length)).astype(np.int64)
 
 
+def _prob(*shape: int) -> np.ndarray:
+    """Values in (0.05, 0.95): probabilities, targets, variances."""
+    return rng.uniform(0.05, 0.95, shape).astype(np.float32)
+
+
+def _log_prob(*shape: int) -> np.ndarray:
+    z = rng.standard_normal(shape)
+    return (z - np.log(np.exp(z).sum(-1, keepdims=True))).astype(np.float32)
+
+
+def _causal_on(x: cr.Tensor, n: int) -> cr.Tensor:
+    """The causal mask made on ``x``'s device (as a user of PyTorch writes it)."""
+    return nn.Transformer.generate_square_subsequent_mask(n, device=x.device)
+
+
+# a host mask given with device inputs: the layer moves it (as a bool (L, S) array)
+_CAUSAL_5 = np.triu(np.ones((5, 5), dtype=bool), 1)
+_TINY_BERT = cr.models.BertConfig(
+    vocab_size=13,
+    hidden_size=8,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=16,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+    max_position_embeddings=8,
+)
+
+
 # (name, layer factory, inputs as NumPy arrays, optional call taking (layer, *tensors))
 CASES: list[tuple[str, Callable[[], nn.Module], list[np.ndarray], Callable | None]] = [
     ("Linear", lambda: nn.Linear(5, 3), [_x(4, 5)], None),
@@ -89,6 +118,97 @@ CASES: list[tuple[str, Callable[[], nn.Module], list[np.ndarray], Callable | Non
         lambda: nn.BCEWithLogitsLoss(),
         [_x(4, 5), (_x(4, 5) > 0).astype(np.float32)],
         None,
+    ),
+    # ------------------------------------------------------------ the remaining layers
+    ("ConvTranspose1d", lambda: nn.ConvTranspose1d(3, 2, 3, stride=2, padding=1), [_x(2, 3, 6)], None),
+    ("Conv3d", lambda: nn.Conv3d(2, 3, 3, padding=1), [_x(2, 2, 4, 5, 4)], None),
+    ("MaxPool1d", lambda: nn.MaxPool1d(2), [_x(2, 3, 8)], None),
+    ("MaxPool3d", lambda: nn.MaxPool3d(2), [_x(2, 2, 4, 4, 4)], None),
+    ("AvgPool1d", lambda: nn.AvgPool1d(3, stride=2, padding=1), [_x(2, 3, 9)], None),
+    ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d((2, 3)), [_x(2, 3, 7, 8)], None),
+    ("Upsample-nearest", lambda: nn.Upsample(scale_factor=2), [_x(2, 3, 4, 4)], None),
+    ("Upsample-bilinear", lambda: nn.Upsample(size=(7, 5), mode="bilinear"), [_x(2, 3, 4, 4)], None),
+    ("PixelShuffle", lambda: nn.PixelShuffle(2), [_x(2, 8, 3, 3)], None),
+    ("Unfold", lambda: nn.Unfold(2, padding=1), [_x(2, 3, 4, 4)], None),
+    ("Fold", lambda: nn.Fold((4, 5), 2), [_x(2, 12, 12)], None),
+    ("RNNCell", lambda: nn.RNNCell(4, 5), [_x(3, 4), _x(3, 5)], None),
+    ("LSTMCell", lambda: nn.LSTMCell(4, 5), [_x(3, 4)], lambda m, x: m(x)[1]),
+    ("GRUCell", lambda: nn.GRUCell(4, 5), [_x(3, 4)], None),
+    (
+        "LSTM-lengths",
+        lambda: nn.LSTM(4, 5, batch_first=True),
+        [_x(3, 6, 4), np.array([6, 2, 4])],
+        lambda m, x, lengths: m(x, lengths=lengths)[0],
+    ),
+    (
+        "MultiheadAttention-masks",
+        lambda: nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True, add_zero_attn=True),
+        [_x(2, 5, 8), np.array([[False] * 5, [False] * 3 + [True] * 2])],
+        lambda m, x, pad: m(x, x, x, key_padding_mask=pad, attn_mask=_CAUSAL_5, need_weights=False)[0],
+    ),
+    (
+        "TransformerDecoderLayer",
+        lambda: nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True),
+        [_x(2, 4, 8), _x(2, 5, 8)],
+        lambda m, tgt, mem: m(tgt, mem, tgt_mask=_causal_on(tgt, 4)),
+    ),
+    (
+        "Transformer",
+        lambda: nn.Transformer(
+            8, 2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16, dropout=0.0,
+            batch_first=True,
+        ),
+        [_x(2, 5, 8), _x(2, 4, 8)],
+        lambda m, src, tgt: m(src, tgt, tgt_is_causal=True, tgt_mask=_causal_on(tgt, 4)),
+    ),
+    ("SinusoidalPositionalEncoding", lambda: nn.SinusoidalPositionalEncoding(8, 10), [_x(2, 5, 8)], None),
+    ("LearnedPositionalEncoding", lambda: nn.LearnedPositionalEncoding(10, 8), [_x(2, 5, 8)], None),
+    ("CosineSimilarity", lambda: nn.CosineSimilarity(dim=1), [_x(4, 6), _x(4, 6)], None),
+    ("PairwiseDistance", lambda: nn.PairwiseDistance(), [_x(4, 6), _x(4, 6)], None),
+    # ------------------------------------------------------------ every loss class
+    ("L1Loss", lambda: nn.L1Loss(), [_x(4, 5), _x(4, 5)], None),
+    ("HuberLoss", lambda: nn.HuberLoss(delta=0.5), [_x(4, 5), _x(4, 5)], None),
+    ("SmoothL1Loss", lambda: nn.SmoothL1Loss(beta=0.5), [_x(4, 5), _x(4, 5)], None),
+    ("BCELoss", lambda: nn.BCELoss(), [_prob(4, 5), _prob(4, 5)], None),
+    (
+        "CrossEntropyLoss-weight-smoothing",
+        lambda: nn.CrossEntropyLoss(weight=cr.tensor(_prob(5)), label_smoothing=0.1, ignore_index=2),
+        [_x(4, 5), np.array([0, 3, 2, 4])],
+        None,
+    ),
+    ("CrossEntropyLoss-probabilities", lambda: nn.CrossEntropyLoss(), [_x(4, 5), _prob(4, 5)], None),
+    ("NLLLoss", lambda: nn.NLLLoss(), [_log_prob(4, 5), np.array([0, 3, 1, 4])], None),
+    ("KLDivLoss", lambda: nn.KLDivLoss(reduction="batchmean"), [_log_prob(4, 5), _prob(4, 5)], None),
+    ("PoissonNLLLoss", lambda: nn.PoissonNLLLoss(), [_x(4, 5), _prob(4, 5) * 3], None),
+    ("GaussianNLLLoss", lambda: nn.GaussianNLLLoss(), [_x(4, 5), _x(4, 5), _prob(4, 5)], None),
+    (
+        "MarginRankingLoss",
+        lambda: nn.MarginRankingLoss(margin=0.2),
+        [_x(6), _x(6), np.sign(_x(6)).astype(np.float32)],
+        None,
+    ),
+    ("TripletMarginLoss", lambda: nn.TripletMarginLoss(margin=0.5), [_x(4, 6), _x(4, 6), _x(4, 6)], None),
+    (
+        "CTCLoss",
+        lambda: nn.CTCLoss(),
+        [_log_prob(8, 2, 5), np.array([[1, 2, 2], [3, 4, 0]]), np.array([8, 7]), np.array([3, 2])],
+        None,
+    ),
+    # ------------------------------------------------------------ small models
+    ("LeNet5", lambda: cr.models.LeNet5(num_classes=3), [_x(2, 1, 28, 28)], None),
+    ("ResNet-small", lambda: cr.models.resnet_small(num_classes=3, width=4), [_x(2, 1, 12, 12)], None),
+    (
+        "ViT-tiny",
+        lambda: cr.models.ViT(8, 4, num_classes=3, dim=8, depth=1, heads=2, mlp_dim=16),
+        [_x(2, 1, 8, 8)],
+        None,
+    ),
+    ("GPT-tiny", lambda: cr.models.GPT(11, 6, n_layer=1, n_head=2, n_embd=8), [_tokens(2, 5, 11)], None),
+    (
+        "BERT-tiny-attention_mask",
+        lambda: cr.models.BertModel(_TINY_BERT),
+        [_tokens(2, 5, 13), np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])],
+        lambda m, ids, mask: m(ids, mask).last_hidden_state,
     ),
 ]
 
