@@ -35,7 +35,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chainrule import backend, devices
 from chainrule.autograd import no_grad
+from chainrule.data.collate import move_to_device
 from chainrule.data.dataset import Dataset
 from chainrule.nn.module import Module
 from chainrule.nn.utils import clip_grad_norm_
@@ -144,7 +146,16 @@ def _loss_value(loss: Any) -> float:
             f"Trainer: loss_fn returned a tensor of shape {tuple(data.shape)}; expected a scalar "
             "(a loss with reduction='mean')"
         )
-    return float(data)
+    # the loss decides whether this step's update happens (divergence): read on the host, one number
+    return float(devices.to_host(data).reshape(()))
+
+
+def _host(value: Any) -> Any:
+    """A batch's output or target for the metrics: device arrays copied to the host once, explicitly."""
+    value = value._array if isinstance(value, Tensor) else value
+    if isinstance(value, list):
+        return [_host(v) for v in value]
+    return devices.to_host(value) if devices.is_device_array(value) else value
 
 
 def _batch_size(y: Any) -> int:
@@ -182,6 +193,14 @@ class Trainer:
     inputs alone, ``(inputs,)`` or ``(inputs, targets)``; a bare pair is read
     as ``(inputs, targets)``, so several inputs need the nesting there too:
     ``((x, lengths),)``.
+
+    ``device`` (``"cuda"``, ``cr.device("cuda", 1)``, ...), if given, moves the
+    model (and a loss module's weights) there when the Trainer is made, and
+    each batch's tensors as it comes (a loader that already moves them costs
+    nothing more). ``predict`` then returns its outputs on that device. Per
+    training batch the loss is read back to the host once (it decides whether
+    the step is taken: divergence), and, when there are metrics, the output
+    and targets are copied to the host once for all of them.
     """
 
     def __init__(
@@ -197,6 +216,7 @@ class Trainer:
         progress: ProgressBar | bool | int | None = None,
         log_dir: str | os.PathLike | None = None,
         divergence_factor: float | None = 1e4,
+        device: Any = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a chainrule.nn.Module, got {type(model).__name__}")
@@ -230,6 +250,11 @@ class Trainer:
         self._loss_limit = math.inf
         if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
             raise TypeError(f"Trainer: log_dir must be a str or os.PathLike, got {type(log_dir).__name__}")
+        self.device = backend.check_device(device, "Trainer")
+        if self.device is not None:
+            model.to(self.device)  # in place: the optimizer's parameters are the same objects
+            if isinstance(loss_fn, Module):
+                loss_fn.to(self.device)  # a loss's class weights
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -363,6 +388,10 @@ class Trainer:
         return {m.name: float(m.compute()) for m in self.metrics}
 
     # -------------------------------------------------------------- forward
+    def _to_device(self, batch: Any) -> Any:
+        """The batch's tensors on the Trainer's device (the batch as it is without one)."""
+        return batch if self.device is None else move_to_device(batch, self.device)
+
     def _forward(self, x: Any, who: str) -> Any:
         """``model(x)``, ``model(*x)`` for a tuple/list of inputs, ``model(**x)`` for a dict of them."""
         model = self._net
@@ -514,7 +543,7 @@ class Trainer:
         lr = float(opt.param_groups[0]["lr"])
         logs: dict[str, float] = {}
         for i, batch in enumerate(loader):
-            x, y = _split(batch, i, "Trainer.fit", "train_loader", loader)
+            x, y = self._to_device(_split(batch, i, "Trainer.fit", "train_loader", loader))
             for cb in begin:
                 cb.on_batch_begin(self, i, logs)
             opt.zero_grad()
@@ -540,7 +569,7 @@ class Trainer:
             total += value * n
             count += n
             if metrics:
-                o, t = out._array, (y._array if isinstance(y, Tensor) else y)
+                o, t = _host(out), _host(y)  # one copy per batch for all the metrics
                 for m in metrics:
                     m.update(o, t)
             if end:
@@ -608,14 +637,14 @@ class Trainer:
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    x, y = _split(batch, i, who, name, loader)
+                    x, y = self._to_device(_split(batch, i, who, name, loader))
                     out = self._forward(x, who)
                     value = _loss_value(loss_fn(out, y))
                     n = _batch_size(y)
                     total += value * n
                     count += n
                     if metrics:
-                        o, t = out._array, (y._array if isinstance(y, Tensor) else y)
+                        o, t = _host(out), _host(y)  # one copy per batch for all the metrics
                         for m in metrics:
                             m.update(o, t)
         finally:
@@ -643,7 +672,7 @@ class Trainer:
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    out = self._forward(_inputs(batch, i), "Trainer.predict")
+                    out = self._forward(self._to_device(_inputs(batch, i)), "Trainer.predict")
                     if not isinstance(out, Tensor):
                         kind = type(out).__name__
                         raise TypeError(f"Trainer.predict: the model returned a {kind}, not a Tensor")
@@ -652,7 +681,7 @@ class Trainer:
             model.train(was_training)
         if not outputs:
             raise ValueError("Trainer.predict: loader yielded no batches")
-        return _make(np.concatenate(outputs, axis=0), None)
+        return _make(devices.array_module(*outputs).concatenate(outputs, axis=0), None)
 
     def __repr__(self) -> str:
         names = [m.name for m in self.metrics]
