@@ -251,3 +251,39 @@ def test_layer_matches_the_cpu(device, name, factory, arrays, call):
         )
     for (bname, b_cpu), b_dev in zip(cpu_layer.named_buffers(), dev_layer.buffers(), strict=True):
         np.testing.assert_allclose(b_dev.cpu().numpy(), b_cpu.numpy(), rtol=1e-5, atol=1e-6, err_msg=bname)
+
+
+FACTORIES = [
+    ("Linear", lambda **kw: nn.Linear(5, 3, **kw)),
+    ("Bilinear", lambda **kw: nn.Bilinear(3, 4, 2, **kw)),
+    ("Conv2d", lambda **kw: nn.Conv2d(3, 4, 3, **kw)),
+    ("ConvTranspose1d", lambda **kw: nn.ConvTranspose1d(3, 2, 3, **kw)),
+    ("Embedding", lambda **kw: nn.Embedding(10, 4, padding_idx=0, **kw)),
+    ("BatchNorm2d", lambda **kw: nn.BatchNorm2d(3, **kw)),
+    ("GroupNorm", lambda **kw: nn.GroupNorm(2, 4, **kw)),
+    ("LayerNorm", lambda **kw: nn.LayerNorm(6, **kw)),
+    ("RMSNorm", lambda **kw: nn.RMSNorm(6, **kw)),
+    ("LSTM", lambda **kw: nn.LSTM(4, 5, num_layers=2, **kw)),
+    ("GRUCell", lambda **kw: nn.GRUCell(4, 5, **kw)),
+    ("MultiheadAttention", lambda **kw: nn.MultiheadAttention(8, 2, **kw)),
+    ("TransformerDecoderLayer", lambda **kw: nn.TransformerDecoderLayer(8, 2, 16, **kw)),
+    ("Transformer", lambda **kw: nn.Transformer(8, 2, 1, 1, 16, **kw)),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,factory", FACTORIES, ids=[f[0] for f in FACTORIES])
+def test_layers_made_with_device_live_there_with_the_cpu_values(device, name, factory):
+    cr.manual_seed(7)
+    cpu = factory()
+    cr.manual_seed(7)
+    dev = factory(device=device)
+    for (pname, a), b in zip(cpu.state_dict().items(), dev.state_dict().values(), strict=True):
+        assert b.device.type == device, f"{name}.{pname} on {b.device}"
+        np.testing.assert_array_equal(b.cpu().numpy(), a.numpy(), err_msg=f"{name}.{pname}")
+
+
+@pytest.mark.skipif(cr.cuda.is_available(), reason="CUDA is available here")
+def test_a_layer_on_an_unavailable_device_is_refused_naming_the_layer():
+    with pytest.raises(RuntimeError, match="Linear: device 'cuda' is not available"):
+        nn.Linear(2, 2, device="cuda")

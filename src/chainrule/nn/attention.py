@@ -102,6 +102,8 @@ class MultiheadAttention(Module):
             self.bias_k = self.bias_v = None
         self.add_zero_attn = bool(add_zero_attn)
         self._reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def _reset_parameters(self) -> None:
         """PyTorch's start: Xavier-uniform projections, zero biases, Xavier-normal bias_k/bias_v."""

@@ -123,6 +123,8 @@ class _TransformerLayer(Module):
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _activation(activation, name)
         self.batch_first = batch_first
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
         out = self.self_attn(
@@ -315,6 +317,8 @@ class Transformer(Module):
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def forward(
         self,
