@@ -692,6 +692,8 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     cond = bool_mask(condition, "where")
     a, b = promote_pair(a, b)
+    if type(cond) is np.ndarray:  # a host mask (a list, say) joins the values' device
+        cond = bool_mask(cond, "where", next((x._array for x in (a, b) if isinstance(x, Tensor)), None))
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: on the condition's device
         a = Tensor._make(_xp(cond).asarray(a, dtype=backend.result_type(a, b)), None)
     return Where.apply(cond, a, b)
@@ -710,7 +712,7 @@ def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
 
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     """``a`` with ``value`` written where ``mask`` is True (mask broadcasts to ``a``)."""
-    m = bool_mask(mask, "masked_fill")
+    m = bool_mask(mask, "masked_fill", a._array)
     try:
         fits = np.broadcast_shapes(m.shape, a.shape) == a.shape
     except ValueError:  # NumPy's message names neither the op nor the tensor
@@ -727,8 +729,16 @@ def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     return MaskedFill.apply(a, m, value)
 
 
-def bool_mask(mask: Any, op: str) -> np.ndarray:
-    m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
+def bool_mask(mask: Any, op: str, like: Any = None) -> np.ndarray:
+    """The mask's bool array; a mask given as a list (or NumPy array) joins the device of array ``like``."""
+    if isinstance(mask, Tensor):
+        m = mask._array
+    elif devices.is_device_array(mask):
+        m = mask
+    else:
+        m = np.asarray(mask)
+        if like is not None and devices.is_device_array(like):
+            m = devices.to_device(m, devices.device_of(like))
     if m.dtype != np.bool_:
         raise TypeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
     return m

@@ -9,8 +9,7 @@ the gradients of its earlier uses through this op.
 
 from __future__ import annotations
 
-import numpy as np
-
+from chainrule import devices
 from chainrule.autograd import bump_version
 from chainrule.tensor import Tensor
 
@@ -21,6 +20,6 @@ def write_back(x: Tensor, out: Tensor) -> Tensor:
     """``inplace=True``: write into ``x`` and return it when no graph was recorded."""
     if out._ctx is not None or out._array.dtype != x._array.dtype:
         return out
-    np.copyto(x._array, out._array)
+    devices.array_module(x._array).copyto(x._array, out._array)
     bump_version(x)
     return x

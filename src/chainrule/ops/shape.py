@@ -22,6 +22,13 @@ from chainrule.tensor import Tensor
 _xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
+def index_input(index: Any) -> Any:
+    """An index argument's array: a tensor's, a device array as it is, anything else through NumPy."""
+    if isinstance(index, Tensor):
+        return index._array
+    return index if devices.is_device_array(index) else np.asarray(index)
+
+
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both f(2, 3) and f((2, 3)) as PyTorch does."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -491,7 +498,7 @@ class Gather(Function):
 @_dims.numpy_keywords
 def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather)."""
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index_input(index)
     idx = key_on(idx, x._array)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
@@ -532,7 +539,7 @@ class IndexSelect(Function):
 @_dims.numpy_keywords
 def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     """The slices of ``x`` at positions ``index`` (a 1-D integer tensor) along ``dim``, in that order."""
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index_input(index)
     idx = key_on(idx, x._array)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"index_select: index must be an integer tensor, got {idx.dtype}")
