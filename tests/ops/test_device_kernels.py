@@ -186,3 +186,91 @@ def test_layer_norm_and_rms_norm_on_each_device(shape):
     check_against_torch(
         lambda x, w: F.rms_norm(x, shape[-1:], w), lambda x, w: TF.rms_norm(x, shape[-1:], w), [x, w], **TOL
     )
+
+
+# ------------------------------------------------------------------ losses
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"reduction": "sum", "label_smoothing": 0.1},
+        {"ignore_index": 1, "label_smoothing": 0.2},
+        {"reduction": "none"},
+    ],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_and_nll_on_each_device(kw, weighted):
+    x, w = _arrays(13, (6, 4, 3), (4,))
+    w = np.abs(w) + 0.1
+    t = np.random.default_rng(13).integers(0, 4, (6, 3))
+    args = [x, t, w] if weighted else [x, t]
+
+    def ours(x, t, w=None):
+        return F.cross_entropy(x, t, w, **kw)
+
+    def theirs(x, t, w=None):
+        return TF.cross_entropy(x, t, w, **kw)
+
+    check_against_torch(ours, theirs, args, grad=[True, False, False][: len(args)], **TOL)
+    nll = {k: v for k, v in kw.items() if k != "label_smoothing"}
+    check_against_torch(
+        lambda x, t, w=None: F.nll_loss(x, t, w, **nll),
+        lambda x, t, w=None: TF.nll_loss(x, t, w, **nll),
+        args,
+        grad=[True, False, False][: len(args)],
+        **TOL,
+    )
+
+
+def test_cross_entropy_with_probabilities_on_each_device():
+    x, t, w = _arrays(14, (5, 4), (5, 4), (4,))
+    t = np.exp(t) / np.exp(t).sum(axis=1, keepdims=True)
+    check_against_torch(
+        lambda x, t, w: F.cross_entropy(x, t, w, label_smoothing=0.1),
+        lambda x, t, w: TF.cross_entropy(x, t, w, label_smoothing=0.1),
+        [x, t, np.abs(w)],
+        grad=[True, True, False],
+        **TOL,
+    )
+
+
+def test_binary_cross_entropy_on_each_device():
+    x, t, w, pw = _arrays(15, (4, 3), (4, 3), (4, 3), (3,))
+    p = 1.0 / (1.0 + np.exp(-x))
+    q = (t > 0).astype(np.float32)
+    check_against_torch(
+        lambda p, q, w: F.binary_cross_entropy(p, q, w),
+        lambda p, q, w: TF.binary_cross_entropy(p, q, w),
+        [p, q, w],
+        grad=[True, True, False],
+        **TOL,
+    )
+    check_against_torch(
+        lambda x, q, w, pw: F.binary_cross_entropy_with_logits(x, q, w, pos_weight=pw),
+        lambda x, q, w, pw: TF.binary_cross_entropy_with_logits(x, q, w, pos_weight=pw),
+        [x, q, w, np.abs(pw)],
+        grad=[True, True, False, False],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_difference_losses_on_each_device(name, reduction):
+    x, t = _arrays(16, (4, 5), (4, 5))
+    check_against_torch(
+        lambda x, t: getattr(F, name)(x, t, reduction=reduction),
+        lambda x, t: getattr(TF, name)(x, t, reduction=reduction),
+        [x, t],
+        **TOL,
+    )
+
+
+def test_gaussian_nll_loss_on_each_device():
+    x, t, v = _arrays(17, (4, 5), (4, 5), (4, 1))
+    check_against_torch(
+        lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=True),
+        lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full=True),
+        [x, t, np.abs(v)],
+        **TOL,
+    )
