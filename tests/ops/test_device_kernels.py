@@ -274,3 +274,73 @@ def test_gaussian_nll_loss_on_each_device():
         [x, t, np.abs(v)],
         **TOL,
     )
+
+
+# ------------------------------------------------------------------ recurrent layers
+_TORCH_RNN = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(("reverse", "batch_first"), [(False, False), (True, True)])
+def test_recurrent_layers_on_each_device(kind, reverse, batch_first):
+    from chainrule.ops import recurrent
+
+    nt, nb, ni, nh = 5, 3, 4, 6
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    shape = (nb, nt, ni) if batch_first else (nt, nb, ni)
+    x, w_ih, w_hh, b_ih, b_hh, h0 = _arrays(
+        18, shape, (gates * nh, ni), (gates * nh, nh), (gates * nh,), (gates * nh,), (nb, nh)
+    )
+    ours_fn = getattr(recurrent, f"{kind}_layer")
+    suffix = "_reverse" if reverse else ""
+    module = _TORCH_RNN[kind](ni, nh, batch_first=batch_first, bidirectional=reverse)
+
+    def ours(x, w_ih, w_hh, b_ih, b_hh, h0):
+        state = (h0, h0 * 0.5) if kind == "lstm" else (h0,)  # the LSTM takes c0 too
+        out = ours_fn(x, w_ih, w_hh, b_ih, b_hh, *state, reverse=reverse, batch_first=batch_first)
+        return out[:2]  # the outputs (time-major) and h_n
+
+    def theirs(x, w_ih, w_hh, b_ih, b_hh, h0):
+        # the torch layer in one direction: the reverse one of a bidirectional layer, fed these weights
+        params = {f"weight_ih_l0{suffix}": w_ih, f"weight_hh_l0{suffix}": w_hh}
+        params |= {f"bias_ih_l0{suffix}": b_ih, f"bias_hh_l0{suffix}": b_hh}
+        other = "" if reverse else "_reverse"
+        if reverse:  # the forward direction of the bidirectional layer gets zeros; only the reverse is read
+            params |= {
+                f"{n}_l0{other}": torch.zeros_like(p)
+                for n, p in zip(
+                    ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), (w_ih, w_hh, b_ih, b_hh), strict=True
+                )
+            }
+        h0 = h0[None]
+        h = torch.cat([torch.zeros_like(h0), h0]) if reverse else h0
+        state = (
+            (h, torch.cat([torch.zeros_like(h0), h0 * 0.5]) if reverse else h0 * 0.5) if kind == "lstm" else h
+        )
+        out, hn = torch.func.functional_call(module, params, (x, state))
+        if kind == "lstm":
+            hn = hn[0]
+        if reverse:
+            out, hn = out[..., nh:], hn[1:]
+        return (out.transpose(0, 1) if batch_first else out), hn
+
+    check_against_torch(ours, theirs, [x, w_ih, w_hh, b_ih, b_hh, h0], **TOL)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recurrent_layer_with_lengths_matches_the_cpu(reverse):
+    """Variable lengths (packed sequences): the same outputs and gradients on the strict device as on CPU."""
+    import chainrule as cr
+    from chainrule.ops import recurrent
+
+    nt, nb, ni, nh = 4, 3, 2, 5
+    arrays = _arrays(19, (nt, nb, ni), (4 * nh, ni), (4 * nh, nh), (4 * nh,), (4 * nh,))
+    lengths, batch_sizes = [4, 3, 1], [3, 2, 2, 1]
+    results = []
+    for device in ("cpu", "strict"):
+        ts = [cr.tensor(a, requires_grad=True, device=device) for a in arrays]
+        out, hn, cn = recurrent.lstm_layer(*ts, reverse=reverse, batch_sizes=batch_sizes, lengths=lengths)
+        (out.sum() + (hn * hn).sum() + cn.sum()).backward()
+        results.append([t.cpu().numpy() for t in (out, hn, cn)] + [t.grad.cpu().numpy() for t in ts])
+    for ours, cpu in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, cpu, rtol=1e-6, atol=1e-7)
