@@ -344,3 +344,25 @@ def test_recurrent_layer_with_lengths_matches_the_cpu(reverse):
         results.append([t.cpu().numpy() for t in (out, hn, cn)] + [t.grad.cpu().numpy() for t in ts])
     for ours, cpu in zip(*results, strict=True):
         np.testing.assert_allclose(ours, cpu, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ CTC
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_loss_matches_the_cpu(reduction, zero_infinity):
+    """The CTC recursions on the strict device give the CPU's losses and gradients (targets: on the host)."""
+    import chainrule as cr
+
+    (x,) = _arrays(20, (6, 3, 5))
+    lp = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    targets = np.array([[1, 2, 2], [3, 0, 0], [4, 4, 4]])  # the last: 3 repeats need 6 frames, gets 2
+    in_len, tgt_len = np.array([6, 4, 2]), np.array([3, 1, 3])
+    results = []
+    for device in ("cpu", "strict"):
+        t = cr.tensor(lp, requires_grad=True, device=device)
+        args = [cr.tensor(a, device=device) for a in (targets, in_len, tgt_len)]
+        loss = F.ctc_loss(t, *args, blank=0, reduction=reduction, zero_infinity=zero_infinity)
+        loss.sum().backward()
+        results.append((loss.cpu().numpy(), t.grad.cpu().numpy()))
+    for ours, cpu in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, cpu, rtol=1e-6, atol=1e-7)
