@@ -632,8 +632,14 @@ def _layer_options(x: Tensor, reverse: bool, batch_first: bool, batch_sizes: Any
         "reverse": bool(reverse),
         "batch_sizes": None if batch_sizes is None else tuple(int(b) for b in batch_sizes),
         "batch_first": bool(batch_first),
-        "lengths": None if lengths is None else np.asarray(lengths, dtype=np.int64),
+        # host ints (they steer the loop), as PyTorch reads them; one copy if they live on a device
+        "lengths": None if lengths is None else np.asarray(_host(lengths), dtype=np.int64),
     }
+
+
+def _host(v: Any) -> Any:
+    """A Tensor's or a device array's values on the host (one copy); anything else as it is."""
+    return devices.to_host(v._array if isinstance(v, Tensor) else v)
 
 
 def _time_steps(x: Tensor, batch_first: bool) -> int:
