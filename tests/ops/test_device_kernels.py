@@ -186,3 +186,183 @@ def test_layer_norm_and_rms_norm_on_each_device(shape):
     check_against_torch(
         lambda x, w: F.rms_norm(x, shape[-1:], w), lambda x, w: TF.rms_norm(x, shape[-1:], w), [x, w], **TOL
     )
+
+
+# ------------------------------------------------------------------ losses
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"reduction": "sum", "label_smoothing": 0.1},
+        {"ignore_index": 1, "label_smoothing": 0.2},
+        {"reduction": "none"},
+    ],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_and_nll_on_each_device(kw, weighted):
+    x, w = _arrays(13, (6, 4, 3), (4,))
+    w = np.abs(w) + 0.1
+    t = np.random.default_rng(13).integers(0, 4, (6, 3))
+    args = [x, t, w] if weighted else [x, t]
+
+    def ours(x, t, w=None):
+        return F.cross_entropy(x, t, w, **kw)
+
+    def theirs(x, t, w=None):
+        return TF.cross_entropy(x, t, w, **kw)
+
+    check_against_torch(ours, theirs, args, grad=[True, False, False][: len(args)], **TOL)
+    nll = {k: v for k, v in kw.items() if k != "label_smoothing"}
+    check_against_torch(
+        lambda x, t, w=None: F.nll_loss(x, t, w, **nll),
+        lambda x, t, w=None: TF.nll_loss(x, t, w, **nll),
+        args,
+        grad=[True, False, False][: len(args)],
+        **TOL,
+    )
+
+
+def test_cross_entropy_with_probabilities_on_each_device():
+    x, t, w = _arrays(14, (5, 4), (5, 4), (4,))
+    t = np.exp(t) / np.exp(t).sum(axis=1, keepdims=True)
+    check_against_torch(
+        lambda x, t, w: F.cross_entropy(x, t, w, label_smoothing=0.1),
+        lambda x, t, w: TF.cross_entropy(x, t, w, label_smoothing=0.1),
+        [x, t, np.abs(w)],
+        grad=[True, True, False],
+        **TOL,
+    )
+
+
+def test_binary_cross_entropy_on_each_device():
+    x, t, w, pw = _arrays(15, (4, 3), (4, 3), (4, 3), (3,))
+    p = 1.0 / (1.0 + np.exp(-x))
+    q = (t > 0).astype(np.float32)
+    check_against_torch(
+        lambda p, q, w: F.binary_cross_entropy(p, q, w),
+        lambda p, q, w: TF.binary_cross_entropy(p, q, w),
+        [p, q, w],
+        grad=[True, True, False],
+        **TOL,
+    )
+    check_against_torch(
+        lambda x, q, w, pw: F.binary_cross_entropy_with_logits(x, q, w, pos_weight=pw),
+        lambda x, q, w, pw: TF.binary_cross_entropy_with_logits(x, q, w, pos_weight=pw),
+        [x, q, w, np.abs(pw)],
+        grad=[True, True, False, False],
+        **TOL,
+    )
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_difference_losses_on_each_device(name, reduction):
+    x, t = _arrays(16, (4, 5), (4, 5))
+    check_against_torch(
+        lambda x, t: getattr(F, name)(x, t, reduction=reduction),
+        lambda x, t: getattr(TF, name)(x, t, reduction=reduction),
+        [x, t],
+        **TOL,
+    )
+
+
+def test_gaussian_nll_loss_on_each_device():
+    x, t, v = _arrays(17, (4, 5), (4, 5), (4, 1))
+    check_against_torch(
+        lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=True),
+        lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full=True),
+        [x, t, np.abs(v)],
+        **TOL,
+    )
+
+
+# ------------------------------------------------------------------ recurrent layers
+_TORCH_RNN = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(("reverse", "batch_first"), [(False, False), (True, True)])
+def test_recurrent_layers_on_each_device(kind, reverse, batch_first):
+    from chainrule.ops import recurrent
+
+    nt, nb, ni, nh = 5, 3, 4, 6
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    shape = (nb, nt, ni) if batch_first else (nt, nb, ni)
+    x, w_ih, w_hh, b_ih, b_hh, h0 = _arrays(
+        18, shape, (gates * nh, ni), (gates * nh, nh), (gates * nh,), (gates * nh,), (nb, nh)
+    )
+    ours_fn = getattr(recurrent, f"{kind}_layer")
+    suffix = "_reverse" if reverse else ""
+    module = _TORCH_RNN[kind](ni, nh, batch_first=batch_first, bidirectional=reverse)
+
+    def ours(x, w_ih, w_hh, b_ih, b_hh, h0):
+        state = (h0, h0 * 0.5) if kind == "lstm" else (h0,)  # the LSTM takes c0 too
+        out = ours_fn(x, w_ih, w_hh, b_ih, b_hh, *state, reverse=reverse, batch_first=batch_first)
+        return out[:2]  # the outputs (time-major) and h_n
+
+    def theirs(x, w_ih, w_hh, b_ih, b_hh, h0):
+        # the torch layer in one direction: the reverse one of a bidirectional layer, fed these weights
+        params = {f"weight_ih_l0{suffix}": w_ih, f"weight_hh_l0{suffix}": w_hh}
+        params |= {f"bias_ih_l0{suffix}": b_ih, f"bias_hh_l0{suffix}": b_hh}
+        other = "" if reverse else "_reverse"
+        if reverse:  # the forward direction of the bidirectional layer gets zeros; only the reverse is read
+            params |= {
+                f"{n}_l0{other}": torch.zeros_like(p)
+                for n, p in zip(
+                    ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), (w_ih, w_hh, b_ih, b_hh), strict=True
+                )
+            }
+        h0 = h0[None]
+        h = torch.cat([torch.zeros_like(h0), h0]) if reverse else h0
+        state = (
+            (h, torch.cat([torch.zeros_like(h0), h0 * 0.5]) if reverse else h0 * 0.5) if kind == "lstm" else h
+        )
+        out, hn = torch.func.functional_call(module, params, (x, state))
+        if kind == "lstm":
+            hn = hn[0]
+        if reverse:
+            out, hn = out[..., nh:], hn[1:]
+        return (out.transpose(0, 1) if batch_first else out), hn
+
+    check_against_torch(ours, theirs, [x, w_ih, w_hh, b_ih, b_hh, h0], **TOL)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recurrent_layer_with_lengths_matches_the_cpu(reverse):
+    """Variable lengths (packed sequences): the same outputs and gradients on the strict device as on CPU."""
+    import chainrule as cr
+    from chainrule.ops import recurrent
+
+    nt, nb, ni, nh = 4, 3, 2, 5
+    arrays = _arrays(19, (nt, nb, ni), (4 * nh, ni), (4 * nh, nh), (4 * nh,), (4 * nh,))
+    lengths, batch_sizes = [4, 3, 1], [3, 2, 2, 1]
+    results = []
+    for device in ("cpu", "strict"):
+        ts = [cr.tensor(a, requires_grad=True, device=device) for a in arrays]
+        out, hn, cn = recurrent.lstm_layer(*ts, reverse=reverse, batch_sizes=batch_sizes, lengths=lengths)
+        (out.sum() + (hn * hn).sum() + cn.sum()).backward()
+        results.append([t.cpu().numpy() for t in (out, hn, cn)] + [t.grad.cpu().numpy() for t in ts])
+    for ours, cpu in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, cpu, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ CTC
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_loss_matches_the_cpu(reduction, zero_infinity):
+    """The CTC recursions on the strict device give the CPU's losses and gradients (targets: on the host)."""
+    import chainrule as cr
+
+    (x,) = _arrays(20, (6, 3, 5))
+    lp = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    targets = np.array([[1, 2, 2], [3, 0, 0], [4, 4, 4]])  # the last: 3 repeats need 6 frames, gets 2
+    in_len, tgt_len = np.array([6, 4, 2]), np.array([3, 1, 3])
+    results = []
+    for device in ("cpu", "strict"):
+        t = cr.tensor(lp, requires_grad=True, device=device)
+        args = [cr.tensor(a, device=device) for a in (targets, in_len, tgt_len)]
+        loss = F.ctc_loss(t, *args, blank=0, reduction=reduction, zero_infinity=zero_infinity)
+        loss.sum().backward()
+        results.append((loss.cpu().numpy(), t.grad.cpu().numpy()))
+    for ours, cpu in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, cpu, rtol=1e-6, atol=1e-7)

@@ -42,6 +42,11 @@ from chainrule.tensor import Tensor
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
 
 
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
+
+
 # Large temporaries (the padded input, the columns, the GEMM result before its
 # transpose, the column gradient) come from the runtime's scratch pool, so that
 # a training loop does not page-fault them in from the OS every step. Every take
@@ -79,7 +84,7 @@ def _padded(x: Any, pads: tuple[int, int, int, int]) -> Any:
 def _strided(a: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
     """A read-only view of ``a``'s memory with the given shape and strides (``as_strided``, faster)."""
     if type(a) is not np.ndarray:  # a device array: its module's as_strided (CuPy's has no writeable=)
-        return devices.array_module(a).lib.stride_tricks.as_strided(a, shape, strides)
+        return _xp(a).lib.stride_tricks.as_strided(a, shape, strides)
     if a.flags.c_contiguous:
         view = np.ndarray(shape, a.dtype, buffer=a, strides=strides)
         view.flags.writeable = False
@@ -127,7 +132,7 @@ def _im2col(
 def _copy_split(dst: np.ndarray, src: np.ndarray, axis: int) -> None:
     """``copyto(dst, src)``, cut along ``axis`` (the batch) into slabs copied on the pool's threads."""
     lead = (slice(None),) * axis
-    copyto = devices.array_module(dst).copyto
+    copyto = _xp(dst).copyto
 
     def slab(a: int, b: int) -> None:
         copyto(dst[(*lead, slice(a, b))], src[(*lead, slice(a, b))])
@@ -191,7 +196,7 @@ def _col2im(
 ) -> np.ndarray:
     """Fold columns (C*kh*kw, N*oh*ow) back onto a new image (N, C, H, W): the adjoint of im2col."""
     n, c, h, w = shape
-    xp = devices.array_module(cols)
+    xp = _xp(cols)
     acc = _take((c, n, h, w), cols.dtype, like=cols)  # channel-major, so the adds are layout-matched
     dc = cols.reshape(c, kh, kw, n, oh, ow)
     dx = xp.empty((n, c, h, w), cols.dtype)
@@ -208,7 +213,7 @@ def _col2im(
 
 def _gemm(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` per group: a (G, m, k) and b (G, k, n) give (G*m, n); G == 1 is one plain GEMM."""
-    matmul = devices.array_module(a).matmul
+    matmul = _xp(a).matmul
     if groups == 1:
         return matmul(a[0], b[0], out=out)
     if out is not None:
@@ -221,14 +226,14 @@ def _gemm(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray | None = No
 def _to_channel_major(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """(N, C, H, W) to (C, N*H*W) in ``out``: one transposing copy."""
     n, c, h, w = x.shape
-    devices.array_module(x).copyto(out.reshape(c, n, h, w), x.transpose(1, 0, 2, 3))
+    _xp(x).copyto(out.reshape(c, n, h, w), x.transpose(1, 0, 2, 3))
     return out
 
 
 def _from_channel_major(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """A (O, N, oh, ow) view to a new (N, O, oh, ow) array, adding the bias in the same pass."""
     o, n, oh, ow = y.shape
-    xp = devices.array_module(y)
+    xp = _xp(y)
     out = xp.empty((n, o, oh, ow), y.dtype)
     src = y.transpose(1, 0, 2, 3)
     if bias is None:
@@ -264,7 +269,7 @@ def _col2im_wide(
     hp, wp = h + pt + pb, w + pl + pr
     run = oh * wp
     dc = cols.reshape(c, kh, kw, n, run)
-    xp = devices.array_module(cols)
+    xp = _xp(cols)
     canvas = _take((c, n, hp + 1, wp), cols.dtype, like=cols)
     flat = canvas.reshape(c, n, -1)
     dx = xp.empty((n, c, h, w), cols.dtype)
@@ -337,7 +342,7 @@ class ConvNd(Function):
         pointwise = kh == kw == 1 and stride == (1, 1) and not any(pads)
         per_sample = groups == 1 and (pointwise or 2 * k <= o)
         pooled = True
-        xp = devices.array_module(x)
+        xp = _xp(x)
         if per_sample:
             if pointwise:  # the input is its own columns
                 cols, pooled = x.reshape(n, c, h * wd), False
@@ -407,7 +412,7 @@ class ConvNd(Function):
         g3 = g.reshape(n, o, oh * ow)
         k = c * kh * kw
         gx = gw = gb = None
-        xp = devices.array_module(g)
+        xp = _xp(g)
         if needs[1]:
             gw = xp.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
@@ -510,11 +515,11 @@ class PadNd(Function):
     def forward(ctx, x, pairs, mode):
         ctx.shape, ctx.pairs, ctx.mode = x.shape, pairs, mode
         width = [(0, 0)] * (x.ndim - len(pairs)) + list(pairs)
-        return devices.array_module(x).pad(x, width, mode=_NP_MODES[mode])
+        return _xp(x).pad(x, width, mode=_NP_MODES[mode])
 
     def backward(ctx, g):
         shape, pairs = ctx.shape, ctx.pairs
-        xp = devices.array_module(g)
+        xp = _xp(g)
         lead = len(shape) - len(pairs)
         for axis_offset, (lo, hi) in reversed(list(enumerate(pairs))):
             axis = lead + axis_offset

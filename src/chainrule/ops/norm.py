@@ -45,6 +45,11 @@ from chainrule.tensor import Tensor
 __all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]
 
 
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
+
+
 # ------------------------------------------------------------------ reductions
 def _row_sum(a: np.ndarray) -> np.ndarray:
     """Sum over the last axis, as a dot product with ones (SIMD, and no threads to wait for)."""
@@ -80,7 +85,7 @@ def _channel_sum(a3: np.ndarray) -> np.ndarray:
 def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
     """Per-channel ``sum(a * b)`` of two (N, C, L) arrays."""
     if a3.shape[2] == 1:
-        return devices.array_module(a3).einsum("nc,nc->c", a3[:, :, 0], b3[:, :, 0])
+        return _xp(a3).einsum("nc,nc->c", a3[:, :, 0], b3[:, :, 0])
     return _row_dot(a3, b3).sum(axis=0)
 
 
@@ -93,7 +98,7 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
     mean_g = _row_sum(gh) / d
     mean_gx = _row_dot(gh, xhat) / d
     xhat *= mean_gx[:, None]
-    dx = devices.array_module(xhat).subtract(gh, xhat, out=xhat)
+    dx = _xp(xhat).subtract(gh, xhat, out=xhat)
     dx -= mean_g[:, None]
     dx *= invstd[:, None]
     return dx
@@ -103,7 +108,7 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
 class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
-        xp = devices.array_module(x)
+        xp = _xp(x)
         x3 = x.reshape(n, c, -1)
         if training:
             count = x3.shape[0] * x3.shape[2]
@@ -150,7 +155,7 @@ class BatchNorm(Function):
         count = x3.shape[0] * x3.shape[2]
         xc = sum_gxhat = sum_g = None
         if need_w or (needs[0] and training):
-            xc = devices.array_module(g).subtract(x3, mean[:, None])
+            xc = _xp(g).subtract(x3, mean[:, None])
             sum_gxhat = _channel_dot(g3, xc) * invstd  # sum(g * xhat) per channel
         if need_b or (needs[0] and training):
             sum_g = _channel_sum(g3)
@@ -232,7 +237,7 @@ def check_batch_statistics(x: Tensor, op: str) -> None:
 class GroupNorm(Function):
     def forward(ctx, x, weight, bias, groups, eps):
         n, c = x.shape[:2]
-        xp = devices.array_module(x)
+        xp = _xp(x)
         xr = x.reshape(n * groups, -1)  # one row per (sample, group)
         d = xr.shape[1]
         mean = _row_sum(xr) / d
@@ -259,7 +264,7 @@ class GroupNorm(Function):
         xr, mean, invstd, weight, groups = ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.groups
         needs = ctx.needs_input_grad
         n, c, cg, d = g.shape[0], g.shape[1], g.shape[1] // groups, xr.shape[1]
-        xp = devices.array_module(g)
+        xp = _xp(g)
         xc = xp.subtract(xr, mean[:, None])
         g3, xc3 = g.reshape(n, c, -1), xc.reshape(n, c, -1)
         s_nc = _last_sum(g3)
@@ -365,7 +370,7 @@ def _layer_norm_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer norm of the rows of ``xr`` (R, D): ``(mean, y, invstd)``, written into ``out`` if given."""
     d = xr.shape[1]
-    xp = devices.array_module(xr)
+    xp = _xp(xr)
     mean = _row_sum(xr) / d
     y = xp.subtract(xr, mean[:, None], out=None if out is None else out[1])
     invstd = 1.0 / xp.sqrt(_row_dot(y, y) / d + eps)
@@ -391,7 +396,7 @@ def _layer_norm_back_rows(
     out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Any, Any]:
     """For rows of (R, D): ``(dx, dw, db)``, dw and db summed over these rows; dx is written into ``out``."""
-    xhat = devices.array_module(xr).subtract(xr, mean[:, None], out=out)
+    xhat = _xp(xr).subtract(xr, mean[:, None], out=out)
     xhat *= invstd[:, None]
     # weight and bias are shared by every row: their gradients sum over the rows
     gw = (g2 * xhat).sum(axis=0) if need_w else None
@@ -447,7 +452,7 @@ class RMSNorm(Function):
         d = math.prod(x.shape[x.ndim - ndim :])
         xr = x.reshape(-1, d)
         # y = x / rms(x) * w with rms(x) = sqrt(mean(x^2) + eps): no centring, unlike layer norm
-        invrms = 1.0 / devices.array_module(x).sqrt(_row_dot(xr, xr) / d + eps)
+        invrms = 1.0 / _xp(x).sqrt(_row_dot(xr, xr) / d + eps)
         y = xr * invrms[:, None]
         if weight is not None:
             y *= weight.reshape(d)
@@ -468,7 +473,7 @@ class RMSNorm(Function):
             gh = g2 * weight.reshape(-1) if weight is not None else g2
             mean_gx = _row_dot(gh, xhat) / xr.shape[1]
             xhat *= mean_gx[:, None]
-            gx = devices.array_module(g).subtract(gh, xhat, out=xhat)
+            gx = _xp(g).subtract(gh, xhat, out=xhat)
             gx *= invrms[:, None]
             gx = gx.reshape(ctx.shape)
         return gx, gw, None, None

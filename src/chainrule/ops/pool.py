@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
+
+
 # ------------------------------------------------------------------ geometry
 def _ints(value: Any, n: int, name: str, op: str) -> tuple[int, ...]:
     """An int or a sequence of 1 or ``n`` ints, as ``n`` ints."""
@@ -115,7 +120,7 @@ class _Geometry:
         if not self.padded:
             return x
         (ph, pw), (h, w) = self.p, self.size
-        xpad = devices.array_module(x).full(self.padded_shape(x.shape), value, dtype=x.dtype)
+        xpad = _xp(x).full(self.padded_shape(x.shape), value, dtype=x.dtype)
         xpad[..., ph : ph + h, pw : pw + w] = x
         return xpad
 
@@ -123,7 +128,7 @@ class _Geometry:
         if not self.padded:
             return xpad
         (ph, pw), (h, w) = self.p, self.size
-        return devices.array_module(xpad).ascontiguousarray(xpad[..., ph : ph + h, pw : pw + w])
+        return _xp(xpad).ascontiguousarray(xpad[..., ph : ph + h, pw : pw + w])
 
     def views(self, xpad: Any) -> list[Any]:
         """One strided view per kernel offset (row-major): the pixel at that offset in every window."""
@@ -153,7 +158,7 @@ def _spatial(x: Tensor, dims: int, op: str) -> None:
 # ------------------------------------------------------------------ max pool
 def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None) -> None:
     """Write each window's maximum (and, into ``idx``, its offset) over one slab of the batch."""
-    xp = devices.array_module(out)
+    xp = _xp(out)
     if len(views) == 1:
         xp.copyto(out, views[0])
         if idx is not None:
@@ -181,7 +186,7 @@ def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None)
 
 def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.ndarray) -> None:
     """Route one slab's output gradients to the pixels their windows picked (into ``gxp``, padded)."""
-    xp = devices.array_module(g)
+    xp = _xp(g)
     hit = xp.empty(idx.shape, bool)
     part = xp.empty(g.shape, g.dtype) if geom.overlap else None
     for k, view in enumerate(geom.views(gxp)):
@@ -196,7 +201,7 @@ def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.nda
 class MaxPool(Function):
     def forward(ctx, x, geom, need_index, sink):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        xp = devices.array_module(x)
+        xp = _xp(x)
         xpad = geom.pad(x, fill)
         shape = (*xpad.shape[:-2], *geom.out)
         out = xp.empty(shape, x.dtype)
@@ -220,7 +225,7 @@ class MaxPool(Function):
         # gradient of each output goes back to the pixel its window picked, offset by
         # offset: the pixels at offset k receive g where idx == k.
         geom, idx = ctx.geom, ctx.idx
-        xp = devices.array_module(g)
+        xp = _xp(g)
         g = xp.ascontiguousarray(g)
         # every pixel in exactly one window: one write per offset covers all, no zero-fill needed
         make = xp.empty if geom.tiled else xp.zeros
@@ -241,7 +246,7 @@ def _flat_indices(idx: np.ndarray, geom: _Geometry) -> np.ndarray:
     """PyTorch's indices: the position of each window's max in the flattened (H, W) input."""
     kw, (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geom.k[1], geom.s, geom.p, geom.d, geom.out
     w = geom.size[1]
-    xp = devices.array_module(idx)
+    xp = _xp(idx)
     ki, kj = xp.divmod(idx.astype(np.int64), kw)
     rows = (xp.arange(oh, dtype=np.int64) * sh - ph)[:, None] + ki * dh
     cols = xp.arange(ow, dtype=np.int64) * sw - pw + kj * dw
@@ -344,7 +349,7 @@ def _avg_divisor(geom: _Geometry, count_include_pad: bool, divisor_override: int
 
 class AvgPool(Function):
     def forward(ctx, x, geom, divisor):
-        xp = devices.array_module(x)
+        xp = _xp(x)
         views = geom.views(geom.pad(x, 0))
         out = xp.array(views[0]) if len(views) == 1 else xp.add(views[0], views[1])
         for v in views[2:]:
@@ -359,7 +364,7 @@ class AvgPool(Function):
         # y = (1/n) * sum of the window, so every pixel of a window receives g / n
         # (summed over the windows that contain it).
         geom, divisor = ctx.geom, ctx.divisor
-        xp = devices.array_module(g)
+        xp = _xp(g)
         gs = g / divisor  # an array divisor was moved next to the data (and cast) in forward
         if geom.tiled:
             gx = xp.empty(ctx.shape, g.dtype)
@@ -420,7 +425,7 @@ class AdaptiveAvgPool(Function):
         if ph is not None and ph.shape[0] == 1 and pw is not None and pw.shape[0] == 1:
             ctx.ph = ctx.pw = False  # global pooling: the plain mean
             return x.mean(axis=(-2, -1), keepdims=True)
-        xp = devices.array_module(x)
+        xp = _xp(x)
         if xp is not np:  # the averaging matrices (made from the shapes on the host) next to x
             ph = None if ph is None else xp.asarray(ph)
             pw = None if pw is None else xp.asarray(pw)
@@ -432,7 +437,7 @@ class AdaptiveAvgPool(Function):
     def backward(ctx, g):
         # y is linear in x: y = P_h x P_w^T, so dx = P_h^T g P_w.
         ph, pw = ctx.ph, ctx.pw
-        xp = devices.array_module(g)
+        xp = _xp(g)
         if ph is False:  # every pixel contributes 1/(H W) to the mean
             gx = xp.empty(ctx.shape, g.dtype)
             gx[...] = g / (ctx.shape[-1] * ctx.shape[-2])
@@ -502,7 +507,7 @@ def _segment_sum(g: np.ndarray, src: np.ndarray, n_in: int, axis: int) -> np.nda
     no ``reduceat``, the copies are scatter-added onto their source instead.
     """
     if type(g) is not np.ndarray:
-        xp = devices.array_module(g)
+        xp = _xp(g)
         out = xp.zeros((n_in, *g.shape[:axis], *g.shape[axis + 1 :]), g.dtype)
         devices.scatter_add(out, xp.asarray(src), xp.moveaxis(g, axis, 0))
         return xp.ascontiguousarray(xp.moveaxis(out, 0, axis))
@@ -525,7 +530,7 @@ def _split_shape(shape: tuple[int, ...], reps: Sequence[int]) -> list[int]:
 class NearestUpsample(Function):
     def forward(ctx, x, plan):
         ctx.plan, ctx.shape = plan, x.shape
-        xp = devices.array_module(x)
+        xp = _xp(x)
         lead = x.ndim - len(plan)
         if all(type(p) is int or p is None for p in plan):
             # k-fold repeats along every axis: (..., H, 1, W, 1) broadcast to (..., H, kh, W, kw), one copy
@@ -552,7 +557,7 @@ class NearestUpsample(Function):
                 g[(Ellipsis, *(slice(o, None, r) for o, r in zip(offsets, reps, strict=True)))]
                 for offsets in itertools.product(*(range(r) for r in reps))
             ]
-            xp = devices.array_module(g)
+            xp = _xp(g)
             gx = xp.array(views[0]) if len(views) == 1 else xp.add(views[0], views[1])
             for v in views[2:]:
                 gx += v
