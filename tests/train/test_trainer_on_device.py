@@ -148,3 +148,20 @@ def test_load_checkpoint_map_location(tmp_path, stepped):
     dev.load_state_dict(ckpt.model)
     for a, b in zip(model.parameters(), dev.parameters(), strict=True):
         np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+
+
+def test_find_lr_on_the_device_leaves_the_model_as_it_was():
+    from chainrule.train.lr_finder import find_lr
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True).astype(np.float32)
+    model = nn.Linear(3, 1)
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loader = DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), batch_size=8)
+    result = find_lr(model, _mse, opt, loader, start_lr=1e-4, end_lr=1.0, num_iter=12, device=DEVICE)
+    assert len(result.lrs) >= 2
+    for k, v in model.state_dict().items():
+        assert v.device.type == DEVICE
+        np.testing.assert_array_equal(v.cpu().numpy(), before[k], err_msg=k)

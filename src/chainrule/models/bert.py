@@ -528,7 +528,7 @@ def _resolve_dir(model_dir: str | os.PathLike | None) -> Path:
 
 
 def _int_tensor(t: Any, name: str) -> Tensor:
-    if isinstance(t, np.ndarray):
+    if isinstance(t, np.ndarray) or devices.is_device_array(t):
         t = Tensor._make(t, None)
     if not isinstance(t, Tensor):
         raise TypeError(f"BertModel: {name} must be an integer Tensor, got {type(t).__name__}")
