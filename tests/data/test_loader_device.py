@@ -79,3 +79,14 @@ def test_an_unavailable_device_is_refused_when_the_loader_is_made():
     x, y = _data()
     with pytest.raises(RuntimeError, match="DataLoader: device 'cuda' is not available"):
         DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), device="cuda")
+
+
+def test_lengths_to_mask_is_made_where_the_lengths_are():
+    from chainrule.data import lengths_to_mask
+
+    lengths = cr.tensor(np.array([3, 1, 0]), device=DEVICE)
+    mask = lengths_to_mask(lengths, max_len=4)
+    assert mask.device.type == DEVICE
+    np.testing.assert_array_equal(mask.cpu().numpy(), lengths_to_mask(np.array([3, 1, 0]), 4).numpy())
+    with pytest.raises(ValueError, match="lengths must be >= 0, got -1"):
+        lengths_to_mask(cr.tensor(np.array([2, -1]), device=DEVICE))
