@@ -165,3 +165,32 @@ def test_find_lr_on_the_device_leaves_the_model_as_it_was():
     for k, v in model.state_dict().items():
         assert v.device.type == DEVICE
         np.testing.assert_array_equal(v.cpu().numpy(), before[k], err_msg=k)
+
+
+def test_callbacks_checkpoint_and_resume_on_the_device(tmp_path):
+    from chainrule.train.callbacks import EarlyStopping, ModelCheckpoint
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True).astype(np.float32)
+    loader = DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), batch_size=8)
+
+    def trainer(model):
+        callbacks = [EarlyStopping(patience=10, verbose=0), ModelCheckpoint(tmp_path, monitor=None)]
+        return Trainer(
+            model, _mse, optim.Adam(model.parameters(), lr=0.05), metrics=[], callbacks=callbacks,
+            device=DEVICE, progress=False,
+        )  # fmt: skip
+
+    cr.manual_seed(0)
+    model = nn.Linear(3, 1)
+    trainer(model).fit(loader, loader, epochs=3)
+    assert model.weight.device.type == DEVICE
+    first = sorted(tmp_path.glob("epoch*.safetensors"))
+    assert len(first) == 3
+    # a fresh model resumes from the checkpoint of epoch 2 on the device
+    cr.manual_seed(1)
+    again = nn.Linear(3, 1)
+    history = trainer(again).fit(loader, loader, epochs=3, resume_from=first[1])
+    assert history.epochs == [1, 2, 3] and again.weight.device.type == DEVICE
+    np.testing.assert_allclose(again.weight.cpu().numpy(), model.weight.cpu().numpy(), rtol=1e-6, atol=1e-7)
