@@ -308,6 +308,8 @@ class _OnDevice:
         return len(self._batches)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> Any:  # shutdown(), closed, ... of a worker iterator
+        if name.startswith("__") or name in ("_batches", "_device"):
+            raise AttributeError(name)  # not set yet (a copy being made): no recursion
         return getattr(self._batches, name)
 
 
