@@ -94,8 +94,8 @@ def _check_loader(loader: Any, who: str, name: str, reiterable: bool) -> None:
 
 
 def _as_tensor(value: Any) -> Any:
-    """Arrays become Tensors; a tuple/list becomes a list and a mapping a dict, converted element-wise."""
-    if isinstance(value, np.ndarray):
+    """Arrays (NumPy or a device's) become Tensors; a tuple/list becomes a list and a mapping a dict."""
+    if isinstance(value, np.ndarray) or devices.is_device_array(value):
         return _make(value, None)
     if isinstance(value, list | tuple):
         return [_as_tensor(v) for v in value]
