@@ -76,6 +76,14 @@ def float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     return a, b
 
 
+def constant(value: Any, dtype: Any, like: Any) -> Any:
+    """``value`` as a ``dtype`` constant to combine with array ``like``: a 0-d array on the CPU, a NumPy
+    scalar on a device (a kernel argument there, so nothing is copied to the device)."""
+    if type(like) is np.ndarray:
+        return np.asarray(value, dtype)
+    return np.dtype(dtype).type(value)
+
+
 def _data(x: Any) -> Any:
     return x._array if isinstance(x, Tensor) else x
 
@@ -646,7 +654,8 @@ class MaskedFill(Function):
     def forward(ctx, a, mask, value):
         ctx.mask = mask
         xp = _xp(a)
-        return xp.where(mask, xp.asarray(value, dtype=a.dtype), a)
+        fill = xp.asarray(value, dtype=a.dtype) if hasattr(value, "shape") else constant(value, a.dtype, a)
+        return xp.where(mask, fill, a)
 
     def backward(ctx, g):
         mask = ctx.mask
@@ -692,8 +701,9 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     cond = bool_mask(condition, "where")
     a, b = promote_pair(a, b)
-    if type(cond) is np.ndarray:  # a host mask (a list, say) joins the values' device
-        cond = bool_mask(cond, "where", next((x._array for x in (a, b) if isinstance(x, Tensor)), None))
+    values = a._array if isinstance(a, Tensor) else b._array if isinstance(b, Tensor) else None
+    if type(cond) is np.ndarray and devices.is_device_array(values):  # a host mask joins the values' device
+        cond = devices.to_device(cond, devices.device_of(values))
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: on the condition's device
         a = Tensor._make(_xp(cond).asarray(a, dtype=backend.result_type(a, b)), None)
     return Where.apply(cond, a, b)

@@ -18,6 +18,7 @@ from chainrule.autograd import Function
 from chainrule.ops.elementwise import (
     as_operand,
     cast,
+    constant,
     float_pair,
     float_unary,
     nondiff,
@@ -152,9 +153,8 @@ class Log2(Function):
             return xp.log2(a)
 
     def backward(ctx, g):
-        xp = _xp(g)
         # d log2 a = 1 / (a ln 2)
-        return g / (ctx.a * xp.asarray(_LN2, ctx.a.dtype))
+        return g / (ctx.a * constant(_LN2, ctx.a.dtype, g))
 
 
 class Log10(Function):
@@ -165,8 +165,7 @@ class Log10(Function):
             return xp.log10(a)
 
     def backward(ctx, g):
-        xp = _xp(g)
-        return g / (ctx.a * xp.asarray(_LN10, ctx.a.dtype))
+        return g / (ctx.a * constant(_LN10, ctx.a.dtype, g))
 
 
 class Exp2(Function):
@@ -176,9 +175,8 @@ class Exp2(Function):
         return ctx.out
 
     def backward(ctx, g):
-        xp = _xp(g)
         # d 2^a = 2^a ln 2
-        return g * ctx.out * xp.asarray(_LN2, ctx.out.dtype)
+        return g * ctx.out * constant(_LN2, ctx.out.dtype, g)
 
 
 # ------------------------------------------------------------- error functions
@@ -191,7 +189,7 @@ class Erf(Function):
         xp = _xp(g)
         # d erf = 2/sqrt(pi) exp(-a^2)
         a = ctx.a
-        return g * (xp.asarray(_TWO_OVER_SQRT_PI, a.dtype) * xp.exp(-a * a))
+        return g * (constant(_TWO_OVER_SQRT_PI, a.dtype, g) * xp.exp(-a * a))
 
 
 class Erfc(Function):
@@ -202,7 +200,7 @@ class Erfc(Function):
     def backward(ctx, g):
         xp = _xp(g)
         a = ctx.a
-        return -g * (xp.asarray(_TWO_OVER_SQRT_PI, a.dtype) * xp.exp(-a * a))
+        return -g * (constant(_TWO_OVER_SQRT_PI, a.dtype, g) * xp.exp(-a * a))
 
 
 def _erfinv_array(y: np.ndarray) -> np.ndarray:
@@ -258,7 +256,7 @@ class Erfinv(Function):
         xp = _xp(g)
         # the inverse's derivative: 1 / erf'(x) = sqrt(pi)/2 exp(x^2)
         x = ctx.out
-        return g * (xp.asarray(1 / _TWO_OVER_SQRT_PI, x.dtype) * xp.exp(x * x))
+        return g * (constant(1 / _TWO_OVER_SQRT_PI, x.dtype, g) * xp.exp(x * x))
 
 
 # ------------------------------------------------------------------ the others

@@ -16,7 +16,7 @@ import numpy as np
 from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import cast
+from chainrule.ops.elementwise import cast, constant
 from chainrule.tensor import Tensor
 
 # ``max(dim)`` and ``min(dim)`` return these, like torch.return_types.
@@ -80,12 +80,12 @@ class Mean(Function):
             total = a.sum(axis=ax, keepdims=keepdim)
         ctx.count = a.size // builtins.max(total.size, 1) if a.size else 0
         with _errstate(a, invalid="ignore"):  # the mean of nothing is nan, as in NumPy
-            return total / _xp(a).asarray(ctx.count, dtype=a.dtype)
+            return total / constant(ctx.count, a.dtype, a)
 
     def backward(ctx, g):
         # each of the N averaged elements has slope 1/N
         return _spread(
-            g / _xp(g).asarray(builtins.max(ctx.count, 1), dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape
+            g / constant(builtins.max(ctx.count, 1), g.dtype, g), ctx.axes, ctx.keepdim, ctx.shape
         )
 
 
@@ -149,14 +149,14 @@ class Var(Function):
         # gives inf or nan, never a negative variance
         dof = builtins.max(n - correction, 0)
         with _errstate(a, divide="ignore", invalid="ignore"):
-            return xp.sum(centered * centered, axis=ax, keepdims=keepdim) / xp.asarray(dof, dtype=a.dtype)
+            return xp.sum(centered * centered, axis=ax, keepdims=keepdim) / constant(dof, a.dtype, a)
 
     def backward(ctx, g):
         # d var / d a_i = 2 (a_i - mean) / (N - correction); the mean's own
         # dependence on a_i cancels because the centered values sum to zero.
         c = ctx.centered
         with _errstate(c, divide="ignore", invalid="ignore"):  # N <= correction: inf/nan, as PyTorch
-            return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / _xp(c).asarray(ctx.denom, c.dtype)) * c
+            return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / constant(ctx.denom, c.dtype, c)) * c
 
 
 class Std(Var):
