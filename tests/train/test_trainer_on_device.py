@@ -194,3 +194,30 @@ def test_callbacks_checkpoint_and_resume_on_the_device(tmp_path):
     history = trainer(again).fit(loader, loader, epochs=3, resume_from=first[1])
     assert history.epochs == [1, 2, 3] and again.weight.device.type == DEVICE
     np.testing.assert_allclose(again.weight.cpu().numpy(), model.weight.cpu().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_training_step_reads_the_loss_and_copies_the_output_once(monkeypatch):
+    """Per batch: the loss (it decides whether the step is taken) and one output copy for the metrics."""
+    from chainrule import devices
+
+    x, _ = _blobs(64)
+    y = x[:, :2] * 2  # a regression: its loss and metrics need no value checks inside the ops
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    trainer = Trainer(
+        model, _mse, optim.Adam(model.parameters(), lr=0.01), metrics=["mae", "rmse", "r2"],
+        device=DEVICE, progress=False, grad_clip=1.0,
+    )  # fmt: skip
+    loader = DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), batch_size=16)  # 4 batches
+    copies = []
+    real = devices.to_host
+    monkeypatch.setattr(devices, "to_host", lambda a: copies.append(a.shape) or real(a))
+    if DEVICE == "strict":  # and no read behind its back (item(), float(), bool(), ...)
+        import strict_array
+
+        def refuse(*_args, **_kwargs):
+            raise AssertionError("a device value was read to the host implicitly")
+
+        for name in ("item", "tolist", "get", "__float__", "__int__", "__bool__"):
+            monkeypatch.setattr(strict_array.StrictArray, name, refuse)
+    trainer.fit(loader, epochs=1)
+    assert sorted(copies) == sorted([()] * 4 + [(16, 2)] * 4)

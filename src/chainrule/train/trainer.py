@@ -199,8 +199,9 @@ class Trainer:
     each batch's tensors as it comes (a loader that already moves them costs
     nothing more). ``predict`` then returns its outputs on that device. Per
     training batch the loss is read back to the host once (it decides whether
-    the step is taken: divergence), and, when there are metrics, the output
-    and targets are copied to the host once for all of them.
+    the step is taken: divergence), and, when there are metrics, the output is
+    copied to the host once for all of them (targets the Trainer moved are read
+    from their host copy; targets a loader moved are copied too).
     """
 
     def __init__(
@@ -543,7 +544,8 @@ class Trainer:
         lr = float(opt.param_groups[0]["lr"])
         logs: dict[str, float] = {}
         for i, batch in enumerate(loader):
-            x, y = self._to_device(_split(batch, i, "Trainer.fit", "train_loader", loader))
+            x, y_in = _split(batch, i, "Trainer.fit", "train_loader", loader)
+            x, y = self._to_device((x, y_in))
             for cb in begin:
                 cb.on_batch_begin(self, i, logs)
             opt.zero_grad()
@@ -569,7 +571,9 @@ class Trainer:
             total += value * n
             count += n
             if metrics:
-                o, t = _host(out), _host(y)  # one copy per batch for all the metrics
+                # one copy per batch, the output's, for all the metrics (targets that came from the host
+                # are read there; only a loader that moved them itself costs a second copy)
+                o, t = _host(out), _host(y_in)
                 for m in metrics:
                     m.update(o, t)
             if end:
@@ -637,14 +641,15 @@ class Trainer:
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    x, y = self._to_device(_split(batch, i, who, name, loader))
+                    x, y_in = _split(batch, i, who, name, loader)
+                    x, y = self._to_device((x, y_in))
                     out = self._forward(x, who)
                     value = _loss_value(loss_fn(out, y))
                     n = _batch_size(y)
                     total += value * n
                     count += n
                     if metrics:
-                        o, t = _host(out), _host(y)  # one copy per batch for all the metrics
+                        o, t = _host(out), _host(y_in)  # one copy per batch for all the metrics
                         for m in metrics:
                             m.update(o, t)
         finally:
