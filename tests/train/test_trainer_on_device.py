@@ -221,3 +221,7 @@ def test_a_training_step_reads_the_loss_and_copies_the_output_once(monkeypatch):
             monkeypatch.setattr(strict_array.StrictArray, name, refuse)
     trainer.fit(loader, epochs=1)
     assert sorted(copies) == sorted([()] * 4 + [(16, 2)] * 4)
+    # evaluating: nothing decides on the loss, so it is summed on the device and read once
+    copies.clear()
+    trainer.evaluate(loader)
+    assert sorted(copies) == sorted([()] + [(16, 2)] * 4)

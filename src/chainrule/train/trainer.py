@@ -137,7 +137,8 @@ def _inputs(batch: Any, index: int) -> Any:
     )
 
 
-def _loss_value(loss: Any) -> float:
+def _loss_array(loss: Any) -> Any:
+    """The loss's one-element array (where it was computed), or an error saying what came instead."""
     data = getattr(loss, "_array", None)
     if not isinstance(loss, Tensor):
         raise TypeError(f"Trainer: loss_fn must return a Tensor, got {type(loss).__name__}")
@@ -146,8 +147,12 @@ def _loss_value(loss: Any) -> float:
             f"Trainer: loss_fn returned a tensor of shape {tuple(data.shape)}; expected a scalar "
             "(a loss with reduction='mean')"
         )
+    return data
+
+
+def _loss_value(loss: Any) -> float:
     # the loss decides whether this step's update happens (divergence): read on the host, one number
-    return float(devices.to_host(data).reshape(()))
+    return float(devices.to_host(_loss_array(loss)).reshape(()))
 
 
 def _host(value: Any) -> Any:
@@ -636,6 +641,7 @@ class Trainer:
         for m in metrics:
             m.reset()
         total, count = 0.0, 0
+        device_total: Any = 0.0
         was_training = model.training
         model.eval()
         try:
@@ -644,9 +650,12 @@ class Trainer:
                     x, y_in = _split(batch, i, who, name, loader)
                     x, y = self._to_device((x, y_in))
                     out = self._forward(x, who)
-                    value = _loss_value(loss_fn(out, y))
+                    loss = _loss_array(loss_fn(out, y))
                     n = _batch_size(y)
-                    total += value * n
+                    if devices.is_device_array(loss):  # summed where it is: one read at the end
+                        device_total = loss.reshape(()).astype(np.float64) * n + device_total
+                    else:
+                        total += float(loss) * n
                     count += n
                     if metrics:
                         o, t = _host(out), _host(y_in)  # one copy per batch for all the metrics
@@ -654,6 +663,8 @@ class Trainer:
                             m.update(o, t)
         finally:
             model.train(was_training)
+        if devices.is_device_array(device_total):
+            total += float(devices.to_host(device_total))
         return self._epoch_values(total, count, metrics, who, name)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
