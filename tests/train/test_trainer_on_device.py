@@ -225,3 +225,17 @@ def test_a_training_step_reads_the_loss_and_copies_the_output_once(monkeypatch):
     copies.clear()
     trainer.evaluate(loader)
     assert sorted(copies) == sorted([()] + [(16, 2)] * 4)
+
+
+def test_an_optimizer_stepped_on_the_cpu_follows_the_model_to_the_trainer_device():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True).astype(np.float32)
+    model = nn.Linear(3, 1)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    _mse(model(cr.tensor(x)), cr.tensor(y)).backward()
+    opt.step()  # state made on the CPU
+    trainer = Trainer(model, _mse, opt, metrics=[], device=DEVICE, progress=False)
+    assert all(v.device.type == DEVICE for st in opt.state.values() for v in st.values() if v.ndim)
+    trainer.fit(DataLoader(TensorDataset(cr.tensor(x), cr.tensor(y)), batch_size=8), epochs=1)
+    assert model.weight.device.type == DEVICE

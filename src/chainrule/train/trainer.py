@@ -259,6 +259,8 @@ class Trainer:
         self.device = backend.check_device(device, "Trainer")
         if self.device is not None:
             model.to(self.device)  # in place: the optimizer's parameters are the same objects
+            if optimizer.state:  # state from steps taken before: loading it back puts it by its parameters
+                optimizer.load_state_dict(optimizer.state_dict())
             if isinstance(loss_fn, Module):
                 loss_fn.to(self.device)  # a loss's class weights
         self.model = model
