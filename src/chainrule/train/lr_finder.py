@@ -218,6 +218,8 @@ def find_lr(
     where = backend.check_device(device, "find_lr")
     if where is not None:
         model.to(where)  # in place: the optimizer's parameters are the same objects
+        if optimizer.state:  # earlier steps' state goes next to its parameters
+            optimizer.load_state_dict(optimizer.state_dict())
     snapshot = _Snapshot(model, optimizer, loader)
     try:
         model.train()
