@@ -145,7 +145,26 @@ class _NoAccelerator:
         return f"<chainrule.{self._name}: not available (chainrule computes on the CPU)>"
 
 
-accelerator = _NoAccelerator("accelerator")
+class _Accelerator(_NoAccelerator):
+    """``cr.accelerator``: the CUDA GPU when CuPy finds one, else none (as ``torch.accelerator``)."""
+
+    def is_available(self) -> bool:
+        return cuda.is_available()
+
+    def device_count(self) -> int:
+        return cuda.device_count()
+
+    def current_accelerator(self) -> devices.device | None:
+        return device("cuda", 0) if cuda.is_available() else None
+
+    def is_built(self) -> bool:
+        return cuda.is_available()
+
+    def __repr__(self) -> str:
+        return f"<chainrule.accelerator: {'cuda' if cuda.is_available() else 'none available'}>"
+
+
+accelerator = _Accelerator("accelerator")
 
 
 class _Backends:

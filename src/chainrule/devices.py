@@ -208,7 +208,8 @@ def parse(where: Any, who: str) -> device | None:
         backend_of(dev)
     except RuntimeError as e:
         raise RuntimeError(f"{who}: {e}") from None
-    return dev
+    # "cuda" means the current device, which is device 0 here (as torch.cuda.current_device())
+    return dev if dev.index is not None else device(dev.type, 0)
 
 
 def check_same_device(inputs: Any, op: str) -> None:
