@@ -8,6 +8,7 @@ state dict copied into ours); the pretrained package is not needed.
 from __future__ import annotations
 
 import numpy as np
+from workloads import on_device
 
 _SHAPE = {
     "vocab_size": 30522,
@@ -33,8 +34,9 @@ def minilm_inference(batch: int = 32, length: int = 128):
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, _SHAPE["vocab_size"], (batch, length)).astype(np.int64)
     mask = np.ones((batch, length), dtype=np.int64)
-    ids_o, mask_o = cr.tensor(ids), cr.tensor(mask)
-    ids_t, mask_t = torch.tensor(ids), torch.tensor(mask)
+    ours, theirs = on_device(ours), on_device(theirs)
+    ids_o, mask_o = on_device(cr.tensor(ids)), on_device(cr.tensor(mask))
+    ids_t, mask_t = on_device(torch.tensor(ids)), on_device(torch.tensor(mask))
 
     def ours_step():
         with cr.no_grad():

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # every workload, 1 and 2 threads
     python benchmarks/run.py chain W2        # only the named ones
     python benchmarks/run.py --threads 4     # one thread count only
+    python benchmarks/run.py --device cuda   # both libraries on the GPU (chainrule through CuPy)
 
 Each workload is a pair of step functions (one per library) on identical
 shapes and dtypes. For every thread count (chainrule's set with
@@ -14,6 +15,14 @@ slow each other. The table gives the median seconds per step, the ratio
 chainrule / PyTorch at each thread count, and each library's speed-up from
 the first thread count to the last. The 1-minute load average is printed
 beside it: a table taken on a busy machine is marked, and is not a result.
+
+With ``--device cuda`` both libraries run on the GPU (chainrule's models and
+data moved with ``.to("cuda")``, PyTorch's too) and each block of steps is
+closed by ``chainrule.cuda.synchronize()`` / ``torch.cuda.synchronize()``, so
+the time counts the GPU's work, not only its queueing. It needs CuPy
+(``pip install 'chainrule[cuda12]'``) and a CUDA build of PyTorch; without
+either it stops with a message saying which is missing. The host-memory
+table is skipped there (it measures the process's resident memory).
 """
 
 from __future__ import annotations
@@ -31,16 +40,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import workloads
 from workloads import WORKLOADS
 
 # A 1-minute load average above this (other processes wanting the cores) marks the run as busy.
 BUSY_LOAD = 0.5
 
 
-def time_step(step: Callable[[], object], repeats: int) -> float:
+def _no_sync() -> None:
+    pass
+
+
+def time_step(step: Callable[[], object], repeats: int, sync: Callable[[], None] = _no_sync) -> float:
+    sync()  # nothing of an earlier block still running on the GPU
     start = time.perf_counter()
     for _ in range(repeats):
         step()
+    sync()  # the block's queued GPU work is part of its time
     return (time.perf_counter() - start) / repeats
 
 
@@ -54,18 +70,56 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def measure(ours: Callable, theirs: Callable, rounds: int, repeats: int) -> tuple[float, float]:
-    """Median seconds per step of each library, each timed in blocks of ``repeats`` steps."""
-    for step in (ours, theirs):  # warm-up: caches, buffers, the thread pools started
+def measure(
+    ours: Callable,
+    theirs: Callable,
+    rounds: int,
+    repeats: int,
+    syncs: tuple[Callable, Callable] | None = None,
+) -> tuple[float, float]:
+    """Median seconds per step of each library, each timed in blocks of ``repeats`` steps.
+
+    ``syncs`` (one per library) wait for a GPU's queued work; None on the CPU.
+    """
+    sync_ours, sync_theirs = syncs or (_no_sync, _no_sync)
+    for step, sync in ((ours, sync_ours), (theirs, sync_theirs)):  # warm-up: caches, buffers, pools
         for _ in range(max(2, repeats // 2)):
             step()
+        sync()
     t_ours, t_theirs = [], []
     for _ in range(rounds):
-        for step, times in ((ours, t_ours), (theirs, t_theirs)):
+        for step, times, sync in ((ours, t_ours, sync_ours), (theirs, t_theirs, sync_theirs)):
             step()  # one untimed step wakes this library's threads after the other's block
             gc.collect()
-            times.append(time_step(step, repeats))
+            times.append(time_step(step, repeats, sync))
     return statistics.median(t_ours), statistics.median(t_theirs)
+
+
+def cuda_missing() -> str:
+    """Why the two libraries cannot both run on a CUDA GPU here ("" when they can)."""
+    import torch
+
+    import chainrule
+
+    missing = []
+    if not chainrule.cuda.is_available():
+        missing.append(f"chainrule: {chainrule.cuda.why_unavailable()}")
+    if not torch.cuda.is_available():
+        why = (
+            "this PyTorch build has no CUDA (a CPU-only wheel); install a CUDA build of torch"
+            if torch.version.cuda is None
+            else "PyTorch finds no CUDA GPU"
+        )
+        missing.append(f"PyTorch: {why}")
+    return "; ".join(missing)
+
+
+def cuda_syncs() -> tuple[Callable[[], None], Callable[[], None]]:
+    import torch
+
+    import chainrule
+
+    return chainrule.cuda.synchronize, torch.cuda.synchronize
 
 
 def load_average() -> float | None:
@@ -136,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, nargs="+", default=[1, 2], help="thread counts to compare (default: 1 2)"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where both libraries compute (cuda: the GPU, chainrule through CuPy)",
+    )
     parser.add_argument("--peak-of", nargs=2, metavar=("NAME", "LIB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if any(t < 1 for t in args.threads):
@@ -151,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+    syncs = None
+    if args.device == "cuda":
+        missing = cuda_missing()
+        if missing:
+            print(f"run.py --device cuda: cannot run on a GPU here. {missing}.", file=sys.stderr)
+            return 2
+        workloads.set_device("cuda")
+        syncs = cuda_syncs()
 
     counts = list(dict.fromkeys(args.threads))
     load = load_average()
@@ -161,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         else f"{load:.2f}"
         + (f"  BUSY (> {BUSY_LOAD}): timings under load, not a result" if busy else "  (quiet)")
     )
-    print(f"numpy {np.__version__}, torch {torch.__version__}, threads {counts}, 1-min load average {where}")
+    on = "" if args.device == "cpu" else f", device {args.device} ({torch.cuda.get_device_name()})"
+    print(
+        f"numpy {np.__version__}, torch {torch.__version__}{on}, threads {counts}, 1-min load average {where}"
+    )
     head = f"{'workload':<40}"
     for _ in counts:
         head += f"{'chainrule':>11}{'pytorch':>11}{'ratio':>7}"
@@ -180,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         row, times, worst = f"{spec['title']:<40}", [], 0.0
         for t in counts:
             set_threads(t)
-            t_ours, t_theirs = measure(ours, theirs, args.rounds, spec["repeats"])
+            t_ours, t_theirs = measure(ours, theirs, args.rounds, spec["repeats"], syncs)
             times.append((t_ours, t_theirs))
             worst = max(worst, t_ours / t_theirs)
             row += f"{t_ours * 1e3:>9.3f}ms{t_theirs * 1e3:>9.3f}ms{t_ours / t_theirs:>7.2f}"
@@ -195,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             row += f"{theirs_up:>6.2f}x"
         print(row.rstrip(), flush=True)
         del ours, theirs
-        if "memory_bar" in spec and not args.no_memory:
+        if "memory_bar" in spec and not args.no_memory and args.device == "cpu":
             memory_rows.append((spec, measure_memory(name, counts[-1])))
     after = load_average()
     if after is not None:

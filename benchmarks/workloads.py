@@ -8,6 +8,20 @@ import sys
 
 import numpy as np
 
+# Where the workloads run: "cpu", or "cuda" (both libraries on the GPU; run.py --device cuda sets it).
+DEVICE = "cpu"
+
+
+def set_device(device: str) -> None:
+    """Make every workload built from now on put its models and data on ``device``."""
+    global DEVICE
+    DEVICE = device
+
+
+def on_device(obj):
+    """A model or tensor of either library on the workloads' device (chainrule and torch both have .to)."""
+    return obj if DEVICE == "cpu" else obj.to(DEVICE)
+
 
 def chain_of_ops(n_ops: int = 1000, size: int = 16):
     """Autograd overhead: 1,000 elementwise ops (mul, add, tanh in turn) on 16x16, forward + backward."""
@@ -21,9 +35,9 @@ def chain_of_ops(n_ops: int = 1000, size: int = 16):
     b0 = (0.1 * rng.standard_normal((size, size))).astype(np.float32)
 
     def make(lib):
-        x = lib.tensor(x0, requires_grad=True)
-        a = lib.tensor(a0, requires_grad=True)
-        b = lib.tensor(b0, requires_grad=True)
+        x = on_device(lib.tensor(x0)).requires_grad_()
+        a = on_device(lib.tensor(a0)).requires_grad_()
+        b = on_device(lib.tensor(b0)).requires_grad_()
 
         def step():
             x.grad = a.grad = b.grad = None
@@ -85,8 +99,9 @@ def mnist_mlp(batch: int = 128):
 
 def _training_step(lib, model, loss_fn, X0, y0):
     """forward, loss, backward and an Adam step of ``model`` in ``lib`` on one fixed batch."""
+    model = on_device(model)  # before the optimizer: PyTorch's .to keeps the parameter objects too
     optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
-    X, y = lib.tensor(X0), lib.tensor(y0)
+    X, y = on_device(lib.tensor(X0)), on_device(lib.tensor(y0))
 
     def step():
         optimizer.zero_grad()
@@ -171,8 +186,9 @@ def resnet18_inference(batch: int = 8):
     theirs = TResNet(TBasic, [2, 2, 2, 2]).eval()
     ours = resnet18().eval()
     _same_weights(ours, theirs)
+    ours, theirs = on_device(ours), on_device(theirs)
     x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
-    xo, xt = cr.tensor(x), torch.tensor(x)
+    xo, xt = on_device(cr.tensor(x)), on_device(torch.tensor(x))
 
     def ours_step():
         with cr.no_grad():

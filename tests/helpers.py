@@ -16,6 +16,25 @@ import numpy as np
 import torch
 
 import chainrule as cr
+import strict_array
+
+# The devices the op tests run on: the CPU, the strict CuPy stand-in (always),
+# and CUDA when CuPy finds a GPU here.
+strict_array.register()
+DEVICES = ["cpu", "strict"] + (["cuda"] if cr.cuda.is_available() else [])
+_device = "cpu"
+
+
+def set_device(device: str) -> str:
+    """Make ``check_against_torch`` put its inputs on ``device``; returns the previous one."""
+    global _device
+    previous, _device = _device, device
+    return previous
+
+
+def on_device(x: Any, device: str | None = None) -> Any:
+    """A NumPy array as a tensor on the test's device (other values as they are)."""
+    return cr.tensor(x, device=device or _device) if isinstance(x, np.ndarray) else x
 
 
 def _as_tuple(out: Any) -> tuple:
@@ -25,7 +44,7 @@ def _as_tuple(out: Any) -> tuple:
 def _to_numpy(t: Any) -> np.ndarray:
     if isinstance(t, torch.Tensor):
         return t.detach().numpy()
-    return t._array if isinstance(t, cr.Tensor) else np.asarray(t)
+    return t.cpu()._array if isinstance(t, cr.Tensor) else np.asarray(t)
 
 
 def check_against_torch(
@@ -36,19 +55,23 @@ def check_against_torch(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     seed: int = 0,
+    device: str | None = None,
 ) -> tuple:
     """Run both functions on the same inputs; assert equal outputs and input gradients.
 
     ``inputs`` are NumPy arrays (become tensors in both libraries) or other
     values passed through unchanged. ``grad[i]`` says whether array input i
-    requires grad (default: every floating-point array). Returns chainrule's
-    outputs as a tuple.
+    requires grad (default: every floating-point array). chainrule's tensors
+    are made on ``device`` (default: the device the test runs on, see
+    ``set_device``); outputs and gradients must stay there. Returns
+    chainrule's outputs as a tuple.
     """
+    device = device or _device
     is_array = [isinstance(x, np.ndarray) for x in inputs]
     if grad is None:
         grad = [a and x.dtype.kind == "f" for a, x in zip(is_array, inputs, strict=True)]
     ours_in = [
-        cr.tensor(x, requires_grad=bool(g)) if a else x
+        cr.tensor(x, requires_grad=bool(g), device=device) if a else x
         for x, a, g in zip(inputs, is_array, grad, strict=True)
     ]
     theirs_in = [
@@ -63,15 +86,18 @@ def check_against_torch(
     ours_loss, theirs_loss = None, None
     for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
         assert isinstance(o, cr.Tensor), f"output {i} is {type(o).__name__}, not a Tensor"
+        assert o.device.type == cr.device(device).type, f"output {i} is on {o.device}, the inputs on {device}"
         assert o.shape == tuple(t.shape), f"output {i}: shape {o.shape}, PyTorch {tuple(t.shape)}"
         assert str(o.dtype) == str(t.dtype).replace("torch.", ""), (
             f"output {i}: dtype {o.dtype}, PyTorch {t.dtype}"
         )
-        np.testing.assert_allclose(o._array, _to_numpy(t), rtol=rtol, atol=atol, err_msg=f"output {i} values")
+        np.testing.assert_allclose(
+            _to_numpy(o), _to_numpy(t), rtol=rtol, atol=atol, err_msg=f"output {i} values"
+        )
         if t.requires_grad:
             assert o.requires_grad, f"output {i} should require grad"
             c = rng.standard_normal(o.shape).astype(o.dtype)
-            lo = (o * cr.tensor(c)).sum()
+            lo = (o * cr.tensor(c, device=device)).sum()
             lt = (t * torch.tensor(c)).sum()
             ours_loss = lo if ours_loss is None else ours_loss + lo
             theirs_loss = lt if theirs_loss is None else theirs_loss + lt
@@ -81,15 +107,16 @@ def check_against_torch(
         for i, (o, t) in enumerate(zip(ours_in, theirs_in, strict=True)):
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 if t.grad is None:
-                    assert o.grad is None or not np.any(o.grad._array), (
+                    assert o.grad is None or not np.any(_to_numpy(o.grad)), (
                         f"input {i}: grad should be None or zero"
                     )
                     continue
                 assert o.grad is not None, f"input {i}: no gradient, PyTorch has one"
                 assert o.grad.shape == tuple(t.grad.shape), f"input {i}: grad shape {o.grad.shape}"
                 assert o.grad.dtype == o.dtype, f"input {i}: grad dtype {o.grad.dtype} != {o.dtype}"
+                assert o.grad.device.type == cr.device(device).type, f"input {i}: grad on {o.grad.device}"
                 np.testing.assert_allclose(
-                    o.grad._array,
+                    _to_numpy(o.grad),
                     t.grad.numpy(force=True),
                     rtol=rtol,
                     atol=atol * 10,

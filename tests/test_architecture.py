@@ -22,7 +22,7 @@ PACKAGE = SRC / "chainrule"
 # siblings listed in SIBLINGS_APART. The engine (tensor, autograd, creation,
 # ops) is one layer: Tensor's methods call the ops, the ops build Tensors.
 LAYERS: list[set[str]] = [
-    {"backend", "runtime", "random", "validation"},
+    {"backend", "devices", "runtime", "random", "validation"},
     {"tensor", "autograd", "creation", "ops", "linalg"},
     {"io"},
     {"nn"},

@@ -180,3 +180,27 @@ def test_scratch_output_reused_only_when_released():
     del a
     c = s.take_output((100, 100), np.float32)
     assert id(c) == a_id
+
+
+def test_device_arrays_skip_the_pool_and_the_scratch_buffers(threads):
+    """The thread pool and the scratch pool are for NumPy arrays: a device array (here the strict
+    stand-in) is never split, pooled or mixed with a NumPy buffer, even by a caller that forgets."""
+    import strict_array
+
+    strict_array.register()
+    cr.set_num_threads(2)
+    a = strict_array.strict.zeros((1 << 20,), np.float32)
+    assert runtime.worth_splitting(a.size, like=a) == 1
+    assert runtime.worth_splitting(a.size, like=np.zeros(1)) == 2
+    calls = []
+    runtime.map_rows(lambda i, j: calls.append((i, j)), 4, 1 << 20, like=a)
+    assert calls == [(0, 4)]
+    seen = set()
+    runtime.parallel_for(lambda x, k: seen.add(threading.current_thread().name), [(a, 0), (a, 1), (a, 2)])
+    assert seen == {threading.current_thread().name}  # serially, on the calling thread
+    s = runtime.Scratch()
+    buf = s.take((256, 256), np.float32, zero=True, like=a)
+    assert type(buf) is strict_array.StrictArray and buf.shape == (256, 256) and not buf.any()
+    assert type(s.take_output((256, 256), np.float32, like=a)) is strict_array.StrictArray
+    s.give(buf)  # nothing to pool
+    assert s.pooled == 0 and not s.free

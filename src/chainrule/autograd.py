@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -254,8 +255,11 @@ class Function:
                 out = ctx.forward(*[x._array if isinstance(x, Tensor) else x for x in inputs])
         except (ValueError, IndexError) as e:
             raise type(e)(f"{cls.op_name()}: {e} (inputs: {_describe(inputs)})") from e
+        except TypeError:
+            devices.check_same_device(inputs, cls.op_name())  # a device array refused a host one
+            raise
         t = _new_tensor(Tensor)
-        t._array = out if type(out) is np.ndarray else np.asarray(out)
+        t._array = out if type(out) is np.ndarray or devices.is_device_array(out) else np.asarray(out)
         t.grad = None
         t._retains_grad = False
         t._hooks = t._vc = None
@@ -331,7 +335,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
     )
     if axes:
-        grad = np.add.reduce(grad, axis=axes)
+        grad = grad.sum(axis=axes)
     return grad.reshape(shape)
 
 
@@ -349,8 +353,13 @@ def _seed_gradient(t: Tensor, g: Any) -> np.ndarray:
                 "backward: a gradient can be created implicitly only for a scalar output, "
                 f"got a tensor of shape {t.shape}; pass gradient= with that shape"
             )
-        return np.ones(t.shape, dtype=t.dtype)
+        return devices.array_module(t._array).ones(t.shape, dtype=t.dtype)
     arr = g._array if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
+    if devices.device_of(arr) != devices.device_of(t._array):
+        raise RuntimeError(
+            f"backward: the gradient is on {devices.device_of(arr)} but the output is on "
+            f"{devices.device_of(t._array)}"
+        )
     if arr.shape != t.shape:
         raise RuntimeError(f"backward: gradient has shape {arr.shape} but the output has shape {t.shape}")
     return arr.astype(t.dtype, copy=False)
@@ -527,10 +536,10 @@ def _saved_arrays(ctx: Function) -> list[np.ndarray]:
     """The arrays a node keeps for its backward (what its forward stored on ctx)."""
     found = []
     for v in ctx.__dict__.values():
-        if isinstance(v, np.ndarray):
+        if isinstance(v, np.ndarray) or devices.is_device_array(v):
             found.append(v)
         elif isinstance(v, (tuple, list)):
-            found += [a for a in v if isinstance(a, np.ndarray)]
+            found += [a for a in v if isinstance(a, np.ndarray) or devices.is_device_array(a)]
     return found
 
 
@@ -555,7 +564,8 @@ def _check_versions(ctx: Function) -> None:
         return
     saved = _saved_arrays(ctx)
     for arr, vc, expected, which in suspects:
-        if any(np.may_share_memory(arr, s) for s in saved):
+        xp = devices.array_module(arr)
+        if any(type(s) is type(arr) and xp.may_share_memory(arr, s) for s in saved):
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{arr.dtype} tensor of shape {tuple(arr.shape)}], which is "
@@ -579,7 +589,7 @@ def _run_hooks(hooks: list, g: np.ndarray) -> np.ndarray:
     for hook in list(hooks):
         out = hook(Tensor._make(g, None))
         if out is not None:
-            new = out._array if isinstance(out, Tensor) else np.asarray(out)
+            new = out._array if isinstance(out, Tensor) else devices.array_module(g).asarray(out)
             if new.shape != g.shape:
                 raise RuntimeError(
                     f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
@@ -685,7 +695,7 @@ def grad(
                 f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        result.append(None if g is None else Tensor._make(np.array(g, copy=True), None))
+        result.append(None if g is None else Tensor._make(g.copy(), None))
     return tuple(result)
 
 

@@ -1,7 +1,8 @@
 """The array module behind every tensor, and chainrule's dtype rules.
 
-All op code reaches NumPy through ``xp`` so that a CuPy backend can be dropped
-in later without touching the ops. Dtypes are NumPy dtypes; the promotion rule
+Op code computes through the array module of its inputs
+(:func:`chainrule.devices.array_module`: NumPy on the CPU, CuPy on a GPU);
+``xp`` is the CPU's. Dtypes are NumPy dtypes; the promotion rule
 follows PyTorch's (a dimensioned tensor outranks a 0-d tensor, which outranks a
 Python scalar, within the same category bool < integer < floating).
 """
@@ -12,6 +13,8 @@ import builtins
 from typing import Any
 
 import numpy
+
+from chainrule import devices
 
 xp = numpy
 
@@ -90,7 +93,7 @@ def result_type(*operands: Any) -> numpy.dtype:
     tiers: list[list[numpy.dtype]] = [[], [], []]  # dimensioned, 0-d, scalar
     top = 0
     for op in operands:
-        if isinstance(op, numpy.ndarray):
+        if isinstance(op, numpy.ndarray) or devices.is_device_array(op):  # a CuPy array is no ndarray
             d = op.dtype
             tiers[0 if op.ndim else 1].append(d)
             top = max(top, _category(d.kind))
@@ -105,75 +108,14 @@ def result_type(*operands: Any) -> numpy.dtype:
     raise ValueError("result_type needs at least one operand")
 
 
-_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
+CPU = devices.CPU
+device = devices.device
+cuda = devices.cuda
 
 
-class device:  # noqa: N801 (PyTorch's name)
-    """A device, as ``torch.device``: ``device("cpu")``, ``device("cuda", 0)``, ``device("cuda:1")``.
-
-    Any of PyTorch's device types can be named (code that builds
-    ``device("cuda" if available else "cpu")`` runs), but chainrule computes
-    on the CPU: putting a tensor or a model on another device is refused.
-    A device equals its string form (``cr.device("cpu") == "cpu"``).
-    """
-
-    __slots__ = ("index", "type")
-
-    def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002
-        if isinstance(type, device):
-            type, index = type.type, type.index if index is None else index  # noqa: A001
-        if not isinstance(type, str):
-            raise TypeError(f"device(): expected a device string such as 'cpu', got {type!r}")
-        kind, _, number = type.partition(":")
-        if kind not in _DEVICES:
-            raise RuntimeError(
-                f"device(): expected one of {', '.join(_DEVICES)} device type at the start of "
-                f"the device string, got {type!r}"
-            )
-        if number:
-            if index is not None or not number.isdigit():
-                raise RuntimeError(f"device(): invalid device string {type!r}")
-            index = int(number)
-        self.type, self.index = kind, index
-
-    def __str__(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __repr__(self) -> str:
-        extra = "" if self.index is None else f", index={self.index}"
-        return f"device(type={self.type!r}{extra})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            try:
-                other = device(other)
-            except (RuntimeError, TypeError):
-                return False
-        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
-
-    def __hash__(self) -> int:
-        return hash((self.type, self.index))
-
-
-CPU = device("cpu")
-_device_type = device  # parse_to_args's argument is called device
-
-
-def check_device(where: Any, who: str) -> None:
-    """Accept None, "cpu" and ``device("cpu")``; refuse any other device with a clear error."""
-    if where is None:
-        return
-    if isinstance(where, int) and not isinstance(where, bool):
-        where = device("cuda", where)  # PyTorch reads an int as a CUDA device index
-    try:
-        kind = device(where).type
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"{who}: {e}") from None
-    if kind != "cpu":
-        raise ValueError(
-            f"{who}: device {str(where)!r} is not available; chainrule computes on the CPU "
-            "(use device='cpu' or leave device out)"
-        )
+def check_device(where: Any, who: str) -> devices.device | None:
+    """``where`` as a usable device (None stays None); an unusable one gets an error saying why."""
+    return devices.parse(where, who)
 
 
 class _NoAccelerator:
@@ -203,8 +145,26 @@ class _NoAccelerator:
         return f"<chainrule.{self._name}: not available (chainrule computes on the CPU)>"
 
 
-cuda = _NoAccelerator("cuda")
-accelerator = _NoAccelerator("accelerator")
+class _Accelerator(_NoAccelerator):
+    """``cr.accelerator``: the CUDA GPU when CuPy finds one, else none (as ``torch.accelerator``)."""
+
+    def is_available(self) -> bool:
+        return cuda.is_available()
+
+    def device_count(self) -> int:
+        return cuda.device_count()
+
+    def current_accelerator(self) -> devices.device | None:
+        return device("cuda", 0) if cuda.is_available() else None
+
+    def is_built(self) -> bool:
+        return cuda.is_available()
+
+    def __repr__(self) -> str:
+        return f"<chainrule.accelerator: {'cuda' if cuda.is_available() else 'none available'}>"
+
+
+accelerator = _Accelerator("accelerator")
 
 
 class _Backends:
@@ -227,17 +187,27 @@ class _CudnnFlags:
 backends = _Backends()
 
 
-def parse_to_args(args: tuple, dtype: Any = None, device: Any = None) -> Any:
-    """The dtype asked for by ``to(*args, dtype=, device=)`` (a dtype, a tensor's dtype, a device).
+def parse_to_args(args: tuple, dtype: Any = None, device: Any = None) -> tuple[Any, devices.device | None]:
+    """The dtype and the device asked for by ``to(*args, dtype=, device=)``.
 
-    chainrule computes on the CPU: any other device is refused with a clear error.
+    Positional arguments may be a dtype, a tensor (its dtype and device) or a
+    device (a ``device``, a string such as "cuda:0", or an int CUDA index).
     """
     for a in args:
         if hasattr(a, "dtype") and hasattr(a, "_array") and not isinstance(a, (type, numpy.dtype)):
-            dtype = a.dtype  # a tensor: take its dtype
-        elif isinstance(a, _device_type) or (isinstance(a, str) and a.split(":")[0] in _DEVICES):
+            dtype, device = a.dtype, a.device  # a tensor: take its dtype and device
+        elif isinstance(a, devices.device) or (isinstance(a, str) and _names_device(a)):
+            device = a
+        elif isinstance(a, int) and not isinstance(a, bool):
             device = a
         else:
             dtype = a
-    check_device(device, "to()")
-    return dtype
+    return dtype, check_device(device, "to()")
+
+
+def _names_device(s: str) -> bool:
+    try:
+        devices.device(s)
+    except (RuntimeError, TypeError):
+        return False
+    return True

@@ -49,7 +49,8 @@ def demo(epochs: int, out_dir: str, seed: int) -> None:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--out", default=None, help="output directory (default: [output] dir in the config)")
-def train(config: str, out: str | None) -> None:
+@click.option("--device", default=None, help='where to train, e.g. "cuda" (default: [train] device or CPU)')
+def train(config: str, out: str | None, device: str | None) -> None:
     """Run the experiment a TOML config describes; write checkpoints, history, curves and diagnosis."""
     from chainrule import distributed
     from chainrule.models import registry
@@ -60,6 +61,8 @@ def train(config: str, out: str | None) -> None:
     try:
         settings = load_config(config, models=registry)
         out_dir = out or settings["output"]["dir"]
+        if device is not None:
+            settings["train"]["device"] = device
         history, results = run_experiment(settings, out_dir, models=registry)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None

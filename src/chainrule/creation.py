@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule import random as _random
 from chainrule.tensor import Tensor
 
@@ -25,6 +25,8 @@ def as_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
         arr = data._array
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
+    elif devices.is_device_array(data):
+        arr = data
     else:
         try:
             arr = np.asarray(data)
@@ -63,7 +65,10 @@ def _int_overflow(data: Any, arr: np.ndarray) -> bool:
     return False
 
 
-def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
+def _leaf(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
+    """A leaf tensor of ``arr``, moved to ``device`` (a parsed device or None for where it is)."""
+    if device is not None:
+        arr = devices.to_device(arr, device)
     t = Tensor._make(arr, None)
     if requires_grad:
         t.requires_grad = True
@@ -98,21 +103,21 @@ def _random_float_dtype(dtype: Any, op: str) -> np.dtype:
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
-    backend.check_device(device, "tensor")
-    return _leaf(as_array(data, dtype), requires_grad)
+    device = backend.check_device(device, "tensor")
+    return _leaf(as_array(data, dtype), requires_grad, device)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a NumPy array or tensor when the dtype allows."""
-    backend.check_device(device, "as_tensor")
+    device = backend.check_device(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or backend.as_dtype(dtype) == data.dtype):
-        return data
-    return _leaf(as_array(data, dtype, copy=False), False)
+        return data if device is None or device == data.device else data.to(device)
+    return _leaf(as_array(data, dtype, copy=False), False, device)
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> Tensor:
     """A tensor sharing memory with ``array`` (its dtype kept)."""
-    backend.check_device(device, "from_numpy")
+    device = backend.check_device(device, "from_numpy")
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     backend.as_dtype(array.dtype)
@@ -120,36 +125,36 @@ def from_numpy(array: np.ndarray, device: Any = None) -> Tensor:
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "zeros")
-    return _leaf(np.zeros(_size(size), _float_dtype(dtype)), requires_grad)
+    device = backend.check_device(device, "zeros")
+    return _leaf(np.zeros(_size(size), _float_dtype(dtype)), requires_grad, device)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "ones")
-    return _leaf(np.ones(_size(size), _float_dtype(dtype)), requires_grad)
+    device = backend.check_device(device, "ones")
+    return _leaf(np.ones(_size(size), _float_dtype(dtype)), requires_grad, device)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "empty")
-    return _leaf(np.empty(_size(size), _float_dtype(dtype)), requires_grad)
+    device = backend.check_device(device, "empty")
+    return _leaf(np.empty(_size(size), _float_dtype(dtype)), requires_grad, device)
 
 
 def full(
     size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value if not given."""
-    backend.check_device(device, "full")
+    device = backend.check_device(device, "full")
     if dtype is None:
         dtype = backend.result_type(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
     size = _size((size,) if isinstance(size, int) else tuple(size))
-    return _leaf(np.full(size, fill_value, backend.as_dtype(dtype)), requires_grad)
+    return _leaf(np.full(size, fill_value, backend.as_dtype(dtype)), requires_grad, device)
 
 
 def eye(
     n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    backend.check_device(device, "eye")
-    return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+    device = backend.check_device(device, "eye")
+    return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 def arange(
@@ -161,7 +166,7 @@ def arange(
     device: Any = None,
 ) -> Tensor:
     """``start, start + step, ...`` up to but excluding ``end``; int64 when all three are ints."""
-    backend.check_device(device, "arange")
+    device = backend.check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -177,21 +182,21 @@ def arange(
     count = builtins.max(int(np.ceil((end - start) / step)), 0)
     dt = backend.as_dtype(dtype)
     values = start + step * np.arange(count, dtype=np.float64 if dt.kind == "f" else np.int64)
-    return _leaf(values.astype(dt), requires_grad)
+    return _leaf(values.astype(dt), requires_grad, device)
 
 
 def linspace(
     start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    backend.check_device(device, "linspace")
-    return _leaf(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
+    device = backend.check_device(device, "linspace")
+    return _leaf(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad, device)
 
 
 def rand(
     *size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """Uniform draws in [0, 1)."""
-    backend.check_device(device, "rand")
+    device = backend.check_device(device, "rand")
     dt = _random_float_dtype(dtype, "rand")
     rng = _random.rng(generator)
     shape = _size(size)
@@ -201,25 +206,25 @@ def rand(
         arr = rng.integers(0, 1 << 11, shape) * (1.0 / (1 << 11))
     else:
         arr = rng.random(shape, dtype=dt)
-    return _leaf(arr.astype(dt, copy=False), requires_grad)
+    return _leaf(arr.astype(dt, copy=False), requires_grad, device)
 
 
 def randn(
     *size: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """Standard normal draws."""
-    backend.check_device(device, "randn")
+    device = backend.check_device(device, "randn")
     dt = _random_float_dtype(dtype, "randn")
     rng = _random.rng(generator)
     arr = rng.standard_normal(_size(size), dtype=dt if dt in (np.float32, np.float64) else np.float64)
-    return _leaf(arr.astype(dt, copy=False), requires_grad)
+    return _leaf(arr.astype(dt, copy=False), requires_grad, device)
 
 
 def randint(
     *args: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None
 ) -> Tensor:
     """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
-    backend.check_device(device, "randint")
+    device = backend.check_device(device, "randint")
     if size is None:
         if not args:
             raise TypeError("randint: missing size")
@@ -234,13 +239,13 @@ def randint(
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     size = _size((size,) if isinstance(size, int) else tuple(size))
     dt = backend.int64 if dtype is None else backend.as_dtype(dtype)
-    return _leaf(_random.rng(generator).integers(low, high, size).astype(dt), False)
+    return _leaf(_random.rng(generator).integers(low, high, size).astype(dt), False, device)
 
 
 def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    backend.check_device(device, "randperm")
+    device = backend.check_device(device, "randperm")
     dt = backend.int64 if dtype is None else backend.as_dtype(dtype)
-    return _leaf(_random.rng(generator).permutation(n).astype(dt), False)
+    return _leaf(_random.rng(generator).permutation(n).astype(dt), False, device)
 
 
 def _like_dtype(t: Tensor, dtype: Any) -> Any:
@@ -248,41 +253,47 @@ def _like_dtype(t: Tensor, dtype: Any) -> Any:
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "zeros_like")
-    return zeros(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "zeros_like")
+    return zeros(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=device or t.device)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "ones_like")
-    return ones(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "ones_like")
+    return ones(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=device or t.device)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "empty_like")
-    return empty(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "empty_like")
+    return empty(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=device or t.device)
 
 
 def full_like(
     t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    backend.check_device(device, "full_like")
-    return full(t.shape, fill_value, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "full_like")
+    return full(
+        t.shape,
+        fill_value,
+        dtype=_like_dtype(t, dtype),
+        requires_grad=requires_grad,
+        device=device or t.device,
+    )
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "rand_like")
-    return rand(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "rand_like")
+    return rand(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=device or t.device)
 
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    backend.check_device(device, "randn_like")
-    return randn(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad)
+    device = backend.check_device(device, "randn_like")
+    return randn(t.shape, dtype=_like_dtype(t, dtype), requires_grad=requires_grad, device=device or t.device)
 
 
 def randint_like(
     t: Tensor, low: int, high: int | None = None, dtype: Any = None, device: Any = None
 ) -> Tensor:
-    backend.check_device(device, "randint_like")
+    device = backend.check_device(device, "randint_like")
     if high is None:
         low, high = 0, low
-    return randint(low, high, t.shape, dtype=_like_dtype(t, dtype))
+    return randint(low, high, t.shape, dtype=_like_dtype(t, dtype), device=device or t.device)

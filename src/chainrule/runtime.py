@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
+
 __all__ = [
     "MIN_PARALLEL_ELEMENTS",
     "Scratch",
@@ -271,9 +273,15 @@ if hasattr(os, "register_at_fork"):
 MIN_PARALLEL_ELEMENTS = 1 << 17
 
 
-def worth_splitting(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
-    """How many chunks a pass over ``elements`` items should be cut into (1: do not split)."""
+def worth_splitting(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS, like: Any = None) -> int:
+    """How many chunks a pass over ``elements`` items should be cut into (1: do not split).
+
+    ``like``: an array of the pass; one that is not a NumPy array (a device
+    array: the pool is for the CPU) is never split.
+    """
     if _num_threads <= 1 or elements < 2 * min_elements or getattr(_local, "inside", False):
+        return 1
+    if like is not None and type(like) is not np.ndarray:
         return 1
     return int(min(_num_threads, elements // min_elements))
 
@@ -301,7 +309,12 @@ def parallel_for(fn: Callable[..., Any], tasks: Sequence[Sequence[Any]]) -> list
     a second user thread) runs its tasks serially on its own thread.
     """
     threads = min(_num_threads, len(tasks))
-    if threads <= 1 or getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
+    if (
+        threads <= 1
+        or getattr(_local, "inside", False)
+        or _on_device(tasks[0])
+        or not _busy.acquire(blocking=False)
+    ):
         return [fn(*t) for t in tasks]
     try:
         workers = _take_workers(threads - 1)
@@ -332,13 +345,19 @@ def parallel_for(fn: Callable[..., Any], tasks: Sequence[Sequence[Any]]) -> list
     return out
 
 
-def map_rows(fn: Callable[[int, int], Any], rows: int, row_elements: int) -> None:
+def _on_device(task: Sequence[Any]) -> bool:
+    """Whether a task's arguments hold a device array (the pool's threads are for NumPy arrays)."""
+    return any(devices.is_device_array(a) for a in task)
+
+
+def map_rows(fn: Callable[[int, int], Any], rows: int, row_elements: int, like: Any = None) -> None:
     """Call ``fn(start, stop)`` over row ranges that cover ``range(rows)``, in parallel when it pays.
 
     ``row_elements`` is the work per row (in elements) that decides whether a
     split is worth it; ``fn`` must write only rows ``start:stop`` of its outputs.
+    ``like``: an array ``fn`` works on; a device array (not NumPy) runs in one call.
     """
-    parts = worth_splitting(rows * row_elements)
+    parts = worth_splitting(rows * row_elements, like=like)
     if parts <= 1 or rows < 2:
         fn(0, rows)
         return
@@ -372,8 +391,15 @@ class Scratch:
         self.max_outputs = outputs
         self.lock = threading.Lock()
 
-    def take(self, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
-        """An array of ``shape`` (uninitialised unless ``zero``), pooled when one of its size is free."""
+    def take(self, shape: tuple[int, ...], dtype: Any, zero: bool = False, like: Any = None) -> Any:
+        """An array of ``shape`` (uninitialised unless ``zero``), pooled when one of its size is free.
+
+        ``like``: an array on the device the buffer is for; for a device array
+        (not NumPy) a fresh one of its module, never pooled (the device's own
+        allocator, CuPy's memory pool, keeps its memory).
+        """
+        if like is not None and type(like) is not np.ndarray:
+            return _device_empty(like, shape, dtype, zero)
         dtype = np.dtype(dtype)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < self.min_bytes:  # malloc serves small arrays from reused memory anyway
@@ -391,7 +417,9 @@ class Scratch:
         return a
 
     def give(self, a: np.ndarray) -> None:
-        """Return an array from :meth:`take` (or any view of it) to the pool."""
+        """Return an array from :meth:`take` (or any view of it) to the pool (a device array: not pooled)."""
+        if type(a) is not np.ndarray:
+            return
         raw = a
         while raw.base is not None and isinstance(raw.base, np.ndarray):
             raw = raw.base
@@ -407,9 +435,11 @@ class Scratch:
             while self.pooled > self.limit:
                 self.pooled -= sum(b.nbytes for b in self.free.pop(next(iter(self.free))))
 
-    def take_owned(self, owner: list, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
+    def take_owned(
+        self, owner: list, shape: tuple[int, ...], dtype: Any, zero: bool = False, like: Any = None
+    ) -> Any:
         """:meth:`take`, remembering the array in ``owner`` so :meth:`give_all` can return it later."""
-        a = self.take(shape, dtype, zero)
+        a = self.take(shape, dtype, zero, like)
         owner.append(a)
         return a
 
@@ -419,8 +449,10 @@ class Scratch:
             self.give(a)
         owner.clear()
 
-    def take_output(self, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
-        """A new array for the caller, made of one they have let go of when there is one."""
+    def take_output(self, shape: tuple[int, ...], dtype: Any, zero: bool = False, like: Any = None) -> Any:
+        """A new array for the caller, made of one they have let go of if any (``like``: see take)."""
+        if like is not None and type(like) is not np.ndarray:
+            return _device_empty(like, shape, dtype, zero)
         dtype = np.dtype(dtype)
         if math.prod(shape) * dtype.itemsize < self.min_bytes:
             return (np.zeros if zero else np.empty)(shape, dtype=dtype)
@@ -447,6 +479,12 @@ class Scratch:
             self.free.clear()
             self.outputs.clear()
             self.pooled = 0
+
+
+def _device_empty(like: Any, shape: tuple[int, ...], dtype: Any, zero: bool) -> Any:
+    """A new array on ``like``'s device (zeroed when asked), through its array module."""
+    xp = devices.array_module(like)
+    return (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
 
 
 scratch = Scratch()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 
 _new = object.__new__
 # the differentiable op behind each in-place ufunc update (for add_ ... in a recorded graph)
@@ -51,7 +51,7 @@ class Tensor:
     def _make(data: Any, ctx: Any) -> Tensor:
         """Wrap an op's output array without copying (the hot path: no checks)."""
         t = _new(Tensor)
-        t._array = data if type(data) is np.ndarray else np.asarray(data)
+        t._array = data if type(data) is np.ndarray or devices.is_device_array(data) else np.asarray(data)
         t.grad = None
         t._ctx = ctx
         t._requires_grad = ctx is not None
@@ -152,7 +152,8 @@ class Tensor:
         if isinstance(value, Tensor):
             self._array, self._vc = value._array, value._shared_version()
         else:
-            self._array, self._vc = np.asarray(value), None
+            arr = value if devices.is_device_array(value) else np.asarray(value)
+            self._array, self._vc = arr, None
 
     @property
     def _version(self) -> int:
@@ -178,9 +179,13 @@ class Tensor:
         return self._array.dtype
 
     @property
-    def device(self) -> Any:
-        """Where the tensor lives: always ``cr.device("cpu")`` (equal to the string "cpu")."""
-        return backend.CPU
+    def device(self) -> devices.device:
+        """Where the tensor lives: ``cr.device("cpu")`` or ``cr.device("cuda", i)``."""
+        return devices.device_of(self._array)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
 
     def is_floating_point(self) -> bool:
         return self._array.dtype.kind == "f"
@@ -211,11 +216,20 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied); a GPU tensor must be copied with ``.cpu()`` first."""
+        self._refuse_host_view("numpy()")
         return self._array
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        self._refuse_host_view("conversion to a NumPy array")
         return self._array if dtype is None else self._array.astype(dtype)
+
+    def _refuse_host_view(self, what: str) -> None:
+        if type(self._array) is not np.ndarray:
+            raise TypeError(
+                f"{what}: can't convert a {self.device} tensor to NumPy; use .cpu() to copy it to "
+                "host memory first"
+            )
 
     def item(self) -> Any:
         if self._array.size != 1:
@@ -223,10 +237,10 @@ class Tensor:
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"scalar, got shape {self.shape}"
             )
-        return self._array.item()
+        return devices.to_host(self._array).item()
 
     def tolist(self) -> Any:
-        return self._array.tolist()
+        return devices.to_host(self._array).tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -240,22 +254,27 @@ class Tensor:
                 f"the truth value of a tensor with {self._array.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self._array.item())
+        return bool(devices.to_host(self._array).item())
 
     def __index__(self) -> int:
         if self._array.dtype.kind not in "iub" or self._array.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self._array.item())
+        return int(devices.to_host(self._array).item())
 
     def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> Tensor:
-        """Cast (differentiably): ``to(dtype)``, ``to(other_tensor)``, ``to("cpu")``, ``to("cpu", dtype)``.
+        """Cast and move, differentiably: ``to(dtype)``, ``to("cuda")``, ``to(other)``.
 
-        chainrule computes on the CPU; any other device is refused with a clear error.
+        The gradient flows back to the source device and dtype. A device that
+        is not available here (no GPU, no CuPy) gets an error saying which.
         """
-        dtype = backend.parse_to_args(args, dtype, device)
+        dtype, where = backend.parse_to_args(args, dtype, device)
+        out = self
+        if where is not None and where != devices.device_of(self._array):
+            out = transfer.to_device(out, where)
+            copy = False
         if dtype is None:
-            return elementwise.clone(self) if copy else self
-        return elementwise.cast(self, dtype, copy=copy)
+            return elementwise.clone(out) if copy else out
+        return elementwise.cast(out, dtype, copy=copy)
 
     def type(self, dtype: Any = None) -> Any:
         return str(self._array.dtype) if dtype is None else self.to(dtype)
@@ -282,7 +301,14 @@ class Tensor:
         return self.to(backend.bool_)
 
     def cpu(self) -> Tensor:
-        return self
+        """This tensor on the CPU (itself when it is there already)."""
+        return self.to(devices.CPU)
+
+    def cuda(self, device: Any = None) -> Tensor:
+        """This tensor on CUDA GPU ``device`` (an index or "cuda:i"; GPU 0 by default)."""
+        if device is None:
+            device = "cuda"
+        return self.to(devices.device("cuda", device) if isinstance(device, int) else device)
 
     def contiguous(self) -> Tensor:
         return self
@@ -292,7 +318,12 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(
-            self._array, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3
+            devices.to_host(self._array),
+            separator=", ",
+            prefix="tensor(",
+            precision=4,
+            threshold=1000,
+            edgeitems=3,
         )
         extras = []
         default_float = backend.get_default_dtype()
@@ -300,6 +331,8 @@ class Tensor:
             self._array.size == 0 and self._array.dtype != default_float
         ):
             extras.append(f"dtype=cr.{self._array.dtype}")
+        if type(self._array) is not np.ndarray:
+            extras.append(f"device='{self.device}'")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx!r}")
         elif self._requires_grad:
@@ -338,7 +371,10 @@ class Tensor:
     def _assign(self, value: Any, what: str) -> Tensor:
         self._check_inplace(what)
         arr = value._array if isinstance(value, Tensor) else value
-        np.copyto(self._array, arr, casting="unsafe")
+        xp = devices.array_module(self._array)
+        if devices.is_device_array(arr) or type(self._array) is not np.ndarray:
+            arr = devices.to_device(arr, devices.device_of(self._array))  # copy_ crosses devices
+        xp.copyto(self._array, arr, casting="unsafe")
         autograd.bump_version(self)
         autograd.record_plain("assign", (self, value), {}, self)  # an export's graph: self now holds value
         return self
@@ -384,7 +420,7 @@ class Tensor:
             autograd.record_plain("assign", (self, result), {}, self)
             return self
         try:
-            np.copyto(self._array, arr, casting="same_kind")
+            devices.array_module(self._array).copyto(self._array, arr, casting="same_kind")
         except TypeError:
             raise RuntimeError(
                 f"{what}: the result type {arr.dtype} can't be cast to the tensor's dtype {self.dtype}"
@@ -404,38 +440,42 @@ class Tensor:
         return self._assign(value, "fill_")
 
     def copy_(self, src: Any) -> Tensor:
-        src_arr = src._array if isinstance(src, Tensor) else np.asarray(src)
+        src_arr = src._array if isinstance(src, Tensor) else src
+        if not hasattr(src_arr, "shape"):
+            src_arr = np.asarray(src_arr)
         try:
             np.broadcast_shapes(src_arr.shape, self.shape)
-            np.broadcast_to(src_arr, self.shape)
         except ValueError as e:
             raise ValueError(
                 f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}"
             ) from e
         return self._assign(src_arr, "copy_")
 
-    def _update(self, ufunc: np.ufunc, other: Any, what: str) -> Tensor:
+    def _update(self, ufunc: str, other: Any, what: str) -> Tensor:
         # through the op when a graph is recorded, or an export traces (its recorder must see the op)
         if autograd.tracer is not None or (
             autograd.grad_enabled
             and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
         ):
-            return self._inplace(getattr(elementwise, _OP_OF_UFUNC[ufunc.__name__]), what, other)
-        ufunc(self._array, other._array if isinstance(other, Tensor) else other, out=self._array)
+            return self._inplace(getattr(elementwise, _OP_OF_UFUNC[ufunc]), what, other)
+        if isinstance(other, Tensor):
+            devices.check_same_device((self, other), what)
+            other = other._array
+        getattr(devices.array_module(self._array), ufunc)(self._array, other, out=self._array)
         autograd.bump_version(self)
         return self
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._update(np.add, other if alpha == 1 else other * alpha, "add_")
+        return self._update("add", other if alpha == 1 else other * alpha, "add_")
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._update(np.subtract, other if alpha == 1 else other * alpha, "sub_")
+        return self._update("subtract", other if alpha == 1 else other * alpha, "sub_")
 
     def mul_(self, other: Any) -> Tensor:
-        return self._update(np.multiply, other, "mul_")
+        return self._update("multiply", other, "mul_")
 
     def div_(self, other: Any) -> Tensor:
-        return self._update(np.true_divide, other, "div_")
+        return self._update("true_divide", other, "div_")
 
     def pow_(self, exponent: Any) -> Tensor:
         return self._inplace(elementwise.pow, "pow_", exponent)
@@ -467,35 +507,36 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         return self._inplace(elementwise.masked_fill, "masked_fill_", mask, value)
 
-    def _augmented(self, ufunc: np.ufunc, op: Any, other: Any) -> Tensor:
+    def _augmented(self, ufunc: str, op: Any, other: Any) -> Tensor:
         # ``x += y``: in place, as in PyTorch. A non-leaf tensor inside a
         # recorded graph gets the out-of-place result instead (the name is
         # rebound; gradients stay right), since in-place edits of saved
         # arrays would corrupt backward.
         if self._requires_grad and autograd.grad_enabled and self._ctx is not None:
             return op(self, other)
-        return self._update(ufunc, other, f"augmented assignment ({ufunc.__name__})")
+        return self._update(ufunc, other, f"augmented assignment ({ufunc})")
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._augmented(np.add, elementwise.add, other)
+        return self._augmented("add", elementwise.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._augmented(np.subtract, elementwise.sub, other)
+        return self._augmented("subtract", elementwise.sub, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._augmented(np.multiply, elementwise.mul, other)
+        return self._augmented("multiply", elementwise.mul, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._augmented(np.true_divide, elementwise.div, other)
+        return self._augmented("true_divide", elementwise.div, other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         return self._inplace(elementwise.clamp, "clamp_", min, max)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
-        return self._assign(random.rng(generator).uniform(a, b, self.shape), "uniform_")
+        return self._assign(random.rng(generator).uniform(a, b, self.shape).astype(self.dtype), "uniform_")
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
-        return self._assign(random.rng(generator).normal(mean, std, self.shape), "normal_")
+        values = random.rng(generator).normal(mean, std, self.shape).astype(self.dtype)
+        return self._assign(values, "normal_")
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """``t[key] = value``. In a recorded graph (t or value requires grad) the
@@ -885,6 +926,7 @@ from chainrule.ops import (  # noqa: E402  # noqa: E402
     scatter,
     shape,
     sort,
+    transfer,
 )
 
 
@@ -952,13 +994,16 @@ def _div(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tenso
     return elementwise.div(self, other, rounding_mode=rounding_mode)
 
 
-def _new_filled(fill: Any) -> Any:
+def _new_filled(fill: str) -> Any:
     def make(
         self: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> Tensor:
         sizes = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
-        t = Tensor._make(fill(tuple(int(n) for n in sizes), dt), None)
+        xp = devices.array_module(self._array)
+        t = Tensor._make(getattr(xp, fill)(tuple(int(n) for n in sizes), dt), None)
+        if device is not None:
+            t = Tensor._make(devices.to_device(t._array, devices.parse(device, fill)), None)
         return t.requires_grad_(True) if requires_grad else t
 
     return make
@@ -974,7 +1019,10 @@ def _new_full(
     requires_grad: bool = False,
 ) -> Tensor:
     dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
-    t = Tensor._make(np.full(tuple(size), fill_value, dtype=dt), None)
+    xp = devices.array_module(self._array)
+    t = Tensor._make(xp.full(tuple(size), fill_value, dtype=dt), None)
+    if device is not None:
+        t = Tensor._make(devices.to_device(t._array, devices.parse(device, "new_full")), None)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -984,16 +1032,17 @@ def _new_tensor(
     """A new leaf tensor from ``data`` (copied), in this tensor's dtype unless ``dtype`` is given."""
     arr = data._array if isinstance(data, Tensor) else data
     dt = self._array.dtype if dtype is None else backend.as_dtype(dtype)
-    t = Tensor._make(np.array(arr, dtype=dt), None)
+    where = devices.device_of(self._array) if device is None else devices.parse(device, "new_tensor")
+    t = Tensor._make(devices.to_device(np.array(devices.to_host(arr), dtype=dt), where), None)
     return t.requires_grad_(True) if requires_grad else t
 
 
 Tensor.div = _div
 Tensor.divide = _div
 Tensor.true_divide = _div
-Tensor.new_zeros = _new_filled(np.zeros)
-Tensor.new_ones = _new_filled(np.ones)
-Tensor.new_empty = _new_filled(np.empty)
+Tensor.new_zeros = _new_filled("zeros")
+Tensor.new_ones = _new_filled("ones")
+Tensor.new_empty = _new_filled("empty")
 Tensor.new_full = _new_full
 Tensor.new_tensor = _new_tensor
 Tensor.arctan2 = Tensor.atan2

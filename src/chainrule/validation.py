@@ -18,7 +18,7 @@ from chainrule import backend
 
 __all__ = [
     "check_bool",
-    "check_cpu",
+    "factory_device",
     "factory_dtype",
     "is_int",
     "non_negative_int",
@@ -60,13 +60,16 @@ def check_bool(value: Any, name: str, owner: str) -> bool:
     return bool(value)
 
 
-def check_cpu(device: Any, owner: str) -> None:
-    """Accept ``None``, ``"cpu"`` or ``"cpu:N"``: chainrule computes on the CPU only."""
-    if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"{owner}: device {device!r} is not available; chainrule computes on the CPU")
+def factory_device(device: Any, owner: str) -> Any:
+    """A layer's ``device=`` argument as a usable device (None stays None), or an error naming ``owner``.
+
+    Layers make their parameters on the host (one random generator serves
+    every device) and move them there at the end of their constructor.
+    """
+    return backend.check_device(device, owner)
 
 
 def factory_dtype(device: Any, dtype: Any, owner: str) -> np.dtype:
     """The dtype a layer's ``device=``/``dtype=`` arguments ask for (the default dtype when None)."""
-    check_cpu(device, owner)
+    factory_device(device, owner)
     return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)

@@ -74,3 +74,22 @@ def test_loader_workers_benchmark_prints_its_table() -> None:
     rows = [line.split() for line in lines[header + 1 : header + 4]]
     assert [r[0] for r in rows] == ["0", "1", "2"] and all(float(r[3]) > 0 for r in rows)
     assert any(line.startswith("speed-up of 2 workers over 0") and "load average" in line for line in lines)
+
+
+def test_cuda_device_without_a_gpu_says_what_is_missing() -> None:
+    import torch
+
+    import chainrule as cr
+
+    if cr.cuda.is_available() and torch.cuda.is_available():
+        return  # both can run on the GPU here: nothing is missing
+    result = subprocess.run(
+        [sys.executable, str(RUN), "W0", "--device", "cuda"], capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert "cannot run on a GPU here" in result.stderr
+    if not cr.cuda.is_available():
+        assert "chainrule: " in result.stderr and cr.cuda.why_unavailable() in result.stderr
+    if not torch.cuda.is_available():
+        assert "PyTorch: " in result.stderr

@@ -62,3 +62,22 @@ def test_chainrule_demo_command_trains_saves_and_reloads(tmp_path: Path) -> None
     reloaded = float(re.search(r"reloaded from .*, it scores (\d\.\d+)", result.stdout).group(1))
     assert reloaded == accuracy
     assert "diagnosis: " in result.stdout and str(tmp_path) in result.stdout
+
+
+def test_the_gpu_example_trains_on_the_stand_in_device_like_on_the_cpu() -> None:
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "on_a_gpu.py"), *args],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    on_device, on_cpu = run("--device", "strict"), run("--device", "cpu")
+    assert "parameters on strict:0" in on_device and "parameters on cpu" in on_cpu
+    for out in (on_device, on_cpu):
+        accuracy = float(re.search(r"test accuracy: (\d\.\d+)", out).group(1))
+        assert accuracy > 0.93
+        assert f"the saved weights on the CPU: test accuracy {accuracy:.3f}" in out
+    same = [line.replace("on cpu", "on strict:0") for line in on_cpu.splitlines()[1:]]
+    assert on_device.splitlines()[1:] == same  # the same figures on both devices

@@ -45,7 +45,7 @@ def test_max_pool3d_matches_torch(data):
         [x],
     )
     np.testing.assert_array_equal(
-        out[1].numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy()
+        out[1].cpu().numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy()
     )
 
 
@@ -97,7 +97,9 @@ def test_max_unpool_matches_torch(dims, kw):
     pooled, idx = pool_t(torch.tensor(x), return_indices=True, **kw)
     size = (6,) * dims
     check_against_torch(
-        lambda t: getattr(F, f"max_unpool{dims}d")(t, cr.tensor(idx.numpy()), output_size=size, **kw),
+        lambda t: getattr(F, f"max_unpool{dims}d")(
+            t, cr.tensor(idx.numpy(), device=t.device), output_size=size, **kw
+        ),
         lambda t: getattr(TF, f"max_unpool{dims}d")(t, idx, output_size=size, **kw),
         [pooled.numpy()],
     )

@@ -774,8 +774,8 @@ def test_setitem_builds_outputs_step_by_step_like_an_rnn_loop() -> None:
     w0 = rng.standard_normal((3, 3)).astype(np.float32)
 
     def unroll(lib, w):
-        h = lib.ones(2, 3)
-        out = lib.zeros(2, 4, 3)  # a buffer that does not require grad
+        h = lib.ones(2, 3, device=w.device)
+        out = lib.zeros(2, 4, 3, device=w.device)  # a buffer that does not require grad
         for t in range(4):
             h = (h @ w).tanh()
             out[:, t] = h

@@ -33,7 +33,9 @@ def test_unfold_and_fold(case, batched):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(((2,) if batched else ()) + (3, *size)).astype(np.float32)
     cols = check_against_torch(lambda t: F.unfold(t, **kw), lambda t: TF.unfold(t, **kw), [x])[0]
-    check_against_torch(lambda t: F.fold(t, size, **kw), lambda t: TF.fold(t, size, **kw), [cols.numpy()])
+    check_against_torch(
+        lambda t: F.fold(t, size, **kw), lambda t: TF.fold(t, size, **kw), [cols.cpu().numpy()]
+    )
     ours = nn.Fold(size, **kw)(nn.Unfold(**kw)(cr.tensor(x)))
     theirs = torch.nn.Fold(size, **kw)(torch.nn.Unfold(**kw)(torch.tensor(x)))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), 1e-5, 1e-5)
@@ -50,7 +52,9 @@ def test_unfold_and_fold(case, batched):
 def test_pixel_shuffle_roundtrip(r, lead, c, h, w):
     x = np.random.default_rng(1).standard_normal((*lead, c * r * r, h, w)).astype(np.float32)
     y = check_against_torch(lambda t: F.pixel_shuffle(t, r), lambda t: TF.pixel_shuffle(t, r), [x])[0]
-    check_against_torch(lambda t: F.pixel_unshuffle(t, r), lambda t: TF.pixel_unshuffle(t, r), [y.numpy()])
+    check_against_torch(
+        lambda t: F.pixel_unshuffle(t, r), lambda t: TF.pixel_unshuffle(t, r), [y.cpu().numpy()]
+    )
     np.testing.assert_array_equal(nn.PixelUnshuffle(r)(nn.PixelShuffle(r)(cr.tensor(x))).numpy(), x)
 
 

@@ -133,3 +133,25 @@ def test_the_command_line_reports_a_bad_config_in_one_line(tmp_path):
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "unknown model 'Nope'; valid names: " in result.stderr and "LeNet5, Linear, MLP" in result.stderr
+
+
+def test_a_device_in_the_config_trains_there_with_the_cpu_figures(tmp_path):
+    import helpers
+
+    device = [d for d in helpers.DEVICES if d != "cpu"][-1]
+    raw = {
+        "model": MODEL,
+        "data": {"batch_size": 64},
+        "train": {"epochs": 2},
+        "callbacks": {"checkpoint": False, "csv_log": False},
+    }
+    config = check_config(raw, models=registry)
+    _, cpu = run_experiment(config, tmp_path / "a", progress=False, models=registry)
+    raw["train"]["device"] = device
+    config = check_config(raw, models=registry)
+    _, dev = run_experiment(config, tmp_path / "b", progress=False, models=registry)
+    for split in ("train", "val", "test"):
+        for key, value in cpu[split].items():
+            assert dev[split][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (split, key)
+    with pytest.raises(ConfigError, match=r"\[train\] device must be a device name"):
+        check_config({"model": MODEL, "train": {"device": 0}}, models=registry)

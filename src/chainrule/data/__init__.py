@@ -9,7 +9,7 @@ and a checked, cached downloader for the others).
 """
 
 from chainrule.data import datasets, transforms
-from chainrule.data.collate import default_collate, default_convert
+from chainrule.data.collate import default_collate, default_convert, move_to_device
 from chainrule.data.dataset import (
     ChainDataset,
     ConcatDataset,
@@ -57,6 +57,7 @@ __all__ = [
     "WeightedRandomSampler",
     "WorkerInfo",
     "datasets",
+    "move_to_device",
     "transforms",
     "inspect",
     "DataReport",

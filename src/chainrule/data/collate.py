@@ -176,3 +176,23 @@ def default_convert(data: Any) -> Any:
         out = [default_convert(d) for d in data]
         return out if type(data) in (tuple, list) else _rebuild_seq(data, out)
     return data
+
+
+# -------------------------------------------------------------------- devices
+def move_to_device(data: Any, device: Any) -> Any:
+    """``data`` with every Tensor (also inside dicts, lists, tuples and namedtuples) moved to ``device``.
+
+    What ``DataLoader(..., device=...)`` and the Trainer do to each batch; the
+    same as writing ``x.to(device)`` for each tensor in the loop. NumPy arrays
+    and other values are left as they are; tensors already there are not copied.
+    """
+    if isinstance(data, Tensor):
+        return data.to(device)
+    if isinstance(data, collections.abc.Mapping):
+        return _rebuild_mapping(data, {key: move_to_device(data[key], device) for key in data})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(move_to_device(d, device) for d in data))
+    if isinstance(data, (tuple, list)):
+        out = [move_to_device(d, device) for d in data]
+        return type(data)(out) if type(data) in (tuple, list) else _rebuild_seq(data, out)
+    return data

@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule import random as _random
 from chainrule.data import shm
-from chainrule.data.collate import default_collate, default_convert
+from chainrule.data.collate import default_collate, default_convert, move_to_device
 from chainrule.data.dataset import IterableDataset
 from chainrule.data.fetch import make_fetcher
 from chainrule.data.sampler import (
@@ -105,8 +106,14 @@ class DataLoader:
 
     ``transform``, if given, is called on each collated batch's inputs (its
     first element, or the whole batch if it is a tensor), in the process that
-    makes the batch: the hook for batch augmentation. ``pin_memory`` is
-    accepted for PyTorch compatibility (there is no device memory to pin).
+    makes the batch: the hook for batch augmentation.
+
+    ``device`` (``"cuda"``, ``cr.device("cuda", 1)``, ...), if given, moves
+    every tensor of each batch (inside tuples, lists and dicts too) to that
+    device after collation, in the main process (so it works with workers),
+    as Keras users expect; PyTorch users may leave it out and write
+    ``x.to(device)`` in the loop instead. ``pin_memory`` is accepted for
+    PyTorch compatibility (host-to-device copies go from ordinary memory).
     """
 
     def __init__(
@@ -129,6 +136,7 @@ class DataLoader:
         persistent_workers: bool = False,
         in_order: bool = True,
         transform: Callable[[Any], Any] | None = None,
+        device: Any = None,
     ) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers should be a non-negative integer, got {num_workers!r}")
@@ -209,6 +217,7 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self.num_workers = num_workers
         self.pin_memory = bool(pin_memory)
+        self.device = backend.check_device(device, "DataLoader")
         self.timeout = float(timeout)
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
@@ -236,15 +245,16 @@ class DataLoader:
         # one draw per epoch, with or without workers, so that both see the same shuffling
         base_seed = int(_random.rng(self.generator).integers(0, 2**63 - 1, dtype=np.int64))
         if self.num_workers == 0:
-            return self._in_process()
-        if not self.persistent_workers:
-            return _WorkerIterator(self, base_seed)
-        it = self._iterator
-        if it is None or it.closed:
-            it = self._iterator = _WorkerIterator(self, base_seed)
+            it: Any = self._in_process()
+        elif not self.persistent_workers:
+            it = _WorkerIterator(self, base_seed)
         else:
-            it.reset(self)  # the workers keep their generators' streams, as PyTorch's do
-        return it
+            it = self._iterator
+            if it is None or it.closed:
+                it = self._iterator = _WorkerIterator(self, base_seed)
+            else:
+                it.reset(self)  # the workers keep their generators' streams, as PyTorch's do
+        return it if self.device is None else _OnDevice(it, self.device)
 
     def _fetcher(self) -> Any:
         return make_fetcher(
@@ -280,6 +290,27 @@ class DataLoader:
         if self._iterable:
             return itertools.repeat(self.batch_size if self._auto_collation else None)
         return self._index_batches() if self._auto_collation else iter(self.sampler)
+
+
+class _OnDevice:
+    """A loader's batches, each moved to ``device`` as it is taken (in the main process)."""
+
+    def __init__(self, batches: Iterator[Any], device: Any) -> None:
+        self._batches, self._device = batches, device
+
+    def __iter__(self) -> _OnDevice:
+        return self
+
+    def __next__(self) -> Any:
+        return move_to_device(next(self._batches), self._device)
+
+    def __len__(self) -> int:
+        return len(self._batches)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:  # shutdown(), closed, ... of a worker iterator
+        if name.startswith("__") or name in ("_batches", "_device"):
+            raise AttributeError(name)  # not set yet (a copy being made): no recursion
+        return getattr(self._batches, name)
 
 
 # ------------------------------------------------------------------- worker iteration

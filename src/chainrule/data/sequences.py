@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.creation import as_array
 from chainrule.data.collate import default_collate
 from chainrule.data.dataset import Dataset
@@ -260,16 +260,19 @@ def lengths_to_mask(lengths: Any, max_len: int | None = None) -> Tensor:
         raise ValueError(
             f"{owner}: lengths must be a 1-D sequence of ints, got {arr.dtype} of shape {arr.shape}"
         )
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{owner}: lengths must be >= 0, got {int(arr.min())}")
-    longest = int(arr.max()) if arr.size else 0
+    xp = devices.array_module(arr)  # the mask is made where the lengths are
+    lo = longest = 0
+    if arr.size:  # the range sizes the mask and decides the errors: one read of two numbers
+        lo, longest = (int(v) for v in devices.to_host(xp.stack([arr.min(), arr.max()])).tolist())
+    if lo < 0:
+        raise ValueError(f"{owner}: lengths must be >= 0, got {lo}")
     if max_len is None:
         max_len = longest
     elif isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < longest:
         raise ValueError(
             f"{owner}: max_len must be an int >= the longest length ({longest}), got {max_len!r}"
         )
-    return _make(np.arange(int(max_len)) < arr[:, None], None)
+    return _make(xp.arange(int(max_len)) < arr[:, None], None)
 
 
 def collate_sequences(

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.io.atomic import atomic_path
 from chainrule.tensor import Tensor
 
@@ -57,7 +57,9 @@ def _arrays(tensors: Any) -> dict[str, np.ndarray]:
         if key == "__metadata__":
             raise ValueError("save: '__metadata__' is reserved by the safetensors header; rename that tensor")
         if isinstance(value, Tensor):
-            arr = value._array
+            arr = devices.to_host(value._array)  # a device tensor is written from a host copy
+        elif devices.is_device_array(value):
+            arr = devices.to_host(value)
         elif isinstance(value, (np.ndarray, np.generic)):
             arr = np.asarray(value)
         else:
@@ -113,7 +115,8 @@ def save(
     is complete on disk. ``metadata`` is a str -> str map kept in the header
     (read it back with :func:`load_metadata`). Gradients and ``requires_grad``
     are not saved, only values; tensors that share memory (tied weights) are
-    written once per name.
+    written once per name. Tensors on a device (a GPU) are copied to the host
+    to be written; the file records no device, so it loads anywhere.
     """
     from safetensors import numpy as st_numpy
 
@@ -254,11 +257,18 @@ def _unsupported(who: str, name: str, header: dict) -> None:
             )
 
 
-def load(path: str | os.PathLike | IO[bytes]) -> dict[str, Tensor]:
+def load(path: str | os.PathLike | IO[bytes], map_location: Any = None) -> dict[str, Tensor]:
     """Read a safetensors file into a dict of Tensors, by name (sorted), without unpickling anything.
 
     ``path`` may also be a file object open for binary reading; it is read
     from its position to the end.
+
+    ``map_location`` says where the tensors go, as in ``torch.load``: None or
+    ``"cpu"`` (the default: the CPU), a device (``"cuda"``, ``cr.device("cuda", 1)``,
+    an int for a CUDA index), a dict mapping the saved location (always
+    ``"cpu"``: the file records none) to one, or a callable ``f(tensor, "cpu")``
+    returning the tensor to keep. A model's ``load_state_dict`` puts values on
+    its parameters' devices whatever the tensors' device.
 
     Tensors keep the file's dtype (float32 stays float32; bfloat16, which
     NumPy lacks, widens exactly to float32), hold writable memory of their own
@@ -267,8 +277,9 @@ def load(path: str | os.PathLike | IO[bytes]) -> dict[str, Tensor]:
     """
     from safetensors import safe_open
 
+    where, remap = _map_location(map_location)
     if _is_file(path):
-        return _load_file_object(path)
+        return _placed(_load_file_object(path), where, remap)
     name, f = _open(path, "load")
     with f:
         header, start = _header("load", name, f)
@@ -284,7 +295,32 @@ def load(path: str | os.PathLike | IO[bytes]) -> dict[str, Tensor]:
                     out[key] = Tensor._make(arr, None)
         except Exception as e:  # the Rust reader's SafetensorError, and anything else it raises
             raise _wrap("load", name, e) from e
-    return out
+    return _placed(out, where, remap)
+
+
+def _map_location(map_location: Any) -> tuple[devices.device | None, Any]:
+    """``map_location`` as (a device to move every tensor to, or None; a callable, or None)."""
+    if map_location is None:
+        return None, None
+    if callable(map_location) and not isinstance(map_location, (str, devices.device)):
+        return None, map_location
+    if isinstance(map_location, Mapping):  # {saved location: new location}; the file's is the CPU
+        target = map_location.get("cpu", map_location.get(devices.CPU))
+        return (None, None) if target is None else _map_location(target)
+    where = devices.parse(map_location, "load: map_location")
+    return (None if where is None or where.type == "cpu" else where), None
+
+
+def _placed(tensors: dict[str, Tensor], where: devices.device | None, remap: Any) -> dict[str, Tensor]:
+    if where is not None:
+        return {k: Tensor._make(devices.to_device(t._array, where), None) for k, t in tensors.items()}
+    if remap is not None:
+        out = {}
+        for k, t in tensors.items():
+            moved = remap(t, "cpu")
+            out[k] = t if moved is None else moved
+        return out
+    return tensors
 
 
 def _load_file_object(f: IO[bytes]) -> dict[str, Tensor]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import is_tracing, no_grad
 from chainrule.io import load as load_file
 from chainrule.io import save as save_file
@@ -169,10 +170,11 @@ class BertEmbeddings(Module):
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         length = input_ids.shape[1]
-        positions = np.arange(length, dtype=np.int64)[None]
+        xp = devices.array_module(input_ids._array)  # positions and types are made where the ids are
+        positions = Tensor._make(xp.arange(length, dtype=np.int64)[None], None)
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions)
         if token_type_ids is None:  # every token of type 0: one row, broadcast over the batch
-            x = x + self.token_type_embeddings(np.zeros((1, length), dtype=np.int64))
+            x = x + self.token_type_embeddings(Tensor._make(xp.zeros((1, length), dtype=np.int64), None))
         else:
             x = x + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(x))
@@ -266,6 +268,9 @@ def _gelu_inplace(y: Tensor) -> Tensor:
     blocks they run from cache instead of memory and need no full-size temporaries.
     """
     flat = y._array.reshape(-1)
+    if devices.is_device_array(flat):  # the thread pool is for NumPy arrays: one expression on a device
+        flat *= normal_cdf(flat)
+        return y
 
     def blocks(first: int, stop: int) -> None:  # blocks first..stop-1, on one of the pool's threads
         for start in range(first * _GELU_BLOCK, min(stop * _GELU_BLOCK, flat.size), _GELU_BLOCK):
@@ -406,7 +411,7 @@ class BertModel(Module):
                     f"BertModel: token_type_ids of shape {token_type_ids.shape} must match input_ids "
                     f"{ids.shape}"
                 )
-        mask = key_mask(attention_mask, ids.shape)
+        mask = key_mask(attention_mask, ids.shape, ids._array)
         hidden = self.encoder(self.embeddings(ids, token_type_ids), mask)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BertModelOutput(hidden, pooled)
@@ -524,7 +529,7 @@ def _resolve_dir(model_dir: str | os.PathLike | None) -> Path:
 
 
 def _int_tensor(t: Any, name: str) -> Tensor:
-    if isinstance(t, np.ndarray):
+    if isinstance(t, np.ndarray) or devices.is_device_array(t):
         t = Tensor._make(t, None)
     if not isinstance(t, Tensor):
         raise TypeError(f"BertModel: {name} must be an integer Tensor, got {type(t).__name__}")
@@ -533,23 +538,32 @@ def _int_tensor(t: Any, name: str) -> Tensor:
     return t
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x), None)
+def _as_tensor(x: Any, like: Any) -> Tensor:
+    """A mask as a Tensor on the device of ``like`` (a host mask moves there once)."""
+    if isinstance(x, Tensor):
+        if devices.device_of(x._array) == devices.device_of(like):
+            return x
+        x = x._array
+    elif not (isinstance(x, np.ndarray) or devices.is_device_array(x)):
+        x = np.asarray(x)
+    return Tensor._make(devices.to_device(x, devices.device_of(like)), None)
 
 
-def key_mask(attention_mask: Any, shape: tuple[int, int]) -> Tensor | None:
+def key_mask(attention_mask: Any, shape: tuple[int, int], like: Any) -> Tensor | None:
     """The (N, 1, 1, L) bool mask of keys to attend (True = a real token); None when all are real.
 
-    Computed with Tensor ops, so that an exported graph takes ``attention_mask``
-    as an input; while tracing, a mask with no padding is kept too (the graph
-    must hold for padded batches).
+    Computed with Tensor ops on the device of ``like`` (the ids' array), so that
+    an exported graph takes ``attention_mask`` as an input. A mask of real
+    tokens only is dropped on the CPU (the attention then skips the masking);
+    it is kept while tracing (the graph must hold for padded batches) and on a
+    device (finding out would read the mask back to the host every forward).
     """
     if attention_mask is None:
         return None
-    m = _as_tensor(attention_mask)
+    m = _as_tensor(attention_mask, like)
     if m.shape != shape:
         raise ValueError(f"BertModel: attention_mask of shape {m.shape} must match input_ids {shape}")
-    if not is_tracing() and m._array.all():
+    if not is_tracing() and not devices.is_device_array(m._array) and m._array.all():
         return None
     keep = m if m._array.dtype == np.bool_ else m != 0
     return keep[:, None, None, :]
@@ -612,7 +626,7 @@ class SentenceEncoder(Module):
         return _l2_normalize(emb) if self.normalize else emb
 
     def encode(self, sentences: str | Sequence[Any], batch_size: int = 32, normalize: bool = True) -> Tensor:
-        """(N, hidden) embeddings of the sentences, in eval mode and without a graph.
+        """(N, hidden) embeddings of the sentences (on the CPU), in eval mode and without a graph.
 
         Sentences are batched by length (less padding), then returned in the given order.
         """
@@ -626,6 +640,7 @@ class SentenceEncoder(Module):
         enc = self.tokenizer.encode_batch(batch) if self.tokenizer is not None else None
         if enc is None:
             raise ValueError("SentenceEncoder: no tokenizer; load with from_pretrained or pass one")
+        where = devices.device_of(self.bert.embeddings.word_embeddings.weight._array)
         lengths = np.array([sum(e.attention_mask) for e in enc])
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(batch), h), dtype=dtype)
@@ -639,10 +654,13 @@ class SentenceEncoder(Module):
                     ids = np.array([enc[i].ids[:longest] for i in rows], dtype=np.int64)
                     mask = np.array([enc[i].attention_mask[:longest] for i in rows], dtype=np.int64)
                     types = np.array([enc[i].type_ids[:longest] for i in rows], dtype=np.int64)
-                    hidden = self.bert(Tensor._make(ids, None), Tensor._make(mask, None),
-                                       Tensor._make(types, None)).last_hidden_state  # fmt: skip
+                    # tokens go to the model's device; each batch's embeddings come back once
+                    ids, mask, types = (
+                        Tensor._make(devices.to_device(a, where), None) for a in (ids, mask, types)
+                    )
+                    hidden = self.bert(ids, mask, types).last_hidden_state
                     emb = mean_pool(hidden, mask)
-                    out[rows] = (_l2_normalize(emb) if normalize else emb)._array
+                    out[rows] = devices.to_host((_l2_normalize(emb) if normalize else emb)._array)
         finally:
             for m, mode in modes:  # each module's own mode back, as it was
                 m.training = mode
@@ -668,7 +686,7 @@ def mean_pool(hidden: Tensor, attention_mask: Any = None) -> Tensor:
     """
     if attention_mask is None:
         return hidden.mean(1)
-    m = _as_tensor(attention_mask)
+    m = _as_tensor(attention_mask, hidden._array)
     m = cast(m, hidden._array.dtype)
     count = clamp(m.sum(1, keepdim=True), min=1e-9)
     weights = (m / count)[:, :, None]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import nn
+from chainrule import devices, nn
 from chainrule import random as _random
 from chainrule.autograd import no_grad
 from chainrule.nn import functional as F  # noqa: N812 (PyTorch's convention)
@@ -31,8 +31,10 @@ __all__ = ["GPT", "sample_logits"]
 
 
 def _token_ids(idx: Any, owner: str, what: str) -> np.ndarray:
-    """``idx`` (a Tensor, array or nested list) as an int64 array, or a clear error."""
-    ids = np.asarray(idx._array if isinstance(idx, Tensor) else idx)
+    """``idx`` (a Tensor, array or nested list) as an int64 array (where it lives), or a clear error."""
+    ids = idx._array if isinstance(idx, Tensor) else idx
+    if not devices.is_device_array(ids):
+        ids = np.asarray(ids)
     if ids.dtype.kind not in "iu" and not (ids.size == 0 and ids.dtype.kind == "f"):
         raise TypeError(f"{owner}: {what} must hold integer token ids (int64), got dtype {ids.dtype}")
     return ids.astype(np.int64, copy=False)
@@ -158,7 +160,8 @@ class GPT(nn.Module):
                 f"GPT: a sequence of {arr.shape[1]} tokens is longer than block_size={self.block_size}; "
                 "crop it to the last block_size tokens"
             )
-        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
+        # on a device the embedding lookup checks the range (reading it here too would be a second sync)
+        if arr.size and not devices.is_device_array(arr) and (arr.min() < 0 or arr.max() >= self.vocab_size):
             bad = arr.min() if arr.min() < 0 else arr.max()
             raise ValueError(f"GPT: token id {bad} is out of range for vocab_size={self.vocab_size}")
         return ids if ids is not None else Tensor._make(arr, None)
@@ -167,9 +170,10 @@ class GPT(nn.Module):
         """The final LayerNorm's output (N, T, n_embd): what the LM head reads at every position."""
         idx = self._check_ids(idx)
         t = idx.shape[1]
-        positions = Tensor._make(np.arange(t, dtype=np.int64), None)
+        xp = devices.array_module(idx._array)  # positions and the mask are made where the ids are
+        positions = Tensor._make(xp.arange(t, dtype=np.int64), None)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))
-        mask = generate_square_subsequent_mask(t, dtype=x.dtype)  # -inf above the diagonal
+        mask = generate_square_subsequent_mask(t, device=x.device, dtype=x.dtype)  # -inf above the diagonal
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
         return self.ln_f(x)
@@ -203,7 +207,12 @@ class GPT(nn.Module):
         (``temperature``, ``top_k``, ``generator``; greedy for temperature 0 or
         top_k 1). Runs without recording a graph and in eval mode (no dropout),
         then restores the model's mode. Returns int64 ids, prompt included, of
-        shape (T + max_new_tokens,) or (N, T + max_new_tokens).
+        shape (T + max_new_tokens,) or (N, T + max_new_tokens), on the model's device.
+
+        On a device the ids stay there; greedy decoding picks the arg-max there
+        too, while sampling reads the last position's logits (N, V) back to the
+        host once per new token (the draws come from chainrule's host generator)
+        and sends the N chosen ids back.
         """
         ids = _token_ids(prompt, "GPT.generate", "prompt")
         if ids.ndim not in (1, 2) or ids.shape[-1] == 0:
@@ -218,8 +227,11 @@ class GPT(nn.Module):
         single = ids.ndim == 1
         batch = ids[None] if single else ids
         n, t = batch.shape
-        out = np.empty((n, t + steps), dtype=np.int64)
-        out[:, :t] = batch
+        where = devices.device_of(self.tok_emb.weight._array)
+        xp = devices.array_module(self.tok_emb.weight._array)
+        out = xp.empty((n, t + steps), dtype=np.int64)
+        out[:, :t] = devices.to_device(batch, where)
+        greedy = temperature == 0 or top_k == 1
         was_training = self.training
         self.eval()
         try:
@@ -228,7 +240,11 @@ class GPT(nn.Module):
                     context = Tensor._make(out[:, max(0, end - self.block_size) : end], None)
                     last = self.hidden_states(context)[:, -1]  # only the last position is needed
                     logits = self.lm_head(last)._array
-                    out[:, end] = sample_logits(logits, temperature, top_k, generator)
+                    if greedy:  # where the logits are: no trip to the host
+                        out[:, end] = xp.argmax(logits, axis=-1)
+                    else:  # one read of the logits per token; the sampled ids go back
+                        ids = sample_logits(devices.to_host(logits), temperature, top_k, generator)
+                        out[:, end] = devices.to_device(ids, where)
         finally:
             self.train(was_training)
         return Tensor._make(out[0] if single else out, None)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.tensor import Tensor
 from chainrule.validation import is_int
 
@@ -87,7 +88,9 @@ class BertTokenizer:
 
     def decode(self, ids: Any, skip_special_tokens: bool = True) -> str:
         """Token ids (a list or a 1-D Tensor) back to text."""
-        arr = ids._array if isinstance(ids, Tensor) else np.asarray(ids)
+        arr = ids._array if isinstance(ids, Tensor) else ids
+        # ids on a device come to the host in one copy (text is made there), not one read per token
+        arr = devices.to_host(arr) if devices.is_device_array(arr) else np.asarray(arr)
         return self._tok.decode([int(i) for i in arr.reshape(-1)], skip_special_tokens=skip_special_tokens)
 
     def tokenize(self, text: str) -> list[str]:

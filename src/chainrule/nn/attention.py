@@ -18,10 +18,12 @@ which is the opposite of ``scaled_dot_product_attention``'s: in a bool
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.nn import init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
@@ -101,6 +103,8 @@ class MultiheadAttention(Module):
             self.bias_k = self.bias_v = None
         self.add_zero_attn = bool(add_zero_attn)
         self._reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def _reset_parameters(self) -> None:
         """PyTorch's start: Xavier-uniform projections, zero biases, Xavier-normal bias_k/bias_v."""
@@ -184,9 +188,10 @@ class MultiheadAttention(Module):
         if causal:
             attn_mask = None
         elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
-            attn_mask = Tensor._make(np.triu(np.ones((tgt_len, src_len), dtype=bool), 1), None)
+            xp = devices.array_module(query._array)  # made on the input's device
+            attn_mask = Tensor._make(xp.triu(xp.ones((tgt_len, src_len), dtype=bool), 1), None)
         q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
-        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array.dtype)
+        mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array)
         if self.bias_k is not None:
             k = cat([k, self.bias_k.expand(1, bsz, e)], 0)
             v = cat([v, self.bias_v.expand(1, bsz, e)], 0)
@@ -197,16 +202,16 @@ class MultiheadAttention(Module):
         k = k.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         v = v.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
         if self.add_zero_attn:
-            zeros = Tensor(np.zeros((bsz, h, 1, d), dtype=q._array.dtype))
+            zeros = Tensor._make(devices.array_module(q._array).zeros((bsz, h, 1, d), q._array.dtype), None)
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
             mask = _pad_mask(mask)
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             # the weights are an output too: compose the steps so that both get gradients
-            scores = (q * (1.0 / np.sqrt(d))).matmul(k.transpose(-1, -2))
+            scores = (q * (1.0 / math.sqrt(d))).matmul(k.transpose(-1, -2))
             if mask is not None:
-                scores = scores.masked_fill(~mask, -np.inf) if _is_bool(mask) else scores + mask
+                scores = scores.masked_fill(~mask, -math.inf) if _is_bool(mask) else scores + mask
             weights = softmax(scores, -1)
             if p > 0.0:
                 from chainrule.nn.dropout import dropout
@@ -251,19 +256,28 @@ def _is_bool(m: Any) -> bool:
     return (m._array if isinstance(m, Tensor) else m).dtype == np.bool_
 
 
-def _as_tensor(m: Any) -> Tensor:
-    return m if isinstance(m, Tensor) else Tensor._make(np.asarray(m), None)
+def _as_tensor(m: Any, like: Any) -> Tensor:
+    """A mask as a Tensor on the device of ``like`` (the queries' array). A float mask Tensor on
+    another device is refused by the ops that meet it, as in PyTorch; a bool one or host data moves."""
+    if isinstance(m, Tensor):
+        if m._array.dtype.kind == "f" or devices.device_of(m._array) == devices.device_of(like):
+            return m
+        m = m._array
+    elif not (isinstance(m, np.ndarray) or devices.is_device_array(m)):
+        m = np.asarray(m)  # lists and scalars are host data
+    return Tensor._make(devices.to_device(m, devices.device_of(like)), None)
 
 
-def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -> Tensor | None:
+def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, like) -> Tensor | None:
     """One mask in ``scaled_dot_product_attention``'s convention, broadcastable to (N, H, L, S).
 
     Bool masks (True = masked) become one bool "may attend" mask; as soon as
     one mask is float, both become additive (-inf where a bool one is True).
+    Masks are arrays on the device of ``like`` (the queries' array), or float Tensors.
     """
     masks = []
     if attn_mask is not None:
-        m = _as_tensor(attn_mask)
+        m = _as_tensor(attn_mask, like)
         if m._array.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: attn_mask must be bool or float, got {m.dtype}")
         if m.shape == (tgt_len, src_len):
@@ -277,7 +291,7 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
             )
         masks.append(m)
     if key_padding_mask is not None:
-        m = _as_tensor(key_padding_mask)
+        m = _as_tensor(key_padding_mask, like)
         if m._array.dtype.kind not in "bf":
             raise TypeError(f"{_NAME}: key_padding_mask must be bool or float, got {m.dtype}")
         if m.shape != (bsz, src_len):
@@ -292,10 +306,13 @@ def _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, dtype) -
         for m in masks[1:]:
             allowed = allowed & ~m
         return allowed
+    dtype = like.dtype
     total = None
     for m in masks:
         if _is_bool(m):
-            m = where(m, Tensor._make(np.array(-np.inf, dtype), None), Tensor._make(np.array(0, dtype), None))
+            xp = devices.array_module(like)
+            minus_inf, zero = xp.asarray(-math.inf, dtype), xp.asarray(0, dtype)
+            m = where(m, Tensor._make(minus_inf, None), Tensor._make(zero, None))
         elif m._array.dtype != dtype:
             m = cast(m, dtype)
         total = m if total is None else total + m
@@ -306,5 +323,6 @@ def _pad_mask(mask: Tensor | None) -> Tensor | None:
     """One more key (bias_k or the zero key) that every query may attend to: pad the last axis."""
     if mask is None:
         return None
-    column = np.ones if _is_bool(mask) else np.zeros
+    xp = devices.array_module(mask._array)
+    column = xp.ones if _is_bool(mask) else xp.zeros
     return cat([mask, Tensor._make(column((*mask.shape[:-1], 1), dtype=mask._array.dtype), None)], -1)

@@ -20,7 +20,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, pad_nd
 from chainrule.ops.volumetric import conv3d, conv_transpose3d
 from chainrule.tensor import Tensor
-from chainrule.validation import check_cpu, is_int, positive_int
+from chainrule.validation import factory_device, is_int, positive_int
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -87,7 +87,7 @@ class _ConvNd(Module):
             raise ValueError(f"{layer}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         if transposed and padding_mode != "zeros":
             raise ValueError(f'{layer}: only "zeros" padding mode is supported, got {padding_mode!r}')
-        check_cpu(device, layer)
+        factory_device(device, layer)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.transposed, self.output_padding, self.groups = transposed, output_padding, groups
@@ -113,6 +113,8 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming, a=sqrt(5))."""

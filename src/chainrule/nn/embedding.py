@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import no_grad
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.embedding import embedding_lookup, padding_index
 from chainrule.tensor import Tensor
-from chainrule.validation import check_cpu, non_negative_int
+from chainrule.validation import factory_device, non_negative_int
 
 __all__ = ["Embedding"]
 
@@ -48,7 +48,7 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        check_cpu(device, "Embedding")
+        factory_device(device, "Embedding")
         self.num_embeddings = non_negative_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = non_negative_int(embedding_dim, "embedding_dim", "Embedding")
         self.padding_idx = padding_index(padding_idx, self.num_embeddings, "Embedding")
@@ -59,7 +59,9 @@ class Embedding(Module):
             self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt))
             self.reset_parameters()
         else:
-            array = _weight._array if isinstance(_weight, Tensor) else np.asarray(_weight)
+            array = _weight._array if isinstance(_weight, Tensor) else _weight
+            if not (isinstance(array, np.ndarray) or devices.is_device_array(array)):
+                array = np.asarray(array)  # lists: host data
             if array.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(
                     f"Embedding: _weight of shape {array.shape} does not match "
@@ -68,6 +70,8 @@ class Embedding(Module):
             if array.dtype.kind != "f":
                 raise TypeError(f"Embedding: _weight must be floating point, got dtype {array.dtype}")
             self.weight = Parameter(array, requires_grad=not _freeze)
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """N(0, 1), then the padding row zeroed: PyTorch's initialisation."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.ops.activation import (
     celu,
     elu,
@@ -180,17 +181,20 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     idx = tensor._array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer (int64) tensor of class indices, got {idx.dtype}")
+    xp = devices.array_module(idx)
+    lo = hi = None
+    if idx.size:  # the range decides the output's width and the errors: one host read of two numbers
+        lo, hi = (int(v) for v in devices.to_host(xp.stack([idx.min(), idx.max()])).tolist())
     if num_classes == -1:
         if idx.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
-        num_classes = int(idx.max()) + 1
+        num_classes = hi + 1
     elif num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
     if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
         if lo < 0:
             raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
             raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
-    out = np.equal(idx[..., None], np.arange(num_classes)).astype(np.int64)
+    out = xp.equal(idx[..., None], xp.arange(num_classes)).astype(np.int64)
     return Tensor._make(out, None)

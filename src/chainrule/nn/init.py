@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule import random as _random
 from chainrule.tensor import Tensor
 
@@ -44,7 +45,14 @@ __all__ = [
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
-    np.copyto(tensor._array, values, casting="unsafe")
+    target = tensor._array
+    if devices.is_device_array(target):
+        # values are drawn on the host (one generator for every device): cast there, move once
+        if isinstance(values, np.ndarray):
+            values = devices.to_device(values.astype(target.dtype, copy=False), devices.device_of(target))
+        target[...] = values
+    else:
+        np.copyto(target, values, casting="unsafe")
     return tensor
 
 

@@ -13,7 +13,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops.bilinear import bilinear
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor
-from chainrule.validation import non_negative_int
+from chainrule.validation import factory_device, non_negative_int
 
 __all__ = ["Bilinear", "Flatten", "Identity", "Linear", "Unflatten"]
 
@@ -35,8 +35,11 @@ class Linear(Module):
     in PyTorch, initialised as PyTorch does: U(-1/sqrt(in), 1/sqrt(in)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
         super().__init__()
+        factory_device(device, "Linear")
         self.in_features = non_negative_int(in_features, "in_features", "Linear")
         self.out_features = non_negative_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
@@ -46,6 +49,8 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         init.fan_in_uniform_(self.weight, self.bias)
@@ -110,9 +115,16 @@ class Bilinear(Module):
     """
 
     def __init__(
-        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, dtype: Any = None
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
+        factory_device(device, "Bilinear")
         self.in1_features = non_negative_int(in1_features, "in1_features", "Bilinear")
         self.in2_features = non_negative_int(in2_features, "in2_features", "Bilinear")
         self.out_features = non_negative_int(out_features, "out_features", "Bilinear")
@@ -123,6 +135,8 @@ class Bilinear(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] else 0.0

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.nn.module import Module
 from chainrule.ops import loss as losses
 from chainrule.ops.ctc import ctc_loss
@@ -38,7 +39,7 @@ __all__ = [
 def _as_tensor(value: Any, what: str, owner: str) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or devices.is_device_array(value):
         return Tensor._make(value, None)
     raise TypeError(f"{owner}: {what} must be a Tensor or None, got {type(value).__name__}")
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import RemovableHandle, bump_version, no_grad
 from chainrule.tensor import Tensor
 
@@ -39,7 +39,7 @@ class Parameter(Tensor):
             data = np.empty(0, dtype=backend.get_default_dtype())
         array = data._array if isinstance(data, Tensor) else data
         super().__init__(array, dtype=getattr(array, "dtype", None))
-        if isinstance(data, Tensor) or isinstance(data, np.ndarray):
+        if isinstance(data, Tensor) or isinstance(data, np.ndarray) or devices.is_device_array(data):
             self._array = array  # share, as torch.nn.Parameter does
         self.requires_grad = requires_grad
 
@@ -67,7 +67,7 @@ class _IncompatibleKeys(NamedTuple):
 def _as_array(value: Any) -> np.ndarray | None:
     if isinstance(value, Tensor):
         return value._array
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or devices.is_device_array(value):
         return value
     return None
 
@@ -347,18 +347,20 @@ class Module:
 
     # ------------------------------------------------------------------- dtype
     def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
-        """Cast floating-point parameters and buffers to ``dtype`` in place; ``"cpu"`` is accepted."""
-        dtype = backend.parse_to_args(args, dtype, device)
-        if dtype is None:
-            return self
-        dtype = backend.as_dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dtype}")
+        """Move parameters and buffers to ``device`` and cast floating ones to ``dtype``, in place.
+
+        As in PyTorch the Parameter objects stay the same (an optimizer built
+        before the move keeps working); their gradients move with them.
+        """
+        dtype, where = backend.parse_to_args(args, dtype, device)
+        if dtype is not None:
+            dtype = backend.as_dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dtype}")
         for t in itertools.chain(self.parameters(), self.buffers()):
-            if t._array.dtype.kind == "f" and t._array.dtype != dtype:
-                t._array = t._array.astype(dtype)
-                if t.grad is not None:
-                    t.grad = Tensor._make(t.grad._array.astype(dtype), None)
+            t._array = _moved(t._array, dtype, where)
+            if t.grad is not None:
+                t.grad = Tensor._make(_moved(t.grad._array, dtype, where), None)
         return self
 
     def float(self) -> Module:
@@ -371,7 +373,12 @@ class Module:
         return self.to(backend.float16)
 
     def cpu(self) -> Module:
-        return self
+        """Move every parameter and buffer to the CPU."""
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Module:
+        """Move every parameter and buffer to CUDA GPU ``device`` (GPU 0 by default)."""
+        return self.to(devices.device("cuda", device) if isinstance(device, int) else device or "cuda")
 
     # -------------------------------------------------------------- state dict
     def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
@@ -441,7 +448,9 @@ class Module:
             )
         with no_grad():
             for target, value in copies:
-                np.copyto(target._array, value, casting="unsafe")
+                # a checkpoint's values land on the parameter's device (CPU file, GPU model and back)
+                value = devices.to_device(value, devices.device_of(target._array))
+                devices.array_module(target._array).copyto(target._array, value, casting="unsafe")
                 bump_version(target)
         return _IncompatibleKeys(missing, unexpected)
 
@@ -647,3 +656,12 @@ class ModuleDict(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("ModuleDict is a container and has no forward(); index it in your forward")
+
+
+def _moved(arr: Any, dtype: Any, where: Any) -> Any:
+    """``arr`` on device ``where`` and, when floating, of dtype ``dtype`` (None: unchanged)."""
+    if where is not None:
+        arr = devices.to_device(arr, where)
+    if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr

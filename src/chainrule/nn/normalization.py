@@ -75,6 +75,8 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_running_stats(self) -> None:
         """Forget the running estimates: mean 0, variance 1, no batches seen."""
@@ -104,6 +106,8 @@ class _BatchNorm(Module):
             if self.track_running_stats and self.num_batches_tracked is not None:
                 self.num_batches_tracked._array += 1
                 if self.momentum is None:  # cumulative moving average: the mean over all batches so far
+                    # (the op takes the factor as a Python float: a host read of the counter, on a device
+                    # one sync per training step, only with momentum=None)
                     factor = 1.0 / float(self.num_batches_tracked._array)
         # Batch statistics while training, and in eval when no running statistics are kept.
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
@@ -173,6 +177,8 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         _register_affine(self, num_channels, dt, affine, bias)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         _reset_affine(self)
@@ -214,6 +220,8 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         _register_affine(self, self.normalized_shape, dt, elementwise_affine, bias)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         _reset_affine(self)
@@ -255,6 +263,8 @@ class RMSNorm(Module):
         self.elementwise_affine = elementwise_affine
         _register_affine(self, self.normalized_shape, dt, elementwise_affine, bias=False)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         _reset_affine(self)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
@@ -35,7 +35,7 @@ from chainrule.ops.recurrent import GRULayer, LSTMLayer, RNNLayer
 from chainrule.ops.sequence import ReorderBatch
 from chainrule.ops.shape import Cat, GetItem, Permute, Reshape
 from chainrule.tensor import Tensor
-from chainrule.validation import is_int
+from chainrule.validation import factory_device, is_int
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -55,7 +55,10 @@ def _floating_dtype(dtype: Any) -> np.dtype:
 
 
 def _parse_lengths(lengths: Any, nb: int, nt: int, owner: str) -> np.ndarray:
-    arr = lengths._array if isinstance(lengths, Tensor) else np.asarray(lengths)
+    # lengths decide the packed batch sizes (shapes and control flow), so they are read on the host
+    # (PyTorch asks for CPU lengths); lengths on a device are copied once, explicitly
+    arr = lengths._array if isinstance(lengths, Tensor) else lengths
+    arr = devices.to_host(arr) if devices.is_device_array(arr) else np.asarray(arr)
     if arr.dtype.kind not in "iu" or arr.ndim != 1:
         raise ValueError(
             f"{owner}: lengths must be a 1-D sequence of ints (one per sequence), "
@@ -106,10 +109,12 @@ class RNNBase(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
+        factory_device(device, owner)
         if mode not in _GATES:
             raise ValueError(f"{owner}: unrecognized RNN mode {mode!r}; expected one of {list(_GATES)}")
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
@@ -157,6 +162,8 @@ class RNNBase(Module):
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch does."""
@@ -367,8 +374,15 @@ class RNNCellBase(Module):
     """One time step of a recurrent layer: ``weight_ih`` (gates*hidden, in), ``weight_hh``, biases."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, dtype: Any = None
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        num_chunks: int,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
+        factory_device(device, type(self).__name__)
         super().__init__()
         owner = type(self).__name__
         self.input_size = _check_size(owner, "input_size", input_size)
@@ -387,6 +401,8 @@ class RNNCellBase(Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch does."""
@@ -460,11 +476,12 @@ class RNNCell(RNNCellBase):
         hidden_size: int,
         bias: bool = True,
         nonlinearity: str = "tanh",
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        super().__init__(input_size, hidden_size, bias, num_chunks=1, dtype=dtype)
+        super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
@@ -475,8 +492,10 @@ class RNNCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """One LSTM step (gates i, f, g, o): returns ``(h', c')``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=4, dtype=dtype)
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
         """The next hidden and cell states from ``hx = (h, c)`` (zeros if None)."""
@@ -487,8 +506,10 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     """One GRU step (gates r, z, n): returns ``h'``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=3, dtype=dtype)
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
         """The next hidden state from ``hx`` (zeros if None)."""

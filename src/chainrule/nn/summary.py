@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import no_grad
 from chainrule.nn.module import Module, ModuleDict, ModuleList, Sequential
 from chainrule.tensor import Tensor
@@ -88,7 +88,9 @@ def summary(
     model.eval()
     try:
         with no_grad():
-            model(Tensor(np.zeros((batch_size, *shape), dtype=dt)))
+            first = next(iter(model.parameters()), None)  # the zeros go where the model lives
+            xp = np if first is None else devices.array_module(first._array)
+            model(Tensor._make(xp.zeros((batch_size, *shape), dtype=dt), None))
     finally:
         for h in handles:
             h.remove()

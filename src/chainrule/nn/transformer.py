@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.nn import init
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.dropout import Dropout
@@ -42,10 +42,11 @@ __all__ = [
 def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
     """The (sz, sz) causal mask: 0 where position i may see j (j <= i), -inf above the diagonal."""
     sz = non_negative_int(sz, "sz", "generate_square_subsequent_mask")
+    where = backend.check_device(device, "generate_square_subsequent_mask")
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-    mask = np.zeros((sz, sz), dtype=dt)
-    mask[np.triu_indices(sz, 1)] = -np.inf
-    return Tensor(mask)
+    xp = np if where is None or where.type == "cpu" else devices.backend_of(where).xp
+    mask = xp.triu(xp.full((sz, sz), -np.inf, dtype=dt), 1)  # made where it is asked for
+    return Tensor._make(mask if where is None else devices.to_device(mask, where), None)
 
 
 def _activation(activation: str | Callable, layer: str) -> Callable:
@@ -122,6 +123,8 @@ class _TransformerLayer(Module):
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _activation(activation, name)
         self.batch_first = batch_first
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
         out = self.self_attn(
@@ -314,6 +317,8 @@ class Transformer(Module):
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)
+        if device is not None:  # made on the host (one generator for every device), then moved
+            self.to(device)
 
     def forward(
         self,

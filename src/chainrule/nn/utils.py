@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
@@ -49,6 +50,8 @@ def clip_grad_norm_(
     norm_type = float(norm_type)
     if not grads:
         return Tensor(0.0)
+    if devices.is_device_array(grads[0]):
+        return _clip_on_device(grads, float(max_norm), norm_type, error_if_nonfinite)
     if math.isinf(norm_type):
         total = max(float(np.abs(g).max()) if g.size else 0.0 for g in grads)
     else:
@@ -65,12 +68,43 @@ def clip_grad_norm_(
     return Tensor(np.asarray(total, dtype=grads[0].dtype))
 
 
+def _clip_on_device(grads: list[Any], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> Tensor:
+    """clip_grad_norm_ on a device, as PyTorch does it there: the norm stays a 0-d device array and every
+    gradient is multiplied by ``min(max_norm / (norm + 1e-6), 1)``, so nothing is read back to the host
+    (except the finiteness check, when asked for)."""
+    where = devices.device_of(grads[0])
+    for g in grads:
+        if devices.device_of(g) != where:
+            raise RuntimeError(
+                "clip_grad_norm_: expected all gradients on one device, "
+                f"found {where} and {devices.device_of(g)}"
+            )
+    xp = devices.array_module(grads[0])
+    parts = [g for g in grads if g.size]
+    if not parts:
+        total = xp.zeros((), dtype=np.float64)
+    elif math.isinf(norm_type):
+        total = xp.stack([xp.abs(g).max().astype(np.float64) for g in parts]).max()
+    else:
+        total = sum(xp.sum(xp.abs(g).astype(np.float64) ** norm_type) for g in parts) ** (1 / norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):  # a host read only when the caller asks
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {float(total)}; "
+            "set error_if_nonfinite=False to clip anyway"
+        )
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    for g in grads:
+        g *= coef.astype(g.dtype)
+    return Tensor._make(total.astype(grads[0].dtype), None)
+
+
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]``."""
     c = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad._array, -c, c, out=p.grad._array)
+            g = p.grad._array
+            devices.array_module(g).clip(g, -c, c, out=g)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -78,13 +112,16 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     params = _as_list(parameters)
     if not params:
         return Tensor(np.zeros(0, dtype=np.float32))
-    return Tensor(np.concatenate([p._array.ravel() for p in params]))
+    arrays = [p._array.ravel() for p in params]
+    return Tensor._make(devices.array_module(*arrays).concatenate(arrays), None)
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy slices of ``vec`` back into the parameters, in order: the inverse of parameters_to_vector."""
     params = _as_list(parameters)
-    data = vec._array if isinstance(vec, Tensor) else np.asarray(vec)
+    data = vec._array if isinstance(vec, Tensor) else vec
+    if not (isinstance(data, np.ndarray) or devices.is_device_array(data)):
+        data = np.asarray(data)
     total = sum(p.numel() for p in params)
     if data.ndim != 1 or data.size != total:
         raise ValueError(
@@ -93,7 +130,11 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     start = 0
     for p in params:
         n = p.numel()
-        np.copyto(p._array, data[start : start + n].reshape(p.shape), casting="unsafe")
+        chunk = data[start : start + n].reshape(p.shape)
+        if devices.is_device_array(p._array) or devices.is_device_array(chunk):
+            p._array[...] = devices.to_device(chunk, devices.device_of(p._array))  # moved when apart
+        else:
+            np.copyto(p._array, chunk, casting="unsafe")
         start += n
 
 

@@ -31,8 +31,7 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.ops.elementwise import Relu, Sigmoid, Tanh
@@ -81,6 +80,7 @@ _GELU_TANH_C = 0.044715
 # SELU's constants (Klambauer et al., 2017), as PyTorch spells them.
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
 # -------------------------------------------------------------------- helpers
@@ -95,8 +95,9 @@ def _apply(fn: type[Function], x: Tensor, *options: Any) -> Tensor:
 # ------------------------------------------------------------- piecewise linear
 class LeakyRelu(Function):
     def forward(ctx, a, slope):
+        xp = _xp(a)
         # the local slope: 1 for x > 0, negative_slope for x <= 0 (PyTorch takes the slope at 0)
-        s = np.multiply(a > 0, 1.0 - slope, dtype=a.dtype)
+        s = xp.multiply(a > 0, 1.0 - slope, dtype=a.dtype)
         s += slope
         ctx.s = s
         return a * s
@@ -108,8 +109,9 @@ class LeakyRelu(Function):
 
 class Hardtanh(Function):
     def forward(ctx, a, lo, hi):
+        xp = _xp(a)
         ctx.a, ctx.lo, ctx.hi = a, lo, hi
-        return np.clip(a, lo, hi)
+        return xp.clip(a, lo, hi)
 
     def backward(ctx, g):
         # slope 1 strictly inside (min_val, max_val), 0 outside and at the bounds
@@ -119,10 +121,11 @@ class Hardtanh(Function):
 
 class Hardsigmoid(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
         out = a / 6.0
         out += 0.5
-        return np.clip(out, 0.0, 1.0, out=out)
+        return xp.clip(out, 0.0, 1.0, out=out)
 
     def backward(ctx, g):
         # relu6(x + 3) / 6: slope 1/6 strictly inside (-3, 3), 0 elsewhere
@@ -134,10 +137,11 @@ class Hardsigmoid(Function):
 
 class Hardswish(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
         gate = a / 6.0
         gate += 0.5
-        np.clip(gate, 0.0, 1.0, out=gate)
+        xp.clip(gate, 0.0, 1.0, out=gate)
         gate *= a
         return gate
 
@@ -160,19 +164,21 @@ class Elu(Function):
     """
 
     def forward(ctx, a, alpha, scale, input_scale):
-        v = np.minimum(a, 0.0)  # expm1 of a non-positive number: never overflows
+        xp = _xp(a)
+        v = xp.minimum(a, 0.0)  # expm1 of a non-positive number: never overflows
         if input_scale != 1.0:
             v *= input_scale
         neg = _expm1_nonpositive(v)  # 0 where x > 0
         neg *= alpha * scale
         ctx.a, ctx.neg, ctx.consts = a, neg, (alpha, scale, input_scale)
-        pos = np.maximum(a, 0.0)
+        pos = xp.maximum(a, 0.0)
         if scale != 1.0:
             pos *= scale
         pos += neg
         return pos
 
     def backward(ctx, g):
+        xp = _xp(g)
         # x > 0: scale.  x <= 0: scale alpha input_scale exp(input_scale x)
         # = input_scale (neg + scale alpha), from the saved negative part. The
         # positive side, where neg = 0, gets scale - input_scale scale alpha added.
@@ -180,13 +186,14 @@ class Elu(Function):
         d = ctx.neg + scale * alpha
         if input_scale != 1.0:
             d *= input_scale
-        d += np.multiply(ctx.a > 0, scale - input_scale * scale * alpha, dtype=d.dtype)
+        d += xp.multiply(ctx.a > 0, scale - input_scale * scale * alpha, dtype=d.dtype)
         d *= g
         return d, None, None, None
 
 
 class Gelu(Function):
     def forward(ctx, a, approximate):
+        xp = _xp(a)
         ctx.a, ctx.approximate = a, approximate
         if approximate == "tanh":
             # 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
@@ -195,7 +202,7 @@ class Gelu(Function):
             u += 1.0
             u *= a
             u *= _SQRT_2_OVER_PI
-            t = np.tanh(u, out=u)
+            t = xp.tanh(u, out=u)
             ctx.t = t
             out = t + 1.0
             out *= a
@@ -207,6 +214,7 @@ class Gelu(Function):
         return a * cdf
 
     def backward(ctx, g):
+        xp = _xp(g)
         a = ctx.a
         if ctx.approximate == "tanh":
             # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
@@ -225,7 +233,7 @@ class Gelu(Function):
         # d/dx x Phi(x) = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         pdf = a * a
         pdf *= -0.5
-        np.exp(pdf, out=pdf)
+        xp.exp(pdf, out=pdf)
         pdf *= _INV_SQRT_2PI
         pdf *= a
         pdf += ctx.cdf
@@ -252,36 +260,40 @@ class Silu(Function):
 
 class Softplus(Function):
     def forward(ctx, a, beta, threshold):
+        xp = _xp(a)
         ba = a * beta if beta != 1.0 else a
         linear = ba > threshold  # PyTorch returns x itself above the threshold
         soft = _softplus(ba)
         if beta != 1.0:
             soft /= beta
         ctx.ba, ctx.linear = ba, linear
-        np.copyto(soft, a, where=linear)  # the linear part is rare (or empty): a cheap masked copy
+        xp.copyto(soft, a, where=linear)  # the linear part is rare (or empty): a cheap masked copy
         return soft
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d/dx log(1 + exp(beta x)) / beta = sigmoid(beta x); 1 on the linear part
         s = _sigmoid(ctx.ba)
-        np.copyto(s, 1.0, where=ctx.linear)
+        xp.copyto(s, 1.0, where=ctx.linear)
         s *= g
         return s, None, None
 
 
 class Mish(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         sp = _softplus(a)
-        t = np.tanh(sp)
+        t = xp.tanh(sp)
         ctx.a, ctx.sp, ctx.t = a, sp, t
         return a * t
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d/dx x tanh(sp(x)) = tanh(sp) + x (1 - tanh^2(sp)) sigmoid(x), and
         # sigmoid(x) = 1 - exp(-sp(x)) = -expm1(-sp): no overflow, exact for small sp
         t = ctx.t
         sig = _expm1_nonpositive(-ctx.sp)
-        np.negative(sig, out=sig)
+        xp.negative(sig, out=sig)
         sig *= 1.0 - t * t
         sig *= ctx.a
         sig += t
@@ -291,19 +303,21 @@ class Mish(Function):
 
 class LogSigmoid(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         # log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|))
-        u = np.abs(a)
-        np.negative(u, out=u)
-        np.exp(u, out=u)
+        u = xp.abs(a)
+        xp.negative(u, out=u)
+        xp.exp(u, out=u)
         out = _log1p(u)
-        np.subtract(np.minimum(a, 0.0), out, out=out)
+        xp.subtract(xp.minimum(a, 0.0), out, out=out)
         ctx.out = out
         return out
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d/dx log sigmoid(x) = 1 - sigmoid(x) = 1 - exp(out) = -expm1(out), out <= 0
         d = _expm1_nonpositive(ctx.out)
-        np.negative(d, out=d)
+        xp.negative(d, out=d)
         d *= g
         return d
 

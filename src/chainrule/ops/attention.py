@@ -22,6 +22,10 @@ float mask is added to the scores (and gets a gradient when it requires one),
 ``is_causal`` masks the upper triangle aligned at the top left (query i sees
 keys 0..i). A query whose keys are all masked gets zero weights and a zero
 output, as PyTorch 2.13 returns on the CPU.
+
+Arrays go through the array module of the inputs (``xp``, see chainrule.devices);
+the slabs on the thread pool are for NumPy arrays, a device array is one slab.
+Dropout draws on the host (chainrule's one generator) and moves the mask over.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import random
+from chainrule import devices, random
 from chainrule.autograd import Function, is_grad_enabled
 from chainrule.ops import flash_attention as flash
 from chainrule.ops.special import softmax_rows as _softmax_rows
@@ -63,17 +67,19 @@ class ScaledDotProductAttention(Function):
 
     def forward(ctx, q, k, v, mask, scale, is_causal, dropout_p, keep_p=True):
         n_q, n_k = q.shape[-2], k.shape[-2]
+        xp = devices.array_module(q)
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
         # without a backward to feed, P need not be normalised: the (L, Ev) output is, one pass less
         normalise = keep_p or dropout_p > 0.0
-        s = np.empty((*batch, n_q, n_k), dtype=q.dtype)
+        s = xp.empty((*batch, n_q, n_k), dtype=q.dtype)
         keep = None
-        if dropout_p > 0.0:
+        if dropout_p > 0.0:  # drawn on the host, then moved next to the scores
             keep = random.rng().random(s.shape, dtype=np.float64 if s.dtype == np.float64 else np.float32)
-            keep = keep >= dropout_p
+            keep = xp.asarray(keep >= dropout_p)
         out_shape = (*np.broadcast_shapes(batch, v.shape[:-2]), n_q, v.shape[-1])
         slabs = _slabs(q, k, v, s.size)
-        out = np.empty(out_shape, dtype=q.dtype) if len(slabs) > 1 else None
+        out = xp.empty(out_shape, dtype=q.dtype) if len(slabs) > 1 else None
+        future = (_future(n_q, n_k) if xp is np else ~xp.tri(n_q, n_k, dtype=bool)) if is_causal else None
         # the scores in base 2 (times log2 e) and exp2 for exp: NumPy's exp2 takes half exp's time
         qs = q.dtype.type(scale * flash.LOG2E)
         if mask is not None and mask.dtype != np.bool_:
@@ -83,21 +89,21 @@ class ScaledDotProductAttention(Function):
         def task(at: tuple) -> np.ndarray:
             sl = s[at]
             # scale the (L, E) queries rather than the (L, S) scores: fewer multiplications when E < S
-            np.matmul(q[at] * qs, np.swapaxes(k[at], -1, -2), out=sl)
+            xp.matmul(q[at] * qs, xp.swapaxes(k[at], -1, -2), out=sl)
             if is_causal:
-                sl[..., _future(n_q, n_k)] = -np.inf
+                sl[..., future] = -np.inf
             elif mask is not None:
                 m = _slab_of(mask, at, s.ndim)
                 if m.dtype == np.bool_:
-                    np.copyto(sl, -np.inf, where=~m)
+                    xp.copyto(sl, -np.inf, where=~m)  # copyto's where= (CuPy's has it too), not a ufunc's
                 else:
                     sl += m
             inv = _softmax_rows(sl, is_causal or mask is not None, normalise, base2=True)
             if not normalise:
                 if out is None:
-                    return np.multiply(np.matmul(sl, v[at]), inv)
+                    return xp.multiply(xp.matmul(sl, v[at]), inv)
                 o = out[at]
-                np.matmul(sl, v[at], out=o)
+                xp.matmul(sl, v[at], out=o)
                 o *= inv
                 return out
             if keep is not None:
@@ -106,8 +112,8 @@ class ScaledDotProductAttention(Function):
             else:
                 pd = sl
             if out is None:
-                return np.matmul(pd, v[at])
-            np.matmul(pd, v[at], out=out[at])
+                return xp.matmul(pd, v[at])
+            xp.matmul(pd, v[at], out=out[at])
             return out
 
         with serial_blas(n_q * n_k * q.shape[-1]):
@@ -124,6 +130,7 @@ class ScaledDotProductAttention(Function):
         # and S = scale * q k^T + mask:
         #   dq = scale * dS @ k,  dk = scale * dS^T @ q,  dmask = dS
         q, k, v, p, keep = ctx.q, ctx.k, ctx.v, ctx.p, ctx.keep
+        xp = devices.array_module(g)
         scale = q.dtype.type(ctx.scale)
         needs = ctx.needs_input_grad
         need_mask = len(needs) > 3 and needs[3]
@@ -131,10 +138,10 @@ class ScaledDotProductAttention(Function):
         slabs = _slabs(q, k, v, p.size) if g.shape[:-2] == p.shape[:-2] else [()]
         split = len(slabs) > 1
         # with slabs, q, k and v share the batch shape: each slab writes its own rows of these
-        gq = np.empty_like(q) if split and needs[0] else None
-        gk = np.empty_like(k) if split and needs[1] else None
-        gv = np.empty_like(v) if split and needs[2] else None
-        gm = np.empty_like(p) if split and need_mask else None
+        gq = xp.empty_like(q) if split and needs[0] else None
+        gk = xp.empty_like(k) if split and needs[1] else None
+        gv = xp.empty_like(v) if split and needs[2] else None
+        gm = xp.empty_like(p) if split and need_mask else None
 
         def task(at: tuple) -> tuple:
             pa, ga = p[at], g[at]
@@ -142,20 +149,21 @@ class ScaledDotProductAttention(Function):
             dq = dk = dv = ds = None
             if needs[2]:
                 pd = pa if ka is None else (pa * ka) * drop
-                dv = np.matmul(np.swapaxes(pd, -1, -2), ga, out=None if gv is None else gv[at])
+                dv = xp.matmul(xp.swapaxes(pd, -1, -2), ga, out=None if gv is None else gv[at])
             if needs[0] or needs[1] or need_mask:
-                ds = np.matmul(ga, np.swapaxes(v[at], -1, -2))
+                ds = xp.matmul(ga, xp.swapaxes(v[at], -1, -2))
                 if ka is not None:
                     ds *= ka
                     ds *= drop
-                row = np.vecdot(ds, pa)  # sum_j dP_j P_j per query
+                # sum_j dP_j P_j per query (CuPy has no vecdot)
+                row = np.vecdot(ds, pa) if xp is np else (ds * pa).sum(axis=-1)
                 ds -= row[..., None]
                 ds *= pa
                 if needs[0]:
-                    dq = np.matmul(ds, k[at], out=None if gq is None else gq[at])
+                    dq = xp.matmul(ds, k[at], out=None if gq is None else gq[at])
                     dq *= scale
                 if needs[1]:
-                    dk = np.matmul(np.swapaxes(ds, -1, -2), q[at], out=None if gk is None else gk[at])
+                    dk = xp.matmul(xp.swapaxes(ds, -1, -2), q[at], out=None if gk is None else gk[at])
                     dk *= scale
                 if gm is not None:
                     gm[at] = ds
@@ -176,7 +184,7 @@ def _slabs(q: np.ndarray, k: np.ndarray, v: np.ndarray, scores: int) -> list[tup
     its own rows of every array); otherwise ``[()]``, the whole batch at once.
     """
     batch = q.shape[:-2]
-    parts = worth_splitting(scores)
+    parts = worth_splitting(scores, like=q)  # 1 for a device array: one slab
     if parts <= 1 or not batch or k.shape[:-2] != batch or v.shape[:-2] != batch:
         return [()]
     axis = max(range(len(batch)), key=lambda a: batch[a])
@@ -225,7 +233,7 @@ class FlashAttention(Function):
         needs = ctx.needs_input_grad
         need_mask = len(needs) > 3 and needs[3]
         q, k, v = ctx.q, ctx.k, ctx.v
-        g3 = np.ascontiguousarray(g.reshape(ctx.out.shape))
+        g3 = devices.array_module(g).ascontiguousarray(g.reshape(ctx.out.shape))
         gq, gk, gv, gm = flash.flash_backward(
             q,
             k,
@@ -255,9 +263,10 @@ class FlashAttention(Function):
 
 def _flat(a: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
     """``a`` (..., n, e) broadcast to (*batch, n, e) and flattened to a C-contiguous (B, n, e)."""
+    xp = devices.array_module(a)
     if a.shape[:-2] != batch:
-        a = np.broadcast_to(a, (*batch, *a.shape[-2:]))
-    return np.ascontiguousarray(a.reshape(-1, *a.shape[-2:]))
+        a = xp.broadcast_to(a, (*batch, *a.shape[-2:]))
+    return xp.ascontiguousarray(a.reshape(-1, *a.shape[-2:]))
 
 
 # Up to this many scores per head (L * S) the direct computation is as fast as the tiles (it builds every
@@ -345,7 +354,9 @@ def scaled_dot_product_attention(
 
 def _mask(attn_mask: Any, query: Tensor, scores: tuple[int, ...]) -> Any:
     """The mask as the op takes it: a bool array, or a float array/Tensor of the query's dtype."""
-    m = attn_mask._array if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    # a mask given as an array or list goes next to the query (a device's array module takes host data)
+    xp = devices.array_module(query._array)
+    m = attn_mask._array if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
     if m.dtype != np.bool_ and m.dtype != query._array.dtype:
         raise TypeError(
             f"{_OP}: attn_mask must be bool or have the query's dtype {query.dtype}, got {m.dtype}"
@@ -388,7 +399,7 @@ def _grouped(q: Tensor, k: Tensor, v: Tensor, mask: Any, dropout_p: float, is_ca
     qg = q.reshape(*q.shape[:-3], hk, g, *q.shape[-2:])
     kg, vg = k.unsqueeze(-3), v.unsqueeze(-3)
     if mask is not None:
-        m = mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask))
+        m = mask if isinstance(mask, Tensor) else Tensor(devices.array_module(q._array).asarray(mask))
         if m.ndim >= 3 and m.shape[-3] != 1:
             m = m.reshape(*m.shape[:-3], hk, g, *m.shape[-2:])
         else:

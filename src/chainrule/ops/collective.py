@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.tensor import Tensor
 
@@ -24,11 +25,12 @@ __all__ = ["all_reduce_sum"]
 class AllReduceSum(Function):
     def forward(ctx, x, reduce):
         ctx.reduce = reduce
-        return reduce(np.array(x, copy=True))
+        # a copy for the reduction to sum into, on x's device (``reduce`` must accept that device's arrays)
+        return reduce(devices.array_module(x).array(x, copy=True))
 
     def backward(ctx, g):
         # s = sum_r x_r on every rank, L = sum_k L_k: dL/dx_r = sum_k dL_k/ds
-        return ctx.reduce(np.array(g, copy=True))
+        return ctx.reduce(devices.array_module(g).array(g, copy=True))
 
 
 def all_reduce_sum(x: Tensor, reduce: Callable[[np.ndarray], np.ndarray]) -> Tensor:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from chainrule import autograd
+from chainrule import autograd, devices
 from chainrule.autograd import Function
 from chainrule.runtime import map_rows, scratch
 from chainrule.tensor import Tensor
@@ -42,39 +42,49 @@ from chainrule.tensor import Tensor
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
 
 
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
+
+
 # Large temporaries (the padded input, the columns, the GEMM result before its
 # transpose, the column gradient) come from the runtime's scratch pool, so that
-# a training loop does not page-fault them in from the OS every step.
+# a training loop does not page-fault them in from the OS every step. Every take
+# names an array of the computation (``like``): on a device (not NumPy) the
+# buffer is a fresh array of its module, and map_rows runs in one call there.
+# Arrays go through the module of the inputs (``xp``, from devices.array_module).
 _take, _give = scratch.take, scratch.give
 
 
-def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+def _padded(x: Any, pads: tuple[int, int, int, int]) -> Any:
     """``x`` (N, C, H, W) zero-padded by (top, bottom, left, right), in a pooled buffer."""
     n, c, h, w = x.shape
     pt, pb, pl, pr = pads
-    xp = _take((n, c, h + pt + pb, w + pl + pr), x.dtype)
-    if xp.nbytes < scratch.min_bytes:  # small: zero it all, one call
-        xp.fill(0)
-        xp[:, :, pt : pt + h, pl : pl + w] = x
-        return xp
+    xpad = _take((n, c, h + pt + pb, w + pl + pr), x.dtype, like=x)
+    if xpad.nbytes < scratch.min_bytes:  # small: zero it all, one call
+        xpad.fill(0)
+        xpad[:, :, pt : pt + h, pl : pl + w] = x
+        return xpad
 
     def samples(a: int, b: int) -> None:  # samples a..b-1: the border zeroed, the interior copied
         if pt:
-            xp[a:b, :, :pt] = 0
-        xp[a:b, :, pt + h :] = 0
+            xpad[a:b, :, :pt] = 0
+        xpad[a:b, :, pt + h :] = 0
         if pl:
-            xp[a:b, :, pt : pt + h, :pl] = 0
+            xpad[a:b, :, pt : pt + h, :pl] = 0
         if pr:
-            xp[a:b, :, pt : pt + h, pl + w :] = 0
-        xp[a:b, :, pt : pt + h, pl : pl + w] = x[a:b]
+            xpad[a:b, :, pt : pt + h, pl + w :] = 0
+        xpad[a:b, :, pt : pt + h, pl : pl + w] = x[a:b]
 
-    map_rows(samples, n, xp.size // n)
-    return xp
+    map_rows(samples, n, xpad.size // n, like=x)
+    return xpad
 
 
 # ----------------------------------------------------------------- kernels
-def _strided(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+def _strided(a: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
     """A read-only view of ``a``'s memory with the given shape and strides (``as_strided``, faster)."""
+    if type(a) is not np.ndarray:  # a device array: its module's as_strided (CuPy's has no writeable=)
+        return _xp(a).lib.stride_tricks.as_strided(a, shape, strides)
     if a.flags.c_contiguous:
         view = np.ndarray(shape, a.dtype, buffer=a, strides=strides)
         view.flags.writeable = False
@@ -101,32 +111,33 @@ def _im2col(
     With ``per_sample`` the columns are (N, C*kh*kw, oh*ow) instead.
     """
     n, c = x.shape[:2]
-    xp = _padded(x, pads) if any(pads) else x
-    sn, sc, sh, sw = xp.strides
+    xpad = _padded(x, pads) if any(pads) else x
+    sn, sc, sh, sw = xpad.strides
     strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
-    view = _strided(xp, (c, kh, kw, n, oh, ow), strides)
+    view = _strided(xpad, (c, kh, kw, n, oh, ow), strides)
     if per_sample:
         if out is None:
-            out = _take((n, c * kh * kw, oh * ow), x.dtype)
+            out = _take((n, c * kh * kw, oh * ow), x.dtype, like=x)
         dst, src, axis = out.reshape(n, c, kh, kw, oh, ow), view.transpose(3, 0, 1, 2, 4, 5), 0
     else:
         if out is None:
-            out = _take((c * kh * kw, n * oh * ow), x.dtype)
+            out = _take((c * kh * kw, n * oh * ow), x.dtype, like=x)
         dst, src, axis = out.reshape(c, kh, kw, n, oh, ow), view, 3
     _copy_split(dst, src, axis)
-    if xp is not x:
-        _give(xp)
+    if xpad is not x:
+        _give(xpad)
     return out
 
 
 def _copy_split(dst: np.ndarray, src: np.ndarray, axis: int) -> None:
-    """``np.copyto(dst, src)``, cut along ``axis`` (the batch) into slabs copied on the pool's threads."""
+    """``copyto(dst, src)``, cut along ``axis`` (the batch) into slabs copied on the pool's threads."""
     lead = (slice(None),) * axis
+    copyto = _xp(dst).copyto
 
     def slab(a: int, b: int) -> None:
-        np.copyto(dst[(*lead, slice(a, b))], src[(*lead, slice(a, b))])
+        copyto(dst[(*lead, slice(a, b))], src[(*lead, slice(a, b))])
 
-    map_rows(slab, dst.shape[axis], dst.size // max(1, dst.shape[axis]))
+    map_rows(slab, dst.shape[axis], dst.size // max(1, dst.shape[axis]), like=dst)
 
 
 def _offsets(size: int, out_size: int, k: int, s: int, pad: int, d: int) -> list[tuple[int, int, slice]]:
@@ -185,48 +196,51 @@ def _col2im(
 ) -> np.ndarray:
     """Fold columns (C*kh*kw, N*oh*ow) back onto a new image (N, C, H, W): the adjoint of im2col."""
     n, c, h, w = shape
-    acc = _take((c, n, h, w), cols.dtype)  # channel-major, so the adds are layout-matched
+    xp = _xp(cols)
+    acc = _take((c, n, h, w), cols.dtype, like=cols)  # channel-major, so the adds are layout-matched
     dc = cols.reshape(c, kh, kw, n, oh, ow)
-    dx = np.empty((n, c, h, w), cols.dtype)
+    dx = xp.empty((n, c, h, w), cols.dtype)
 
     def samples(a: int, b: int) -> None:  # samples a..b-1 are folded independently
         acc[:, a:b].fill(0)
         _fold(dc[:, :, :, a:b], acc[:, a:b], stride, pads, dilation)
-        np.copyto(dx[a:b], acc[:, a:b].transpose(1, 0, 2, 3))
+        xp.copyto(dx[a:b], acc[:, a:b].transpose(1, 0, 2, 3))
 
-    map_rows(samples, n, c * kh * kw * oh * ow)
+    map_rows(samples, n, c * kh * kw * oh * ow, like=cols)
     _give(acc)
     return dx
 
 
 def _gemm(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` per group: a (G, m, k) and b (G, k, n) give (G*m, n); G == 1 is one plain GEMM."""
+    matmul = _xp(a).matmul
     if groups == 1:
-        return np.matmul(a[0], b[0], out=out)
+        return matmul(a[0], b[0], out=out)
     if out is not None:
-        np.matmul(a, b, out=out.reshape(groups, a.shape[1], b.shape[2]))
+        matmul(a, b, out=out.reshape(groups, a.shape[1], b.shape[2]))
         return out
-    r = np.matmul(a, b)
+    r = matmul(a, b)
     return r.reshape(-1, r.shape[-1])
 
 
 def _to_channel_major(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """(N, C, H, W) to (C, N*H*W) in ``out``: one transposing copy."""
     n, c, h, w = x.shape
-    np.copyto(out.reshape(c, n, h, w), x.transpose(1, 0, 2, 3))
+    _xp(x).copyto(out.reshape(c, n, h, w), x.transpose(1, 0, 2, 3))
     return out
 
 
 def _from_channel_major(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """A (O, N, oh, ow) view to a new (N, O, oh, ow) array, adding the bias in the same pass."""
     o, n, oh, ow = y.shape
-    out = np.empty((n, o, oh, ow), y.dtype)
+    xp = _xp(y)
+    out = xp.empty((n, o, oh, ow), y.dtype)
     src = y.transpose(1, 0, 2, 3)
     if bias is None:
         _copy_split(out, src, 0)
         return out
     b = bias.reshape(o, 1, 1)
-    map_rows(lambda i, j: np.add(src[i:j], b, out=out[i:j]), n, o * oh * ow)
+    map_rows(lambda i, j: xp.add(src[i:j], b, out=out[i:j]), n, o * oh * ow, like=y)
     return out
 
 
@@ -255,9 +269,10 @@ def _col2im_wide(
     hp, wp = h + pt + pb, w + pl + pr
     run = oh * wp
     dc = cols.reshape(c, kh, kw, n, run)
-    canvas = _take((c, n, hp + 1, wp), cols.dtype)
+    xp = _xp(cols)
+    canvas = _take((c, n, hp + 1, wp), cols.dtype, like=cols)
     flat = canvas.reshape(c, n, -1)
-    dx = np.empty((n, c, h, w), cols.dtype)
+    dx = xp.empty((n, c, h, w), cols.dtype)
 
     def samples(a: int, b: int) -> None:  # samples a..b-1 have canvases of their own
         flat[:, a:b, :run] = dc[:, 0, 0, a:b]  # offset (0, 0) starts at 0: assign, then add the others
@@ -267,9 +282,9 @@ def _col2im_wide(
                 if i or j:
                     start = i * dilation[0] * wp + j * dilation[1]
                     flat[:, a:b, start : start + run] += dc[:, i, j, a:b]
-        np.copyto(dx[a:b], canvas[:, a:b, pt : pt + h, pl : pl + w].transpose(1, 0, 2, 3))
+        xp.copyto(dx[a:b], canvas[:, a:b, pt : pt + h, pl : pl + w].transpose(1, 0, 2, 3))
 
-    map_rows(samples, n, c * kh * kw * run)
+    map_rows(samples, n, c * kh * kw * run, like=cols)
     _give(canvas)
     return dx
 
@@ -296,7 +311,7 @@ def _from_2d(out: np.ndarray, is1d: bool, unbatched: bool) -> np.ndarray:
 def _grad_channel_major(g: np.ndarray, rw: int) -> np.ndarray:
     """The output gradient (N, O, oh, ow) as a pooled (O, N*oh*rw), zero in the columns past ow."""
     n, o, oh, ow = g.shape
-    gt = _take((o, n, oh, rw), g.dtype)
+    gt = _take((o, n, oh, rw), g.dtype, like=g)
     if rw != ow:
         gt[:, :, :, ow:] = 0
     _copy_split(gt[:, :, :, :ow], g.transpose(1, 0, 2, 3), 1)
@@ -327,21 +342,22 @@ class ConvNd(Function):
         pointwise = kh == kw == 1 and stride == (1, 1) and not any(pads)
         per_sample = groups == 1 and (pointwise or 2 * k <= o)
         pooled = True
+        xp = _xp(x)
         if per_sample:
             if pointwise:  # the input is its own columns
                 cols, pooled = x.reshape(n, c, h * wd), False
             else:
                 cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow, per_sample=True)
             # Y_n = W cols_n for every sample n, written straight into the NCHW output
-            out = np.empty((n, o, oh, ow), x.dtype)
-            np.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
+            out = xp.empty((n, o, oh, ow), x.dtype)
+            xp.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
             if b is not None:
                 b3 = b.reshape(o, 1, 1)
-                map_rows(lambda i, j: np.add(out[i:j], b3, out=out[i:j]), n, o * oh * ow)
+                map_rows(lambda i, j: xp.add(out[i:j], b3, out=out[i:j]), n, o * oh * ow, like=x)
         else:
             cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow)
             # Y = W cols: one GEMM (per group) over all N*oh*ow output positions at once
-            y = _take((o, cols.shape[1]), x.dtype)
+            y = _take((o, cols.shape[1]), x.dtype, like=x)
             _gemm(w.reshape(groups, o // groups, k), cols.reshape(groups, k, -1), groups, out=y)
             out = _from_channel_major(y.reshape(o, n, oh, ow), b)
             _give(y)
@@ -368,7 +384,7 @@ class ConvNd(Function):
             gw = _gemm(gt.reshape(groups, og, -1), cols.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
             # db = g summed over the batch and every position
-            gb = np.add.reduce(gt, axis=1)
+            gb = gt.sum(axis=1)  # ndarray.sum is np.add.reduce: the same sums
         if needs[0]:
             # dcols = W^T g, then fold the columns back onto the input: dx = col2im(dcols)
             wp = wd + pads[2] + pads[3]
@@ -377,7 +393,7 @@ class ConvNd(Function):
                 _give(gt)
                 gt = _grad_channel_major(g, wp)
             w = ctx.w.reshape(groups, og, k)
-            dcols = _take((c * kh * kw, gt.shape[1]), g.dtype)
+            dcols = _take((c * kh * kw, gt.shape[1]), g.dtype, like=g)
             _gemm(w.transpose(0, 2, 1), gt.reshape(groups, og, -1), groups, out=dcols)
             if wide:
                 gx = _col2im_wide(dcols, (n, c, h, wd), kh, kw, pads, dilation, oh)
@@ -396,17 +412,18 @@ class ConvNd(Function):
         g3 = g.reshape(n, o, oh * ow)
         k = c * kh * kw
         gx = gw = gb = None
+        xp = _xp(g)
         if needs[1]:
-            gw = np.add.reduce(np.matmul(g3, ctx.cols.transpose(0, 2, 1)), axis=0).reshape(ctx.w_shape)
+            gw = xp.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
-            gb = np.add.reduce(g3, axis=(0, 2))
+            gb = g3.sum(axis=(0, 2))
         if needs[0]:
             w = ctx.w.reshape(o, k)
             if kh == kw == 1 and stride == (1, 1) and not any(pads):  # 1x1: the columns are the input
-                gx = np.matmul(w.T, g3).reshape(ctx.x_shape)
+                gx = xp.matmul(w.T, g3).reshape(ctx.x_shape)
             else:
-                dcols = np.matmul(w.T, g3, out=_take((n, k, oh * ow), g.dtype))
-                gx = np.zeros((n, c, h, wd), g.dtype)
+                dcols = xp.matmul(w.T, g3, out=_take((n, k, oh * ow), g.dtype, like=g))
+                gx = xp.zeros((n, c, h, wd), g.dtype)
                 dc = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 0, 4, 5)
                 _fold(dc, gx.transpose(1, 0, 2, 3), stride, (pads[0], pads[2]), dilation)
                 _give(dcols)
@@ -438,9 +455,9 @@ class ConvTransposeNd(Function):
         ow = (wd - 1) * stride[1] - pl - pr + dilation[1] * (kw - 1) + output_padding[1] + 1
         cg, k = c // groups, cog * kh * kw
         # x as (C_in, N*H*W), kept for dW when the weight needs a gradient
-        xt = _to_channel_major(x, _take((c, n * h * wd), x.dtype))
+        xt = _to_channel_major(x, _take((c, n * h * wd), x.dtype, like=x))
         # cols = W^T x (the columns of the output), then fold them onto the output: col2im
-        cols = _take((o * kh * kw, n * h * wd), x.dtype)
+        cols = _take((o * kh * kw, n * h * wd), x.dtype, like=x)
         _gemm(w.reshape(groups, cg, k).transpose(0, 2, 1), xt.reshape(groups, cg, -1), groups, out=cols)
         folded = _col2im(cols, (n, o, oh, ow), kh, kw, stride, (pt, pl), dilation, h, wd)
         _give(cols)
@@ -467,7 +484,7 @@ class ConvTransposeNd(Function):
         gx = gw = gb = None
         if needs[0]:
             # dx = W cols(g): the forward convolution with the same weight
-            y = _take((c, n * h * wd), g.dtype)
+            y = _take((c, n * h * wd), g.dtype, like=g)
             _gemm(ctx.w.reshape(groups, cg, k), cols3, groups, out=y)
             gx = _from_channel_major(y.reshape(c, n, h, wd), None).reshape(ctx.x_shape)
             _give(y)
@@ -477,7 +494,7 @@ class ConvTransposeNd(Function):
             gw = _gemm(xt, cols3.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
         _give(cols)
         if len(needs) > 2 and needs[2]:
-            gb = np.add.reduce(g, axis=(0, 2, 3))
+            gb = g.sum(axis=(0, 2, 3))  # ndarray.sum is np.add.reduce: the same sums
         return gx, gw, gb
 
     def release(ctx) -> None:
@@ -498,23 +515,25 @@ class PadNd(Function):
     def forward(ctx, x, pairs, mode):
         ctx.shape, ctx.pairs, ctx.mode = x.shape, pairs, mode
         width = [(0, 0)] * (x.ndim - len(pairs)) + list(pairs)
-        return np.pad(x, width, mode=_NP_MODES[mode])
+        return _xp(x).pad(x, width, mode=_NP_MODES[mode])
 
     def backward(ctx, g):
         shape, pairs = ctx.shape, ctx.pairs
+        xp = _xp(g)
         lead = len(shape) - len(pairs)
         for axis_offset, (lo, hi) in reversed(list(enumerate(pairs))):
             axis = lead + axis_offset
             size = shape[axis]
             padded = size + lo + hi
-            # which source index each padded position copies (np.pad on an index vector)
-            source = np.pad(np.arange(size), (lo, hi), mode=_NP_MODES[ctx.mode])
-            moved = np.moveaxis(g, axis, 0)
+            # which source index each padded position copies (np.pad on an index vector: host
+            # ints from the shape alone, used as Python ints to index the gradient)
+            source = np.pad(np.arange(size), (lo, hi), mode=_NP_MODES[ctx.mode]).tolist()
+            moved = xp.moveaxis(g, axis, 0)
             folded = moved[lo : lo + size].copy()
             for p in list(range(lo)) + list(range(lo + size, padded)):
                 folded[source[p]] += moved[p]
-            g = np.moveaxis(folded, 0, axis)
-        return np.ascontiguousarray(g), None, None
+            g = xp.moveaxis(folded, 0, axis)
+        return xp.ascontiguousarray(g), None, None
 
 
 _NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}

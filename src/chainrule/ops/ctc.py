@@ -6,6 +6,11 @@ frames that end in ``l'_s``; ``beta[t, s]`` of those of frames t.. that start
 there (both include frame t's own probability). The recursions step over
 time only; every sample of the batch and every position s moves at once.
 The loss is ``-log p(l|x) = -logsumexp(alpha[T-1, L-1], alpha[T-1, L-2])``.
+
+Targets and lengths are read on the host, as PyTorch reads them (they decide
+the shapes; a device copy of them is fetched once); the recursions run on
+the log-probabilities' device through its array module (``xp``, see
+chainrule.devices), the extended labels and lengths moved there.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.tensor import Tensor
 
@@ -24,7 +30,7 @@ _NEG = -np.inf
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:
     """``a`` moved k places along the last axis (right for k > 0, left for k < 0), filled with -inf."""
-    out = np.full_like(a, _NEG)
+    out = devices.array_module(a).full_like(a, _NEG)
     if k > 0:
         out[..., k:] = a[..., :-k]
     else:
@@ -38,66 +44,80 @@ class CtcLoss(Function):
     def forward(ctx, lp, ext, in_len, ext_len, zero_infinity):
         # ext: (N, L) extended labels; ext_len: 2 S_n + 1 per sample; in_len: T_n per sample
         dt = lp.dtype
+        xp = devices.array_module(lp)
+        if xp is not np:  # the labels and lengths (host arrays) next to the log-probabilities
+            ext, in_len, ext_len = xp.asarray(ext), xp.asarray(in_len), xp.asarray(ext_len)
         lp64 = lp.astype(np.float64)
         t_max, n = lp.shape[:2]
         width = ext.shape[1]
-        s = np.arange(width)
+        s = xp.arange(width)
         valid = s[None, :] < ext_len[:, None]
         blank_pos = (s % 2 == 0)[None, :]
         # a skip from s - 2 is allowed onto a label that differs from the label two back
-        skip = ~blank_pos & (s >= 2)[None, :] & (ext != np.roll(ext, 2, axis=1))
-        lpe = lp64[:, np.arange(n)[:, None], ext]  # (T, N, L): each frame's log-prob of each l'_s
-        lpe = np.where(valid[None], lpe, _NEG)
-        alpha = np.full((t_max, n, width), _NEG)
+        skip = ~blank_pos & (s >= 2)[None, :] & (ext != xp.roll(ext, 2, axis=1))
+        lpe = lp64[:, xp.arange(n)[:, None], ext]  # (T, N, L): each frame's log-prob of each l'_s
+        lpe = xp.where(valid[None], lpe, _NEG)
+        alpha = xp.full((t_max, n, width), _NEG)
         alpha[0, :, :2] = lpe[0, :, :2]
-        with np.errstate(invalid="ignore"):
+        with devices.errstate(lp, invalid="ignore"):
             for t in range(1, t_max):
                 prev = alpha[t - 1]
-                best = np.logaddexp(prev, _shift(prev, 1))
-                best = np.logaddexp(best, np.where(skip, _shift(prev, 2), _NEG))
+                best = xp.logaddexp(prev, _shift(prev, 1))
+                best = xp.logaddexp(best, xp.where(skip, _shift(prev, 2), _NEG))
                 alpha[t] = best + lpe[t]
-            rows = np.arange(n)
+            rows = xp.arange(n)
             last = alpha[in_len - 1, rows]  # (N, L) at each sample's own last frame
-            ll = np.logaddexp(last[rows, ext_len - 1], np.where(ext_len >= 2, last[rows, ext_len - 2], _NEG))
+            ll = xp.logaddexp(last[rows, ext_len - 1], xp.where(ext_len >= 2, last[rows, ext_len - 2], _NEG))
             # beta, from each sample's last frame back to the first
-            beta = np.full((t_max, n, width), _NEG)
-            init = np.full((n, width), _NEG)
+            beta = xp.full((t_max, n, width), _NEG)
+            init = xp.full((n, width), _NEG)
             init[rows, ext_len - 1] = 0.0
             two = ext_len >= 2
-            init[rows[two], ext_len[two] - 2] = 0.0
-            nxt = np.full((n, width), _NEG)
+            if xp is np:
+                init[rows[two], ext_len[two] - 2] = 0.0
+            else:  # the same, without a mask's data-dependent shape (a sync): rows with one label get 0 again
+                init[rows, xp.where(two, ext_len - 2, ext_len - 1)] = 0.0
+            nxt = xp.full((n, width), _NEG)
             for t in range(t_max - 1, -1, -1):
-                step = np.logaddexp(nxt, _shift(nxt, -1))
-                step = np.logaddexp(step, _shift(np.where(skip, nxt, _NEG), -2))
-                step = np.where((in_len - 1 == t)[:, None], init, step)
+                step = xp.logaddexp(nxt, _shift(nxt, -1))
+                step = xp.logaddexp(step, _shift(xp.where(skip, nxt, _NEG), -2))
+                step = xp.where((in_len - 1 == t)[:, None], init, step)
                 beta[t] = step + lpe[t]
                 nxt = beta[t]
         loss = -ll
-        bad = ~np.isfinite(loss)
+        bad = ~xp.isfinite(loss)
         if zero_infinity:
-            loss = np.where(bad, 0.0, loss)
+            loss = xp.where(bad, 0.0, loss)
         ctx.alpha, ctx.beta, ctx.lpe, ctx.ll, ctx.ext = alpha, beta, lpe, ll, ext
         ctx.in_len, ctx.shape, ctx.dtype = in_len, lp.shape, dt
-        ctx.drop = bad if zero_infinity else np.zeros(n, bool)
+        ctx.drop = bad if zero_infinity else xp.zeros(n, bool)
         return loss.astype(dt)
 
     def backward(ctx, g):
         # d(-log p)/d lp[t, n, c] = -sum_{s: l'_s = c} alpha[t, s] beta[t, s] / (y[t, c] p)
         # (frames past a sample's length, and samples whose loss zero_infinity zeroed, get none)
         t_max, n, c = ctx.shape
-        with np.errstate(invalid="ignore", over="ignore"):
-            occ = np.exp(ctx.alpha + ctx.beta - ctx.lpe - ctx.ll[None, :, None])
-        occ = np.nan_to_num(occ, nan=0.0, posinf=0.0)
-        live = (np.arange(t_max)[:, None] < ctx.in_len[None, :]) & ~ctx.drop[None, :]
+        xp = devices.array_module(g)
+        with devices.errstate(g, invalid="ignore", over="ignore"):
+            occ = xp.exp(ctx.alpha + ctx.beta - ctx.lpe - ctx.ll[None, :, None])
+        occ = xp.nan_to_num(occ, nan=0.0, posinf=0.0)
+        live = (xp.arange(t_max)[:, None] < ctx.in_len[None, :]) & ~ctx.drop[None, :]
         occ *= live[..., None]
-        grad = np.zeros((t_max, n, c))
-        np.add.at(grad, (slice(None), np.arange(n)[:, None], ctx.ext), occ)
+        grad = xp.zeros((t_max, n, c))
+        devices.scatter_add(grad, (slice(None), xp.arange(n)[:, None], ctx.ext), occ)
         grad *= -g.astype(np.float64)[None, :, None]
         return grad.astype(ctx.dtype), None, None, None, None
 
 
+def _host(v: Any) -> np.ndarray:
+    """Targets or lengths as a host array (from a Tensor or an array on any device: one copy)."""
+    if isinstance(v, Tensor):
+        v = v._array
+    return devices.to_host(v) if devices.is_device_array(v) else np.asarray(v)
+
+
 def _lengths(v: Any, n: int, what: str) -> np.ndarray:
-    arr = np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+    arr = _host(v)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"ctc_loss: {what} must be integers, got dtype {arr.dtype}")
     arr = arr.reshape(-1).astype(np.int64)
@@ -137,7 +157,7 @@ def ctc_loss(
     t_max, n, c = lp.shape
     if not 0 <= blank < c:
         raise ValueError(f"{op}: blank must be in [0, {c}), got {blank}")
-    tg = np.asarray(targets.numpy() if isinstance(targets, Tensor) else targets)
+    tg = _host(targets)  # read on the host: the labels decide shapes and are checked
     if tg.dtype.kind not in "iu":
         raise TypeError(f"{op}: targets must be integer labels, got dtype {tg.dtype}")
     in_len = _lengths(input_lengths, n, "input_lengths")
@@ -175,5 +195,6 @@ def ctc_loss(
         return per_sample.squeeze(0) if unbatched else per_sample
     if reduction == "sum":
         return per_sample.sum()
-    scale = Tensor._make(np.maximum(tgt_len, 1).astype(per_sample.dtype), None)
+    xp = devices.array_module(per_sample._array)
+    scale = Tensor._make(xp.asarray(np.maximum(tgt_len, 1).astype(per_sample.dtype)), None)
     return (per_sample / scale).mean()

@@ -5,14 +5,17 @@ survivors are scaled by ``1 / (1 - p)`` while training, so the expected value
 of every element is unchanged and evaluation needs no rescaling: in eval mode
 (or ``training=False``) dropout is the identity and returns its input. The
 mask comes from the library's seeded generator, so ``cr.manual_seed(s)``
-makes it reproducible.
+makes it reproducible. On a device the mask is drawn on the host (the same
+generator, so the same mask for the same seed on every device) and moved to
+the input's device once: one host-to-device copy per call (a generator on the
+device would save it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from chainrule import random
+from chainrule import devices, random
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating
 from chainrule.ops.inplace import write_back
@@ -40,6 +43,13 @@ class Dropout(Function):
         return g * ctx.mask, None
 
 
+def _on_device_of(mask: np.ndarray, x: Tensor) -> np.ndarray:
+    """A host-drawn mask moved to ``x``'s device (the CPU's arrays as they are)."""
+    if type(x._array) is np.ndarray:
+        return mask
+    return devices.to_device(mask, devices.device_of(x._array))
+
+
 def check_probability(p: float, owner: str) -> float:
     if not 0.0 <= p <= 1.0:  # also refuses NaN
         raise ValueError(f"{owner}: dropout probability has to be between 0 and 1, but got {p}")
@@ -64,7 +74,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         # keep where u >= p (probability 1 - p); the mask carries the 1/(1-p) scale
         u = random.rng().random(x.shape, dtype=np.float64 if dtype == np.float64 else np.float32)
         mask = np.multiply(u >= p, 1.0 / (1.0 - p), dtype=dtype)
-    out = Dropout.apply(x, mask)
+    out = Dropout.apply(x, _on_device_of(mask, x))
     return write_back(input, out) if inplace else out
 
 
@@ -95,7 +105,7 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, nam
     lead = 1 if x.ndim == unbatched else 2
     shape = x.shape[:lead] + (1,) * (x.ndim - lead)
     mask = np.zeros(shape, dtype) if p == 1.0 else _keep_mask(shape, p, dtype) * dtype.type(1.0 / (1.0 - p))
-    out = Dropout.apply(x, mask)
+    out = Dropout.apply(x, _on_device_of(mask, x))
     return write_back(input, out) if inplace else out
 
 
@@ -124,7 +134,7 @@ def _alpha(input: Tensor, p: float, training: bool, inplace: bool, name: str, fe
     x = as_floating(input, name)
     dtype = x._array.dtype
     if p == 1.0:
-        out = Dropout.apply(x, np.zeros(x.shape, dtype))
+        out = Dropout.apply(x, _on_device_of(np.zeros(x.shape, dtype), x))
         return write_back(input, out) if inplace else out
     # Dropped units are set to SELU's saturation value -alpha instead of 0, then
     # an affine map a*y + b restores zero mean and unit variance (Klambauer et
@@ -133,8 +143,8 @@ def _alpha(input: Tensor, p: float, training: bool, inplace: bool, name: str, fe
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
     keep = _keep_mask(shape, p, dtype)
     a = 1.0 / np.sqrt((_SELU_ALPHA**2 * p + 1) * (1 - p))
-    shift = ((keep - 1 + p) * (_SELU_ALPHA * a)).astype(dtype)
-    out = Dropout.apply(x, (keep * a).astype(dtype)) + Tensor._make(shift, None)
+    shift = _on_device_of(((keep - 1 + p) * (_SELU_ALPHA * a)).astype(dtype), x)
+    out = Dropout.apply(x, _on_device_of((keep * a).astype(dtype), x)) + Tensor._make(shift, None)
     return write_back(input, out) if inplace else out
 
 

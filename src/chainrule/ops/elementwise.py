@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function, record_plain
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+_errstate = devices.errstate  # NumPy's error state on the CPU, nothing on a device
 
 
 # ----------------------------------------------------------------- operands
@@ -27,7 +29,7 @@ def as_operand(x: Any) -> Any:
         return x.item()
     if isinstance(x, (Tensor, *_SCALARS)):
         return x
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) or devices.is_device_array(x):
         return Tensor._make(x, None)
     raise TypeError(f"expected a Tensor or a number, got {type(x).__name__}")
 
@@ -72,6 +74,14 @@ def float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
                 return cast_to(a, dt), cast_to(b, dt)
             break
     return a, b
+
+
+def constant(value: Any, dtype: Any, like: Any) -> Any:
+    """``value`` as a ``dtype`` constant to combine with array ``like``: a 0-d array on the CPU, a NumPy
+    scalar on a device (a kernel argument there, so nothing is copied to the device)."""
+    if type(like) is np.ndarray:
+        return np.asarray(value, dtype)
+    return np.dtype(dtype).type(value)
 
 
 def _data(x: Any) -> Any:
@@ -125,7 +135,7 @@ class Mul(Function):
 
     def backward(ctx, g):
         # d(ab)/da = b, d(ab)/db = a
-        if g.size >= MIN_PARALLEL_ELEMENTS:
+        if type(g) is np.ndarray and g.size >= MIN_PARALLEL_ELEMENTS:
             return _split_binary(np.multiply, g, ctx.b), _split_binary(np.multiply, g, ctx.a)
         return g * ctx.b, g * ctx.a
 
@@ -151,25 +161,26 @@ class Neg(Function):
 
 class Pow(Function):
     def forward(ctx, a, b):
-        out = np.power(a, b)
+        out = _xp(a, b).power(a, b)
         ctx.a, ctx.b, ctx.out = a, b, out
         return out
 
     def backward(ctx, g):
         a, b, out = ctx.a, ctx.b, ctx.out
+        xp = _xp(out)
         needs = ctx.needs_input_grad
         ga = gb = None
         if needs[0]:
             # d(a^b)/da = b a^(b-1); zero where b == 0 (also at a == 0, where
             # a^(b-1) may be inf: that branch is discarded, without a warning)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
+            with _errstate(out, divide="ignore", invalid="ignore"):
+                ga = xp.where(b == 0, 0, g * b * xp.power(a, b - 1))
         if needs[1]:
             # d(a^b)/db = a^b ln a; zero at a == 0 for b >= 0, as PyTorch defines it.
             # A Python-number base takes out's dtype first (np.log(2.0) is float64).
-            with np.errstate(divide="ignore", invalid="ignore"):
-                la = np.log(np.asarray(a, dtype=out.dtype))
-                gb = g * np.where((a == 0) & (b >= 0), 0, out * la)
+            with _errstate(out, divide="ignore", invalid="ignore"):
+                la = xp.log(xp.asarray(a, dtype=out.dtype))
+                gb = g * xp.where((a == 0) & (b >= 0), 0, out * la)
         return ga, gb
 
 
@@ -178,7 +189,7 @@ class PowScalar(Function):
 
     def forward(ctx, a, p):
         ctx.a, ctx.p = a, p
-        return a * a if p == 2 else np.power(a, p)
+        return a * a if p == 2 else _xp(a).power(a, p)
 
     def backward(ctx, g):
         # d(a^p)/da = p a^(p-1) (and 0 for p == 0)
@@ -186,19 +197,19 @@ class PowScalar(Function):
         if p == 2:
             return 2 * g * a, None
         if p == 0:
-            return np.zeros_like(g), None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g * p * np.power(a, p - 1), None
+            return _xp(g).zeros_like(g), None
+        with _errstate(a, divide="ignore", invalid="ignore"):
+            return g * p * _xp(a).power(a, p - 1), None
 
 
 class Remainder(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.mod(a, b)
+        return _xp(a, b).mod(a, b)
 
     def backward(ctx, g):
         # a mod b = a - b floor(a / b): the floor is piecewise constant
-        return g, -g * np.floor_divide(ctx.a, ctx.b)
+        return g, -g * _xp(g).floor_divide(ctx.a, ctx.b)
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -217,17 +228,20 @@ class DivRounded(Function):
     """``a / b`` rounded toward zero ("trunc") or down ("floor"): flat, so gradient zero."""
 
     def forward(ctx, a, b, mode):
-        if a.dtype.kind in "iu" and np.asarray(b).dtype.kind in "iu":
-            q = np.floor_divide(a, b)
+        xp = _xp(a)
+        b_kind = b.dtype.kind if hasattr(b, "dtype") else np.asarray(b).dtype.kind
+        if a.dtype.kind in "iu" and b_kind in "iu":
+            q = xp.floor_divide(a, b)
             if mode == "trunc":  # floor and trunc differ where the exact quotient is negative and inexact
-                q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
+                q = q + ((xp.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
             return q
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _errstate(a, divide="ignore", invalid="ignore"):
             q = a / b
-        return np.trunc(q) if mode == "trunc" else np.floor(q)
+        return xp.trunc(q) if mode == "trunc" else xp.floor(q)
 
     def backward(ctx, g):
-        return np.zeros_like(g), np.zeros_like(g), None
+        xp = _xp(g)
+        return xp.zeros_like(g), xp.zeros_like(g), None
 
 
 def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -237,8 +251,8 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     a, b = promote_pair(a, b)
-    if not isinstance(a, Tensor):
-        a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b._array)), None)
+    if not isinstance(a, Tensor):  # a number over a tensor: the number joins the tensor's device
+        a = Tensor._make(_xp(b._array).asarray(a, dtype=backend.result_type(a, b._array)), None)
     if a._array.dtype.kind in "iub" and isinstance(b, (builtins.int, builtins.float)) and b == 0:
         raise ZeroDivisionError("div: integer division by zero")
     return DivRounded.apply(a, b, rounding_mode)
@@ -266,13 +280,13 @@ def remainder(a: Any, b: Any) -> Tensor:
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
     a, b = promote_pair(a, b)
-    return nondiff(np.floor_divide, "floor_divide", a, b)
+    return nondiff("floor_divide", "floor_divide", a, b)
 
 
 # ------------------------------------------------------------ unary functions
 class Exp(Function):
     def forward(ctx, a):
-        ctx.out = np.exp(a)
+        ctx.out = _xp(a).exp(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -282,7 +296,7 @@ class Exp(Function):
 class Log(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.log(a)
+        return _xp(a).log(a)
 
     def backward(ctx, g):
         return g / ctx.a
@@ -290,7 +304,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(ctx, a):
-        ctx.out = np.sqrt(a)
+        ctx.out = _xp(a).sqrt(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -301,33 +315,33 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.abs(a)
+        return _xp(a).abs(a)
 
     def backward(ctx, g):
-        return g * np.sign(ctx.a)
+        return g * _xp(g).sign(ctx.a)
 
 
 class Sin(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.sin(a)
+        return _xp(a).sin(a)
 
     def backward(ctx, g):
-        return g * np.cos(ctx.a)
+        return g * _xp(g).cos(ctx.a)
 
 
 class Cos(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.cos(a)
+        return _xp(a).cos(a)
 
     def backward(ctx, g):
-        return -g * np.sin(ctx.a)
+        return -g * _xp(g).sin(ctx.a)
 
 
 class Tanh(Function):
     def forward(ctx, a):
-        ctx.out = np.tanh(a)
+        ctx.out = _xp(a).tanh(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -339,8 +353,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     def forward(ctx, a):
         # exp(-|a|) never overflows; pick the form that is exact on each side
-        e = np.exp(-np.abs(a))
-        out = np.where(a >= 0, 1, e) / (1 + e)
+        xp = _xp(a)
+        e = xp.exp(-xp.abs(a))
+        out = xp.where(a >= 0, 1, e) / (1 + e)
         ctx.out = out.astype(a.dtype, copy=False)
         return ctx.out
 
@@ -352,7 +367,9 @@ class Sigmoid(Function):
 
 class Relu(Function):
     def forward(ctx, a):
-        if a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
+        if type(a) is not np.ndarray:  # a device array: one kernel
+            ctx.out = _xp(a).maximum(a, 0)
+        elif a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
             ctx.out = np.maximum(a, 0)
         else:  # a large array: chunks of it on the pool's threads, the same values
             ctx.out = np.empty_like(a)
@@ -363,7 +380,12 @@ class Relu(Function):
     def backward(ctx, g):
         # slope 1 where the input was positive, 0 elsewhere (0 at 0, as PyTorch)
         out = ctx.out
-        if g.size < MIN_PARALLEL_ELEMENTS or g.shape != out.shape or not g.flags.c_contiguous:
+        if (
+            type(g) is not np.ndarray
+            or g.size < MIN_PARALLEL_ELEMENTS
+            or g.shape != out.shape
+            or not g.flags.c_contiguous
+        ):
             return g * (out > 0)
         gx = np.empty(g.shape, np.result_type(g.dtype, np.bool_))
         gf, of, xf = g.reshape(-1), out.reshape(-1), gx.reshape(-1)
@@ -392,7 +414,7 @@ class Reciprocal(Function):
 
 class Rsqrt(Function):
     def forward(ctx, a):
-        ctx.out = 1 / np.sqrt(a)
+        ctx.out = 1 / _xp(a).sqrt(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -404,7 +426,7 @@ class Rsqrt(Function):
 class Log1p(Function):
     def forward(ctx, a):
         ctx.a = a
-        return np.log1p(a)
+        return _xp(a).log1p(a)
 
     def backward(ctx, g):
         return g / (1 + ctx.a)
@@ -412,7 +434,7 @@ class Log1p(Function):
 
 class Expm1(Function):
     def forward(ctx, a):
-        ctx.out = np.expm1(a)
+        ctx.out = _xp(a).expm1(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -499,39 +521,40 @@ def cast(a: Tensor, dtype: Any, copy: bool = False) -> Tensor:
 # gradient it passes back is zeros (not None).
 def _flat_backward(ctx, g):
     # flat between the rounding points: slope 0 (any options get None)
-    return np.zeros_like(g)
+    return _xp(g).zeros_like(g)
 
 
 class Floor(Function):
     def forward(ctx, a):
-        return np.floor(a)
+        return _xp(a).floor(a)
 
     backward = _flat_backward
 
 
 class Ceil(Function):
     def forward(ctx, a):
-        return np.ceil(a)
+        return _xp(a).ceil(a)
 
     backward = _flat_backward
 
 
 class Trunc(Function):
     def forward(ctx, a):
-        return np.trunc(a)
+        return _xp(a).trunc(a)
 
     backward = _flat_backward
 
 
 class Round(Function):
     def forward(ctx, a, decimals):
+        xp = _xp(a)
         if decimals == 0:
-            return np.rint(a)  # half to even, as torch.round
+            return xp.rint(a)  # half to even, as torch.round
         # PyTorch's steps, in at least float32: scale, round half to even, scale back
         work = np.promote_types(a.dtype, np.float32)
         x = a.astype(work, copy=False)
         p = work.type(10.0 ** builtins.abs(decimals))
-        out = np.rint(x * p) / p if decimals > 0 else np.rint(x / p) * p
+        out = xp.rint(x * p) / p if decimals > 0 else xp.rint(x / p) * p
         return out.astype(a.dtype, copy=False)
 
     backward = _flat_backward
@@ -576,7 +599,7 @@ def round(a: Tensor, *, decimals: int = 0) -> Tensor:
 class Maximum(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.maximum(a, b)
+        return _xp(a, b).maximum(a, b)
 
     def backward(ctx, g):
         # the larger input gets the gradient; a tie splits it evenly (as PyTorch)
@@ -589,7 +612,7 @@ class Maximum(Function):
 class Minimum(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.minimum(a, b)
+        return _xp(a, b).minimum(a, b)
 
     def backward(ctx, g):
         a, b = ctx.a, ctx.b
@@ -600,42 +623,48 @@ class Minimum(Function):
 class Clamp(Function):
     def forward(ctx, a, lo, hi):
         ctx.a, ctx.lo, ctx.hi = a, lo, hi
-        out = a if lo is None else np.maximum(a, lo)
-        return out if hi is None else np.minimum(out, hi)
+        xp = _xp(a)
+        out = a if lo is None else xp.maximum(a, lo)
+        return out if hi is None else xp.minimum(out, hi)
 
     def backward(ctx, g):
         # Each output element is one of a, lo or hi; that one gets the gradient.
         a, lo, hi = ctx.a, ctx.lo, ctx.hi
-        raised = a < lo if lo is not None else np.zeros((), bool)
-        lowered = (np.maximum(a, lo) if lo is not None else a) > hi if hi is not None else np.zeros((), bool)
-        zero = np.zeros((), dtype=g.dtype)
-        ga = np.where(raised | lowered, zero, g)
-        glo = np.where(raised & ~lowered, g, zero) if lo is not None else None
-        ghi = np.where(lowered, g, zero) if hi is not None else None
+        xp = _xp(g)
+        raised = a < lo if lo is not None else xp.zeros((), bool)
+        lowered = (xp.maximum(a, lo) if lo is not None else a) > hi if hi is not None else xp.zeros((), bool)
+        zero = xp.zeros((), dtype=g.dtype)
+        ga = xp.where(raised | lowered, zero, g)
+        glo = xp.where(raised & ~lowered, g, zero) if lo is not None else None
+        ghi = xp.where(lowered, g, zero) if hi is not None else None
         return ga, glo, ghi
 
 
 class Where(Function):
     def forward(ctx, cond, a, b):
         ctx.cond = cond
-        return np.where(cond, a, b)
+        return _xp(cond, a, b).where(cond, a, b)
 
     def backward(ctx, g):
         cond = ctx.cond
-        zero = np.zeros((), dtype=g.dtype)
-        return None, np.where(cond, g, zero), np.where(cond, zero, g)
+        xp = _xp(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        return None, xp.where(cond, g, zero), xp.where(cond, zero, g)
 
 
 class MaskedFill(Function):
     def forward(ctx, a, mask, value):
         ctx.mask = mask
-        return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+        xp = _xp(a)
+        fill = xp.asarray(value, dtype=a.dtype) if hasattr(value, "shape") else constant(value, a.dtype, a)
+        return xp.where(mask, fill, a)
 
     def backward(ctx, g):
         mask = ctx.mask
-        zero = np.zeros((), dtype=g.dtype)
-        gv = np.where(mask, g, zero).sum() if ctx.needs_input_grad[2] else None
-        return np.where(mask, zero, g), None, gv
+        xp = _xp(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        gv = xp.where(mask, g, zero).sum() if ctx.needs_input_grad[2] else None
+        return xp.where(mask, zero, g), None, gv
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -674,31 +703,35 @@ def where(condition: Any, a: Any = _NOT_GIVEN, b: Any = _NOT_GIVEN) -> Any:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     cond = bool_mask(condition, "where")
     a, b = promote_pair(a, b)
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b)), None)
+    values = a._array if isinstance(a, Tensor) else b._array if isinstance(b, Tensor) else None
+    if type(cond) is np.ndarray and devices.is_device_array(values):  # a host mask joins the values' device
+        cond = devices.to_device(cond, devices.device_of(values))
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: on the condition's device
+        a = Tensor._make(_xp(cond).asarray(a, dtype=backend.result_type(a, b)), None)
     return Where.apply(cond, a, b)
 
 
 def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
     """Indices of the non-zero elements: (count, ndim) int64, or one index tensor per dim."""
     data = a._array if isinstance(a, Tensor) else np.asarray(a)
+    xp = _xp(data)  # on a device the count of non-zeros is read back to size the result (a sync)
     if as_tuple:
         if data.ndim == 0:
-            return (Tensor._make(np.flatnonzero(data).astype(np.int64), None),)
-        return tuple(Tensor._make(i.astype(np.int64, copy=False), None) for i in np.nonzero(data))
-    return Tensor._make(np.argwhere(data).astype(np.int64, copy=False), None)
+            return (Tensor._make(xp.flatnonzero(data).astype(np.int64), None),)
+        return tuple(Tensor._make(i.astype(np.int64, copy=False), None) for i in xp.nonzero(data))
+    return Tensor._make(xp.argwhere(data).astype(np.int64, copy=False), None)
 
 
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     """``a`` with ``value`` written where ``mask`` is True (mask broadcasts to ``a``)."""
-    m = bool_mask(mask, "masked_fill")
+    m = bool_mask(mask, "masked_fill", a._array)
     try:
-        fits = np.broadcast_shapes(np.shape(m), a.shape) == a.shape
+        fits = np.broadcast_shapes(m.shape, a.shape) == a.shape
     except ValueError:  # NumPy's message names neither the op nor the tensor
         fits = False
     if not fits:
         raise ValueError(
-            f"masked_fill: mask of shape {np.shape(m)} does not broadcast to the tensor's shape {a.shape}"
+            f"masked_fill: mask of shape {m.shape} does not broadcast to the tensor's shape {a.shape}"
         )
     if isinstance(value, Tensor):
         if value.ndim != 0:
@@ -708,18 +741,30 @@ def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:
     return MaskedFill.apply(a, m, value)
 
 
-def bool_mask(mask: Any, op: str) -> np.ndarray:
-    m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
+def bool_mask(mask: Any, op: str, like: Any = None) -> np.ndarray:
+    """The mask's bool array; a mask given as a list (or NumPy array) joins the device of array ``like``."""
+    if isinstance(mask, Tensor):
+        m = mask._array
+    elif devices.is_device_array(mask):
+        m = mask
+    else:
+        m = np.asarray(mask)
+        if like is not None and devices.is_device_array(like):
+            m = devices.to_device(m, devices.device_of(like))
     if m.dtype != np.bool_:
         raise TypeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
     return m
 
 
 def nondiff(fn: Any, name: str, *operands: Any) -> Tensor:
+    """``fn`` on the operands' arrays as a tensor outside the graph (a str names an array-module function)."""
+    arrays = [_data(x) for x in operands]
+    if isinstance(fn, str):
+        fn = getattr(_xp(*arrays), fn)
     try:
-        out = fn(*[_data(x) for x in operands])
+        out = fn(*arrays)
     except ValueError as e:
-        shapes = ", ".join(str(np.shape(_data(x))) for x in operands)
+        shapes = ", ".join(str(getattr(x, "shape", ())) for x in arrays)
         raise ValueError(f"{name}: {e} (shapes {shapes})") from e
     t = Tensor._make(out, None)
     record_plain(name, operands, {}, t)
@@ -735,45 +780,46 @@ def _comparison(fn: Any, name: str) -> Any:
     return op
 
 
-eq = _comparison(np.equal, "eq")
-ne = _comparison(np.not_equal, "ne")
-lt = _comparison(np.less, "lt")
-le = _comparison(np.less_equal, "le")
-gt = _comparison(np.greater, "gt")
-ge = _comparison(np.greater_equal, "ge")
-logical_and = _comparison(np.logical_and, "logical_and")
-logical_or = _comparison(np.logical_or, "logical_or")
-logical_xor = _comparison(np.logical_xor, "logical_xor")
-bitwise_and = _comparison(np.bitwise_and, "bitwise_and")
-bitwise_or = _comparison(np.bitwise_or, "bitwise_or")
-bitwise_xor = _comparison(np.bitwise_xor, "bitwise_xor")
+eq = _comparison("equal", "eq")
+ne = _comparison("not_equal", "ne")
+lt = _comparison("less", "lt")
+le = _comparison("less_equal", "le")
+gt = _comparison("greater", "gt")
+ge = _comparison("greater_equal", "ge")
+logical_and = _comparison("logical_and", "logical_and")
+logical_or = _comparison("logical_or", "logical_or")
+logical_xor = _comparison("logical_xor", "logical_xor")
+bitwise_and = _comparison("bitwise_and", "bitwise_and")
+bitwise_or = _comparison("bitwise_or", "bitwise_or")
+bitwise_xor = _comparison("bitwise_xor", "bitwise_xor")
 
 
 def logical_not(a: Tensor) -> Tensor:
-    return nondiff(np.logical_not, "logical_not", a)
+    return nondiff("logical_not", "logical_not", a)
 
 
 def bitwise_not(a: Tensor) -> Tensor:
     """``~a``: logical not for bool tensors, bitwise not for integers."""
-    return nondiff(np.invert, "bitwise_not", a)
+    return nondiff("invert", "bitwise_not", a)
 
 
 def isnan(a: Tensor) -> Tensor:
-    return nondiff(np.isnan, "isnan", a)
+    return nondiff("isnan", "isnan", a)
 
 
 def isinf(a: Tensor) -> Tensor:
-    return nondiff(np.isinf, "isinf", a)
+    return nondiff("isinf", "isinf", a)
 
 
 def isfinite(a: Tensor) -> Tensor:
-    return nondiff(np.isfinite, "isfinite", a)
+    return nondiff("isfinite", "isfinite", a)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
     """True when both tensors have the same shape and elements (``torch.equal``)."""
-    return a.shape == b.shape and bool(np.array_equal(a._array, b._array))
+    return a.shape == b.shape and bool(_xp(a._array).array_equal(a._array, b._array))  # a Python bool: a sync
 
 
 def allclose(a: Tensor, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    return bool(np.allclose(_data(a), _data(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    x, y = _data(a), _data(b)
+    return bool(_xp(x, y).allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))  # a Python bool: a sync

@@ -11,6 +11,9 @@ indices are sorted once; rows used once (most of them in text) are written
 with one gather and one scatter, and only the rows used several times are
 summed, over contiguous runs of the sorted gradient. The gradient is dense,
 ``(num_embeddings, embedding_dim)``, as PyTorch's is with ``sparse=False``.
+On a device the backward is one scatter-add (``devices.scatter_add``, which
+CuPy runs with atomic adds), and the index check reads the smallest and largest
+index back (a sync).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function, no_grad
+from chainrule.ops.shape import key_on
 from chainrule.tensor import Tensor
 
 __all__ = ["EmbeddingIndexError", "embedding", "embedding_renorm_"]
@@ -38,6 +43,8 @@ def _scatter_rows(
     idx: np.ndarray, g: np.ndarray, num_rows: int, by_freq: bool, padding_idx: int | None
 ) -> np.ndarray:
     """``out[v] = sum of g[p] where idx[p] == v`` (divided by the count when ``by_freq``), dense."""
+    if type(g) is not np.ndarray:
+        return _scatter_rows_device(idx, g, num_rows, by_freq, padding_idx)
     m = idx.size
     out = np.zeros((num_rows, g.shape[1]), dtype=g.dtype)
     if m == 0:
@@ -75,12 +82,25 @@ def _scatter_rows(
     return out
 
 
+def _scatter_rows_device(idx: Any, g: Any, num_rows: int, by_freq: bool, padding_idx: int | None) -> Any:
+    """:func:`_scatter_rows` on a device: one scatter-add of the rows, no sort and no read-back."""
+    xp = devices.array_module(g)
+    out = xp.zeros((num_rows, g.shape[1]), dtype=g.dtype)
+    devices.scatter_add(out, idx, g)
+    if by_freq:
+        counts = xp.bincount(idx, minlength=num_rows)
+        out /= xp.maximum(counts, 1)[:, None].astype(g.dtype)
+    if padding_idx is not None:
+        out[padding_idx] = 0  # the padding row is a constant: it learns nothing
+    return out
+
+
 class Embedding(Function):
     def forward(ctx, weight, idx, padding_idx, scale_grad_by_freq):
         ctx.idx, ctx.rows = idx, weight.shape[0]
         ctx.padding_idx, ctx.by_freq = padding_idx, scale_grad_by_freq
         # out[p] = weight[idx[p]]; np.take along axis 0 is a tight row copy
-        return np.take(weight, idx, axis=0)
+        return devices.array_module(weight).take(weight, idx, axis=0)
 
     def backward(ctx, g):
         # d out[p] / d weight[v] = [idx[p] == v] * I, so dweight[v] sums g[p] over those p
@@ -94,7 +114,7 @@ def _indices(input: Any, num_rows: int, who: str) -> np.ndarray:
     """The index array, checked: integer dtype and every value in ``[0, num_rows)``."""
     if isinstance(input, Tensor):
         idx = input._array
-    elif isinstance(input, np.ndarray):
+    elif isinstance(input, np.ndarray) or devices.is_device_array(input):
         idx = input
     else:
         raise TypeError(f"{who}: expected an integer Tensor of indices, got {type(input).__name__}")
@@ -103,7 +123,7 @@ def _indices(input: Any, num_rows: int, who: str) -> np.ndarray:
             f"{who}: expected an integer (int64 or int32) tensor of indices, got dtype {idx.dtype}"
         )
     if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
+        lo, hi = int(idx.min()), int(idx.max())  # on a device: read back (a sync)
         if lo < 0 or hi >= num_rows:
             bad = lo if lo < 0 else hi
             raise EmbeddingIndexError(
@@ -130,12 +150,13 @@ def embedding_renorm_(weight: Tensor, input: Any, max_norm: float, norm_type: fl
     PyTorch's rule: a row with norm ``n > max_norm`` is multiplied by
     ``max_norm / (n + 1e-7)``. Not recorded in the graph.
     """
-    idx = _indices(input, weight.shape[0], "embedding_renorm_")
-    rows = np.unique(idx)
+    idx = key_on(_indices(input, weight.shape[0], "embedding_renorm_"), weight._array)
+    xp = devices.array_module(weight._array)
+    rows = xp.unique(idx)
     with no_grad():
         w = weight._array[rows]
         p = float(norm_type)
-        norms = np.linalg.norm(w, ord=p, axis=1)
+        norms = xp.linalg.norm(w, ord=p, axis=1)
         big = norms > max_norm
         if big.any():
             scale = (max_norm / (norms[big] + 1e-7)).astype(weight._array.dtype)
@@ -157,7 +178,7 @@ def embedding_lookup(
         shape = getattr(weight, "shape", None)
         raise ValueError(f"{who}: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got {shape}")
     rows = weight.shape[0]
-    idx = _indices(input, rows, who)
+    idx = key_on(_indices(input, rows, who), weight._array)  # a host index array joins the table's device
     pad = padding_index(padding_idx, rows, who)
     if max_norm is not None:
         embedding_renorm_(weight, idx, max_norm, norm_type)

@@ -37,9 +37,12 @@ seed taken from chainrule's global generator per call and by the tile's
 (head, query block, key block): the backward regenerates the same keep mask
 without storing it, and the result is the same whichever thread runs a tile.
 
-The arrays here are plain NumPy: (B, L, E) queries, (B, S, E) keys, (B, S, Ev)
-values with the batch dims flattened into B; the autograd node that calls
-these kernels is in ``ops/attention.py``.
+The arrays here are (B, L, E) queries, (B, S, E) keys, (B, S, Ev) values with
+the batch dims flattened into B, on any device: they go through the array
+module of the inputs (``xp``, see chainrule.devices). On a device the tiles run
+one after another on the calling thread (the pool is for NumPy arrays), and
+dropout's per-tile masks are drawn on the host and moved over. The autograd
+node that calls these kernels is in ``ops/attention.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.runtime import get_num_threads, parallel_for, serial_blas
 
 __all__ = ["BlockMask", "flash_backward", "flash_forward", "tile_sizes"]
@@ -94,6 +98,11 @@ def _future(rows: int, cols: int, offset: int) -> np.ndarray:
     return above
 
 
+def _future_on(xp: Any, rows: int, cols: int, offset: int) -> Any:
+    """:func:`_future` on the device of array module ``xp`` (made there; cached only on the CPU)."""
+    return _future(rows, cols, offset) if xp is np else ~xp.tri(rows, cols, k=offset, dtype=bool)
+
+
 class BlockMask:
     """An attention mask broadcastable to (B, L, S), read one tile at a time without expanding it.
 
@@ -108,9 +117,10 @@ class BlockMask:
         full = (*batch, n_q, n_k)
         m = mask.reshape((1,) * (len(full) - mask.ndim) + mask.shape)
         lead = m.shape[:-2]
-        self.data = np.ascontiguousarray(m.reshape(-1, *m.shape[-2:]))
+        self.data = devices.array_module(mask).ascontiguousarray(m.reshape(-1, *m.shape[-2:]))
         if mask.dtype != np.bool_:  # the kernels' scores are in base-2 units (see LOG2E)
             self.data = self.data * self.data.dtype.type(LOG2E)
+        # which row of data each head reads: host ints worked out from the shapes alone
         slots = np.arange(self.data.shape[0]).reshape(lead)
         self.index = np.broadcast_to(slots, batch).reshape(-1)
         self.is_bool = mask.dtype == np.bool_
@@ -130,6 +140,8 @@ class BlockMask:
             return self.data[first : first + 1, rows, cols]
         if np.all(np.diff(idx) == 1):
             return self.data[first : first + idx.shape[0], rows, cols]
+        if type(self.data) is not np.ndarray:  # the host index goes next to the data
+            idx = devices.array_module(self.data).asarray(idx)
         return self.data[idx, rows, cols]  # gathers only the tile's part of each head's mask
 
     def add_grad(self, gm: np.ndarray, b0: int, ds: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> None:
@@ -144,19 +156,20 @@ class BlockMask:
         rows = slice(i0, i1) if self.rows_vary else slice(0, 1)
         cols = slice(j0, j1) if self.cols_vary else slice(0, 1)
         for g in range(ds.shape[0]):
-            gm[self.index[b0 + g], rows, cols] += ds[g]
+            gm[int(self.index[b0 + g]), rows, cols] += ds[g]
 
 
-def _spread(fn: Callable[..., None], tasks: Sequence[tuple]) -> int:
+def _spread(fn: Callable[..., None], tasks: Sequence[tuple], like: Any = None) -> int:
     """Call ``fn(worker, *task)`` for every task; each of the threads takes the next task when done.
 
     :func:`chainrule.runtime.parallel_for` hands out its tasks up front, one
     per thread at best; tiles are many and unequal (a causal query block's
     work grows with its position), so here each thread pulls the next tile
     from a shared queue. ``worker`` (0 .. n-1) names the thread, for results
-    a thread keeps to itself. Returns the number of workers.
+    a thread keeps to itself. Returns the number of workers. ``like``: an array
+    of the work; for a device array (not NumPy) every task runs on this thread.
     """
-    n = min(get_num_threads(), len(tasks))
+    n = min(get_num_threads(), len(tasks)) if like is None or type(like) is np.ndarray else 1
     if n <= 1:
         for t in tasks:
             fn(0, *t)
@@ -176,10 +189,16 @@ def _spread(fn: Callable[..., None], tasks: Sequence[tuple]) -> int:
     return n
 
 
-def _keep(seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float, dtype: Any) -> np.ndarray:
-    """The dropout keep-mask of one tile (heads from b, query block qi, key block kj), the same every call."""
+def _keep(
+    seed: int, b: int, qi: int, kj: int, shape: tuple[int, ...], p: float, dtype: Any, xp: Any = np
+) -> Any:
+    """The dropout keep-mask of one tile (heads from b, query block qi, key block kj), the same every call.
+
+    Drawn on the host (the same bits on every device), then moved to ``xp``'s device.
+    """
     gen = np.random.Generator(np.random.Philox(key=seed, counter=[0, kj, qi, b]))
-    return gen.random(shape, dtype=np.float64 if dtype == np.float64 else np.float32) >= p
+    keep = gen.random(shape, dtype=np.float64 if dtype == np.float64 else np.float32) >= p
+    return keep if xp is np else xp.asarray(keep)
 
 
 def _scores(
@@ -199,13 +218,15 @@ def _scores(
     ``qa`` is (scale q | -c) and ``kh`` is (k | 1) of heads b0:b1: the extra column subtracts
     each query's shift ``c`` inside the GEMM, saving a pass over the tile.
     """
-    s = np.matmul(qa, np.swapaxes(kh[:, j0:j1], -1, -2))
+    xp = devices.array_module(qa)
+    s = xp.matmul(qa, xp.swapaxes(kh[:, j0:j1], -1, -2))
+    # (copyto's where=, which CuPy's copyto has too; not a ufunc's)
     if causal and j1 - 1 > i0:  # the tile crosses the diagonal: keys after each query are hidden
-        np.copyto(s, -np.inf, where=_future(i1 - i0, j1 - j0, i0 - j0))
+        xp.copyto(s, -np.inf, where=_future_on(xp, i1 - i0, j1 - j0, i0 - j0))
     elif mask is not None:
         m = mask.tile(b0, b1, i0, i1, j0, j1)
         if mask.is_bool:
-            np.copyto(s, -np.inf, where=~m)
+            xp.copyto(s, -np.inf, where=~m)
         else:
             s += m
     return s
@@ -213,7 +234,7 @@ def _scores(
 
 def _with_ones(a: np.ndarray) -> np.ndarray:
     """(B, n, e) -> (B, n, e + 1) with a last column of ones (see :func:`_scores`)."""
-    out = np.empty((*a.shape[:-1], a.shape[-1] + 1), dtype=a.dtype)
+    out = devices.array_module(a).empty((*a.shape[:-1], a.shape[-1] + 1), dtype=a.dtype)
     out[..., :-1] = a
     out[..., -1] = 1
     return out
@@ -243,8 +264,9 @@ def flash_forward(
     n_b, n_q, e = q.shape
     n_k, ev = k.shape[1], v.shape[2]
     dt = q.dtype
-    out = np.empty((n_b, n_q, ev), dtype=dt)
-    lse = np.empty((n_b, n_q), dtype=dt)
+    xp = devices.array_module(q)
+    out = xp.empty((n_b, n_q, ev), dtype=dt)
+    lse = xp.empty((n_b, n_q), dtype=dt)
     # dropout masks are drawn per tile and drawn again by the backward: both passes tile alike then
     g, bq, bk = tile_sizes(n_q, n_k, n_b, wide=not causal and dropout_p == 0.0)
     drop = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0
@@ -255,10 +277,10 @@ def flash_forward(
     def task(w: int, b0: int, b1: int, i0: int, i1: int) -> None:
         kh = ka[b0 - c0 : b1 - c0]
         vh = va[b0 - c0 : b1 - c0] if fold_sum else v[b0:b1]
-        qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
-        np.multiply(q[b0:b1, i0:i1], dt.type(scale * LOG2E), out=qa[..., :e])
+        qa = xp.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
+        xp.multiply(q[b0:b1, i0:i1], dt.type(scale * LOG2E), out=qa[..., :e])
         qa[..., e] = 0
-        c = np.zeros((b1 - b0, i1 - i0, 1), dtype=dt)  # each row's shift
+        c = xp.zeros((b1 - b0, i1 - i0, 1), dtype=dt)  # each row's shift
         seen = None  # rows that have met a finite score (None: not yet known for every row)
         acc = den = None  # acc: sum_j exp(S_j - c) v_j (| its row sums, the denominator, when folded)
         hi = min(i1, n_k) if causal else n_k  # causal: keys past the block's last query are never read
@@ -267,17 +289,18 @@ def flash_forward(
             s = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
             keep = None
             if dropout_p > 0.0:
-                keep = _keep(seed, b0, i0 // bq, j0 // bk, s.shape, dropout_p, dt)
+                keep = _keep(seed, b0, i0 // bq, j0 // bk, s.shape, dropout_p, dt, xp)
             if seen is True:  # fast: the shift stands
-                with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught just below
-                    np.exp2(s, out=s)
+                with devices.errstate(s, over="ignore", invalid="ignore"):  # an overflow is caught just below
+                    xp.exp2(s, out=s)
                     row = None if fold_sum else s.sum(axis=-1, keepdims=True)
                     if keep is not None:
                         s *= keep
-                    part = np.matmul(s, vh[:, j0:j1])
+                    part = xp.matmul(s, vh[:, j0:j1])
                 total = part[..., ev:] if fold_sum else row
-                # finite and far from overflowing however many tiles follow (NaN fails the test too)
-                if np.all(total < 1e30):
+                # finite and far from overflowing however many tiles follow (NaN fails the test too);
+                # a device syncs here once per tile: the answer decides the control flow
+                if xp.all(total < 1e30):
                     acc += part
                     if not fold_sum:
                         den += row
@@ -286,25 +309,25 @@ def flash_forward(
             # careful: raise each row's shift to the tile's maximum, and rescale what was summed
             mb = s.max(axis=-1, keepdims=True)  # relative to the current shift
             if seen is True:
-                delta, seen_rows = np.maximum(mb, 0), None  # only ever raise the shift
+                delta, seen_rows = xp.maximum(mb, 0), None  # only ever raise the shift
             else:
                 # a row that met no finite score yet takes this tile's maximum (0 while it still sees none)
                 now = mb > -np.inf
-                first = np.where(now, mb, dt.type(0))
+                first = xp.where(now, mb, dt.type(0))
                 if seen is None:
                     delta, seen_rows = first, now
                 else:
-                    delta, seen_rows = np.where(seen, np.maximum(mb, 0), first), seen | now
+                    delta, seen_rows = xp.where(seen, xp.maximum(mb, 0), first), seen | now
             s -= delta
-            np.exp2(s, out=s)
+            xp.exp2(s, out=s)
             row = None if fold_sum else s.sum(axis=-1, keepdims=True)
             if keep is not None:
                 s *= keep
-            part = np.matmul(s, vh[:, j0:j1])
+            part = xp.matmul(s, vh[:, j0:j1])
             if acc is None:
                 acc, den = part, row
             else:
-                alpha = np.exp2(-np.maximum(delta, 0))  # seen rows: delta >= 0; the others hold zeros
+                alpha = xp.exp2(-xp.maximum(delta, 0))  # seen rows: delta >= 0; the others hold zeros
                 acc *= alpha
                 acc += part
                 if not fold_sum:
@@ -312,7 +335,7 @@ def flash_forward(
                     den += row
             c += delta
             qa[..., e] = -c[..., 0]
-            if seen_rows is not None:
+            if seen_rows is not None:  # (a device syncs: the answer picks the fast path for the next tiles)
                 seen = True if seen_rows.all() else seen_rows
         if acc is None:  # no keys at all
             out[b0:b1, i0:i1] = 0
@@ -323,10 +346,10 @@ def flash_forward(
         den = den.copy()
         empty = den == 0  # every key hidden: zero weights and a zero output, as PyTorch
         den[empty] = 1.0
-        np.divide(acc, den, out=out[b0:b1, i0:i1])
+        xp.divide(acc, den, out=out[b0:b1, i0:i1])
         if dropout_p > 0.0:
             out[b0:b1, i0:i1] *= dt.type(drop)
-        np.log2(den, out=den)
+        xp.log2(den, out=den)
         den += c  # lse = c + log2 sum_j exp2(S_j - c), in base 2 as the scores
         # the backward sees zero probabilities too: exp(S - huge) = 0 (finite, as inf in a GEMM gives NaN)
         den[empty] = np.finfo(dt).max / 4
@@ -346,7 +369,7 @@ def flash_forward(
             ]
             if causal:  # the longest tasks (last query blocks) first, so the threads finish together
                 tasks.sort(key=lambda t: -t[2])
-            _spread(task, tasks)
+            _spread(task, tasks, like=q)
     return out, lse
 
 
@@ -371,12 +394,13 @@ def flash_backward(
     sc = dt.type(scale)
     sc2 = dt.type(scale * LOG2E)  # the queries' scale in the base-2 scores
     drop = dt.type(1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0)
-    gq = np.empty_like(q)
-    gk = np.zeros_like(k)
-    gv = np.zeros_like(v)
+    xp = devices.array_module(g_out)
+    gq = xp.empty_like(q)
+    gk = xp.zeros_like(k)
+    gv = xp.zeros_like(v)
     g, bq, bk = tile_sizes(n_q, n_k, n_b)
-    # D = rowsum(dO * O), one number per query
-    d_all = np.vecdot(g_out, out)
+    # D = rowsum(dO * O), one number per query (CuPy has no vecdot)
+    d_all = np.vecdot(g_out, out) if xp is np else (g_out * out).sum(axis=-1)
     e, ev = q.shape[-1], v.shape[-1]
     fold_d = dropout_p == 0.0  # with dropout, D comes after the keep mask: subtracted on its own
     # dmask: one array that each head group adds its own rows to, or, where heads share mask rows,
@@ -384,25 +408,25 @@ def flash_backward(
     private = need_mask and mask.shared
     gms: list[np.ndarray | None] = [None] * max(1, get_num_threads())
     if need_mask and not private:
-        gms[0] = np.zeros(mask.data.shape, dtype=dt)
+        gms[0] = xp.zeros(mask.data.shape, dtype=dt)
 
     def task(w: int, b0: int, b1: int) -> None:
         gm = gms[w] if private else gms[0]
         if need_mask and gm is None:
-            gm = gms[w] = np.zeros(mask.data.shape, dtype=dt)
+            gm = gms[w] = xp.zeros(mask.data.shape, dtype=dt)
         kh = _with_ones(k[b0:b1])
         vh = _with_ones(v[b0:b1]) if fold_d else v[b0:b1]
         for i0 in range(0, n_q, bq):
             i1 = min(i0 + bq, n_q)
             # (scale q | -lse): the GEMM gives S - lse; (dO | -D): the GEMM gives dP - D
-            qa = np.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
-            np.multiply(q[b0:b1, i0:i1], sc2, out=qa[..., :e])
-            np.negative(lse[b0:b1, i0:i1], out=qa[..., e])
+            qa = xp.empty((b1 - b0, i1 - i0, e + 1), dtype=dt)
+            xp.multiply(q[b0:b1, i0:i1], sc2, out=qa[..., :e])
+            xp.negative(lse[b0:b1, i0:i1], out=qa[..., e])
             qs = qa[..., :e]
             if fold_d:
-                da = np.empty((b1 - b0, i1 - i0, ev + 1), dtype=dt)
+                da = xp.empty((b1 - b0, i1 - i0, ev + 1), dtype=dt)
                 da[..., :ev] = g_out[b0:b1, i0:i1]
-                np.negative(d_all[b0:b1, i0:i1], out=da[..., ev])
+                xp.negative(d_all[b0:b1, i0:i1], out=da[..., ev])
                 do = da[..., :ev]
             else:
                 do = g_out[b0:b1, i0:i1]
@@ -411,38 +435,38 @@ def flash_backward(
             for j0 in range(0, min(i1, n_k) if causal else n_k, bk):
                 j1 = min(j0 + bk, n_k, i1) if causal else min(j0 + bk, n_k)
                 p = _scores(qa, kh, mask, causal, b0, b1, i0, i1, j0, j1)
-                np.exp2(p, out=p)  # P = exp(S - lse) = exp2(S log2 e - lse2): this tile's weights
+                xp.exp2(p, out=p)  # P = exp(S - lse) = exp2(S log2 e - lse2): this tile's weights
                 if fold_d:
-                    dp = np.matmul(da, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
-                    gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(p, -1, -2), do)  # dV += P^T dO
+                    dp = xp.matmul(da, xp.swapaxes(vh[:, j0:j1], -1, -2))  # dP - D = dO V^T - D
+                    gv[b0:b1, j0:j1] += xp.matmul(xp.swapaxes(p, -1, -2), do)  # dV += P^T dO
                 else:
-                    keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt)
+                    keep = _keep(seed, b0, i0 // bq, j0 // bk, p.shape, dropout_p, dt, xp)
                     pd = p * keep
                     pd *= drop
-                    gv[b0:b1, j0:j1] += np.matmul(np.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
-                    dp = np.matmul(do, np.swapaxes(vh[:, j0:j1], -1, -2))  # dP = drop(dO V^T)
+                    gv[b0:b1, j0:j1] += xp.matmul(xp.swapaxes(pd, -1, -2), do)  # dV += P_drop^T dO
+                    dp = xp.matmul(do, xp.swapaxes(vh[:, j0:j1], -1, -2))  # dP = drop(dO V^T)
                     dp *= keep
                     dp *= drop
                     dp -= d_i
                 dp *= p  # dS = P * (dP - D)
-                part = np.matmul(dp, kh[:, j0:j1, :e])
+                part = xp.matmul(dp, kh[:, j0:j1, :e])
                 if dq is None:
                     dq = part
                 else:
                     dq += part
                 # dK += scale dS^T Q (qs holds scale log2(e) Q: the log2 e comes off at the end)
-                gk[b0:b1, j0:j1] += np.matmul(np.swapaxes(dp, -1, -2), qs)
+                gk[b0:b1, j0:j1] += xp.matmul(xp.swapaxes(dp, -1, -2), qs)
                 if need_mask:
                     mask.add_grad(gm, b0, dp, i0, i1, j0, j1)
             if dq is None:
                 gq[b0:b1, i0:i1] = 0
             else:
-                np.multiply(dq, sc, out=gq[b0:b1, i0:i1])  # dQ = scale dS K
+                xp.multiply(dq, sc, out=gq[b0:b1, i0:i1])  # dQ = scale dS K
 
     # a task is a group of g heads (as in the forward, so each tile's dropout draw is the same):
     # it alone writes those heads' dK and dV
     with serial_blas(bq * bk * q.shape[-1]):
-        _spread(task, [(b0, min(b0 + g, n_b)) for b0 in range(0, n_b, g)])
+        _spread(task, [(b0, min(b0 + g, n_b)) for b0 in range(0, n_b, g)], like=q)
     gk *= dt.type(1.0 / LOG2E)
     gm = None
     if need_mask:

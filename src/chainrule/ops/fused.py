@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
+
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
 def _by_rows(kernel, dim: int | None, *arrays: np.ndarray) -> np.ndarray:
@@ -38,8 +40,13 @@ def _by_rows(kernel, dim: int | None, *arrays: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape)
 
 
+def _serial(a: np.ndarray) -> bool:
+    """One pass, not blocks of rows on the pool: a small array, or a device array (one kernel each)."""
+    return a.size < MIN_PARALLEL_ELEMENTS or type(a) is not np.ndarray
+
+
 def _softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
-    e = np.exp(a - a.max(axis=dim, keepdims=True))
+    e = _xp(a).exp(a - a.max(axis=dim, keepdims=True))
     return e / e.sum(axis=dim, keepdims=True)
 
 
@@ -51,34 +58,35 @@ def _softmax_backward(y: np.ndarray, g: np.ndarray, dim: int | None) -> np.ndarr
 
 def _log_softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
     shifted = a - a.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    xp = _xp(a)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 def _log_softmax_backward(out: np.ndarray, g: np.ndarray, dim: int | None) -> np.ndarray:
     # d log_softmax_i / dx_j = delta_ij - softmax_j, so dx = g - softmax * sum(g)
-    return g - np.exp(out) * g.sum(axis=dim, keepdims=True)
+    return g - _xp(out).exp(out) * g.sum(axis=dim, keepdims=True)
 
 
 class Softmax(Function):
     def forward(ctx, a, dim):
-        out = _softmax(a, dim) if a.size < MIN_PARALLEL_ELEMENTS else _by_rows(_softmax, dim, a)
+        out = _softmax(a, dim) if _serial(a) else _by_rows(_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 
     def backward(ctx, g):
-        if g.size < MIN_PARALLEL_ELEMENTS:
+        if _serial(g):
             return _softmax_backward(ctx.out, g, ctx.dim), None
         return _by_rows(_softmax_backward, ctx.dim, ctx.out, g), None
 
 
 class LogSoftmax(Function):
     def forward(ctx, a, dim):
-        out = _log_softmax(a, dim) if a.size < MIN_PARALLEL_ELEMENTS else _by_rows(_log_softmax, dim, a)
+        out = _log_softmax(a, dim) if _serial(a) else _by_rows(_log_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 
     def backward(ctx, g):
-        if g.size < MIN_PARALLEL_ELEMENTS:
+        if _serial(g):
             return _log_softmax_backward(ctx.out, g, ctx.dim), None
         return _by_rows(_log_softmax_backward, ctx.dim, ctx.out, g), None
 

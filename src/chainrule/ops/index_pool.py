@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating
 from chainrule.tensor import Tensor
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+
+
 def _bounds(n_in: int, n_out: int) -> list[tuple[int, int]]:
     return [((i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)) for i in range(n_out)]
 
@@ -39,13 +43,15 @@ class AdaptiveMaxPool(Function):
     def forward(ctx, x, out_hw, sink):
         b, h, w = x.shape
         oh, ow = out_hw
-        y = np.empty((b, oh, ow), dtype=x.dtype)
-        idx = np.empty((b, oh, ow), dtype=np.int64)
+        xp = _xp(x)
+        y = xp.empty((b, oh, ow), dtype=x.dtype)
+        idx = xp.empty((b, oh, ow), dtype=np.int64)
+        rows = xp.arange(b)
         for i, (hs, he) in enumerate(_bounds(h, oh)):
             for j, (ws, we) in enumerate(_bounds(w, ow)):
                 win = x[:, hs:he, ws:we].reshape(b, -1)
                 am = win.argmax(axis=1)
-                y[:, i, j] = win[np.arange(b), am]
+                y[:, i, j] = win[rows, am]
                 idx[:, i, j] = (hs + am // (we - ws)) * w + ws + am % (we - ws)
         ctx.idx, ctx.shape = idx, x.shape
         sink.append(idx)
@@ -54,8 +60,9 @@ class AdaptiveMaxPool(Function):
     def backward(ctx, g):
         # dx[b, idx[b, o]] += g[b, o]: each max receives the gradient of every output it won
         b, h, w = ctx.shape
-        flat = (ctx.idx + (np.arange(b) * (h * w))[:, None, None]).ravel()
-        gx = np.bincount(flat, weights=g.ravel(), minlength=b * h * w)
+        xp = _xp(g)
+        flat = (ctx.idx + (xp.arange(b) * (h * w))[:, None, None]).ravel()
+        gx = xp.bincount(flat, weights=g.ravel(), minlength=b * h * w)
         return gx.astype(g.dtype, copy=False).reshape(ctx.shape), None, None
 
 
@@ -113,14 +120,18 @@ class MaxUnpool(Function):
     """Scatter (B, K) values to positions ``idx`` of a zero (B, M) map; the backward gathers them back."""
 
     def forward(ctx, x, idx, size):
-        out = np.zeros((x.shape[0], size), dtype=x.dtype)
-        np.put_along_axis(out, idx, x, axis=1)
+        xp = _xp(x)
+        out = xp.zeros((x.shape[0], size), dtype=x.dtype)
+        if xp is np:
+            np.put_along_axis(out, idx, x, axis=1)
+        else:  # the same scatter, spelled with an index grid (CuPy has no put_along_axis)
+            out[xp.arange(x.shape[0])[:, None], idx] = x
         ctx.idx = idx
         return out
 
     def backward(ctx, g):
         # y[b, idx[b, k]] = x[b, k]  =>  dx[b, k] = g[b, idx[b, k]]
-        return np.take_along_axis(g, ctx.idx, axis=1), None, None
+        return _xp(g).take_along_axis(g, ctx.idx, axis=1), None, None
 
 
 def _max_unpool(
@@ -159,8 +170,8 @@ def _max_unpool(
             )
     lead = x.shape[:-dims]
     m = math.prod(out)
-    idx = indices.numpy().reshape(-1, math.prod(spatial)).astype(np.int64, copy=False)
-    if idx.size and (idx.min() < 0 or idx.max() >= m):
+    idx = indices._array.reshape(-1, math.prod(spatial)).astype(np.int64, copy=False)
+    if idx.size and (idx.min() < 0 or idx.max() >= m):  # on a device: the bounds are read back (a sync)
         raise ValueError(
             f"{op}: found an invalid max index {int(idx.max()) if idx.max() >= m else int(idx.min())} "
             f"for an output of spatial size {out} ({m} positions)"

@@ -11,8 +11,7 @@ and a write into ``x`` would hide it (the graph would return ``x`` unchanged).
 
 from __future__ import annotations
 
-import numpy as np
-
+from chainrule import devices
 from chainrule.autograd import bump_version, is_tracing
 from chainrule.tensor import Tensor
 
@@ -23,6 +22,6 @@ def write_back(x: Tensor, out: Tensor) -> Tensor:
     """``inplace=True``: write into ``x`` and return it when no graph was recorded."""
     if out._ctx is not None or out._array.dtype != x._array.dtype or is_tracing():
         return out
-    np.copyto(x._array, out._array)
+    devices.array_module(x._array).copyto(x._array, out._array)
     bump_version(x)
     return x

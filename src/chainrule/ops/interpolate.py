@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import pool
 from chainrule.ops.dtypes import as_floating
@@ -96,17 +97,22 @@ def apply_along(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
     shape = (*x.shape[:axis], m.shape[0], *x.shape[axis + 1 :])
     if after == 1:
         return (x.reshape(before, x.shape[axis]) @ m.T).reshape(shape)
-    return np.matmul(m, x.reshape(before, x.shape[axis], after)).reshape(shape)
+    return devices.array_module(x).matmul(m, x.reshape(before, x.shape[axis], after)).reshape(shape)
 
 
 class Resample(Function):
     """``y = x M_a^T`` along each spatial axis a (a matrix along that axis), and its adjoint."""
 
     def forward(ctx, x, mats):
-        # mats: one (out, in) matrix per trailing spatial axis, or None where the axis is unchanged
+        # mats: one (out, in) matrix per trailing spatial axis, or None where the axis is unchanged;
+        # made on the host (small), they join a device input there (one copy each, no read-back)
+        xp = devices.array_module(x)
+        if xp is not np:
+            where = devices.device_of(x)
+            mats = tuple(None if m is None else devices.to_device(m, where) for m in mats)
         ctx.mats = mats
         lead = x.ndim - len(mats)
-        x = np.ascontiguousarray(x)
+        x = xp.ascontiguousarray(x)
         for i, m in enumerate(mats):
             if m is not None:
                 x = apply_along(x, m, lead + i)
@@ -115,11 +121,12 @@ class Resample(Function):
     def backward(ctx, g):
         # y = x M^T along the axis  =>  dx = g M along it (M^T applied); the axes undone in reverse order
         lead = g.ndim - len(ctx.mats)
-        g = np.ascontiguousarray(g)
+        xp = devices.array_module(g)
+        g = xp.ascontiguousarray(g)
         for i in reversed(range(len(ctx.mats))):
             m = ctx.mats[i]
             if m is not None:
-                g = apply_along(g, np.ascontiguousarray(m.T), lead + i)
+                g = apply_along(g, xp.ascontiguousarray(m.T), lead + i)
         return g, None
 
 

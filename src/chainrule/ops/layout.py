@@ -16,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.shape import GetItem, Permute, Reshape, expand, index_select, repeat, stack
 from chainrule.tensor import Tensor
+
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
 def _ints(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -31,12 +34,12 @@ def _ints(args: tuple[Any, ...]) -> tuple[int, ...]:
 class Roll(Function):
     def forward(ctx, a, shifts, axes):
         ctx.shifts, ctx.axes = shifts, axes
-        return np.roll(a, shifts, axis=axes)
+        return _xp(a).roll(a, shifts, axis=axes)
 
     def backward(ctx, g):
         # rolling back by the same shifts undoes the move
         back = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
-        return np.roll(g, back, axis=ctx.axes), None, None
+        return _xp(g).roll(g, back, axis=ctx.axes), None, None
 
 
 def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
@@ -190,7 +193,10 @@ def repeat_interleave(
     """Each element (or slice along ``dim``) repeated ``repeats`` times in place (counts may vary)."""
     if repeats is None:  # repeat_interleave(repeats): indices 0..n-1, each its count times
         r = x._array if isinstance(x, Tensor) else np.asarray(x)
-        return Tensor._make(np.repeat(np.arange(r.shape[0] if r.ndim else 1), r.reshape(-1)), None)
+        # the counts size the output: on a device they are read back (a sync); the indices go back there
+        rh = devices.to_host(r)
+        idx = np.repeat(np.arange(rh.shape[0] if rh.ndim else 1), rh.reshape(-1))
+        return Tensor._make(devices.to_device(idx, devices.device_of(r)), None)
     if dim is None:
         x = x.reshape(-1)
         d = 0
@@ -200,6 +206,7 @@ def repeat_interleave(
         d = _dims.axis(dim, x.ndim, "repeat_interleave")
     n = x.shape[d]
     r = repeats._array if isinstance(repeats, Tensor) else np.asarray(repeats)
+    r = devices.to_host(r)  # the counts size the output: on a device they are read back (a sync)
     r = r.reshape(-1) if r.ndim else r
     if r.size not in (1, n):
         raise ValueError(f"repeat_interleave: {r.size} repeats for dim {d} of size {n}")
@@ -227,39 +234,42 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
 
 
 # ------------------------------------------------------------------ diagonals
-def _diag_coords(n1: int, n2: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each element of the ``offset`` diagonal of an n1 x n2 matrix."""
+def _diag_coords(n1: int, n2: int, offset: int, xp: Any = np) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each element of the ``offset`` diagonal of an n1 x n2 matrix (arrays of ``xp``)."""
     length = builtins.max(0, builtins.min(n1 + builtins.min(offset, 0), n2 - builtins.max(offset, 0)))
-    i = np.arange(length)
+    i = xp.arange(length)
     return i + builtins.max(-offset, 0), i + builtins.max(offset, 0)
 
 
 class Diagonal(Function):
     def forward(ctx, a, offset, dim1, dim2):
         ctx.shape, ctx.dims = a.shape, (dim1, dim2)
-        m = np.moveaxis(a, (dim1, dim2), (-2, -1))
-        ctx.rows, ctx.cols = _diag_coords(m.shape[-2], m.shape[-1], offset)
+        xp = _xp(a)
+        m = xp.moveaxis(a, (dim1, dim2), (-2, -1))
+        ctx.rows, ctx.cols = _diag_coords(m.shape[-2], m.shape[-1], offset, xp)
         return m[..., ctx.rows, ctx.cols]
 
     def backward(ctx, g):
         # each diagonal element came from one matrix position: put it back there
-        grad = np.zeros(ctx.shape, g.dtype)
-        np.moveaxis(grad, ctx.dims, (-2, -1))[..., ctx.rows, ctx.cols] = g
+        xp = _xp(g)
+        grad = xp.zeros(ctx.shape, g.dtype)
+        xp.moveaxis(grad, ctx.dims, (-2, -1))[..., ctx.rows, ctx.cols] = g
         return grad, None, None, None
 
 
 class DiagEmbed(Function):
     def forward(ctx, a, offset, dim1, dim2):
+        xp = _xp(a)
         m = a.shape[-1] + builtins.abs(offset)
-        ctx.rows, ctx.cols = _diag_coords(m, m, offset)
-        out = np.zeros(a.shape[:-1] + (m, m), a.dtype)
+        ctx.rows, ctx.cols = _diag_coords(m, m, offset, xp)
+        out = xp.zeros(a.shape[:-1] + (m, m), a.dtype)
         out[..., ctx.rows, ctx.cols] = a
         ctx.dims = (dim1, dim2)
-        return np.moveaxis(out, (-2, -1), (dim1, dim2))
+        return xp.moveaxis(out, (-2, -1), (dim1, dim2))
 
     def backward(ctx, g):
         # the inverse move: read the diagonal of the gradient
-        return np.moveaxis(g, ctx.dims, (-2, -1))[..., ctx.rows, ctx.cols], None, None, None
+        return _xp(g).moveaxis(g, ctx.dims, (-2, -1))[..., ctx.rows, ctx.cols], None, None, None
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:

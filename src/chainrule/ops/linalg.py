@@ -1,4 +1,7 @@
-"""Products (matmul, einsum, tensordot, cross) and norms, with their derivatives."""
+"""Products (matmul, einsum, tensordot, cross) and norms, with their derivatives.
+
+Arrays go through the array module of the inputs (``xp``, see chainrule.devices).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function, unbroadcast
 from chainrule.ops import dims as _dims
 from chainrule.ops import reduce as _reduce
@@ -19,7 +23,7 @@ from chainrule.tensor import Tensor
 class MatMul(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.matmul(a, b)
+        return devices.array_module(a, b).matmul(a, b)
 
     def backward(ctx, g):
         # For C = A B: dA = dC B^T and dB = A^T dC, on the last two axes. A 1-D
@@ -29,19 +33,20 @@ class MatMul(Function):
         needs = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the plain matrix case, without the general machinery
             return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
+        xp = devices.array_module(g)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         # restore the dropped vector axes: the column axis first, so that for
         # 1-D @ 1-D the 0-d gradient becomes (1,) and then (1, 1)
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = xp.expand_dims(g, -1)
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+            g = xp.expand_dims(g, -2)
         ga = gb = None
         if needs[0]:
-            ga = unbroadcast(np.matmul(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(xp.matmul(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
         if needs[1]:
-            gb = unbroadcast(np.matmul(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
+            gb = unbroadcast(xp.matmul(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -100,7 +105,7 @@ class Linear(Function):
         if needs[1]:
             gw = g2.T @ x.reshape(-1, x.shape[-1])
         if len(needs) > 2 and needs[2]:
-            gb = np.add.reduce(g2, axis=0)
+            gb = g2.sum(axis=0)  # ndarray.sum is np.add.reduce: the same sums
         return gx, gw, gb
 
 
@@ -169,11 +174,12 @@ class Einsum(Function):
                 raise ValueError(f"subscript {c!r} has sizes {sorted(ns)} in {equation!r}")
             sizes[c] = big.pop() if big else 1
         # size-1 dims broadcast against the same letter elsewhere, as in PyTorch
+        xp = devices.array_module(*operands)
         ops = [
-            np.broadcast_to(o, tuple(sizes[c] for c in sub)) for sub, o in zip(subs, operands, strict=True)
+            xp.broadcast_to(o, tuple(sizes[c] for c in sub)) for sub, o in zip(subs, operands, strict=True)
         ]
         ctx.subs, ctx.out, ctx.sizes, ctx.ops = subs, out, sizes, ops
-        return np.einsum(",".join(subs) + "->" + out, *ops, optimize=len(ops) > 2)
+        return xp.einsum(",".join(subs) + "->" + out, *ops, optimize=len(ops) > 2)
 
     def backward(ctx, g):
         # d out / d operand_i is the contraction of g with every other operand,
@@ -182,6 +188,7 @@ class Einsum(Function):
         # a letter repeated in operand i (a diagonal) gets the gradient on that
         # diagonal only.
         grads: list[Any] = [None]
+        xp = devices.array_module(g)
         for i, sub in enumerate(ctx.subs):
             if not ctx.needs_input_grad[i + 1]:
                 grads.append(None)
@@ -190,19 +197,22 @@ class Einsum(Function):
             letters = "".join(dict.fromkeys(sub))
             seen = set(ctx.out) | set("".join(others))
             present = "".join(c for c in letters if c in seen)
-            r = np.einsum(
+            r = xp.einsum(
                 ",".join([ctx.out, *others]) + "->" + present,
                 g,
                 *[o for j, o in enumerate(ctx.ops) if j != i],
                 optimize=len(others) > 1,
             )
             full = tuple(ctx.sizes[c] for c in letters)
-            r = np.broadcast_to(r.reshape(tuple(ctx.sizes[c] if c in seen else 1 for c in letters)), full)
+            r = xp.broadcast_to(r.reshape(tuple(ctx.sizes[c] if c in seen else 1 for c in letters)), full)
             if len(letters) == len(sub):
-                grads.append(np.transpose(r, [letters.index(c) for c in sub]) if letters != sub else r)
+                grads.append(r.transpose([letters.index(c) for c in sub]) if letters != sub else r)
                 continue
-            grad = np.zeros(tuple(ctx.sizes[c] for c in sub), g.dtype)
-            coords = np.indices(full, sparse=True)
+            grad = xp.zeros(tuple(ctx.sizes[c] for c in sub), g.dtype)
+            # np.indices(full, sparse=True), on g's device: an arange along each axis
+            coords = [
+                xp.arange(n).reshape((1,) * k + (n,) + (1,) * (len(full) - k - 1)) for k, n in enumerate(full)
+            ]
             grad[tuple(coords[letters.index(c)] for c in sub)] = r
             grads.append(grad)
         return tuple(grads)
@@ -259,12 +269,13 @@ def trace(x: Tensor) -> Tensor:
 class Cross(Function):
     def forward(ctx, a, b, dim):
         ctx.a, ctx.b, ctx.dim = a, b, dim
-        return np.cross(a, b, axis=dim)
+        return devices.array_module(a, b).cross(a, b, axis=dim)
 
     def backward(ctx, g):
         # c = a x b: dL/da = b x g, dL/db = g x a
         d = ctx.dim
-        return np.cross(ctx.b, g, axis=d), np.cross(g, ctx.a, axis=d), None
+        xp = devices.array_module(g)
+        return xp.cross(ctx.b, g, axis=d), xp.cross(g, ctx.a, axis=d), None
 
 
 @_dims.numpy_keywords
@@ -288,13 +299,14 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
 class VectorNorm(Function):
     def forward(ctx, a, p, axes, keepdim):
         ax = _dims.numpy_axes(axes, a.ndim)
-        absa = np.abs(a)
+        xp = devices.array_module(a)
+        absa = xp.abs(a)
         if p == 0:  # the count of non-zeros: flat, gradient zero
-            out = np.sum(a != 0, axis=ax, keepdims=True)
+            out = xp.sum(a != 0, axis=ax, keepdims=True)
         elif p == 2:
-            out = np.sqrt(np.sum(a * a, axis=ax, keepdims=True))
+            out = xp.sqrt(xp.sum(a * a, axis=ax, keepdims=True))
         else:
-            out = np.sum(absa**p, axis=ax, keepdims=True) ** (1.0 / p)
+            out = xp.sum(absa**p, axis=ax, keepdims=True) ** (1.0 / p)
         out = out.astype(a.dtype, copy=False)
         ctx.a, ctx.p, ctx.out, ctx.axes, ctx.keepdim = a, p, out, axes, keepdim
         return _squeeze(out, axes, keepdim)
@@ -303,23 +315,24 @@ class VectorNorm(Function):
         # d (sum |a|^p)^(1/p) / d a_i = sign(a_i) |a_i|^(p-1) / norm^(p-1);
         # zero where the norm is zero (PyTorch's subgradient)
         a, p, out = ctx.a, ctx.p, ctx.out
+        xp = devices.array_module(g)
         if p == 0:
-            return np.zeros_like(a), None, None, None
+            return xp.zeros_like(a), None, None, None
         if not ctx.keepdim and ctx.axes is not None and a.ndim:
-            g = np.expand_dims(g, ctx.axes)
-        with np.errstate(divide="ignore", invalid="ignore"):
+            g = xp.expand_dims(g, ctx.axes)
+        with devices.errstate(g, divide="ignore", invalid="ignore"):
             if p == 2:
                 local = a / out
             else:
-                local = np.sign(a) * np.abs(a) ** (p - 1) / out ** (p - 1)
-        local = np.where((out == 0) | (a == 0) & (p < 1), np.zeros((), a.dtype), local)
+                local = xp.sign(a) * xp.abs(a) ** (p - 1) / out ** (p - 1)
+        local = xp.where((out == 0) | (a == 0) & (p < 1), xp.zeros((), a.dtype), local)
         return g * local, None, None, None
 
 
 def _squeeze(out: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
     if keepdim or out.ndim == 0:
         return out
-    return np.squeeze(out, axis=axes)
+    return devices.array_module(out).squeeze(out, axis=axes)
 
 
 @_dims.numpy_keywords
@@ -343,7 +356,7 @@ def vector_norm(
 
 class Svdvals(Function):
     def forward(ctx, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        u, s, vh = devices.array_module(a).linalg.svd(a, full_matrices=False)
         ctx.u, ctx.vh = u, vh
         return s
 

@@ -16,6 +16,11 @@ class-probability targets, over all elements otherwise. Input and target
 shapes must agree exactly: PyTorch broadcasts them with a warning, chainrule
 refuses with an error that names both shapes. Class weights and
 ``pos_weight`` are constants (PyTorch refuses to differentiate them too).
+
+Arrays go through the array module of the inputs (``xp``, see chainrule.devices);
+weights given as lists or host arrays are moved next to the input. On a device
+the checks of the targets' values read one reduced number each (a sync), and
+nothing else waits for the device.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.distance import pairwise_distance
 from chainrule.ops.elementwise import cast, promote
@@ -71,7 +77,7 @@ def resolve_reduction(reduction: Any, size_average: Any, reduce: Any, name: str)
 def _tensor(x: Any, what: str, name: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) or devices.is_device_array(x):
         return Tensor._make(x, None)
     raise TypeError(f"{name}: {what} must be a Tensor, got {type(x).__name__}")
 
@@ -112,7 +118,7 @@ def _constant(w: Any, like: Tensor, what: str, name: str) -> np.ndarray | None:
     """A weight-like argument as an array of the input's dtype that broadcasts to the input's shape."""
     if w is None:
         return None
-    arr = w._array if isinstance(w, Tensor) else np.asarray(w)
+    arr = w._array if isinstance(w, Tensor) else devices.array_module(like._array).asarray(w)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: {what} must be a tensor of numbers, got dtype {arr.dtype}")
     arr = arr.astype(like._array.dtype, copy=False)
@@ -130,7 +136,7 @@ def _constant(w: Any, like: Tensor, what: str, name: str) -> np.ndarray | None:
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "none":
         return loss
-    total = np.add.reduce(loss, axis=None)
+    total = loss.sum(axis=None)  # ndarray.sum is np.add.reduce: the same sum
     if reduction == "sum":
         return total
     return _divide(total, loss.size)
@@ -138,6 +144,8 @@ def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
 
 def _divide(total: Any, denominator: Any) -> np.ndarray:
     """``total / denominator``; 0 / 0 is NaN without a warning (PyTorch's mean of nothing)."""
+    if devices.is_device_array(total) or devices.is_device_array(denominator):
+        return total / denominator  # a device neither warns nor needs the test (no sync)
     if denominator == 0:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.asarray(total / denominator)
@@ -149,7 +157,9 @@ def _apply_pointwise(fn: type[Function], x: Tensor, t: Tensor, *rest: Any) -> Te
     0-d results, which in-place arithmetic cannot write to), and come back 0-d."""
     if x._array.ndim:
         return fn.apply(x, t, *rest)
-    rest = tuple(r.reshape(1) if isinstance(r, (Tensor, np.ndarray)) else r for r in rest)
+    rest = tuple(
+        r.reshape(1) if isinstance(r, (Tensor, np.ndarray)) or devices.is_device_array(r) else r for r in rest
+    )
     out = fn.apply(x.reshape(1), t.reshape(1), *rest)
     return out.reshape(()) if out._array.ndim else out
 
@@ -175,10 +185,10 @@ class DifferenceLoss(Function):
             loss = loss * w
         if reduction == "none":
             return loss
-        total = np.add.reduce(loss, axis=None)
+        total = loss.sum(axis=None)  # ndarray.sum is np.add.reduce: the same sum
         if reduction == "sum":
             return total
-        ctx.denominator = np.add.reduce(w, axis=None) if w is not None and ctx.weighted_mean else d.size
+        ctx.denominator = w.sum(axis=None) if w is not None and ctx.weighted_mean else d.size
         ctx.out = _divide(total, ctx.denominator)
         return ctx.out
 
@@ -220,11 +230,11 @@ class L1Loss(DifferenceLoss):
 
     @staticmethod
     def value(d, param):
-        return np.abs(d)
+        return devices.array_module(d).abs(d)
 
     @staticmethod
     def slope(d, param):
-        return np.sign(d)  # d/dd |d| (0 at 0, as PyTorch)
+        return devices.array_module(d).sign(d)  # d/dd |d| (0 at 0, as PyTorch)
 
 
 class HuberLoss(DifferenceLoss):
@@ -232,15 +242,16 @@ class HuberLoss(DifferenceLoss):
     def value(d, delta):
         # 0.5 d^2 for |d| <= delta, delta (|d| - delta/2) beyond: with a = min(|d|, delta)
         # both are a (|d| - a/2), so no select is needed
-        ad = np.abs(d)
-        a = np.minimum(ad, delta)
+        xp = devices.array_module(d)
+        ad = xp.abs(d)
+        a = xp.minimum(ad, delta)
         ad -= 0.5 * a
         ad *= a
         return ad
 
     @staticmethod
     def slope(d, delta):
-        return np.clip(d, -delta, delta)  # d inside [-delta, delta], +-delta outside
+        return devices.array_module(d).clip(d, -delta, delta)  # d inside [-delta, delta], +-delta outside
 
 
 class SmoothL1Loss(DifferenceLoss):
@@ -248,14 +259,15 @@ class SmoothL1Loss(DifferenceLoss):
     def value(d, beta):
         # huber(d, beta) / beta: 0.5 d^2 / beta for |d| < beta, |d| - beta/2 beyond
         if beta == 0:
-            return np.abs(d)
+            return devices.array_module(d).abs(d)
         return HuberLoss.value(d, beta) / beta
 
     @staticmethod
     def slope(d, beta):
+        xp = devices.array_module(d)
         if beta == 0:
-            return np.sign(d)
-        return np.clip(d / beta, -1.0, 1.0)
+            return xp.sign(d)
+        return xp.clip(d / beta, -1.0, 1.0)
 
 
 def _elementwise_weight(weight: Any, x: Tensor, name: str) -> Tensor | None:
@@ -332,13 +344,14 @@ class BinaryCrossEntropy(Function):
     def forward(ctx, x, t, w, reduction):
         # -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 (PyTorch's rule, so that
         # x = 0 or 1 gives a finite loss)
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100.0)
-            log_1mx = np.maximum(np.log1p(-x), -100.0)
+        xp = devices.array_module(x)
+        with devices.errstate(x, divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100.0)
+            log_1mx = xp.maximum(xp.log1p(-x), -100.0)
         loss = log_x - log_1mx
         loss *= t
         loss += log_1mx
-        np.negative(loss, out=loss)
+        xp.negative(loss, out=loss)
         if w is not None:
             loss *= w
         ctx.x, ctx.t, ctx.w, ctx.reduction = x, t, w, reduction
@@ -351,23 +364,25 @@ class BinaryCrossEntropy(Function):
         if w is not None:
             g = g * w
         needs = ctx.needs_input_grad
+        xp = devices.array_module(x)
         gx = gt = None
         if needs[0]:
             # d/dx = (x - t) / (x (1 - x)), the denominator held at >= 1e-12 as in PyTorch
-            gx = np.maximum((1.0 - x) * x, 1e-12)
-            np.divide(x - t, gx, out=gx)
+            gx = xp.maximum((1.0 - x) * x, 1e-12)
+            xp.divide(x - t, gx, out=gx)
             gx *= g
         if needs[1]:
             # d/dt = log(1 - x) - log(x) = -logit(x) (unclamped, as PyTorch)
-            with np.errstate(divide="ignore"):
-                gt = np.log((1.0 - x) / x)
+            with devices.errstate(x, divide="ignore"):
+                gt = xp.log((1.0 - x) / x)
             gt *= g
         return gx, gt, None, None
 
 
 def _check_unit_interval(a: np.ndarray, what: str, hint: str) -> None:
+    # a check of the values: on a device, it reads the two reduced numbers (a sync)
     if a.size and not (a.min() >= 0 and a.max() <= 1):  # NaN fails the test as well
-        numbers = a[~np.isnan(a)]
+        numbers = a[~devices.array_module(a).isnan(a)]
         seen = f"values in [{numbers.min()}, {numbers.max()}]" if numbers.size else "only NaN"
         if numbers.size and numbers.size < a.size:
             seen += " and NaN"
@@ -428,7 +443,7 @@ class BinaryCrossEntropyWithLogits(Function):
             else:
                 gx = _sigmoid(-x)
                 gx *= ctx.lw
-                np.subtract(1.0 - t, gx, out=gx)
+                devices.array_module(x).subtract(1.0 - t, gx, out=gx)
             gx *= g
         if needs[1]:
             # d/dt = -x + (pos_weight - 1) softplus(-x)
@@ -468,9 +483,10 @@ def binary_cross_entropy_with_logits(
 
 def _target_key(target: np.ndarray) -> tuple:
     """The fancy index of ``x[n, target[n, ...], ...]`` for every position of the (N, d1, ...) target."""
+    xp = devices.array_module(target)
     if target.ndim == 1:
-        return (np.arange(target.shape[0]), target)
-    grids = np.ix_(*[np.arange(n) for n in target.shape])
+        return (xp.arange(target.shape[0]), target)
+    grids = xp.ix_(*[xp.arange(n) for n in target.shape])
     return (grids[0], target, *grids[1:])
 
 
@@ -500,6 +516,10 @@ def _mean_backward(ctx: Function, g: np.ndarray) -> tuple:
     """
     if ctx.reduction != "mean":
         return ctx.gradient(g, False)
+    if devices.is_device_array(ctx.denominator):
+        # no sync to test the denominator: zeroing the ignored entries is a no-op when something
+        # counted (their weight is 0), and gives PyTorch's 0 there when nothing did
+        return ctx.gradient(g / ctx.denominator, ctx.valid is not None)
     if ctx.denominator != 0:
         return ctx.gradient(g / ctx.denominator, False)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -511,10 +531,10 @@ def _reduce_counted(ctx: Function, loss: np.ndarray, wt: Any) -> np.ndarray:
     reduction = ctx.reduction
     if reduction == "none":
         return loss
-    total = np.add.reduce(loss, axis=None)
+    total = loss.sum(axis=None)  # ndarray.sum is np.add.reduce: the same sum
     if reduction == "sum":
         return total
-    ctx.denominator = loss.size if wt is None else np.add.reduce(wt, axis=None)
+    ctx.denominator = loss.size if wt is None else wt.sum(axis=None)
     return _divide(total, ctx.denominator)
 
 
@@ -525,22 +545,26 @@ class CrossEntropy(Function):
         # target: class indices, ignored entries replaced by 0; valid: mask of the entries that
         # count (None: all do); weight: per-class weights or None
         n_classes = x.shape[1]
+        xp = devices.array_module(x)
         key = _target_key(target)
         shifted = x - x.max(axis=1, keepdims=True)  # the largest logit becomes 0: exp never overflows
         picked = shifted[key]
         if smoothing:
             w_bc = 1.0 if weight is None else _per_class(weight, x.ndim)
             weighted_sum = shifted.sum(axis=1) if weight is None else (shifted * w_bc).sum(axis=1)
-        e = np.exp(shifted, out=shifted)
+        e = xp.exp(shifted, out=shifted)
         total = e.sum(axis=1, keepdims=True)
-        lse = np.log(total[:, 0])  # log-sum-exp of the shifted logits
+        lse = xp.log(total[:, 0])  # log-sum-exp of the shifted logits
         loss = lse - picked  # -log p(target)
         wt = _target_weight(weight, target, valid, x.dtype)
         if wt is not None:
             loss *= wt
         if smoothing:
             # label smoothing mixes in the uniform target, whose loss is -sum_c w_c log p_c / C
-            w_total = float(n_classes) if weight is None else float(weight.sum())
+            # the classes' total weight: a number on the CPU, a 0-d array on a device (no sync)
+            w_total = (
+                float(n_classes) if weight is None else float(weight.sum()) if xp is np else weight.sum()
+            )
             smooth = w_total * lse - weighted_sum
             if valid is not None:
                 smooth *= valid
@@ -560,15 +584,16 @@ class CrossEntropy(Function):
         # -sum_c w_c log p_c / C has d/dx = (W p - w) / C with W = sum_c w_c. Per sample:
         #   dx = a (p - onehot) + b (W p - w),  a = (1 - eps) w_t g,  b = eps valid g / C
         eps, valid = ctx.smoothing, ctx.valid
+        xp = devices.array_module(ctx.e)
         a = g if ctx.wt is None else ctx.wt * g
         if nothing_counted:
-            a = np.where(valid, a, 0)
+            a = xp.where(valid, a, 0)
         coef = a
         if eps:
             a = a * (1.0 - eps)
             b = g * (eps / ctx.n_classes)
             if valid is not None:
-                b = np.where(valid, b, 0) if nothing_counted else b * valid
+                b = xp.where(valid, b, 0) if nothing_counted else b * valid
             coef = a + b * ctx.w_total
         dx = ctx.e / ctx.total  # softmax
         dx *= _expand(coef)
@@ -583,8 +608,9 @@ class CrossEntropyProbs(Function):
 
     def forward(ctx, x, t, weight, reduction, smoothing):
         n_classes = x.shape[1]
+        xp = devices.array_module(x)
         shifted = x - x.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         if smoothing:
             t = t * (1.0 - smoothing)
             t += smoothing / n_classes
@@ -593,11 +619,11 @@ class CrossEntropyProbs(Function):
             ctx.w_bc = _per_class(weight, x.ndim)
             wt = t * ctx.w_bc
         loss = (logp * wt).sum(axis=1)
-        np.negative(loss, out=loss)
+        xp.negative(loss, out=loss)
         ctx.logp, ctx.wt, ctx.weight, ctx.reduction, ctx.smoothing = logp, wt, weight, reduction, smoothing
         if reduction == "none":
             return loss
-        total = np.add.reduce(loss, axis=None)
+        total = loss.sum(axis=None)  # ndarray.sum is np.add.reduce: the same sum
         if reduction == "sum":
             return total
         ctx.denominator = loss.size  # samples (times extra dims), not weights
@@ -610,16 +636,17 @@ class CrossEntropyProbs(Function):
             g = _divide(g, ctx.denominator)
         ge = _expand(g)
         needs = ctx.needs_input_grad
+        xp = devices.array_module(ctx.logp)
         gx = gt = None
         if needs[0]:
             wt = ctx.wt
-            gx = np.exp(ctx.logp)
+            gx = xp.exp(ctx.logp)
             gx *= wt.sum(axis=1, keepdims=True)
             gx -= wt
             gx *= ge
         if needs[1]:
             gt = ctx.logp * ge
-            np.negative(gt, out=gt)
+            xp.negative(gt, out=gt)
             if ctx.weight is not None:
                 gt *= ctx.w_bc
             if ctx.smoothing:
@@ -645,23 +672,24 @@ class NllLoss(Function):
 
     def gradient(ctx, g, nothing_counted):
         # d(-w_t x_t)/dx = -w_t at the target class, 0 elsewhere
+        xp = devices.array_module(ctx.key[1])  # the target: on the input's device
         a = g if ctx.wt is None else ctx.wt * g
         if nothing_counted:
-            a = np.where(ctx.valid, a, 0)
-        dx = np.zeros(ctx.shape, dtype=ctx.dtype)
+            a = xp.where(ctx.valid, a, 0)
+        dx = xp.zeros(ctx.shape, dtype=ctx.dtype)
         dx[ctx.key] = -a
         return dx, None, None, None, None
 
 
 def _expand(v: Any) -> Any:
     """A per-sample array given back the class axis 1, so it broadcasts against the input."""
-    return v[:, None] if isinstance(v, np.ndarray) and v.ndim else v
+    return v[:, None] if getattr(v, "ndim", 0) and not isinstance(v, Tensor) else v
 
 
 def _class_weight(weight: Any, n_classes: int, x: Tensor, name: str) -> np.ndarray | None:
     if weight is None:
         return None
-    w = weight._array if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._array if isinstance(weight, Tensor) else devices.array_module(x._array).asarray(weight)
     if w.shape != (n_classes,):
         raise ValueError(
             f"{name}: weight must hold one value per class, shape ({n_classes},), got shape {w.shape}"
@@ -705,7 +733,7 @@ def _class_indices(
         td = td.reshape(1)
     if td.size == 0:
         return td, None
-    lo, hi = int(td.min()), int(td.max())
+    lo, hi = int(td.min()), int(td.max())  # a check of the values: on a device, a sync
     if lo >= 0 and hi < n_classes and not lo <= ignore_index <= hi:
         return td, None  # the common case: every target counts
     valid = td != ignore_index
@@ -716,7 +744,7 @@ def _class_indices(
             f"{name}: target class {value} is out of range for {n_classes} classes "
             f"(expected 0 <= target < {n_classes}, or ignore_index={ignore_index})"
         )
-    return np.where(valid, td, 0), valid
+    return devices.array_module(td).where(valid, td, 0), valid
 
 
 def _unbatched_result(out: Tensor, unbatched: bool, reduction: str) -> Tensor:
@@ -887,7 +915,7 @@ def gaussian_nll_loss(
     red = _reduction_of(reduction, None, None, name)
     x, t = _input_and_target(input, target, name)
     if not isinstance(var, Tensor):
-        var = Tensor._make(np.full(x.shape, float(var), dtype=x.dtype), None)
+        var = Tensor._make(devices.array_module(x._array).full(x.shape, float(var), dtype=x.dtype), None)
     if var.shape != x.shape:
         if x.shape[:-1] == var.shape:
             var = var.unsqueeze(-1)
@@ -895,7 +923,7 @@ def gaussian_nll_loss(
             raise ValueError(
                 f"{name}: var of shape {var.shape} is not the input's {x.shape}, nor it with one dim less"
             )
-    if np.any(var.numpy() < 0):
+    if (var._array < 0).any():  # a check of the values: on a device, a sync
         raise ValueError(f"{name}: var has negative entry/entries")
     fixed = var.detach()
     var = var + (fixed.clamp(min=eps) - fixed)  # the clamped value, the identity's gradient

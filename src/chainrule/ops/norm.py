@@ -22,7 +22,10 @@ that it takes a few whole-array passes: ``dx = a g - k (x - mean) - c``.
 Sums over (N, C, L) arrays are row dot products (``np.vecdot``, with a vector
 of ones for a plain sum) over the contiguous last axis, then a small sum over
 N: several times faster than NumPy's reductions over non-contiguous axes, and
-single-threaded, so never stalled waiting for a busy core.
+single-threaded, so never stalled waiting for a busy core. On a device (CuPy,
+which has no ``vecdot``) they are plain sums; every array goes through the
+array module of the inputs (``xp``, see chainrule.devices), and the thread pool
+serves NumPy arrays only.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, chunk_bounds, map_rows, parallel_for, worth_splitting
@@ -41,14 +45,23 @@ from chainrule.tensor import Tensor
 __all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]
 
 
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
+
+
 # ------------------------------------------------------------------ reductions
 def _row_sum(a: np.ndarray) -> np.ndarray:
     """Sum over the last axis, as a dot product with ones (SIMD, and no threads to wait for)."""
+    if type(a) is not np.ndarray:  # a device array
+        return a.sum(axis=-1)
     return np.vecdot(a, np.ones(a.shape[-1], a.dtype))
 
 
 def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``sum(a * b)`` over the last axis, without the product's temporary."""
+    if type(a) is not np.ndarray:  # a device array
+        return (a * b).sum(axis=-1)
     return np.vecdot(a, b)
 
 
@@ -72,7 +85,7 @@ def _channel_sum(a3: np.ndarray) -> np.ndarray:
 def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
     """Per-channel ``sum(a * b)`` of two (N, C, L) arrays."""
     if a3.shape[2] == 1:
-        return np.einsum("nc,nc->c", a3[:, :, 0], b3[:, :, 0])
+        return _xp(a3).einsum("nc,nc->c", a3[:, :, 0], b3[:, :, 0])
     return _row_dot(a3, b3).sum(axis=0)
 
 
@@ -85,7 +98,7 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
     mean_g = _row_sum(gh) / d
     mean_gx = _row_dot(gh, xhat) / d
     xhat *= mean_gx[:, None]
-    dx = np.subtract(gh, xhat, out=xhat)
+    dx = _xp(xhat).subtract(gh, xhat, out=xhat)
     dx -= mean_g[:, None]
     dx *= invstd[:, None]
     return dx
@@ -95,13 +108,14 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
 class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
+        xp = _xp(x)
         x3 = x.reshape(n, c, -1)
         if training:
             count = x3.shape[0] * x3.shape[2]
             mean = _channel_sum(x3) / count
-            xc = np.subtract(x3, mean[:, None])
+            xc = xp.subtract(x3, mean[:, None])
             sq = _channel_dot(xc, xc)
-            invstd = 1.0 / np.sqrt(sq / count + eps)
+            invstd = 1.0 / xp.sqrt(sq / count + eps)
             if running_mean is not None:
                 # the running estimate takes the unbiased variance, normalisation the biased one
                 running_mean *= 1.0 - momentum
@@ -116,10 +130,10 @@ class BatchNorm(Function):
                 y += bias[:, None]
         else:  # evaluation: a fixed affine map from the running statistics
             mean = running_mean.copy()
-            invstd = 1.0 / np.sqrt(running_var + eps)
+            invstd = 1.0 / xp.sqrt(running_var + eps)
             scale = invstd if weight is None else invstd * weight
             shift = (-mean * scale if bias is None else bias - mean * scale)[:, None]
-            if x3.size < MIN_PARALLEL_ELEMENTS:
+            if x3.size < MIN_PARALLEL_ELEMENTS or xp is not np:
                 y = x3 * scale[:, None]
                 y += shift
             else:  # samples on the pool's threads
@@ -141,7 +155,7 @@ class BatchNorm(Function):
         count = x3.shape[0] * x3.shape[2]
         xc = sum_gxhat = sum_g = None
         if need_w or (needs[0] and training):
-            xc = np.subtract(x3, mean[:, None])
+            xc = _xp(g).subtract(x3, mean[:, None])
             sum_gxhat = _channel_dot(g3, xc) * invstd  # sum(g * xhat) per channel
         if need_b or (needs[0] and training):
             sum_g = _channel_sum(g3)
@@ -223,13 +237,14 @@ def check_batch_statistics(x: Tensor, op: str) -> None:
 class GroupNorm(Function):
     def forward(ctx, x, weight, bias, groups, eps):
         n, c = x.shape[:2]
+        xp = _xp(x)
         xr = x.reshape(n * groups, -1)  # one row per (sample, group)
         d = xr.shape[1]
         mean = _row_sum(xr) / d
-        y = np.subtract(xr, mean[:, None])
-        invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
+        y = xp.subtract(xr, mean[:, None])
+        invstd = 1.0 / xp.sqrt(_row_dot(y, y) / d + eps)
         # one scale per (sample, channel): its group's 1/sigma times the channel's weight
-        scale = np.repeat(invstd.reshape(n, groups), c // groups, axis=1)
+        scale = xp.repeat(invstd.reshape(n, groups), c // groups, axis=1)
         if weight is not None:
             scale *= weight
         y3 = y.reshape(n, c, -1)
@@ -249,12 +264,13 @@ class GroupNorm(Function):
         xr, mean, invstd, weight, groups = ctx.xr, ctx.mean, ctx.invstd, ctx.weight, ctx.groups
         needs = ctx.needs_input_grad
         n, c, cg, d = g.shape[0], g.shape[1], g.shape[1] // groups, xr.shape[1]
-        xc = np.subtract(xr, mean[:, None])
+        xp = _xp(g)
+        xc = xp.subtract(xr, mean[:, None])
         g3, xc3 = g.reshape(n, c, -1), xc.reshape(n, c, -1)
         s_nc = _last_sum(g3)
         p_nc = _last_dot(g3, xc3)
         inv = invstd.reshape(n, groups)
-        inv_c = np.repeat(inv, cg, axis=1)
+        inv_c = xp.repeat(inv, cg, axis=1)
         gw = (p_nc * inv_c).sum(axis=0) if needs[1] else None
         gb = s_nc.sum(axis=0) if len(needs) > 2 and needs[2] else None
         gx = None
@@ -263,9 +279,9 @@ class GroupNorm(Function):
             mean_gh = (s_nc * w).reshape(n, groups, cg).sum(axis=2) / d
             mean_ghx = (p_nc * w).reshape(n, groups, cg).sum(axis=2) * inv / d
             gx = g3 * (inv_c * w)[:, :, None]
-            xc3 *= np.repeat(mean_ghx * inv * inv, cg, axis=1)[:, :, None]
+            xc3 *= xp.repeat(mean_ghx * inv * inv, cg, axis=1)[:, :, None]
             gx -= xc3
-            gx -= np.repeat(mean_gh * inv, cg, axis=1)[:, :, None]
+            gx -= xp.repeat(mean_gh * inv, cg, axis=1)[:, :, None]
             gx = gx.reshape(g.shape)
         return gx, gw, gb, None, None
 
@@ -310,7 +326,7 @@ class LayerNorm(Function):
     def forward(ctx, x, weight, bias, ndim, eps):
         d = math.prod(x.shape[x.ndim - ndim :])
         xr = x.reshape(-1, d)
-        if xr.size < MIN_PARALLEL_ELEMENTS:
+        if xr.size < MIN_PARALLEL_ELEMENTS or type(xr) is not np.ndarray:  # small, or on a device
             mean, y, invstd = _layer_norm_rows(xr, weight, bias, eps)
         else:  # blocks of rows on the pool's threads: each row is computed exactly as serially
             y = np.empty(xr.shape, x.dtype)
@@ -329,7 +345,7 @@ class LayerNorm(Function):
         needs = ctx.needs_input_grad
         g2 = g.reshape(xr.shape)
         need_w, need_b = needs[1], len(needs) > 2 and needs[2]
-        parts = worth_splitting(xr.size)
+        parts = worth_splitting(xr.size, like=xr)  # 1 on a device
         if parts <= 1:
             xhat, gw, gb = _layer_norm_back_rows(g2, xr, mean, invstd, weight, needs[0], need_w, need_b)
         else:  # blocks of rows on the pool's threads; dw and db add up the blocks' partial sums
@@ -354,9 +370,10 @@ def _layer_norm_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer norm of the rows of ``xr`` (R, D): ``(mean, y, invstd)``, written into ``out`` if given."""
     d = xr.shape[1]
+    xp = _xp(xr)
     mean = _row_sum(xr) / d
-    y = np.subtract(xr, mean[:, None], out=None if out is None else out[1])
-    invstd = 1.0 / np.sqrt(_row_dot(y, y) / d + eps)
+    y = xp.subtract(xr, mean[:, None], out=None if out is None else out[1])
+    invstd = 1.0 / xp.sqrt(_row_dot(y, y) / d + eps)
     y *= invstd[:, None]
     if weight is not None:
         y *= weight.reshape(d)
@@ -379,7 +396,7 @@ def _layer_norm_back_rows(
     out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Any, Any]:
     """For rows of (R, D): ``(dx, dw, db)``, dw and db summed over these rows; dx is written into ``out``."""
-    xhat = np.subtract(xr, mean[:, None], out=out)
+    xhat = _xp(xr).subtract(xr, mean[:, None], out=out)
     xhat *= invstd[:, None]
     # weight and bias are shared by every row: their gradients sum over the rows
     gw = (g2 * xhat).sum(axis=0) if need_w else None
@@ -435,7 +452,7 @@ class RMSNorm(Function):
         d = math.prod(x.shape[x.ndim - ndim :])
         xr = x.reshape(-1, d)
         # y = x / rms(x) * w with rms(x) = sqrt(mean(x^2) + eps): no centring, unlike layer norm
-        invrms = 1.0 / np.sqrt(_row_dot(xr, xr) / d + eps)
+        invrms = 1.0 / _xp(x).sqrt(_row_dot(xr, xr) / d + eps)
         y = xr * invrms[:, None]
         if weight is not None:
             y *= weight.reshape(d)
@@ -456,7 +473,7 @@ class RMSNorm(Function):
             gh = g2 * weight.reshape(-1) if weight is not None else g2
             mean_gx = _row_dot(gh, xhat) / xr.shape[1]
             xhat *= mean_gx[:, None]
-            gx = np.subtract(gh, xhat, out=xhat)
+            gx = _xp(g).subtract(gh, xhat, out=xhat)
             gx *= invrms[:, None]
             gx = gx.reshape(ctx.shape)
         return gx, gw, None, None

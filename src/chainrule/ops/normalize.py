@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims
 from chainrule.ops.dtypes import as_floating
@@ -14,25 +13,30 @@ from chainrule.tensor import Tensor
 
 __all__ = ["Normalize", "normalize"]
 
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+_errstate = devices.errstate  # NumPy's error state on the CPU, nothing on a device
+
 
 class Normalize(Function):
     def forward(ctx, a, p, dim, eps):
-        absa = np.abs(a)
+        xp = _xp(a)
+        absa = xp.abs(a)
         if p == 2.0:
-            norm = np.sqrt((a * a).sum(axis=dim, keepdims=True))
+            norm = xp.sqrt((a * a).sum(axis=dim, keepdims=True))
         elif p == 1.0:
             norm = absa.sum(axis=dim, keepdims=True)
         elif math.isinf(p):  # inf: the largest magnitude, -inf: the smallest
             norm = (absa.max if p > 0 else absa.min)(axis=dim, keepdims=True)
         elif p == 0.0:
-            norm = np.count_nonzero(a, axis=dim, keepdims=True).astype(a.dtype)
+            norm = (a != 0).sum(axis=dim, keepdims=True).astype(a.dtype)  # CuPy's count_nonzero: no keepdims
         else:
             norm = (absa**p).sum(axis=dim, keepdims=True) ** (1.0 / p)
-        denom = np.maximum(norm, eps)
+        denom = xp.maximum(norm, eps)
         ctx.a, ctx.absa, ctx.norm, ctx.denom, ctx.p, ctx.dim, ctx.eps = a, absa, norm, denom, p, dim, eps
         return a / denom
 
     def backward(ctx, g):
+        xp = _xp(g)
         # y = x / d with d = max(||x||_p, eps):
         #   dx = g / d - x-independent part:  (sum_j g_j x_j / d^2) * dd/dx
         # where dd/dx = d||x||_p/dx while the norm is >= eps (0 once eps takes over), and
@@ -46,17 +50,17 @@ class Normalize(Function):
         s = (g * a).sum(axis=dim, keepdims=True)
         s /= denom * denom
         s *= norm >= ctx.eps  # the clamp passes no gradient to the norm below eps (PyTorch's rule)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _errstate(g, divide="ignore", invalid="ignore"):
             if p == 2.0:
                 dn = a / norm
             elif p == 1.0:
-                dn = np.sign(a)
+                dn = xp.sign(a)
             elif math.isinf(p):
                 at_extreme = absa == norm
-                dn = np.sign(a) * at_extreme / at_extreme.sum(axis=dim, keepdims=True)
+                dn = xp.sign(a) * at_extreme / at_extreme.sum(axis=dim, keepdims=True)
             else:
-                dn = np.sign(a) * absa ** (p - 1.0) / norm ** (p - 1.0)
-            dn = np.where(norm == 0, 0, dn).astype(a.dtype, copy=False)  # a zero vector: no direction
+                dn = xp.sign(a) * absa ** (p - 1.0) / norm ** (p - 1.0)
+            dn = xp.where(norm == 0, 0, dn).astype(a.dtype, copy=False)  # a zero vector: no direction
         dn *= s
         gx -= dn
         return gx, None, None, None

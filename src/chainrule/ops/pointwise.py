@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops.elementwise import (
     as_operand,
     cast,
+    constant,
     float_pair,
     float_unary,
     nondiff,
@@ -31,12 +32,15 @@ from chainrule.tensor import Tensor
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+_errstate = devices.errstate  # NumPy's error state on the CPU, nothing on a device
 
 
 # --------------------------------------------------------------- trigonometric
 class Tan(Function):
     def forward(ctx, a):
-        ctx.out = np.tan(a)
+        xp = _xp(a)
+        ctx.out = xp.tan(a)
         return ctx.out
 
     def backward(ctx, g):
@@ -46,30 +50,35 @@ class Tan(Function):
 
 class Asin(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arcsin(a)
+        return xp.arcsin(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d asin = 1 / sqrt(1 - a^2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g / np.sqrt(1 - ctx.a * ctx.a)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            return g / xp.sqrt(1 - ctx.a * ctx.a)
 
 
 class Acos(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arccos(a)
+        return xp.arccos(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d acos = -1 / sqrt(1 - a^2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -g / np.sqrt(1 - ctx.a * ctx.a)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            return -g / xp.sqrt(1 - ctx.a * ctx.a)
 
 
 class Atan(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arctan(a)
+        return xp.arctan(a)
 
     def backward(ctx, g):
         # d atan = 1 / (1 + a^2)
@@ -78,84 +87,96 @@ class Atan(Function):
 
 class Sinh(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.sinh(a)
+        return xp.sinh(a)
 
     def backward(ctx, g):
-        return g * np.cosh(ctx.a)
+        xp = _xp(g)
+        return g * xp.cosh(ctx.a)
 
 
 class Cosh(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.cosh(a)
+        return xp.cosh(a)
 
     def backward(ctx, g):
-        return g * np.sinh(ctx.a)
+        xp = _xp(g)
+        return g * xp.sinh(ctx.a)
 
 
 class Asinh(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arcsinh(a)
+        return xp.arcsinh(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d asinh = 1 / sqrt(a^2 + 1)
-        return g / np.sqrt(ctx.a * ctx.a + 1)
+        return g / xp.sqrt(ctx.a * ctx.a + 1)
 
 
 class Acosh(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arccosh(a)
+        return xp.arccosh(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d acosh = 1 / sqrt(a^2 - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g / np.sqrt(ctx.a * ctx.a - 1)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            return g / xp.sqrt(ctx.a * ctx.a - 1)
 
 
 class Atanh(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        return np.arctanh(a)
+        return xp.arctanh(a)
 
     def backward(ctx, g):
         # d atanh = 1 / (1 - a^2)
-        with np.errstate(divide="ignore"):
+        with _errstate(g, divide="ignore"):
             return g / (1 - ctx.a * ctx.a)
 
 
 # ------------------------------------------------------ logarithms, exponentials
 class Log2(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log2(a)
+        with _errstate(a, divide="ignore", invalid="ignore"):
+            return xp.log2(a)
 
     def backward(ctx, g):
         # d log2 a = 1 / (a ln 2)
-        return g / (ctx.a * np.asarray(_LN2, ctx.a.dtype))
+        return g / (ctx.a * constant(_LN2, ctx.a.dtype, g))
 
 
 class Log10(Function):
     def forward(ctx, a):
+        xp = _xp(a)
         ctx.a = a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(a)
+        with _errstate(a, divide="ignore", invalid="ignore"):
+            return xp.log10(a)
 
     def backward(ctx, g):
-        return g / (ctx.a * np.asarray(_LN10, ctx.a.dtype))
+        return g / (ctx.a * constant(_LN10, ctx.a.dtype, g))
 
 
 class Exp2(Function):
     def forward(ctx, a):
-        ctx.out = np.exp2(a)
+        xp = _xp(a)
+        ctx.out = xp.exp2(a)
         return ctx.out
 
     def backward(ctx, g):
         # d 2^a = 2^a ln 2
-        return g * ctx.out * np.asarray(_LN2, ctx.out.dtype)
+        return g * ctx.out * constant(_LN2, ctx.out.dtype, g)
 
 
 # ------------------------------------------------------------- error functions
@@ -165,9 +186,10 @@ class Erf(Function):
         return _erf_array(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d erf = 2/sqrt(pi) exp(-a^2)
         a = ctx.a
-        return g * (np.asarray(_TWO_OVER_SQRT_PI, a.dtype) * np.exp(-a * a))
+        return g * (constant(_TWO_OVER_SQRT_PI, a.dtype, g) * xp.exp(-a * a))
 
 
 class Erfc(Function):
@@ -176,16 +198,18 @@ class Erfc(Function):
         return _erfc_array(a)
 
     def backward(ctx, g):
+        xp = _xp(g)
         a = ctx.a
-        return -g * (np.asarray(_TWO_OVER_SQRT_PI, a.dtype) * np.exp(-a * a))
+        return -g * (constant(_TWO_OVER_SQRT_PI, a.dtype, g) * xp.exp(-a * a))
 
 
 def _erfinv_array(y: np.ndarray) -> np.ndarray:
     # Giles' single-precision approximation ("Approximating the erfinv function",
     # 2010) as a start, then two Newton steps on erf(x) - y in float64.
+    xp = _xp(y)
     y64 = y.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = -np.log((1.0 - y64) * (1.0 + y64))
+    with _errstate(y, divide="ignore", invalid="ignore"):
+        w = -xp.log((1.0 - y64) * (1.0 + y64))
         small = w < 5.0
         ws = w - 2.5
         p1 = 2.81022636e-08
@@ -200,7 +224,7 @@ def _erfinv_array(y: np.ndarray) -> np.ndarray:
             1.50140941,
         ):
             p1 = c + p1 * ws
-        wl = np.sqrt(w) - 3.0
+        wl = xp.sqrt(w) - 3.0
         p2 = -0.000200214257
         for c in (
             0.000100950558,
@@ -213,13 +237,13 @@ def _erfinv_array(y: np.ndarray) -> np.ndarray:
             2.83297682,
         ):
             p2 = c + p2 * wl
-        x = np.where(small, p1, p2) * y64
+        x = xp.where(small, p1, p2) * y64
         for _ in range(2):
             # Newton: x -= (erf(x) - y) / erf'(x)
-            step = (_erf_array(x) - y64) / (_TWO_OVER_SQRT_PI * np.exp(-x * x))
-            x = np.where(np.isfinite(step), x - step, x)
-        x = np.where(y64 == 1, np.inf, np.where(y64 == -1, -np.inf, x))
-        x = np.where(np.abs(y64) > 1, np.nan, x)
+            step = (_erf_array(x) - y64) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
+            x = xp.where(xp.isfinite(step), x - step, x)
+        x = xp.where(y64 == 1, np.inf, xp.where(y64 == -1, -np.inf, x))
+        x = xp.where(xp.abs(y64) > 1, np.nan, x)
     return x.astype(y.dtype, copy=False)
 
 
@@ -229,36 +253,40 @@ class Erfinv(Function):
         return ctx.out
 
     def backward(ctx, g):
+        xp = _xp(g)
         # the inverse's derivative: 1 / erf'(x) = sqrt(pi)/2 exp(x^2)
         x = ctx.out
-        return g * (np.asarray(1 / _TWO_OVER_SQRT_PI, x.dtype) * np.exp(x * x))
+        return g * (constant(1 / _TWO_OVER_SQRT_PI, x.dtype, g) * xp.exp(x * x))
 
 
 # ------------------------------------------------------------------ the others
 class Logit(Function):
     def forward(ctx, a, eps):
+        xp = _xp(a, eps)
         if eps is not None:
             ctx.inside = (a >= eps) & (a <= 1 - eps)
-            a = np.clip(a, eps, 1 - eps)
+            a = xp.clip(a, eps, 1 - eps)
         else:
             ctx.inside = None
         ctx.a = a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(a / (1 - a))
+        with _errstate(a, divide="ignore", invalid="ignore"):
+            return xp.log(a / (1 - a))
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d logit = 1 / (a (1 - a)); zero where eps clamped the input (as PyTorch)
         a = ctx.a
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _errstate(g, divide="ignore", invalid="ignore"):
             ga = g / (a * (1 - a))
         if ctx.inside is not None:
-            ga = np.where(ctx.inside, ga, np.zeros((), ga.dtype))
+            ga = xp.where(ctx.inside, ga, xp.zeros((), ga.dtype))
         return ga, None
 
 
 class Softsign(Function):
     def forward(ctx, a):
-        ctx.den = 1 + np.abs(a)
+        xp = _xp(a)
+        ctx.den = 1 + xp.abs(a)
         return a / ctx.den
 
     def backward(ctx, g):
@@ -268,7 +296,8 @@ class Softsign(Function):
 
 class Frac(Function):
     def forward(ctx, a):
-        return a - np.trunc(a)
+        xp = _xp(a)
+        return a - xp.trunc(a)
 
     def backward(ctx, g):
         # the integer part is flat: slope 1
@@ -281,18 +310,21 @@ class Sign(Function):
         return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # flat everywhere but at 0: gradient zero, as PyTorch
-        return np.zeros_like(g)
+        return xp.zeros_like(g)
 
 
 class NanToNum(Function):
     def forward(ctx, a, nan, posinf, neginf):
-        ctx.finite = np.isfinite(a)
-        return np.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+        xp = _xp(a, nan, posinf, neginf)
+        ctx.finite = xp.isfinite(a)
+        return xp.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # replaced elements are constants: slope 0 there, 1 elsewhere
-        return np.where(ctx.finite, g, np.zeros((), g.dtype)), None, None, None
+        return xp.where(ctx.finite, g, xp.zeros((), g.dtype)), None, None, None
 
 
 tan = float_unary(Tan)
@@ -353,110 +385,124 @@ def nan_to_num(
 # -------------------------------------------------------------------- binary
 class Atan2(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a, ctx.b = a, b
-        return np.arctan2(a, b)
+        return xp.arctan2(a, b)
 
     def backward(ctx, g):
         # d atan2(a, b) = (b da - a db) / (a^2 + b^2)
         a, b = ctx.a, ctx.b
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _errstate(g, divide="ignore", invalid="ignore"):
             s = g / (a * a + b * b)
         return s * b, -s * a
 
 
 class Hypot(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a, ctx.b = a, b
-        ctx.out = np.hypot(a, b)
+        ctx.out = xp.hypot(a, b)
         return ctx.out
 
     def backward(ctx, g):
         # d sqrt(a^2 + b^2) = (a da + b db) / out
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _errstate(g, divide="ignore", invalid="ignore"):
             s = g / ctx.out
         return s * ctx.a, s * ctx.b
 
 
 class Fmod(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a, ctx.b = a, b
-        return np.fmod(a, b)
+        return xp.fmod(a, b)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # fmod(a, b) = a - b trunc(a / b): the trunc is flat
         if not ctx.needs_input_grad[1]:
             return g, None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g, -g * np.trunc(ctx.a / ctx.b)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            return g, -g * xp.trunc(ctx.a / ctx.b)
 
 
 class Copysign(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a = a
-        ctx.out = np.copysign(a, b)
+        ctx.out = xp.copysign(a, b)
         return ctx.out
 
     def backward(ctx, g):
+        xp = _xp(g)
         # |a| with b's sign: slope out/a (+-1) for a, 0 at a == 0; none for b
         a = ctx.a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ga = np.where(a == 0, np.zeros((), g.dtype), g * (ctx.out / a))
-        return ga, np.zeros_like(g)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            ga = xp.where(a == 0, xp.zeros((), g.dtype), g * (ctx.out / a))
+        return ga, xp.zeros_like(g)
 
 
 class Logaddexp(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a, ctx.b = a, b
-        ctx.out = np.logaddexp(a, b)
+        ctx.out = xp.logaddexp(a, b)
         return ctx.out
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d log(e^a + e^b) = e^a / (e^a + e^b) = exp(a - out)
         out = ctx.out
-        return g * np.exp(ctx.a - out), g * np.exp(ctx.b - out)
+        return g * xp.exp(ctx.a - out), g * xp.exp(ctx.b - out)
 
 
 class Logaddexp2(Function):
     def forward(ctx, a, b):
+        xp = _xp(a, b)
         ctx.a, ctx.b = a, b
-        ctx.out = np.logaddexp2(a, b)
+        ctx.out = xp.logaddexp2(a, b)
         return ctx.out
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d log2(2^a + 2^b) = 2^a / (2^a + 2^b) = 2^(a - out)
         out = ctx.out
-        return g * np.exp2(ctx.a - out), g * np.exp2(ctx.b - out)
+        return g * xp.exp2(ctx.a - out), g * xp.exp2(ctx.b - out)
 
 
 class Xlogy(Function):
     def forward(ctx, x, y):
+        xp = _xp(x, y)
         ctx.x, ctx.y = x, y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = x * np.log(y)
+        with _errstate(x, divide="ignore", invalid="ignore"):
+            out = x * xp.log(y)
         # 0 where x == 0 (unless y is NaN), as PyTorch
-        return np.where((x == 0) & ~np.isnan(y), np.zeros((), out.dtype), out)
+        return xp.where((x == 0) & ~xp.isnan(y), xp.zeros((), out.dtype), out)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d x log y = log y dx + x / y dy; PyTorch takes dx = 0 where x == 0 and y <= 0
         x, y = ctx.x, ctx.y
-        zero = np.zeros((), g.dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gx = np.where((x == 0) & (y <= 0), zero, g * np.log(y))
+        zero = xp.zeros((), g.dtype)
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            gx = xp.where((x == 0) & (y <= 0), zero, g * xp.log(y))
             gy = g * x / y
         return gx, gy
 
 
 class Lerp(Function):
     def forward(ctx, start, end, weight):
+        xp = _xp(start, end, weight)
         ctx.weight, ctx.diff = weight, end - start
         # PyTorch's two-sided form: exact at weight 0 and at weight 1
-        w = weight if isinstance(weight, np.ndarray) else np.asarray(weight, dtype=start.dtype)
-        return np.where(np.abs(w) < 0.5, start + w * ctx.diff, end - ctx.diff * (1 - w))
+        w = weight if isinstance(weight, np.ndarray) else xp.asarray(weight, dtype=start.dtype)
+        return xp.where(xp.abs(w) < 0.5, start + w * ctx.diff, end - ctx.diff * (1 - w))
 
     def backward(ctx, g):
+        xp = _xp(g)
         # d/dstart = 1 - w, d/dend = w, d/dweight = end - start
-        w = ctx.weight if isinstance(ctx.weight, np.ndarray) else np.asarray(ctx.weight, g.dtype)
-        gw = g * ctx.diff if isinstance(w, np.ndarray) and ctx.needs_input_grad[2] else None
+        w = ctx.weight if isinstance(ctx.weight, np.ndarray) else xp.asarray(ctx.weight, g.dtype)
+        gw = g * ctx.diff if ctx.needs_input_grad[2] else None  # a number weight needs no gradient
         return g * (1 - w), g * w, gw
 
 
@@ -468,9 +514,9 @@ def _binary_float(fn: type[Function], name: str) -> Any:
                 f"{name}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}"
             )
         if not isinstance(a, Tensor):
-            a = Tensor._make(np.asarray(a, dtype=b._array.dtype), None)
+            a = Tensor._make(_xp(b._array).asarray(a, dtype=b._array.dtype), None)
         if not isinstance(b, Tensor):
-            b = Tensor._make(np.asarray(b, dtype=a._array.dtype), None)
+            b = Tensor._make(_xp(a._array).asarray(b, dtype=a._array.dtype), None)
         return fn.apply(a, b)
 
     op.__name__ = name
@@ -491,7 +537,7 @@ def fmod(a: Any, b: Any) -> Tensor:
     """C's remainder: ``a - b trunc(a / b)``, with the sign of ``a`` (``remainder`` takes b's)."""
     a, b = promote_pair(a, b)
     if not isinstance(a, Tensor):
-        a = Tensor._make(np.asarray(a, dtype=backend.result_type(a, b._array)), None)
+        a = Tensor._make(_xp(b._array).asarray(a, dtype=backend.result_type(a, b._array)), None)
     if a._array.dtype.kind in "iu" and isinstance(b, (int, float)) and b == 0:
         raise ZeroDivisionError("fmod: integer division by zero")
     return Fmod.apply(a, b)
@@ -501,14 +547,14 @@ def lerp(start: Tensor, end: Any, weight: Any) -> Tensor:
     """``start + weight * (end - start)``; ``weight`` is a number or a tensor (broadcasting)."""
     start, end, w = promote(start, end, weight)
     if not isinstance(end, Tensor):
-        end = Tensor._make(np.asarray(end, dtype=start._array.dtype), None)
+        end = Tensor._make(_xp(start._array).asarray(end, dtype=start._array.dtype), None)
     return Lerp.apply(start, end, w if isinstance(w, Tensor) else float(w))
 
 
 def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Elementwise ``|a - b| <= atol + rtol |b|`` as a bool tensor (not differentiable)."""
     return nondiff(
-        lambda x, y: np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan),
+        lambda x, y: _xp(x, y).isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan),
         "isclose",
         as_operand(a),
         as_operand(b),

@@ -14,6 +14,10 @@ Adaptive average pooling is a linear map along each spatial axis: a matrix
 output o, so ``y = P_h x P_w^T`` and ``dx = P_h^T dy P_w``. Nearest upsampling
 gathers along each axis; its backward sums the gradient of the copies of each
 source pixel (a segment sum, the indices being sorted).
+
+Arrays go through the array module of the inputs (``xp``, see chainrule.devices);
+the small index and averaging arrays that depend on shapes alone are made on
+the host and moved next to the data.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import autograd
+from chainrule import autograd, devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
@@ -39,6 +43,11 @@ __all__ = [
     "max_pool2d",
     "resize_target",
 ]
+
+
+def _xp(a: Any) -> Any:
+    """The array module of ``a``: NumPy after one type test (the CPU's hot path), else the device's."""
+    return np if type(a) is np.ndarray else devices.array_module(a)
 
 
 # ------------------------------------------------------------------ geometry
@@ -106,26 +115,26 @@ class _Geometry:
         (ph, pw), (h, w) = self.p, self.size
         return (*shape[:-2], ph + h + self.bottom, pw + w + self.right)
 
-    def pad(self, x: np.ndarray, value: float) -> np.ndarray:
+    def pad(self, x: Any, value: float) -> Any:
         """``x`` with its padding (filled with ``value``), or ``x`` itself when none is needed."""
         if not self.padded:
             return x
         (ph, pw), (h, w) = self.p, self.size
-        xp = np.full(self.padded_shape(x.shape), value, dtype=x.dtype)
-        xp[..., ph : ph + h, pw : pw + w] = x
-        return xp
+        xpad = _xp(x).full(self.padded_shape(x.shape), value, dtype=x.dtype)
+        xpad[..., ph : ph + h, pw : pw + w] = x
+        return xpad
 
-    def crop(self, xp: np.ndarray) -> np.ndarray:
+    def crop(self, xpad: Any) -> Any:
         if not self.padded:
-            return xp
+            return xpad
         (ph, pw), (h, w) = self.p, self.size
-        return np.ascontiguousarray(xp[..., ph : ph + h, pw : pw + w])
+        return _xp(xpad).ascontiguousarray(xpad[..., ph : ph + h, pw : pw + w])
 
-    def views(self, xp: np.ndarray) -> list[np.ndarray]:
+    def views(self, xpad: Any) -> list[Any]:
         """One strided view per kernel offset (row-major): the pixel at that offset in every window."""
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = self.k, self.s, self.d, self.out
         return [
-            xp[..., i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw]
+            xpad[..., i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw]
             for i in range(kh)
             for j in range(kw)
         ]
@@ -149,60 +158,63 @@ def _spatial(x: Tensor, dims: int, op: str) -> None:
 # ------------------------------------------------------------------ max pool
 def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None) -> None:
     """Write each window's maximum (and, into ``idx``, its offset) over one slab of the batch."""
+    xp = _xp(out)
     if len(views) == 1:
-        np.copyto(out, views[0])
+        xp.copyto(out, views[0])
         if idx is not None:
             idx.fill(0)
         return
-    np.maximum(views[0], views[1], out=out)
+    xp.maximum(views[0], views[1], out=out)
     if idx is None:
         for v in views[2:]:
-            np.maximum(out, v, out=out)
+            xp.maximum(out, v, out=out)
         return
     # The first maximum in row-major window order wins, as in PyTorch: offset k
     # takes over only where it is strictly greater. Offsets are visited in
     # increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
     itype = idx.dtype.type
-    taken = np.greater(views[1], views[0])
-    np.copyto(idx, taken)
+    taken = xp.greater(views[1], views[0])
+    xp.copyto(idx, taken)
     # out already holds max(views[0], views[1]), as "taken" was computed before it
-    step = np.empty(out.shape, itype)
+    step = xp.empty(out.shape, itype)
     for k, v in enumerate(views[2:], 2):
-        np.greater(v, out, out=taken)
-        np.maximum(out, v, out=out)
-        np.multiply(taken, itype(k), out=step)
-        np.maximum(idx, step, out=idx)
+        xp.greater(v, out, out=taken)
+        xp.maximum(out, v, out=out)
+        xp.multiply(taken, itype(k), out=step)
+        xp.maximum(idx, step, out=idx)
 
 
 def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.ndarray) -> None:
     """Route one slab's output gradients to the pixels their windows picked (into ``gxp``, padded)."""
-    hit = np.empty(idx.shape, bool)
-    part = np.empty(g.shape, g.dtype) if geom.overlap else None
+    xp = _xp(g)
+    hit = xp.empty(idx.shape, bool)
+    part = xp.empty(g.shape, g.dtype) if geom.overlap else None
     for k, view in enumerate(geom.views(gxp)):
-        np.equal(idx, k, out=hit)
+        xp.equal(idx, k, out=hit)
         if part is not None:  # windows share pixels: accumulate
-            np.multiply(g, hit, out=part)
+            xp.multiply(g, hit, out=part)
             view += part
         else:
-            np.multiply(g, hit, out=view)
+            xp.multiply(g, hit, out=view)
 
 
 class MaxPool(Function):
     def forward(ctx, x, geom, need_index, sink):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        xp = geom.pad(x, fill)
-        shape = (*xp.shape[:-2], *geom.out)
-        out = np.empty(shape, x.dtype)
+        xp = _xp(x)
+        xpad = geom.pad(x, fill)
+        shape = (*xpad.shape[:-2], *geom.out)
+        out = xp.empty(shape, x.dtype)
         nk = math.prod(geom.k)
-        idx = np.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
+        idx = xp.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
         if x.size < MIN_PARALLEL_ELEMENTS or x.ndim < 3:  # one integer compare on the small path
-            _max_block(geom.views(xp), out, idx)
+            _max_block(geom.views(xpad), out, idx)
         else:  # slabs of the batch (windows never cross axis 0) on the pool's threads
 
             def slab(a: int, b: int) -> None:
-                _max_block(geom.views(xp[a:b]), out[a:b], None if idx is None else idx[a:b])
+                _max_block(geom.views(xpad[a:b]), out[a:b], None if idx is None else idx[a:b])
 
-            map_rows(slab, x.shape[0], x.size // x.shape[0] * nk // 4)
+            map_rows(slab, x.shape[0], x.size // x.shape[0] * nk // 4, like=x)
         ctx.geom, ctx.idx, ctx.shape = geom, idx, x.shape
         if sink is not None:
             sink.append(idx)
@@ -213,9 +225,10 @@ class MaxPool(Function):
         # gradient of each output goes back to the pixel its window picked, offset by
         # offset: the pixels at offset k receive g where idx == k.
         geom, idx = ctx.geom, ctx.idx
-        g = np.ascontiguousarray(g)
+        xp = _xp(g)
+        g = xp.ascontiguousarray(g)
         # every pixel in exactly one window: one write per offset covers all, no zero-fill needed
-        make = np.empty if geom.tiled else np.zeros
+        make = xp.empty if geom.tiled else xp.zeros
         gxp = make(ctx.shape if geom.tiled else geom.padded_shape(ctx.shape), g.dtype)
         if g.size < MIN_PARALLEL_ELEMENTS or g.ndim < 3:
             _max_back_block(geom, g, idx, gxp)
@@ -224,6 +237,7 @@ class MaxPool(Function):
                 lambda a, b: _max_back_block(geom, g[a:b], idx[a:b], gxp[a:b]),
                 g.shape[0],
                 g.size // g.shape[0] * math.prod(geom.k),
+                like=g,
             )
         return (gxp if geom.tiled else geom.crop(gxp)), None, None, None
 
@@ -232,9 +246,10 @@ def _flat_indices(idx: np.ndarray, geom: _Geometry) -> np.ndarray:
     """PyTorch's indices: the position of each window's max in the flattened (H, W) input."""
     kw, (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geom.k[1], geom.s, geom.p, geom.d, geom.out
     w = geom.size[1]
-    ki, kj = np.divmod(idx.astype(np.int64), kw)
-    rows = (np.arange(oh, dtype=np.int64) * sh - ph)[:, None] + ki * dh
-    cols = np.arange(ow, dtype=np.int64) * sw - pw + kj * dw
+    xp = _xp(idx)
+    ki, kj = xp.divmod(idx.astype(np.int64), kw)
+    rows = (xp.arange(oh, dtype=np.int64) * sh - ph)[:, None] + ki * dh
+    cols = xp.arange(ow, dtype=np.int64) * sw - pw + kj * dw
     return rows * w + cols
 
 
@@ -334,11 +349,14 @@ def _avg_divisor(geom: _Geometry, count_include_pad: bool, divisor_override: int
 
 class AvgPool(Function):
     def forward(ctx, x, geom, divisor):
+        xp = _xp(x)
         views = geom.views(geom.pad(x, 0))
-        out = np.array(views[0]) if len(views) == 1 else np.add(views[0], views[1])
+        out = xp.array(views[0]) if len(views) == 1 else xp.add(views[0], views[1])
         for v in views[2:]:
             out += v
-        out /= divisor if type(divisor) is not np.ndarray else divisor.astype(out.dtype)
+        if type(divisor) is np.ndarray:  # per-window counts, worked out from the shapes on the host
+            divisor = xp.asarray(divisor.astype(out.dtype))
+        out /= divisor
         ctx.geom, ctx.divisor, ctx.shape = geom, divisor, x.shape
         return out
 
@@ -346,13 +364,14 @@ class AvgPool(Function):
         # y = (1/n) * sum of the window, so every pixel of a window receives g / n
         # (summed over the windows that contain it).
         geom, divisor = ctx.geom, ctx.divisor
-        gs = g / (divisor if type(divisor) is not np.ndarray else divisor.astype(g.dtype))
+        xp = _xp(g)
+        gs = g / divisor  # an array divisor was moved next to the data (and cast) in forward
         if geom.tiled:
-            gx = np.empty(ctx.shape, g.dtype)
+            gx = xp.empty(ctx.shape, g.dtype)
             for view in geom.views(gx):
                 view[...] = gs
             return gx, None, None
-        gxp = np.zeros(geom.padded_shape(ctx.shape), g.dtype)
+        gxp = xp.zeros(geom.padded_shape(ctx.shape), g.dtype)
         for view in geom.views(gxp):
             if geom.overlap:
                 view += gs
@@ -402,23 +421,29 @@ def _adaptive_matrix(n_in: int, n_out: int, dtype: np.dtype) -> np.ndarray | Non
 
 class AdaptiveAvgPool(Function):
     def forward(ctx, x, ph, pw):
-        ctx.ph, ctx.pw, ctx.shape = ph, pw, x.shape
+        ctx.shape = x.shape
         if ph is not None and ph.shape[0] == 1 and pw is not None and pw.shape[0] == 1:
             ctx.ph = ctx.pw = False  # global pooling: the plain mean
             return x.mean(axis=(-2, -1), keepdims=True)
+        xp = _xp(x)
+        if xp is not np:  # the averaging matrices (made from the shapes on the host) next to x
+            ph = None if ph is None else xp.asarray(ph)
+            pw = None if pw is None else xp.asarray(pw)
+        ctx.ph, ctx.pw = ph, pw
         # y = P_h x P_w^T, one matrix product per spatial axis
-        y = x if pw is None else np.matmul(x, pw.T)
-        return y if ph is None else np.matmul(ph, y)
+        y = x if pw is None else xp.matmul(x, pw.T)
+        return y if ph is None else xp.matmul(ph, y)
 
     def backward(ctx, g):
         # y is linear in x: y = P_h x P_w^T, so dx = P_h^T g P_w.
         ph, pw = ctx.ph, ctx.pw
+        xp = _xp(g)
         if ph is False:  # every pixel contributes 1/(H W) to the mean
-            gx = np.empty(ctx.shape, g.dtype)
+            gx = xp.empty(ctx.shape, g.dtype)
             gx[...] = g / (ctx.shape[-1] * ctx.shape[-2])
             return gx, None, None
-        gx = g if ph is None else np.matmul(ph.T, g)
-        return (gx if pw is None else np.matmul(gx, pw)), None, None
+        gx = g if ph is None else xp.matmul(ph.T, g)
+        return (gx if pw is None else xp.matmul(gx, pw)), None, None
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None] | None) -> Tensor:
@@ -476,7 +501,16 @@ def _nearest_source(n_in: int, n_out: int, scale: float | None, exact: bool) -> 
 
 
 def _segment_sum(g: np.ndarray, src: np.ndarray, n_in: int, axis: int) -> np.ndarray:
-    """Sum ``g`` along ``axis`` over the positions that copied the same input index (src is sorted)."""
+    """Sum ``g`` along ``axis`` over the positions that copied the same input index (src is sorted).
+
+    ``src`` is a host array (made from the shapes); on a device, whose ufuncs have
+    no ``reduceat``, the copies are scatter-added onto their source instead.
+    """
+    if type(g) is not np.ndarray:
+        xp = _xp(g)
+        out = xp.zeros((n_in, *g.shape[:axis], *g.shape[axis + 1 :]), g.dtype)
+        devices.scatter_add(out, xp.asarray(src), xp.moveaxis(g, axis, 0))
+        return xp.ascontiguousarray(xp.moveaxis(out, 0, axis))
     starts = np.flatnonzero(np.concatenate(([True], src[1:] != src[:-1])))
     sums = np.add.reduceat(g, starts, axis=axis)
     used = src[starts]
@@ -496,17 +530,18 @@ def _split_shape(shape: tuple[int, ...], reps: Sequence[int]) -> list[int]:
 class NearestUpsample(Function):
     def forward(ctx, x, plan):
         ctx.plan, ctx.shape = plan, x.shape
+        xp = _xp(x)
         lead = x.ndim - len(plan)
         if all(type(p) is int or p is None for p in plan):
             # k-fold repeats along every axis: (..., H, 1, W, 1) broadcast to (..., H, kh, W, kw), one copy
             reps = [1 if p is None else p for p in plan]
             ones = x.reshape(_split_shape(x.shape, [1] * len(plan)))
             out_shape = [*x.shape[:lead], *(n * r for n, r in zip(x.shape[lead:], reps, strict=True))]
-            return np.broadcast_to(ones, _split_shape(x.shape, reps)).reshape(out_shape)
+            return xp.broadcast_to(ones, _split_shape(x.shape, reps)).reshape(out_shape)
         y = x
         for a, p in enumerate(plan, lead):
-            if p is not None:
-                y = np.repeat(y, p, axis=a) if type(p) is int else np.take(y, p, axis=a)
+            if p is not None:  # p: a repeat count, or the source indices (a host array made from shapes)
+                y = xp.repeat(y, p, axis=a) if type(p) is int else xp.take(y, xp.asarray(p), axis=a)
         return y
 
     def backward(ctx, g):
@@ -522,7 +557,8 @@ class NearestUpsample(Function):
                 g[(Ellipsis, *(slice(o, None, r) for o, r in zip(offsets, reps, strict=True)))]
                 for offsets in itertools.product(*(range(r) for r in reps))
             ]
-            gx = np.array(views[0]) if len(views) == 1 else np.add(views[0], views[1])
+            xp = _xp(g)
+            gx = xp.array(views[0]) if len(views) == 1 else xp.add(views[0], views[1])
             for v in views[2:]:
                 gx += v
             return gx, None

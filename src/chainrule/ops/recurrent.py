@@ -45,6 +45,12 @@ it into ``(output, h_n[, c_n])``.
 
 In the code, ``nt``, ``nb``, ``ni`` and ``nh`` are T (steps), N (batch), I
 (input features) and H (hidden size).
+
+Arrays go through the array module of the inputs (``xp``, see chainrule.devices):
+each node binds the loop's kernels (``_matmul``, ``_add``, ...) from it. The
+scratch pool serves NumPy arrays only (``like=`` on every take); the small
+cached gate scales and the sequence lengths, made on the host, move next to
+the data.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import autograd
+from chainrule import autograd, devices
 from chainrule.autograd import Function
 from chainrule.ops.shape import GetItem
 from chainrule.runtime import scratch as _pool
@@ -66,6 +72,21 @@ __all__ = ["gru_layer", "lstm_layer", "rnn_layer"]
 
 _matmul, _add, _sub, _mul = np.matmul, np.add, np.subtract, np.multiply
 _div, _exp, _tanh, _maximum = np.divide, np.exp, np.tanh, np.maximum
+
+
+def _kernels(xp: Any) -> tuple:
+    """``(matmul, add, subtract, multiply, divide, exp, tanh, maximum)`` of array module ``xp``.
+
+    For NumPy, the module's aliases above, read at each call (a test wraps ``_matmul``).
+    """
+    if xp is np:
+        return _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum
+    return (xp.matmul, xp.add, xp.subtract, xp.multiply, xp.divide, xp.exp, xp.tanh, xp.maximum)
+
+
+def _on(xp: Any, a: np.ndarray) -> Any:
+    """A small host array (a cached gate scale) on ``xp``'s device."""
+    return a if xp is np else xp.asarray(a)
 
 
 def _release(ctx: Function) -> None:
@@ -102,7 +123,7 @@ def _augment(
     if bias is None and x3.flags.c_contiguous:
         return x3.reshape(nt * nb, ni), nt, nb
     width = ni if bias is None else ni + 1
-    xa = _pool.take_owned(owner, (nt, nb, width), x.dtype)
+    xa = _pool.take_owned(owner, (nt, nb, width), x.dtype, like=x)
     xa[..., :ni] = x3
     if bias is not None:
         xa[..., ni] = 1
@@ -113,7 +134,7 @@ def _input_weights(w_ih: np.ndarray, bias: np.ndarray | None, scale: np.ndarray 
     """``[W_ih | bias]`` with row k multiplied by ``scale[k]``: the weight of the input-projection GEMM."""
     if bias is None:
         return w_ih if scale is None else w_ih * scale[:, None]
-    wb = np.empty((w_ih.shape[0], w_ih.shape[1] + 1), dtype=w_ih.dtype)
+    wb = devices.array_module(w_ih).empty((w_ih.shape[0], w_ih.shape[1] + 1), dtype=w_ih.dtype)
     wb[:, :-1] = w_ih
     wb[:, -1] = bias
     if scale is not None:
@@ -123,11 +144,12 @@ def _input_weights(w_ih: np.ndarray, bias: np.ndarray | None, scale: np.ndarray 
 
 def _hidden_weights_t(w_hh: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     """``W_hh^T`` (H, gates*H), column k multiplied by ``scale[k]``, C-contiguous for the per-step GEMM."""
-    out = np.empty(w_hh.shape[::-1], dtype=w_hh.dtype)
+    xp = devices.array_module(w_hh)
+    out = xp.empty(w_hh.shape[::-1], dtype=w_hh.dtype)
     if scale is None:
-        np.copyto(out, w_hh.T)
+        xp.copyto(out, w_hh.T)
     else:
-        _mul(w_hh.T, scale, out=out)
+        xp.multiply(w_hh.T, scale, out=out)
     return out
 
 
@@ -158,7 +180,8 @@ def _last_rows(buf: np.ndarray, nt: int, reverse: bool, lengths: np.ndarray | No
         return buf[0]
     if lengths is None:
         return buf[nt]
-    return buf[lengths, np.arange(buf.shape[1])]
+    xp = devices.array_module(buf)
+    return buf[_on(xp, lengths), xp.arange(buf.shape[1])]  # lengths: host ints, as PyTorch takes them
 
 
 def _outputs_buffer(
@@ -171,7 +194,7 @@ def _outputs_buffer(
     """
     if not (reverse and batch_sizes is not None):
         return hbuf
-    out = _pool.take_output(hbuf.shape, hbuf.dtype, zero=True)
+    out = _pool.take_output(hbuf.shape, hbuf.dtype, zero=True, like=hbuf)
     out[:nt] = hbuf[:nt]
     for _t, p, _q, _n, lo, hi in plan:
         if hi > lo and p < nt:
@@ -187,8 +210,9 @@ def _start(ctx: Function, reverse: bool, batch_sizes: Any) -> None:
 def _project(ctx: Function, x, w_ih, bias, scale, batch_first):
     """The input projection of every time step, one GEMM: ``A = [x | 1] @ [W_ih | b]^T``, shape (T, N, G)."""
     xa, nt, nb = _augment(ctx.owned, x, bias, batch_first)
-    acts = _pool.take_owned(ctx.owned, (nt, nb, w_ih.shape[0]), x.dtype)
-    _matmul(xa, _input_weights(w_ih, bias, scale).T, out=acts.reshape(nt * nb, -1))
+    acts = _pool.take_owned(ctx.owned, (nt, nb, w_ih.shape[0]), x.dtype, like=x)
+    matmul = _kernels(devices.array_module(x))[0]
+    matmul(xa, _input_weights(w_ih, bias, scale).T, out=acts.reshape(nt * nb, -1))
     ctx.xa, ctx.x_shape, ctx.batch_first, ctx.w_ih = xa, x.shape, batch_first, w_ih
     return acts, nt, nb
 
@@ -204,10 +228,11 @@ def _input_grad(ctx: Function, dx: np.ndarray) -> np.ndarray:
 def _input_grads(ctx: Function, d2: np.ndarray, has_bias: bool, needs: tuple) -> tuple:
     """``dx = dA @ W_ih`` and ``[dW_ih | db] = dA^T @ [x | 1]``: one GEMM each over all steps."""
     dx = dw = db = None
+    matmul = _kernels(devices.array_module(d2))[0]
     if needs[0]:
-        dx = _input_grad(ctx, _matmul(d2, ctx.w_ih))
+        dx = _input_grad(ctx, matmul(d2, ctx.w_ih))
     if needs[1] or (has_bias and (needs[3] or needs[4])):
-        dwb = _matmul(d2.T, ctx.xa)
+        dwb = matmul(d2.T, ctx.xa)
         dw = dwb[:, :-1] if has_bias else dwb
         db = dwb[:, -1] if has_bias else None
     return dx, dw, db
@@ -218,18 +243,18 @@ def _hidden_owner(ctx: Function) -> list | None:
     return ctx.owned if ctx.reverse and ctx.padded else None
 
 
-def _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, extra_rows, owner=None):
+def _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, extra_rows, owner=None, like=None):
     """The state buffer ``(T + 1 + extra_rows, N, H)`` with the initial state in its row.
 
     With ``owner`` (a list) the buffer is internal to the node; without, it is
     the array returned to the caller (except in the reverse direction with
-    lengths, see :func:`_outputs_buffer`).
+    lengths, see :func:`_outputs_buffer`). ``like``: an array on the device the buffer is for.
     """
     shape, zero = (nt + 1 + extra_rows, nb, nh), batch_sizes is not None  # padded positions read as zero
     if owner is None:
-        buf = _pool.take_output(shape, dtype, zero)
+        buf = _pool.take_output(shape, dtype, zero, like=like)
     else:
-        buf = _pool.take_owned(owner, shape, dtype, zero)
+        buf = _pool.take_owned(owner, shape, dtype, zero, like=like)
     row = nt if reverse else 0
     if h0 is None:
         buf[row] = 0
@@ -247,11 +272,12 @@ class RNNLayer(Function):
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, relu=False, reverse=False, batch_sizes=None,
                 batch_first=False, lengths=None):
         _start(ctx, reverse, batch_sizes)
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(devices.array_module(x))
         bias = None if b_ih is None else b_ih + b_hh
         acts, nt, nb = _project(ctx, x, w_ih, bias, None, batch_first)
         nh = w_hh.shape[1]
         plan = _plan(nt, reverse, batch_sizes, nb)
-        hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx))
+        hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx), like=x)
         whh_t = _hidden_weights_t(w_hh, None)
         with serial_blas(nb * nh * nh):
             for t, p, q, n, lo, hi in plan:
@@ -277,13 +303,14 @@ class RNNLayer(Function):
         # h = tanh(a):  da = dh * (1 - h^2);   h = relu(a):  da = dh * [h > 0]
         # a = x W_ih^T + b_ih + h_prev W_hh^T + b_hh:  dh_prev = da W_hh (carried to the step before)
         nt, nb, nh = ctx.shape
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(devices.array_module(g))
         hbuf, w_hh, relu = ctx.hbuf, ctx.w_hh, ctx.relu
         needs = ctx.needs_input_grad
         off = 0 if ctx.reverse else 1
         gout = g[off:off + nt]
         dhs = g[nt + 1].copy()  # the gradient reaching each sequence's state, h_n's to begin with
         scratch: list = []
-        d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded)
+        d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)
         with serial_blas(nb * nh * nh):
             for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
                 dh = dhs[:n]
@@ -334,21 +361,23 @@ class LSTMLayer(Function):
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False, batch_sizes=None,
                 batch_first=False, lengths=None):
         _start(ctx, reverse, batch_sizes)
+        xp = devices.array_module(x)
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(xp)
         nh = w_hh.shape[1]
-        scale = _lstm_scale(nh, w_ih.dtype)
+        scale = _on(xp, _lstm_scale(nh, w_ih.dtype))
         bias = None if b_ih is None else b_ih + b_hh
         acts, nt, nb = _project(ctx, x, w_ih, bias, scale, batch_first)  # A = -a (i, f, o), -2a (g)
         plan = _plan(nt, reverse, batch_sizes, nb)
         dtype = acts.dtype
-        hbuf = _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, 2, _hidden_owner(ctx))
-        cbuf = _state_rows(c0, nt, nb, nh, dtype, reverse, batch_sizes, 0, ctx.owned)
-        g_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype)  # g = tanh(a_g), kept for backward
-        tc_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype)  # tanh(c_t), kept for backward
+        hbuf = _state_rows(h0, nt, nb, nh, dtype, reverse, batch_sizes, 2, _hidden_owner(ctx), like=x)
+        cbuf = _state_rows(c0, nt, nb, nh, dtype, reverse, batch_sizes, 0, ctx.owned, like=x)
+        g_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype, like=x)  # g = tanh(a_g), kept for backward
+        tc_all = _pool.take_owned(ctx.owned, (nt, nb, nh), dtype, like=x)  # tanh(c_t), kept for backward
         whh_t = _hidden_weights_t(w_hh, scale)
-        tmp, tmp_h = np.empty((nb, 4 * nh), dtype=dtype), np.empty((nb, nh), dtype=dtype)
+        tmp, tmp_h = xp.empty((nb, 4 * nh), dtype=dtype), xp.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
         # e^-x = inf for very negative x gives sigma = 0, as it should
-        with np.errstate(over="ignore"), serial_blas(nb * nh * 4 * nh):
+        with devices.errstate(x, over="ignore"), serial_blas(nb * nh * 4 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -390,17 +419,19 @@ class LSTMLayer(Function):
         # The loop stores da_g / 4 (one s (1 - s) pass over all gates); the 4 multiplies the g rows
         # of W_hh in the per-step GEMM and of dW_hh, [dW_ih | db] and W_ih after the loop.
         nt, nb, nh = ctx.shape
+        xp = devices.array_module(g)
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(xp)
         acts, hbuf, cbuf, tc_all, g_all = ctx.acts, ctx.hbuf, ctx.cbuf, ctx.tc, ctx.g
         needs = ctx.needs_input_grad
         k2, k3 = 2 * nh, 3 * nh
-        four = _lstm_g_factor(nh, g.dtype)
+        four = _on(xp, _lstm_g_factor(nh, g.dtype))
         w_hh4 = ctx.w_hh * four[:, None]
         off = 0 if ctx.reverse else 1
         gout = g[off:off + nt]
         dhs, dcs = g[nt + 1].copy(), g[nt + 2].copy()
         scratch: list = []
-        d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded)
-        tmp_h, tmp4 = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, 4 * nh), dtype=g.dtype)
+        d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded, like=g)
+        tmp_h, tmp4 = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, 4 * nh), dtype=g.dtype)
         with serial_blas(nb * nh * 4 * nh):
             for t, p, q, n, _lo, _hi in reversed(ctx.plan):
                 a = acts[t, :n]
@@ -471,22 +502,24 @@ class GRULayer(Function):
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, reverse=False, batch_sizes=None, batch_first=False,
                 lengths=None):
         _start(ctx, reverse, batch_sizes)
+        xp = devices.array_module(x)
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(xp)
         nh = w_hh.shape[1]
         k2 = 2 * nh
-        scale = _gru_scale(nh, w_ih.dtype)
+        scale = _on(xp, _gru_scale(nh, w_ih.dtype))
         bias = None
         if b_ih is not None:  # b_hr and b_hz join b_ih; b_hn stays inside r * (...)
             bias = b_ih.copy()
             bias[:k2] += b_hh[:k2]
         acts, nt, nb = _project(ctx, x, w_ih, bias, scale, batch_first)  # A = -a (r, z), a (n)
         plan = _plan(nt, reverse, batch_sizes, nb)
-        hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx))
+        hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx), like=x)
         # h W_hh^T (+ b_hn); its n part is kept for backward
-        hh_all = _pool.take_owned(ctx.owned, (nt, nb, 3 * nh), acts.dtype)
+        hh_all = _pool.take_owned(ctx.owned, (nt, nb, 3 * nh), acts.dtype, like=x)
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
-        tmp = np.empty((nb, nh), dtype=acts.dtype)
-        with np.errstate(over="ignore"), serial_blas(nb * nh * 3 * nh):
+        tmp = xp.empty((nb, nh), dtype=acts.dtype)
+        with devices.errstate(x, over="ignore"), serial_blas(nb * nh * 3 * nh):
             for t, p, q, n, lo, hi in plan:
                 if hi > lo:
                     hbuf[p, lo:hi] = hbuf[nt, lo:hi]
@@ -525,6 +558,8 @@ class GRULayer(Function):
         # hidden side [dpre_r, dpre_z, dhn] feeds dh_prev = (.) W_hh and dW_hh;
         # input side [dpre_r, dpre_z, dpre_n] feeds dx, dW_ih and db_ih.
         nt, nb, nh = ctx.shape
+        xp = devices.array_module(g)
+        _matmul, _add, _sub, _mul, _div, _exp, _tanh, _maximum = _kernels(xp)
         k2 = 2 * nh
         acts, hh_all, hbuf, w_hh, w_ih = ctx.acts, ctx.hh, ctx.hbuf, ctx.w_hh, ctx.w_ih
         needs = ctx.needs_input_grad
@@ -532,10 +567,11 @@ class GRULayer(Function):
         gout = g[off:off + nt]
         dhs = g[nt + 1].copy()
         scratch: list = []
-        dhh = _pool.take_owned(scratch, (nt, nb, 3 * nh), g.dtype, ctx.padded)  # [dpre_r, dpre_z, dhn]
-        dxn = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded)  # dpre_n
-        dhz_buf, u_buf = np.empty((nb, nh), dtype=g.dtype), np.empty((nb, nh), dtype=g.dtype)
-        d_buf = np.empty((nb, k2), dtype=g.dtype)
+        # [dpre_r, dpre_z, dhn]
+        dhh = _pool.take_owned(scratch, (nt, nb, 3 * nh), g.dtype, ctx.padded, like=g)
+        dxn = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)  # dpre_n
+        dhz_buf, u_buf = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, nh), dtype=g.dtype)
+        d_buf = xp.empty((nb, k2), dtype=g.dtype)
         with serial_blas(nb * nh * 3 * nh):
             for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
                 a = acts[t, :n]
@@ -568,7 +604,7 @@ class GRULayer(Function):
             dx = _input_grad(ctx, dx)
         if needs[1] or (ctx.has_bias and needs[3]):
             xa = ctx.xa
-            dwb = np.empty((3 * nh, xa.shape[1]), dtype=g.dtype)
+            dwb = xp.empty((3 * nh, xa.shape[1]), dtype=g.dtype)
             _matmul(dhh2[:, :k2].T, xa, out=dwb[:k2])
             _matmul(dxn2.T, xa, out=dwb[k2:])
             dw_ih = dwb[:, :-1] if ctx.has_bias else dwb
@@ -577,7 +613,7 @@ class GRULayer(Function):
             prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
             dw_hh = _matmul(dhh2.T, prev)
         if ctx.has_bias and needs[4]:
-            db_hh = np.add.reduce(dhh2, axis=0)
+            db_hh = dhh2.sum(axis=0)  # ndarray.sum is np.add.reduce: the same sums
         _pool.give_all(scratch)
         return dx, dw_ih, dw_hh, db_ih, db_hh, (dhs if needs[5] else None)
 
@@ -602,8 +638,14 @@ def _layer_options(x: Tensor, reverse: bool, batch_first: bool, batch_sizes: Any
         "reverse": bool(reverse),
         "batch_sizes": None if batch_sizes is None else tuple(int(b) for b in batch_sizes),
         "batch_first": bool(batch_first),
-        "lengths": None if lengths is None else np.asarray(lengths, dtype=np.int64),
+        # host ints (they steer the loop), as PyTorch reads them; one copy if they live on a device
+        "lengths": None if lengths is None else np.asarray(_host(lengths), dtype=np.int64),
     }
+
+
+def _host(v: Any) -> Any:
+    """A Tensor's or a device array's values on the host (one copy); anything else as it is."""
+    return devices.to_host(v._array if isinstance(v, Tensor) else v)
 
 
 def _time_steps(x: Tensor, batch_first: bool) -> int:

@@ -13,21 +13,23 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import cast
+from chainrule.ops.elementwise import cast, constant
 from chainrule.tensor import Tensor
 
 # ``max(dim)`` and ``min(dim)`` return these, like torch.return_types.
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+_errstate = devices.errstate  # NumPy's error state on the CPU, nothing on a device
 
 
 def _expand(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
     """The output gradient reshaped so that it broadcasts against the input."""
     if not keepdim and axes is not None and len(shape):
-        g = np.expand_dims(g, axes)
+        g = _xp(g).expand_dims(g, axes)
     return g
 
 
@@ -50,14 +52,17 @@ def _accumulating_input(x: Tensor, dtype: Any) -> Tensor:
 
 def _spread(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
     """The gradient of a reduction's output, repeated over the reduced axes (a broadcast view)."""
+    xp = _xp(g)
     if g.ndim == 0:  # reduced to one number: a constant array, made in C
-        return np.full(shape, g, dtype=g.dtype)
-    return np.broadcast_to(_expand(g, axes, keepdim, shape), shape)
+        return xp.full(shape, g, dtype=g.dtype)
+    return xp.broadcast_to(_expand(g, axes, keepdim, shape), shape)
 
 
 class Sum(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if type(a) is not np.ndarray:
+            return a.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
         return np.add.reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
 
     def backward(ctx, g):
@@ -68,39 +73,44 @@ class Sum(Function):
 class Mean(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        total = np.add.reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+        ax = _dims.numpy_axes(axes, a.ndim)
+        if type(a) is np.ndarray:
+            total = np.add.reduce(a, axis=ax, keepdims=keepdim)
+        else:
+            total = a.sum(axis=ax, keepdims=keepdim)
         ctx.count = a.size // builtins.max(total.size, 1) if a.size else 0
-        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as in NumPy
-            return total / np.asarray(ctx.count, dtype=a.dtype)
+        with _errstate(a, invalid="ignore"):  # the mean of nothing is nan, as in NumPy
+            return total / constant(ctx.count, a.dtype, a)
 
     def backward(ctx, g):
         # each of the N averaged elements has slope 1/N
         return _spread(
-            g / np.asarray(builtins.max(ctx.count, 1), dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape
+            g / constant(builtins.max(ctx.count, 1), g.dtype, g), ctx.axes, ctx.keepdim, ctx.shape
         )
 
 
 class Prod(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.a, ctx.axes, ctx.keepdim = a, axes, keepdim
-        return np.prod(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
+        return _xp(a).prod(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=keepdim)
 
     def backward(ctx, g):
         # d(prod)/da_i is the product of all the other elements; computed from
         # exclusive running products from both ends, so zeros are handled exactly.
         a, axes = ctx.a, ctx.axes
+        xp = _xp(a)
         if a.ndim == 0:
-            return g * np.ones_like(a)
+            return g * xp.ones_like(a)
         red = tuple(range(a.ndim)) if axes is None else axes
         keep = [i for i in range(a.ndim) if i not in red]
         order = keep + list(red)
-        moved = np.transpose(a, order)
+        moved = xp.transpose(a, order)
         flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
-        left = np.ones_like(flat)
-        right = np.ones_like(flat)
-        left[..., 1:] = np.cumprod(flat[..., :-1], axis=-1)
-        right[..., :-1] = np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1]
-        others = np.transpose((left * right).reshape(moved.shape), np.argsort(order))
+        left = xp.ones_like(flat)
+        right = xp.ones_like(flat)
+        left[..., 1:] = xp.cumprod(flat[..., :-1], axis=-1)
+        right[..., :-1] = xp.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1]
+        others = xp.transpose((left * right).reshape(moved.shape), tuple(np.argsort(order).tolist()))
         return _expand(g, axes, ctx.keepdim, a.shape) * others
 
 
@@ -108,10 +118,11 @@ class Extreme(Function):
     """amax/amin over some axes; ties share the gradient evenly (as PyTorch)."""
 
     def forward(ctx, a, axes, keepdim, largest):
-        reduce = np.max if largest else np.min
+        xp = _xp(a)
+        reduce = xp.max if largest else xp.min
         out = reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
         ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
-        return out if keepdim or a.ndim == 0 else np.squeeze(out, axis=axes)
+        return out if keepdim or a.ndim == 0 else xp.squeeze(out, axis=axes)
 
     def backward(ctx, g):
         a, axes = ctx.a, ctx.axes
@@ -128,57 +139,59 @@ class Var(Function):
         # a constant slice is then exactly 0 (its std gradient 0, as PyTorch),
         # and cancellation is smaller when the mean is large
         first = tuple(slice(0, 1) if ax is None or i in ax else slice(None) for i in range(a.ndim))
+        xp = _xp(a)
         shifted = a - a[first]
-        mean = np.mean(shifted, axis=ax, keepdims=True)
+        mean = xp.mean(shifted, axis=ax, keepdims=True)
         centered = shifted - mean
         n = a.size // builtins.max(mean.size, 1)
         ctx.centered, ctx.axes, ctx.keepdim, ctx.denom = centered, axes, keepdim, n - correction
         # degrees of freedom max(0, N - correction), as PyTorch: a correction >= N
         # gives inf or nan, never a negative variance
         dof = builtins.max(n - correction, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.sum(centered * centered, axis=ax, keepdims=keepdim) / np.asarray(dof, dtype=a.dtype)
+        with _errstate(a, divide="ignore", invalid="ignore"):
+            return xp.sum(centered * centered, axis=ax, keepdims=keepdim) / constant(dof, a.dtype, a)
 
     def backward(ctx, g):
         # d var / d a_i = 2 (a_i - mean) / (N - correction); the mean's own
         # dependence on a_i cancels because the centered values sum to zero.
         c = ctx.centered
-        with np.errstate(divide="ignore", invalid="ignore"):  # N <= correction: inf/nan, as PyTorch
-            return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / np.asarray(ctx.denom, c.dtype)) * c
+        with _errstate(c, divide="ignore", invalid="ignore"):  # N <= correction: inf/nan, as PyTorch
+            return _expand(g, ctx.axes, ctx.keepdim, c.shape) * (2 / constant(ctx.denom, c.dtype, c)) * c
 
 
 class Std(Var):
     def forward(ctx, a, axes, keepdim, correction):
-        ctx.std = np.sqrt(Var.forward(ctx, a, axes, keepdim, correction))
+        ctx.std = _xp(a).sqrt(Var.forward(ctx, a, axes, keepdim, correction))
         return ctx.std
 
     def backward(ctx, g):
         # d std = d var / (2 std); on a constant slice (std 0) PyTorch takes the
         # subgradient 0 rather than 0 * inf = nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(ctx.std == 0, 0, g / (2 * ctx.std))
+        with _errstate(g, divide="ignore", invalid="ignore"):
+            g = _xp(g).where(ctx.std == 0, 0, g / (2 * ctx.std))
         return Var.backward(ctx, g)
 
 
 class LogSumExp(Function):
     def forward(ctx, a, axes, keepdim):
         ax = _dims.numpy_axes(axes, a.ndim)
-        m = np.max(a, axis=ax, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
-        with np.errstate(divide="ignore"):
-            out = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
+        xp = _xp(a)
+        m = xp.max(a, axis=ax, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+        with _errstate(a, divide="ignore"):
+            out = xp.log(xp.sum(xp.exp(a - m), axis=ax, keepdims=True)) + m
         ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
-        return out if keepdim or a.ndim == 0 else np.squeeze(out, axis=axes)
+        return out if keepdim or a.ndim == 0 else xp.squeeze(out, axis=axes)
 
     def backward(ctx, g):
         # d logsumexp / d a_i = softmax(a)_i
-        return _expand(g, ctx.axes, ctx.keepdim, ctx.a.shape) * np.exp(ctx.a - ctx.out)
+        return _expand(g, ctx.axes, ctx.keepdim, ctx.a.shape) * _xp(g).exp(ctx.a - ctx.out)
 
 
 class CumSum(Function):
     def forward(ctx, a, dim):
         ctx.dim = dim
-        return a.copy() if a.ndim == 0 else np.cumsum(a, axis=dim)
+        return a.copy() if a.ndim == 0 else _xp(a).cumsum(a, axis=dim)
 
     def backward(ctx, g):
         # out_j = sum_{i<=j} a_i, so a_i collects g_j for every j >= i: the
@@ -186,7 +199,8 @@ class CumSum(Function):
         if g.ndim == 0:
             return g, None
         d = ctx.dim
-        return np.flip(np.cumsum(np.flip(g, d), axis=d), d), None
+        xp = _xp(g)
+        return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d), None
 
 
 @_dims.numpy_keywords
@@ -234,16 +248,17 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
         return Extreme.apply(x, None, False, largest)
     ax = _dims.axis(dim, x.ndim, name)
     _check_nonempty(x, (ax,), name)
+    xp = _xp(x._array)
     if x.ndim == 0:
-        return (MaxResult if largest else MinResult)(x * 1, Tensor._make(np.zeros((), np.int64), None))
-    idx = (np.argmax if largest else np.argmin)(x._array, axis=ax)
-    idx = np.expand_dims(idx, ax)
+        return (MaxResult if largest else MinResult)(x * 1, Tensor._make(xp.zeros((), np.int64), None))
+    idx = (xp.argmax if largest else xp.argmin)(x._array, axis=ax)
+    idx = xp.expand_dims(idx, ax)
     from chainrule.ops.shape import Gather
 
     values = Gather.apply(x, ax, idx)
     if not keepdim:
         values = values.squeeze(ax)
-        idx = np.squeeze(idx, ax)
+        idx = xp.squeeze(idx, ax)
     return (MaxResult if largest else MinResult)(values, Tensor._make(idx, None))
 
 
@@ -316,39 +331,41 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     return LogSumExp.apply(x, _dims.axes(dim, x.ndim, "logsumexp"), keepdim)
 
 
-def _arg(fn: Any, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+def _arg(fn: str, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    xp = _xp(x._array)
+    fn = getattr(xp, fn)  # argmax or argmin
     if dim is None:
         _check_nonempty(x, None, name)
-        idx = np.asarray(fn(x._array))
+        idx = xp.asarray(fn(x._array))
         return Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
     ax = _dims.axis(dim, x.ndim, name)
     _check_nonempty(x, (ax,), name)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), np.int64), None)
+        return Tensor._make(xp.zeros((), np.int64), None)
     return Tensor._make(fn(x._array, axis=ax, keepdims=keepdim), None)
 
 
 @_dims.numpy_keywords
 def argmax(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
-    return _arg(np.argmax, x, dim, keepdim, "argmax")
+    return _arg("argmax", x, dim, keepdim, "argmax")
 
 
 @_dims.numpy_keywords
 def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _arg(np.argmin, x, dim, keepdim, "argmin")
+    return _arg("argmin", x, dim, keepdim, "argmin")
 
 
 @_dims.numpy_keywords
 def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
-    return Tensor._make(np.any(x._array, axis=ax, keepdims=keepdim), None)
+    return Tensor._make(_xp(x._array).any(x._array, axis=ax, keepdims=keepdim), None)
 
 
 @_dims.numpy_keywords
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
-    return Tensor._make(np.all(x._array, axis=ax, keepdims=keepdim), None)
+    return Tensor._make(_xp(x._array).all(x._array, axis=ax, keepdims=keepdim), None)
 
 
 @_dims.numpy_keywords

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast
@@ -21,50 +21,63 @@ from chainrule.tensor import Tensor
 
 CummaxResult = namedtuple("cummax", ["values", "indices"])
 CumminResult = namedtuple("cummin", ["values", "indices"])
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+_errstate = devices.errstate  # NumPy's error state on the CPU, nothing on a device
 
 
 class Cumprod(Function):
     def forward(ctx, a, dim):
         ctx.a, ctx.dim = a, dim
-        return np.cumprod(a, axis=dim)
+        return _xp(a).cumprod(a, axis=dim)
 
     def backward(ctx, g):
         # out_j = prod_{k<=j} a_k, so d out_j / d a_i = P_{i-1} prod_{i<k<=j} a_k
         # (j >= i), with P the exclusive running product. Summing over j:
         # grad_i = P_{i-1} R_i, where R_i = g_i + a_{i+1} R_{i+1} (no division,
         # so zeros are handled exactly).
-        a = np.moveaxis(ctx.a, ctx.dim, 0)
-        gm = np.moveaxis(g, ctx.dim, 0)
+        xp = _xp(g)
+        a = xp.moveaxis(ctx.a, ctx.dim, 0)
+        gm = xp.moveaxis(g, ctx.dim, 0)
         n = a.shape[0]
-        exclusive = np.ones_like(a)
+        exclusive = xp.ones_like(a)
         if n > 1:
-            exclusive[1:] = np.cumprod(a[:-1], axis=0)
-        r = np.empty_like(gm)
+            exclusive[1:] = xp.cumprod(a[:-1], axis=0)
+        r = xp.empty_like(gm)
         if n:
             r[-1] = gm[-1]
         for i in range(n - 2, -1, -1):
             r[i] = gm[i] + a[i + 1] * r[i + 1]
-        return np.moveaxis(exclusive * r, 0, ctx.dim), None
+        return xp.moveaxis(exclusive * r, 0, ctx.dim), None
 
 
 class Logcumsumexp(Function):
     def forward(ctx, a, dim):
         ctx.a, ctx.dim = a, dim
-        ctx.out = np.logaddexp.accumulate(a, axis=dim)
+        if type(a) is np.ndarray:
+            ctx.out = np.logaddexp.accumulate(a, axis=dim)
+        else:  # CuPy's logaddexp has no accumulate: the same recurrence, one step per position
+            xp = _xp(a)
+            src = xp.moveaxis(a, dim, 0)
+            out = xp.empty_like(src)
+            out[:1] = src[:1]
+            for i in range(1, src.shape[0]):
+                xp.logaddexp(out[i - 1 : i], src[i : i + 1], out=out[i : i + 1])
+            ctx.out = xp.moveaxis(out, 0, dim)
         return ctx.out
 
     def backward(ctx, g):
         # out_j = log sum_{i<=j} exp(a_i): d out_j / d a_i = exp(a_i - out_j) for
         # i <= j, so grad_i = exp(a_i - s) * sum_{j>=i} g_j exp(s - out_j), with the
         # shift s = the slice's last output (the largest), computed in float64
+        xp = _xp(g)
         a, out, d = ctx.a.astype(np.float64), ctx.out.astype(np.float64), ctx.dim
         if a.shape[d] == 0:
-            return np.zeros_like(ctx.a), None
-        s = np.take(out, [-1], axis=d)
-        s = np.where(np.isfinite(s), s, 0)
-        with np.errstate(over="ignore", invalid="ignore"):
-            tail = np.flip(np.cumsum(np.flip(g * np.exp(s - out), d), axis=d), d)
-            grad = np.exp(a - s) * tail
+            return xp.zeros_like(ctx.a), None
+        s = out[(slice(None),) * d + (slice(-1, None),)]
+        s = xp.where(xp.isfinite(s), s, 0)
+        with _errstate(g, over="ignore", invalid="ignore"):
+            tail = xp.flip(xp.cumsum(xp.flip(g * xp.exp(s - out), d), axis=d), d)
+            grad = xp.exp(a - s) * tail
         return grad.astype(ctx.a.dtype, copy=False), None
 
 
@@ -101,27 +114,28 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
     # The index of the running extreme: a later equal value takes over (PyTorch's
     # rule, ties go to the last index); a NaN takes over and stays.
-    m = np.moveaxis(a, dim, 0)
-    idx = np.zeros(m.shape, dtype=np.int64)
+    xp = _xp(a)
+    m = xp.moveaxis(a, dim, 0)
+    idx = xp.zeros(m.shape, dtype=np.int64)
     if m.shape[0] == 0:
-        return np.moveaxis(idx, 0, dim)
+        return xp.moveaxis(idx, 0, dim)
     best = m[0].copy()
-    cur = np.zeros(m.shape[1:], dtype=np.int64)
+    cur = xp.zeros(m.shape[1:], dtype=np.int64)
     for i in range(1, m.shape[0]):
         v = m[i]
         better = (v >= best) if largest else (v <= best)
-        better = (better | np.isnan(v)) & ~np.isnan(best) if m.dtype.kind == "f" else better
-        cur = np.where(better, i, cur)
-        best = np.where(better, v, best)
+        better = (better | xp.isnan(v)) & ~xp.isnan(best) if m.dtype.kind == "f" else better
+        cur = xp.where(better, i, cur)
+        best = xp.where(better, v, best)
         idx[i] = cur
-    return np.moveaxis(idx, 0, dim)
+    return xp.moveaxis(idx, 0, dim)
 
 
 def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
     d = _scan_dim(x, dim, name)
     result = CummaxResult if largest else CumminResult
     if x.ndim == 0:
-        return result(x * 1, Tensor._make(np.zeros((), np.int64), None))
+        return result(x * 1, Tensor._make(_xp(x._array).zeros((), np.int64), None))
     idx = _running_index(x._array, d, largest)
     return result(Gather.apply(x, d, idx), Tensor._make(idx, None))
 

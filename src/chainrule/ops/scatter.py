@@ -5,6 +5,12 @@ Each returns a new tensor (the in-place ``scatter_`` family belongs to the
 Tensor). The backward sends each output position's gradient to whatever
 produced it: the input where it survived, the written source elements where
 they landed (gathered back from the same indices).
+
+On a device every op computes there except ``scatter_reduce`` (and
+``scatter(..., reduce=)``), whose prod/amax/amin scatters CuPy does not offer
+alike: it computes on the host, a round trip per forward and per backward.
+Index checks, ``masked_select`` and ``masked_scatter`` read a count or a bound
+back from the device (their output's size or an error depends on it).
 """
 
 from __future__ import annotations
@@ -13,18 +19,27 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import bool_mask, cast_to
-from chainrule.ops.shape import GetItem, expand, gather
+from chainrule.ops.shape import GetItem, expand, gather, index_input, key_on
 from chainrule.tensor import Tensor
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
 def _where(index: np.ndarray, dim: int) -> tuple[np.ndarray, ...]:
     """Full coordinates of the positions ``index`` names along ``dim`` (open grids elsewhere)."""
-    where = list(np.indices(index.shape, sparse=True))
+    if type(index) is np.ndarray:
+        where = list(np.indices(index.shape, sparse=True))
+    else:  # the same open grid on the index's device
+        xp = _xp(index)
+        nd = index.ndim
+        where = [
+            xp.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)) for i, n in enumerate(index.shape)
+        ]
     where[dim] = index
     return tuple(where)
 
@@ -35,9 +50,9 @@ def _region(index: np.ndarray) -> tuple[slice, ...]:
 
 class Scatter(Function):
     def forward(ctx, a, src, dim, index):
-        ctx.where, ctx.src_shape, ctx.region = _where(index, dim), np.shape(src), _region(index)
+        ctx.where, ctx.src_shape, ctx.region = _where(index, dim), getattr(src, "shape", ()), _region(index)
         out = a.copy()
-        out[ctx.where] = src[ctx.region] if np.ndim(src) else src
+        out[ctx.where] = src[ctx.region] if getattr(src, "ndim", 0) else src
         return out
 
     def backward(ctx, g):
@@ -46,7 +61,7 @@ class Scatter(Function):
         ga[ctx.where] = 0
         gsrc = None
         if ctx.needs_input_grad[1]:
-            gsrc = np.zeros(ctx.src_shape, g.dtype)
+            gsrc = _xp(g).zeros(ctx.src_shape, g.dtype)
             gsrc[ctx.region] = g[ctx.where]
         return ga, gsrc, None, None
 
@@ -55,18 +70,22 @@ class ScatterAdd(Function):
     def forward(ctx, a, src, dim, index):
         ctx.where, ctx.src_shape, ctx.region = _where(index, dim), src.shape, _region(index)
         out = a.copy()
-        np.add.at(out, ctx.where, src[ctx.region])
+        devices.scatter_add(out, ctx.where, src[ctx.region])
         return out
 
     def backward(ctx, g):
         # out = a + sum of the src elements sent to each position: slope 1 for both
-        gsrc = np.zeros(ctx.src_shape, g.dtype)
+        gsrc = _xp(g).zeros(ctx.src_shape, g.dtype)
         gsrc[ctx.region] = g[ctx.where]
         return g, gsrc, None, None
 
 
 class ScatterReduce(Function):
     def forward(ctx, a, src, dim, index, reduce, include_self):
+        # on a device: computed on the host (see the module's doc), the result moved back
+        ctx.device = None if type(a) is np.ndarray else devices.device_of(a)
+        if ctx.device is not None:
+            a, src, index = devices.to_host(a), devices.to_host(src), devices.to_host(index)
         where, region = _where(index, dim), _region(index)
         s = src[region]
         touched = np.zeros(a.shape, bool)
@@ -95,9 +114,11 @@ class ScatterReduce(Function):
             (np.maximum if reduce == "amax" else np.minimum).at(out, where, s)
         ctx.a, ctx.s, ctx.out, ctx.where, ctx.region = a, s, out, where, region
         ctx.touched, ctx.reduce, ctx.include_self, ctx.src_shape = touched, reduce, include_self, src.shape
-        return out
+        return out if ctx.device is None else devices.to_device(out, ctx.device)
 
     def backward(ctx, g):
+        if ctx.device is not None:
+            g = devices.to_host(g)
         a, s, out, where, touched = ctx.a, ctx.s, ctx.out, ctx.where, ctx.touched
         zero = np.zeros((), g.dtype)
         # a's element takes part where it was untouched, or where include_self keeps it
@@ -136,11 +157,14 @@ class ScatterReduce(Function):
             gs = np.where(s_hit, share[where], zero)
         gsrc = np.zeros(ctx.src_shape, g.dtype)
         gsrc[ctx.region] = gs
-        return ga.astype(g.dtype, copy=False), gsrc, None, None, None, None
+        ga = ga.astype(g.dtype, copy=False)
+        if ctx.device is not None:
+            ga, gsrc = devices.to_device(ga, ctx.device), devices.to_device(gsrc, ctx.device)
+        return ga, gsrc, None, None, None, None
 
 
 def _index_array(index: Any, op: str) -> np.ndarray:
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index_input(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got {idx.dtype}")
     return idx.astype(np.int64, copy=False)
@@ -150,7 +174,7 @@ def _scatter_args(x: Tensor, dim: Any, index: Any, src: Any, op: str) -> tuple[i
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     d = _dims.axis(dim, x.ndim, op)
-    idx = _index_array(index, op)
+    idx = key_on(_index_array(index, op), x._array)
     if idx.ndim != max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
         raise ValueError(f"{op}: index has {idx.ndim} dims {idx.shape} but the input has {x.ndim} {x.shape}")
     if x.ndim == 0:
@@ -182,11 +206,11 @@ def scatter(
             raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         idx = _index_array(index, "scatter")
         if not isinstance(src, Tensor):
-            src = Tensor._make(np.full(idx.shape, src, dtype=x._array.dtype), None)
+            src = Tensor._make(_xp(x._array).full(idx.shape, src, dtype=x._array.dtype), None)
         return scatter_reduce(x, dim, index, src, modes[reduce])
     d, idx, src = _scatter_args(x, dim, index, src, "scatter")
     if not isinstance(src, Tensor):
-        src = np.asarray(src, dtype=x._array.dtype)
+        src = _xp(x._array).asarray(src, dtype=x._array.dtype)
     return Scatter.apply(x, src, d, idx)
 
 
@@ -214,12 +238,15 @@ class IndexAdd(Function):
     def forward(ctx, a, src, dim, index, alpha):
         ctx.dim, ctx.index, ctx.alpha = dim, index, alpha
         out = a.copy()
-        np.add.at(np.moveaxis(out, dim, 0), index, np.moveaxis(src * alpha if alpha != 1 else src, dim, 0))
+        xp = _xp(a)
+        devices.scatter_add(
+            xp.moveaxis(out, dim, 0), index, xp.moveaxis(src * alpha if alpha != 1 else src, dim, 0)
+        )
         return out
 
     def backward(ctx, g):
         # out = a + alpha * (src's slices added at index): slope 1 and alpha
-        gs = np.take(g, ctx.index, axis=ctx.dim)
+        gs = _xp(g).take(g, ctx.index, axis=ctx.dim)
         return g, gs * ctx.alpha if ctx.alpha != 1 else gs, None, None, None
 
 
@@ -227,30 +254,33 @@ class IndexCopy(Function):
     def forward(ctx, a, src, dim, index):
         ctx.dim, ctx.index = dim, index
         out = a.copy()
-        np.moveaxis(out, dim, 0)[index] = np.moveaxis(src, dim, 0)
+        xp = _xp(a)
+        xp.moveaxis(out, dim, 0)[index] = xp.moveaxis(src, dim, 0)
         return out
 
     def backward(ctx, g):
         # the copied slices belong to src
+        xp = _xp(g)
         ga = g.copy()
-        np.moveaxis(ga, ctx.dim, 0)[ctx.index] = 0
-        return ga, np.take(g, ctx.index, axis=ctx.dim), None, None
+        xp.moveaxis(ga, ctx.dim, 0)[ctx.index] = 0
+        return ga, xp.take(g, ctx.index, axis=ctx.dim), None, None
 
 
 class IndexFill(Function):
     def forward(ctx, a, value, dim, index):
         ctx.dim, ctx.index = dim, index
         out = a.copy()
-        np.moveaxis(out, dim, 0)[index] = value
+        _xp(a).moveaxis(out, dim, 0)[index] = value
         return out
 
     def backward(ctx, g):
         # the filled slices hold value: a gets zero there, value the sum
+        xp = _xp(g)
         ga = g.copy()
-        np.moveaxis(ga, ctx.dim, 0)[ctx.index] = 0
+        xp.moveaxis(ga, ctx.dim, 0)[ctx.index] = 0
         gv = None
         if ctx.needs_input_grad[1]:
-            gv = np.moveaxis(g, ctx.dim, 0)[np.unique(ctx.index)].sum()
+            gv = xp.moveaxis(g, ctx.dim, 0)[xp.unique(ctx.index)].sum()
         return ga, gv, None, None
 
 
@@ -260,7 +290,7 @@ def _index_args(x: Tensor, dim: Any, index: Any, op: str) -> tuple[int, np.ndarr
     if x.ndim == 0:
         x = x.reshape(1)
     d = _dims.axis(dim, x.ndim, op)
-    idx = _index_array(index, op)
+    idx = key_on(_index_array(index, op), x._array)
     if idx.ndim > 1:
         raise IndexError(f"{op}: index must be a 1-D tensor, got shape {idx.shape}")
     idx = idx.reshape(-1)
@@ -312,36 +342,38 @@ def index_fill(x: Tensor, dim: int, index: Any, value: Any) -> Tensor:
 # ------------------------------------------------------------------- masks
 class MaskedSelect(Function):
     def forward(ctx, a, mask):
+        xp = _xp(a)
         shape = np.broadcast_shapes(a.shape, mask.shape)
-        ctx.mask = np.broadcast_to(mask, shape)
-        return np.broadcast_to(a, shape)[ctx.mask]
+        ctx.mask = xp.broadcast_to(mask, shape)
+        return xp.broadcast_to(a, shape)[ctx.mask]
 
     def backward(ctx, g):
         # each selected element goes back to its place (the engine sums broadcasts)
-        grad = np.zeros(ctx.mask.shape, g.dtype)
+        grad = _xp(g).zeros(ctx.mask.shape, g.dtype)
         grad[ctx.mask] = g
         return grad, None
 
 
 class MaskedScatter(Function):
     def forward(ctx, a, mask, src):
-        ctx.mask = np.broadcast_to(mask, a.shape)
-        ctx.count, ctx.src_shape = int(ctx.mask.sum()), src.shape
+        ctx.mask = _xp(a).broadcast_to(mask, a.shape)
+        ctx.count, ctx.src_shape = int(ctx.mask.sum()), src.shape  # read back on a device: a sync
         out = a.copy()
         out[ctx.mask] = src.reshape(-1)[: ctx.count]
         return out
 
     def backward(ctx, g):
         # masked positions took src's leading elements in order
-        ga = np.where(ctx.mask, np.zeros((), g.dtype), g)
-        gs = np.zeros(int(np.prod(ctx.src_shape)), g.dtype)
+        xp = _xp(g)
+        ga = xp.where(ctx.mask, xp.zeros((), g.dtype), g)
+        gs = xp.zeros(int(np.prod(ctx.src_shape)), g.dtype)
         gs[: ctx.count] = g[ctx.mask]
         return ga, None, gs.reshape(ctx.src_shape)
 
 
 def masked_select(x: Tensor, mask: Any) -> Tensor:
     """The elements of ``x`` where ``mask`` (broadcast with it) is True, as a 1-D tensor."""
-    m = bool_mask(mask, "masked_select")
+    m = key_on(bool_mask(mask, "masked_select"), x._array)
     try:
         np.broadcast_shapes(x.shape, m.shape)
     except ValueError:
@@ -353,14 +385,14 @@ def masked_select(x: Tensor, mask: Any) -> Tensor:
 
 def masked_scatter(x: Tensor, mask: Any, source: Tensor) -> Tensor:
     """A copy of ``x`` with the masked positions filled, in order, from ``source``'s elements."""
-    m = bool_mask(mask, "masked_scatter")
+    m = key_on(bool_mask(mask, "masked_scatter"), x._array)
     try:
         fits = np.broadcast_shapes(m.shape, x.shape) == x.shape
     except ValueError:
         fits = False
     if not fits:
         raise ValueError(f"masked_scatter: mask of shape {m.shape} does not broadcast to {x.shape}")
-    n = int(np.broadcast_to(m, x.shape).sum())
+    n = int(_xp(m).broadcast_to(m, x.shape).sum())
     if source.numel() < n:
         raise ValueError(
             f"masked_scatter: {n} masked positions but source has only {source.numel()} elements"
@@ -372,7 +404,7 @@ def masked_scatter(x: Tensor, mask: Any, source: Tensor) -> Tensor:
 def take_along_dim(x: Tensor, indices: Any, dim: int | None = None) -> Tensor:
     """``gather`` with broadcasting: ``x`` and ``indices`` broadcast in every dim but ``dim``;
     with ``dim=None``, indices into the flattened tensor."""
-    idx = _index_array(indices, "take_along_dim")
+    idx = key_on(_index_array(indices, "take_along_dim"), x._array)
     if dim is None:
         flat = x.reshape(-1)
         n = flat.shape[0]
@@ -391,4 +423,5 @@ def take_along_dim(x: Tensor, indices: Any, dim: int | None = None) -> Tensor:
     x_to[d], i_to[d] = x.shape[d], idx.shape[d]
     xb = expand(x, tuple(x_to)) if tuple(x_to) != x.shape else x
     n = x.shape[d]
-    return gather(xb, d, np.broadcast_to(np.where(idx < 0, idx + n, idx), tuple(i_to)))
+    xp = _xp(idx)
+    return gather(xb, d, xp.broadcast_to(xp.where(idx < 0, idx + n, idx), tuple(i_to)))

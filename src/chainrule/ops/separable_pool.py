@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.tensor import Tensor
 
@@ -112,8 +113,10 @@ def max_pool3d(
     if not return_indices:
         return y
     # the depth pass picked a slice per output; the 2-D pass knows where in that slice the max was
-    depth_idx = i2.numpy().reshape(n, c, ho, wo, do).transpose(0, 1, 4, 2, 3)
-    plane_idx = np.take_along_axis(i1.numpy().reshape(n, c, depth, ho, wo), depth_idx, axis=2)
+    # (index arrays on the input's device, through its array module)
+    xp = devices.array_module(i2._array)
+    depth_idx = i2._array.reshape(n, c, ho, wo, do).transpose(0, 1, 4, 2, 3)
+    plane_idx = xp.take_along_axis(i1._array.reshape(n, c, depth, ho, wo), depth_idx, axis=2)
     idx = depth_idx * (h * w) + plane_idx
     return y, Tensor._make(idx[0] if unbatched else idx, None)
 

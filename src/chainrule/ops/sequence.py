@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 
 __all__ = ["PadSequence", "ReorderBatch"]
@@ -24,7 +25,8 @@ class PadSequence(Function):
     def forward(ctx, *arrays, batch_first, value, left, max_len, dtype):
         batch = len(arrays)
         shape = (batch, max_len) if batch_first else (max_len, batch)
-        out = np.full((*shape, *arrays[0].shape[1:]), value, dtype=dtype)  # built in its final layout
+        xp = devices.array_module(*arrays)
+        out = xp.full((*shape, *arrays[0].shape[1:]), value, dtype=dtype)  # built in its final layout
         ctx.index = []
         for b, a in enumerate(arrays):
             steps = slice(max_len - a.shape[0], max_len) if left else slice(0, a.shape[0])
@@ -41,8 +43,11 @@ class ReorderBatch(Function):
     """Reorder the batch axis by a permutation (sorting by length and back); backward undoes it."""
 
     def forward(ctx, a, order, axis):
-        ctx.inverse, ctx.axis = np.argsort(order), axis
-        return np.take(a, order, axis=axis)
+        xp = devices.array_module(a)
+        if xp is not np:  # a host order (from the lengths) joins the array's device
+            order = devices.to_device(order, devices.device_of(a))
+        ctx.inverse, ctx.axis = xp.argsort(order), axis
+        return xp.take(a, order, axis=axis)
 
     def backward(ctx, g):
-        return np.take(g, ctx.inverse, axis=ctx.axis), None, None
+        return devices.array_module(g).take(g, ctx.inverse, axis=ctx.axis), None, None

@@ -13,10 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast_to, promote
 from chainrule.tensor import Tensor
+
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
+
+
+def index_input(index: Any) -> Any:
+    """An index argument's array: a tensor's, a device array as it is, anything else through NumPy."""
+    if isinstance(index, Tensor):
+        return index._array
+    return index if devices.is_device_array(index) else np.asarray(index)
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -38,15 +48,15 @@ class Reshape(Function):
 class Permute(Function):
     def forward(ctx, a, order):
         ctx.inverse = tuple(np.argsort(order))
-        return np.transpose(a, order)
+        return _xp(a).transpose(a, order)
 
     def backward(ctx, g):
-        return np.transpose(g, ctx.inverse), None
+        return _xp(g).transpose(g, ctx.inverse), None
 
 
 class Expand(Function):
     def forward(ctx, a, shape):
-        return np.broadcast_to(a, shape)
+        return _xp(a).broadcast_to(a, shape)
 
     def backward(ctx, g):
         # the engine sums the gradient over the broadcast axes
@@ -138,18 +148,21 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
 # ------------------------------------------------- flips, tiles, triangles
 class Flip(Function):
     def forward(ctx, a, axes):
+        xp = _xp(a)
         ctx.axes = axes
-        return np.flip(a, axes).copy()  # a copy, as torch.flip (not a view)
+        return xp.flip(a, axes).copy()  # a copy, as torch.flip (not a view)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # reversing is its own inverse: reverse the gradient along the same dims
-        return np.flip(g, ctx.axes), None
+        return xp.flip(g, ctx.axes), None
 
 
 class Repeat(Function):
     def forward(ctx, a, sizes):
+        xp = _xp(a)
         ctx.shape, ctx.sizes = a.shape, sizes
-        return np.tile(a, sizes)
+        return xp.tile(a, sizes)
 
     def backward(ctx, g):
         # every copy of an element contributed with slope 1: split each dim of g
@@ -160,19 +173,19 @@ class Repeat(Function):
 
 
 class Tril(Function):
-    keep = staticmethod(np.tril)
+    keep = "tril"  # the array module's function
 
     def forward(ctx, a, diagonal):
         ctx.diagonal = diagonal
-        return ctx.keep(a, diagonal)
+        return getattr(_xp(a), ctx.keep)(a, diagonal)
 
     def backward(ctx, g):
         # the kept entries pass the gradient through (slope 1), the zeroed ones get 0
-        return ctx.keep(g, ctx.diagonal), None
+        return getattr(_xp(g), ctx.keep)(g, ctx.diagonal), None
 
 
 class Triu(Tril):
-    keep = staticmethod(np.triu)
+    keep = "triu"
 
 
 def flip(x: Tensor, dims: Any) -> Tensor:
@@ -239,7 +252,7 @@ def _index_part(k: Any) -> Any:
         if k.dtype.kind == "f":
             raise IndexError(f"tensors used as indices must be integer or bool, got {k.dtype}")
         if k.ndim == 0 and k.dtype.kind in "iu":
-            return int(k)  # PyTorch indexes with a 0-d integer tensor as with an int
+            return int(k)  # PyTorch indexes with a 0-d integer tensor as with an int (on a GPU: a sync)
         return k
     if isinstance(k, list):
         arr = np.asarray(k)
@@ -260,6 +273,21 @@ def _is_int(k: Any) -> bool:
     return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
 
 
+def _is_array(k: Any) -> bool:
+    """An index array: NumPy's, or a device's (a CUDA tensor's index)."""
+    return isinstance(k, np.ndarray) or devices.is_device_array(k)
+
+
+def key_on(key: Any, like: Any) -> Any:
+    """``key`` with its host index arrays (from lists) moved to the device of array ``like``."""
+    if type(like) is np.ndarray:
+        return key
+    where = devices.device_of(like)
+    if isinstance(key, tuple):
+        return tuple(devices.to_device(k, where) if isinstance(k, np.ndarray) else k for k in key)
+    return devices.to_device(key, where) if isinstance(key, np.ndarray) else key
+
+
 def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
     """The NumPy key for ``key`` and the ``layout`` that turns NumPy's result into PyTorch's."""
     key = index_key(key, shape)
@@ -268,16 +296,16 @@ def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
     parts = key
     if not (
         builtins.any(_is_int(k) for k in parts)
-        and builtins.any(isinstance(k, np.ndarray) and k.ndim > 0 for k in parts)
+        and builtins.any(_is_array(k) and k.ndim > 0 for k in parts)
     ):
         return key, None
     if builtins.any(
-        isinstance(k, (bool, np.bool_)) or (isinstance(k, np.ndarray) and k.ndim == 0) for k in parts
+        isinstance(k, (bool, np.bool_)) or (_is_array(k) and k.ndim == 0) for k in parts
     ):
         return key, None  # a scalar mask: NumPy's rule
     consumed = 0
     for k in parts:
-        if isinstance(k, np.ndarray):
+        if _is_array(k):
             consumed += k.ndim if k.dtype == np.bool_ else 1
         elif k is not None and k is not Ellipsis:
             consumed += 1
@@ -294,7 +322,7 @@ def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
         if k is None:
             npkey.append(None)
             kinds.append("N")
-        elif isinstance(k, np.ndarray):
+        elif _is_array(k):
             npkey.append(k)
             kinds.append("A")
             dim += k.ndim if k.dtype == np.bool_ else 1
@@ -318,7 +346,7 @@ def torch_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
         npkey.append(slice(None))
         kinds.append("S")
         dim += 1
-    arrays = [k for k in npkey if isinstance(k, np.ndarray)]
+    arrays = [k for k in npkey if _is_array(k)]
     n_broadcast = builtins.max(1 if k.dtype == np.bool_ else k.ndim for k in arrays)
 
     def order(ids: list[int]) -> list[Any]:
@@ -344,33 +372,37 @@ def to_torch_layout(out: np.ndarray, layout: Any) -> np.ndarray:
     """NumPy's result of the converted key, rearranged as PyTorch's result."""
     if layout is None:
         return out
-    return np.squeeze(out, layout[0]).transpose(layout[1])
+    return out.squeeze(axis=layout[0]).transpose(layout[1])
 
 
 def to_numpy_layout(a: np.ndarray, layout: Any) -> np.ndarray:
     """The inverse of :func:`to_torch_layout` (for gradients and written values)."""
     if layout is None:
         return a
-    return np.expand_dims(a.transpose(np.argsort(layout[1])), layout[0])
+    return _xp(a).expand_dims(a.transpose(tuple(np.argsort(layout[1]).tolist())), layout[0])
 
 
 def _torch_shape(shape: tuple[int, ...], npkey: Any, layout: Any) -> tuple[int, ...]:
-    probe = np.broadcast_to(np.zeros((), np.int8), shape)[npkey]
+    xp = _xp(*npkey) if isinstance(npkey, tuple) else _xp(npkey)
+    probe = xp.broadcast_to(xp.zeros((), np.int8), shape)[npkey]
     return to_torch_layout(probe, layout).shape
 
 
 def write(a: np.ndarray, key: Any, value: Any) -> None:
     """``a[key] = value`` in place, with PyTorch's indexing rule."""
     npkey, layout = torch_key(key, a.shape)
+    npkey = key_on(npkey, a)
+    if type(a) is not np.ndarray and not devices.is_device_array(value):
+        value = _xp(a).asarray(value)  # numbers and host values join the array's device
     if layout is not None:
-        value = to_numpy_layout(np.broadcast_to(value, _torch_shape(a.shape, npkey, layout)), layout)
+        value = to_numpy_layout(_xp(a).broadcast_to(value, _torch_shape(a.shape, npkey, layout)), layout)
     a[npkey] = value
 
 
 def _unique_positions(key: Any) -> bool:
     """True when no element can be selected twice (basic indexing and bool masks)."""
     parts = key if isinstance(key, tuple) else (key,)
-    return builtins.all(not isinstance(p, np.ndarray) or p.dtype == np.bool_ for p in parts)
+    return builtins.all(not _is_array(p) or p.dtype == np.bool_ for p in parts)
 
 
 class GetItem(Function):
@@ -379,20 +411,22 @@ class GetItem(Function):
         return to_torch_layout(a[key], layout)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # scatter the gradient back to the positions that were read; with
         # integer-array indices a position read twice collects both gradients
         g = to_numpy_layout(g, ctx.layout)
-        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
         if _unique_positions(ctx.key):
             grad[ctx.key] = g
         else:
-            np.add.at(grad, ctx.key, g)
+            devices.scatter_add(grad, ctx.key, g)
         return grad, None, None
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
     """NumPy/PyTorch indexing: ints, slices, None, Ellipsis, integer arrays, bool masks."""
     key, layout = torch_key(key, x.shape)
+    key = key_on(key, x._array)
     try:
         return GetItem.apply(x, key, layout)
     except IndexError as e:
@@ -403,10 +437,13 @@ class SetItem(Function):
     """``a[key] = value`` as a new array, so that both a and value get gradients."""
 
     def forward(ctx, a, value, key, layout=None):
+        xp = _xp(a)
         ctx.key, ctx.layout = key, layout
         out = a.copy()
+        if xp is not np and not devices.is_device_array(value):
+            value = xp.asarray(value)  # a number: onto the array's device
         if layout is not None:
-            value = to_numpy_layout(np.broadcast_to(value, _torch_shape(a.shape, key, layout)), layout)
+            value = to_numpy_layout(xp.broadcast_to(value, _torch_shape(a.shape, key, layout)), layout)
         out[key] = value
         return out
 
@@ -420,6 +457,7 @@ class SetItem(Function):
 def setitem(x: Tensor, key: Any, value: Any) -> Tensor:
     """The result of writing ``value`` at ``key`` into a copy of ``x`` (differentiable in both)."""
     key, layout = torch_key(key, x.shape)
+    key = key_on(key, x._array)
     if isinstance(value, Tensor) and value.dtype != x.dtype:
         value = cast_to(value, x.dtype)
     try:
@@ -430,16 +468,25 @@ def setitem(x: Tensor, key: Any, value: Any) -> Tensor:
 
 class Gather(Function):
     def forward(ctx, a, dim, index):
+        xp = _xp(a)
         region = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape))
         ctx.shape, ctx.dtype, ctx.dim, ctx.index, ctx.region = a.shape, a.dtype, dim, index, region
-        return np.take_along_axis(a[region], index, axis=dim)
+        return xp.take_along_axis(a[region], index, axis=dim)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # each output element came from one input element: send its gradient back there
-        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
         view = grad[ctx.region]
         index, dim = ctx.index, ctx.dim
-        if index.shape[dim] == 1:
+        if xp is not np:  # a device: an open grid of positions, and a scatter-add
+            where = [
+                xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                for d, n in enumerate(index.shape)
+            ]
+            where[dim] = index
+            devices.scatter_add(view, tuple(where), g)
+        elif index.shape[dim] == 1:
             np.put_along_axis(view, index, g, axis=dim)
         else:
             where = list(np.indices(index.shape, sparse=True))
@@ -451,7 +498,8 @@ class Gather(Function):
 @_dims.numpy_keywords
 def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (PyTorch's gather)."""
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index_input(index)
+    idx = key_on(idx, x._array)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
     d = _dims.axis(dim, x.ndim, "gather")
@@ -475,21 +523,24 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
 
 class IndexSelect(Function):
     def forward(ctx, a, dim, index):
+        xp = _xp(a)
         ctx.shape, ctx.dtype, ctx.dim, ctx.index = a.shape, a.dtype, dim, index
-        return np.take(a, index, axis=dim)
+        return xp.take(a, index, axis=dim)
 
     def backward(ctx, g):
+        xp = _xp(g)
         # output slice i is a copy of input slice index[i]: send its gradient
         # back there, summing where an index is repeated
-        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
-        np.add.at(np.moveaxis(grad, ctx.dim, 0), ctx.index, np.moveaxis(g, ctx.dim, 0))
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
+        devices.scatter_add(xp.moveaxis(grad, ctx.dim, 0), ctx.index, xp.moveaxis(g, ctx.dim, 0))
         return grad, None, None
 
 
 @_dims.numpy_keywords
 def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     """The slices of ``x`` at positions ``index`` (a 1-D integer tensor) along ``dim``, in that order."""
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index_input(index)
+    idx = key_on(idx, x._array)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"index_select: index must be an integer tensor, got {idx.dtype}")
     if idx.ndim > 1:
@@ -512,20 +563,20 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
 class Cat(Function):
     def forward(ctx, *arrays, dim):
         ctx.dim = dim
-        ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=dim)
+        ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1].tolist()
+        return _xp(*arrays).concatenate(arrays, axis=dim)
 
     def backward(ctx, g):
-        return tuple(np.split(g, ctx.bounds, axis=ctx.dim))
+        return tuple(_xp(g).split(g, ctx.bounds, axis=ctx.dim))
 
 
 class Stack(Function):
     def forward(ctx, *arrays, dim):
         ctx.dim = dim
-        return np.stack(arrays, axis=dim)
+        return _xp(*arrays).stack(arrays, axis=dim)
 
     def backward(ctx, g):
-        return tuple(np.moveaxis(g, ctx.dim, 0))
+        return tuple(_xp(g).moveaxis(g, ctx.dim, 0))
 
 
 def _joinable(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
@@ -613,11 +664,12 @@ def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 
 class Pad(Function):
     def forward(ctx, a, pairs, value):
+        xp = _xp(a)
         # pairs: (before, after) per dim; negative amounts crop
         out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, pairs, strict=True))
         if builtins.any(n < 0 for n in out_shape):
             raise ValueError(f"padding {pairs} makes a negative size from shape {a.shape}")
-        out = np.full(out_shape, value, dtype=a.dtype)
+        out = xp.full(out_shape, value, dtype=a.dtype)
         src = tuple(
             slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0))
             for n, (lo, hi) in zip(a.shape, pairs, strict=True)
@@ -631,7 +683,8 @@ class Pad(Function):
         return out
 
     def backward(ctx, g):
-        grad = np.zeros(ctx.shape, dtype=g.dtype)
+        xp = _xp(g)
+        grad = xp.zeros(ctx.shape, dtype=g.dtype)
         grad[ctx.src] = g[ctx.dst]
         return grad, None, None
 

@@ -3,7 +3,10 @@
 Each finds its indices with NumPy and gathers the values from the input at
 those indices (:class:`~chainrule.ops.shape.Gather`), so the gradient of a value
 flows back to the one element it came from; indices are not differentiable.
-NaN counts as larger than every number, as in PyTorch.
+NaN counts as larger than every number, as in PyTorch. On a device the
+indices are found there (CuPy's sorts are stable too); ``mode`` computes its
+indices on the host (it needs a running maximum that CuPy's ufuncs lack), and
+``unique`` and ``median`` without ``dim`` read back what sizes their output.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.ops import dims as _dims
 from chainrule.ops.shape import Gather, GetItem
 from chainrule.tensor import Tensor
@@ -22,6 +26,7 @@ TopkResult = namedtuple("topk", ["values", "indices"])
 KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
 MedianResult = namedtuple("median", ["values", "indices"])
 ModeResult = namedtuple("mode", ["values", "indices"])
+_xp = devices.array_module  # the array module of an op's inputs (NumPy on the CPU)
 
 
 def _index(idx: np.ndarray) -> Tensor:
@@ -30,12 +35,23 @@ def _index(idx: np.ndarray) -> Tensor:
 
 def _order(a: np.ndarray, dim: int, descending: bool) -> np.ndarray:
     """Stable sort order along ``dim``; descending keeps equal elements in their original order."""
+    xp = _xp(a)
     if not descending:
-        return np.argsort(a, axis=dim, kind="stable")
+        return xp.argsort(a, axis=dim, kind="stable")
     n = a.shape[dim]
-    rev = np.flip(a, dim)
+    rev = xp.flip(a, dim)
     # sort the reversed slice ascending (stable), read the result backwards, map back
-    return (n - 1) - np.flip(np.argsort(rev, axis=dim, kind="stable"), dim)
+    return (n - 1) - xp.flip(xp.argsort(rev, axis=dim, kind="stable"), dim)
+
+
+def _zero_index(x: Tensor) -> Tensor:
+    """The index 0 of a 0-d input, on its device."""
+    return _index(_xp(x._array).zeros((), np.int64))
+
+
+def _positions(order: np.ndarray, dim: int, start: int, stop: int) -> np.ndarray:
+    """``order[start:stop]`` along ``dim``, as a copy."""
+    return order[(slice(None),) * dim + (slice(start, stop),)].copy()
 
 
 def _take(x: Tensor, dim: int, idx: np.ndarray) -> Tensor:
@@ -53,7 +69,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     _check(x, "sort")
     d = _dims.axis(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return SortResult(x * 1, _index(np.zeros((), np.int64)))
+        return SortResult(x * 1, _zero_index(x))
     idx = _order(x._array, d, descending)
     return SortResult(_take(x, d, idx), _index(idx))
 
@@ -64,7 +80,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     _check(x, "argsort")
     d = _dims.axis(dim, x.ndim, "argsort")
     if x.ndim == 0:
-        return _index(np.zeros((), np.int64))
+        return _zero_index(x)
     return _index(_order(x._array, d, descending))
 
 
@@ -81,8 +97,8 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if not 0 <= k <= n:
         raise IndexError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return TopkResult(x * 1, _index(np.zeros((), np.int64)))
-    idx = np.take(_order(x._array, d, largest), np.arange(k), axis=d)
+        return TopkResult(x * 1, _zero_index(x))
+    idx = _positions(_order(x._array, d, largest), d, 0, k)
     return TopkResult(_take(x, d, idx), _index(idx))
 
 
@@ -91,7 +107,7 @@ def _select(x: Tensor, d: int, idx: np.ndarray, keepdim: bool, result: Any) -> A
     values = _take(x, d, idx)
     if not keepdim:
         values = GetItem.apply(values, (slice(None),) * d + (0,))
-        idx = np.squeeze(idx, d)
+        idx = idx.squeeze(axis=d)
     return result(values, _index(idx))
 
 
@@ -111,8 +127,8 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     if not 1 <= k <= n:
         raise IndexError(f"kthvalue: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return KthvalueResult(x * 1, _index(np.zeros((), np.int64)))
-    idx = np.take(_order(x._array, d, False), [k - 1], axis=d)
+        return KthvalueResult(x * 1, _zero_index(x))
+    idx = _positions(_order(x._array, d, False), d, k - 1, k)
     return _select(x, d, idx, keepdim, KthvalueResult)
 
 
@@ -121,23 +137,26 @@ def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The median (the lower middle value for an even count); with ``dim``, ``(values, indices)``."""
     _check(x, "median")
     if dim is None:
+        xp = _xp(x._array)
         if x._array.size == 0:
-            return Tensor._make(np.asarray(np.nan, x.dtype), None)
+            return Tensor._make(xp.asarray(np.nan, x.dtype), None)
         flat = x.reshape(-1)
-        nan = np.isnan(flat._array) if flat._array.dtype.kind == "f" else None
+        # on a device, the NaN test and the position are read back (they pick the element: a sync)
+        nan = xp.isnan(flat._array) if flat._array.dtype.kind == "f" else None
         if nan is not None and nan.any():  # NaN propagates, as in PyTorch (nanmedian skips it)
-            return GetItem.apply(flat, (int(np.argmax(nan)),))
+            return GetItem.apply(flat, (int(xp.argmax(nan)),))
         pos = _order(flat._array, 0, False)[(flat.shape[0] - 1) // 2]
         return GetItem.apply(flat, (int(pos),))
     d = _one_per_slice(x, dim, "median")
     if x.ndim == 0:
-        return MedianResult(x * 1, _index(np.zeros((), np.int64)))
+        return MedianResult(x * 1, _zero_index(x))
     n = x.shape[d]
-    idx = np.take(_order(x._array, d, False), [(n - 1) // 2], axis=d)
+    xp = _xp(x._array)
+    idx = _positions(_order(x._array, d, False), d, (n - 1) // 2, (n - 1) // 2 + 1)
     if x._array.dtype.kind == "f":  # a slice holding NaN gives its first NaN, as in PyTorch
-        nan = np.isnan(x._array)
+        nan = xp.isnan(x._array)
         has = nan.any(axis=d, keepdims=True)
-        idx = np.where(has, np.argmax(nan, axis=d, keepdims=True), idx)
+        idx = xp.where(has, xp.argmax(nan, axis=d, keepdims=True), idx)
     return _select(x, d, idx, keepdim, MedianResult)
 
 
@@ -146,9 +165,12 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and its last index."""
     d = _one_per_slice(x, dim, "mode")
     if x.ndim == 0:
-        return ModeResult(x * 1, _index(np.zeros((), np.int64)))
-    order = _order(x._array, d, False)
-    s = np.take_along_axis(x._array, order, axis=d)
+        return ModeResult(x * 1, _zero_index(x))
+    # the indices are found on the host (a running maximum, which CuPy's ufuncs lack: a round trip
+    # for a device input), the values gathered on the input's device
+    a = devices.to_host(x._array)
+    order = _order(a, d, False)
+    s = np.take_along_axis(a, order, axis=d)
     m = np.moveaxis(s, d, -1)
     n = m.shape[-1]
     # run lengths in the sorted slice: a run's count is read at its last element
@@ -163,7 +185,8 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     first_best = np.argmax(count == best_count, axis=-1)[..., None]
     order_m = np.moveaxis(order, d, -1)
     idx = np.take_along_axis(order_m, first_best, axis=-1)
-    return _select(x, d, np.moveaxis(idx, -1, d), keepdim, ModeResult)
+    idx = devices.to_device(np.moveaxis(idx, -1, d), devices.device_of(x._array))
+    return _select(x, d, idx, keepdim, ModeResult)
 
 
 @_dims.numpy_keywords
@@ -176,12 +199,13 @@ def unique(
 ) -> Any:
     """The distinct elements (sorted), optionally with inverse indices and counts (not differentiable)."""
     _check(x, "unique")
+    xp = _xp(x._array)  # on a device the number of distinct values is read back (a sync)
     if dim is None:
-        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True)
+        vals, inv, counts = xp.unique(x._array, return_inverse=True, return_counts=True)
         inv = inv.reshape(x.shape)
     else:
         d = _dims.axis(dim, x.ndim, "unique")
-        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True, axis=d)
+        vals, inv, counts = xp.unique(x._array, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
     out = [Tensor._make(vals, None)]
     if return_inverse:

@@ -1,6 +1,7 @@
 """Numerically stable special functions on NumPy arrays, written once for every op that needs them.
 
-These work on arrays, not tensors: they are the arithmetic inside forward and
+They compute through the array module of their input (NumPy on the CPU, CuPy
+on a GPU). These work on arrays, not tensors: they are the arithmetic inside forward and
 backward passes (activations, losses, GELU in BERT, attention's softmax), not
 differentiable ops themselves. Each is the fastest form found that stays exact
 in the tails and never overflows:
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 _SQRT1_2 = math.sqrt(0.5)
+_xp = devices.array_module  # NumPy for a CPU array, CuPy for a GPU one
 
 
 # ---------------------------------------------------------------- error function
@@ -82,14 +85,15 @@ def _horner(t: np.ndarray, num: tuple[float, ...], den: tuple[float, ...]) -> np
 
 def _exp_neg_square(y: np.ndarray) -> np.ndarray:
     """``exp(-y^2)`` without the rounding error of y^2: y = s + r with s a multiple of 1/16 (Cody)."""
-    s = np.trunc(y * 16.0)
+    xp = _xp(y)
+    s = xp.trunc(y * 16.0)
     s /= 16.0
     d = (y - s) * (y + s)  # y^2 - s^2, accurate; s^2 itself is exact
     s *= s
-    np.negative(s, out=s)
-    np.exp(s, out=s)
-    np.negative(d, out=d)
-    np.exp(d, out=d)
+    xp.negative(s, out=s)
+    xp.exp(s, out=s)
+    xp.negative(d, out=d)
+    xp.exp(d, out=d)
     s *= d
     return s
 
@@ -114,10 +118,51 @@ def _erfc_beyond_small(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _erfc_tail(y: Any) -> Any:
+    """``erfc(y)`` for y > 0.46875 on a device: both of Cody's tail approximations everywhere, then a
+    select (no read-back of which elements fall where; each side sees its inputs clipped to its range)."""
+    xp = _xp(y)
+    ym = xp.minimum(y, 4.0)
+    mid = _horner(ym, _C, _D) * _exp_neg_square(ym)
+    yb = xp.clip(y, 4.0, 30.0)  # NaN stays NaN, and goes to this side as on the CPU
+    z = 1.0 / (yb * yb)
+    r = _horner(z, _P, _Q)
+    r *= z
+    xp.subtract(_INV_SQRT_PI, r, out=r)
+    r /= yb
+    r *= _exp_neg_square(yb)
+    return xp.where(y <= 4.0, mid, r)
+
+
+def _error_function_device(a: Any, complement: bool, dtype: np.dtype, work: np.dtype) -> Any:
+    """The CPU's regions without gathering them by index: each approximation on the whole array, then
+    a select, so that a GPU never waits for a count of the elements in each region."""
+    xp = _xp(a)
+    x = a.astype(work, copy=False)
+    y = xp.abs(x)
+    xs = xp.clip(x, -_ERF_SMALL, _ERF_SMALL)  # x itself where it is small
+    e = xs * _horner(xs * xs, _A, _B)  # erf(x)
+    if complement:
+        e = 1.0 - e
+    c = _erfc_tail(xp.maximum(y, _ERF_SMALL))  # erfc(|x|)
+    if complement:
+        fix = c * -2.0
+        fix += 2.0
+        fix *= x < 0
+        c += fix
+    else:
+        c = 0.5 - c
+        c += 0.5
+        xp.copysign(c, x, out=c)
+    return xp.where(y <= _ERF_SMALL, e, c).astype(dtype, copy=False)
+
+
 def _error_function(x: Any, complement: bool) -> np.ndarray:
-    a = x._array if isinstance(x, Tensor) else np.asarray(x)
+    a = x._array if isinstance(x, Tensor) else x if devices.is_device_array(x) else np.asarray(x)
     dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     work = np.promote_types(dtype, np.float32)  # float16 computes in float32
+    if type(a) is not np.ndarray:
+        return _error_function_device(a, complement, dtype, work)
     flat = a.astype(work, copy=False).ravel()
     y = np.abs(flat)
     small = y <= _ERF_SMALL
@@ -181,12 +226,13 @@ def normal_cdf(a: np.ndarray) -> np.ndarray:
         cdf = erfc(a * -_SQRT1_2)
         cdf *= 0.5
         return cdf
+    xp = _xp(a)
     x = a if a.dtype == np.float32 else a.astype(np.float32)
-    z = np.abs(x)
+    z = xp.abs(x)
     z *= _SQRT1_2
     t = z * 0.5
     t += 1.0
-    np.reciprocal(t, out=t)
+    xp.reciprocal(t, out=t)
     p = t * _NR_ERFC[0]
     for c in _NR_ERFC[1:-1]:
         p += c
@@ -194,7 +240,7 @@ def normal_cdf(a: np.ndarray) -> np.ndarray:
     p += _NR_ERFC[-1]
     z *= z
     p -= z
-    np.exp(p, out=p)
+    xp.exp(p, out=p)
     p *= t
     p *= 0.5  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|), exact in relative terms
     # Phi(x) = 1 - Phi(-x) for x >= 0, added as a masked term so the x < 0 side stays exact
@@ -219,22 +265,24 @@ _FAST = (np.dtype(np.float32), np.dtype(np.float16))
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-a))``, exact in both tails and without overflow (no branch, no mask)."""
-    e = np.maximum(a, -_EXP_LIMIT.get(a.dtype, 88.0))
-    np.negative(e, out=e)
-    np.exp(e, out=e)
+    xp = _xp(a)
+    e = xp.maximum(a, -_EXP_LIMIT.get(a.dtype, 88.0))
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
     e += 1.0
-    return np.reciprocal(e, out=e)
+    return xp.reciprocal(e, out=e)
 
 
 def log1p(u: np.ndarray) -> np.ndarray:
     """``log(1 + u)`` (in place on u's copy). float32: log(w) + (u - (w - 1)) / w with w = 1 + u,
     which adds back the rounding error of 1 + u (exactly computable) to first order."""
+    xp = _xp(u)
     if u.dtype not in _FAST:
-        return np.log1p(u)
+        return xp.log1p(u)
     w = u + 1.0
-    r = np.log(w)
+    r = xp.log(w)
     err = w - 1.0
-    np.subtract(u, err, out=err)
+    xp.subtract(u, err, out=err)
     err /= w
     r += err
     return r
@@ -243,10 +291,11 @@ def log1p(u: np.ndarray) -> np.ndarray:
 def expm1_nonpositive(v: np.ndarray) -> np.ndarray:
     """``exp(v) - 1`` for v <= 0. float32: 2 t / (1 - t) with t = tanh(v / 2), which has no
     cancellation near 0 (tanh is accurate there) and tends to -1 as v -> -inf."""
+    xp = _xp(v)
     if v.dtype not in _FAST:
-        return np.expm1(v)
-    t = np.multiply(v, 0.5)
-    np.tanh(t, out=t)
+        return xp.expm1(v)
+    t = xp.multiply(v, 0.5)
+    xp.tanh(t, out=t)
     d = 1.0 - t
     t *= 2.0
     t /= d
@@ -255,11 +304,12 @@ def expm1_nonpositive(v: np.ndarray) -> np.ndarray:
 
 def softplus(a: np.ndarray) -> np.ndarray:
     """``log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|))``: no overflow for large a, exact for small."""
-    u = np.abs(a)
-    np.negative(u, out=u)
-    np.exp(u, out=u)
+    xp = _xp(a)
+    u = xp.abs(a)
+    xp.negative(u, out=u)
+    xp.exp(u, out=u)
     out = log1p(u)
-    out += np.maximum(a, 0.0)
+    out += xp.maximum(a, 0.0)
     return out
 
 
@@ -272,16 +322,17 @@ def softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True, base2: boo
     ``normalise=False`` the rows are left as exp(s - max), for a caller that
     scales a smaller result by it instead.
     """
-    m = np.max(s, axis=-1, keepdims=True)
+    xp = _xp(s)
+    m = xp.max(s, axis=-1, keepdims=True)
     if masked:
         # a fully masked row has max -inf; shifting by 0 instead leaves exp(-inf) = 0 everywhere
-        m[m == -np.inf] = 0.0
+        m = xp.where(m == -np.inf, 0.0, m).astype(m.dtype, copy=False)
     s -= m
-    (np.exp2 if base2 else np.exp)(s, out=s)
-    total = np.add.reduce(s, axis=-1, keepdims=True)
+    (xp.exp2 if base2 else xp.exp)(s, out=s)
+    total = s.sum(axis=-1, keepdims=True) if xp is not np else np.add.reduce(s, axis=-1, keepdims=True)
     if masked:
-        total[total == 0] = 1.0
-    np.reciprocal(total, out=total)
+        total = xp.where(total == 0, 1.0, total).astype(total.dtype, copy=False)
+    xp.reciprocal(total, out=total)
     if normalise:
         s *= total
     return total

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating
 from chainrule.tensor import Tensor
@@ -38,10 +39,11 @@ def _taps(k, d, s, p, out):
 def _im2col(x: np.ndarray, geo: tuple) -> np.ndarray:
     k, d, s, p, out = geo
     n, c = x.shape[:2]
-    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1]))) if any(p) else x
-    cols = np.empty((n, c, k[0], k[1], *out), dtype=x.dtype)
+    xp = devices.array_module(x)
+    padded = xp.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1]))) if any(p) else x
+    cols = xp.empty((n, c, k[0], k[1], *out), dtype=x.dtype)
     for i, j, (rows, columns) in _taps(k, d, s, p, out):
-        cols[:, :, i, j] = xp[:, :, rows, columns]
+        cols[:, :, i, j] = padded[:, :, rows, columns]
     return cols.reshape(n, c * k[0] * k[1], out[0] * out[1])
 
 
@@ -50,10 +52,11 @@ def _col2im(cols: np.ndarray, geo: tuple, size: tuple[int, int]) -> np.ndarray:
     n = cols.shape[0]
     c = cols.shape[1] // (k[0] * k[1])
     blocks = cols.reshape(n, c, k[0], k[1], *out)
-    xp = np.zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=cols.dtype)
+    xp = devices.array_module(cols)
+    padded = xp.zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=cols.dtype)
     for i, j, (rows, columns) in _taps(k, d, s, p, out):
-        xp[:, :, rows, columns] += blocks[:, :, i, j]
-    return np.ascontiguousarray(xp[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]])
+        padded[:, :, rows, columns] += blocks[:, :, i, j]
+    return xp.ascontiguousarray(padded[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]])
 
 
 class Unfold(Function):

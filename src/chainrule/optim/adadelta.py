@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import ParamsT
 from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, options, zeros_like
 from chainrule.tensor import Tensor
@@ -40,8 +41,9 @@ def adadelta_update(
     g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     square_avg *= rho
     square_avg += g * g * (1 - rho)
-    std = np.sqrt(square_avg + eps)
-    delta = np.sqrt(acc_delta + eps)
+    xp = devices.array_module(square_avg)
+    std = xp.sqrt(square_avg + eps)
+    delta = xp.sqrt(acc_delta + eps)
     delta /= std
     delta *= g
     acc_delta *= rho

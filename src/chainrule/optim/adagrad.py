@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
 from chainrule.optim.per_param import decayed_grad
 from chainrule.tensor import Tensor
@@ -48,7 +49,7 @@ def adagrad_update(
     g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += g * g
-    param -= g / (np.sqrt(state_sum) + eps) * clr
+    param -= g / (devices.array_module(state_sum).sqrt(state_sum) + eps) * clr
 
 
 class _AdagradScalars(NamedTuple):
@@ -92,7 +93,9 @@ class Adagrad(Optimizer):
                 state = self.state[p]
                 state["step"] = Tensor._make(np.zeros((), np.float32), None)
                 state["sum"] = Tensor._make(
-                    np.full(p._array.shape, group["initial_accumulator_value"], p._array.dtype), None
+                    devices.array_module(p._array).full(
+                        p._array.shape, group["initial_accumulator_value"], p._array.dtype
+                    ), None
                 )
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -107,8 +110,9 @@ class Adagrad(Optimizer):
         lr_decay = group["lr_decay"]
         weight_decay = group["weight_decay"]
         maximize = group["maximize"]
-        add, mul, div, sqrt = np.add, np.multiply, np.divide, np.sqrt
         for ch in chunks:
+            xp = ch.xp  # NumPy, or CuPy for parameters on a GPU
+            add, mul, div, sqrt = xp.add, xp.multiply, xp.divide, xp.sqrt
             step = ch.advance()
             s = ch.scalars
             s.eps[()] = group["eps"]

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number
 from chainrule.optim.per_param import decayed_grad
 
@@ -69,11 +70,11 @@ def adam_update(
     exp_avg_sq += g * (1 - beta2) * g
     v = exp_avg_sq
     if amsgrad:
-        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        devices.array_module(exp_avg_sq).maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         v = max_exp_avg_sq
     bias_correction1 = 1 - beta1**step
     bias_correction2 = 1 - beta2**step
-    denom = np.sqrt(v) / bias_correction2**0.5 + eps
+    denom = devices.array_module(v).sqrt(v) / bias_correction2**0.5 + eps
     param -= lr / bias_correction1 * (exp_avg / denom)
 
 
@@ -151,8 +152,9 @@ class Adam(Optimizer):
         decay = 1 - lr * weight_decay if weight_decay and group["decoupled_weight_decay"] else None
         coupled = weight_decay != 0 and decay is None
         w1 = 1 - beta1
-        add, sub, mul, div, sqrt = np.add, np.subtract, np.multiply, np.divide, np.sqrt
         for ch in chunks:
+            xp = ch.xp  # NumPy, or CuPy for parameters on a GPU
+            add, sub, mul, div, sqrt = xp.add, xp.subtract, xp.multiply, xp.divide, xp.sqrt
             step = ch.advance()
             # Bias corrections as Python floats, exactly as PyTorch computes them.
             bias_correction1 = 1 - beta1**step
@@ -187,7 +189,7 @@ class Adam(Optimizer):
             add(v, t, v)
             if amsgrad:
                 vmax = ch.bufs[2]
-                np.maximum(vmax, v, out=vmax)
+                ch.xp.maximum(vmax, v, out=vmax)
                 v = vmax
             # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  p -= lr / (1 - beta1^t) * m / denom
             sqrt(v, t)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import ParamsT
 from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, zeros_like
 from chainrule.tensor import Tensor
@@ -41,7 +42,8 @@ def adamax_update(
     g = decayed_grad(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize)
     lerp_(exp_avg, g, 1 - beta1)
     exp_inf *= beta2
-    np.maximum(exp_inf, np.abs(g) + param.dtype.type(eps), out=exp_inf)
+    xp = devices.array_module(exp_inf)
+    xp.maximum(exp_inf, xp.abs(g) + param.dtype.type(eps), out=exp_inf)
     clr = lr / (1 - beta1**step)
     param += exp_avg / exp_inf * param.dtype.type(-clr)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.optim.optimizer import Optimizer, ParamsT
 from chainrule.tensor import Tensor
@@ -35,7 +36,7 @@ def _cubic_interpolate(
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = d2_square**0.5
         if x1 <= x2:
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -58,7 +59,7 @@ def _strong_wolfe(
     max_ls: int = 25,
 ) -> tuple[float, np.ndarray, Any, int]:
     """A step ``t`` along ``d`` meeting the strong Wolfe conditions (bracketing, then zoom)."""
-    d_norm = np.abs(d).max()
+    d_norm = abs(d).max()
     g = g.copy()
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
@@ -139,6 +140,8 @@ def _strong_wolfe(
 
 def _wrap(value: Any) -> Any:
     """State values as PyTorch keeps them: arrays become Tensors."""
+    if devices.is_device_array(value):
+        return Tensor._make(value, None)
     if isinstance(value, np.ndarray | np.generic):
         return Tensor._make(np.asarray(value), None)
     if isinstance(value, list):
@@ -190,9 +193,10 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _gather_flat_grad(self) -> np.ndarray:
-        return np.concatenate(
+        xp = devices.array_module(self._params[0]._array)
+        return xp.concatenate(
             [
-                np.zeros(p._array.size, p._array.dtype) if p.grad is None else p.grad._array.reshape(-1)
+                xp.zeros(p._array.size, p._array.dtype) if p.grad is None else p.grad._array.reshape(-1)
                 for p in self._params
             ]
         )
@@ -210,7 +214,7 @@ class LBFGS(Optimizer):
         loss = float(self._closure(closure))
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._params, x):
-            np.copyto(p._array, saved)
+            devices.array_module(saved).copyto(p._array, saved)
             bump_version(p)
         return loss, flat_grad
 
@@ -243,7 +247,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:  # already optimal
+        if abs(flat_grad).max() <= tolerance_grad:  # already optimal
             return orig_loss
 
         d = _unwrap(state.get("d"))
@@ -294,7 +298,7 @@ class LBFGS(Optimizer):
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss
             # the step length: small on the first iteration, then lr
-            t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / abs(flat_grad).sum()) * lr if state["n_iter"] == 1 else lr
             gtd = flat_grad.dot(d)  # the directional derivative
             if gtd > -tolerance_change:
                 break
@@ -309,21 +313,21 @@ class LBFGS(Optimizer):
                     obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals
                 )
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = abs(flat_grad).max() <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:
                     # re-evaluate (not on the last iteration: step's caller does that)
                     loss = float(self._closure(closure))
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
             # stopping rules
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
+            if abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                 break
 
         state["d"] = _wrap(d)

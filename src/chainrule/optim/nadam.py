@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import ParamsT
 from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, scalar, zeros_like
 from chainrule.tensor import Tensor
@@ -53,7 +54,7 @@ def nadam_update(
     lerp_(exp_avg, g, 1 - beta1)
     exp_avg_sq *= beta2
     exp_avg_sq += g * g * (1 - beta2)
-    denom = np.sqrt(exp_avg_sq / param.dtype.type(bias_correction2))
+    denom = devices.array_module(exp_avg_sq).sqrt(exp_avg_sq / param.dtype.type(bias_correction2))
     product = float(mu_product)
     product_next = product * mu_next
     denom += param.dtype.type(eps)

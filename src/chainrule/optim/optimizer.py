@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.tensor import Tensor
 
@@ -91,6 +92,7 @@ class Chunk:
         "step_data",
         "tmp",
         "tviews",
+        "xp",
     )
 
     def grad(self, grads: list, maximize: bool) -> np.ndarray:
@@ -104,18 +106,18 @@ class Chunk:
             for view, i in zip(self.gviews, self.index):
                 view[...] = grads[i]._array
             if maximize:
-                np.negative(g, g)
+                self.xp.negative(g, g)
             return g
         g = grads[self.index[0]]._array
         if maximize:
-            np.negative(g, self.own_gbuf())
+            self.xp.negative(g, self.own_gbuf())
             return self.gbuf
         return g
 
     def own_gbuf(self) -> np.ndarray:
         """The chunk's gradient buffer, allocated the first time a single parameter needs one."""
         if self.gbuf is None:
-            self.gbuf = np.empty(self.tmp.shape, self.tmp.dtype)
+            self.gbuf = self.xp.empty(self.tmp.shape, self.tmp.dtype)
         return self.gbuf
 
     def add_weight_decay(self, g: np.ndarray, weight_decay: float) -> np.ndarray:
@@ -124,9 +126,9 @@ class Chunk:
         wd = self.factor
         wd[()] = weight_decay
         self.gather_params(t)
-        np.multiply(t, wd, t)
+        self.xp.multiply(t, wd, t)
         out = self.own_gbuf()
-        np.add(g, t, out)
+        self.xp.add(g, t, out)
         return out
 
     def gather_params(self, out: np.ndarray) -> None:
@@ -139,11 +141,11 @@ class Chunk:
 
     def apply(self, update: np.ndarray, decay: float | None = None) -> None:
         """``p += update`` for every parameter (after ``p *= decay`` if given), in place on ``p._array``."""
-        add = np.add
+        add = self.xp.add
         if decay is not None:
             d = self.factor
             d[()] = decay
-            mul = np.multiply
+            mul = self.xp.multiply
             if self.flat:
                 for p, view in zip(self.params, self.tviews):
                     a = p._array
@@ -170,7 +172,7 @@ class Chunk:
 
 def as_number(value: Any) -> Any:
     """A one-element Tensor or array as a Python number (options are plain numbers, as the math uses them)."""
-    if isinstance(value, Tensor | np.ndarray) and value.size == 1:
+    if (isinstance(value, Tensor | np.ndarray) or devices.is_device_array(value)) and value.size == 1:
         return value.item()
     return value
 
@@ -373,7 +375,8 @@ class Optimizer:
             if p._array.size > limit:
                 singles.append([i])
             else:
-                buckets.setdefault((p._array.dtype, step, present), []).append(i)
+                where = devices.device_of(p._array)
+                buckets.setdefault((p._array.dtype, where, step, present), []).append(i)
         return [self._make_chunk(params, index, spec) for index in [*buckets.values(), *singles]]
 
     def _make_chunk(self, params: list[Tensor], index: list[int], spec: tuple) -> Chunk:
@@ -383,6 +386,9 @@ class Optimizer:
             raise TypeError(f"{self._name}: can only optimize floating-point parameters, got dtype {dtype}")
         ch = Chunk()
         ch.index, ch.params, ch.flat = index, members, len(members) > 1
+        # the state lives where the parameters do: NumPy buffers, or CuPy's on a GPU
+        xp = ch.xp = devices.array_module(members[0]._array)
+        where = devices.device_of(members[0]._array)
         sizes = [p._array.size for p in members]
         shape = (sum(sizes),) if ch.flat else members[0]._array.shape
         offsets = list(itertools.accumulate(sizes, initial=0))
@@ -405,12 +411,13 @@ class Optimizer:
         ch.fresh = False
         ch.bufs = []
         for key, init in spec:
-            buf = np.empty(shape, dtype)
+            buf = xp.empty(shape, dtype)
             for p, view in zip(members, views(buf)):
                 st = state[p]
                 old = st.get(key)
                 if old is not None:
                     old = old._array if isinstance(old, Tensor) else np.asarray(old)
+                    old = devices.to_device(old, where)
                     if old.shape != p._array.shape:
                         raise ValueError(
                             f"{self._name}: state {key!r} has shape {old.shape}, but its parameter "
@@ -423,13 +430,13 @@ class Optimizer:
                     view[...] = init
                 st[key] = Tensor._make(view, None)
             ch.bufs.append(buf)
-        ch.tmp = np.empty(shape, dtype)
+        ch.tmp = xp.empty(shape, dtype)
         ch.tviews = views(ch.tmp)
-        ch.gbuf = np.empty(shape, dtype) if ch.flat else None
+        ch.gbuf = xp.empty(shape, dtype) if ch.flat else None
         ch.gviews = views(ch.gbuf) if ch.flat else None
-        ch.factor = np.zeros((), dtype)
+        ch.factor = xp.zeros((), dtype)
         fields = self.Scalars._fields if self.Scalars is not None else ()
-        ch.scalars = self.Scalars(*[np.zeros((), dtype) for _ in fields]) if fields else None
+        ch.scalars = self.Scalars(*[xp.zeros((), dtype) for _ in fields]) if fields else None
         return ch
 
     # ---------------------------------------------------------------- state dicts
@@ -508,7 +515,8 @@ class Optimizer:
     def _cast_state(self, name: str, index: Any, p: Tensor, key: str, value: Any) -> Any:
         """A private copy of one loaded state value, checked against its parameter."""
         if isinstance(value, Tensor | np.ndarray) or hasattr(value, "__array__"):
-            arr = value._array if isinstance(value, Tensor) else np.asarray(value)
+            # loaded state follows its parameter's device (a CPU checkpoint for a GPU model and back)
+            arr = devices.to_host(value._array) if isinstance(value, Tensor) else np.asarray(value)
             if key == "step":
                 return Tensor._make(np.array(float(arr), np.float32), None)
             if key in self._param_state_keys and arr.shape != p._array.shape:
@@ -517,7 +525,8 @@ class Optimizer:
                     f"but the parameter has shape {p._array.shape}"
                 )
             dtype = p._array.dtype if arr.dtype.kind == "f" else arr.dtype
-            return Tensor._make(np.array(arr, dtype=dtype, copy=True), None)
+            arr = np.array(arr, dtype=dtype, copy=True)
+            return Tensor._make(devices.to_device(arr, devices.device_of(p._array)), None)
         if key == "step" and isinstance(value, numbers.Real):
             return Tensor._make(np.array(float(value), np.float32), None)
         return copy.deepcopy(value)

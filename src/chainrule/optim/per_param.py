@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.optim.optimizer import Optimizer, ParamsT
 from chainrule.tensor import Tensor
@@ -111,7 +112,7 @@ class PerParameterOptimizer(Optimizer):
 
 
 def zeros_like(p: Tensor) -> Tensor:
-    return Tensor._make(np.zeros_like(p._array), None)
+    return Tensor._make(devices.array_module(p._array).zeros_like(p._array), None)
 
 
 def scalar(value: float) -> Tensor:

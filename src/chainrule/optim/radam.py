@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import ParamsT
 from chainrule.optim.per_param import PerParameterOptimizer, decayed_grad, lerp_, options, zeros_like
 from chainrule.tensor import Tensor
@@ -54,7 +55,8 @@ def radam_update(
     rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
     if rho_t > 5.0:
         rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-        adaptive = param.dtype.type(bias_correction2**0.5) / (np.sqrt(exp_avg_sq) + param.dtype.type(eps))
+        root = devices.array_module(exp_avg_sq).sqrt(exp_avg_sq)
+        adaptive = param.dtype.type(bias_correction2**0.5) / (root + param.dtype.type(eps))
         param -= corrected * param.dtype.type(lr) * adaptive * param.dtype.type(rect)
     else:
         param -= corrected * param.dtype.type(lr)

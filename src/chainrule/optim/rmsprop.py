@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
 from chainrule.optim.per_param import decayed_grad
 
@@ -56,9 +57,9 @@ def rmsprop_update(
     square_avg += g * (1 - alpha) * g
     if centered:
         grad_avg += (g - grad_avg) * (1 - alpha)
-        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        avg = devices.array_module(square_avg).sqrt(square_avg - grad_avg * grad_avg)
     else:
-        avg = np.sqrt(square_avg)
+        avg = devices.array_module(square_avg).sqrt(square_avg)
     avg += eps
     if momentum > 0:
         momentum_buffer *= momentum
@@ -134,8 +135,9 @@ class RMSprop(Optimizer):
         centered = group["centered"]
         maximize = group["maximize"]
         w = 1 - alpha
-        add, sub, mul, div, sqrt = np.add, np.subtract, np.multiply, np.divide, np.sqrt
         for ch in chunks:
+            xp = ch.xp  # NumPy, or CuPy for parameters on a GPU
+            add, sub, mul, div, sqrt = xp.add, xp.subtract, xp.multiply, xp.divide, xp.sqrt
             ch.advance()
             s = ch.scalars
             s.alpha[()] = alpha

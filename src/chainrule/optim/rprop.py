@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.optim.optimizer import ParamsT
 from chainrule.optim.per_param import PerParameterOptimizer, zeros_like
 from chainrule.tensor import Tensor
@@ -37,13 +38,14 @@ def rprop_update(
     to [step_size_min, step_size_max]. Where it flipped the gradient counts as 0.
     param -= sign(g) * step_size;  prev = g
     """
-    g = np.array(-grad if maximize else grad, copy=True)  # a private copy (0-d stays an array)
-    sign = np.sign(g * prev)
-    factor = np.where(sign > 0, etaplus, np.where(sign < 0, etaminus, 1.0)).astype(param.dtype)
+    xp = devices.array_module(param)
+    g = xp.array(-grad if maximize else grad, copy=True)  # a private copy (0-d stays an array)
+    sign = xp.sign(g * prev)
+    factor = xp.where(sign > 0, etaplus, xp.where(sign < 0, etaminus, 1.0)).astype(param.dtype)
     step_size *= factor
-    np.clip(step_size, step_size_min, step_size_max, out=step_size)
+    xp.clip(step_size, step_size_min, step_size_max, out=step_size)
     g[sign < 0] = 0
-    param -= np.sign(g) * step_size
+    param -= xp.sign(g) * step_size
     prev[...] = g
 
 
@@ -84,7 +86,7 @@ class Rprop(PerParameterOptimizer):
             )
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Tensor]:
-        size = Tensor._make(np.full_like(p._array, group["lr"]), None)
+        size = Tensor._make(devices.array_module(p._array).full_like(p._array, group["lr"]), None)
         return {"prev": zeros_like(p), "step_size": size}
 
     def _step_one(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict) -> None:

@@ -51,7 +51,7 @@ def sgd_update(
     direction = g
     if momentum != 0:
         if momentum_buffer is None:
-            momentum_buffer = np.array(g, copy=True)
+            momentum_buffer = g.copy()
         else:
             momentum_buffer *= momentum
             momentum_buffer += g * (1 - dampening) if dampening != 0 else g
@@ -118,8 +118,8 @@ class SGD(Optimizer):
         weight_decay = group["weight_decay"]
         nesterov = group["nesterov"]
         maximize = group["maximize"]
-        add, mul = np.add, np.multiply
         for ch in chunks:
+            add, mul = ch.xp.add, ch.xp.multiply  # NumPy, or CuPy for parameters on a GPU
             s = ch.scalars
             s.neg_lr[()] = -lr
             g = ch.grad(grads, maximize)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import io
+from chainrule import devices, io
 from chainrule import random as _random
 from chainrule.tensor import Tensor
 from chainrule.train.history import History
@@ -84,7 +84,7 @@ class _Encoder:
             return obj
         if isinstance(obj, Tensor):
             return {"__tensor__": self._put(path, obj._array)}
-        if isinstance(obj, np.ndarray):
+        if isinstance(obj, np.ndarray) or devices.is_device_array(obj):
             if obj.dtype.kind not in "biuf":
                 raise TypeError(f"save_checkpoint: {path} is an array of dtype {obj.dtype}, not storable")
             return {"__ndarray__": self._put(path, obj)}
@@ -207,7 +207,9 @@ def save_checkpoint(path: str | os.PathLike, trainer_or_parts: Any, epoch: int) 
     enc = _Encoder(tensors)
     model = parts["model"]
     for key, value in _model_state(model).items():
-        tensors[f"model.{key}"] = value._array if isinstance(value, Tensor) else np.asarray(value)
+        # device arrays go as they are: io.save copies them to the host (the file records no device)
+        value = value._array if isinstance(value, Tensor) else value
+        tensors[f"model.{key}"] = value if devices.is_device_array(value) else np.asarray(value)
     meta = {
         "format": FORMAT,
         "format_version": str(VERSION),
@@ -247,11 +249,16 @@ def _json(path: str, meta: Mapping[str, str], key: str) -> Any:
         ) from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (no code is run: safetensors and JSON only).
 
     ``load_checkpoint(path).model`` is the model's state dict, so a checkpoint
     also serves as a weights file: ``model.load_state_dict(load_checkpoint(p).model)``.
+
+    The tensors are on the CPU unless ``map_location`` says otherwise (as in
+    ``torch.load``; see :func:`chainrule.io.load`). Restoring puts every value on
+    the device of what it is restored into, so a checkpoint written from a
+    model on a GPU restores into one on the CPU, and the reverse.
     """
     name = os.fsdecode(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else path
     meta = io.load_metadata(path)
@@ -269,7 +276,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"load_checkpoint: {name} has checkpoint format version {version}; this chainrule reads up "
             f"to version {VERSION} (upgrade chainrule)"
         )
-    tensors = io.load(path)
+    tensors = io.load(path, map_location=map_location)
     model = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     ckpt = Checkpoint(path=name, epoch=int(meta["epoch"]), model=model)
     ckpt.global_step = int(meta.get("global_step", "0"))

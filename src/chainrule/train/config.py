@@ -67,7 +67,7 @@ _FIXED = {
         "split_seed": 0,
         "num_workers": 0,
     },
-    "train": {"epochs": 10, "seed": 0, "metrics": ["accuracy"], "grad_clip": None},
+    "train": {"epochs": 10, "seed": 0, "metrics": ["accuracy"], "grad_clip": None, "device": None},
     "output": {"dir": "runs/experiment"},
     "callbacks": {"early_stopping": None, "checkpoint": None, "csv_log": True},
 }
@@ -146,6 +146,9 @@ def check_config(raw: Mapping[str, Any], where: str = "config", *, models: Any) 
     workers = config["data"]["num_workers"]
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ConfigError(f"{where}: [data] num_workers must be an integer >= 0, got {workers!r}")
+    device = config["train"]["device"]
+    if device is not None and not isinstance(device, str):
+        raise ConfigError(f'{where}: [train] device must be a device name such as "cuda", got {device!r}')
     if config["data"]["dataset"] not in _DATASETS:
         raise ConfigError(
             f"{where}: unknown dataset {config['data']['dataset']!r}; valid datasets: {', '.join(_DATASETS)}"
@@ -317,6 +320,7 @@ def run_experiment(
         scheduler_interval=interval,
         grad_clip=train_cfg["grad_clip"],
         progress=progress,
+        device=train_cfg["device"],  # the model there once, each batch as it comes
     )
     history = trainer.fit(
         DataLoader(train, batch_size=batch, shuffle=True, num_workers=workers),

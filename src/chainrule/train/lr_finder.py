@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule import random as _random
+from chainrule.data.collate import move_to_device
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -165,6 +167,7 @@ def find_lr(
     smooth_f: float = 0.05,
     diverge_th: float = 5,
     plot: str | os.PathLike | None = None,
+    device: Any = None,
 ) -> LRFinderResult:
     """Run the learning-rate range test and suggest a learning rate; the model is left unchanged.
 
@@ -185,6 +188,9 @@ def find_lr(
     the random generators are restored from copies taken before, so
     ``find_lr`` followed by training gives the same run as training alone.
     ``plot``, if given, is a path where the loss-against-rate picture is written.
+    ``device``, if given, is where the model is moved (it stays there) and each
+    batch's tensors go, as ``Trainer(..., device=...)`` does; each step reads its
+    loss back to the host once (it decides whether the sweep goes on).
     """
     if not isinstance(model, Module):
         raise TypeError(f"find_lr: model must be an nn.Module, got {type(model).__name__}")
@@ -209,6 +215,11 @@ def find_lr(
     losses: list[float] = []
     raw: list[float] = []
     diverged = False
+    where = backend.check_device(device, "find_lr")
+    if where is not None:
+        model.to(where)  # in place: the optimizer's parameters are the same objects
+        if optimizer.state:  # earlier steps' state goes next to its parameters
+            optimizer.load_state_dict(optimizer.state_dict())
     snapshot = _Snapshot(model, optimizer, loader)
     try:
         model.train()
@@ -224,6 +235,8 @@ def find_lr(
                     f"{type(batch).__name__}"
                     + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
                 )
+            if where is not None:
+                batch = move_to_device(batch, where)
             optimizer.zero_grad()
             loss = loss_fn(model(batch[0]), batch[1])
             value = float(loss.item())

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import devices
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -62,7 +63,9 @@ def _array(x: Any) -> np.ndarray:
     if type(x) is np.ndarray:
         return x
     if isinstance(x, Tensor):
-        return x._array
+        x = x._array
+    if devices.is_device_array(x):  # metrics count on the host: an explicit copy (the Trainer makes one
+        return devices.to_host(x)  # per batch for all its metrics)
     return np.asarray(x)
 
 

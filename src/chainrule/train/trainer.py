@@ -35,7 +35,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chainrule import backend, devices
 from chainrule.autograd import no_grad
+from chainrule.data.collate import move_to_device
 from chainrule.data.dataset import Dataset
 from chainrule.nn.module import Module
 from chainrule.nn.utils import clip_grad_norm_
@@ -92,8 +94,8 @@ def _check_loader(loader: Any, who: str, name: str, reiterable: bool) -> None:
 
 
 def _as_tensor(value: Any) -> Any:
-    """Arrays become Tensors; a tuple/list becomes a list and a mapping a dict, converted element-wise."""
-    if isinstance(value, np.ndarray):
+    """Arrays (NumPy or a device's) become Tensors; a tuple/list becomes a list and a mapping a dict."""
+    if isinstance(value, np.ndarray) or devices.is_device_array(value):
         return _make(value, None)
     if isinstance(value, list | tuple):
         return [_as_tensor(v) for v in value]
@@ -135,7 +137,8 @@ def _inputs(batch: Any, index: int) -> Any:
     )
 
 
-def _loss_value(loss: Any) -> float:
+def _loss_array(loss: Any) -> Any:
+    """The loss's one-element array (where it was computed), or an error saying what came instead."""
     data = getattr(loss, "_array", None)
     if not isinstance(loss, Tensor):
         raise TypeError(f"Trainer: loss_fn must return a Tensor, got {type(loss).__name__}")
@@ -144,7 +147,20 @@ def _loss_value(loss: Any) -> float:
             f"Trainer: loss_fn returned a tensor of shape {tuple(data.shape)}; expected a scalar "
             "(a loss with reduction='mean')"
         )
-    return float(data)
+    return data
+
+
+def _loss_value(loss: Any) -> float:
+    # the loss decides whether this step's update happens (divergence): read on the host, one number
+    return float(devices.to_host(_loss_array(loss)).reshape(()))
+
+
+def _host(value: Any) -> Any:
+    """A batch's output or target for the metrics: device arrays copied to the host once, explicitly."""
+    value = value._array if isinstance(value, Tensor) else value
+    if isinstance(value, list):
+        return [_host(v) for v in value]
+    return devices.to_host(value) if devices.is_device_array(value) else value
 
 
 def _batch_size(y: Any) -> int:
@@ -182,6 +198,15 @@ class Trainer:
     inputs alone, ``(inputs,)`` or ``(inputs, targets)``; a bare pair is read
     as ``(inputs, targets)``, so several inputs need the nesting there too:
     ``((x, lengths),)``.
+
+    ``device`` (``"cuda"``, ``cr.device("cuda", 1)``, ...), if given, moves the
+    model (and a loss module's weights) there when the Trainer is made, and
+    each batch's tensors as it comes (a loader that already moves them costs
+    nothing more). ``predict`` then returns its outputs on that device. Per
+    training batch the loss is read back to the host once (it decides whether
+    the step is taken: divergence), and, when there are metrics, the output is
+    copied to the host once for all of them (targets the Trainer moved are read
+    from their host copy; targets a loader moved are copied too).
     """
 
     def __init__(
@@ -197,6 +222,7 @@ class Trainer:
         progress: ProgressBar | bool | int | None = None,
         log_dir: str | os.PathLike | None = None,
         divergence_factor: float | None = 1e4,
+        device: Any = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a chainrule.nn.Module, got {type(model).__name__}")
@@ -230,6 +256,13 @@ class Trainer:
         self._loss_limit = math.inf
         if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
             raise TypeError(f"Trainer: log_dir must be a str or os.PathLike, got {type(log_dir).__name__}")
+        self.device = backend.check_device(device, "Trainer")
+        if self.device is not None:
+            model.to(self.device)  # in place: the optimizer's parameters are the same objects
+            if optimizer.state:  # state from steps taken before: loading it back puts it by its parameters
+                optimizer.load_state_dict(optimizer.state_dict())
+            if isinstance(loss_fn, Module):
+                loss_fn.to(self.device)  # a loss's class weights
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -363,6 +396,10 @@ class Trainer:
         return {m.name: float(m.compute()) for m in self.metrics}
 
     # -------------------------------------------------------------- forward
+    def _to_device(self, batch: Any) -> Any:
+        """The batch's tensors on the Trainer's device (the batch as it is without one)."""
+        return batch if self.device is None else move_to_device(batch, self.device)
+
     def _forward(self, x: Any, who: str) -> Any:
         """``model(x)``, ``model(*x)`` for a tuple/list of inputs, ``model(**x)`` for a dict of them."""
         model = self._net
@@ -514,7 +551,8 @@ class Trainer:
         lr = float(opt.param_groups[0]["lr"])
         logs: dict[str, float] = {}
         for i, batch in enumerate(loader):
-            x, y = _split(batch, i, "Trainer.fit", "train_loader", loader)
+            x, y_in = _split(batch, i, "Trainer.fit", "train_loader", loader)
+            x, y = self._to_device((x, y_in))
             for cb in begin:
                 cb.on_batch_begin(self, i, logs)
             opt.zero_grad()
@@ -540,7 +578,9 @@ class Trainer:
             total += value * n
             count += n
             if metrics:
-                o, t = out._array, (y._array if isinstance(y, Tensor) else y)
+                # one copy per batch, the output's, for all the metrics (targets that came from the host
+                # are read there; only a loader that moved them itself costs a second copy)
+                o, t = _host(out), _host(y_in)
                 for m in metrics:
                     m.update(o, t)
             if end:
@@ -603,23 +643,30 @@ class Trainer:
         for m in metrics:
             m.reset()
         total, count = 0.0, 0
+        device_total: Any = 0.0
         was_training = model.training
         model.eval()
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    x, y = _split(batch, i, who, name, loader)
+                    x, y_in = _split(batch, i, who, name, loader)
+                    x, y = self._to_device((x, y_in))
                     out = self._forward(x, who)
-                    value = _loss_value(loss_fn(out, y))
+                    loss = _loss_array(loss_fn(out, y))
                     n = _batch_size(y)
-                    total += value * n
+                    if devices.is_device_array(loss):  # summed where it is: one read at the end
+                        device_total = loss.reshape(()).astype(np.float64) * n + device_total
+                    else:
+                        total += float(loss) * n
                     count += n
                     if metrics:
-                        o, t = out._array, (y._array if isinstance(y, Tensor) else y)
+                        o, t = _host(out), _host(y_in)  # one copy per batch for all the metrics
                         for m in metrics:
                             m.update(o, t)
         finally:
             model.train(was_training)
+        if devices.is_device_array(device_total):
+            total += float(devices.to_host(device_total))
         return self._epoch_values(total, count, metrics, who, name)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
@@ -643,7 +690,7 @@ class Trainer:
         try:
             with no_grad():
                 for i, batch in enumerate(loader):
-                    out = self._forward(_inputs(batch, i), "Trainer.predict")
+                    out = self._forward(self._to_device(_inputs(batch, i)), "Trainer.predict")
                     if not isinstance(out, Tensor):
                         kind = type(out).__name__
                         raise TypeError(f"Trainer.predict: the model returned a {kind}, not a Tensor")
@@ -652,7 +699,7 @@ class Trainer:
             model.train(was_training)
         if not outputs:
             raise ValueError("Trainer.predict: loader yielded no batches")
-        return _make(np.concatenate(outputs, axis=0), None)
+        return _make(devices.array_module(*outputs).concatenate(outputs, axis=0), None)
 
     def __repr__(self) -> str:
         names = [m.name for m in self.metrics]
