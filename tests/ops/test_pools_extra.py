@@ -77,7 +77,7 @@ def test_adaptive_pools_match_torch(h, w, oh, ow):
         [x],
     )
     np.testing.assert_array_equal(
-        ours[1].numpy(), TF.adaptive_max_pool2d(torch.tensor(x), (oh, ow), True)[1].numpy()
+        ours[1].cpu().numpy(), TF.adaptive_max_pool2d(torch.tensor(x), (oh, ow), True)[1].numpy()
     )
     check_against_torch(
         lambda t: F.adaptive_max_pool1d(t[0], ow), lambda t: TF.adaptive_max_pool1d(t[0], ow), [x[:, :, 0]]

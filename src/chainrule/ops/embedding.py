@@ -24,7 +24,7 @@ import numpy as np
 
 from chainrule import devices
 from chainrule.autograd import Function, no_grad
-from chainrule.ops.shape import key_on
+from chainrule.ops.shape import key_on, out_of_range
 from chainrule.tensor import Tensor
 
 __all__ = ["EmbeddingIndexError", "embedding", "embedding_renorm_"]
@@ -122,8 +122,8 @@ def _indices(input: Any, num_rows: int, who: str) -> np.ndarray:
         raise TypeError(
             f"{who}: expected an integer (int64 or int32) tensor of indices, got dtype {idx.dtype}"
         )
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())  # on a device: read back (a sync)
+    if out_of_range(idx, 0, num_rows):  # on a device: one flag read back (a sync)
+        lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= num_rows:
             bad = lo if lo < 0 else hi
             raise EmbeddingIndexError(

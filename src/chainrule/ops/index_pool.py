@@ -17,6 +17,7 @@ import numpy as np
 from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops.dtypes import as_floating
+from chainrule.ops.shape import out_of_range
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -171,7 +172,7 @@ def _max_unpool(
     lead = x.shape[:-dims]
     m = math.prod(out)
     idx = indices._array.reshape(-1, math.prod(spatial)).astype(np.int64, copy=False)
-    if idx.size and (idx.min() < 0 or idx.max() >= m):  # on a device: the bounds are read back (a sync)
+    if out_of_range(idx, 0, m):  # on a device: one flag read back (a sync)
         raise ValueError(
             f"{op}: found an invalid max index {int(idx.max()) if idx.max() >= m else int(idx.min())} "
             f"for an output of spatial size {out} ({m} positions)"

@@ -23,7 +23,7 @@ from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import bool_mask, cast_to
-from chainrule.ops.shape import GetItem, expand, gather, index_input, key_on
+from chainrule.ops.shape import GetItem, expand, gather, index_input, key_on, out_of_range
 from chainrule.tensor import Tensor
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
@@ -184,7 +184,7 @@ def _scatter_args(x: Tensor, dim: Any, index: Any, src: Any, op: str) -> tuple[i
             raise ValueError(f"{op}: index shape {idx.shape} is larger than the input {x.shape} in dim {i}")
         if isinstance(src, Tensor) and n > src.shape[i]:
             raise ValueError(f"{op}: index shape {idx.shape} is larger than src {src.shape} in dim {i}")
-    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):
+    if out_of_range(idx, 0, x.shape[d]):
         raise IndexError(f"{op}: index out of range for dim {d} of size {x.shape[d]} (input shape {x.shape})")
     if isinstance(src, Tensor):
         src = cast_to(src, x._array.dtype)
@@ -295,7 +295,7 @@ def _index_args(x: Tensor, dim: Any, index: Any, op: str) -> tuple[int, np.ndarr
         raise IndexError(f"{op}: index must be a 1-D tensor, got shape {idx.shape}")
     idx = idx.reshape(-1)
     n = x.shape[d]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if out_of_range(idx, -n, n):
         raise IndexError(f"{op}: index out of range for dim {d} of size {n} (input shape {x.shape})")
     return d, idx % n if n else idx
 
@@ -408,7 +408,7 @@ def take_along_dim(x: Tensor, indices: Any, dim: int | None = None) -> Tensor:
     if dim is None:
         flat = x.reshape(-1)
         n = flat.shape[0]
-        if idx.size and (idx.min() < -n or idx.max() >= n):
+        if out_of_range(idx, -n, n):
             raise IndexError(f"take_along_dim: index out of range for {n} elements (input shape {x.shape})")
         return GetItem.apply(flat, (idx.reshape(-1),))
     d = _dims.axis(dim, x.ndim, "take_along_dim")

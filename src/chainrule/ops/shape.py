@@ -278,6 +278,16 @@ def _is_array(k: Any) -> bool:
     return isinstance(k, np.ndarray) or devices.is_device_array(k)
 
 
+def out_of_range(idx: Any, lo: int, hi: int) -> bool:
+    """Whether an index array holds a value outside ``[lo, hi)``: its min and max on the CPU, one
+    reduced flag read back from a device (the one sync a bounds check costs there)."""
+    if not idx.size:
+        return False
+    if type(idx) is np.ndarray:
+        return bool(idx.min() < lo or idx.max() >= hi)
+    return bool(((idx < lo) | (idx >= hi)).any())
+
+
 def key_on(key: Any, like: Any) -> Any:
     """``key`` with its host index arrays (from lists) moved to the device of array ``like``."""
     if type(like) is np.ndarray:
@@ -511,7 +521,7 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
         if i != d and n > m:
             raise ValueError(f"gather: index shape {idx.shape} is larger than the input {x.shape} in dim {i}")
     n = x.shape[d] if x.ndim else 1  # a 0-d input gathers like a 1-element vector
-    if idx.size and (idx.min() < 0 or idx.max() >= n):  # negative indices are refused, as in PyTorch
+    if out_of_range(idx, 0, n):  # negative indices are refused, as in PyTorch
         bad = idx.max() if idx.max() >= n else idx.min()
         raise IndexError(
             f"gather: index {bad} is out of range for dim {d} of size {n} (input shape {x.shape})"
@@ -547,7 +557,7 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
         raise IndexError(f"index_select: index must be a 1-D tensor (a vector), got shape {idx.shape}")
     d = _dims.axis(dim, x.ndim, "index_select")
     n = x.shape[d] if x.ndim else 1  # a 0-d input selects like a 1-element vector
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    if out_of_range(idx, 0, n):
         bad = idx.max() if idx.max() >= n else idx.min()
         raise IndexError(
             f"index_select: index {bad} is out of range for dim {d} of size {n} (input shape {x.shape})"
