@@ -65,7 +65,8 @@ _by_array_type: dict[type, DeviceBackend] = {}
 def register(backend: DeviceBackend) -> None:
     """Make a device type usable: its arrays are recognised, ``device(backend.type)`` accepted."""
     _backends[backend.type] = backend
-    _by_array_type[backend.array_type] = backend
+    if not backend.unavailable:  # an unusable type has no arrays to recognise
+        _by_array_type[backend.array_type] = backend
 
 
 def unregister(type_name: str) -> None:
@@ -133,6 +134,8 @@ def array_module(*arrays: Any) -> Any:
     Non-array arguments (Python scalars, None) are ignored, so an op can pass
     all its inputs as they come.
     """
+    if not _by_array_type:  # no device in use: every array is NumPy's (the CPU's fast path)
+        return numpy
     for a in arrays:
         b = _by_array_type.get(type(a))
         if b is not None:

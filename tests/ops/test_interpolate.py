@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF  # noqa: N812
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -34,6 +34,12 @@ def test_interpolate_matches_torch(mode, align_corners, by_size, recompute, data
         if any(int(n * factor) < 1 for n in spatial):
             factor = 2.0
         kw = {"scale_factor": factor, "recompute_scale_factor": recompute}
+        # When the output has the input's size but the scale is not 1 (n=1 or 2 at 1.3), PyTorch's
+        # CPU kernels copy instead of resampling, and not consistently: the (bi/tri)linear forward
+        # copies, the bicubic forward resamples while its backward copies. chainrule resamples with
+        # the given scale in both passes (test_interpolate_gradcheck checks that gradient).
+        same_size = all(int(n * factor) == n for n in spatial)
+        assume(not (same_size and factor != 1.0 and not recompute))
     check_against_torch(
         lambda t: F.interpolate(t, mode=mode, align_corners=align_corners, **kw),
         lambda t: TF.interpolate(t, mode=mode, align_corners=align_corners, **kw),

@@ -65,7 +65,7 @@ def run_layers(bert: Any, hidden: Tensor, attention_mask: Tensor, start: int, st
     if start >= stop:
         return hidden
     # BertLayer attends where the (N, 1, 1, L) key mask is True; None when no sentence has padding
-    mask = key_mask(attention_mask, tuple(attention_mask.shape))
+    mask = key_mask(attention_mask, tuple(attention_mask.shape), hidden._array)
     for layer in layers[start:stop]:
         hidden = layer(hidden, mask)
     return hidden
