@@ -1,4 +1,4 @@
-"""Predictive maintenance on NASA C-MAPSS: remaining-useful-life regressors (LSTM, 1-D CNN) next to baselines.
+"""Predictive maintenance on NASA C-MAPSS: remaining-useful-life networks (LSTM, 1-D CNNs) next to baselines.
 
 ``chainrule maintenance --train FILE --test FILE --rul FILE --out DIR`` runs the
 whole study; :func:`run` is the same from Python. The parts: :mod:`.data`
@@ -7,17 +7,27 @@ protocol), :mod:`.models` (the networks), :mod:`.baselines` (scikit-learn),
 :mod:`.evaluate` (RMSE, PHM08 score, the service decision), :mod:`.plots` and
 :mod:`.report`.
 
-``cnn_ensemble`` trains several CNNs from consecutive seeds and predicts their
-mean; its spread, scaled split-conformally on the validation engines, gives
-each test engine a RUL interval, and a second service list is built from the
-intervals' lower ends (the cautious reading). Measured on FD001 (seed 0, 2-core
-machine shared with other jobs, load average about 5-6): five CNNs, validation
-RMSE 13.26, test RMSE 14.38, PHM08 425 (154 s); gradient boosting test RMSE
-12.42 still beats every network here, so the networks do not yet meet the
-12.0 bar. The 90% intervals covered 89% of the test engines (mean width 43
-cycles); servicing on their lower end within 30 cycles caught all 25 truly due
-engines (recall 1.00) at precision 0.71, against recall 0.92 and precision 1.00
-for the point prediction.
+``cnn_ensemble`` (:mod:`.ensemble`) trains several CNNs, each without one
+fold of the training engines (the first fold: the validation engines), and
+predicts their mean; the out-of-fold errors, calibrated split-conformally,
+give each test engine a RUL interval, and a second service list is built from
+the intervals' lower ends (the cautious reading). Windows are 50 cycles, and
+the training windows start at the 30th cycle of each engine, front-padded as
+short test engines are.
+
+Measured on FD001 (``chainrule maintenance --models
+cnn_ensemble,gradient_boosting,ridge --seed 0``, defaults otherwise): five
+CNNs of 60 epochs, validation RMSE 11.46 (out-of-fold RMSE on the 100
+training engines 12.30), test RMSE 12.77, PHM08 311; 415 s of CPU time on one
+thread (18 min wall on the 2-core machine shared with other jobs, load average
+7-10). Gradient boosting in the same run (same 50-cycle windows): validation
+13.26, test 14.05; at 30-cycle windows it scored 12.42 on the test engines
+(validation 14.84 on that split's windows), so the ensemble beats boosting on
+validation and in the same run, but misses the issue's bar of 12.0 and
+boosting's best test figure. The 90% intervals (half-width 21 cycles) covered
+91% of the test engines; servicing on their lower end within 30 cycles caught
+all 25 truly due engines (recall 1.00) at precision 0.81, against recall 0.84
+and precision 0.95 for the point prediction.
 """
 
 from chainrule.apps.maintenance.data import (

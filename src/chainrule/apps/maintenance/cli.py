@@ -67,7 +67,7 @@ def _fail(message: str) -> click.ClickException:
     default=5,
     show_default=True,
     type=click.IntRange(1),
-    help="CNNs in cnn_ensemble (their spread, calibrated on validation engines, gives RUL intervals)",
+    help="CNNs in cnn_ensemble, each trained without one fold of engines (held-out errors: RUL intervals)",
 )
 @click.option(
     "--models",

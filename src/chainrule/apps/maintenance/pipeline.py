@@ -93,9 +93,11 @@ def run(
     ``patience``: epochs without a better validation loss before a network stops.
     ``threads`` limits the BLAS and OpenMP pools while it runs (None: as they are).
     ``cnn_ensemble`` trains ``ensemble_size`` CNNs (seeds ``seed``, ``seed + 1``, ...),
-    predicts their mean, and gives each test engine a RUL interval meant to hold
-    ``coverage`` of true values (ensemble spread, calibrated on the validation engines);
-    its members train for exactly ``epochs`` epochs on a cosine learning-rate schedule.
+    each without one fold of the training engines (the first: the validation engines;
+    see :mod:`.ensemble`), predicts their mean, and gives each test engine a RUL
+    interval meant to hold ``coverage`` of true values (split conformal on the
+    out-of-fold errors); its members train for exactly ``epochs`` epochs on a cosine
+    learning-rate schedule.
     ``min_history``: training and validation windows end at every cycle from this one
     on, front-padded when shorter than ``window`` (None: only full windows), as short
     test engines are.

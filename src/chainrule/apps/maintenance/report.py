@@ -19,7 +19,7 @@ NETWORKS = ("lstm", "cnn", "cnn_ensemble")
 _LABELS = {
     "lstm": "LSTM",
     "cnn": "1-D CNN",
-    "cnn_ensemble": "seed ensemble of 1-D CNNs",
+    "cnn_ensemble": "cross-validation ensemble of 1-D CNNs",
     "gradient_boosting": "gradient boosting",
     "ridge": "ridge regression",
 }
@@ -94,7 +94,7 @@ def format_summary(report: dict[str, Any]) -> str:
         iv = report["uncertainty"]
         sv = iv["service_from_lower_end"]
         lines.append(
-            f"RUL intervals ({iv['target_coverage']:.0%} target, calibrated on validation engines): "
+            f"RUL intervals ({iv['target_coverage']:.0%} target, calibrated on held-out training engines): "
             f"cover {iv['coverage']:.0%} of test engines, mean width {iv['mean_width']:.1f} cycles. "
             f"Servicing when the lower end is within {sv['within']:g} cycles: "
             f"{len(sv['service'])} engine(s), "
