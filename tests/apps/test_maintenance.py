@@ -188,6 +188,41 @@ def test_multi_condition_data_is_normalized_per_condition(tmp_path: Path) -> Non
     assert "s2" in prep.channel_names and "s1" not in prep.channel_names
 
 
+def _regime_table(rng: np.random.Generator, units: range, regime: list[int]) -> np.ndarray:
+    """Engines whose flight condition changes every cycle among FD002's six; ``regime`` gets the truth."""
+    centers = np.array([[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100],
+                        [42, 0.84, 100]])  # fmt: skip
+    rows = []
+    for unit in units:
+        life = int(rng.integers(60, 90))
+        for cycle in range(1, life + 1):
+            r = int(rng.integers(6))
+            regime.append(r)
+            settings = centers[r] + rng.normal(0.0, 0.002, 3) * [1, 1, 0]
+            sensors = 10.0 + 5.0 * r + 0.1 * rng.standard_normal(21)  # the condition moves every sensor
+            sensors[1:4] += 3.0 * (cycle / life) ** 2  # s2-s4 wear
+            rows.append([unit, cycle, *settings, *sensors])
+    return np.array(rows)
+
+
+def test_regimes_changing_every_cycle_are_learnt_from_training_engines_and_normalized_away() -> None:
+    rng = np.random.default_rng(0)
+    truth: list[int] = []
+    prep = Preprocessor(window=10, max_rul=50).fit(_regime_table(rng, range(1, 9), truth))
+    assert len(prep.centers) == 6
+    truth = []
+    test = _regime_table(rng, range(1, 4), truth)  # new engines: the training engines' regimes apply
+    found = prep.condition(test)
+    pairs = set(zip(found.tolist(), truth, strict=True))
+    assert len(pairs) == 6  # one fitted condition per true regime, none split or merged
+    z = prep.normalize(test)
+    assert {"s2", "s3", "s4"} <= set(prep.channel_names)
+    for c in range(6):  # the 5-unit steps between regimes are gone on engines the fit never saw
+        assert np.abs(z[found == c].mean(0)).max() < 1.0
+    raw = test[:, prep.channels]
+    assert np.abs(raw[found == 0].mean(0) - raw[found == 5].mean(0)).min() > 4.0
+
+
 # ------------------------------------------------------------------ the cross-validation ensemble
 def test_engine_folds_start_with_the_validation_engines_and_never_overlap() -> None:
     units, held = np.arange(1, 101), np.arange(5, 25)
