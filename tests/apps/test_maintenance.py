@@ -387,11 +387,13 @@ def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> N
     files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
     reports = []
     for run in ("a", "b"):
-        result = _invoke(*files, "--out", str(tmp_path / run), "--epochs", "1", "--models", "lstm,ridge")
+        result = _invoke(*files, "--out", str(tmp_path / run), "--epochs", "1", "--ensemble-size", "2",
+                         "--models", "lstm,cnn_ensemble,ridge")  # fmt: skip
         assert result.exit_code == 0, result.output
         reports.append(json.loads((tmp_path / run / "report.json").read_text())["models"])
-    for name in ("lstm", "ridge"):
+    for name in ("lstm", "cnn_ensemble", "ridge"):
         assert reports[0][name]["rmse"] == reports[1][name]["rmse"]
+    assert reports[0]["cnn_ensemble"]["interval"] == reports[1]["cnn_ensemble"]["interval"]
 
 
 @pytest.mark.parametrize(
