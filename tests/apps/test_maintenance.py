@@ -299,6 +299,20 @@ def test_conformal_scale_covers_the_asked_share_of_held_out_values() -> None:
         conformal_scale(members, true, coverage=1.0)
 
 
+def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
+    from chainrule.apps.maintenance.report import recommendation
+
+    def scores(val: float, test: float) -> dict:
+        return {"val_rmse": val, "rmse": test, "score": 10 * test}
+
+    net = recommendation({"cnn_ensemble": scores(11.5, 12.8), "gradient_boosting": scores(13.3, 14.0)})
+    assert net.startswith("Use the cross-validation ensemble of 1-D CNNs: on the held-out validation")
+    assert "beats the best baseline, gradient boosting (RMSE 11.5 vs 13.3 cycles)" in net
+    tree = recommendation({"cnn_ensemble": scores(12.9, 12.9), "gradient_boosting": scores(11.3, 13.4)})
+    assert "no network beats it (the best, the cross-validation ensemble of 1-D CNNs: RMSE 12.9" in tree
+    assert "RMSE 13.4 vs 12.9" in tree and tree.endswith("cheaper to train and explain.")
+
+
 # ------------------------------------------------------------------ download
 def _nested_archive(tmp_path: Path, subset: tuple) -> Path:
     inner = tmp_path / "CMAPSSData.zip"

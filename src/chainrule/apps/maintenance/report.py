@@ -46,17 +46,19 @@ def recommendation(models: dict[str, dict[str, Any]]) -> str:
         )
     rival = min(others, key=lambda m: models[m]["val_rmse"])
     r = models[rival]
+    against = f"(RMSE {b['val_rmse']:.1f} vs {r['val_rmse']:.1f} cycles)"
     if best in NETWORKS:
-        why = f"beats the best baseline, {_label(rival)}"
+        why, cheaper = f"it beats the best baseline, {_label(rival)} {against}", ""
     else:
         why = (
-            f"the networks do not beat it (best network: {_label(rival)}), "
-            "and it is cheaper to train and explain;"
+            f"no network beats it (the best, the {_label(rival)}: RMSE {r['val_rmse']:.1f} "
+            f"vs its {b['val_rmse']:.1f} cycles)"
         )
+        cheaper = " It is also cheaper to train and explain."
     return (
-        f"Use the {_label(best)}: on the held-out validation engines it {why} "
-        f"(RMSE {b['val_rmse']:.1f} vs {r['val_rmse']:.1f} cycles), and on the test engines it scores "
-        f"RMSE {b['rmse']:.1f} vs {r['rmse']:.1f} and PHM08 {b['score']:.0f} vs {r['score']:.0f}."
+        f"Use the {_label(best)}: on the held-out validation engines {why}, and on the test engines it "
+        f"scores RMSE {b['rmse']:.1f} vs {r['rmse']:.1f} and PHM08 {b['score']:.0f} vs {r['score']:.0f}."
+        f"{cheaper}"
     )
 
 
