@@ -15,24 +15,25 @@ the intervals' lower ends (the cautious reading). Windows are 50 cycles, and
 the training windows start at the 30th cycle of each engine, front-padded as
 short test engines are.
 
-Measured on FD001 (``chainrule maintenance --models
-cnn_ensemble,gradient_boosting,ridge --seed 0``, defaults otherwise): five
-CNNs of 60 epochs, validation RMSE 11.46 (out-of-fold RMSE on the 100
-training engines 12.30), test RMSE 12.77, PHM08 311; 415 s of CPU time on one
-thread (18 min wall on the 2-core machine shared with other jobs, load average
-7-10). Gradient boosting in the same run (same 50-cycle windows): validation
-13.26, test 14.05; at 30-cycle windows it scored 12.42 on the test engines
-(validation 14.84 on that split's windows), so the ensemble beats boosting on
-validation and in the same run, but misses the issue's bar of 12.0 and
-boosting's best test figure. The 90% intervals (half-width 21 cycles) covered
-91% of the test engines; servicing on their lower end within 30 cycles caught
-all 25 truly due engines (recall 1.00) at precision 0.81, against recall 0.84
-and precision 0.95 for the point prediction. With ``--seed 1`` (another split
-and other members; 378 s CPU, 7 min wall at load 2-4) the ensemble scored test
-RMSE 12.86 (PHM08 323, intervals covering 92%) but validation 12.92, while
-boosting scored validation 11.34 and test 13.37, so that run chose boosting:
-20 validation engines, and the ensemble judged there by its member 0 alone,
-make a noisy referee.
+Measured on FD001 (``chainrule maintenance --seed 0``, all defaults): the
+ensemble of five CNNs of 60 epochs has validation RMSE 11.46 (out-of-fold
+RMSE on the 100 training engines 12.30), test RMSE 12.77, PHM08 311, in 429 s;
+the single CNN 11.89 / 12.79, the LSTM 11.70 / 13.64, gradient boosting on the
+same 50-cycle windows 13.26 / 14.05, ridge 15.35 / 14.85. The whole run took
+552 s of CPU on one thread (9.5 min wall on the 2-core machine at load 2-4),
+and the ensemble's figures came out identical in a second run. Gradient
+boosting at 30-cycle windows had scored 12.42 on the test engines (validation
+14.84 on that split's windows): the ensemble beats boosting on validation and
+in the same run, but misses the issue's bar of 12.0 and boosting's best test
+figure. The 90% intervals (half-width 21 cycles) covered 91% of the test
+engines; servicing on their lower end within 30 cycles caught all 25 truly due
+engines (recall 1.00) at precision 0.81, against recall 0.84 and precision
+0.95 for the point prediction. With ``--seed 1`` (another split and other
+members; ``--models cnn_ensemble,gradient_boosting,ridge``, 378 s CPU) the
+ensemble scored test RMSE 12.86 (PHM08 323, intervals covering 92%) but
+validation 12.92, while boosting scored validation 11.34 and test 13.37, so
+that run chose boosting: 20 validation engines, and the ensemble judged there
+by its member 0 alone, make a noisy referee.
 """
 
 from chainrule.apps.maintenance.data import (
