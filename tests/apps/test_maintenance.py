@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from chainrule.apps.maintenance import data as cmapss
+from chainrule.apps.maintenance.ensemble import engine_folds
 from chainrule.apps.maintenance.evaluate import (
     conformal_scale,
     interval_view,
@@ -20,6 +21,7 @@ from chainrule.apps.maintenance.evaluate import (
     phm08_score,
     rmse,
 )
+from chainrule.apps.maintenance.models import predict
 from chainrule.apps.maintenance.preprocess import Preprocessor, rul_targets
 from chainrule.cli import main
 
@@ -151,6 +153,23 @@ def test_preprocessor_keeps_trending_sensors_and_makes_windows(subset: tuple) ->
     assert np.array_equal(again.last_windows(data.test)[0], last)
 
 
+def test_windows_from_min_history_are_front_padded_like_short_test_engines(subset: tuple) -> None:
+    data = cmapss.load_files(*subset)
+    prep = Preprocessor(window=30, max_rul=50).fit(data.train)
+    lengths = np.bincount(data.train[:, 0].astype(int))[1:]
+    x, y, units = prep.windows(data.train, min_history=10)
+    assert len(x) == len(y) == len(units) == int((lengths - 9).sum())
+    # engine 1's first window ends at its 10th cycle: its first row 20 more times in front
+    z = prep.normalize(data.train[data.train[:, 0] == 1])
+    assert np.array_equal(x[0], np.concatenate([np.repeat(z[:1], 20, axis=0), z[:10]]))
+    assert y[0] == min(lengths[0] - 10, 50) and y[int(lengths[0]) - 10] == 0  # the last one: failure
+    # from the window on: the full windows only, as without min_history; beyond it, fewer
+    assert np.array_equal(prep.windows(data.train, min_history=30)[0], prep.windows(data.train)[0])
+    assert len(prep.windows(data.train, min_history=40)[0]) == int((lengths - 39).sum())
+    with pytest.raises(ValueError, match="min_history must be at least 1"):
+        prep.windows(data.train, min_history=0)
+
+
 def test_rul_targets_are_piecewise_linear() -> None:
     table = np.zeros((5, 26))
     table[:, 0], table[:, 1] = 1, np.arange(1, 6)
@@ -167,6 +186,76 @@ def test_multi_condition_data_is_normalized_per_condition(tmp_path: Path) -> Non
     for c in range(3):  # every condition centred on its own mean: the 30-unit shifts are gone
         assert np.allclose(z[cond == c].mean(0), 0, atol=1e-4)
     assert "s2" in prep.channel_names and "s1" not in prep.channel_names
+
+
+def _regime_table(rng: np.random.Generator, units: range, regime: list[int]) -> np.ndarray:
+    """Engines whose flight condition changes every cycle among FD002's six; ``regime`` gets the truth."""
+    centers = np.array([[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100],
+                        [42, 0.84, 100]])  # fmt: skip
+    rows = []
+    for unit in units:
+        life = int(rng.integers(60, 90))
+        for cycle in range(1, life + 1):
+            r = int(rng.integers(6))
+            regime.append(r)
+            settings = centers[r] + rng.normal(0.0, 0.002, 3) * [1, 1, 0]
+            sensors = 10.0 + 5.0 * r + 0.1 * rng.standard_normal(21)  # the condition moves every sensor
+            sensors[1:4] += 3.0 * (cycle / life) ** 2  # s2-s4 wear
+            rows.append([unit, cycle, *settings, *sensors])
+    return np.array(rows)
+
+
+def test_regimes_changing_every_cycle_are_learnt_from_training_engines_and_normalized_away() -> None:
+    rng = np.random.default_rng(0)
+    truth: list[int] = []
+    prep = Preprocessor(window=10, max_rul=50).fit(_regime_table(rng, range(1, 9), truth))
+    assert len(prep.centers) == 6
+    truth = []
+    test = _regime_table(rng, range(1, 4), truth)  # new engines: the training engines' regimes apply
+    found = prep.condition(test)
+    pairs = set(zip(found.tolist(), truth, strict=True))
+    assert len(pairs) == 6  # one fitted condition per true regime, none split or merged
+    z = prep.normalize(test)
+    assert {"s2", "s3", "s4"} <= set(prep.channel_names)
+    for c in range(6):  # the 5-unit steps between regimes are gone on engines the fit never saw
+        assert np.abs(z[found == c].mean(0)).max() < 1.0
+    raw = test[:, prep.channels]
+    assert np.abs(raw[found == 0].mean(0) - raw[found == 5].mean(0)).min() > 4.0
+
+
+# ------------------------------------------------------------------ the cross-validation ensemble
+def test_engine_folds_start_with_the_validation_engines_and_never_overlap() -> None:
+    units, held = np.arange(1, 101), np.arange(5, 25)
+    folds = engine_folds(units, held, 5, seed=0)
+    assert np.array_equal(folds[0], held) and [len(f) for f in folds] == [20] * 5
+    assert np.array_equal(np.sort(np.concatenate(folds)), units)  # each engine held out once
+    # no fold larger than the validation one: with 2 members, 60 engines are in no fold
+    two = engine_folds(units, held, 2, seed=0)
+    assert [len(f) for f in two] == [20, 20] and not set(two[1]) & set(held)
+    assert [len(f) for f in engine_folds(units, held, 10, seed=0)][:2] == [20, 9]
+    assert len(engine_folds(units, held, 1, seed=0)) == 1
+    with pytest.raises(ValueError, match="cannot make 4 folds"):
+        engine_folds(np.arange(1, 5), np.array([1]), 5, seed=0)
+
+
+def test_fold_ensemble_predicts_every_held_out_engine_with_the_member_that_never_saw_it(
+    subset: tuple,
+) -> None:
+    from chainrule.apps.maintenance.ensemble import train_fold_ensemble
+
+    data = cmapss.load_files(*subset)
+    prep = Preprocessor(window=30, max_rul=50).fit(data.train)
+    ens = train_fold_ensemble(prep, data.train, np.array([1, 2]), 3, 50.0, epochs=1, min_history=10)
+    assert len(ens.members) == 3 and ens.epochs == [1, 1, 1]
+    assert np.array_equal(ens.folds[0], [1, 2]) and all(len(f) == 2 for f in ens.folds)
+    held_out = np.concatenate(ens.folds)
+    lengths = np.bincount(data.train[:, 0].astype(int))
+    assert len(ens.oof) == len(ens.target) == int(sum(lengths[int(u)] - 9 for u in held_out))
+    # member 0 alone scores the validation engines: its RMSE on their windows is val_rmse
+    x, y, _ = prep.windows(data.train[np.isin(data.train[:, 0], [1, 2])], 10)
+    assert ens.val_rmse == pytest.approx(rmse(predict(ens.members[0], x, 50.0), y))
+    mean, each = ens.predict(x, 50.0)
+    assert each.shape == (3, len(x)) and np.allclose(mean, each.mean(axis=0))
 
 
 # ------------------------------------------------------------------ scores
@@ -208,6 +297,20 @@ def test_conformal_scale_covers_the_asked_share_of_held_out_values() -> None:
     assert q < conformal_scale(members, true, coverage=0.99)
     with pytest.raises(ValueError, match="coverage must lie in"):
         conformal_scale(members, true, coverage=1.0)
+
+
+def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
+    from chainrule.apps.maintenance.report import recommendation
+
+    def scores(val: float, test: float) -> dict:
+        return {"val_rmse": val, "rmse": test, "score": 10 * test}
+
+    net = recommendation({"cnn_ensemble": scores(11.5, 12.8), "gradient_boosting": scores(13.3, 14.0)})
+    assert net.startswith("Use the cross-validation ensemble of 1-D CNNs: on the held-out validation")
+    assert "beats the best baseline, gradient boosting (RMSE 11.5 vs 13.3 cycles)" in net
+    tree = recommendation({"cnn_ensemble": scores(12.9, 12.9), "gradient_boosting": scores(11.3, 13.4)})
+    assert "no network beats it (the best, the cross-validation ensemble of 1-D CNNs: RMSE 12.9" in tree
+    assert "RMSE 13.4 vs 12.9" in tree and tree.endswith("cheaper to train and explain.")
 
 
 # ------------------------------------------------------------------ download
@@ -263,7 +366,8 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     report = json.loads((out / "report.json").read_text())
     assert set(report["models"]) == {"lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge"}
     ens = report["models"]["cnn_ensemble"]
-    assert ens["members"] == 2 and len(ens["files"]) == 2 and len(ens["epochs"]) == 2
+    assert ens["members"] == 2 and len(ens["files"]) == 2 and ens["epochs"] == [2, 2]
+    assert np.isfinite(ens["out_of_fold_rmse"]) and report["dataset"]["min_history"] == 30
     iv = ens["interval"]
     assert iv["target_coverage"] == 0.9 and 0.0 <= iv["coverage"] <= 1.0 and iv["q"] > 0
     assert all(0 <= lo <= hi <= 60 for lo, hi in iv["intervals"]) and len(iv["intervals"]) == 5
@@ -278,7 +382,7 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     summary = result.output[result.output.index("\nmodel ") + 1 :]
     assert summary.startswith("model") and "Use the " in summary and "Service within 20 cycles" in summary
     # the saved networks come back and predict what was reported
-    from chainrule.apps.maintenance.models import load_model, predict
+    from chainrule.apps.maintenance.models import load_model
 
     prep = Preprocessor.from_dict(json.loads((out / "preprocessing.json").read_text()))
     x, _ = prep.last_windows(cmapss.read_table(subset[1]))
@@ -297,11 +401,13 @@ def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> N
     files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
     reports = []
     for run in ("a", "b"):
-        result = _invoke(*files, "--out", str(tmp_path / run), "--epochs", "1", "--models", "lstm,ridge")
+        result = _invoke(*files, "--out", str(tmp_path / run), "--epochs", "1", "--ensemble-size", "2",
+                         "--models", "lstm,cnn_ensemble,ridge")  # fmt: skip
         assert result.exit_code == 0, result.output
         reports.append(json.loads((tmp_path / run / "report.json").read_text())["models"])
-    for name in ("lstm", "ridge"):
+    for name in ("lstm", "cnn_ensemble", "ridge"):
         assert reports[0][name]["rmse"] == reports[1][name]["rmse"]
+    assert reports[0]["cnn_ensemble"]["interval"] == reports[1]["cnn_ensemble"]["interval"]
 
 
 @pytest.mark.parametrize(

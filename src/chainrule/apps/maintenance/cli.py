@@ -26,7 +26,11 @@ def _fail(message: str) -> click.ClickException:
 @click.option("--out", "out_dir", required=True, help="directory for the report, plots and models")
 @click.option("--seed", default=0, show_default=True, help="random seed (split, weights, shuffling)")
 @click.option(
-    "--epochs", default=40, show_default=True, type=click.IntRange(1), help="most epochs per network"
+    "--epochs",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1),
+    help="most epochs per network (cnn_ensemble's members train for exactly this many)",
 )
 @click.option(
     "--service-within",
@@ -35,7 +39,14 @@ def _fail(message: str) -> click.ClickException:
     type=click.IntRange(0),
     help="flag engines predicted to fail within this many cycles",
 )
-@click.option("--window", default=30, show_default=True, type=click.IntRange(2), help="cycles per window")
+@click.option("--window", default=50, show_default=True, type=click.IntRange(2), help="cycles per window")
+@click.option(
+    "--min-history",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="training/validation windows end at every cycle from this one on (front-padded, as test engines)",
+)
 @click.option("--max-rul", default=125, show_default=True, type=click.IntRange(1), help="RUL target cap")
 @click.option(
     "--threads",
@@ -56,7 +67,7 @@ def _fail(message: str) -> click.ClickException:
     default=5,
     show_default=True,
     type=click.IntRange(1),
-    help="CNNs in cnn_ensemble (their spread, calibrated on validation engines, gives RUL intervals)",
+    help="CNNs in cnn_ensemble, each trained without one fold of engines (held-out errors: RUL intervals)",
 )
 @click.option(
     "--models",
@@ -75,6 +86,7 @@ def command(
     epochs: int,
     service_within: int,
     window: int,
+    min_history: int,
     max_rul: int,
     threads: int,
     patience: int,
@@ -117,6 +129,7 @@ def command(
                 epochs=epochs,
                 service_within=service_within,
                 window=window,
+                min_history=min_history,
                 max_rul=float(max_rul),
                 model_names=names,
                 threads=threads,

@@ -67,9 +67,11 @@ def conformal_scale(members: Any, true: Any, coverage: float = 0.9) -> float:
 
     Split conformal prediction with the ensemble spread as the scale: on
     held-out engines, the ``coverage`` quantile of |true - mean| / (std + 1).
-    The seed ensemble's spread alone is too narrow (its members share data and
-    architecture); calibrating on validation engines makes the interval honest
-    without looking at the test engines. ``members`` is (members, n).
+    A seed ensemble's spread alone is too narrow (its members share data and
+    architecture); calibrating on held-out engines makes the interval honest
+    without looking at the test engines. ``members`` is (members, n); with one
+    row (out-of-fold predictions) the spread is 0 and the interval's half-width
+    is the plain ``coverage`` quantile of |true - prediction|.
     """
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"conformal_scale: coverage must lie in (0, 1), got {coverage}")

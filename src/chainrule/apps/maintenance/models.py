@@ -112,21 +112,35 @@ def fit_model(
     lr: float = 2e-3,
     patience: int = 8,
     progress: int = 2,
+    schedule: str = "plateau",
 ) -> History:
-    """Train on (windows, RUL) with Adam and MSE on RUL/max_rul; keep the best validation epoch's weights.
+    """Train on (windows, RUL) with Adam and MSE on RUL/max_rul.
 
-    The learning rate is halved when the validation loss stalls for 3 epochs;
-    EarlyStopping ends training after ``patience`` epochs without improvement.
+    ``schedule="plateau"``: the learning rate is halved when the validation
+    loss stalls for 3 epochs; EarlyStopping ends training after ``patience``
+    epochs without improvement and keeps the best validation epoch's weights.
+    ``schedule="cosine"``: the learning rate falls along a half cosine from
+    ``lr`` to ``lr / 50`` over exactly ``epochs`` epochs and the last weights
+    are kept; no epoch is picked on the (noisy) validation loss, which stays an
+    honest estimate.
     """
     (xt, yt), (xv, yv) = train, val
     opt = optim.Adam(model.parameters(), lr=lr)
+    if schedule == "plateau":
+        scheduler: Any = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
+        callbacks = [EarlyStopping("val_loss", patience=patience, verbose=progress)]
+    elif schedule == "cosine":
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 50)
+        callbacks = []
+    else:
+        raise ValueError(f"fit_model: schedule must be 'plateau' or 'cosine', got {schedule!r}")
     trainer = Trainer(
         model,
         nn.MSELoss(),
         opt,
         metrics=None,
-        scheduler=optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3),
-        callbacks=[EarlyStopping("val_loss", patience=patience, verbose=progress)],
+        scheduler=scheduler,
+        callbacks=callbacks,
         grad_clip=1.0,
         progress=progress,
     )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule.apps.maintenance import baselines, evaluate, models, plots, report
+from chainrule.apps.maintenance import baselines, ensemble, evaluate, models, plots, report
 from chainrule.apps.maintenance.data import CMAPSSData, load_files
 from chainrule.apps.maintenance.preprocess import Preprocessor
 from chainrule.io import atomic_write
@@ -71,9 +71,9 @@ def run(
     out_dir: str | os.PathLike,
     *,
     seed: int = 0,
-    epochs: int = 40,
+    epochs: int = 60,
     service_within: float = 30,
-    window: int = 30,
+    window: int = 50,
     max_rul: float = 125.0,
     val_fraction: float = 0.2,
     model_names: Sequence[str] = MODELS,
@@ -83,6 +83,7 @@ def run(
     ensemble_size: int = 5,
     coverage: float = 0.9,
     patience: int = 8,
+    min_history: int | None = 30,
 ) -> dict[str, Any]:
     """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
 
@@ -92,8 +93,14 @@ def run(
     ``patience``: epochs without a better validation loss before a network stops.
     ``threads`` limits the BLAS and OpenMP pools while it runs (None: as they are).
     ``cnn_ensemble`` trains ``ensemble_size`` CNNs (seeds ``seed``, ``seed + 1``, ...),
-    predicts their mean, and gives each test engine a RUL interval meant to hold
-    ``coverage`` of true values (ensemble spread, calibrated on the validation engines).
+    each without one fold of the training engines (the first: the validation engines;
+    see :mod:`.ensemble`), predicts their mean, and gives each test engine a RUL
+    interval meant to hold ``coverage`` of true values (split conformal on the
+    out-of-fold errors); its members train for exactly ``epochs`` epochs on a cosine
+    learning-rate schedule.
+    ``min_history``: training and validation windows end at every cycle from this one
+    on, front-padded when shorter than ``window`` (None: only full windows), as short
+    test engines are.
     """
     if ensemble_size < 1:
         raise ValueError(f"run: ensemble_size must be at least 1, got {ensemble_size}")
@@ -113,6 +120,7 @@ def run(
             ensemble_size,
             coverage,
             patience,
+            min_history,
         )
 
 
@@ -149,6 +157,7 @@ def _run(
     ensemble_size: int = 5,
     coverage: float = 0.9,
     patience: int = 8,
+    min_history: int | None = 30,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     unknown = [m for m in model_names if m not in MODELS]
@@ -161,7 +170,8 @@ def _run(
     fit_rows, val_rows = split_engines(data.train, val_fraction, seed)
     log("[2/5] fitting the preprocessing on the training engines")
     prep = Preprocessor(window=window, max_rul=max_rul).fit(data.train[fit_rows], seed=seed)
-    fit, val = prep.windows(data.train[fit_rows])[:2], prep.windows(data.train[val_rows])[:2]
+    fit = prep.windows(data.train[fit_rows], min_history)[:2]
+    val = prep.windows(data.train[val_rows], min_history)[:2]
     x_test, units = prep.last_windows(data.test)
     true = np.minimum(data.rul, max_rul)
     log(
@@ -179,30 +189,28 @@ def _run(
         extra: dict[str, Any] = {}
         if name == "cnn_ensemble":
             config = {"n_features": len(prep.channels), "window": window}
-            members, epochs_run = [], []
-            for k in range(ensemble_size):
-                cr.manual_seed(seed + k)
-                net = models.build_model("cnn", **config)
-                history = models.fit_model(
-                    net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
-                )
-                epochs_run.append(len(history.epochs))
-                models.save_model(net, out / "models" / f"cnn_ensemble_{k}.safetensors", "cnn", config)
-                members.append(net)
-            val_members = models.predict_members(members, val[0], max_rul)
-            val_rmse = evaluate.rmse(val_members.mean(axis=0), val[1])
-            scale = evaluate.conformal_scale(val_members, val[1], coverage)
-            test_members = models.predict_members(members, x_test, max_rul)
-            preds[name] = test_members.mean(axis=0)
-            half = scale * (test_members.std(axis=0) + 1.0)
+            files = [f"models/cnn_ensemble_{k}.safetensors" for k in range(ensemble_size)]
+            ens = ensemble.train_fold_ensemble(
+                prep, data.train, np.unique(data.train[val_rows, 0]), ensemble_size, max_rul, seed=seed,
+                epochs=epochs, min_history=min_history, progress=progress,
+            )  # fmt: skip
+            for net, file in zip(ens.members, files, strict=True):
+                models.save_model(net, out / file, "cnn", config)
+            val_rmse = ens.val_rmse
+            preds[name], _ = ens.predict(x_test, max_rul)
+            half = evaluate.conformal_scale(ens.oof[None], ens.target, coverage)
             extra = {
-                "epochs": epochs_run,
+                "epochs": ens.epochs,
                 "members": ensemble_size,
-                "files": [f"models/cnn_ensemble_{k}.safetensors" for k in range(ensemble_size)],
+                "files": files,
+                "out_of_fold_rmse": evaluate.rmse(ens.oof, ens.target),
                 "interval": {
                     "target_coverage": coverage,
-                    "method": "mean +- q * (member std + 1), q split-conformal on validation windows",
-                    "q": scale,
+                    "method": (
+                        "mean +- q, q split-conformal: the quantile of |true - out-of-fold prediction| "
+                        "over the training engines' windows"
+                    ),
+                    "q": half,
                     **evaluate.interval_view(
                         np.clip(preds[name] - half, 0, max_rul),
                         np.clip(preds[name] + half, 0, max_rul),
@@ -271,6 +279,7 @@ def _run(
             "channels": prep.channel_names,
             "operating_conditions": len(prep.centers),
             "window": window,
+            "min_history": min_history,
             "max_rul": max_rul,
             "test_target": f"true RUL capped at {max_rul:g}, as the training labels",
         },

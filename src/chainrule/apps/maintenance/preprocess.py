@@ -18,7 +18,10 @@ validation and test engines:
   (125): early in life an engine shows no wear to count down from.
 * **Windows.** Sliding windows of ``window`` cycles, labelled with the RUL at
   their last cycle; an engine shorter than a window is padded at the front by
-  repeating its first row.
+  repeating its first row. With ``min_history`` shorter than the window, the
+  training and validation engines also give the windows that end before
+  ``window`` cycles, padded the same way: the model learns the padded windows
+  that short test engines give it (FD001's shortest test engine has 31 cycles).
 """
 
 from __future__ import annotations
@@ -151,18 +154,33 @@ class Preprocessor:
         cond = self.condition(table)
         return ((table[:, self.channels] - self.means[cond]) / self.stds[cond]).astype(np.float32)
 
-    def _engine_windows(self, z: np.ndarray) -> np.ndarray:
-        """All windows of one engine's normalized rows, (n, window, channels); front-padded when short."""
-        if len(z) < self.window:
-            z = np.concatenate([np.repeat(z[:1], self.window - len(z), axis=0), z])
-        return np.lib.stride_tricks.sliding_window_view(z, self.window, axis=0).transpose(0, 2, 1)
+    def _engine_windows(self, z: np.ndarray, min_history: int | None = None) -> np.ndarray:
+        """The windows of one engine's normalized rows, (n, window, channels), front-padded by its first row.
 
-    def windows(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every window of every run-to-failure engine: inputs (n, window, channels), capped RUL, unit."""
+        One window ends at each cycle from ``min_history`` (default: ``window``;
+        never past the engine's last cycle) to the last.
+        """
+        first_end = min(self.window if min_history is None else min_history, len(z))
+        pad = max(0, self.window - first_end)
+        if pad:
+            z = np.concatenate([np.repeat(z[:1], pad, axis=0), z])
+        w = np.lib.stride_tricks.sliding_window_view(z, self.window, axis=0).transpose(0, 2, 1)
+        return w[max(0, first_end - self.window) :]
+
+    def windows(
+        self, table: np.ndarray, min_history: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The windows of every run-to-failure engine: inputs (n, window, channels), capped RUL, unit.
+
+        One window ends at each cycle from ``min_history`` on (default: from
+        ``window`` on, no padding unless an engine is shorter than a window).
+        """
+        if min_history is not None and min_history < 1:
+            raise ValueError(f"Preprocessor.windows: min_history must be at least 1 cycle, got {min_history}")
         z, target = self.normalize(table), rul_targets(table, self.max_rul)
         xs, ys, units = [], [], []
         for unit, rows in engine_slices(table):
-            w = self._engine_windows(z[rows])
+            w = self._engine_windows(z[rows], min_history)
             xs.append(w)
             ys.append(target[rows][-len(w) :])
             units.append(np.full(len(w), unit))

@@ -19,7 +19,7 @@ NETWORKS = ("lstm", "cnn", "cnn_ensemble")
 _LABELS = {
     "lstm": "LSTM",
     "cnn": "1-D CNN",
-    "cnn_ensemble": "seed ensemble of 1-D CNNs",
+    "cnn_ensemble": "cross-validation ensemble of 1-D CNNs",
     "gradient_boosting": "gradient boosting",
     "ridge": "ridge regression",
 }
@@ -46,17 +46,19 @@ def recommendation(models: dict[str, dict[str, Any]]) -> str:
         )
     rival = min(others, key=lambda m: models[m]["val_rmse"])
     r = models[rival]
+    against = f"(RMSE {b['val_rmse']:.1f} vs {r['val_rmse']:.1f} cycles)"
     if best in NETWORKS:
-        why = f"beats the best baseline, {_label(rival)}"
+        why, cheaper = f"it beats the best baseline, {_label(rival)} {against}", ""
     else:
         why = (
-            f"the networks do not beat it (best network: {_label(rival)}), "
-            "and it is cheaper to train and explain;"
+            f"no network beats it (the best, the {_label(rival)}: RMSE {r['val_rmse']:.1f} "
+            f"vs its {b['val_rmse']:.1f} cycles)"
         )
+        cheaper = " It is also cheaper to train and explain."
     return (
-        f"Use the {_label(best)}: on the held-out validation engines it {why} "
-        f"(RMSE {b['val_rmse']:.1f} vs {r['val_rmse']:.1f} cycles), and on the test engines it scores "
-        f"RMSE {b['rmse']:.1f} vs {r['rmse']:.1f} and PHM08 {b['score']:.0f} vs {r['score']:.0f}."
+        f"Use the {_label(best)}: on the held-out validation engines {why}, and on the test engines it "
+        f"scores RMSE {b['rmse']:.1f} vs {r['rmse']:.1f} and PHM08 {b['score']:.0f} vs {r['score']:.0f}."
+        f"{cheaper}"
     )
 
 
@@ -94,7 +96,7 @@ def format_summary(report: dict[str, Any]) -> str:
         iv = report["uncertainty"]
         sv = iv["service_from_lower_end"]
         lines.append(
-            f"RUL intervals ({iv['target_coverage']:.0%} target, calibrated on validation engines): "
+            f"RUL intervals ({iv['target_coverage']:.0%} target, calibrated on held-out training engines): "
             f"cover {iv['coverage']:.0%} of test engines, mean width {iv['mean_width']:.1f} cycles. "
             f"Servicing when the lower end is within {sv['within']:g} cycles: "
             f"{len(sv['service'])} engine(s), "

@@ -1,0 +1,107 @@
+"""A cross-validation ensemble of CNNs: every training engine teaches all members but one, and scores it.
+
+The training engines are cut into as many folds as there are members; fold 0
+is the study's validation engines. Member ``k`` trains on every engine outside
+fold ``k`` (member 0 on the fitting engines alone, as the other models do), so
+the ensemble as a whole learns from all the training engines, while each
+engine still has one member that never saw it. Those out-of-fold predictions
+give an honest error on every training engine: member 0's on the validation
+engines is what the study compares with the other models, and all of them
+calibrate the RUL interval (split conformal on |true - out-of-fold prediction|).
+The ensemble predicts the mean of its members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.apps.maintenance import models
+from chainrule.apps.maintenance.evaluate import rmse
+from chainrule.apps.maintenance.preprocess import Preprocessor
+
+__all__ = ["FoldEnsemble", "engine_folds", "train_fold_ensemble"]
+
+
+def engine_folds(units: np.ndarray, held: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint arrays of units: ``held`` first, then ``k - 1`` folds drawn at random from the others.
+
+    No fold is larger than ``held``: with few members some engines are in no
+    fold (every member trains on them); with ``(k - 1) * len(held)`` other
+    engines or fewer, every engine is in one fold.
+    """
+    if k < 1:
+        raise ValueError(f"engine_folds: expected at least one fold, got {k}")
+    rest = np.random.default_rng(seed).permutation(np.setdiff1d(units, held))
+    if k > 1 and len(rest) < k - 1:
+        raise ValueError(
+            f"engine_folds: {len(rest)} engine(s) outside the validation ones cannot make {k - 1} folds"
+        )
+    others = np.array_split(rest[: (k - 1) * len(held)], k - 1) if k > 1 else []
+    return [np.sort(np.asarray(held)), *(np.sort(f) for f in others)]
+
+
+@dataclass
+class FoldEnsemble:
+    """The trained members, each one's held-out units, and the out-of-fold predictions of training windows."""
+
+    members: list[nn.Module]
+    folds: list[np.ndarray]
+    epochs: list[int]
+    oof: np.ndarray  # RUL predicted for each training window by the member that never saw its engine
+    target: np.ndarray  # those windows' true (capped) RUL
+    val_rmse: float  # member 0's RMSE on fold 0, the study's validation engines
+
+    def predict(self, x: np.ndarray, max_rul: float) -> tuple[np.ndarray, np.ndarray]:
+        """The ensemble's mean RUL for windows ``x`` and every member's prediction, shape (members, n)."""
+        each = models.predict_members(self.members, x, max_rul)
+        return each.mean(axis=0), each
+
+
+def train_fold_ensemble(
+    prep: Preprocessor,
+    train: np.ndarray,
+    held: np.ndarray,
+    size: int,
+    max_rul: float,
+    *,
+    seed: int = 0,
+    epochs: int = 60,
+    min_history: int | None = None,
+    progress: int = 0,
+) -> FoldEnsemble:
+    """Train ``size`` CNNs on the table ``train``, member ``k`` without fold ``k`` (fold 0: ``held`` units).
+
+    Each member starts from seed ``seed + k`` and trains for exactly ``epochs``
+    epochs on a cosine schedule (see :func:`models.fit_model`).
+    """
+    units = train[:, 0]
+    folds = engine_folds(np.unique(units), held, size, seed)
+    windows = {int(u): prep.windows(train[units == u], min_history)[:2] for u in np.unique(units)}
+
+    def stack(fold_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [windows[int(u)] for u in fold_units]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    config = {"n_features": len(prep.channels), "window": prep.window}
+    members, epochs_run, oof, target, val_rmse = [], [], [], [], float("nan")
+    for k, fold in enumerate(folds):
+        cr.manual_seed(seed + k)
+        net = models.build_model("cnn", **config)
+        out = stack(fold)
+        inside = stack(np.setdiff1d(np.unique(units), fold))
+        history = models.fit_model(
+            net, inside, out, max_rul, epochs=epochs, batch_size=512, lr=1e-3, progress=progress,
+            schedule="cosine",
+        )  # fmt: skip
+        pred = models.predict(net, out[0], max_rul)
+        if k == 0:
+            val_rmse = rmse(pred, out[1])
+        oof.append(pred)
+        target.append(out[1])
+        epochs_run.append(len(history.epochs))
+        members.append(net)
+    return FoldEnsemble(members, folds, epochs_run, np.concatenate(oof), np.concatenate(target), val_rmse)
