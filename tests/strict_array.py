@@ -15,7 +15,8 @@ bug:
 - mixing it with a NumPy array (``a + numpy_array``, ``a[numpy_index]``,
   ``xp.add(a, numpy_array)``) raises TypeError, as CuPy does;
 - ``ufunc.at`` is refused (CuPy's scatter-add is ``cupyx.scatter_add``:
-  ``chainrule.devices.scatter_add`` picks the right one), as are NumPy
+  ``chainrule.devices.scatter_add`` picks the right one, as
+  ``scatter_max``/``scatter_min`` do for ``maximum.at``/``minimum.at``), as are NumPy
   functions CuPy does not have (``errstate``, ``nditer``, ...).
 
 Explicit moves are allowed: ``xp.asarray(numpy_array)`` (host to device),
@@ -322,8 +323,8 @@ class _StrictUfunc:
 
     def at(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
-            f"{self.__name__}.at on a strict device array: use chainrule.devices.scatter_add "
-            "(cupyx.scatter_add on a GPU)"
+            f"{self.__name__}.at on a strict device array: use chainrule.devices.scatter_add, "
+            "scatter_max or scatter_min (cupyx's on a GPU)"
         )
 
 
@@ -388,6 +389,16 @@ def _scatter_add(target: StrictArray, index: Any, values: Any) -> None:
     np.add.at(target._a, unwrap_index(index), operand(values))
 
 
+def _scatter_max(target: StrictArray, index: Any, values: Any) -> None:
+    with np.errstate(all="ignore"):
+        np.maximum.at(target._a, unwrap_index(index), operand(values))
+
+
+def _scatter_min(target: StrictArray, index: Any, values: Any) -> None:
+    with np.errstate(all="ignore"):
+        np.minimum.at(target._a, unwrap_index(index), operand(values))
+
+
 BACKEND = devices.DeviceBackend(
     type="strict",
     xp=strict,
@@ -398,6 +409,8 @@ BACKEND = devices.DeviceBackend(
     move=lambda a, index: StrictArray(a._a.copy()),
     device_count=lambda: 1,
     scatter_add=_scatter_add,
+    scatter_max=_scatter_max,
+    scatter_min=_scatter_min,
 )
 
 

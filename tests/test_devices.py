@@ -168,6 +168,65 @@ def test_scatter_add_adds_repeated_indices_on_every_device():
         assert devices.to_host(target).tolist() == [3.0, 0.0, 5.0]
 
 
+def test_scatter_max_and_min_keep_the_extremes_of_repeated_indices_on_every_device():
+    for dev in ["cpu", "strict"]:
+        xp = devices.array_module(cr.zeros(1, device=dev)._array)
+        index, values = xp.asarray([0, 0, 2, 1]), xp.asarray([4.0, -2.0, 5.0, np.nan])
+        hi, lo = xp.zeros(3), xp.zeros(3)
+        with np.errstate(invalid="ignore"):  # NumPy's NaN warning on the CPU
+            devices.scatter_max(hi, index, values)
+            devices.scatter_min(lo, index, values)
+        np.testing.assert_array_equal(devices.to_host(hi), [4.0, np.nan, 5.0])  # NaN propagates
+        np.testing.assert_array_equal(devices.to_host(lo), [-2.0, np.nan, 0.0])
+
+
+def _cupy_like(largest: bool):
+    """cupyx.scatter_max/_min as CuPy has them: five dtypes only, and float atomics through
+    fmaxf/fminf (NaN dropped, float64 rounded through float32)."""
+    fn = np.fmax if largest else np.fmin
+
+    def raw(target, index, values):
+        if target.dtype not in devices._ATOMIC_EXTREME_DTYPES:
+            raise TypeError("scatter_max only supports int32, uint32, uint64, float32, float64")
+        values = np.broadcast_to(np.asarray(values, target.dtype), target[index].shape)
+        if target.dtype.kind == "f":
+            values = values.astype(np.float32).astype(target.dtype)
+        fn.at(target, index, values)
+
+    return raw
+
+
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize(
+    "dtype", [np.float16, np.float32, np.float64, np.int64, np.int32, np.int8, np.uint8, np.uint64, np.bool_]
+)
+def test_cuda_scatter_extremes_are_exact_despite_cupys_atomics(dtype, largest):
+    # the CUDA backend's wrapper, run on NumPy against a fake of CuPy's restricted scatter
+    scatter = devices._exact_extreme_scatter(np, _cupy_like(largest), largest)
+    rng = np.random.default_rng(0)
+    if np.dtype(dtype).kind == "f":
+        pool = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0 + 2**-40, -3.5, 1e-30, 7.25])
+        pool = pool.astype(dtype)
+    elif dtype is np.bool_:
+        pool = np.array([True, False])
+    else:
+        info = np.iinfo(dtype)
+        extra = [-1, -7] if info.min else []
+        pool = np.array([info.min, info.max, 0, 1, info.max - 1, info.min + 1, *extra], dtype)
+    for _ in range(30):
+        target = rng.choice(pool, (4, 3))
+        index = (rng.integers(0, 4, 8), rng.integers(0, 3, 8))
+        values = rng.choice(pool, 8)
+        want = target.copy()
+        (np.maximum if largest else np.minimum).at(want, index, values)
+        got = target.copy()
+        scatter(got, index, values)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)  # NaN where NumPy has NaN, values exact
+    with pytest.raises(TypeError, match="only supports"):  # the fake is as strict as CuPy
+        _cupy_like(largest)(np.zeros(2, np.int64), np.array([0]), np.array([1]))
+
+
 OPTIMIZERS = [
     ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     ("Adam", {"lr": 0.01, "amsgrad": True}),

@@ -8,8 +8,9 @@ is a :class:`DeviceBackend` registered here: CUDA registers itself (lazily,
 when CuPy imports and finds a GPU), and the tests register a strict stand-in
 that refuses every implicit trip to the host.
 
-The few places where NumPy and CuPy differ (scatter-add, floating-point error
-state) have a function here that does the right thing for each.
+The few places where NumPy and CuPy differ (scatter-add, -max and -min,
+floating-point error state) have a function here that does the right thing
+for each.
 
 Rules for op code (Functions' forward/backward and the helpers they call),
 checked by the tests' strict stand-in device ``"strict"`` (tests/strict_array.py;
@@ -21,7 +22,9 @@ with ``pytest -k strict``):
    shape-only helpers stay NumPy (``np.float32``, ``np.finfo``,
    ``np.broadcast_shapes``): they are CuPy's too. Operators (``a + b``) work on
    every array type and are the cheapest in hot paths.
-2. ``np.add.at`` is :func:`scatter_add`; ``np.errstate`` is :func:`errstate`;
+2. ``np.add.at`` is :func:`scatter_add` (``np.maximum.at`` :func:`scatter_max`,
+   ``np.minimum.at`` :func:`scatter_min`; CuPy has no multiplying scatter);
+   ``np.errstate`` is :func:`errstate`;
    no ``where=`` in ufunc calls (CuPy has none); ``xp.lib.stride_tricks.as_strided``.
 3. Never tell arrays from scalars with ``isinstance(x, np.ndarray)``; never
    ``np.asarray`` an array that may live on a device.
@@ -54,6 +57,8 @@ class DeviceBackend:
     move: Callable[[Any, int], Any]  # an array of this type onto device ``index`` of this type
     device_count: Callable[[], int]
     scatter_add: Callable[[Any, Any, Any], None]  # a[index] += values, repeated indices adding up
+    scatter_max: Callable[[Any, Any, Any], None]  # numpy.maximum.at(a, index, values) (NaN propagates)
+    scatter_min: Callable[[Any, Any, Any], None]  # numpy.minimum.at(a, index, values) (NaN propagates)
     unavailable: str = ""  # why the type cannot be used (empty when it can)
 
 
@@ -240,6 +245,25 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         b.scatter_add(target, index, values)
 
 
+def scatter_max(target: Any, index: Any, values: Any) -> None:
+    """``numpy.maximum.at(target, index, values)`` on any device: each position keeps the largest
+    of its value and the values sent to it (NaN propagates, as in NumPy)."""
+    b = _by_array_type.get(type(target))
+    if b is None:
+        numpy.maximum.at(target, index, values)
+    else:
+        b.scatter_max(target, index, values)
+
+
+def scatter_min(target: Any, index: Any, values: Any) -> None:
+    """``numpy.minimum.at(target, index, values)`` on any device (NaN propagates, as in NumPy)."""
+    b = _by_array_type.get(type(target))
+    if b is None:
+        numpy.minimum.at(target, index, values)
+    else:
+        b.scatter_min(target, index, values)
+
+
 def errstate(array: Any, **kw: Any) -> Any:
     """NumPy's floating-point error state for a CPU array; nothing for a device array (GPUs do not raise)."""
     return numpy.errstate(**kw) if type(array) not in _by_array_type else contextlib.nullcontext()
@@ -285,8 +309,64 @@ def _register_cuda() -> None:
             move=move,
             device_count=lambda: count,
             scatter_add=cupyx.scatter_add,
+            scatter_max=_exact_extreme_scatter(cupy, cupyx.scatter_max, largest=True),
+            scatter_min=_exact_extreme_scatter(cupy, cupyx.scatter_min, largest=False),
         )
     )
+
+
+# the dtypes cupyx.scatter_max/scatter_min accept (atomicMax/atomicMin)
+_ATOMIC_EXTREME_DTYPES = frozenset(
+    numpy.dtype(t) for t in ("int32", "uint32", "uint64", "float32", "float64")
+)
+
+
+def _exact_extreme_scatter(xp: Any, raw: Callable[[Any, Any, Any], None], largest: bool) -> Callable:
+    """``numpy.maximum.at`` (or ``minimum.at``) semantics from CuPy's ``cupyx.scatter_max`` (``_min``).
+
+    CuPy's versions take only int32, uint32, uint64, float32 and float64, and
+    their float atomics go through ``fmaxf``/``fminf``: NaN is dropped, not
+    propagated, and float64 passes through float32. So floats are scattered
+    as order-preserving unsigned integer keys (exact, with NaN mapped to the
+    winning end), int64 as uint64 with its sign bit flipped, and the narrow
+    types through an int32 copy. ``raw(target, index, values)`` is the
+    library's scatter; ``xp`` the array module (NumPy in the tests).
+    """
+
+    def scatter(target: Any, index: Any, values: Any) -> None:
+        dt = target.dtype
+        values = xp.asarray(values).astype(dt, copy=False)
+        if dt.kind == "f":
+            bits = dt.itemsize * 8
+            u = numpy.dtype(f"uint{bits}")
+            wide = u if bits >= 32 else numpy.dtype(numpy.uint32)
+            sign = u.type(1 << (bits - 1))
+            top = wide.type(numpy.iinfo(wide).max)
+
+            def key(x: Any) -> Any:
+                b = x.view(u)
+                k = xp.where(b & sign, ~b, b | sign).astype(wide)  # float order as unsigned order
+                return xp.where(xp.isnan(x), top if largest else wide.type(0), k)  # NaN always wins
+
+            k = key(target)
+            raw(k, index, key(values))
+            if bits < 32:
+                k = k.astype(u)
+            # decoding the NaN keys gives a NaN: all ones (min's 0 key) or 0x7ff..f (max's top)
+            target[...] = xp.where(k & sign, k & ~sign, ~k).view(dt)
+        elif dt == numpy.int64:
+            flip = numpy.uint64(1 << 63)  # int64 order as uint64 order
+            k = target.view(numpy.uint64) ^ flip
+            raw(k, index, values.view(numpy.uint64) ^ flip)
+            target[...] = (k ^ flip).view(dt)
+        elif dt in _ATOMIC_EXTREME_DTYPES:
+            raw(target, index, values)
+        else:  # bool and the narrow integers: exactly through int32
+            work = target.astype(numpy.int32)
+            raw(work, index, values.astype(numpy.int32))
+            target[...] = work.astype(dt)
+
+    return scatter
 
 
 class _Unusable:
@@ -307,6 +387,8 @@ def _unusable(type_name: str, reason: str) -> DeviceBackend:
         move=refuse,
         device_count=lambda: 0,
         scatter_add=refuse,
+        scatter_max=refuse,
+        scatter_min=refuse,
         unavailable=reason,
     )
 
