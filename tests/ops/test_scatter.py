@@ -137,6 +137,49 @@ def test_scatter_reduce_excluded_self_takes_no_share_of_a_tie():
     np.testing.assert_allclose(x.grad.numpy(), [[0.0]])
 
 
+def test_scatter_reduce_on_a_device_never_copies_to_the_host(monkeypatch):
+    # sum/mean/amax/amin (and scatter(reduce="add")) compute on the device, forward and backward;
+    # prod alone goes through the host (CuPy has no multiplying scatter)
+    from chainrule import devices
+
+    x, src = rand((3, 4), 0), rand((3, 4), 1)
+    src[0, 1] = x[2, 1]  # a tie for amax/amin to share
+    index = np.array([[2, 1, 0, 0], [0, 1, 0, 0], [2, 0, 0, 1]])
+    wanted = {}
+    for reduce in ("sum", "mean", "amax", "amin"):
+        for include_self in (True, False):
+            a, s = cr.tensor(x, requires_grad=True), cr.tensor(src, requires_grad=True)
+            out = cr.scatter_reduce(a, 1, cr.tensor(index), s, reduce, include_self=include_self)
+            (out * cr.tensor(x)).sum().backward()
+            wanted[reduce, include_self] = out.numpy(), a.grad.numpy(), s.grad.numpy()
+
+    def refuse(array):
+        raise AssertionError("scatter_reduce copied a device array to the host")
+
+    def on_device():
+        return tuple(cr.tensor(v, requires_grad=True, device="strict") for v in (x, src))
+
+    idx, weight = cr.tensor(index, device="strict"), cr.tensor(x, device="strict")
+
+    with monkeypatch.context() as m:
+        m.setattr(devices, "to_host", refuse)
+        got = {}
+        for reduce, include_self in wanted:
+            a, s = on_device()
+            out = cr.scatter_reduce(a, 1, idx, s, reduce, include_self=include_self)
+            (out * weight).sum().backward()
+            assert out.device == "strict:0" and a.grad.device == "strict:0" and s.grad.device == "strict:0"
+            got[reduce, include_self] = out, a.grad, s.grad
+        a, s = on_device()
+        cr.scatter(a, 1, idx, s, reduce="add").sum().backward()
+        a, s = on_device()
+        with pytest.raises(AssertionError, match="copied a device array"):  # the host's prod
+            cr.scatter_reduce(a, 1, idx, s, "prod")
+    for key, arrays in got.items():
+        for ours, want in zip(arrays, wanted[key], strict=True):
+            np.testing.assert_array_equal(ours.cpu().numpy(), want, err_msg=str(key))
+
+
 def test_scatter_family_gradcheck():
     x, src = rand((3, 4), 0, np.float64), rand((2, 4), 1, np.float64) + 3
     index = np.array([[0, 1, 2, 0], [2, 0, 1, 1]])

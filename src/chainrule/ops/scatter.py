@@ -6,9 +6,11 @@ Tensor). The backward sends each output position's gradient to whatever
 produced it: the input where it survived, the written source elements where
 they landed (gathered back from the same indices).
 
-On a device every op computes there except ``scatter_reduce`` (and
-``scatter(..., reduce=)``), whose prod/amax/amin scatters CuPy does not offer
-alike: it computes on the host, a round trip per forward and per backward.
+On a device every op computes there (``scatter_reduce``'s sum and mean through
+``devices.scatter_add``, amax and amin through ``devices.scatter_max``/``_min``)
+except ``scatter_reduce(..., "prod")`` and ``scatter(..., reduce="multiply")``:
+CuPy has no multiplying scatter, so the product computes on the host, a round
+trip per forward and per backward.
 Index checks, ``masked_select`` and ``masked_scatter`` read a count or a bound
 back from the device (their output's size or an error depends on it).
 """
@@ -82,36 +84,42 @@ class ScatterAdd(Function):
 
 class ScatterReduce(Function):
     def forward(ctx, a, src, dim, index, reduce, include_self):
-        # on a device: computed on the host (see the module's doc), the result moved back
-        ctx.device = None if type(a) is np.ndarray else devices.device_of(a)
+        # sum, mean, amax and amin compute on the input's device (devices.scatter_add/_max/_min);
+        # prod on a device computes on the host, the result moved back: CuPy has no multiplying
+        # scatter (a round trip per forward and per backward)
+        ctx.device = devices.device_of(a) if reduce == "prod" and devices.is_device_array(a) else None
         if ctx.device is not None:
             a, src, index = devices.to_host(a), devices.to_host(src), devices.to_host(index)
+        xp = _xp(a)
         where, region = _where(index, dim), _region(index)
         s = src[region]
-        touched = np.zeros(a.shape, bool)
+        touched = xp.zeros(a.shape, bool)
         touched[where] = True
         out = a.copy()
         if reduce in ("sum", "mean"):
             if not include_self:
-                out[touched] = 0
-            np.add.at(out, where, s)
-            count = np.zeros(a.shape, np.int64)
-            np.add.at(count, where, 1)
+                out[where] = 0
+            devices.scatter_add(out, where, s)
+            # int32 counts: cupyx.scatter_add takes no int64, and a float or integer divided by
+            # int32 or by int64 promotes alike (float32 / int32 is float64), so the CPU's values
+            # are the same either way
+            count = xp.zeros(a.shape, np.int32)
+            devices.scatter_add(count, where, 1)
             count += 1 if include_self else 0
-            count = np.maximum(count, 1)
+            count = xp.maximum(count, 1)
             if reduce == "mean":
                 out = out / count if a.dtype.kind == "f" else out // count
                 out = out.astype(a.dtype, copy=False)
             ctx.count = count
-        elif reduce == "prod":
+        elif reduce == "prod":  # host arrays only (see above)
             if not include_self:
-                out[touched] = 1
+                out[where] = 1
             np.multiply.at(out, where, s)
         else:
             if not include_self:
                 info = np.finfo if a.dtype.kind == "f" else np.iinfo
-                out[touched] = info(a.dtype).min if reduce == "amax" else info(a.dtype).max
-            (np.maximum if reduce == "amax" else np.minimum).at(out, where, s)
+                out[where] = info(a.dtype).min if reduce == "amax" else info(a.dtype).max
+            (devices.scatter_max if reduce == "amax" else devices.scatter_min)(out, where, s)
         ctx.a, ctx.s, ctx.out, ctx.where, ctx.region = a, s, out, where, region
         ctx.touched, ctx.reduce, ctx.include_self, ctx.src_shape = touched, reduce, include_self, src.shape
         return out if ctx.device is None else devices.to_device(out, ctx.device)
@@ -119,16 +127,17 @@ class ScatterReduce(Function):
     def backward(ctx, g):
         if ctx.device is not None:
             g = devices.to_host(g)
+        xp = _xp(g)
         a, s, out, where, touched = ctx.a, ctx.s, ctx.out, ctx.where, ctx.touched
-        zero = np.zeros((), g.dtype)
+        zero = xp.zeros((), g.dtype)
         # a's element takes part where it was untouched, or where include_self keeps it
         a_in = ~touched | ctx.include_self
         if ctx.reduce in ("sum", "mean"):
             # slope 1 (sum) or 1/count (mean) for every contributor
             gp = g / ctx.count if ctx.reduce == "mean" else g
-            ga = np.where(a_in, gp if ctx.reduce == "mean" else g, zero)
+            ga = xp.where(a_in, gp if ctx.reduce == "mean" else g, zero)
             gs = gp[where]
-        elif ctx.reduce == "prod":
+        elif ctx.reduce == "prod":  # host arrays only (see the forward)
             # d prod / d x = product of the other contributors, counted without
             # division where zeros are involved: with z zeros among them, a
             # nonzero x gets out/x if z == 0 else 0, a zero x gets the product of
@@ -147,15 +156,16 @@ class ScatterReduce(Function):
             ga = np.where(a_in, g * others(a, zeros, nonzero), zero)
             gs = g[where] * others(s, zeros[where], nonzero[where])
         else:
-            # the contributors equal to the result share its gradient evenly (as PyTorch)
+            # the contributors equal to the result share its gradient evenly (as PyTorch);
+            # int32 counts as in the forward
             a_hit = a_in & (a == out)
             s_hit = s == out[where]
-            n = a_hit.astype(np.int64)
-            np.add.at(n, where, s_hit.astype(np.int64))
-            share = g / np.maximum(n, 1)
-            ga = np.where(a_hit, share, zero)
-            gs = np.where(s_hit, share[where], zero)
-        gsrc = np.zeros(ctx.src_shape, g.dtype)
+            n = a_hit.astype(np.int32)
+            devices.scatter_add(n, where, s_hit.astype(np.int32))
+            share = g / xp.maximum(n, 1)
+            ga = xp.where(a_hit, share, zero)
+            gs = xp.where(s_hit, share[where], zero)
+        gsrc = xp.zeros(ctx.src_shape, g.dtype)
         gsrc[ctx.region] = gs
         ga = ga.astype(g.dtype, copy=False)
         if ctx.device is not None:
