@@ -132,6 +132,29 @@ def test_mode_smallest_most_frequent_and_last_index(shape, data, keepdim, form):
     )
 
 
+def test_mode_on_a_device_finds_its_indices_there(monkeypatch):
+    # the device's run lengths (cumsum and scatter-max) against the CPU's running maximum,
+    # with NaN runs, integers, and a dim in the middle; nothing copied to the host
+    from chainrule import devices
+
+    rng = np.random.default_rng(3)
+    cases = [
+        (rng.choice([-1.0, 0.0, 2.0, np.nan], (3, 5, 4)).astype(np.float32), 1),
+        (rng.integers(0, 3, (4, 7)), -1),
+        (rng.integers(0, 2, (6, 2, 3)), 0),
+        (np.array([5.0, np.nan, np.nan, 5.0, 1.0]), 0),
+    ]
+    wanted = [tuple(r.numpy() for r in cr.mode(cr.tensor(x), d)) for x, d in cases]
+    on_device = [cr.tensor(x, device="strict") for x, _ in cases]
+    with monkeypatch.context() as m:
+        m.setattr(devices, "to_host", lambda a: pytest.fail("mode copied a device array to the host"))
+        got = [cr.mode(t, d) for t, (_, d) in zip(on_device, cases, strict=True)]
+    for ours, want in zip(got, wanted, strict=True):
+        assert ours.values.device == "strict:0" and ours.indices.device == "strict:0"
+        np.testing.assert_array_equal(ours.values.cpu().numpy(), want[0])
+        np.testing.assert_array_equal(ours.indices.cpu().numpy(), want[1])
+
+
 def test_order_statistics_gradcheck():
     x = np.random.default_rng(0).permutation(12).reshape(3, 4) * 0.5
     check_gradcheck(lambda t: cr.sort(t, 1, descending=True).values, [x])

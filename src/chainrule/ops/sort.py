@@ -4,8 +4,8 @@ Each finds its indices with NumPy and gathers the values from the input at
 those indices (:class:`~chainrule.ops.shape.Gather`), so the gradient of a value
 flows back to the one element it came from; indices are not differentiable.
 NaN counts as larger than every number, as in PyTorch. On a device the
-indices are found there (CuPy's sorts are stable too); ``mode`` computes its
-indices on the host (it needs a running maximum that CuPy's ufuncs lack), and
+indices are found there (CuPy's sorts are stable too; ``mode``'s run lengths,
+a running maximum on the CPU, come from a cumsum and a scatter-max there), and
 ``unique`` and ``median`` without ``dim`` read back what sizes their output.
 """
 
@@ -166,26 +166,34 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     d = _one_per_slice(x, dim, "mode")
     if x.ndim == 0:
         return ModeResult(x * 1, _zero_index(x))
-    # the indices are found on the host (a running maximum, which CuPy's ufuncs lack: a round trip
-    # for a device input), the values gathered on the input's device
-    a = devices.to_host(x._array)
+    a = x._array
+    xp = _xp(a)
     order = _order(a, d, False)
-    s = np.take_along_axis(a, order, axis=d)
-    m = np.moveaxis(s, d, -1)
+    m = xp.moveaxis(xp.take_along_axis(a, order, axis=d), d, -1)
     n = m.shape[-1]
     # run lengths in the sorted slice: a run's count is read at its last element
-    new_run = np.ones(m.shape, bool)
+    new_run = xp.ones(m.shape, bool)
     new_run[..., 1:] = m[..., 1:] != m[..., :-1]
-    pos = np.arange(n)
-    start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=-1)
+    pos = xp.arange(n)
+    if xp is np:
+        start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=-1)
+    else:
+        # CuPy's ufuncs have no running maximum: number the runs (a cumsum of their starts),
+        # scatter each run's start position to its number, read it back at every element
+        run = xp.cumsum(new_run, axis=-1) - 1
+        lead = tuple(  # open grids over the slices
+            xp.arange(k).reshape((1,) * i + (k,) + (1,) * (m.ndim - i - 1))
+            for i, k in enumerate(m.shape[:-1])
+        )
+        first = xp.zeros(m.shape, pos.dtype)
+        devices.scatter_max(first, (*lead, run), xp.where(new_run, pos, 0))
+        start = xp.take_along_axis(first, run, axis=-1)
     count = pos - start + 1
     # the first run reaching the largest count is the smallest value among the modes;
     # its last element is, by the stable order, the value's last index in the input
     best_count = count.max(axis=-1, keepdims=True)
-    first_best = np.argmax(count == best_count, axis=-1)[..., None]
-    order_m = np.moveaxis(order, d, -1)
-    idx = np.take_along_axis(order_m, first_best, axis=-1)
-    idx = devices.to_device(np.moveaxis(idx, -1, d), devices.device_of(x._array))
+    first_best = xp.argmax(count == best_count, axis=-1)[..., None]
+    idx = xp.moveaxis(xp.take_along_axis(xp.moveaxis(order, d, -1), first_best, axis=-1), -1, d)
     return _select(x, d, idx, keepdim, ModeResult)
 
 
