@@ -180,6 +180,30 @@ def test_scatter_max_and_min_keep_the_extremes_of_repeated_indices_on_every_devi
         np.testing.assert_array_equal(devices.to_host(lo), [-2.0, np.nan, 0.0])
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint8, np.bool_, np.float32, np.float16])
+def test_cuda_scatter_add_takes_every_integer_dtype(dtype):
+    # the CUDA backend's wrapper, on NumPy, against a fake of cupyx.scatter_add (no int64, no narrow ints)
+    def raw(target, index, values):
+        if target.dtype not in devices._ATOMIC_ADD_DTYPES:
+            raise TypeError("scatter_add only supports int32, float16, float32, float64, uint32, uint64")
+        np.add.at(target, index, np.asarray(values).astype(target.dtype))
+
+    scatter = devices._exact_add_scatter(np, raw)
+    rng = np.random.default_rng(0)
+    big = np.iinfo(dtype).max if np.dtype(dtype).kind in "iu" else 3
+    for values in (rng.integers(-3, 4, 9).astype(dtype), np.full(9, big, dtype), 1, True):
+        target = rng.integers(0, 3, (3, 4)).astype(dtype)
+        index = (rng.integers(0, 3, 9), rng.integers(0, 4, 9))
+        want = target.copy()
+        np.add.at(want, index, values)  # wraps around where it overflows
+        got = target.copy()
+        scatter(got, index, values)
+        np.testing.assert_array_equal(got, want)
+        view = target.copy()
+        scatter(view.T, (index[1], index[0]), values)  # a strided view is written in place
+        np.testing.assert_array_equal(view, want)
+
+
 def _cupy_like(largest: bool):
     """cupyx.scatter_max/_min as CuPy has them: five dtypes only, and float atomics through
     fmaxf/fminf (NaN dropped, float64 rounded through float32)."""

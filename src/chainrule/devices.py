@@ -308,11 +308,40 @@ def _register_cuda() -> None:
             to_host=cupy.asnumpy,
             move=move,
             device_count=lambda: count,
-            scatter_add=cupyx.scatter_add,
+            scatter_add=_exact_add_scatter(cupy, cupyx.scatter_add),
             scatter_max=_exact_extreme_scatter(cupy, cupyx.scatter_max, largest=True),
             scatter_min=_exact_extreme_scatter(cupy, cupyx.scatter_min, largest=False),
         )
     )
+
+
+# the dtypes cupyx.scatter_add accepts (atomicAdd; int64 only in some CuPy versions)
+_ATOMIC_ADD_DTYPES = frozenset(
+    numpy.dtype(t) for t in ("int32", "uint32", "uint64", "float16", "float32", "float64")
+)
+
+
+def _exact_add_scatter(xp: Any, raw: Callable[[Any, Any, Any], None]) -> Callable:
+    """``numpy.add.at`` semantics from CuPy's ``cupyx.scatter_add``, for every integer dtype too.
+
+    CuPy's takes int32, uint32, uint64 and the floats; int64 is added as
+    uint64 (two's complement wraps alike), bool and the narrow integers
+    through an int32 copy (cast back, they wrap as NumPy's do).
+    """
+
+    def scatter(target: Any, index: Any, values: Any) -> None:
+        dt = target.dtype
+        if dt in _ATOMIC_ADD_DTYPES or dt.kind not in "biu":
+            raw(target, index, values)
+        elif dt == numpy.int64:
+            as_unsigned = xp.asarray(values).astype(dt, copy=False).view(numpy.uint64)
+            raw(target.view(numpy.uint64), index, as_unsigned)
+        else:
+            work = target.astype(numpy.int32)
+            raw(work, index, xp.asarray(values).astype(numpy.int32))
+            target[...] = work.astype(dt)
+
+    return scatter
 
 
 # the dtypes cupyx.scatter_max/scatter_min accept (atomicMax/atomicMin)
