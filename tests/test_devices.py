@@ -251,6 +251,36 @@ def test_cuda_scatter_extremes_are_exact_despite_cupys_atomics(dtype, largest):
         _cupy_like(largest)(np.zeros(2, np.int64), np.array([0]), np.array([1]))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int64, np.int8, np.bool_])
+def test_the_cuda_scatter_wrappers_compute_through_the_array_module_alone(dtype):
+    # run on the strict stand-in (no implicit NumPy), with fakes of cupyx's restricted scatters
+    xp = strict_array.strict
+
+    def fake(ufunc, allowed):
+        def raw(target, index, values):
+            if target.dtype not in allowed:
+                raise TypeError(f"cupyx refuses {target.dtype}")
+            ufunc.at(target._a, strict_array.unwrap_index(index), strict_array.operand(values))
+
+        return raw
+
+    rng = np.random.default_rng(1)
+    target, values = rng.integers(-3, 4, (3, 4)).astype(dtype), rng.integers(-3, 4, 6).astype(dtype)
+    index = (rng.integers(0, 3, 6), rng.integers(0, 4, 6))
+    on_device = tuple(xp.asarray(i) for i in index)
+    extreme = devices._ATOMIC_EXTREME_DTYPES
+    for ufunc, wrapper in [
+        (np.add, devices._exact_add_scatter(xp, fake(np.add, devices._ATOMIC_ADD_DTYPES))),
+        (np.maximum, devices._exact_extreme_scatter(xp, fake(np.fmax, extreme), True)),
+        (np.minimum, devices._exact_extreme_scatter(xp, fake(np.fmin, extreme), False)),
+    ]:
+        want = target.copy()
+        ufunc.at(want, index, values)
+        got = xp.asarray(target)
+        wrapper(got, on_device, xp.asarray(values))
+        np.testing.assert_array_equal(got.get(), want)
+
+
 OPTIMIZERS = [
     ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     ("Adam", {"lr": 0.01, "amsgrad": True}),

@@ -374,7 +374,7 @@ def _exact_extreme_scatter(xp: Any, raw: Callable[[Any, Any, Any], None], larges
 
             def key(x: Any) -> Any:
                 b = x.view(u)
-                k = xp.where(b & sign, ~b, b | sign).astype(wide)  # float order as unsigned order
+                k = xp.where((b & sign) != 0, ~b, b | sign).astype(wide)  # float order as unsigned order
                 return xp.where(xp.isnan(x), top if largest else wide.type(0), k)  # NaN always wins
 
             k = key(target)
@@ -382,7 +382,7 @@ def _exact_extreme_scatter(xp: Any, raw: Callable[[Any, Any, Any], None], larges
             if bits < 32:
                 k = k.astype(u)
             # decoding the NaN keys gives a NaN: all ones (min's 0 key) or 0x7ff..f (max's top)
-            target[...] = xp.where(k & sign, k & ~sign, ~k).view(dt)
+            target[...] = xp.where((k & sign) != 0, k & ~sign, ~k).view(dt)
         elif dt == numpy.int64:
             flip = numpy.uint64(1 << 63)  # int64 order as uint64 order
             k = target.view(numpy.uint64) ^ flip
