@@ -374,7 +374,7 @@ def _from_host(fn: Any) -> Any:
     def call(obj: Any, *args: Any, **kwargs: Any) -> Any:
         inner = obj._a if isinstance(obj, StrictArray) else obj
         out = fn(inner, *args, **unwrap(kwargs))
-        if isinstance(obj, np.ndarray) or not isinstance(obj, StrictArray):
+        if not isinstance(obj, StrictArray):
             out = np.array(out, copy=True)  # a real device copy never shares host memory
         return wrap(out)
 

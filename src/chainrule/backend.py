@@ -113,9 +113,8 @@ device = devices.device
 cuda = devices.cuda
 
 
-def check_device(where: Any, who: str) -> devices.device | None:
-    """``where`` as a usable device (None stays None); an unusable one gets an error saying why."""
-    return devices.parse(where, who)
+# ``where`` as a usable device (None stays None); an unusable one gets an error saying why
+check_device = devices.parse
 
 
 class _NoAccelerator:

@@ -459,7 +459,8 @@ class Tensor:
         ):
             return self._inplace(getattr(elementwise, _OP_OF_UFUNC[ufunc]), what, other)
         if isinstance(other, Tensor):
-            devices.check_same_device((self, other), what)
+            if type(self._array) is not np.ndarray or type(other._array) is not np.ndarray:  # both CPU: same
+                devices.check_same_device((self, other), what)
             other = other._array
         getattr(devices.array_module(self._array), ufunc)(self._array, other, out=self._array)
         autograd.bump_version(self)
