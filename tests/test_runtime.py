@@ -59,6 +59,34 @@ def test_serial_blas_restores(threads):
         assert get() == 2
 
 
+_SPIN_CHECK = """
+import os, numpy as np
+import chainrule as cr
+from chainrule import runtime
+print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), runtime._numpy_openblas() is not None)
+cr.set_num_threads(2)
+a = np.random.default_rng(0).standard_normal((300, 300))
+assert np.allclose(a @ a, np.einsum("ij,jk->ik", a, a))  # the restarted BLAS threads compute right
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "22"])
+def test_blas_threads_spin_briefly_unless_the_user_said(preset):
+    """Importing chainrule shortens OpenBLAS's idle spin (keeping a user's own setting), GEMMs unharmed."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    run = subprocess.run([sys.executable, "-c", _SPIN_CHECK], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    value, bundled = run.stdout.split()
+    if bundled == "False":
+        pytest.skip("NumPy's BLAS is not a bundled OpenBLAS: its threads are left alone")
+    assert value == (preset or str(runtime.BLAS_SPIN_LOG2_CYCLES))
+
+
 def test_parallel_for_runs_every_task_in_order(threads):
     cr.set_num_threads(4)
     seen = []
