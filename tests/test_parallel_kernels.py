@@ -236,3 +236,37 @@ def test_parallel_for_from_two_user_threads():
         t.join()
     for k in (1, 2, 3):
         assert all(r == [i * k for i in range(5)] for r in results[k])
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_recurrent_rows_split_matches_serial(kind, with_lengths, monkeypatch):
+    """Each thread runs the whole time loop on its own batch rows; both directions, ragged lengths too."""
+    from chainrule.ops import recurrent
+
+    calls = []
+    real = recurrent.parallel_for
+
+    def spy(fn, tasks):
+        calls.append(len(tasks))
+        return real(fn, tasks)
+
+    monkeypatch.setattr(recurrent, "parallel_for", spy)
+    monkeypatch.setattr(recurrent, "MIN_STEP_MNK_PER_THREAD", 1)  # split this small layer too
+    nb = 2 * recurrent.MIN_ROWS_PER_THREAD + 5  # two uneven row blocks
+    x = _data((7, nb, 6), seed=3)
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(1, 8, nb) if with_lengths else None
+    h0 = _data((2, nb, 12), seed=5)
+
+    def make():
+        cr.manual_seed(0)
+        layer = getattr(cr.nn, kind)(6, 12, bidirectional=True)
+        a, h = _leaf(x), _leaf(h0)
+        state = (h, _leaf(h0 * 0.5)) if kind == "LSTM" else h
+        out, _ = layer(a, state, lengths=lengths)
+        leaves = [a, h, *layer.parameters()]
+        return out, leaves
+
+    _compare(make, exact=False, rtol=1e-5, atol=1e-6)
+    assert calls and all(n == 2 for n in calls)  # forward and backward, both directions: split in two
