@@ -17,9 +17,13 @@ enough to matter; here each layer-direction is **one** node:
   ``[dW_ih | db] = dA^T @ [x | 1]``, and the input gradient is one GEMM,
   ``dx = dA @ W_ih``.
 
-The per-step GEMMs of both loops run on one BLAS thread (see
-:func:`_serial_blas`: at this size a second thread gains nothing and costs
-many times over when the cores are shared); the large GEMMs keep them all.
+Both loops use the cores by splitting the batch, not the step: the sequences
+of a batch never meet inside the loop, so each of the pool's threads runs the
+whole loop on its own rows (:func:`_over_rows`), with the per-step GEMMs on
+one BLAS thread each. A loop too small to split keeps one BLAS thread for its
+per-step GEMMs too (:func:`chainrule.runtime.serial_blas`: at that size a
+second thread gains nothing and costs many times over when the cores are
+shared); the large GEMMs after the loops keep every thread.
 
 Sigmoids and tanhs with one ``exp``: sigma(x) = 1 / (1 + e^-x) and
 tanh(x) = 2 sigma(2x) - 1. The forward multiplies the rows of the (small)
