@@ -128,6 +128,16 @@ def test_conv1d_matches_torch(case):
     _check_case(case, F.conv1d, TF.conv1d)
 
 
+@given(case=conv_cases(ndim=2))
+def test_conv2d_input_gradient_in_blocks_of_one_sample(case):
+    """The input gradient made sample by sample (its memory bound at work) equals PyTorch's."""
+    from chainrule.ops import conv
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv, "GRAD_COLUMN_BLOCK_BYTES", 1)
+        _check_case(case, F.conv2d, TF.conv2d)
+
+
 @given(case=transpose_cases(ndim=2))
 def test_conv_transpose2d_matches_torch(case):
     _check_case(case, F.conv_transpose2d, TF.conv_transpose2d)

@@ -36,7 +36,15 @@ from numpy.lib.stride_tricks import as_strided
 
 from chainrule import autograd, devices
 from chainrule.autograd import Function
-from chainrule.runtime import map_rows, scratch
+from chainrule.runtime import (
+    MIN_PARALLEL_ELEMENTS,
+    chunk_bounds,
+    get_num_threads,
+    map_rows,
+    parallel_for,
+    scratch,
+    serial_blas,
+)
 from chainrule.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad_nd"]
@@ -193,13 +201,17 @@ def _col2im(
     dilation: tuple[int, int],
     oh: int,
     ow: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fold columns (C*kh*kw, N*oh*ow) back onto a new image (N, C, H, W): the adjoint of im2col."""
+    """Fold columns (C*kh*kw, N*oh*ow) back onto an image (N, C, H, W): the adjoint of im2col.
+
+    The image is a new array, or ``out`` (a block of samples of a larger one).
+    """
     n, c, h, w = shape
     xp = _xp(cols)
     acc = _take((c, n, h, w), cols.dtype, like=cols)  # channel-major, so the adds are layout-matched
     dc = cols.reshape(c, kh, kw, n, oh, ow)
-    dx = xp.empty((n, c, h, w), cols.dtype)
+    dx = xp.empty((n, c, h, w), cols.dtype) if out is None else out
 
     def samples(a: int, b: int) -> None:  # samples a..b-1 are folded independently
         acc[:, a:b].fill(0)
@@ -259,10 +271,12 @@ def _col2im_wide(
     pads: tuple[int, int, int, int],
     dilation: tuple[int, int],
     oh: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fold wide columns (C*kh*kw, N*oh*wp) onto an image (N, C, H, W): kh*kw contiguous adds, then a crop.
 
     The canvas is the padded image plus a spare row, which the last runs reach.
+    The image is a new array, or ``out`` (a block of samples of a larger one).
     """
     n, c, h, w = shape
     pt, pb, pl, pr = pads
@@ -272,7 +286,7 @@ def _col2im_wide(
     xp = _xp(cols)
     canvas = _take((c, n, hp + 1, wp), cols.dtype, like=cols)
     flat = canvas.reshape(c, n, -1)
-    dx = xp.empty((n, c, h, w), cols.dtype)
+    dx = xp.empty((n, c, h, w), cols.dtype) if out is None else out
 
     def samples(a: int, b: int) -> None:  # samples a..b-1 have canvases of their own
         flat[:, a:b, :run] = dc[:, 0, 0, a:b]  # offset (0, 0) starts at 0: assign, then add the others
@@ -316,6 +330,55 @@ def _grad_channel_major(g: np.ndarray, rw: int) -> np.ndarray:
         gt[:, :, :, ow:] = 0
     _copy_split(gt[:, :, :, :ow], g.transpose(1, 0, 2, 3), 1)
     return gt.reshape(o, n * oh * rw)
+
+
+# The input gradient's columns, W^T g, are as large as the forward's columns (C*kh*kw rows, a
+# column per output position): made in blocks of samples of at most this many bytes, each folded
+# onto its own samples at once, the peak memory of a backward is a block, not the whole batch.
+GRAD_COLUMN_BLOCK_BYTES = 4 << 20
+
+
+def _input_grad(w: np.ndarray, gt: np.ndarray, geom: tuple, wide: bool) -> np.ndarray:
+    """dx = col2im(W^T g), computed in blocks of samples that run on the pool's threads.
+
+    ``w`` is (G, O/G, K), ``gt`` the output gradient (G, O/G, N*oh*rw) in the
+    layout of ``Y = W cols`` (``rw`` is the padded width in the wide layout).
+    Samples are independent here: each block's GEMM and fold write only its
+    samples' rows of ``dx``, so blocks run in parallel (each GEMM on one BLAS
+    thread) with the serial result.
+    """
+    n, c, h, wd, _o, kh, kw, oh, ow, stride, pads, dilation, groups, _ = geom
+    xp = _xp(gt)
+    per = gt.shape[-1] // n  # columns per sample
+    rows = c * kh * kw
+    dx = xp.empty((n, c, h, wd), gt.dtype)
+
+    def block(a: int, b: int) -> None:
+        dcols = _take((rows, (b - a) * per), gt.dtype, like=gt)
+        _gemm(w.transpose(0, 2, 1), gt[:, :, a * per : b * per], groups, out=dcols)
+        if wide:
+            _col2im_wide(dcols, (b - a, c, h, wd), kh, kw, pads, dilation, oh, out=dx[a:b])
+        else:
+            pads2 = (pads[0], pads[2])
+            _col2im(dcols, (b - a, c, h, wd), kh, kw, stride, pads2, dilation, oh, ow, out=dx[a:b])
+        _give(dcols)
+
+    if type(gt) is not np.ndarray:  # a device: one block, its own kernels are parallel
+        block(0, n)
+        return dx
+    blocks = -(-n * rows * per * gt.dtype.itemsize // GRAD_COLUMN_BLOCK_BYTES)  # for the memory
+    if n * rows * per >= 2 * MIN_PARALLEL_ELEMENTS:
+        blocks = max(blocks, get_num_threads())  # for the threads
+    parts = min(n, blocks)
+    if parts <= 1:
+        block(0, n)
+    elif get_num_threads() > 1:
+        with serial_blas(0):
+            parallel_for(block, chunk_bounds(n, parts))
+    else:
+        for a, b in chunk_bounds(n, parts):
+            block(a, b)
+    return dx
 
 
 class ConvNd(Function):
@@ -370,7 +433,7 @@ class ConvNd(Function):
         return _from_2d(out, is1d, unbatched)
 
     def backward(ctx, g):
-        n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample = ctx.geom
+        n, c, _, wd, o, kh, kw, oh, ow, stride, pads, _, groups, per_sample = ctx.geom
         if per_sample:
             return ctx._backward_per_sample(g)
         needs = ctx.needs_input_grad
@@ -392,14 +455,7 @@ class ConvNd(Function):
             if wide:  # the wide layout (see _col2im_wide)
                 _give(gt)
                 gt = _grad_channel_major(g, wp)
-            w = ctx.w.reshape(groups, og, k)
-            dcols = _take((c * kh * kw, gt.shape[1]), g.dtype, like=g)
-            _gemm(w.transpose(0, 2, 1), gt.reshape(groups, og, -1), groups, out=dcols)
-            if wide:
-                gx = _col2im_wide(dcols, (n, c, h, wd), kh, kw, pads, dilation, oh)
-            else:
-                gx = _col2im(dcols, (n, c, h, wd), kh, kw, stride, (pads[0], pads[2]), dilation, oh, ow)
-            _give(dcols)
+            gx = _input_grad(ctx.w.reshape(groups, og, k), gt.reshape(groups, og, -1), ctx.geom, wide)
             gx = gx.reshape(ctx.x_shape)
         _give(gt)
         return gx, gw, gb
