@@ -160,6 +160,7 @@ def test_batch_norm_eval_bit_identical(pool_calls):
         (16, 32, 3, 1, 1),  # channel-major, the wide col2im
         (16, 8, 3, 2, 1),  # channel-major, strided col2im
         (16, 32, 1, 1, 0),  # pointwise: the input is its own columns
+        (1, 32, 3, 1, 1),  # per sample: a first layer, few columns per output
     ],
 )
 def test_conv2d_matches_serial(cin, cout, k, stride, padding, pool_calls):

@@ -29,6 +29,7 @@ and large temporaries are reused between calls rather than reallocated.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from chainrule.runtime import (
     parallel_for,
     scratch,
     serial_blas,
+    worth_splitting,
 )
 from chainrule.tensor import Tensor
 
@@ -62,6 +64,21 @@ def _xp(a: Any) -> Any:
 # buffer is a fresh array of its module, and map_rows runs in one call there.
 # Arrays go through the module of the inputs (``xp``, from devices.array_module).
 _take, _give = scratch.take, scratch.give
+
+
+def _over_samples(fn: Any, n: int, sample_elements: int, like: Any) -> list:
+    """``fn(i, j)`` over blocks of samples, results in block order; on the pool's threads when it pays.
+
+    For the per-sample layout's batched GEMMs (NumPy runs a batch of small
+    GEMMs one after another on one thread): ``sample_elements`` (the memory
+    a sample's GEMM reads and writes) decides the split; the blocks' GEMMs
+    then run on one BLAS thread each.
+    """
+    parts = min(n, worth_splitting(n * sample_elements, like=like))
+    if parts <= 1:
+        return [fn(0, n)]
+    with serial_blas(0):
+        return parallel_for(fn, chunk_bounds(n, parts))
 
 
 def _padded(x: Any, pads: tuple[int, int, int, int]) -> Any:
@@ -411,12 +428,17 @@ class ConvNd(Function):
                 cols, pooled = x.reshape(n, c, h * wd), False
             else:
                 cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow, per_sample=True)
-            # Y_n = W cols_n for every sample n, written straight into the NCHW output
+            # Y_n = W cols_n (+ b) for every sample n, written straight into the NCHW output
             out = xp.empty((n, o, oh, ow), x.dtype)
-            xp.matmul(w.reshape(o, k), cols, out=out.reshape(n, o, oh * ow))
-            if b is not None:
-                b3 = b.reshape(o, 1, 1)
-                map_rows(lambda i, j: xp.add(out[i:j], b3, out=out[i:j]), n, o * oh * ow, like=x)
+            out3, w2 = out.reshape(n, o, oh * ow), w.reshape(o, k)
+            b2 = None if b is None else b.reshape(o, 1)
+
+            def samples(i: int, j: int) -> None:
+                xp.matmul(w2, cols[i:j], out=out3[i:j])
+                if b2 is not None:
+                    xp.add(out3[i:j], b2, out=out3[i:j])
+
+            _over_samples(samples, n, (o + k) * oh * ow, x)
         else:
             cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow)
             # Y = W cols: one GEMM (per group) over all N*oh*ow output positions at once
@@ -469,16 +491,21 @@ class ConvNd(Function):
         k = c * kh * kw
         gx = gw = gb = None
         xp = _xp(g)
-        if needs[1]:
-            gw = xp.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
+        if needs[1]:  # summed per block of samples, then over the blocks
+            cols_t, work = ctx.cols.transpose(0, 2, 1), (o + k) * oh * ow
+            parts = _over_samples(lambda i, j: xp.matmul(g3[i:j], cols_t[i:j]).sum(axis=0), n, work, g)
+            gw = functools.reduce(xp.add, parts).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
             gb = g3.sum(axis=(0, 2))
         if needs[0]:
             w = ctx.w.reshape(o, k)
             if kh == kw == 1 and stride == (1, 1) and not any(pads):  # 1x1: the columns are the input
-                gx = xp.matmul(w.T, g3).reshape(ctx.x_shape)
+                gx3 = xp.empty((n, k, oh * ow), g.dtype)
+                _over_samples(lambda i, j: xp.matmul(w.T, g3[i:j], out=gx3[i:j]), n, (o + k) * oh * ow, g)
+                gx = gx3.reshape(ctx.x_shape)
             else:
-                dcols = xp.matmul(w.T, g3, out=_take((n, k, oh * ow), g.dtype, like=g))
+                dcols = _take((n, k, oh * ow), g.dtype, like=g)
+                _over_samples(lambda i, j: xp.matmul(w.T, g3[i:j], out=dcols[i:j]), n, (o + k) * oh * ow, g)
                 gx = xp.zeros((n, c, h, wd), g.dtype)
                 dc = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 2, 3, 0, 4, 5)
                 _fold(dc, gx.transpose(1, 0, 2, 3), stride, (pads[0], pads[2]), dilation)
