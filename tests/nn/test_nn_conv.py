@@ -138,6 +138,20 @@ def test_conv2d_input_gradient_in_blocks_of_one_sample(case):
         _check_case(case, F.conv2d, TF.conv2d)
 
 
+@given(case=conv_cases(ndim=2))
+def test_conv2d_inference_in_blocks_of_one_sample(case):
+    """Without a graph the columns are made a block of samples at a time: the values stay PyTorch's."""
+    from chainrule.ops import conv
+
+    x, w, b = _arrays(np.random.default_rng(case["seed"]), case["x"], case["w"], case["b"])
+    tb = None if b is None else torch.from_numpy(b)
+    want = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), tb, **case["kw"])
+    with pytest.MonkeyPatch.context() as mp, cr.no_grad():
+        mp.setattr(conv, "FORWARD_COLUMN_BLOCK_BYTES", 1)
+        got = F.conv2d(cr.tensor(x), cr.tensor(w), None if b is None else cr.tensor(b), **case["kw"])
+    np.testing.assert_allclose(got.numpy(), want.numpy(), **TOL)
+
+
 @given(case=transpose_cases(ndim=2))
 def test_conv_transpose2d_matches_torch(case):
     _check_case(case, F.conv_transpose2d, TF.conv_transpose2d)

@@ -273,6 +273,86 @@ def _from_channel_major(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return out
 
 
+# Columns of the forward made a block of samples at a time when they are not kept for backward
+# (inference): at most this many bytes of columns at once.
+FORWARD_COLUMN_BLOCK_BYTES = 8 << 20
+
+
+def _channel_major_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    sizes: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    keep_cols: bool,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(cols or None, y)``: im2col, ``Y = W cols`` and the change to NCHW (and bias), per block of samples.
+
+    Samples are independent, so each block's unfold, GEMM (on one BLAS thread)
+    and transposing copy run together on one of the pool's threads, the
+    block's columns still in cache for its GEMM. Kept columns (for backward)
+    are the block's slice of one (C*kh*kw, N*oh*ow) array; otherwise each
+    block takes a buffer of its own and the columns never exist whole.
+    """
+    kh, kw, oh, ow = sizes
+    n, c = x.shape[:2]
+    o, per, rows = w.shape[0], oh * ow, c * kh * kw
+    xp = _xp(x)
+    w3 = w.reshape(groups, o // groups, rows // groups)
+    cols = _take((rows, n * per), x.dtype, like=x) if keep_cols else None
+    out = xp.empty((n, o, oh, ow), x.dtype)
+    b3 = None if b is None else b.reshape(o, 1, 1)
+
+    def block(a: int, z: int) -> None:
+        if cols is not None:  # the block's columns: a slice of the kept array (a view, not a copy)
+            dst = cols.reshape(c, kh, kw, n, oh, ow)[:, :, :, a:z]
+            cb = cols[:, a * per : z * per]
+        else:
+            cb = _take((rows, (z - a) * per), x.dtype, like=x)
+            dst = cb.reshape(c, kh, kw, z - a, oh, ow)
+        xb = x[a:z]
+        xpad = _padded(xb, pads) if any(pads) else xb
+        sn, sc, sh, sw = xpad.strides
+        view = _strided(
+            xpad,
+            (c, kh, kw, z - a, oh, ow),
+            (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
+        )
+        xp.copyto(dst, view)
+        if xpad is not xb:
+            _give(xpad)
+        y = _take((o, (z - a) * per), x.dtype, like=x)
+        _gemm(w3, cb.reshape(groups, rows // groups, -1), groups, out=y)
+        src = y.reshape(o, z - a, oh, ow).transpose(1, 0, 2, 3)
+        if b3 is None:
+            xp.copyto(out[a:z], src)
+        else:
+            xp.add(src, b3, out=out[a:z])
+        _give(y)
+        if cols is None:
+            _give(cb)
+
+    if type(x) is not np.ndarray:  # a device: one block, its own kernels are parallel
+        block(0, n)
+        return cols, out
+    blocks = 1 if keep_cols else -(-n * rows * per * x.dtype.itemsize // FORWARD_COLUMN_BLOCK_BYTES)
+    if n * (rows + o) * per >= 2 * MIN_PARALLEL_ELEMENTS:
+        blocks = max(blocks, get_num_threads())
+    parts = min(n, blocks)
+    if parts <= 1:
+        block(0, n)
+    elif get_num_threads() > 1:
+        with serial_blas(0):
+            parallel_for(block, chunk_bounds(n, parts))
+    else:
+        for a, z in chunk_bounds(n, parts):
+            block(a, z)
+    return cols, out
+
+
 # For stride 1 (the common case) the input gradient takes a faster road.
 # The column gradient is computed "wide": at every column of the padded row
 # (wp of them) instead of the ow valid ones, with a zero gradient at the extra
@@ -440,16 +520,14 @@ class ConvNd(Function):
 
             _over_samples(samples, n, (o + k) * oh * ow, x)
         else:
-            cols = _im2col(x, kh, kw, stride, pads, dilation, oh, ow)
-            # Y = W cols: one GEMM (per group) over all N*oh*ow output positions at once
-            y = _take((o, cols.shape[1]), x.dtype, like=x)
-            _gemm(w.reshape(groups, o // groups, k), cols.reshape(groups, k, -1), groups, out=y)
-            out = _from_channel_major(y.reshape(o, n, oh, ow), b)
-            _give(y)
+            # Y = W cols: one GEMM (per group) over the output positions of a block of samples
+            sizes = (kh, kw, oh, ow)
+            cols, out = _channel_major_forward(x, w, b, sizes, stride, pads, dilation, groups, save_cols)
+            pooled = cols is not None  # unkept columns were handed back block by block
         ctx.geom = (n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample)
         ctx.cols = cols if save_cols else None
         ctx.pooled = pooled and save_cols  # release() hands pooled columns back
-        if pooled and not save_cols:
+        if pooled and not save_cols and cols is not None:
             _give(cols)
         ctx.w = w if save_w else None
         return _from_2d(out, is1d, unbatched)
