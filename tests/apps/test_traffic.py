@@ -599,3 +599,20 @@ def test_novelty_validation_adds_the_training_attacks_only() -> None:
     x, labels = novelty_validation(x_val, val_labels, x_tr, tr_labels)
     assert labels.tolist() == ["normal", "smurf", "normal", "neptune", "back"]
     np.testing.assert_array_equal(x, np.vstack([x_val, x_tr[[1, 3]]]))
+
+
+def test_ensemble_only_run_scores_with_the_ensemble(files: dict[str, Path], tmp_path: Path) -> None:
+    from chainrule.apps.traffic.detector import Detector
+    from chainrule.apps.traffic.pipeline import TrafficConfig, run_traffic
+
+    config = TrafficConfig(seed=2, epochs=2, members=2, noise_std=0.1, hybrid=False, progress=False)
+    report = run_traffic(files["train"], files["test"], tmp_path / "o", config, echo=lambda _: None)
+    ae = report["models"]["autoencoder"]
+    assert ae["score"] == "ensemble" and ae["noise_std"] == [0.1, 0.1]
+    assert "autoencoder_ensemble" not in report["models"]
+    assert not (tmp_path / "o" / "normals.safetensors").exists()
+    detector = Detector.load(tmp_path / "o")
+    assert not detector.hybrid and detector.noise_std == (0.1, 0.1)
+    scored = detector.score(read_records(files["test"]))
+    np.testing.assert_array_equal(scored["anomaly_score"], scored["ensemble_score"])
+    assert "nearest_distance" not in scored
