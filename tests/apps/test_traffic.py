@@ -253,6 +253,7 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     report = json.loads((out / "report.json").read_text())
     names = {
         "autoencoder",
+        "autoencoder_ensemble",
         "classifier",
         "isolation_forest",
         "nearest_normal",
@@ -274,8 +275,13 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
         "autoencoder_0.safetensors",
         "autoencoder_4.safetensors",
         "classifier.safetensors",
+        "normals.safetensors",
     ):
         assert (out / name).stat().st_size > 0
+    ae = report["models"]["autoencoder"]
+    assert ae["score"].startswith("hybrid") and ae["noise_std"] == [0.0, 0.1, 0.2, 0.3, 0.5]
+    # the novelty detectors are validated on the validation normals plus all the training file's attacks
+    assert report["data"]["novelty_validation_records"] == report["data"]["validation_records"] + 80
     table_at = result.output.index("model ")
     assert result.output.index("Use the ") > table_at  # the summary leads with the table, then the advice
     assert "autoencoder *" in result.output[table_at:]
@@ -337,6 +343,8 @@ def test_cli_bad_score_inputs_and_usage(trained: tuple[Path, object], tmp_path: 
         (["--model", str(out), "--score", str(bad)], "short.txt line 1: expected 41, 42 or 43"),
         (["--model", str(tmp_path), "--score", str(bad)], "not a traffic model directory"),
         (["--model", str(out)], "scoring needs both --model DIR and --score FILE"),
+        (["--model", str(out), "--score", str(bad), "--noise", "0,x"], "--noise must be numbers"),
+        (["--model", str(out), "--score", str(bad), "--noise", "-1"], "--noise levels must be >= 0"),
         (["--train", str(bad)], "training needs --train FILE, --test FILE and --out DIR"),
         ([], "give either"),
     ]:
@@ -475,9 +483,26 @@ def test_detector_directory_round_trips_and_refuses_old_or_broken_files(
     records = read_records(files["test"])
     scored = detector.score(records)
     assert np.array_equal(scored["autoencoder_alarm"], scored["anomaly_score"] > detector.threshold)
+    assert detector.hybrid and detector.noise_std == (0.0, 0.1, 0.2, 0.3, 0.5)
+    from chainrule.apps.traffic.hybrid import hybrid_score
+
+    x = detector.preprocessor.transform(records)
+    np.testing.assert_allclose(scored["ensemble_score"], detector.ensemble.score(x))
+    expected = hybrid_score(scored["ensemble_score"], scored["nearest_distance"], detector.calibrations)
+    np.testing.assert_allclose(scored["anomaly_score"], expected)
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
+    (copy / "normals.safetensors").unlink()
+    with pytest.raises(TrafficDataError, match=r"lacks normals\.safetensors"):
+        Detector.load(copy)
+    # a directory of the previous format (the ensemble alone) loads and scores with the ensemble
     config = json.loads((copy / "detector.json").read_text())
+    old = {**config, "format": "chainrule.apps.traffic.Detector/2"}
+    del old["hybrid"]
+    (copy / "detector.json").write_text(json.dumps(old))
+    ensemble_only = Detector.load(copy)
+    assert not ensemble_only.hybrid
+    np.testing.assert_allclose(ensemble_only.score(records)["anomaly_score"], scored["ensemble_score"])
     config["autoencoder"]["residual_scales"][0][0] = -1.0
     (copy / "detector.json").write_text(json.dumps(config))
     with pytest.raises(TrafficDataError, match="residual scales must be"):
@@ -502,3 +527,92 @@ def test_nearest_normal_baseline_scores_the_distance_to_the_closest_training_nor
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
     assert np.array_equal(alarms, scores > extra["threshold"])
     assert extra["validation"]["type_balanced_accuracy"] > 0.9 and alarms[y].mean() > 0.9
+
+
+def test_denoising_autoencoder_adds_noise_in_training_only() -> None:
+    cr.manual_seed(0)
+    x = cr.tensor(np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32))
+    model = Autoencoder(5, (4,), 2, noise_std=0.5)
+    clean = Autoencoder(5, (4,), 2)
+    assert list(model.state_dict()) == list(clean.state_dict())  # the noise adds no parameter
+    model.train()
+    assert not np.allclose(model(x)._array, model(x)._array)  # fresh noise each forward
+    model.eval()
+    np.testing.assert_array_equal(model(x)._array, model(x)._array)
+    clean.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(model(x)._array, clean(x)._array)  # eval: the plain autoencoder
+    with pytest.raises(ValueError, match="noise_std must be >= 0"):
+        Autoencoder(5, (4,), 2, noise_std=-0.1)
+
+
+def test_noise_levels_repeat_one_level_or_cycle_a_mix() -> None:
+    from chainrule.apps.traffic.ensemble import noise_levels
+
+    assert noise_levels(0.2, 3) == [0.2, 0.2, 0.2]
+    assert noise_levels((0.0, 0.1), 5) == [0.0, 0.1, 0.0, 0.1, 0.0]
+    for bad in ((), (0.1, -1.0), float("nan")):
+        with pytest.raises(ValueError, match="noise_std must be one or more levels >= 0"):
+            noise_levels(bad, 2)
+
+
+def test_nearest_normal_matches_brute_force_across_chunks() -> None:
+    from chainrule.apps.traffic import hybrid
+
+    rng = np.random.default_rng(2)
+    normals = rng.normal(size=(50, 6)).astype(np.float32)
+    x = rng.normal(size=(2500, 6)).astype(np.float32)  # more rows than one distance block
+    x[:3] = normals[:3]  # records identical to a stored normal: distance 0, not NaN
+    got = hybrid.NearestNormal(normals).score(x)
+    expected = np.linalg.norm(x[:, None, :].astype(np.float64) - normals[None], axis=2).min(1)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5)
+    assert np.all(got[:3] < 1e-5)
+    with pytest.raises(ValueError, match="expected rows of 6 features"):
+        hybrid.NearestNormal(normals).score(x[:, :4])
+    with pytest.raises(ValueError, match="non-empty"):
+        hybrid.NearestNormal(np.zeros((0, 6)))
+
+
+def test_robust_z_and_hybrid_score() -> None:
+    from chainrule.apps.traffic.hybrid import RobustZ, hybrid_score
+
+    normal = np.exp(np.arange(1.0, 101.0) / 10)  # logs 0.1 ... 10.0
+    cal = RobustZ.fit(normal)
+    logs = np.log(normal + 1e-9)
+    assert cal.median == pytest.approx(np.median(logs))
+    assert cal.iqr == pytest.approx(np.subtract(*np.percentile(logs, [75, 25])))
+    np.testing.assert_allclose(cal(normal), (logs - cal.median) / cal.iqr)
+    other = RobustZ(1.0, 2.0)
+    a, b = np.array([1.0, 10.0]), np.array([3.0, 0.5])
+    np.testing.assert_allclose(hybrid_score(a, b, (cal, other)), (cal(a) + other(b)) / 2)
+    with pytest.raises(ValueError, match="all equal"):
+        RobustZ.fit(np.ones(5))
+    with pytest.raises(ValueError, match="at least 2"):
+        RobustZ.fit(np.ones(1))
+
+
+def test_novelty_validation_adds_the_training_attacks_only() -> None:
+    from chainrule.apps.traffic.pipeline import novelty_validation
+
+    x_val, x_tr = np.zeros((3, 2)), np.arange(8.0).reshape(4, 2)
+    val_labels = np.array(["normal", "smurf", "normal"])
+    tr_labels = np.array(["normal", "neptune", "normal", "back"])
+    x, labels = novelty_validation(x_val, val_labels, x_tr, tr_labels)
+    assert labels.tolist() == ["normal", "smurf", "normal", "neptune", "back"]
+    np.testing.assert_array_equal(x, np.vstack([x_val, x_tr[[1, 3]]]))
+
+
+def test_ensemble_only_run_scores_with_the_ensemble(files: dict[str, Path], tmp_path: Path) -> None:
+    from chainrule.apps.traffic.detector import Detector
+    from chainrule.apps.traffic.pipeline import TrafficConfig, run_traffic
+
+    config = TrafficConfig(seed=2, epochs=2, members=2, noise_std=0.1, hybrid=False, progress=False)
+    report = run_traffic(files["train"], files["test"], tmp_path / "o", config, echo=lambda _: None)
+    ae = report["models"]["autoencoder"]
+    assert ae["score"] == "ensemble" and ae["noise_std"] == [0.1, 0.1]
+    assert "autoencoder_ensemble" not in report["models"]
+    assert not (tmp_path / "o" / "normals.safetensors").exists()
+    detector = Detector.load(tmp_path / "o")
+    assert not detector.hybrid and detector.noise_std == (0.1, 0.1)
+    scored = detector.score(read_records(files["test"]))
+    np.testing.assert_array_equal(scored["anomaly_score"], scored["ensemble_score"])
+    assert "nearest_distance" not in scored

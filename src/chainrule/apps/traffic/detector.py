@@ -1,11 +1,15 @@
-"""The trained detector as files: preprocessing, the autoencoder ensemble + its threshold, the classifier.
+"""The trained detector as files: preprocessing, the novelty detector + its threshold, the classifier.
 
 A model directory holds ``preprocessing.json`` (see
 :class:`~chainrule.apps.traffic.preprocess.Preprocessor`), ``detector.json``
-(architectures, the members' residual scales and the alarm threshold), and
-the weights as ``autoencoder_0.safetensors``, ``autoencoder_1.safetensors``...
-(one per ensemble member) and ``classifier.safetensors``: JSON and
-safetensors only, written atomically, so loading a model runs no code.
+(architectures, the members' residual scales, the score's calibration and the
+alarm threshold), the weights as ``autoencoder_0.safetensors``,
+``autoencoder_1.safetensors``... (one per ensemble member) and
+``classifier.safetensors``, and, for the hybrid score
+(:mod:`~chainrule.apps.traffic.hybrid`), the preprocessed training normals as
+``normals.safetensors``: JSON and safetensors only, written atomically, so
+loading a model runs no code. Directories of the previous format (``/2``: the
+ensemble alone) still load and score as they did.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from chainrule.apps.traffic.data import Records, TrafficDataError
 from chainrule.apps.traffic.ensemble import AutoencoderEnsemble
+from chainrule.apps.traffic.hybrid import NearestNormal, RobustZ, hybrid_score
 from chainrule.apps.traffic.models import Autoencoder, attack_probability
 from chainrule.apps.traffic.preprocess import Preprocessor
 from chainrule.io import SafetensorsError, atomic_write, load, save
@@ -27,7 +32,8 @@ from chainrule.models.mlp import MLP
 
 __all__ = ["Detector"]
 
-_FORMAT = "chainrule.apps.traffic.Detector/2"
+_FORMAT = "chainrule.apps.traffic.Detector/3"
+_ENSEMBLE_ONLY = "chainrule.apps.traffic.Detector/2"
 
 
 @dataclass
@@ -39,6 +45,18 @@ class Detector:
     threshold: float
     classifier: MLP
     classifier_hidden: list[int]
+    nearest: NearestNormal | None = None  # with calibrations: the hybrid score; None: the ensemble's alone
+    calibrations: tuple[RobustZ, RobustZ] | None = None
+    noise_std: tuple[float, ...] = ()  # each member's training noise (recorded; scoring adds none)
+
+    def __post_init__(self) -> None:
+        if (self.nearest is None) != (self.calibrations is None):
+            raise ValueError("Detector: the hybrid score needs both the nearest normals and the calibrations")
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether the anomaly score is the hybrid (ensemble + nearest normal) rather than the ensemble's."""
+        return self.nearest is not None
 
     @property
     def autoencoder(self) -> Autoencoder:
@@ -46,15 +64,24 @@ class Detector:
         return self.ensemble.members[0]
 
     def score(self, records: Records) -> dict[str, np.ndarray]:
-        """Per record: ``anomaly_score`` (the ensemble's, see
-        :mod:`~chainrule.apps.traffic.ensemble`), ``autoencoder_alarm`` (score above the threshold),
-        ``reconstruction_error`` (mean squared, for reading), ``attack_probability``, ``classifier_alarm``."""
+        """Per record: ``anomaly_score`` (the hybrid score of :mod:`~chainrule.apps.traffic.hybrid`, or
+        for an ensemble-only detector the ensemble's, see :mod:`~chainrule.apps.traffic.ensemble`),
+        ``autoencoder_alarm`` (anomaly score above the threshold), ``ensemble_score``,
+        ``nearest_distance`` (hybrid only), ``reconstruction_error`` (mean squared, for reading),
+        ``attack_probability``, ``classifier_alarm``."""
         x = self.preprocessor.transform(records)
-        anomaly = self.ensemble.score(x)
+        ensemble = self.ensemble.score(x)
+        extra: dict[str, np.ndarray] = {"ensemble_score": ensemble}
+        if self.nearest is not None:
+            extra["nearest_distance"] = self.nearest.score(x)
+            anomaly = hybrid_score(ensemble, extra["nearest_distance"], self.calibrations)
+        else:
+            anomaly = ensemble
         p = attack_probability(self.classifier, x)
         return {
             "anomaly_score": anomaly,
             "autoencoder_alarm": anomaly > self.threshold,
+            **extra,
             "reconstruction_error": self.ensemble.reconstruction_error(x),
             "attack_probability": p,
             "classifier_alarm": p > 0.5,
@@ -68,7 +95,19 @@ class Detector:
         for k, member in enumerate(self.ensemble.members):
             save(member.state_dict(), d / f"autoencoder_{k}.safetensors")
         save(self.classifier.state_dict(), d / "classifier.safetensors")
+        if self.nearest is not None:
+            save({"normals": self.nearest.normals}, d / "normals.safetensors")
         first = self.autoencoder
+        hybrid = None
+        if self.calibrations is not None:
+            hybrid = {
+                "calibrations": {
+                    name: {"median": c.median, "iqr": c.iqr}
+                    for name, c in zip(("ensemble", "nearest"), self.calibrations)
+                },
+                "score": "mean of (log(score) - median) / iqr over the ensemble's score and the distance "
+                "to the nearest training normal (normals.safetensors); alarm when above threshold",
+            }
         config = {
             "format": _FORMAT,
             "in_features": first.in_features,
@@ -78,9 +117,11 @@ class Detector:
                 "code_size": first.code_size,
                 "residual_scales": [s.tolist() for s in self.ensemble.scales],
                 "threshold": self.threshold,
+                "noise_std": [float(v) for v in self.noise_std],
                 "score": "geometric mean over members of the mean squared reconstruction error, each "
-                "feature's divided by its residual scale; alarm when above threshold",
+                "feature's divided by its residual scale",
             },
+            "hybrid": hybrid,
             "classifier": {"hidden_sizes": self.classifier_hidden, "alarm": "P(attack) > 0.5"},
         }
         with atomic_write(d / "detector.json", "w") as f:
@@ -105,7 +146,7 @@ class Detector:
                 f"{d}: a detector from an older chainrule (one autoencoder, plain squared error); "
                 "train it again with this version"
             )
-        if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        if not isinstance(config, dict) or config.get("format") not in (_FORMAT, _ENSEMBLE_ONLY):
             raise TrafficDataError(
                 f"{d / 'detector.json'}: not a traffic detector (format {_FORMAT!r} expected)"
             )
@@ -119,7 +160,15 @@ class Detector:
             clf_hidden = [int(h) for h in clf_cfg["hidden_sizes"]]
             clf = MLP(n_in, clf_hidden, 2)
             threshold = float(ae_cfg["threshold"])
+            noise_std = tuple(float(v) for v in ae_cfg.get("noise_std", []))
             ensemble = AutoencoderEnsemble(members, scales)
+            hybrid = config.get("hybrid") if config["format"] == _FORMAT else None
+            calibrations = None
+            if hybrid is not None:
+                cal = hybrid["calibrations"]
+                calibrations = tuple(
+                    RobustZ(float(cal[k]["median"]), float(cal[k]["iqr"])) for k in ("ensemble", "nearest")
+                )
         except (KeyError, TypeError, ValueError) as e:
             raise TrafficDataError(f"{d / 'detector.json'}: incomplete ({type(e).__name__}: {e})") from None
         if n_in != len(pre.feature_names):
@@ -138,4 +187,20 @@ class Detector:
                 model.load_state_dict(load(path))
             except (SafetensorsError, RuntimeError, ValueError, KeyError) as e:
                 raise TrafficDataError(f"{path}: cannot load the weights ({e})") from None
-        return cls(pre, ensemble, threshold, clf, clf_hidden)
+        nearest = None
+        if calibrations is not None:
+            if any(not c.iqr > 0 for c in calibrations):
+                raise TrafficDataError(f"{d / 'detector.json'}: the hybrid calibrations need iqr > 0")
+            path = d / "normals.safetensors"
+            if not path.is_file():
+                raise TrafficDataError(
+                    f"{d}: the model directory lacks {path.name} (the hybrid score needs it)"
+                )
+            try:
+                normals = load(path)["normals"].numpy()
+            except (SafetensorsError, KeyError, ValueError) as e:
+                raise TrafficDataError(f"{path}: cannot load the training normals ({e})") from None
+            if normals.ndim != 2 or normals.shape[1] != n_in or len(normals) == 0:
+                raise TrafficDataError(f"{path}: expected (n, {n_in}) training normals, got {normals.shape}")
+            nearest = NearestNormal(normals)
+        return cls(pre, ensemble, threshold, clf, clf_hidden, nearest, calibrations, noise_std)

@@ -23,9 +23,18 @@ import numpy as np
 
 from chainrule.apps.traffic.models import Autoencoder, fit_autoencoder, reconstructions
 
-__all__ = ["AutoencoderEnsemble", "fit_ensemble", "residual_scale", "standardized_error"]
+__all__ = ["AutoencoderEnsemble", "fit_ensemble", "noise_levels", "residual_scale", "standardized_error"]
 
 _EPS = 1e-6  # floor under a residual scale, for a feature reconstructed exactly
+
+
+def noise_levels(noise_std: float | Sequence[float], members: int) -> list[float]:
+    """One denoising noise level per member: ``noise_std`` repeated, or the sequence's levels in
+    turn (member ``k`` gets ``noise_std[k % len(noise_std)]``); each must be >= 0."""
+    given = [float(noise_std)] if np.ndim(noise_std) == 0 else [float(v) for v in noise_std]
+    if not given or any(not v >= 0 for v in given):
+        raise ValueError(f"fit_ensemble: noise_std must be one or more levels >= 0, got {noise_std!r}")
+    return [given[k % len(given)] for k in range(members)]
 
 
 def residual_scale(model: Autoencoder, x_normal: np.ndarray) -> np.ndarray:
@@ -81,18 +90,32 @@ def fit_ensemble(
     batch_size: int = 128,
     lr: float = 1e-3,
     progress: bool = True,
+    noise_std: float | Sequence[float] = 0.0,
 ) -> tuple[AutoencoderEnsemble, list[dict[str, list[float]]]]:
     """Train ``members`` autoencoders on the (normal) rows ``x_train``, member ``k`` from seed
-    ``seed * members + k``; each stops early on ``x_val``'s loss. Returns the ensemble and the histories."""
+    ``seed * members + k``; each stops early on ``x_val``'s loss. Returns the ensemble and the histories.
+
+    ``noise_std`` is the denoising noise (see :class:`~chainrule.apps.traffic.models.Autoencoder`):
+    one level for every member, or a sequence of levels taken in turn (a mix of clean and
+    denoising autoencoders)."""
     import chainrule as cr
 
     if members < 1:
         raise ValueError(f"fit_ensemble: members must be at least 1, got {members}")
+    levels = noise_levels(noise_std, members)
     models, scales, histories = [], [], []
     for k in range(members):
         cr.manual_seed(seed * members + k)
         model, history = fit_autoencoder(
-            x_train, x_val, hidden_sizes, code_size, epochs, batch_size, lr, progress=progress
+            x_train,
+            x_val,
+            hidden_sizes,
+            code_size,
+            epochs,
+            batch_size,
+            lr,
+            progress=progress,
+            noise_std=levels[k],
         )
         models.append(model)
         scales.append(residual_scale(model, x_train))

@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.autograd import no_grad
+from chainrule.creation import randn_like
 from chainrule.data import DataLoader, TensorDataset
 from chainrule.models.mlp import MLP
 from chainrule.optim import Adam
@@ -38,23 +39,38 @@ class Autoencoder(nn.Module):
     """``in -> hidden... -> code -> ...hidden -> in`` with ReLU between layers and a linear output.
 
     The encoder and decoder are :class:`~chainrule.models.mlp.MLP` s, mirrored.
+    With ``noise_std > 0`` it is a denoising autoencoder: in training mode,
+    Gaussian noise of that deviation is added to the input, and the loss
+    still compares the output with the clean input, so the model learns the
+    normal records' structure rather than an identity map. Eval mode adds no noise.
     """
 
-    def __init__(self, in_features: int, hidden_sizes: Sequence[int] = (64,), code_size: int = 32) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        hidden_sizes: Sequence[int] = (64,),
+        code_size: int = 32,
+        noise_std: float = 0.0,
+    ) -> None:
         super().__init__()
         if in_features < 1 or code_size < 1 or any(h < 1 for h in hidden_sizes):
             raise ValueError(
                 f"Autoencoder: sizes must be positive, got in_features={in_features}, "
                 f"hidden_sizes={list(hidden_sizes)}, code_size={code_size}"
             )
+        if not noise_std >= 0:
+            raise ValueError(f"Autoencoder: noise_std must be >= 0, got {noise_std}")
         self.in_features = in_features
         self.hidden_sizes = [int(h) for h in hidden_sizes]
         self.code_size = int(code_size)
+        self.noise_std = float(noise_std)
         self.encoder = MLP(in_features, self.hidden_sizes, code_size)
         self.decoder = MLP(code_size, self.hidden_sizes[::-1], in_features)
         self.act = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.noise_std > 0:
+            x = x + randn_like(x) * self.noise_std
         return self.decoder(self.act(self.encoder(x)))
 
 
@@ -104,12 +120,15 @@ def fit_autoencoder(
     lr: float = 1e-3,
     patience: int = 6,
     progress: bool = True,
+    noise_std: float = 0.0,
 ) -> tuple[Autoencoder, dict[str, list[float]]]:
     """Train an :class:`Autoencoder` on (normal) rows ``x_train``; early stopping on ``x_val``'s loss.
 
-    Returns the model with the weights of its best validation epoch, and the loss history.
+    ``noise_std > 0`` trains a denoising autoencoder (see :class:`Autoencoder`); the
+    validation loss is measured without noise. Returns the model with the weights of its
+    best validation epoch, and the loss history.
     """
-    model = Autoencoder(x_train.shape[1], hidden_sizes, code_size)
+    model = Autoencoder(x_train.shape[1], hidden_sizes, code_size, noise_std)
     trainer = Trainer(
         model,
         nn.MSELoss(),

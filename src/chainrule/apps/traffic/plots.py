@@ -41,23 +41,34 @@ def plot_curves(results: Mapping[str, Evaluation], y: np.ndarray, path: str | os
 
 
 def plot_error_histogram(
-    errors: np.ndarray, y: np.ndarray, threshold: float, path: str | os.PathLike
+    errors: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    path: str | os.PathLike,
+    log_scale: bool = True,
+    xlabel: str = "reconstruction error (mean squared)",
 ) -> Path:
-    """Histograms of the autoencoder's reconstruction error, normal vs attack, threshold marked."""
+    """Histograms of the detector's anomaly score, normal vs attack, threshold marked; ``log_scale``
+    for a positive score spanning orders of magnitude, linear bins otherwise (the hybrid's z-score)."""
     fig = new_figure(7, 4.4)
     ax = fig.subplots()
-    positive = errors[errors > 0]
-    lo = positive.min() if len(positive) else 1e-6
-    hi = max(errors.max(), lo * 10)
-    bins = np.geomspace(lo, hi, 60)  # errors span orders of magnitude: log-spaced bins
+    if log_scale:
+        positive = errors[errors > 0]
+        lo = positive.min() if len(positive) else 1e-6
+        hi = max(errors.max(), lo * 10)
+        bins = np.geomspace(lo, hi, 60)  # errors span orders of magnitude: log-spaced bins
+    else:
+        lo, hi = np.percentile(errors, [0.5, 99.5]) if len(errors) else (0.0, 1.0)
+        hi = max(hi, threshold, lo + 1e-6)
+        lo = min(lo, threshold)
+        bins = np.linspace(lo, hi, 60)
     clipped = np.clip(errors, lo, hi)
     ax.hist(clipped[~y], bins=bins, alpha=0.6, label=f"normal ({int((~y).sum())})", color="tab:blue")
     ax.hist(clipped[y], bins=bins, alpha=0.6, label=f"attack ({int(y.sum())})", color="tab:red")
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
-    ax.set_xscale("log")
-    ax.set(
-        xlabel="reconstruction error (mean squared)", ylabel="records", title="Autoencoder: normal vs attack"
-    )
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="records", title="Anomaly score: normal vs attack")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return save_figure(fig, path)
