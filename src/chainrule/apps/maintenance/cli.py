@@ -80,7 +80,7 @@ def _fail(message: str) -> click.ClickException:
     "model_list",
     default=",".join(_MODELS),
     show_default=True,
-    help="comma-separated models to compare",
+    help="comma-separated models to compare (with cnn_ensemble and gradient_boosting, their blend too)",
 )
 def command(
     train_file: str | None,

@@ -3,8 +3,11 @@
 Training engines are split by unit into fitting and validation engines
 (``val_fraction``, seeded); the protocol (:class:`Preprocessor`) is fitted on
 the fitting engines alone; each model trains on their windows and is judged on
-the validation engines' windows; the test engines' last windows are scored
-once, against their true RUL capped at ``max_rul`` like the training labels.
+the validation engines' windows. The CNN ensemble and the baselines are also
+cross-validated over the same engine folds (fold 0: the validation engines),
+and the model chosen is the one with the lowest out-of-fold RMSE; the test
+engines' last windows are scored once, against their true RUL capped at
+``max_rul`` like the training labels.
 """
 
 from __future__ import annotations
