@@ -170,6 +170,23 @@ def test_windows_from_min_history_are_front_padded_like_short_test_engines(subse
         prep.windows(data.train, min_history=0)
 
 
+def test_age_channel_is_the_standardized_cycle_number_first(subset: tuple) -> None:
+    data = cmapss.load_files(*subset)
+    plain = Preprocessor(window=30, max_rul=50).fit(data.train)
+    prep = Preprocessor(window=30, max_rul=50, age=True).fit(data.train)
+    assert prep.channel_names == ["cycle", *plain.channel_names] and prep.channels[0] == 1
+    z = prep.normalize(data.train)
+    cycle = data.train[:, 1]
+    assert np.allclose(z[:, 0], (cycle - cycle.mean()) / cycle.std(), atol=1e-5)
+    assert np.array_equal(z[:, 1:], plain.normalize(data.train))
+    # the last test window ends at the engine's last cycle, so its age channel says how old it is
+    last, _ = prep.last_windows(data.test)
+    ends = [data.test[data.test[:, 0] == u, 1].max() for u in np.unique(data.test[:, 0])]
+    assert np.allclose(last[:, -1, 0], (np.array(ends) - cycle.mean()) / cycle.std(), atol=1e-5)
+    again = Preprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    assert again.age and np.array_equal(again.last_windows(data.test)[0], last)
+
+
 def test_rul_targets_are_piecewise_linear() -> None:
     table = np.zeros((5, 26))
     table[:, 0], table[:, 1] = 1, np.arange(1, 6)
@@ -259,6 +276,44 @@ def test_fold_ensemble_predicts_every_held_out_engine_with_the_member_that_never
 
 
 # ------------------------------------------------------------------ scores
+def test_baselines_are_cross_validated_on_the_ensembles_folds(subset: tuple) -> None:
+    from chainrule.apps.maintenance.baselines import cross_validate, fit_ridge
+    from chainrule.apps.maintenance.ensemble import fold_splits
+
+    data = cmapss.load_files(*subset)
+    prep = Preprocessor(window=20, max_rul=50, age=True).fit(data.train)
+    units = np.unique(data.train[:, 0])
+    folds = engine_folds(units, units[:3], 3, seed=0)
+    splits = list(fold_splits(prep, data.train, folds, min_history=10))
+    x, y, window_units = prep.windows(data.train, min_history=10)
+    for fold, (inside, out) in zip(folds, splits, strict=True):
+        held = np.isin(window_units, fold)  # each split: the fold's windows out, all the others in
+        assert np.array_equal(out[0], x[held]) and np.array_equal(np.sort(inside[1]), np.sort(y[~held]))
+    fits, scores, oof, target = cross_validate(lambda t, v: fit_ridge(t, v, 50.0), iter(splits), 50.0)
+    assert len(fits) == len(scores) == 3
+    assert np.array_equal(target, np.concatenate([out[1] for _, out in splits]))
+    assert oof.shape == target.shape and oof.min() >= 0 and oof.max() <= 50
+    first = len(splits[0][1][1])  # fold 0's out-of-fold predictions are its model's held-out score
+    assert rmse(oof[:first], target[:first]) == pytest.approx(scores[0])
+    with pytest.raises(ValueError, match="at least one split"):
+        cross_validate(lambda t, v: fit_ridge(t, v, 50.0), [], 50.0)
+
+
+def test_blend_weight_is_the_grid_point_with_the_lowest_rmse() -> None:
+    from chainrule.apps.maintenance.evaluate import blend_weight
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 100, 500)
+    a, b = true + rng.normal(0, 5, 500), true + rng.normal(0, 5, 500)  # equal, independent errors: half each
+    assert blend_weight(a, b, true) == 0.5
+    assert blend_weight(a, true + 30, true) == 0.0 and blend_weight(true + 30, a, true) == 1.0
+    assert blend_weight(a, b, true, steps=4) in (0.25, 0.5, 0.75)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        blend_weight(a, b, true, steps=0)
+    with pytest.raises(ValueError, match="blend_weight: expected as many"):
+        blend_weight(a[:3], b, true)
+
+
 def test_phm08_score_and_rmse() -> None:
     true = np.array([50.0, 50.0, 50.0])
     pred = np.array([37.0, 60.0, 50.0])  # 13 early, 10 late, exact
@@ -300,7 +355,7 @@ def test_conformal_scale_covers_the_asked_share_of_held_out_values() -> None:
 
 
 def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
-    from chainrule.apps.maintenance.report import recommendation
+    from chainrule.apps.maintenance.report import best_model, recommendation
 
     def scores(val: float, test: float) -> dict:
         return {"val_rmse": val, "rmse": test, "score": 10 * test}
@@ -311,6 +366,17 @@ def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
     tree = recommendation({"cnn_ensemble": scores(12.9, 12.9), "gradient_boosting": scores(11.3, 13.4)})
     assert "no network beats it (the best, the cross-validation ensemble of 1-D CNNs: RMSE 12.9" in tree
     assert "RMSE 13.4 vs 12.9" in tree and tree.endswith("cheaper to train and explain.")
+    # with out-of-fold figures, those decide among the models that have them; the rest are references
+    models = {
+        "cnn_ensemble": {**scores(12.9, 12.9), "out_of_fold_rmse": 12.0},
+        "gradient_boosting": {**scores(11.3, 13.4), "out_of_fold_rmse": 13.0},
+        "lstm": scores(10.0, 13.6),
+    }
+    assert best_model(models) == "cnn_ensemble"
+    crossed = recommendation(models)
+    assert crossed.startswith("Use the cross-validation ensemble of 1-D CNNs: out of fold")
+    assert "beats the best baseline, gradient boosting (RMSE 12.0 vs 13.0 cycles)" in crossed
+    assert best_model({"lstm": scores(10.0, 13.6), "cnn": scores(11.0, 12.0)}) == "lstm"
 
 
 # ------------------------------------------------------------------ download
@@ -355,6 +421,10 @@ def _invoke(*args: str) -> object:
     return CliRunner().invoke(main, ["maintenance", *args])
 
 
+def prep_names(out: Path) -> list[str]:
+    return json.loads((out / "preprocessing.json").read_text())["channel_names"]
+
+
 def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     out = tmp_path / "out"
     files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
@@ -364,7 +434,7 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["models"]) == {"lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge"}
+    assert set(report["models"]) == {"lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge", "blend"}
     ens = report["models"]["cnn_ensemble"]
     assert ens["members"] == 2 and len(ens["files"]) == 2 and ens["epochs"] == [2, 2]
     assert np.isfinite(ens["out_of_fold_rmse"]) and report["dataset"]["min_history"] == 30
@@ -375,7 +445,14 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     for m in report["models"].values():
         assert np.isfinite(m["rmse"]) and np.isfinite(m["score"]) and np.isfinite(m["val_rmse"])
         assert m["maintenance"]["within"] == 20
-    assert report["best"] == min(report["models"], key=lambda k: report["models"][k]["val_rmse"])
+    # chosen among the cross-validated models, on the same out-of-fold windows
+    crossed = {k: m["out_of_fold_rmse"] for k, m in report["models"].items() if "out_of_fold_rmse" in m}
+    assert set(crossed) == {"cnn_ensemble", "gradient_boosting", "ridge", "blend"}
+    blend = report["models"]["blend"]  # its out-of-fold RMSE is the best mix of the two, weight 0 included
+    assert 0.0 <= blend["boosting_weight"] <= 1.0 and "interval" in blend
+    assert blend["out_of_fold_rmse"] <= report["models"]["cnn_ensemble"]["out_of_fold_rmse"] + 1e-9
+    assert report["best"] == min(crossed, key=crossed.get)
+    assert report["dataset"]["age_channel"] and prep_names(out)[0] == "cycle"
     assert report["dataset"]["validation_engines"] == 2 and report["dataset"]["test_engines"] == 5
     for name in ("predictions.png", "maintenance.png", "predictions.csv", "preprocessing.json"):
         assert (out / name).stat().st_size > 0
@@ -395,6 +472,11 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     column = rows[0].split(",").index("cnn_ensemble")
     saved = [float(r.split(",")[column]) for r in rows[1:]]
     assert np.allclose(np.mean([predict(m, x, 60.0) for m in members], axis=0), saved, atol=0.01)
+    table = {name: [float(r.split(",")[rows[0].split(",").index(name)]) for r in rows[1:]] for name in
+             ("cnn_ensemble", "gradient_boosting", "blend")}  # fmt: skip
+    w = blend["boosting_weight"]
+    mix = (1 - w) * np.array(table["cnn_ensemble"]) + w * np.array(table["gradient_boosting"])
+    assert np.allclose(mix, table["blend"], atol=0.02)
 
 
 def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> None:

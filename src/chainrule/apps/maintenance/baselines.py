@@ -7,13 +7,14 @@ compute by hand, and what a model without memory can use.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from chainrule.apps.maintenance.evaluate import rmse
 
-__all__ = ["fit_gradient_boosting", "fit_ridge", "summary_features"]
+__all__ = ["cross_validate", "fit_gradient_boosting", "fit_ridge", "summary_features"]
 
 
 def summary_features(x: np.ndarray) -> np.ndarray:
@@ -56,3 +57,31 @@ def fit_gradient_boosting(
         max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=seed
     ).fit(summary_features(train[0]), train[1])
     return model, rmse(np.clip(model.predict(summary_features(val[0])), 0, max_rul), val[1])
+
+
+Windows = tuple[np.ndarray, np.ndarray]
+
+
+def cross_validate(
+    fit: Callable[[Windows, Windows], tuple[Any, float]],
+    splits: Iterable[tuple[Windows, Windows]],
+    max_rul: float,
+) -> tuple[list[Any], list[float], np.ndarray, np.ndarray]:
+    """Fit a baseline on each split's training windows and predict its held-out ones.
+
+    ``fit`` is :func:`fit_ridge` or :func:`fit_gradient_boosting` (bound to its
+    other arguments); ``splits`` yields (train, held-out) windows, as
+    :func:`.ensemble.fold_splits` does. Returns the fitted models, each one's
+    held-out RMSE, and the out-of-fold predictions with their true RUL, in fold
+    order: the same windows the CNN ensemble's out-of-fold errors are measured on.
+    """
+    fitted, scores, oof, target = [], [], [], []
+    for inside, out in splits:
+        model, score = fit(inside, out)
+        fitted.append(model)
+        scores.append(score)
+        oof.append(np.clip(model.predict(summary_features(out[0])), 0, max_rul))
+        target.append(out[1])
+    if not fitted:
+        raise ValueError("cross_validate: expected at least one split, got none")
+    return fitted, scores, np.concatenate(oof), np.concatenate(target)

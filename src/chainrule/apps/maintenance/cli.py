@@ -47,6 +47,12 @@ def _fail(message: str) -> click.ClickException:
     type=click.IntRange(1),
     help="training/validation windows end at every cycle from this one on (front-padded, as test engines)",
 )
+@click.option(
+    "--age/--no-age",
+    default=True,
+    show_default=True,
+    help="give the models each cycle's number (the engine's age) beside the sensors",
+)
 @click.option("--max-rul", default=125, show_default=True, type=click.IntRange(1), help="RUL target cap")
 @click.option(
     "--threads",
@@ -74,7 +80,7 @@ def _fail(message: str) -> click.ClickException:
     "model_list",
     default=",".join(_MODELS),
     show_default=True,
-    help="comma-separated models to compare",
+    help="comma-separated models to compare (with cnn_ensemble and gradient_boosting, their blend too)",
 )
 def command(
     train_file: str | None,
@@ -87,6 +93,7 @@ def command(
     service_within: int,
     window: int,
     min_history: int,
+    age: bool,
     max_rul: int,
     threads: int,
     patience: int,
@@ -130,6 +137,7 @@ def command(
                 service_within=service_within,
                 window=window,
                 min_history=min_history,
+                age=age,
                 max_rul=float(max_rul),
                 model_names=names,
                 threads=threads,

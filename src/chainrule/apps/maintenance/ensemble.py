@@ -13,6 +13,7 @@ The ensemble predicts the mean of its members.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ from chainrule.apps.maintenance import models
 from chainrule.apps.maintenance.evaluate import rmse
 from chainrule.apps.maintenance.preprocess import Preprocessor
 
-__all__ = ["FoldEnsemble", "engine_folds", "train_fold_ensemble"]
+__all__ = ["FoldEnsemble", "engine_folds", "fold_splits", "train_fold_ensemble"]
 
 
 def engine_folds(units: np.ndarray, held: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
@@ -42,6 +43,25 @@ def engine_folds(units: np.ndarray, held: np.ndarray, k: int, seed: int) -> list
         )
     others = np.array_split(rest[: (k - 1) * len(held)], k - 1) if k > 1 else []
     return [np.sort(np.asarray(held)), *(np.sort(f) for f in others)]
+
+
+def fold_splits(
+    prep: Preprocessor, train: np.ndarray, folds: list[np.ndarray], min_history: int | None = None
+) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+    """For each fold in turn: the (windows, RUL) of the engines outside it (to train on) and inside it.
+
+    Every model that is cross-validated over ``folds`` sees the same windows,
+    so their out-of-fold errors compare like for like. One fold's copies at a time.
+    """
+    units = train[:, 0]
+    windows = {int(u): prep.windows(train[units == u], min_history)[:2] for u in np.unique(units)}
+
+    def stack(fold_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [windows[int(u)] for u in fold_units]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    for fold in folds:
+        yield stack(np.setdiff1d(np.unique(units), fold)), stack(fold)
 
 
 @dataclass
@@ -78,21 +98,12 @@ def train_fold_ensemble(
     Each member starts from seed ``seed + k`` and trains for exactly ``epochs``
     epochs on a cosine schedule (see :func:`models.fit_model`).
     """
-    units = train[:, 0]
-    folds = engine_folds(np.unique(units), held, size, seed)
-    windows = {int(u): prep.windows(train[units == u], min_history)[:2] for u in np.unique(units)}
-
-    def stack(fold_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts = [windows[int(u)] for u in fold_units]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
+    folds = engine_folds(np.unique(train[:, 0]), held, size, seed)
     config = {"n_features": len(prep.channels), "window": prep.window}
     members, epochs_run, oof, target, val_rmse = [], [], [], [], float("nan")
-    for k, fold in enumerate(folds):
+    for k, (inside, out) in enumerate(fold_splits(prep, train, folds, min_history)):
         cr.manual_seed(seed + k)
         net = models.build_model("cnn", **config)
-        out = stack(fold)
-        inside = stack(np.setdiff1d(np.unique(units), fold))
         history = models.fit_model(
             net, inside, out, max_rul, epochs=epochs, batch_size=512, lr=1e-3, progress=progress,
             schedule="cosine",

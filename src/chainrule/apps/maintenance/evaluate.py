@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule.train.metrics import RMSE
 
-__all__ = ["conformal_scale", "interval_view", "maintenance_view", "phm08_score", "rmse"]
+__all__ = ["blend_weight", "conformal_scale", "interval_view", "maintenance_view", "phm08_score", "rmse"]
 
 
 def _pair(pred: Any, true: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -103,3 +103,19 @@ def interval_view(
         "intervals": [[round(float(a), 2), round(float(b), 2)] for a, b in zip(lo, hi, strict=True)],
         "service_from_lower_end": view,
     }
+
+
+def blend_weight(a: Any, b: Any, true: Any, steps: int = 10) -> float:
+    """The weight ``w`` in 0, 1/steps, ..., 1 for which ``(1 - w) * a + w * b`` best fits ``true`` (RMSE).
+
+    Meant for out-of-fold predictions of two models on the same windows: one
+    number chosen on many engines, so the blend's out-of-fold RMSE is barely
+    optimistic. Ties go to the smaller weight.
+    """
+    p, t = _pair(a, true, "blend_weight")
+    q, _ = _pair(b, true, "blend_weight")
+    if steps < 1:
+        raise ValueError(f"blend_weight: steps must be at least 1, got {steps}")
+    weights = np.arange(steps + 1) / steps
+    errors = [rmse((1 - w) * p + w * q, t) for w in weights]
+    return float(weights[int(np.argmin(errors))])

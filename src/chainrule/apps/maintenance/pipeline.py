@@ -3,8 +3,11 @@
 Training engines are split by unit into fitting and validation engines
 (``val_fraction``, seeded); the protocol (:class:`Preprocessor`) is fitted on
 the fitting engines alone; each model trains on their windows and is judged on
-the validation engines' windows; the test engines' last windows are scored
-once, against their true RUL capped at ``max_rul`` like the training labels.
+the validation engines' windows. The CNN ensemble and the baselines are also
+cross-validated over the same engine folds (fold 0: the validation engines),
+and the model chosen is the one with the lowest out-of-fold RMSE; the test
+engines' last windows are scored once, against their true RUL capped at
+``max_rul`` like the training labels.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def run(
     coverage: float = 0.9,
     patience: int = 8,
     min_history: int | None = 30,
+    age: bool = True,
 ) -> dict[str, Any]:
     """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
 
@@ -101,6 +105,7 @@ def run(
     ``min_history``: training and validation windows end at every cycle from this one
     on, front-padded when shorter than ``window`` (None: only full windows), as short
     test engines are.
+    ``age``: the cycle number is an input channel beside the sensors (see :mod:`.preprocess`).
     """
     if ensemble_size < 1:
         raise ValueError(f"run: ensemble_size must be at least 1, got {ensemble_size}")
@@ -121,6 +126,7 @@ def run(
             coverage,
             patience,
             min_history,
+            age,
         )
 
 
@@ -158,6 +164,7 @@ def _run(
     coverage: float = 0.9,
     patience: int = 8,
     min_history: int | None = 30,
+    age: bool = True,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     unknown = [m for m in model_names if m not in MODELS]
@@ -168,8 +175,11 @@ def _run(
         log(f"[1/5] reading {', '.join(map(str, data))}")
         data = load_files(*data)
     fit_rows, val_rows = split_engines(data.train, val_fraction, seed)
+    held = np.unique(data.train[val_rows, 0])
+    # the cross-validated models (the CNN ensemble, the baselines) share these folds; fold 0 is `held`
+    folds = ensemble.engine_folds(np.unique(data.train[:, 0]), held, ensemble_size, seed)
     log("[2/5] fitting the preprocessing on the training engines")
-    prep = Preprocessor(window=window, max_rul=max_rul).fit(data.train[fit_rows], seed=seed)
+    prep = Preprocessor(window=window, max_rul=max_rul, age=age).fit(data.train[fit_rows], seed=seed)
     fit = prep.windows(data.train[fit_rows], min_history)[:2]
     val = prep.windows(data.train[val_rows], min_history)[:2]
     x_test, units = prep.last_windows(data.test)
@@ -183,65 +193,30 @@ def _run(
     (out / "models").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     preds: dict[str, np.ndarray] = {}
-    for i, name in enumerate(model_names, 1):
-        log(f"[3/5] model {i}/{len(model_names)}: {name}")
-        t0 = time.perf_counter()
-        extra: dict[str, Any] = {}
-        if name == "cnn_ensemble":
-            config = {"n_features": len(prep.channels), "window": window}
-            files = [f"models/cnn_ensemble_{k}.safetensors" for k in range(ensemble_size)]
-            ens = ensemble.train_fold_ensemble(
-                prep, data.train, np.unique(data.train[val_rows, 0]), ensemble_size, max_rul, seed=seed,
-                epochs=epochs, min_history=min_history, progress=progress,
-            )  # fmt: skip
-            for net, file in zip(ens.members, files, strict=True):
-                models.save_model(net, out / file, "cnn", config)
-            val_rmse = ens.val_rmse
-            preds[name], _ = ens.predict(x_test, max_rul)
-            half = evaluate.conformal_scale(ens.oof[None], ens.target, coverage)
-            extra = {
-                "epochs": ens.epochs,
-                "members": ensemble_size,
-                "files": files,
-                "out_of_fold_rmse": evaluate.rmse(ens.oof, ens.target),
-                "interval": {
-                    "target_coverage": coverage,
-                    "method": (
-                        "mean +- q, q split-conformal: the quantile of |true - out-of-fold prediction| "
-                        "over the training engines' windows"
-                    ),
-                    "q": half,
-                    **evaluate.interval_view(
-                        np.clip(preds[name] - half, 0, max_rul),
-                        np.clip(preds[name] + half, 0, max_rul),
-                        data.rul,
-                        units,
-                        service_within,
-                        capped_at=max_rul,
-                    ),
-                },
-            }
-        elif name in report.NETWORKS:
-            cr.manual_seed(seed)
-            config = {"n_features": len(prep.channels), "window": window}
-            net = models.build_model(name, **config)
-            history = models.fit_model(
-                net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
-            )
-            val_rmse = evaluate.rmse(models.predict(net, val[0], max_rul), val[1])
-            preds[name] = models.predict(net, x_test, max_rul)
-            models.save_model(net, out / "models" / f"{name}.safetensors", name, config)
-            extra = {"epochs": len(history.epochs), "file": f"models/{name}.safetensors"}
-        else:
-            if name == "ridge":
-                fitted, val_rmse = baselines.fit_ridge(fit, val, max_rul)
-                _save_ridge(fitted, out / "models" / "ridge.safetensors")
-                extra = {"file": "models/ridge.safetensors"}
-            else:
-                fitted, val_rmse = baselines.fit_gradient_boosting(fit, val, max_rul, seed)
-                extra = {"file": None, "note": "not saved: scikit-learn stores boosted trees only as pickle"}
-            preds[name] = np.clip(fitted.predict(baselines.summary_features(x_test)), 0, max_rul)
-        seconds = time.perf_counter() - t0
+    oofs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # out-of-fold predictions, their true RUL
+
+    def interval(pred: np.ndarray, oof: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """Test intervals pred +- q, q the split-conformal quantile of the out-of-fold errors."""
+        half = evaluate.conformal_scale(oof[None], target, coverage)
+        return {
+            "target_coverage": coverage,
+            "method": (
+                "prediction +- q, q split-conformal: the quantile of |true - out-of-fold prediction| "
+                "over the training engines' windows"
+            ),
+            "q": half,
+            **evaluate.interval_view(
+                np.clip(pred - half, 0, max_rul),
+                np.clip(pred + half, 0, max_rul),
+                data.rul,
+                units,
+                service_within,
+                capped_at=max_rul,
+            ),
+        }
+
+    def record(name: str, val_rmse: float, seconds: float, extra: dict[str, Any]) -> None:
+        """Score ``preds[name]`` on the test engines, keep it in ``results`` and log it."""
         results[name] = {
             "rmse": evaluate.rmse(preds[name], true),
             "score": evaluate.phm08_score(preds[name], true),
@@ -258,10 +233,82 @@ def _run(
                 f"(mean width {iv['mean_width']:.1f}); service list from their lower end: "
                 f"precision {report.fmt(sv['precision'])}, recall {report.fmt(sv['recall'])}"
             )
+        oof = f", out-of-fold RMSE {extra['out_of_fold_rmse']:.2f}" if "out_of_fold_rmse" in extra else ""
         log(
-            f"      {name}: validation RMSE {val_rmse:.2f}, test RMSE {results[name]['rmse']:.2f}, "
+            f"      {name}: validation RMSE {val_rmse:.2f}{oof}, test RMSE {results[name]['rmse']:.2f}, "
             f"PHM08 {results[name]['score']:.1f} ({seconds:.0f} s)"
         )
+
+    for i, name in enumerate(model_names, 1):
+        log(f"[3/5] model {i}/{len(model_names)}: {name}")
+        t0 = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if name == "cnn_ensemble":
+            config = {"n_features": len(prep.channels), "window": window}
+            files = [f"models/cnn_ensemble_{k}.safetensors" for k in range(ensemble_size)]
+            ens = ensemble.train_fold_ensemble(
+                prep, data.train, held, ensemble_size, max_rul, seed=seed,
+                epochs=epochs, min_history=min_history, progress=progress,
+            )  # fmt: skip
+            for net, file in zip(ens.members, files, strict=True):
+                models.save_model(net, out / file, "cnn", config)
+            val_rmse = ens.val_rmse
+            preds[name], _ = ens.predict(x_test, max_rul)
+            oofs[name] = (ens.oof, ens.target)
+            extra = {
+                "epochs": ens.epochs,
+                "members": ensemble_size,
+                "files": files,
+                "out_of_fold_rmse": evaluate.rmse(ens.oof, ens.target),
+                "interval": interval(preds[name], ens.oof, ens.target),
+            }
+        elif name in report.NETWORKS:
+            cr.manual_seed(seed)
+            config = {"n_features": len(prep.channels), "window": window}
+            net = models.build_model(name, **config)
+            history = models.fit_model(
+                net, fit, val, max_rul, epochs=epochs, patience=patience, progress=progress
+            )
+            val_rmse = evaluate.rmse(models.predict(net, val[0], max_rul), val[1])
+            preds[name] = models.predict(net, x_test, max_rul)
+            models.save_model(net, out / "models" / f"{name}.safetensors", name, config)
+            extra = {"epochs": len(history.epochs), "file": f"models/{name}.safetensors"}
+        else:
+            fit_baseline: Callable[[Any, Any], tuple[Any, float]] = (
+                (lambda t, v: baselines.fit_ridge(t, v, max_rul))
+                if name == "ridge"
+                else (lambda t, v: baselines.fit_gradient_boosting(t, v, max_rul, seed))
+            )
+            # fold 0 is (fitting, validation): its model is the one kept; the others give out-of-fold errors
+            fits, scores, oof, oof_target = baselines.cross_validate(
+                fit_baseline, ensemble.fold_splits(prep, data.train, folds, min_history), max_rul
+            )
+            fitted, val_rmse = fits[0], scores[0]
+            if name == "ridge":
+                _save_ridge(fitted, out / "models" / "ridge.safetensors")
+                extra = {"file": "models/ridge.safetensors"}
+            else:
+                extra = {"file": None, "note": "not saved: scikit-learn stores boosted trees only as pickle"}
+            extra["out_of_fold_rmse"] = evaluate.rmse(oof, oof_target)
+            oofs[name] = (oof, oof_target)
+            preds[name] = np.clip(fitted.predict(baselines.summary_features(x_test)), 0, max_rul)
+        record(name, val_rmse, time.perf_counter() - t0, extra)
+    if {"cnn_ensemble", "gradient_boosting"} <= set(oofs):
+        (a, target), (b, b_target) = oofs["cnn_ensemble"], oofs["gradient_boosting"]
+        if not np.array_equal(target, b_target):  # not reached: both come from fold_splits on the same folds
+            raise RuntimeError("run: the ensemble and boosting were cross-validated on different windows")
+        weight = evaluate.blend_weight(a, b, target)
+        mixed = (1 - weight) * a + weight * b
+        preds["blend"] = (1 - weight) * preds["cnn_ensemble"] + weight * preds["gradient_boosting"]
+        n_val = len(val[1])  # fold 0 comes first: the validation engines
+        extra = {
+            "boosting_weight": weight,
+            "method": "(1 - w) * cnn_ensemble + w * gradient_boosting, w chosen out of fold",
+            "out_of_fold_rmse": evaluate.rmse(mixed, target),
+            "interval": interval(preds["blend"], mixed, target),
+        }
+        log(f"[3/5] blend: {1 - weight:.1f} x cnn_ensemble + {weight:.1f} x gradient_boosting (out of fold)")
+        record("blend", evaluate.rmse(mixed[:n_val], target[:n_val]), 0.0, extra)
     best = report.best_model(results)
     log("[4/5] drawing the plots")
     plots.plot_predictions(out / "predictions.png", true, preds)
@@ -280,13 +327,14 @@ def _run(
             "operating_conditions": len(prep.centers),
             "window": window,
             "min_history": min_history,
+            "age_channel": age,
             "max_rul": max_rul,
             "test_target": f"true RUL capped at {max_rul:g}, as the training labels",
         },
         "seed": seed,
         "models": results,
         "best": best,
-        "chosen_by": "lowest RMSE on the validation engines (held-out training engines)",
+        "chosen_by": report.CHOSEN_BY,
         "recommendation": report.recommendation(results),
         "maintenance": results[best]["maintenance"],
         **({"uncertainty": results[best]["interval"]} if "interval" in results[best] else {}),

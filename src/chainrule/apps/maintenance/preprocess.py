@@ -14,6 +14,12 @@ validation and test engines:
   least three distinct values (constant and two-level sensors carry no trend)
   and its normalized values correlate with the capped RUL at least
   ``min_correlation`` in absolute value. On FD001 this keeps the usual 14.
+* **Age.** With ``age=True`` the cycle number (the engine's age when the row
+  was recorded) is one more channel, standardized like the sensors. Test
+  engines carry it too, and it says what the sensors cannot yet: an engine
+  that shows no wear at cycle 180 has less life left than one at cycle 40
+  (on FD001 the errors concentrate on engines 50-100 cycles from failure,
+  whose wear is barely visible).
 * **Targets.** Piecewise-linear RUL: cycles to failure, capped at ``max_rul``
   (125): early in life an engine shows no wear to count down from.
 * **Windows.** Sliding windows of ``window`` cycles, labelled with the RUL at
@@ -80,14 +86,15 @@ def _conditions(settings: np.ndarray, seed: int, max_conditions: int = 8) -> tup
 class Preprocessor:
     """Fits the protocol on training engines (:meth:`fit`), then makes model inputs from any table.
 
-    After fitting: ``channels`` (column indices into the 26-column table),
-    ``centers`` (condition x 3 settings), ``means``/``stds`` (condition x
+    After fitting: ``channels`` (column indices into the 26-column table; the
+    cycle column 1 first when ``age``), ``centers`` (condition x 3 settings), ``means``/``stds`` (condition x
     channel). :meth:`to_dict`/:meth:`from_dict` round-trip it through JSON.
     """
 
     window: int = 30
     max_rul: float = 125.0
     min_correlation: float = 0.05
+    age: bool = False
     channels: list[int] = field(default_factory=list)
     centers: np.ndarray | None = None
     scale: np.ndarray | None = None
@@ -137,11 +144,17 @@ class Preprocessor:
             )
         self.channels = [int(s) for s in sensors[keep]]
         self.means, self.stds = means[:, keep], stds[:, keep]
+        if self.age:
+            cycle_mean = np.array([table[cond == c, 1].mean() for c in range(k)])
+            cycle_std = np.array([table[cond == c, 1].std() for c in range(k)])
+            self.channels = [1, *self.channels]
+            self.means = np.column_stack([cycle_mean, self.means])
+            self.stds = np.column_stack([np.where(cycle_std > 0, cycle_std, 1.0), self.stds])
         return self
 
     @property
     def channel_names(self) -> list[str]:
-        """The kept sensors' names (``s2``, ``s3``, ...)."""
+        """The channels' names (``cycle`` when ``age``, then the kept sensors: ``s2``, ``s3``, ...)."""
         from chainrule.apps.maintenance.data import COLUMNS
 
         return [COLUMNS[c] for c in self.channels]
@@ -201,6 +214,7 @@ class Preprocessor:
             "window": self.window,
             "max_rul": self.max_rul,
             "min_correlation": self.min_correlation,
+            "age": self.age,
             "channels": self.channels,
             "channel_names": self.channel_names,
             "condition_centers": np.asarray(self.centers).tolist(),
@@ -216,6 +230,7 @@ class Preprocessor:
             window=int(d["window"]),
             max_rul=float(d["max_rul"]),
             min_correlation=float(d["min_correlation"]),
+            age=bool(d.get("age", False)),
             channels=[int(c) for c in d["channels"]],
             centers=np.array(d["condition_centers"], dtype=np.float64),
             scale=np.array(d["settings_scale"], dtype=np.float64),
