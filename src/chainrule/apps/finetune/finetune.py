@@ -29,7 +29,7 @@ from chainrule.models.bert import mean_pool
 from chainrule.tensor import Tensor
 from chainrule.train import EarlyStopping, Trainer
 
-__all__ = ["FinetuneConfig", "evaluate", "finetune", "warmup_linear"]
+__all__ = ["FinetuneConfig", "evaluate", "finetune", "param_groups", "warmup_linear"]
 
 _make = Tensor._make
 
@@ -45,9 +45,11 @@ class FinetuneConfig:
 
     epochs: int = 1  # phase 2 passes over the training sentences
     head_epochs: int = 10  # phase 1 passes (on cached vectors: cheap)
-    unfreeze: int = 4  # top encoder layers trained in phase 2
-    lr: float = 5e-5  # phase 2, encoder layers
-    head_lr: float = 1e-3  # phase 1; phase 2 trains the head at 10 * lr
+    unfreeze: int = 6  # top encoder layers trained in phase 2 (the embeddings stay frozen)
+    lr: float = 5e-5  # phase 2, the top encoder layer
+    layer_decay: float = 0.85  # phase 2: each layer below the top trains at this times the lr above it
+    head_lr_scale: float = 10.0  # phase 2 trains the head at this times lr
+    head_lr: float = 1e-3  # phase 1
     head_sentences: int = 10000  # phase 1 trains on about this many of the training sentences
     batch_size: int = 32
     warmup: float = 0.1  # fraction of phase 2 steps with a rising learning rate
@@ -131,6 +133,32 @@ def _frozen_pass(
     if not pooled:  # every batch skipped by chance: phase 1 needs some
         return _frozen_pass(classifier, texts, batch_size, start, keep, 1.0, None, progress)
     return batches, np.concatenate(pooled), np.concatenate(rows)
+
+
+def param_groups(top: TopLayers, config: FinetuneConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups for phase 2: layer-wise learning rates, no decay on biases and norms.
+
+    The top layer trains at ``lr``, each layer below at ``layer_decay`` times
+    the one above (the lower layers hold the general features pretraining
+    learnt: they should move least); the head trains at ``head_lr_scale * lr``.
+    Biases and LayerNorm weights (the 1-d parameters) get no weight decay.
+    """
+    groups: list[dict[str, Any]] = []
+
+    def add(module: nn.Module, lr: float) -> None:
+        params = [p for p in module.parameters() if p.requires_grad]
+        for decay in (True, False):
+            chosen = [p for p in params if (p.ndim > 1) == decay]
+            if chosen:
+                groups.append(
+                    {"params": chosen, "lr": lr, "weight_decay": config.weight_decay if decay else 0.0}
+                )
+
+    depth = len(top.layers)
+    for k, layer in enumerate(top.layers):
+        add(layer, config.lr * config.layer_decay ** (depth - 1 - k))
+    add(top.head, config.lr * config.head_lr_scale)
+    return groups
 
 
 def warmup_linear(optimizer: optim.Optimizer, total: int, warmup_fraction: float) -> Any:
@@ -232,20 +260,9 @@ def finetune(
     t2, cpu2 = time.perf_counter(), time.process_time()
     top = TopLayers(classifier, start)
     top.requires_grad_(True)
-    items = [
-        ([_make(x, None), _make(mask, None)], _make(train_y[idx], None)) for idx, x, mask in batches
-    ]
+    items = [([_make(x, None), _make(mask, None)], _make(train_y[idx], None)) for idx, x, mask in batches]
     del batches
-    layer_params = list(top.layers.parameters())
-    head_params = list(top.head.parameters())
-    optimizer = optim.AdamW(
-        [
-            {"params": layer_params, "lr": config.lr},
-            {"params": head_params, "lr": config.lr * 10},
-        ],
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = optim.AdamW(param_groups(top, config), lr=config.lr, weight_decay=config.weight_decay)
     schedule = warmup_linear(optimizer, config.epochs * len(items), config.warmup)
     val_loader = None
     callbacks = []
