@@ -166,7 +166,7 @@ def test_finetune_is_reproducible_with_a_seed(tmp_path: pathlib.Path, tiny_model
         assert (a["eval_accuracy"], a["eval_f1"]) == (b["eval_accuracy"], b["eval_f1"]), key
 
 
-def test_recipe_flags_and_sentence_grouped_validation(tmp_path: pathlib.Path, tiny_model: pathlib.Path) -> None:
+def test_recipe_flags_and_grouped_validation(tmp_path: pathlib.Path, tiny_model: pathlib.Path) -> None:
     texts, labels = _sentences(48, ["pos", "neg"], 2)
     # each sentence followed by a phrase cut from it, with the sentence's label (as in SST-2)
     rows = [(t, y) for text, y in zip(texts, labels) for t in (text, " ".join(text.split()[1:]))]
