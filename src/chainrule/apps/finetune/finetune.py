@@ -3,12 +3,14 @@
 Phase 1 trains the new head alone: the encoder is frozen, so its pooled output
 is computed once for every training sentence and the head trains on those
 vectors for a few epochs (seconds). Phase 2 unfreezes the top ``unfreeze``
-layers and trains them with the head at a small learning rate (AdamW, linear
-warmup then linear decay). The layers below stay frozen, so their output is
-also computed once (the same pass that feeds phase 1) and each step runs only
-the top layers forward and backward. Sentences are batched by length, so there
-is almost no padding. The best epoch of each phase is chosen on a validation
-split held out from the training file, never on the eval file.
+layers (all of them by default; the embeddings stay frozen) and trains them
+with the head: AdamW, linear warmup then linear decay, a learning rate that
+shrinks layer by layer going down (the lower layers hold the most general
+features), no weight decay on biases and LayerNorm weights. When some layers
+stay frozen their output is computed once (the same pass that feeds phase 1)
+and each step runs only the top layers. Sentences are batched by length, so
+there is almost no padding. The best epoch of each phase is chosen on a
+validation split held out from the training file, never on the eval file.
 """
 
 from __future__ import annotations
