@@ -40,9 +40,11 @@ _make = Tensor._make
 class FinetuneConfig:
     """The fine-tuning recipe.
 
-    On SST-2 with all-MiniLM-L6-v2 (65,349 training sentences): the top 4
-    layers for 1 epoch reach a dev accuracy of 0.890; the top 3 layers reach
-    0.873 in about four fifths of the time.
+    On SST-2 with all-MiniLM-L6-v2 (61,464 training rows, 600 whole sentences
+    and their phrases held out), seed 0: all 6 layers for 1 epoch reach a dev
+    accuracy of 0.884, validation 0.898, in 797 CPU seconds on one thread.
+    Earlier, with a row-by-row validation split: the top 4 layers 0.890, the
+    top 3 0.873, all 6 at one learning rate 0.884 (5e-5) and 0.890 (3e-5).
     """
 
     epochs: int = 1  # phase 2 passes over the training sentences
