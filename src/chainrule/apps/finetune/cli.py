@@ -44,14 +44,14 @@ def _fail(message: str) -> click.ClickException:
 )
 @click.option(
     "--lr",
-    default=5e-5,
+    default=1e-4,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     help="learning rate of the top encoder layer (the head's is 10x)",
 )
 @click.option(
     "--layer-decay",
-    default=0.85,
+    default=0.8,
     show_default=True,
     type=click.FloatRange(min=0, max=1, min_open=True),
     help="each layer below the top trains at this times the learning rate of the layer above",

@@ -41,9 +41,10 @@ class FinetuneConfig:
     """The fine-tuning recipe.
 
     On SST-2 with all-MiniLM-L6-v2 (61,464 training rows, 600 whole sentences
-    and their phrases held out): all 6 layers for 1 epoch reach a dev accuracy
-    of 0.884, validation 0.898, in 797 CPU seconds on one thread (seed 0);
-    dev 0.892, validation 0.897 with seed 1.
+    and their phrases held out), all 6 layers for 1 epoch, seed 0: lr 1e-4
+    with layer decay 0.8 (these defaults, chosen on validation) reach a dev
+    accuracy of 0.888, validation 0.903, in 771 CPU seconds on one thread;
+    lr 5e-5 with decay 0.85 dev 0.884, validation 0.898 (seed 1: 0.892, 0.897).
     Earlier, with a row-by-row validation split: the top 4 layers 0.890, the
     top 3 0.873, all 6 at one learning rate 0.884 (5e-5) and 0.890 (3e-5).
     """
@@ -51,8 +52,8 @@ class FinetuneConfig:
     epochs: int = 1  # phase 2 passes over the training sentences
     head_epochs: int = 10  # phase 1 passes (on cached vectors: cheap)
     unfreeze: int = 6  # top encoder layers trained in phase 2 (the embeddings stay frozen)
-    lr: float = 5e-5  # phase 2, the top encoder layer
-    layer_decay: float = 0.85  # phase 2: each layer below the top trains at this times the lr above it
+    lr: float = 1e-4  # phase 2, the top encoder layer
+    layer_decay: float = 0.8  # phase 2: each layer below the top trains at this times the lr above it
     head_lr_scale: float = 10.0  # phase 2 trains the head at this times lr
     head_lr: float = 1e-3  # phase 1
     head_sentences: int = 10000  # phase 1 trains on about this many of the training sentences

@@ -44,14 +44,14 @@ class Options:
     model_dir: str | None = None
     epochs: int = 1
     unfreeze: int = 6
-    lr: float = 5e-5
+    lr: float = 1e-4
     batch_size: int = 32
     max_length: int = 128
     max_train: int | None = None
     scratch_epochs: int = 3
     seed: int = 0
     progress: bool = False
-    layer_decay: float = 0.85
+    layer_decay: float = 0.8
     warmup: float = 0.1
     val_fraction: float = 0.1  # of the training file's sentences (with their sub-phrases), held out
     max_val: int = 600
