@@ -166,6 +166,29 @@ def test_finetune_is_reproducible_with_a_seed(tmp_path: pathlib.Path, tiny_model
         assert (a["eval_accuracy"], a["eval_f1"]) == (b["eval_accuracy"], b["eval_f1"]), key
 
 
+def test_recipe_flags_and_grouped_validation(tmp_path: pathlib.Path, tiny_model: pathlib.Path) -> None:
+    texts, labels = _sentences(48, ["pos", "neg"], 2)
+    # each sentence followed by a phrase cut from it, with the sentence's label (as in SST-2)
+    rows = [(t, y) for text, y in zip(texts, labels) for t in (text, " ".join(text.split()[1:]))]
+    _, test = _files(tmp_path, ["pos", "neg"], "csv", n_train=4)
+    train = _write(tmp_path / "phrases.csv", *zip(*rows), ",")
+    out = tmp_path / "run"
+    args = ["--train", str(train), "--eval", test, "--layer-decay", "0.5", "--warmup", "0.2"]
+    result = _invoke(*args, *_common(tiny_model, out))
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "finetune.json").read_text())["config"]
+    assert (config["layer_decay"], config["warmup"], config["unfreeze"]) == (0.5, 0.2, 6)
+    task = json.loads((out / "report.json").read_text())["task"]
+    # the held-out sentences' phrases leave training: at least one a sentence, unless it lies in another
+    assert task["validation_sentences"] > 0 and task["validation_phrases_left_out"] > 0
+    kept = task["train_sentences"] + task["validation_sentences"] + task["validation_phrases_left_out"]
+    assert kept == len(rows)
+    assert "whole sentences" in task["selection"]
+    for flag, value in (("--layer-decay", "0"), ("--layer-decay", "1.5"), ("--warmup", "-0.1")):
+        bad = _invoke("--train", str(train), "--eval", test, flag, value, *_common(tiny_model, out))
+        assert bad.exit_code == 2 and flag in bad.output
+
+
 # ------------------------------------------------------------------ errors: one line, non-zero exit
 def _assert_clean_failure(result: object, *fragments: str) -> None:
     assert result.exit_code != 0

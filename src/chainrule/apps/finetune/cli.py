@@ -36,14 +36,32 @@ def _fail(message: str) -> click.ClickException:
 @click.option("--dataset", type=click.Choice(["sst2"]), default=None, help="a known dataset instead of files")
 @click.option("--data-dir", default=None, help="local copy of --dataset (default: download and cache it)")
 @click.option(
-    "--unfreeze", default=4, show_default=True, type=click.IntRange(min=0), help="top layers fine-tuned"
+    "--unfreeze",
+    default=6,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="top encoder layers fine-tuned (all-MiniLM-L6-v2 has 6; the embeddings stay frozen)",
 )
 @click.option(
     "--lr",
-    default=5e-5,
+    default=1e-4,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
-    help="learning rate of the unfrozen layers (the head's is 10x)",
+    help="learning rate of the top encoder layer (the head's is 10x)",
+)
+@click.option(
+    "--layer-decay",
+    default=0.8,
+    show_default=True,
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    help="each layer below the top trains at this times the learning rate of the layer above",
+)
+@click.option(
+    "--warmup",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0, max=1),
+    help="fraction of the fine-tuning steps with a rising learning rate (then linear decay to 0)",
 )
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="sentences")
 @click.option("--max-length", default=128, show_default=True, type=click.IntRange(min=8), help="tokens")
@@ -71,6 +89,8 @@ def command(
     data_dir: str | None,
     unfreeze: int,
     lr: float,
+    layer_decay: float,
+    warmup: float,
     batch_size: int,
     max_length: int,
     max_train: int | None,
@@ -82,9 +102,11 @@ def command(
     """Fine-tune a pretrained encoder with a classification head; compare it with two baselines.
 
     Phase 1 trains the head with the encoder frozen; phase 2 unfreezes the top
-    layers at a smaller learning rate. The baselines (bag-of-words logistic
-    regression, a small Transformer from scratch) train on the same sentences.
-    Writes OUT/report.json, the fine-tuned weights and the label map.
+    layers at a smaller learning rate, smaller still for each layer further
+    down (--layer-decay). Whole training sentences, with the phrases cut out of
+    them, are held out to choose the best epoch. The baselines (bag-of-words
+    logistic regression, a small Transformer from scratch) train on the same
+    sentences. Writes OUT/report.json, the fine-tuned weights and the label map.
     """
     from chainrule.apps.finetune.pipeline import FinetuneError, Options, run
 
@@ -123,6 +145,8 @@ def command(
         epochs=epochs,
         unfreeze=unfreeze,
         lr=lr,
+        layer_decay=layer_decay,
+        warmup=warmup,
         batch_size=batch_size,
         max_length=max_length,
         max_train=max_train,

@@ -3,12 +3,14 @@
 Phase 1 trains the new head alone: the encoder is frozen, so its pooled output
 is computed once for every training sentence and the head trains on those
 vectors for a few epochs (seconds). Phase 2 unfreezes the top ``unfreeze``
-layers and trains them with the head at a small learning rate (AdamW, linear
-warmup then linear decay). The layers below stay frozen, so their output is
-also computed once (the same pass that feeds phase 1) and each step runs only
-the top layers forward and backward. Sentences are batched by length, so there
-is almost no padding. The best epoch of each phase is chosen on a validation
-split held out from the training file, never on the eval file.
+layers (all of them by default; the embeddings stay frozen) and trains them
+with the head: AdamW, linear warmup then linear decay, a learning rate that
+shrinks layer by layer going down (the lower layers hold the most general
+features), no weight decay on biases and LayerNorm weights. When some layers
+stay frozen their output is computed once (the same pass that feeds phase 1)
+and each step runs only the top layers. Sentences are batched by length, so
+there is almost no padding. The best epoch of each phase is chosen on a
+validation split held out from the training file, never on the eval file.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from chainrule.models.bert import mean_pool
 from chainrule.tensor import Tensor
 from chainrule.train import EarlyStopping, Trainer
 
-__all__ = ["FinetuneConfig", "evaluate", "finetune", "warmup_linear"]
+__all__ = ["FinetuneConfig", "evaluate", "finetune", "param_groups", "warmup_linear"]
 
 _make = Tensor._make
 
@@ -38,16 +40,22 @@ _make = Tensor._make
 class FinetuneConfig:
     """The fine-tuning recipe.
 
-    On SST-2 with all-MiniLM-L6-v2 (65,349 training sentences): the top 4
-    layers for 1 epoch reach a dev accuracy of 0.890; the top 3 layers reach
-    0.873 in about four fifths of the time.
+    On SST-2 with all-MiniLM-L6-v2 (61,464 training rows, 600 whole sentences
+    and their phrases held out), all 6 layers for 1 epoch, seed 0: lr 1e-4
+    with layer decay 0.8 (these defaults, chosen on validation) reach a dev
+    accuracy of 0.888, validation 0.903, in 771 CPU seconds on one thread;
+    lr 5e-5 with decay 0.85 dev 0.884, validation 0.898 (seed 1: 0.892, 0.897).
+    Earlier, with a row-by-row validation split: the top 4 layers 0.890, the
+    top 3 0.873, all 6 at one learning rate 0.884 (5e-5) and 0.890 (3e-5).
     """
 
     epochs: int = 1  # phase 2 passes over the training sentences
     head_epochs: int = 10  # phase 1 passes (on cached vectors: cheap)
-    unfreeze: int = 4  # top encoder layers trained in phase 2
-    lr: float = 5e-5  # phase 2, encoder layers
-    head_lr: float = 1e-3  # phase 1; phase 2 trains the head at 10 * lr
+    unfreeze: int = 6  # top encoder layers trained in phase 2 (the embeddings stay frozen)
+    lr: float = 1e-4  # phase 2, the top encoder layer
+    layer_decay: float = 0.8  # phase 2: each layer below the top trains at this times the lr above it
+    head_lr_scale: float = 10.0  # phase 2 trains the head at this times lr
+    head_lr: float = 1e-3  # phase 1
     head_sentences: int = 10000  # phase 1 trains on about this many of the training sentences
     batch_size: int = 32
     warmup: float = 0.1  # fraction of phase 2 steps with a rising learning rate
@@ -131,6 +139,32 @@ def _frozen_pass(
     if not pooled:  # every batch skipped by chance: phase 1 needs some
         return _frozen_pass(classifier, texts, batch_size, start, keep, 1.0, None, progress)
     return batches, np.concatenate(pooled), np.concatenate(rows)
+
+
+def param_groups(top: TopLayers, config: FinetuneConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups for phase 2: layer-wise learning rates, no decay on biases and norms.
+
+    The top layer trains at ``lr``, each layer below at ``layer_decay`` times
+    the one above (the lower layers hold the general features pretraining
+    learnt: they should move least); the head trains at ``head_lr_scale * lr``.
+    Biases and LayerNorm weights (the 1-d parameters) get no weight decay.
+    """
+    groups: list[dict[str, Any]] = []
+
+    def add(module: nn.Module, lr: float) -> None:
+        params = [p for p in module.parameters() if p.requires_grad]
+        for decay in (True, False):
+            chosen = [p for p in params if (p.ndim > 1) == decay]
+            if chosen:
+                groups.append(
+                    {"params": chosen, "lr": lr, "weight_decay": config.weight_decay if decay else 0.0}
+                )
+
+    depth = len(top.layers)
+    for k, layer in enumerate(top.layers):
+        add(layer, config.lr * config.layer_decay ** (depth - 1 - k))
+    add(top.head, config.lr * config.head_lr_scale)
+    return groups
 
 
 def warmup_linear(optimizer: optim.Optimizer, total: int, warmup_fraction: float) -> Any:
@@ -232,20 +266,9 @@ def finetune(
     t2, cpu2 = time.perf_counter(), time.process_time()
     top = TopLayers(classifier, start)
     top.requires_grad_(True)
-    items = [
-        ([_make(x, None), _make(mask, None)], _make(train_y[idx], None)) for idx, x, mask in batches
-    ]
+    items = [([_make(x, None), _make(mask, None)], _make(train_y[idx], None)) for idx, x, mask in batches]
     del batches
-    layer_params = list(top.layers.parameters())
-    head_params = list(top.head.parameters())
-    optimizer = optim.AdamW(
-        [
-            {"params": layer_params, "lr": config.lr},
-            {"params": head_params, "lr": config.lr * 10},
-        ],
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = optim.AdamW(param_groups(top, config), lr=config.lr, weight_decay=config.weight_decay)
     schedule = warmup_linear(optimizer, config.epochs * len(items), config.warmup)
     val_loader = None
     callbacks = []

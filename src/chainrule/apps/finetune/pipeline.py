@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.apps.finetune.data import LabelMap, TableError, read_table
+from chainrule.apps.finetune.split import grouped_split
 
 __all__ = ["MODEL_FILES", "FinetuneError", "Options", "default_model_dir", "run"]
 
@@ -42,16 +43,18 @@ class Options:
     out_dir: str
     model_dir: str | None = None
     epochs: int = 1
-    unfreeze: int = 4
-    lr: float = 5e-5
+    unfreeze: int = 6
+    lr: float = 1e-4
     batch_size: int = 32
     max_length: int = 128
     max_train: int | None = None
     scratch_epochs: int = 3
     seed: int = 0
     progress: bool = False
-    val_fraction: float = 0.1
-    max_val: int = 2000
+    layer_decay: float = 0.8
+    warmup: float = 0.1
+    val_fraction: float = 0.1  # of the training file's sentences (with their sub-phrases), held out
+    max_val: int = 600
 
 
 def default_model_dir() -> pathlib.Path:
@@ -77,13 +80,6 @@ def _check_model_dir(model_dir: str | os.PathLike | None) -> pathlib.Path:
             f"(expected the Hugging Face layout: {', '.join(MODEL_FILES)})"
         )
     return path
-
-
-def _split(n: int, options: Options, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation row indices: a random ``val_fraction`` (at most ``max_val``) held out."""
-    order = rng.permutation(n)
-    n_val = min(options.max_val, int(n * options.val_fraction)) if n >= 20 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def _model_name(model_dir: pathlib.Path) -> str:
@@ -144,11 +140,15 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     rows = np.arange(len(texts))
     if options.max_train is not None and options.max_train < len(texts):
         rows = np.sort(rng.choice(len(texts), options.max_train, replace=False))
-    train_rows, val_rows = (rows[i] for i in _split(len(rows), options, rng))
+    # whole sentences held out with their sub-phrases: no phrase of a validation sentence is trained on
+    kept, held = grouped_split([texts[i] for i in rows], options.val_fraction, options.max_val, rng)
+    train_rows, val_rows = rows[kept], rows[held]
+    dropped = len(rows) - len(kept) - len(held)
     train_texts = [texts[i] for i in train_rows]
     train_y, val_y = y_all[train_rows], y_all[val_rows]
     log(
-        f"{len(train_rows)} training sentences, {len(val_rows)} held out for validation, "
+        f"{len(train_rows)} training sentences, {len(val_rows)} held out for validation "
+        f"({dropped} phrases of theirs left out of training), "
         f"{len(eval_table)} eval sentences, {len(labels)} classes"
     )
 
@@ -168,6 +168,8 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         epochs=options.epochs,
         unfreeze=options.unfreeze,
         lr=options.lr,
+        layer_decay=options.layer_decay,
+        warmup=options.warmup,
         batch_size=options.batch_size,
         seed=options.seed,
     )
@@ -203,9 +205,11 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         "classes": labels.names,
         "train_sentences": len(train_rows),
         "validation_sentences": len(val_rows),
+        "validation_phrases_left_out": dropped,
         "eval_sentences": len(eval_table),
         "selection": (
-            f"best epoch on {len(val_rows)} sentences held out from the training file; "
+            f"best epoch on {len(val_rows)} whole sentences held out from the training file "
+            "(their sub-phrases left out of training); "
             "the eval file is used only for the figures reported"
             if len(val_rows)
             else "no validation split (too few rows): the last epoch is reported"
