@@ -276,3 +276,50 @@ def test_recurrent_rows_split_matches_serial(kind, with_lengths, monkeypatch):
 
     _compare(make, exact=False, rtol=1e-5, atol=1e-6)
     assert calls and all(n == 2 for n in calls)  # forward and backward, both directions: split in two
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: cr.optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.01),
+        lambda ps: cr.optim.AdamW(ps, lr=0.01),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+        lambda ps: cr.optim.Adagrad(ps, lr=0.01),
+    ],
+    ids=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+)
+def test_optimizer_chunks_on_the_pool_bit_identical(make_opt, monkeypatch):
+    """A step's chunks (large parameters alone, small ones shared) updated on two threads: the same bits."""
+    from chainrule.optim import optimizer
+
+    calls = []
+    real = optimizer.parallel_for
+
+    def spy(fn, tasks):
+        calls.append(len(tasks))
+        return real(fn, tasks)
+
+    monkeypatch.setattr(optimizer, "parallel_for", spy)
+    shapes = [(300, 500), (200, 400), (120_000,), (7,), (3, 5), (64,)]
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+
+    def run(threads: int) -> list[np.ndarray]:
+        cr.set_num_threads(threads)
+        params = [cr.tensor(v.copy(), requires_grad=True) for v in values]
+        opt = make_opt(params)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = cr.tensor(g)
+            opt.step()
+        state = [t._array.copy() for s in opt.state.values() for t in s.values() if isinstance(t, cr.Tensor)]
+        return [p._array.copy() for p in params] + state
+
+    serial = run(1)
+    assert not calls
+    parallel = run(2)
+    assert calls and all(n == 2 for n in calls)
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)

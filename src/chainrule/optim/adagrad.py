@@ -65,6 +65,8 @@ class Adagrad(Optimizer):
     _param_state_keys = frozenset(["sum"])
     Scalars = _AdagradScalars
 
+    _chunks_in_parallel = True  # each chunk's update is its own
+
     def __init__(
         self,
         params: ParamsT,

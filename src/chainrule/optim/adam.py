@@ -100,6 +100,8 @@ class Adam(Optimizer):
     _param_state_keys = frozenset(k for k, _ in _SPEC_AMSGRAD)
     Scalars = _AdamScalars
 
+    _chunks_in_parallel = True  # each chunk's update is its own
+
     def __init__(
         self,
         params: ParamsT,

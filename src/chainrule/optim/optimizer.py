@@ -32,6 +32,7 @@ import numpy as np
 
 from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
+from chainrule.runtime import parallel_for, worth_splitting
 from chainrule.tensor import Tensor
 
 __all__ = ["Chunk", "Optimizer", "ParamsT", "as_number", "required"]
@@ -339,7 +340,7 @@ class Optimizer:
                 if plan is None or plan.key != key or plan.group is not group or plan.params is not params:
                     plan = plans[i] = _Plan(group, key, self._make_chunks(group, grads, key[1]))
                 if plan.chunks:
-                    self._update(group, plan.chunks, grads)
+                    self._update_chunks(group, plan.chunks, grads)
                     for p, g in zip(params, grads):
                         if g is not None:  # a graph that saved p must not backward through the new values
                             bump_version(p)
@@ -352,6 +353,31 @@ class Optimizer:
         (SGD's momentum buffer starts as the first gradient).
         """
         return ()
+
+    # Whether :meth:`_update` touches nothing shared between chunks (each has its own state,
+    # scratch and scalars), so that a step may update its chunks on the pool's threads. The
+    # built-in rules do; a subclass's own rule is run on the calling thread unless it says so.
+    _chunks_in_parallel = False
+
+    def _update_chunks(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
+        """:meth:`_update` over the chunks, spread over the pool's threads when there is enough work.
+
+        The chunks go, largest first, to the thread with the least work so far;
+        each chunk's arithmetic is the same on any thread, so the result is too.
+        """
+        sizes = [ch.tmp.size for ch in chunks]
+        parts = worth_splitting(sum(sizes), like=chunks[0].tmp) if self._chunks_in_parallel else 1
+        parts = min(parts, len(chunks))
+        if parts <= 1:
+            self._update(group, chunks, grads)
+            return
+        shares: list[list[Chunk]] = [[] for _ in range(parts)]
+        loads = [0] * parts
+        for i in sorted(range(len(chunks)), key=lambda i: -sizes[i]):
+            lightest = loads.index(min(loads))
+            shares[lightest].append(chunks[i])
+            loads[lightest] += sizes[i]
+        parallel_for(lambda share: self._update(group, share, grads), [(share,) for share in shares])
 
     def _update(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         raise TypeError(

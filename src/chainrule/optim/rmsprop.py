@@ -94,6 +94,8 @@ class RMSprop(Optimizer):
     _param_state_keys = frozenset(["square_avg", "momentum_buffer", "grad_avg"])
     Scalars = _RMSpropScalars
 
+    _chunks_in_parallel = True  # each chunk's update is its own
+
     def __init__(
         self,
         params: ParamsT,

@@ -75,6 +75,8 @@ class SGD(Optimizer):
     _param_state_keys = frozenset(["momentum_buffer"])
     Scalars = _SGDScalars
 
+    _chunks_in_parallel = True  # each chunk's update is its own
+
     def __init__(
         self,
         params: ParamsT,
