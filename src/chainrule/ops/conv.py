@@ -335,22 +335,32 @@ def _channel_major_forward(
         if cols is None:
             _give(cb)
 
-    if type(x) is not np.ndarray:  # a device: one block, its own kernels are parallel
+    memory_blocks = 1 if keep_cols else -(-n * rows * per * x.dtype.itemsize // FORWARD_COLUMN_BLOCK_BYTES)
+    _in_sample_blocks(block, n, memory_blocks, n * (rows + o) * per, x)
+    return cols, out
+
+
+def _in_sample_blocks(block: Any, n: int, memory_blocks: int, elements: int, like: Any) -> None:
+    """``block(a, b)`` over ``n`` samples cut into at least ``memory_blocks`` contiguous blocks.
+
+    When the work (``elements`` read and written) is worth splitting there is
+    also at least one block per thread, and the blocks run on the pool's
+    threads with their GEMMs on one BLAS thread each (with one thread,
+    :func:`parallel_for` runs them in order here). On a device (``like`` not
+    NumPy): one block, its own kernels are parallel.
+    """
+    if type(like) is not np.ndarray:
         block(0, n)
-        return cols, out
-    blocks = 1 if keep_cols else -(-n * rows * per * x.dtype.itemsize // FORWARD_COLUMN_BLOCK_BYTES)
-    if n * (rows + o) * per >= 2 * MIN_PARALLEL_ELEMENTS:
+        return
+    blocks = memory_blocks
+    if elements >= 2 * MIN_PARALLEL_ELEMENTS:
         blocks = max(blocks, get_num_threads())
     parts = min(n, blocks)
     if parts <= 1:
         block(0, n)
-    elif get_num_threads() > 1:
-        with serial_blas(0):
-            parallel_for(block, chunk_bounds(n, parts))
-    else:
-        for a, z in chunk_bounds(n, parts):
-            block(a, z)
-    return cols, out
+        return
+    with serial_blas(0):
+        parallel_for(block, chunk_bounds(n, parts))
 
 
 # For stride 1 (the common case) the input gradient takes a faster road.
@@ -460,21 +470,8 @@ def _input_grad(w: np.ndarray, gt: np.ndarray, geom: tuple, wide: bool) -> np.nd
             _col2im(dcols, (b - a, c, h, wd), kh, kw, stride, pads2, dilation, oh, ow, out=dx[a:b])
         _give(dcols)
 
-    if type(gt) is not np.ndarray:  # a device: one block, its own kernels are parallel
-        block(0, n)
-        return dx
-    blocks = -(-n * rows * per * gt.dtype.itemsize // GRAD_COLUMN_BLOCK_BYTES)  # for the memory
-    if n * rows * per >= 2 * MIN_PARALLEL_ELEMENTS:
-        blocks = max(blocks, get_num_threads())  # for the threads
-    parts = min(n, blocks)
-    if parts <= 1:
-        block(0, n)
-    elif get_num_threads() > 1:
-        with serial_blas(0):
-            parallel_for(block, chunk_bounds(n, parts))
-    else:
-        for a, b in chunk_bounds(n, parts):
-            block(a, b)
+    memory_blocks = -(-n * rows * per * gt.dtype.itemsize // GRAD_COLUMN_BLOCK_BYTES)
+    _in_sample_blocks(block, n, memory_blocks, n * rows * per, gt)
     return dx
 
 
