@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[datasets,apps]'
+	$(PIP) -e '.[datasets,apps,fast]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python

@@ -15,6 +15,9 @@ This module is the one place that decides how work is spread over the CPU:
 * NumPy's OpenBLAS threads sleep soon after each GEMM instead of spinning for
   a tenth of a second on the cores the pool is about to use
   (:data:`BLAS_SPIN_LOG2_CYCLES`);
+* the recurrent layers' time loops run compiled (numba, where installed;
+  :func:`set_compiled_kernels`), so that each thread's loop never waits on
+  the GIL;
 * :data:`scratch` keeps large work arrays from one step to the next, so that a
   training loop does not fault fresh pages in from the OS every step.
 
@@ -43,11 +46,13 @@ __all__ = [
     "MIN_PARALLEL_ELEMENTS",
     "Scratch",
     "chunk_bounds",
+    "compiled_kernels",
     "get_num_threads",
     "limit_threads",
     "parallel_for",
     "scratch",
     "serial_blas",
+    "set_compiled_kernels",
     "set_num_threads",
     "worth_splitting",
 ]
@@ -133,6 +138,50 @@ def openblas_threads() -> tuple[Any, Any] | None:
             setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
             return setter, getter
     return None
+
+
+@functools.cache
+def numpy_sgemm() -> tuple[Any, Any] | None:
+    """``(cblas_sgemm, int type)`` of NumPy's bundled OpenBLAS as a ``ctypes`` function, or None.
+
+    Compiled loops (:mod:`chainrule.ops.compiled_recurrent`) call it for their
+    per-step GEMMs: the same library and thread setting NumPy's ``matmul``
+    uses, reached without taking the GIL. The int type is ``c_int64`` for the
+    ILP64 builds NumPy ships (symbol suffix ``64_``), ``c_int`` otherwise.
+    """
+    lib = _numpy_openblas()
+    if lib is None:
+        return None
+    for name, index in (("scipy_cblas_sgemm64_", ctypes.c_int64), ("cblas_sgemm64_", ctypes.c_int64),
+                        ("scipy_cblas_sgemm", ctypes.c_int), ("cblas_sgemm", ctypes.c_int)):
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            enum, f32, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
+            # order, trans A, trans B, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
+            fn.argtypes = [enum, enum, enum, *[index] * 3, f32, ptr, index, ptr, index, f32, ptr, index]
+            fn.restype = None
+            return fn, index
+    return None
+
+
+# Compiled kernels (numba, where installed) serve the loops they exist for unless switched off,
+# here or with CHAINRULE_COMPILED_KERNELS=0 in the environment.
+_compiled = os.environ.get("CHAINRULE_COMPILED_KERNELS", "1").strip().lower() not in {"0", "false", "off"}
+
+
+def set_compiled_kernels(enabled: bool) -> None:
+    """Use the numba-compiled kernels where they exist (default), or NumPy everywhere.
+
+    The NumPy path gives the same results to float32 rounding; switching off
+    is for comparing the two, or for a platform where numba misbehaves.
+    """
+    global _compiled
+    _compiled = bool(enabled)
+
+
+def compiled_kernels() -> bool:
+    """Whether compiled kernels may be used (they also need numba installed: ``chainrule[fast]``)."""
+    return _compiled
 
 
 # How long (2**N CPU cycles) an idle OpenBLAS thread spins before it sleeps. OpenBLAS's default,

@@ -68,7 +68,7 @@ import numpy as np
 from chainrule import autograd, devices
 from chainrule.autograd import Function
 from chainrule.ops.shape import GetItem
-from chainrule.runtime import chunk_bounds, get_num_threads, parallel_for, serial_blas
+from chainrule.runtime import chunk_bounds, compiled_kernels, get_num_threads, parallel_for, serial_blas
 from chainrule.runtime import scratch as _pool
 from chainrule.tensor import Tensor
 
@@ -106,6 +106,31 @@ def _over_rows(loop: Any, nb: int, step_mnk: int, like: Any) -> None:
         return
     with serial_blas(0):
         parallel_for(loop, chunk_bounds(nb, parts))
+
+
+@functools.cache
+def _compiled_module() -> Any:
+    """:mod:`chainrule.ops.compiled_recurrent`, or None without numba or without NumPy's own OpenBLAS."""
+    try:
+        from chainrule.ops import compiled_recurrent
+    except ImportError:  # numba is an extra: chainrule[fast]
+        return None
+    return compiled_recurrent if compiled_recurrent.SGEMM is not None else None
+
+
+def _compiled(*arrays: Any) -> Any:
+    """The compiled loops, when they serve these arrays (C-contiguous float32 NumPy arrays); else None."""
+    if not compiled_kernels():
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != np.float32 or not a.flags.c_contiguous:
+            return None
+    return _compiled_module()
+
+
+def _plan_array(plan: list) -> np.ndarray:
+    """The plan's steps as an ``(S, 6)`` int64 array, the form the compiled loops read."""
+    return np.asarray(plan, dtype=np.int64).reshape(len(plan), 6)
 
 
 def _kernels(xp: Any) -> tuple:
@@ -313,8 +338,12 @@ class RNNLayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx), like=x)
         whh_t = _hidden_weights_t(w_hh, None)
+        compiled = _compiled(acts, hbuf, whh_t)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.rnn_forward_rows(acts, hbuf, whh_t, relu, steps, r0, r1, compiled.BLAS)
+                return
             for t, p, q, n, lo, hi in plan:
                 m = min(r1, n)  # the rows of r0:r1 still running at step t
                 if m <= r0:
@@ -329,6 +358,7 @@ class RNNLayer(Function):
                 else:
                     _tanh(h, out=h)
 
+        steps = _plan_array(plan)
         _over_rows(rows, nb, nb * nh * nh, x)
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
@@ -351,8 +381,15 @@ class RNNLayer(Function):
         dhs = g[nt + 1].copy()  # the gradient reaching each sequence's state, h_n's to begin with
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)
+        w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
+        compiled = _compiled(hbuf, gout, dhs, d_acts, w_hh_c)
+        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh_c, relu, steps, r0, r1,
+                                           compiled.BLAS)
+                return
             for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
@@ -422,8 +459,14 @@ class LSTMLayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         tmp, tmp_h = xp.empty((nb, 4 * nh), dtype=dtype), xp.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
+        compiled = _compiled(acts, hbuf, cbuf, g_all, tc_all, whh_t)
+        steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, steps, r0, r1,
+                                           compiled.BLAS)
+                return
             # e^-x = inf for very negative x gives sigma = 0, as it should (the error state is per thread)
             with devices.errstate(x, over="ignore"):
                 for t, p, q, n, lo, hi in plan:
@@ -486,8 +529,14 @@ class LSTMLayer(Function):
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded, like=g)
         tmp_h, tmp4 = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, 4 * nh), dtype=g.dtype)
+        compiled = _compiled(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4)
+        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4,
+                                            steps, r0, r1, compiled.BLAS)
+                return
             for t, p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
@@ -518,15 +567,27 @@ class LSTMLayer(Function):
         dx = dw_ih = db = dw_hh = None
         if needs[0]:
             dx = _input_grad(ctx, _matmul(d2, ctx.w_ih * four[:, None]))
-        if needs[1] or (ctx.has_bias and (needs[3] or needs[4])):
+        input_side = needs[1] or (ctx.has_bias and (needs[3] or needs[4]))
+        prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
+        if input_side and needs[2]:
+            # both weight gradients from one GEMM, [h_prev | x | 1]^T dA: a (T*N, I+1) right-hand side
+            # alone is too narrow for BLAS's threads (W3's two GEMMs, in isolation: 6.3 -> 5.7 ms at
+            # 1 thread, 3.7 -> 2.9 ms at 2)
+            xa = ctx.xa
+            lhs = _pool.take_owned(scratch, (nt * nb, nh + xa.shape[1]), g.dtype, like=g)
+            lhs[:, :nh], lhs[:, nh:] = prev, xa
+            both = _matmul(lhs.T, d2)
+            both[:, k2:k3] *= 4
+            dw_hh, dwb = both[:nh].T.copy(), both[nh:].T
+        elif input_side:
             dwb = _matmul(d2.T, ctx.xa)
             dwb[k2:k3] *= 4
-            dw_ih = dwb[:, :-1] if ctx.has_bias else dwb
-            db = dwb[:, -1] if ctx.has_bias else None
-        if needs[2]:
-            prev = hbuf[1 - off:nt + 1 - off].reshape(nt * nb, nh)
+        elif needs[2]:
             dw_hh = _matmul(d2.T, prev)
             dw_hh[k2:k3] *= 4
+        if input_side:
+            dw_ih = dwb[:, :-1] if ctx.has_bias else dwb
+            db = dwb[:, -1] if ctx.has_bias else None
         _pool.give_all(scratch)
         return dx, dw_ih, dw_hh, db, db, (dhs if needs[5] else None), (dcs if needs[6] else None)
 
@@ -579,8 +640,15 @@ class GRULayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
         tmp = xp.empty((nb, nh), dtype=acts.dtype)
+        compiled = _compiled(acts, hbuf, hh_all, whh_t)
+        if compiled is not None:
+            b_hn_c = np.zeros(nh, np.float32) if b_hn is None else np.ascontiguousarray(b_hn, np.float32)
+        steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn_c, steps, r0, r1, compiled.BLAS)
+                return
             # (the floating-point error state is per thread)
             with devices.errstate(x, over="ignore"):
                 for t, p, q, n, lo, hi in plan:
@@ -641,8 +709,15 @@ class GRULayer(Function):
         dxn = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)  # dpre_n
         dhz_buf, u_buf = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, nh), dtype=g.dtype)
         d_buf = xp.empty((nb, k2), dtype=g.dtype)
+        w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
+        compiled = _compiled(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c)
+        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
+            if compiled is not None:
+                compiled.gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c, steps, r0, r1,
+                                           compiled.BLAS)
+                return
             for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
