@@ -31,6 +31,7 @@ import numpy as np
 
 from chainrule import autograd, devices
 from chainrule.autograd import Function
+from chainrule.ops import compiled
 from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
@@ -198,6 +199,37 @@ def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.nda
             xp.multiply(g, hit, out=view)
 
 
+# the dtypes the compiled max pool is built for (each one compiles once, on first use)
+_COMPILED_DTYPES = (np.float32, np.float64)
+
+
+def _planes(a: np.ndarray) -> np.ndarray:
+    """``a`` as (P, H, W): its leading axes are planes that windows never cross."""
+    return a.reshape(-1, *a.shape[-2:])
+
+
+def _compiled_max(kernels: Any, geom: _Geometry, xpad: np.ndarray, out: np.ndarray) -> None:
+    """The forward without indices on :mod:`chainrule.ops.compiled_pool`, slabs of planes over the pool."""
+    (kh, kw), (sh, sw), (dh, dw) = geom.k, geom.s, geom.d
+    x3, out3 = _planes(xpad), _planes(out)
+
+    def slab(a: int, b: int) -> None:
+        kernels.max_pool_planes(x3[a:b], out3[a:b], kh, kw, sh, sw, dh, dw)
+
+    map_rows(slab, x3.shape[0], out3[0].size * kh * kw // 4)
+
+
+def _compiled_max_backward(kernels: Any, geom: _Geometry, g: np.ndarray, idx: Any, gxp: np.ndarray) -> None:
+    """The backward on :mod:`chainrule.ops.compiled_pool` (``gxp`` zeroed unless the windows tile)."""
+    (kh, kw), (sh, sw), (dh, dw) = geom.k, geom.s, geom.d
+    g3, idx3, gx3 = _planes(g), _planes(idx), _planes(gxp)
+
+    def slab(a: int, b: int) -> None:
+        kernels.max_pool_backward_planes(g3[a:b], idx3[a:b], gx3[a:b], kh, kw, sh, sw, dh, dw, geom.tiled)
+
+    map_rows(slab, g3.shape[0], g3[0].size * kh * kw // 4)
+
+
 class MaxPool(Function):
     def forward(ctx, x, geom, need_index, sink):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
@@ -207,7 +239,10 @@ class MaxPool(Function):
         out = xp.empty(shape, x.dtype)
         nk = math.prod(geom.k)
         idx = xp.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
-        if x.size < MIN_PARALLEL_ELEMENTS or x.ndim < 3:  # one integer compare on the small path
+        kernels = None if need_index else compiled.kernels("compiled_pool", xpad, dtypes=_COMPILED_DTYPES)
+        if kernels is not None:
+            _compiled_max(kernels, geom, xpad, out)
+        elif x.size < MIN_PARALLEL_ELEMENTS or x.ndim < 3:  # one integer compare on the small path
             _max_block(geom.views(xpad), out, idx)
         else:  # slabs of the batch (windows never cross axis 0) on the pool's threads
 
@@ -230,7 +265,10 @@ class MaxPool(Function):
         # every pixel in exactly one window: one write per offset covers all, no zero-fill needed
         make = xp.empty if geom.tiled else xp.zeros
         gxp = make(ctx.shape if geom.tiled else geom.padded_shape(ctx.shape), g.dtype)
-        if g.size < MIN_PARALLEL_ELEMENTS or g.ndim < 3:
+        kernels = compiled.kernels("compiled_pool", g, dtypes=_COMPILED_DTYPES)
+        if kernels is not None:
+            _compiled_max_backward(kernels, geom, g, idx, gxp)
+        elif g.size < MIN_PARALLEL_ELEMENTS or g.ndim < 3:
             _max_back_block(geom, g, idx, gxp)
         else:
             map_rows(

@@ -67,8 +67,9 @@ import numpy as np
 
 from chainrule import autograd, devices
 from chainrule.autograd import Function
+from chainrule.ops import compiled
 from chainrule.ops.shape import GetItem
-from chainrule.runtime import chunk_bounds, compiled_kernels, get_num_threads, parallel_for, serial_blas
+from chainrule.runtime import chunk_bounds, get_num_threads, parallel_for, serial_blas
 from chainrule.runtime import scratch as _pool
 from chainrule.tensor import Tensor
 
@@ -108,24 +109,10 @@ def _over_rows(loop: Any, nb: int, step_mnk: int, like: Any) -> None:
         parallel_for(loop, chunk_bounds(nb, parts))
 
 
-@functools.cache
-def _compiled_module() -> Any:
-    """:mod:`chainrule.ops.compiled_recurrent`, or None without numba or without NumPy's own OpenBLAS."""
-    try:
-        from chainrule.ops import compiled_recurrent
-    except ImportError:  # numba is an extra: chainrule[fast]
-        return None
-    return compiled_recurrent if compiled_recurrent.SGEMM is not None else None
-
-
 def _compiled(*arrays: Any) -> Any:
-    """The compiled loops, when they serve these arrays (C-contiguous float32 NumPy arrays); else None."""
-    if not compiled_kernels():
-        return None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != np.float32 or not a.flags.c_contiguous:
-            return None
-    return _compiled_module()
+    """The compiled loops (:mod:`chainrule.ops.compiled_recurrent`) if they serve these arrays, else None."""
+    found = compiled.kernels("compiled_recurrent", *arrays)
+    return found if found is not None and found.SGEMM is not None else None
 
 
 def _plan_array(plan: list) -> np.ndarray:
@@ -338,11 +325,11 @@ class RNNLayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx), like=x)
         whh_t = _hidden_weights_t(w_hh, None)
-        compiled = _compiled(acts, hbuf, whh_t)
+        loops = _compiled(acts, hbuf, whh_t)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.rnn_forward_rows(acts, hbuf, whh_t, relu, steps, r0, r1, compiled.BLAS)
+            if loops is not None:
+                loops.rnn_forward_rows(acts, hbuf, whh_t, relu, steps, r0, r1, loops.BLAS)
                 return
             for t, p, q, n, lo, hi in plan:
                 m = min(r1, n)  # the rows of r0:r1 still running at step t
@@ -382,13 +369,13 @@ class RNNLayer(Function):
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)
         w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
-        compiled = _compiled(hbuf, gout, dhs, d_acts, w_hh_c)
+        loops = _compiled(hbuf, gout, dhs, d_acts, w_hh_c)
         steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh_c, relu, steps, r0, r1,
-                                           compiled.BLAS)
+            if loops is not None:
+                loops.rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh_c, relu, steps, r0, r1,
+                                           loops.BLAS)
                 return
             for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
@@ -459,13 +446,13 @@ class LSTMLayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         tmp, tmp_h = xp.empty((nb, 4 * nh), dtype=dtype), xp.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
-        compiled = _compiled(acts, hbuf, cbuf, g_all, tc_all, whh_t)
+        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, whh_t)
         steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, steps, r0, r1,
-                                           compiled.BLAS)
+            if loops is not None:
+                loops.lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, steps, r0, r1,
+                                           loops.BLAS)
                 return
             # e^-x = inf for very negative x gives sigma = 0, as it should (the error state is per thread)
             with devices.errstate(x, over="ignore"):
@@ -529,13 +516,13 @@ class LSTMLayer(Function):
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded, like=g)
         tmp_h, tmp4 = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, 4 * nh), dtype=g.dtype)
-        compiled = _compiled(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4)
+        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4)
         steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4,
-                                            steps, r0, r1, compiled.BLAS)
+            if loops is not None:
+                loops.lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4,
+                                            steps, r0, r1, loops.BLAS)
                 return
             for t, p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
@@ -640,14 +627,14 @@ class GRULayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
         tmp = xp.empty((nb, nh), dtype=acts.dtype)
-        compiled = _compiled(acts, hbuf, hh_all, whh_t)
-        if compiled is not None:
+        loops = _compiled(acts, hbuf, hh_all, whh_t)
+        if loops is not None:
             b_hn_c = np.zeros(nh, np.float32) if b_hn is None else np.ascontiguousarray(b_hn, np.float32)
         steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn_c, steps, r0, r1, compiled.BLAS)
+            if loops is not None:
+                loops.gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn_c, steps, r0, r1, loops.BLAS)
                 return
             # (the floating-point error state is per thread)
             with devices.errstate(x, over="ignore"):
@@ -710,13 +697,13 @@ class GRULayer(Function):
         dhz_buf, u_buf = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, nh), dtype=g.dtype)
         d_buf = xp.empty((nb, k2), dtype=g.dtype)
         w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
-        compiled = _compiled(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c)
+        loops = _compiled(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c)
         steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if compiled is not None:
-                compiled.gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c, steps, r0, r1,
-                                           compiled.BLAS)
+            if loops is not None:
+                loops.gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c, steps, r0, r1,
+                                           loops.BLAS)
                 return
             for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)

@@ -1,0 +1,76 @@
+"""The compiled max pool (numba) against the NumPy kernel it replaces, on random window geometries.
+
+PyTorch checks the default path in tests/ops/test_ops_pool*.py; here the two
+paths meet each other: the forward without a graph (the compiled one), and
+the backward (compiled for float32 and float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import chainrule as cr  # noqa: E402
+from chainrule import runtime  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    yield
+    runtime.set_compiled_kernels(True)
+
+
+def _geometries(n: int):
+    rng = np.random.default_rng(7)
+    for _ in range(n):
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+        size = (int(rng.integers(d[0] * (k[0] - 1) + 1, 12)), int(rng.integers(d[1] * (k[1] - 1) + 1, 12)))
+        yield k, s, p, d, bool(rng.integers(0, 2)), size
+
+
+def _pool(compiled_on: bool, x0: np.ndarray, g0: np.ndarray | None, k, s, p, d, ceil_mode):
+    runtime.set_compiled_kernels(compiled_on)
+    x = cr.tensor(x0, requires_grad=g0 is not None)
+    if g0 is None:
+        with cr.no_grad():
+            return cr.nn.functional.max_pool2d(x, k, s, p, d, ceil_mode).numpy(), None
+    y = cr.nn.functional.max_pool2d(x, k, s, p, d, ceil_mode)
+    y.backward(cr.tensor(g0[tuple(slice(0, n) for n in y.shape)]))
+    return y.numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad", [False, True])
+def test_compiled_max_pool_matches_numpy(dtype, grad):
+    rng = np.random.default_rng(3)
+    for k, s, p, d, ceil_mode, size in _geometries(40):
+        x0 = rng.standard_normal((2, 3, *size)).astype(dtype)
+        x0[0, 1, 0, 0] = np.nan  # a window holding NaN gives NaN on both paths
+        x0[1, 0] = np.round(x0[1, 0])  # ties: the first maximum in row-major window order wins
+        g0 = rng.standard_normal((2, 3, 16, 16)).astype(dtype) if grad else None
+        ours = _pool(True, x0, g0, k, s, p, d, ceil_mode)
+        numpy_kernel = _pool(False, x0, g0, k, s, p, d, ceil_mode)
+        np.testing.assert_array_equal(ours[0], numpy_kernel[0])
+        if grad:
+            np.testing.assert_allclose(ours[1], numpy_kernel[1], rtol=1e-6, atol=1e-6)
+
+
+def test_compiled_max_pool_splits_over_threads_like_one():
+    x0 = np.random.default_rng(4).standard_normal((16, 32, 30, 30)).astype(np.float32)
+    g0 = np.random.default_rng(5).standard_normal((16, 32, 16, 16)).astype(np.float32)
+    before = cr.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            cr.set_num_threads(threads)
+            results.append(_pool(True, x0, None, 3, 2, 1, 1, False)[0])
+            results.append(_pool(True, x0, g0, 3, 2, 1, 1, False)[1])
+    finally:
+        cr.set_num_threads(before)
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[3])
