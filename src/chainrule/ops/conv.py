@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from chainrule import autograd, devices
 from chainrule.autograd import Function
+from chainrule.ops import compiled
 from chainrule.runtime import (
     MIN_PARALLEL_ELEMENTS,
     chunk_bounds,
@@ -340,6 +341,71 @@ def _channel_major_forward(
     return cols, out
 
 
+# Winograd's F(2x2, 3x3) (chainrule.ops.compiled_winograd) for 3x3 stride-1 convolutions without a
+# graph to keep columns for: 2.25x fewer multiplies, and the transformed input is 4x the input
+# where im2col's columns are 9x. Measured at 1 thread, batch 8, C = O: 56x56x64 29.0 -> 21.4 ms,
+# 28x28x128 23.6 -> 16.8, 14x14x256 21.9 -> 15.6 (PyTorch: 18.6, 16.8, 16.0), but 7x7x512 20.8 ->
+# 22.6: whole 2x2 tiles compute 64 outputs for its 49. So: not below this many channels in and out
+# (the 16 GEMMs' K is C), on at least this many outputs per channel, with at most this much of the
+# tiles falling outside an odd-sized output.
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_OUTPUTS = 256
+WINOGRAD_MAX_TILE_WASTE = 1.15
+# the kernel transform G (x) G: row 4i + j, column 3a + b holds G[i, a] G[j, b]
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_WINOGRAD_KERNEL = np.kron(_WINOGRAD_G, _WINOGRAD_G)
+
+
+def _winograd_kernels(x: Any, w: Any, sizes: tuple, stride: tuple, dilation: tuple, groups: int) -> Any:
+    """The compiled Winograd transforms when they serve this convolution (see above), else None."""
+    kh, kw, oh, ow = sizes
+    if (kh, kw, stride, dilation, groups) != (3, 3, (1, 1), (1, 1), 1) or min(oh, ow) < 2:
+        return None
+    if min(x.shape[1], w.shape[0]) < WINOGRAD_MIN_CHANNELS or x.shape[0] * oh * ow < WINOGRAD_MIN_OUTPUTS:
+        return None
+    if (oh + oh % 2) * (ow + ow % 2) > WINOGRAD_MAX_TILE_WASTE * oh * ow:
+        return None
+    return compiled.kernels("compiled_winograd", x, w)
+
+
+def _winograd_forward(
+    kernels: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads: tuple, oh: int, ow: int
+) -> np.ndarray:
+    """``y = conv(x, w) + b`` by F(2x2, 3x3): per block of samples, transform, 16 GEMMs, transform back."""
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    th, tw = -(-oh // 2), -(-ow // 2)  # 2x2 output tiles
+    pt, pb, pl, pr = pads
+    xpad = _padded(x, (pt, pb + 2 * th - oh, pl, pr + 2 * tw - ow))  # whole tiles read one more zero row
+    u = (_WINOGRAD_KERNEL.astype(x.dtype) @ w.reshape(o * c, 9).T).reshape(16, o, c)  # U = G g G^T
+    bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    out = np.empty((n, o, oh, ow), x.dtype)
+    whole = (2 * th, 2 * tw) == (oh, ow)
+
+    def block(a: int, z: int) -> None:
+        tiles = (z - a) * th * tw
+        v = _take((16, c, tiles), x.dtype, like=x)
+        kernels.winograd_input(xpad[a:z], v, th, tw)
+        m = _take((16, o, tiles), x.dtype, like=x)
+        np.matmul(u, v, out=m)
+        _give(v)
+        if whole:
+            kernels.winograd_output(m, out[a:z], bias, th, tw)
+        else:  # odd size: whole tiles, then the outputs inside
+            full = _take((z - a, o, 2 * th, 2 * tw), x.dtype, like=x)
+            kernels.winograd_output(m, full, bias, th, tw)
+            out[a:z] = full[:, :, :oh, :ow]
+            _give(full)
+        _give(m)
+
+    per_sample = 16 * (c + o) * th * tw
+    memory_blocks = -(-n * per_sample * x.dtype.itemsize // FORWARD_COLUMN_BLOCK_BYTES)
+    _in_sample_blocks(block, n, memory_blocks, n * per_sample, x)
+    if xpad is not x:
+        _give(xpad)
+    return out
+
+
 def _in_sample_blocks(block: Any, n: int, memory_blocks: int, elements: int, like: Any) -> None:
     """``block(a, b)`` over ``n`` samples cut into at least ``memory_blocks`` contiguous blocks.
 
@@ -520,9 +586,12 @@ class ConvNd(Function):
 
             _over_samples(samples, n, (o + k) * oh * ow, x)
         else:
-            # Y = W cols: one GEMM (per group) over the output positions of a block of samples
             sizes = (kh, kw, oh, ow)
-            cols, out = _channel_major_forward(x, w, b, sizes, stride, pads, dilation, groups, save_cols)
+            winograd = None if save_cols else _winograd_kernels(x, w, sizes, stride, dilation, groups)
+            if winograd is not None:  # no columns to keep: the fewest multiplies
+                cols, out = None, _winograd_forward(winograd, x, w, b, pads, oh, ow)
+            else:  # Y = W cols: one GEMM (per group) over the output positions of a block of samples
+                cols, out = _channel_major_forward(x, w, b, sizes, stride, pads, dilation, groups, save_cols)
             pooled = cols is not None  # unkept columns were handed back block by block
         ctx.geom = (n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample)
         ctx.cols = cols if save_cols else None

@@ -1,0 +1,117 @@
+"""Winograd's F(2x2, 3x3) convolution (numba transforms) against PyTorch and against im2col.
+
+It serves 3x3 stride-1 convolutions without a graph (inference); these tests
+check its values on random shapes, paddings and odd sizes, that it is chosen
+exactly where it should be, and that splitting the batch over threads does
+not change the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import torch  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule import runtime  # noqa: E402
+from chainrule.ops import compiled_winograd, conv  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    threads = cr.get_num_threads()
+    yield
+    runtime.set_compiled_kernels(True)
+    cr.set_num_threads(threads)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many times the Winograd input transform ran."""
+    seen = []
+    real = compiled_winograd.winograd_input
+
+    def spy(*args):
+        seen.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(compiled_winograd, "winograd_input", spy)
+    return seen
+
+
+def _conv(x0, w0, b0, padding, grad=False):
+    x, w = cr.tensor(x0), cr.tensor(w0, requires_grad=grad)
+    b = None if b0 is None else cr.tensor(b0)
+    if grad:
+        return cr.nn.functional.conv2d(x, w, b, padding=padding).detach().numpy()
+    with cr.no_grad():
+        return cr.nn.functional.conv2d(x, w, b, padding=padding).numpy()
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_winograd_matches_torch(case, calls):
+    rng = np.random.default_rng(case)
+    n, c, o = int(rng.integers(1, 5)), int(rng.integers(16, 40)), int(rng.integers(16, 40))
+    h, w = int(rng.integers(6, 30)), int(rng.integers(6, 30))
+    padding = [0, 1, 2, "same", (1, 0)][case % 5]
+    x0 = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    w0 = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b0 = None if case % 3 == 0 else rng.standard_normal(o).astype(np.float32)
+    ours = _conv(x0, w0, b0, padding)
+    bt = None if b0 is None else torch.tensor(b0)
+    theirs = torch.nn.functional.conv2d(torch.tensor(x0), torch.tensor(w0), bt, padding=padding).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-5)
+    oh, ow = ours.shape[-2:]
+    used = conv._winograd_kernels(x0, w0, (3, 3, oh, ow), (1, 1), (1, 1), 1) is not None
+    assert len(calls) > 0 if used else not calls
+
+
+def test_winograd_serves_inference_only_and_agrees_with_im2col(calls):
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((4, 32, 20, 20)).astype(np.float32)
+    w0 = (rng.standard_normal((48, 32, 3, 3)) / 17).astype(np.float32)
+    b0 = rng.standard_normal(48).astype(np.float32)
+    winograd = _conv(x0, w0, b0, 1)
+    assert calls
+    calls.clear()
+    with_graph = _conv(x0, w0, b0, 1, grad=True)  # the weight's gradient needs im2col's columns
+    runtime.set_compiled_kernels(False)
+    im2col = _conv(x0, w0, b0, 1)
+    assert not calls
+    np.testing.assert_allclose(winograd, im2col, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(with_graph, im2col)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(4, 8, 20, 20), (4, 32, 7, 7), (1, 32, 9, 9), (2, 32, 3, 3)],
+    ids=["few channels", "7x7 tiles waste", "9x9 tiles waste", "tiny"],
+)
+def test_winograd_stays_out_where_it_does_not_pay(shape, calls):
+    x0 = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    w0 = np.random.default_rng(2).standard_normal((32, shape[1], 3, 3)).astype(np.float32)
+    _conv(x0, w0, None, 1)
+    assert not calls
+
+
+def test_winograd_float64_and_strided_keep_im2col(calls):
+    x0 = np.random.default_rng(1).standard_normal((2, 32, 16, 16))
+    w0 = np.random.default_rng(2).standard_normal((32, 32, 3, 3))
+    _conv(x0, w0, None, 1)  # float64
+    with cr.no_grad():
+        cr.nn.functional.conv2d(cr.tensor(x0, dtype=cr.float32), cr.tensor(w0, dtype=cr.float32), stride=2)
+    assert not calls
+
+
+def test_winograd_over_two_threads_matches_one():
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((6, 32, 30, 30)).astype(np.float32)
+    w0 = (rng.standard_normal((32, 32, 3, 3)) / 17).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        cr.set_num_threads(threads)
+        results.append(_conv(x0, w0, None, 1))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-6)
