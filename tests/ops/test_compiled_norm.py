@@ -1,0 +1,74 @@
+"""The compiled layer norm (numba) against PyTorch and against the NumPy rows it replaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import torch  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule import runtime  # noqa: E402
+from chainrule.ops import compiled_norm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    threads = cr.get_num_threads()
+    yield
+    runtime.set_compiled_kernels(True)
+    cr.set_num_threads(threads)
+
+
+def _layer_norm(x0, shape, w0, b0, g0, compiled_on=True, threads=1):
+    runtime.set_compiled_kernels(compiled_on)
+    cr.set_num_threads(threads)
+    x = cr.tensor(x0, requires_grad=True)
+    w = None if w0 is None else cr.tensor(w0, requires_grad=True)
+    b = None if b0 is None else cr.tensor(b0, requires_grad=True)
+    y = cr.nn.functional.layer_norm(x, shape, w, b, eps=1e-5)
+    y.backward(cr.tensor(g0))
+    return [y.numpy(), x.grad.numpy()] + [t.grad.numpy() for t in (w, b) if t is not None]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_compiled_layer_norm_matches_torch_and_numpy(case, monkeypatch):
+    calls = []
+    real = compiled_norm.layer_norm_rows
+    monkeypatch.setattr(compiled_norm, "layer_norm_rows", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(case)
+    lead = tuple(int(v) for v in rng.integers(1, 40, int(rng.integers(1, 3))))
+    shape = tuple(int(v) for v in rng.integers(1, 70, 1 + case % 2))
+    x0 = (rng.standard_normal((*lead, *shape)) * 3 + 1).astype(np.float32)
+    g0 = rng.standard_normal(x0.shape).astype(np.float32)
+    w0, b0 = (None, None) if case % 3 == 0 else (rng.standard_normal(shape).astype(np.float32),
+                                                  rng.standard_normal(shape).astype(np.float32))
+    ours = _layer_norm(x0, shape, w0, b0, g0)
+    assert calls
+    xt = torch.tensor(x0, requires_grad=True)
+    wt = None if w0 is None else torch.tensor(w0, requires_grad=True)
+    bt = None if b0 is None else torch.tensor(b0, requires_grad=True)
+    yt = torch.nn.functional.layer_norm(xt, shape, wt, bt, eps=1e-5)
+    yt.backward(torch.tensor(g0))
+    theirs = [yt.detach().numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
+    numpy_rows = _layer_norm(x0, shape, w0, b0, g0, compiled_on=False)
+    for a, t, n in zip(ours, theirs, numpy_rows, strict=True):
+        scale = max(1.0, float(np.abs(t).max()))
+        np.testing.assert_allclose(a, t, rtol=1e-4, atol=2e-5 * scale)
+        np.testing.assert_allclose(a, n, rtol=1e-4, atol=2e-5 * scale)
+
+
+def test_compiled_layer_norm_over_two_threads_and_nan_rows():
+    rng = np.random.default_rng(9)
+    x0 = rng.standard_normal((2048, 128)).astype(np.float32)
+    x0[5, 7] = np.nan
+    g0 = rng.standard_normal(x0.shape).astype(np.float32)
+    w0, b0 = rng.standard_normal(128).astype(np.float32), rng.standard_normal(128).astype(np.float32)
+    one = _layer_norm(x0, (128,), w0, b0, g0, threads=1)
+    two = _layer_norm(x0, (128,), w0, b0, g0, threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_allclose(one[2], two[2], rtol=1e-6)  # dw, db: the blocks' float64 sums, added
+    assert np.isnan(one[0][5]).all() and np.isfinite(np.delete(one[0], 5, axis=0)).all()
