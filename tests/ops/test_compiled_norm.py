@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("numba")
 
-import torch  # noqa: E402
+import torch
 
-import chainrule as cr  # noqa: E402
-from chainrule import runtime  # noqa: E402
-from chainrule.ops import compiled_norm  # noqa: E402
+import chainrule as cr
+from chainrule import runtime
+from chainrule.ops import compiled_norm
 
 
 @pytest.fixture(autouse=True)

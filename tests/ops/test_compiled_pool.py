@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("numba")
 
-import chainrule as cr  # noqa: E402
-from chainrule import runtime  # noqa: E402
+import chainrule as cr
+from chainrule import runtime
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("numba")
 
-from chainrule import runtime  # noqa: E402
-from chainrule.ops import compiled_special  # noqa: E402
-from chainrule.ops.special import normal_cdf  # noqa: E402
+from chainrule import runtime
+from chainrule.ops import compiled_special
+from chainrule.ops.special import normal_cdf
 
 
 @pytest.fixture(autouse=True)

@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("numba")
 
-import torch  # noqa: E402
+import torch
 
-import chainrule as cr  # noqa: E402
-from chainrule import runtime  # noqa: E402
-from chainrule.ops import compiled_winograd, conv  # noqa: E402
+import chainrule as cr
+from chainrule import runtime
+from chainrule.ops import compiled_winograd, conv
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +115,24 @@ def test_winograd_over_two_threads_matches_one():
         cr.set_num_threads(threads)
         results.append(_conv(x0, w0, None, 1))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_winograd_input_gradient_matches_torch(case, calls):
+    """The backward's input gradient (a 3x3 convolution of g with the flipped kernel) by Winograd."""
+    rng = np.random.default_rng(100 + case)
+    n, c, o = int(rng.integers(1, 4)), int(rng.integers(16, 34)), int(rng.integers(16, 34))
+    h, w = int(rng.integers(8, 24)) * 2, int(rng.integers(8, 24)) * 2  # even: no tile outside the input
+    padding = [1, 0, 2, "same", (1, 2), (0, 1)][case]
+    x0 = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    w0 = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    x, wt = cr.tensor(x0, requires_grad=True), cr.tensor(w0, requires_grad=True)
+    y = cr.nn.functional.conv2d(x, wt, padding=padding)
+    g0 = rng.standard_normal(y.shape).astype(np.float32)
+    calls.clear()
+    y.backward(cr.tensor(g0))
+    xt, wtt = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wtt, padding=padding).backward(torch.tensor(g0))
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=3e-5)
+    np.testing.assert_allclose(wt.grad.numpy(), wtt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    assert calls  # every case here pads at most 2 (k - 1) per side: Winograd serves

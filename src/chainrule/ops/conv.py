@@ -406,6 +406,25 @@ def _winograd_forward(
     return out
 
 
+def _winograd_input_grad(w: Any, g: Any, geom: tuple) -> Any:
+    """A 3x3 stride-1 convolution's input gradient by Winograd, or None where it does not serve.
+
+    ``dx`` is the convolution of ``g`` with the kernel flipped in space and its
+    channels swapped, ``wf[c, o] = w[o, c, ::-1, ::-1]``, padded by ``k - 1 - p``
+    on each side (p: the forward's padding): a 3x3 stride-1 convolution of its
+    own, where Winograd replaces the GEMM ``W^T g`` and the fold.
+    """
+    h, wd, kh, kw = geom[2], geom[3], geom[5], geom[6]
+    stride, pads, dilation, groups = geom[9:13]
+    back = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
+    if min(back) < 0 or type(g) is not np.ndarray or type(w) is not np.ndarray:
+        return None
+    wf = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    g = np.ascontiguousarray(g)
+    kernels = _winograd_kernels(g, wf, (kh, kw, h, wd), stride, dilation, groups)
+    return None if kernels is None else _winograd_forward(kernels, g, wf, None, back, h, wd)
+
+
 def _in_sample_blocks(block: Any, n: int, memory_blocks: int, elements: int, like: Any) -> None:
     """``block(a, b)`` over ``n`` samples cut into at least ``memory_blocks`` contiguous blocks.
 
@@ -617,7 +636,10 @@ class ConvNd(Function):
         if len(needs) > 2 and needs[2]:
             # db = g summed over the batch and every position
             gb = gt.sum(axis=1)  # ndarray.sum is np.add.reduce: the same sums
-        if needs[0]:
+        winograd_gx = _winograd_input_grad(ctx.w, g, ctx.geom) if needs[0] else None
+        if winograd_gx is not None:
+            gx = winograd_gx.reshape(ctx.x_shape)
+        elif needs[0]:
             # dcols = W^T g, then fold the columns back onto the input: dx = col2im(dcols)
             wp = wd + pads[2] + pads[3]
             wide = stride == (1, 1) and wp != ow
