@@ -219,6 +219,31 @@ def test_preprocessor_rejects_bad_state(tmp_path: Path) -> None:
         _ = Preprocessor().feature_names
 
 
+def test_preprocessor_clip_limits_the_standardized_columns(tmp_path: Path) -> None:
+    rows = _rows(15, 40, {"neptune": 10})
+    rows[0][FEATURES.index("duration")] = "50000"  # one record far out in a column that is 0 elsewhere
+    rec = read_records(_write(tmp_path / "t.txt", rows))
+    free, clipped = Preprocessor().fit(rec), Preprocessor(clip=2.5).fit(rec)
+    np.testing.assert_array_equal(free.mean, clipped.mean)  # fitted the same; clipped when transforming
+    x, xc = free.transform(rec), clipped.transform(rec)
+    n = len(free.keep)
+    assert np.abs(x[:, :n]).max() > 2.5 and np.abs(xc[:, :n]).max() == np.float32(2.5)
+    np.testing.assert_array_equal(xc[:, :n], np.clip(x[:, :n], -2.5, 2.5))
+    np.testing.assert_array_equal(xc[:, n:], x[:, n:])  # the one-hot blocks are left alone
+    clipped.save(tmp_path / "p.json")
+    loaded = Preprocessor.load(tmp_path / "p.json")
+    assert loaded.clip == 2.5
+    np.testing.assert_array_equal(loaded.transform(rec), xc)
+    state = clipped.to_dict()
+    del state["clip"]  # a file written before clipping existed scores as it did: no limit
+    assert Preprocessor.from_dict(state).clip is None
+    state["clip"] = -1
+    with pytest.raises(TrafficDataError, match="clip must be a positive number or null, got -1"):
+        Preprocessor.from_dict(state)
+    with pytest.raises(ValueError, match="Preprocessor: clip must be a positive number"):
+        Preprocessor(clip=0)
+
+
 # ------------------------------------------------------------------ threshold and model
 def test_choose_threshold_maximises_balanced_accuracy() -> None:
     rng = np.random.default_rng(0)
@@ -282,6 +307,7 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     assert ae["score"].startswith("hybrid") and ae["noise_std"] == [0.0, 0.1, 0.2, 0.3, 0.5]
     # the novelty detectors are validated on the validation normals plus all the training file's attacks
     assert report["data"]["novelty_validation_records"] == report["data"]["validation_records"] + 80
+    assert report["data"]["input_clip"] == 5.0
     table_at = result.output.index("model ")
     assert result.output.index("Use the ") > table_at  # the summary leads with the table, then the advice
     assert "autoencoder *" in result.output[table_at:]
@@ -345,6 +371,7 @@ def test_cli_bad_score_inputs_and_usage(trained: tuple[Path, object], tmp_path: 
         (["--model", str(out)], "scoring needs both --model DIR and --score FILE"),
         (["--model", str(out), "--score", str(bad), "--noise", "0,x"], "--noise must be numbers"),
         (["--model", str(out), "--score", str(bad), "--noise", "-1"], "--noise levels must be >= 0"),
+        (["--model", str(out), "--score", str(bad), "--clip", "-2"], "--clip must be >= 0"),
         (["--train", str(bad)], "training needs --train FILE, --test FILE and --out DIR"),
         ([], "give either"),
     ]:

@@ -17,21 +17,27 @@ run beside it. Categories absent from training (a new service, say) are
 encoded as an all-zero one-hot block.
 
 Measured (KDDTrain+_20Percent -> KDDTest+, one thread; 3,752 test attacks of
-18 types absent from training). Seed 0: the hybrid's accuracy 0.913, ROC-AUC
-0.969, F1 0.924, 80% of unseen attacks caught, 11% false alarms (seed 1:
-0.913 / 0.970, 80% unseen); on validation, type-balanced accuracy 0.951,
-ROC-AUC 0.994. The ensemble alone 0.908 / 0.970 (seed 1: 0.913 / 0.972);
-before this detector (the plain seed ensemble, thresholded on the validation
-part's attacks only) 0.904 / 0.964. Denoising lifts the ensemble's test
-ROC-AUC though validation ranks it a shade lower; validation picked the
-noise mix and the hybrid among 15 autoencoder variants by type-balanced
-accuracy at seeds 0 and 1 (the nearest-normal distance alone ranks higher
-still, and reaches 0.916 / 0.962 on the test, but is no autoencoder). The
-MLP classifier 0.790 / 0.911 (42% unseen), as supervised models do on this
-split; random forest 0.764 / 0.957. Whole run: 30-35 s CPU (59 s wall at
-seed 1; 290 s at seed 0 on a loaded machine).
-No variant picked on the training file alone reaches 0.92 accuracy with
-ROC-AUC 0.97 on KDDTest+.
+18 types absent from training). The standardized numeric inputs are clipped
+to +-5 deviations (:class:`~chainrule.apps.traffic.preprocess.Preprocessor`),
+the one default validation changed in issue 19. Seed 0: the hybrid's accuracy
+0.914, ROC-AUC 0.965, F1 0.925, 80% of unseen attacks caught, 11% false
+alarms (seed 1: 0.911 / 0.964, 80% unseen); on validation, type-balanced
+accuracy 0.952, ROC-AUC 0.997. The ensemble alone 0.904 / 0.964 (seed 1:
+0.904 / 0.965); the nearest normal alone 0.913 / 0.962; the MLP classifier
+0.790 / 0.921 (44% unseen), as supervised models do on this split; random
+forest 0.763 / 0.961. Whole run: 36 s CPU (72-94 s wall on a loaded machine).
+Without clipping (the previous default, ``--clip 0``) the hybrid gave 0.913 /
+0.969 (seed 1: 0.913 / 0.970): validation tied the two (type-balanced
+accuracy 0.950 either way, mean of seeds 0 and 1) and ranked the attack types
+better with clipping (mean per-type ROC-AUC 0.990 against 0.987), the test
+does not agree. Issue 19 compared 18 variants on validation (scaling fitted
+on normals or robust, clipping at 3, 5 or 10, dropping near-constant columns,
+the one-hot weight, code size, depth, weight decay, epochs; 6 of them at both
+seeds), three ways to score a reconstruction (mean standardized error, plain
+MSE, worst feature) and seven threshold rules (judged leaving attack types
+out; none clearly beat the type-balanced rule); the test was looked at once, for the
+pick. No variant picked on the training file alone reaches 0.92
+accuracy with ROC-AUC 0.97 on KDDTest+.
 """
 
 from chainrule.apps.traffic.data import (

@@ -94,6 +94,12 @@ def _score(model: str, file: str, out: str | None) -> None:
     help="score by the ensemble averaged with the nearest-normal distance, or by the ensemble alone",
 )
 @click.option(
+    "--clip",
+    default=5.0,
+    show_default=True,
+    help="limit each standardized numeric input to [-CLIP, CLIP] deviations (0: no limit)",
+)
+@click.option(
     "--val-fraction", default=0.2, show_default=True, help="share of the training file for validation"
 )
 @click.option("--quiet", is_flag=True, help="no progress bars")
@@ -108,6 +114,7 @@ def command(
     members: int,
     noise: str,
     hybrid: bool,
+    clip: float,
     val_fraction: float,
     quiet: bool,
 ) -> None:
@@ -131,6 +138,8 @@ def command(
         raise click.UsageError(f"--members must be at least 1, got {members}")
     if not 0 < val_fraction < 1:
         raise click.UsageError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+    if not clip >= 0:
+        raise click.UsageError(f"--clip must be >= 0 (0: no limit), got {clip}")
     try:
         noise_std = tuple(float(v) for v in noise.split(","))
     except ValueError:
@@ -149,6 +158,7 @@ def command(
             members=members,
             noise_std=noise_std,
             hybrid=hybrid,
+            clip=clip or None,
             val_fraction=val_fraction,
             progress=not quiet,
         )

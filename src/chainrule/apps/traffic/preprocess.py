@@ -11,7 +11,11 @@ that new records are scored exactly as the training ones were prepared:
 - heavy-tailed counts (non-negative columns that go beyond 1, such as bytes,
   durations and connection counts, unlike the rates and flags in [0, 1]) are
   log1p-scaled, so a 300 MB transfer does not dwarf everything else;
-- then every column is standardized to zero mean and unit variance.
+- then every column is standardized to zero mean and unit variance;
+- and, with ``clip``, limited to ``[-clip, clip]`` deviations: a record whose
+  byte count lies 40 deviations out is as unusual as one at ``clip``, and
+  clipping keeps that one column from outweighing all the others in the
+  autoencoders' training loss and in the distance to the nearest normal.
 """
 
 from __future__ import annotations
@@ -31,9 +35,17 @@ _FORMAT = "chainrule.apps.traffic.Preprocessor/1"
 
 
 class Preprocessor:
-    """One-hot + drop-constant + log1p + standardize, fitted on training records (see the module doc)."""
+    """One-hot + drop-constant + log1p + standardize (+ clip), fitted on training records (module doc).
 
-    def __init__(self) -> None:
+    ``clip``: the largest absolute standardized value a numeric column keeps (None: no limit).
+    """
+
+    def __init__(self, clip: float | None = None) -> None:
+        if clip is not None and not clip > 0:
+            raise ValueError(
+                f"Preprocessor: clip must be a positive number of deviations or None, got {clip!r}"
+            )
+        self.clip = None if clip is None else float(clip)
         self.categories: dict[str, list[str]] | None = None
         self.keep: list[str] = []  # numeric columns kept (non-constant in training)
         self.log_scaled: list[str] = []
@@ -84,6 +96,8 @@ class Preprocessor:
         """The (n, features) float32 input matrix for ``records``."""
         self._check_fitted("transform")
         x = (self._numeric(records) - self.mean) / self.std
+        if self.clip is not None:
+            np.clip(x, -self.clip, self.clip, out=x)
         blocks = [x.astype(np.float32)]
         for j, c in enumerate(CATEGORICAL):
             known = self.categories[c]
@@ -117,6 +131,7 @@ class Preprocessor:
             "log_scaled": self.log_scaled,
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
+            "clip": self.clip,
         }
 
     @classmethod
@@ -126,7 +141,11 @@ class Preprocessor:
             raise TrafficDataError(
                 f"{source}: not a traffic preprocessing file (format {_FORMAT!r} expected)"
             )
-        p = cls()
+        clip = state.get("clip")  # absent in files written before clipping existed: no limit
+        number = isinstance(clip, (int, float)) and not isinstance(clip, bool)
+        if clip is not None and not (number and clip > 0):
+            raise TrafficDataError(f"{source}: clip must be a positive number or null, got {clip!r}")
+        p = cls(clip)
         try:
             p.categories = {c: [str(v) for v in state["categories"][c]] for c in CATEGORICAL}
             p.keep = [str(c) for c in state["keep"]]
