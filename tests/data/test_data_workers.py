@@ -349,6 +349,9 @@ def _alive(pid: int) -> bool:
 
 def test_ctrl_c_stops_the_workers() -> None:
     loader = crd.DataLoader(Slow(), batch_size=16, num_workers=2)
+    # a shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: put Python's own handler in place, as in an interactive session
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -357,6 +360,7 @@ def test_ctrl_c_stops_the_workers() -> None:
                 pass
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     gc.collect()
     assert no_workers_left() and not leftover_blocks()
 
