@@ -29,7 +29,7 @@ from chainrule.apps.finetune.metrics import classification_figures
 from chainrule.autograd import no_grad
 from chainrule.models.bert import mean_pool
 from chainrule.tensor import Tensor
-from chainrule.train import EarlyStopping, Trainer
+from chainrule.train import Callback, EarlyStopping, Trainer
 
 __all__ = ["FinetuneConfig", "evaluate", "finetune", "param_groups", "warmup_linear"]
 
@@ -139,6 +139,21 @@ def _frozen_pass(
     if not pooled:  # every batch skipped by chance: phase 1 needs some
         return _frozen_pass(classifier, texts, batch_size, start, keep, 1.0, None, progress)
     return batches, np.concatenate(pooled), np.concatenate(rows)
+
+
+class _EpochClock(Callback):
+    """Wall and CPU seconds of each epoch (training and its validation pass)."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int, logs: dict | None = None) -> None:
+        self._start = (time.perf_counter(), time.process_time())
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict | None = None) -> None:
+        self.wall.append(round(time.perf_counter() - self._start[0], 2))
+        self.cpu.append(round(time.process_time() - self._start[1], 2))
 
 
 def param_groups(top: TopLayers, config: FinetuneConfig) -> list[dict[str, Any]]:
@@ -271,7 +286,8 @@ def finetune(
     optimizer = optim.AdamW(param_groups(top, config), lr=config.lr, weight_decay=config.weight_decay)
     schedule = warmup_linear(optimizer, config.epochs * len(items), config.warmup)
     val_loader = None
-    callbacks = []
+    clock = _EpochClock()
+    callbacks: list[Callback] = [clock]
     if has_val:
         val_loader = _eval_batches(val, val_y, 128)
         callbacks.append(EarlyStopping("val_accuracy", mode="max", patience=config.epochs, verbose=0))
@@ -293,9 +309,17 @@ def finetune(
     info["phase2_cpu_seconds"] = round(time.process_time() - cpu2, 2)
     info["phase2_steps"] = len(items) * len(history.epochs)
     info["phase2_seconds_per_epoch"] = round(seconds / max(1, len(history.epochs)), 2)
+    info["phase2_epoch_seconds"] = clock.wall
+    info["phase2_epoch_cpu_seconds"] = clock.cpu
     if has_val:
-        info["val_accuracy"] = round(max(history["val_accuracy"]), 6)
-        log(f"phase 2 (top {unfreeze} layers + head): val accuracy {info['val_accuracy']:.4f}")
+        per_epoch = [round(float(v), 6) for v in history["val_accuracy"]]
+        info["val_accuracy_per_epoch"] = per_epoch
+        info["best_epoch"] = int(np.argmax(per_epoch)) + 1  # the first best: EarlyStopping keeps it
+        info["val_accuracy"] = max(per_epoch)
+        log(
+            f"phase 2 (top {unfreeze} layers + head): val accuracy {info['val_accuracy']:.4f} "
+            f"at epoch {info['best_epoch']} of {len(per_epoch)}"
+        )
     classifier.requires_grad_(False)
     return classifier, info
 
