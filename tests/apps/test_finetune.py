@@ -378,3 +378,28 @@ def test_top_layers_on_cached_states_match_the_whole_classifier(tiny_model: path
     assert top.layers[0].training and not classifier.encoder.encoder.layer[0].training
     assert classifier.head.weight.grad is not None and top.layers[0].output.dense.weight.grad is not None
     assert classifier.encoder.encoder.layer[0].output.dense.weight.grad is None
+
+
+def test_several_epochs_keep_the_best_one_on_validation(tiny_model: pathlib.Path) -> None:
+    from chainrule.apps.finetune.batching import load_tokenizer
+    from chainrule.apps.finetune.finetune import FinetuneConfig, evaluate, finetune
+    from chainrule.models.bert import BertModel
+
+    tokenizer = load_tokenizer(tiny_model, 32)
+    train_texts, train_y = _sentences(64, [1, 0], 0)
+    val_texts, val_y = _sentences(24, [1, 0], 1)
+    train, val = tokenize(tokenizer, train_texts), tokenize(tokenizer, val_texts)
+    train_y, val_y = np.array(train_y), np.array(val_y)
+    config = FinetuneConfig(epochs=4, head_epochs=1, batch_size=16, lr=3e-3, seed=0)
+    classifier, info = finetune(BertModel.from_pretrained(tiny_model), 2, train, train_y, val, val_y, config)
+    per_epoch = info["val_accuracy_per_epoch"]
+    assert len(per_epoch) == 4 and info["phase2_steps"] == 4 * 4
+    assert info["val_accuracy"] == max(per_epoch)
+    assert per_epoch[info["best_epoch"] - 1] == max(per_epoch)
+    assert max(per_epoch[: info["best_epoch"] - 1], default=-1.0) < max(per_epoch)  # the first best epoch
+    assert len(info["phase2_epoch_seconds"]) == len(info["phase2_epoch_cpu_seconds"]) == 4
+    assert all(s > 0 for s in info["phase2_epoch_cpu_seconds"])
+    # the classifier returned holds the best epoch's weights, not the last epoch's (with this seed the
+    # last epoch is worse than the best, so the weights must have been brought back)
+    assert per_epoch[-1] < max(per_epoch)
+    assert evaluate(classifier, val, val_y)["eval_accuracy"] == pytest.approx(info["val_accuracy"])

@@ -31,7 +31,13 @@ def _fail(message: str) -> click.ClickException:
     default=None,
     help="pretrained encoder directory (HF layout) [default: the installed all-MiniLM-L6-v2]",
 )
-@click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=0), help="fine-tuning epochs")
+@click.option(
+    "--epochs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="fine-tuning epochs (the best one on validation is kept)",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--dataset", type=click.Choice(["sst2"]), default=None, help="a known dataset instead of files")
 @click.option("--data-dir", default=None, help="local copy of --dataset (default: download and cache it)")

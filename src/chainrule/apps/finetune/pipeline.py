@@ -42,7 +42,7 @@ class Options:
     label_column: str
     out_dir: str
     model_dir: str | None = None
-    epochs: int = 1
+    epochs: int = 2
     unfreeze: int = 6
     lr: float = 1e-4
     batch_size: int = 32
