@@ -345,10 +345,12 @@ def _channel_major_forward(
 # graph to keep columns for: 2.25x fewer multiplies, and the transformed input is 4x the input
 # where im2col's columns are 9x. Measured at 1 thread, batch 8, C = O: 56x56x64 29.0 -> 21.4 ms,
 # 28x28x128 23.6 -> 16.8, 14x14x256 21.9 -> 15.6 (PyTorch: 18.6, 16.8, 16.0), but 7x7x512 20.8 ->
-# 22.6: whole 2x2 tiles compute 64 outputs for its 49. So: not below this many channels in and out
-# (the 16 GEMMs' K is C), on at least this many outputs per channel, with at most this much of the
-# tiles falling outside an odd-sized output.
-WINOGRAD_MIN_CHANNELS = 16
+# 22.6: whole 2x2 tiles compute 64 outputs for its 49. With few channels the transforms cost more
+# than the multiplies they save (at 1 thread: 32 -> 32 channels on 28x28, batch 32, 7.9 -> 9.9 ms;
+# 64 -> 32 on 14x14, batch 64, 9.2 -> 9.7 ms, W2's input gradient; but 64 -> 64 on 28x28, batch 16,
+# 12.2 -> 10.5 ms). So: at least this many channels in and out, at least this many outputs per
+# channel, and at most this much of the tiles outside an odd-sized output.
+WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_OUTPUTS = 256
 WINOGRAD_MAX_TILE_WASTE = 1.15
 # the kernel transform G (x) G: row 4i + j, column 3a + b holds G[i, a] G[j, b]
