@@ -103,9 +103,8 @@ class SummaryMLP(nn.Module):
         t = np.arange(window, dtype=np.float64)
         t -= t.mean()
         # slope of a least-squares line through the window: sum_t (t - mean t) x_t / sum_t (t - mean t)^2
-        self.register_buffer(
-            "slope_weights", cr.from_numpy((t / (t @ t)).astype(np.float32)), persistent=False
-        )
+        weights = (t / (t @ t)).astype(np.float32).reshape(-1, 1)
+        self.register_buffer("slope_weights", cr.from_numpy(weights), persistent=False)
         self.register_buffer("feature_mean", cr.zeros(d))
         self.register_buffer("feature_std", cr.ones(d))
         self.net = nn.Sequential(
@@ -115,7 +114,7 @@ class SummaryMLP(nn.Module):
 
     def summarize(self, x: Tensor) -> Tensor:
         """(n, window, channels) windows -> (n, 6 * channels): last, mean, std, min, max, slope."""
-        slope = x.permute(0, 2, 1) @ self.slope_weights
+        slope = (x * self.slope_weights).sum(1)  # a product and a sum: ONNX export reads it as written
         return cr.cat([x[:, -1], x.mean(1), x.std(1, correction=0), x.amin(1), x.amax(1), slope], dim=1)
 
     def fit_scaling(self, x: np.ndarray, batch_size: int = 4096) -> SummaryMLP:
