@@ -482,12 +482,13 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     result = _invoke(
         *files, "--out", str(out), "--epochs", "2", "--max-rul", "60", "--service-within", "20",
         "--ensemble-size", "2", "--mlp-repeats", "2",
+        "--models", "lstm,cnn,cnn_ensemble,mlp_ensemble,gradient_boosting,ridge",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert set(report["models"]) == {
-        "cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge", "network_blend", "blend"
-    }  # the default models (no LSTM) and the two mixes  # fmt: skip
+        "lstm", "cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge", "network_blend", "blend"
+    }  # every model and the two mixes  # fmt: skip
     ens = report["models"]["cnn_ensemble"]
     assert ens["members"] == 2 and len(ens["files"]) == 2 and ens["epochs"] == [2, 2]
     assert np.isfinite(ens["out_of_fold_rmse"]) and report["dataset"]["min_history"] == 30
@@ -559,6 +560,14 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     )
     if report["best"] != report["best_network"]:  # the summary states the networks' own figure beside it
         assert "chainrule networks alone: " in summary
+
+
+def test_the_command_runs_the_pipelines_default_models() -> None:
+    from chainrule.apps.maintenance import cli, pipeline
+
+    option = next(p for p in cli.command.params if p.name == "model_list")
+    assert option.default == ",".join(pipeline.DEFAULT_MODELS) and "lstm" not in pipeline.DEFAULT_MODELS
+    assert all(m in option.help for m in pipeline.MODELS)  # the help lists every model there is
 
 
 def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 _MODELS = ("lstm", "cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge")
-_DEFAULT_MODELS = ("cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge")  # pipeline's defaults
+_DEFAULT_MODELS = ("cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge")  # pipeline.DEFAULT_MODELS
 
 
 def _fail(message: str) -> click.ClickException:
