@@ -78,7 +78,7 @@ def _fail(message: str) -> click.ClickException:
 )
 @click.option(
     "--mlp-repeats",
-    default=3,
+    default=5,
     show_default=True,
     type=click.IntRange(1),
     help="MLPs per fold in mlp_ensemble (each fold's are averaged; cheap: seconds each)",

@@ -125,7 +125,7 @@ def run(
     patience: int = 8,
     min_history: int | None = 30,
     age: bool = True,
-    mlp_repeats: int = 3,
+    mlp_repeats: int = 5,
 ) -> dict[str, Any]:
     """Train and compare the models on one C-MAPSS subset; write it all into ``out_dir``; return the report.
 
@@ -211,7 +211,7 @@ def _run(
     patience: int = 8,
     min_history: int | None = 30,
     age: bool = True,
-    mlp_repeats: int = 3,
+    mlp_repeats: int = 5,
 ) -> dict[str, Any]:
     start, cpu_start = time.perf_counter(), time.process_time()
     unknown = [m for m in model_names if m not in MODELS]
