@@ -430,6 +430,42 @@ def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
     assert best_model({"lstm": scores(10.0, 13.6), "cnn": scores(11.0, 12.0)}) == "lstm"
 
 
+def test_the_summary_states_the_best_chainrule_only_model_beside_a_blend_with_boosting() -> None:
+    from chainrule.apps.maintenance.report import best_model, best_network, format_summary
+
+    def scores(oof: float, test: float) -> dict:
+        return {
+            "val_rmse": oof,
+            "rmse": test,
+            "score": 20 * test,
+            "train_seconds": 1.0,
+            "out_of_fold_rmse": oof,
+        }
+
+    models = {
+        "cnn_ensemble": scores(11.6, 12.2),
+        "mlp_ensemble": scores(11.0, 12.0),
+        "network_blend": scores(10.7, 11.4),
+        "gradient_boosting": scores(11.3, 12.8),
+        "blend": scores(10.5, 11.7),
+        "cnn": {**scores(9.0, 12.9), "out_of_fold_rmse": None},  # a reference: no out-of-fold figure
+    }
+    del models["cnn"]["out_of_fold_rmse"]
+    assert best_model(models) == "blend" and best_network(models) == "network_blend"
+    assert best_network({"gradient_boosting": models["gradient_boosting"]}) is None
+    view = maintenance_view([5.0, 50.0], [4.0, 60.0], [1, 2])
+    report = {"models": models, "best": "blend", "best_network": "network_blend", "recommendation": "Use it.",
+              "maintenance": view}  # fmt: skip
+    text = format_summary(report)
+    assert "blend *" in text and "network_blend +" in text
+    assert (
+        "chainrule networks alone: the mix of the CNN and MLP ensembles (chainrule networks only), "
+        "out-of-fold RMSE 10.70 (vs 10.50), test RMSE 11.40 (vs 11.70), PHM08 228 (vs 234)." in text
+    )
+    report["best"] = report["best_network"] = "network_blend"  # when a network wins, no second line
+    assert "chainrule networks alone" not in format_summary(report)
+
+
 # ------------------------------------------------------------------ download
 def _nested_archive(tmp_path: Path, subset: tuple) -> Path:
     inner = tmp_path / "CMAPSSData.zip"

@@ -1,15 +1,15 @@
 """Cross-validation ensembles of networks: each training engine teaches all members but its fold's.
 
-The training engines are cut into as many folds as there are members; fold 0
-is the study's validation engines. Member ``k`` trains on every engine outside
-fold ``k`` (member 0 on the fitting engines alone, as the other models do), so
-the ensemble as a whole learns from all the training engines, while each
-engine still has one member that never saw it. Those out-of-fold predictions
-give an honest error on every training engine: member 0's on the validation
-engines is what the study compares with the other models, and all of them
-calibrate the RUL interval (split conformal on |true - out-of-fold prediction|).
-The ensemble predicts the mean of its members.
-"""
+The training engines are cut into folds, one per CNN (``size``); fold 0 is the
+study's validation engines. The members of fold ``k`` (``repeats`` of them,
+from different seeds) train on every engine outside it (fold 0's on the
+fitting engines alone, as the other models do), so the ensemble as a whole
+learns from all the training engines, while each engine still has members
+that never saw it. Their mean, the out-of-fold prediction, gives an honest
+error on every training engine: fold 0's on the validation engines is what
+the study compares with the other models, and all of them calibrate the RUL
+interval (split conformal on |true - out-of-fold prediction|) and choose the
+weight of a mix of two ensembles. The ensemble predicts the mean of its members."""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """The study's verdict: the comparison table, which model to use and why, and ``report.json``.
 
 The model to use is chosen on training engines only; the test engines only
-score the choice. The cross-validated models (the CNN ensemble, the
-baselines) are compared by their out-of-fold RMSE: every training engine,
+score the choice. The cross-validated models (the CNN and MLP ensembles,
+the baselines, the mixes) are compared by their out-of-fold RMSE: every training engine,
 predicted by the model of the fold that held it out, the same windows for all.
 That referee is five times larger than the 20 validation engines, on which one
 seed's split once preferred boosting to the ensemble by chance. Models trained
 once (the single LSTM and CNN) have a validation RMSE only and are shown for
 reference; without any cross-validated model, the lowest validation RMSE wins.
+The best of chainrule's networks alone (no boosting in them) is named beside it.
 """
 
 from __future__ import annotations
