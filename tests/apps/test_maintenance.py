@@ -320,6 +320,12 @@ def test_summary_mlp_reads_the_boosting_summaries_standardized_on_its_training_w
     z = (features - model.feature_mean.numpy()) / model.feature_std.numpy()
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_allclose(model.features(x, batch_size=7), z, rtol=1e-5, atol=1e-5)  # what .net reads
+    model.eval()
+    with cr.no_grad():  # the whole model is its MLP on those features
+        whole = model(cr.from_numpy(x)).numpy()
+        head = model.net(cr.from_numpy(model.features(x))).numpy()
+    np.testing.assert_allclose(whole, head, rtol=1e-5, atol=1e-6)
     assert set(model.state_dict()) >= {"feature_mean", "feature_std", "net.0.weight"}
     save_model(model, tmp_path / "m.safetensors", "mlp", {"n_features": 3, "window": 12})
     back, kind = load_model(tmp_path / "m.safetensors")  # the scaling travels with the weights

@@ -125,12 +125,15 @@ def train_fold_ensemble(
         for r in range(repeats):
             cr.manual_seed(seed + k + size * r)
             net = models.build_model(kind, **config)
-            if isinstance(net, models.SummaryMLP):
+            learner, train_xy, held_xy = net, inside, out
+            if isinstance(net, models.SummaryMLP):  # its summaries are fixed: made once, not every epoch
                 net.fit_scaling(inside[0])
+                learner = net.net
+                train_xy, held_xy = (net.features(inside[0]), inside[1]), (net.features(out[0]), out[1])
             history = models.fit_model(
-                net,
-                inside,
-                out,
+                learner,
+                train_xy,
+                held_xy,
                 max_rul,
                 epochs=epochs,
                 progress=progress,

@@ -117,19 +117,32 @@ class SummaryMLP(nn.Module):
         slope = (x * self.slope_weights).sum(1)  # a product and a sum: ONNX export reads it as written
         return cr.cat([x[:, -1], x.mean(1), x.std(1, correction=0), x.amin(1), x.amax(1), slope], dim=1)
 
-    def fit_scaling(self, x: np.ndarray, batch_size: int = 4096) -> SummaryMLP:
-        """Standardize the summaries by their mean and std over the training windows ``x``; returns self."""
+    def _summaries(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         with cr.no_grad():
-            parts = [
+            return np.concatenate([
                 self.summarize(cr.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).numpy()
                 for i in range(0, len(x), batch_size)
-            ]
-        f = np.concatenate(parts).astype(np.float64)
+            ])  # fmt: skip
+
+    def fit_scaling(self, x: np.ndarray, batch_size: int = 4096) -> SummaryMLP:
+        """Standardize the summaries by their mean and std over the training windows ``x``; returns self."""
+        f = self._summaries(x, batch_size).astype(np.float64)
         std = f.std(axis=0)
         with cr.no_grad():
             self.feature_mean.copy_(cr.from_numpy(f.mean(axis=0).astype(np.float32)))
             self.feature_std.copy_(cr.from_numpy(np.where(std > 1e-6, std, 1.0).astype(np.float32)))
         return self
+
+    def features(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """The standardized summaries of windows ``x``, (n, 6 * channels): what ``self.net`` reads.
+
+        The summaries hold no parameter, so training ``self.net`` on these, computed
+        once, is training the whole model, without summarizing every window again
+        in every epoch (that took five sixths of the time).
+        """
+        with cr.no_grad():
+            f = cr.from_numpy(self._summaries(x, batch_size))
+            return ((f - self.feature_mean) / self.feature_std).numpy()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((self.summarize(x) - self.feature_mean) / self.feature_std)
