@@ -465,7 +465,7 @@ def test_the_summary_states_the_best_chainrule_only_model_beside_a_blend_with_bo
     text = format_summary(report)
     assert "blend *" in text and "network_blend +" in text
     assert (
-        "chainrule networks alone: the mix of the CNN and MLP ensembles (chainrule networks only), "
+        "chainrule networks alone: the mix of the CNN and MLP ensembles, "
         "out-of-fold RMSE 10.70 (vs 10.50), test RMSE 11.40 (vs 11.70), PHM08 228 (vs 234)." in text
     )
     report["best"] = report["best_network"] = "network_blend"  # when a network wins, no second line

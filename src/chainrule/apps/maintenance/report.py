@@ -41,7 +41,7 @@ _LABELS = {
     "cnn": "1-D CNN",
     "cnn_ensemble": "cross-validation ensemble of 1-D CNNs",
     "mlp_ensemble": "cross-validation ensemble of MLPs on window summaries",
-    "network_blend": "mix of the CNN and MLP ensembles (chainrule networks only)",
+    "network_blend": "mix of the CNN and MLP ensembles",
     "blend": "blend of the CNN ensemble and gradient boosting",
     "gradient_boosting": "gradient boosting",
     "ridge": "ridge regression",
