@@ -36,12 +36,12 @@ engines (recall 1.00) at precision 0.83 (point prediction: recall 0.88,
 precision 1.00). The whole run took 466 s of CPU (the CNN ensemble 388, the
 MLP ensemble 59, boosting 16; measured 783 s before the MLPs' summaries were
 made once instead of every epoch, which gave the same predictions bit for bit;
-the earlier default, with the LSTM and the single CNN, took 604 s). Seed 1 (another split, other folds and members;
-453 s CPU, 10.3 min wall on the shared 2-core machine under load) chose
-``network_blend`` itself (weight 0.6): 10.31 / 11.40 (197), the blend 10.48 /
-11.48, the MLP ensemble 10.76 / 11.94, the CNN ensemble 11.67 / 12.17, boosting
-11.06 / 12.29; its intervals covered 89% of the test engines (lower-end service
-list: recall 1.00, precision 0.83).
+the earlier default, with the LSTM and the single CNN, took 604 s). Seed 1
+(another split, other folds and members; 453 s CPU, 10.3 min wall on the
+shared 2-core machine under load) chose ``network_blend`` itself (weight 0.6):
+10.31 / 11.40 (197), the blend 10.48 / 11.48, the MLP ensemble 10.76 / 11.94,
+the CNN ensemble 11.67 / 12.17, boosting 11.06 / 12.29; its intervals covered
+89% of the test engines (lower-end service list: recall 1.00, precision 0.83).
 Before the MLPs, the networks alone stopped at the CNN ensemble's 12.21 (seed 1:
 12.17); without the age channel the ensemble had scored 12.77 and boosting
 14.05. The validation engines' windows over-represent young engines (a third

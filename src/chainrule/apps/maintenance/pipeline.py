@@ -345,8 +345,9 @@ def _run(
         record(name, val_rmse, time.perf_counter() - t0, extra)
     for mix, (first, second) in MIXES.items():
         if {first, second} <= set(oofs):
-            log(f"[3/5] {mix}: {first} and {second}, weighted out of fold")
             val_rmse, seconds, extra = _mix(first, second, oofs, preds, mix, len(val[1]), interval)
+            w = extra["weight"]
+            log(f"[3/5] {mix}: {1 - w:.1f} x {first} + {w:.1f} x {second} (weight chosen out of fold)")
             if mix == "blend":
                 extra["boosting_weight"] = extra["weight"]  # the name report.json has always used
             record(mix, val_rmse, seconds, extra)
