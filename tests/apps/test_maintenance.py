@@ -275,6 +275,63 @@ def test_fold_ensemble_predicts_every_held_out_engine_with_the_member_that_never
     assert each.shape == (3, len(x)) and np.allclose(mean, each.mean(axis=0))
 
 
+def test_fold_ensemble_with_repeats_averages_each_folds_members_out_of_fold(subset: tuple) -> None:
+    from chainrule.apps.maintenance.ensemble import train_fold_ensemble
+
+    data = cmapss.load_files(*subset)
+    prep = Preprocessor(window=20, max_rul=50, age=True).fit(data.train)
+    ens = train_fold_ensemble(
+        prep, data.train, np.array([1, 2]), 3, 50.0, epochs=2, min_history=10, kind="mlp", repeats=2
+    )
+    assert len(ens.members) == 6 and ens.repeats == 2 and ens.epochs == [2] * 6
+    start = 0
+    for k, fold in enumerate(ens.folds):  # members k*2 and k*2+1 never saw fold k: their mean is its oof
+        x, y, _ = prep.windows(data.train[np.isin(data.train[:, 0], fold)], 10)
+        pair = [predict(m, x, 50.0) for m in ens.members[2 * k : 2 * k + 2]]
+        assert not np.allclose(pair[0], pair[1])  # two seeds, two networks
+        assert np.allclose(ens.oof[start : start + len(y)], np.mean(pair, axis=0), atol=1e-4)
+        if k == 0:
+            assert ens.val_rmse == pytest.approx(rmse(np.mean(pair, axis=0), y), abs=1e-4)
+        start += len(y)
+    assert start == len(ens.oof)
+    with pytest.raises(ValueError, match="kind must be one of cnn, mlp, got 'gru'"):
+        train_fold_ensemble(prep, data.train, np.array([1]), 2, 50.0, kind="gru")
+    with pytest.raises(ValueError, match="repeats must be at least 1, got 0"):
+        train_fold_ensemble(prep, data.train, np.array([1]), 2, 50.0, repeats=0)
+
+
+def test_summary_mlp_reads_the_boosting_summaries_standardized_on_its_training_windows(
+    tmp_path: Path,
+) -> None:
+    import chainrule as cr
+    from chainrule.apps.maintenance.baselines import summary_features
+    from chainrule.apps.maintenance.models import SummaryMLP, load_model, save_model
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((64, 12, 3)) * [1.0, 5.0, 0.1] + [0.0, 3.0, -2.0]).astype(np.float32)
+    x[:, :, 2] += np.linspace(0, 1, 12, dtype=np.float32)  # a trend: the slope feature sees it
+    cr.manual_seed(0)
+    model = SummaryMLP(3, 12)
+    with cr.no_grad():
+        features = model.summarize(cr.from_numpy(x)).numpy()
+    assert features.shape == (64, 18)
+    np.testing.assert_allclose(features, summary_features(x), rtol=1e-5, atol=1e-5)  # the same 6 per channel
+    assert model.fit_scaling(x, batch_size=10) is model  # batches give the whole set's mean and std
+    z = (features - model.feature_mean.numpy()) / model.feature_std.numpy()
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_allclose(model.features(x, batch_size=7), z, rtol=1e-5, atol=1e-5)  # what .net reads
+    model.eval()
+    with cr.no_grad():  # the whole model is its MLP on those features
+        whole = model(cr.from_numpy(x)).numpy()
+        head = model.net(cr.from_numpy(model.features(x))).numpy()
+    np.testing.assert_allclose(whole, head, rtol=1e-5, atol=1e-6)
+    assert set(model.state_dict()) >= {"feature_mean", "feature_std", "net.0.weight"}
+    save_model(model, tmp_path / "m.safetensors", "mlp", {"n_features": 3, "window": 12})
+    back, kind = load_model(tmp_path / "m.safetensors")  # the scaling travels with the weights
+    assert kind == "mlp" and np.array_equal(predict(back, x, 50.0), predict(model, x, 50.0))
+
+
 # ------------------------------------------------------------------ scores
 def test_baselines_are_cross_validated_on_the_ensembles_folds(subset: tuple) -> None:
     from chainrule.apps.maintenance.baselines import cross_validate, fit_ridge
@@ -379,6 +436,42 @@ def test_recommendation_names_the_validation_winner_and_its_rival() -> None:
     assert best_model({"lstm": scores(10.0, 13.6), "cnn": scores(11.0, 12.0)}) == "lstm"
 
 
+def test_the_summary_states_the_best_chainrule_only_model_beside_a_blend_with_boosting() -> None:
+    from chainrule.apps.maintenance.report import best_model, best_network, format_summary
+
+    def scores(oof: float, test: float) -> dict:
+        return {
+            "val_rmse": oof,
+            "rmse": test,
+            "score": 20 * test,
+            "train_seconds": 1.0,
+            "out_of_fold_rmse": oof,
+        }
+
+    models = {
+        "cnn_ensemble": scores(11.6, 12.2),
+        "mlp_ensemble": scores(11.0, 12.0),
+        "network_blend": scores(10.7, 11.4),
+        "gradient_boosting": scores(11.3, 12.8),
+        "blend": scores(10.5, 11.7),
+        "cnn": {**scores(9.0, 12.9), "out_of_fold_rmse": None},  # a reference: no out-of-fold figure
+    }
+    del models["cnn"]["out_of_fold_rmse"]
+    assert best_model(models) == "blend" and best_network(models) == "network_blend"
+    assert best_network({"gradient_boosting": models["gradient_boosting"]}) is None
+    view = maintenance_view([5.0, 50.0], [4.0, 60.0], [1, 2])
+    report = {"models": models, "best": "blend", "best_network": "network_blend", "recommendation": "Use it.",
+              "maintenance": view}  # fmt: skip
+    text = format_summary(report)
+    assert "blend *" in text and "network_blend +" in text
+    assert (
+        "chainrule networks alone: the mix of the CNN and MLP ensembles, "
+        "out-of-fold RMSE 10.70 (vs 10.50), test RMSE 11.40 (vs 11.70), PHM08 228 (vs 234)." in text
+    )
+    report["best"] = report["best_network"] = "network_blend"  # when a network wins, no second line
+    assert "chainrule networks alone" not in format_summary(report)
+
+
 # ------------------------------------------------------------------ download
 def _nested_archive(tmp_path: Path, subset: tuple) -> Path:
     inner = tmp_path / "CMAPSSData.zip"
@@ -430,11 +523,14 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     files = ["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])]
     result = _invoke(
         *files, "--out", str(out), "--epochs", "2", "--max-rul", "60", "--service-within", "20",
-        "--ensemble-size", "2",
+        "--ensemble-size", "2", "--mlp-repeats", "2",
+        "--models", "lstm,cnn,cnn_ensemble,mlp_ensemble,gradient_boosting,ridge",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["models"]) == {"lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge", "blend"}
+    assert set(report["models"]) == {
+        "lstm", "cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge", "network_blend", "blend"
+    }  # every model and the two mixes  # fmt: skip
     ens = report["models"]["cnn_ensemble"]
     assert ens["members"] == 2 and len(ens["files"]) == 2 and ens["epochs"] == [2, 2]
     assert np.isfinite(ens["out_of_fold_rmse"]) and report["dataset"]["min_history"] == 30
@@ -447,11 +543,29 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
         assert m["maintenance"]["within"] == 20
     # chosen among the cross-validated models, on the same out-of-fold windows
     crossed = {k: m["out_of_fold_rmse"] for k, m in report["models"].items() if "out_of_fold_rmse" in m}
-    assert set(crossed) == {"cnn_ensemble", "gradient_boosting", "ridge", "blend"}
+    assert set(crossed) == {
+        "cnn_ensemble",
+        "mlp_ensemble",
+        "gradient_boosting",
+        "ridge",
+        "network_blend",
+        "blend",
+    }
     blend = report["models"]["blend"]  # its out-of-fold RMSE is the best mix of the two, weight 0 included
-    assert 0.0 <= blend["boosting_weight"] <= 1.0 and "interval" in blend
+    assert 0.0 <= blend["boosting_weight"] == blend["weight"] <= 1.0 and "interval" in blend
     assert blend["out_of_fold_rmse"] <= report["models"]["cnn_ensemble"]["out_of_fold_rmse"] + 1e-9
+    mlps = report["models"]["mlp_ensemble"]
+    assert mlps["members"] == 4 and mlps["members_per_fold"] == 2 and len(mlps["files"]) == 4
+    own = report["models"]["network_blend"]  # chainrule networks only: the CNN and MLP ensembles mixed
+    assert 0.0 <= own["weight"] <= 1.0 and "interval" in own and "boosting_weight" not in own
+    assert own["out_of_fold_rmse"] <= min(crossed["cnn_ensemble"], crossed["mlp_ensemble"]) + 1e-9
     assert report["best"] == min(crossed, key=crossed.get)
+    networks_only = ("cnn", "cnn_ensemble", "mlp_ensemble", "network_blend")
+    assert report["best_network"] == min(networks_only[1:], key=crossed.get)
+    assert all(
+        m["cpu_seconds"] >= 0 for k, m in report["models"].items() if k not in ("blend", "network_blend")
+    )
+    assert report["cpu_seconds"] > 0
     assert report["dataset"]["age_channel"] and prep_names(out)[0] == "cycle"
     assert report["dataset"]["validation_engines"] == 2 and report["dataset"]["test_engines"] == 5
     for name in ("predictions.png", "maintenance.png", "predictions.csv", "preprocessing.json"):
@@ -472,11 +586,30 @@ def test_command_end_to_end(tmp_path: Path, subset: tuple) -> None:
     column = rows[0].split(",").index("cnn_ensemble")
     saved = [float(r.split(",")[column]) for r in rows[1:]]
     assert np.allclose(np.mean([predict(m, x, 60.0) for m in members], axis=0), saved, atol=0.01)
-    table = {name: [float(r.split(",")[rows[0].split(",").index(name)]) for r in rows[1:]] for name in
-             ("cnn_ensemble", "gradient_boosting", "blend")}  # fmt: skip
+    names = ("cnn_ensemble", "mlp_ensemble", "gradient_boosting", "blend", "network_blend")
+    table = {n: np.array([float(r.split(",")[rows[0].split(",").index(n)]) for r in rows[1:]]) for n in names}
+    members = [load_model(out / f)[0] for f in mlps["files"]]
+    assert np.allclose(
+        np.mean([predict(m, x, 60.0) for m in members], axis=0), table["mlp_ensemble"], atol=0.01
+    )
     w = blend["boosting_weight"]
-    mix = (1 - w) * np.array(table["cnn_ensemble"]) + w * np.array(table["gradient_boosting"])
-    assert np.allclose(mix, table["blend"], atol=0.02)
+    assert np.allclose(
+        (1 - w) * table["cnn_ensemble"] + w * table["gradient_boosting"], table["blend"], atol=0.02
+    )
+    w = own["weight"]
+    assert np.allclose(
+        (1 - w) * table["cnn_ensemble"] + w * table["mlp_ensemble"], table["network_blend"], atol=0.02
+    )
+    if report["best"] != report["best_network"]:  # the summary states the networks' own figure beside it
+        assert "chainrule networks alone: " in summary
+
+
+def test_the_command_runs_the_pipelines_default_models() -> None:
+    from chainrule.apps.maintenance import cli, pipeline
+
+    option = next(p for p in cli.command.params if p.name == "model_list")
+    assert option.default == ",".join(pipeline.DEFAULT_MODELS) and "lstm" not in pipeline.DEFAULT_MODELS
+    assert all(m in option.help for m in pipeline.MODELS)  # the help lists every model there is
 
 
 def test_command_is_reproducible_with_a_seed(tmp_path: Path, subset: tuple) -> None:
@@ -529,7 +662,7 @@ def test_command_argument_errors(tmp_path: Path, subset: tuple) -> None:
     result = _invoke(*["--train", str(subset[0]), "--test", str(subset[1]), "--rul", str(subset[2])],
                      "--out", str(tmp_path), "--models", "lstm,svm")  # fmt: skip
     assert result.exit_code == 2 and "unknown model(s) svm" in result.output
-    for option in ("--patience", "--ensemble-size"):
+    for option in ("--patience", "--ensemble-size", "--mlp-repeats"):
         result = _invoke("--subset", "FD001", "--out", str(tmp_path), option, "0")
         assert result.exit_code == 2 and option in result.output
 
@@ -539,6 +672,8 @@ def test_run_rejects_an_empty_ensemble(tmp_path: Path, subset: tuple) -> None:
 
     with pytest.raises(ValueError, match="ensemble_size must be at least 1, got 0"):
         run(tuple(map(str, subset)), tmp_path, ensemble_size=0, log=lambda _: None)
+    with pytest.raises(ValueError, match="mlp_repeats must be at least 1, got 0"):
+        run(tuple(map(str, subset)), tmp_path, mlp_repeats=0, log=lambda _: None)
 
 
 # ------------------------------------------------------------------ the real files

@@ -76,6 +76,11 @@ def test_export_a_maintenance_model(tmp_path):
     x = np.random.default_rng(2).standard_normal((4, 12, 3)).astype(np.float32)
     got = ort.InferenceSession(str(tmp_path / "c.onnx")).run(None, {"input": x})[0]
     np.testing.assert_allclose(got, nets["cnn"](cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
+    mlp = build_model("mlp", **config).fit_scaling(x).eval()  # window summaries, standardized, then the MLP
+    save_model(mlp, tmp_path / "mlp.safetensors", "mlp", config)
+    _run_export(tmp_path / "mlp.safetensors", tmp_path / "s.onnx")
+    got = ort.InferenceSession(str(tmp_path / "s.onnx")).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, mlp(cr.tensor(x))._array, rtol=1e-4, atol=1e-5)
 
 
 def test_export_refuses_what_it_cannot_rebuild(tmp_path):

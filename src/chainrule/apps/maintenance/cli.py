@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-_MODELS = ("lstm", "cnn", "cnn_ensemble", "gradient_boosting", "ridge")
+_MODELS = ("lstm", "cnn", "cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge")
+_DEFAULT_MODELS = ("cnn_ensemble", "mlp_ensemble", "gradient_boosting", "ridge")  # pipeline.DEFAULT_MODELS
 
 
 def _fail(message: str) -> click.ClickException:
@@ -76,11 +77,21 @@ def _fail(message: str) -> click.ClickException:
     help="CNNs in cnn_ensemble, each trained without one fold of engines (held-out errors: RUL intervals)",
 )
 @click.option(
+    "--mlp-repeats",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="MLPs per fold in mlp_ensemble (each fold's are averaged; cheap: seconds each)",
+)
+@click.option(
     "--models",
     "model_list",
-    default=",".join(_MODELS),
+    default=",".join(_DEFAULT_MODELS),
     show_default=True,
-    help="comma-separated models to compare (with cnn_ensemble and gradient_boosting, their blend too)",
+    help=(
+        f"comma-separated models to compare, from {', '.join(_MODELS)}; with cnn_ensemble and "
+        "mlp_ensemble their mix network_blend too, with cnn_ensemble and gradient_boosting their blend"
+    ),
 )
 def command(
     train_file: str | None,
@@ -98,9 +109,10 @@ def command(
     threads: int,
     patience: int,
     ensemble_size: int,
+    mlp_repeats: int,
     model_list: str,
 ) -> None:
-    """Predict when engines fail: LSTM and 1-D CNN next to ridge and gradient boosting; write DIR."""
+    """Predict when engines fail: CNN and MLP ensembles beside ridge and gradient boosting; write DIR."""
     import warnings
 
     from chainrule.apps.maintenance.data import CMAPSSError, load_cmapss, load_files
@@ -142,6 +154,7 @@ def command(
                 model_names=names,
                 threads=threads,
                 ensemble_size=ensemble_size,
+                mlp_repeats=mlp_repeats,
                 patience=patience,
                 log=click.echo,
             )

@@ -1,15 +1,15 @@
-"""A cross-validation ensemble of CNNs: every training engine teaches all members but one, and scores it.
+"""Cross-validation ensembles of networks: each training engine teaches all members but its fold's.
 
-The training engines are cut into as many folds as there are members; fold 0
-is the study's validation engines. Member ``k`` trains on every engine outside
-fold ``k`` (member 0 on the fitting engines alone, as the other models do), so
-the ensemble as a whole learns from all the training engines, while each
-engine still has one member that never saw it. Those out-of-fold predictions
-give an honest error on every training engine: member 0's on the validation
-engines is what the study compares with the other models, and all of them
-calibrate the RUL interval (split conformal on |true - out-of-fold prediction|).
-The ensemble predicts the mean of its members.
-"""
+The training engines are cut into folds, one per CNN (``size``); fold 0 is the
+study's validation engines. The members of fold ``k`` (``repeats`` of them,
+from different seeds) train on every engine outside it (fold 0's on the
+fitting engines alone, as the other models do), so the ensemble as a whole
+learns from all the training engines, while each engine still has members
+that never saw it. Their mean, the out-of-fold prediction, gives an honest
+error on every training engine: fold 0's on the validation engines is what
+the study compares with the other models, and all of them calibrate the RUL
+interval (split conformal on |true - out-of-fold prediction|) and choose the
+weight of a mix of two ensembles. The ensemble predicts the mean of its members."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from chainrule.apps.maintenance import models
 from chainrule.apps.maintenance.evaluate import rmse
 from chainrule.apps.maintenance.preprocess import Preprocessor
 
-__all__ = ["FoldEnsemble", "engine_folds", "fold_splits", "train_fold_ensemble"]
+__all__ = ["TRAINING", "FoldEnsemble", "engine_folds", "fold_splits", "train_fold_ensemble"]
 
 
 def engine_folds(units: np.ndarray, held: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
@@ -64,16 +64,25 @@ def fold_splits(
         yield stack(np.setdiff1d(np.unique(units), fold)), stack(fold)
 
 
+# how each kind of member trains (Adam, cosine schedule; see models.fit_model)
+TRAINING = {"cnn": {"batch_size": 512, "lr": 1e-3}, "mlp": {"batch_size": 256, "lr": 1e-3}}
+
+
 @dataclass
 class FoldEnsemble:
-    """The trained members, each one's held-out units, and the out-of-fold predictions of training windows."""
+    """The trained members, the folds, and the out-of-fold predictions of the training windows.
+
+    Members are in fold order, ``repeats`` per fold: ``members[k * repeats + r]``
+    is the ``r``-th network trained without fold ``k``.
+    """
 
     members: list[nn.Module]
     folds: list[np.ndarray]
     epochs: list[int]
-    oof: np.ndarray  # RUL predicted for each training window by the member that never saw its engine
+    oof: np.ndarray  # RUL predicted for each training window by the members that never saw its engine
     target: np.ndarray  # those windows' true (capped) RUL
-    val_rmse: float  # member 0's RMSE on fold 0, the study's validation engines
+    val_rmse: float  # fold 0's members on fold 0, the study's validation engines
+    repeats: int = 1
 
     def predict(self, x: np.ndarray, max_rul: float) -> tuple[np.ndarray, np.ndarray]:
         """The ensemble's mean RUL for windows ``x`` and every member's prediction, shape (members, n)."""
@@ -92,27 +101,53 @@ def train_fold_ensemble(
     epochs: int = 60,
     min_history: int | None = None,
     progress: int = 0,
+    kind: str = "cnn",
+    repeats: int = 1,
 ) -> FoldEnsemble:
-    """Train ``size`` CNNs on the table ``train``, member ``k`` without fold ``k`` (fold 0: ``held`` units).
+    """Train ``size * repeats`` networks on ``train``: ``repeats`` without each fold (fold 0: ``held``).
 
-    Each member starts from seed ``seed + k`` and trains for exactly ``epochs``
-    epochs on a cosine schedule (see :func:`models.fit_model`).
+    ``kind`` is ``"cnn"`` (:class:`models.CNNRegressor`) or ``"mlp"``
+    (:class:`models.SummaryMLP`, its summaries standardized on the windows it
+    trains on). The ``r``-th member without fold ``k`` starts from seed
+    ``seed + k + size * r`` and trains for exactly ``epochs`` epochs on a cosine
+    schedule (see :func:`models.fit_model`). A window's out-of-fold prediction is
+    the mean of its fold's members, as the ensemble's is the mean of all.
     """
+    if kind not in TRAINING:
+        raise ValueError(f"train_fold_ensemble: kind must be one of {', '.join(TRAINING)}, got {kind!r}")
+    if repeats < 1:
+        raise ValueError(f"train_fold_ensemble: repeats must be at least 1, got {repeats}")
     folds = engine_folds(np.unique(train[:, 0]), held, size, seed)
     config = {"n_features": len(prep.channels), "window": prep.window}
     members, epochs_run, oof, target, val_rmse = [], [], [], [], float("nan")
     for k, (inside, out) in enumerate(fold_splits(prep, train, folds, min_history)):
-        cr.manual_seed(seed + k)
-        net = models.build_model("cnn", **config)
-        history = models.fit_model(
-            net, inside, out, max_rul, epochs=epochs, batch_size=512, lr=1e-3, progress=progress,
-            schedule="cosine",
-        )  # fmt: skip
-        pred = models.predict(net, out[0], max_rul)
+        preds = []
+        for r in range(repeats):
+            cr.manual_seed(seed + k + size * r)
+            net = models.build_model(kind, **config)
+            learner, train_xy, held_xy = net, inside, out
+            if isinstance(net, models.SummaryMLP):  # its summaries are fixed: made once, not every epoch
+                net.fit_scaling(inside[0])
+                learner = net.net
+                train_xy, held_xy = (net.features(inside[0]), inside[1]), (net.features(out[0]), out[1])
+            history = models.fit_model(
+                learner,
+                train_xy,
+                held_xy,
+                max_rul,
+                epochs=epochs,
+                progress=progress,
+                schedule="cosine",
+                **TRAINING[kind],
+            )
+            preds.append(models.predict(net, out[0], max_rul))
+            epochs_run.append(len(history.epochs))
+            members.append(net)
+        pred = np.mean(preds, axis=0)
         if k == 0:
             val_rmse = rmse(pred, out[1])
         oof.append(pred)
         target.append(out[1])
-        epochs_run.append(len(history.epochs))
-        members.append(net)
-    return FoldEnsemble(members, folds, epochs_run, np.concatenate(oof), np.concatenate(target), val_rmse)
+    return FoldEnsemble(
+        members, folds, epochs_run, np.concatenate(oof), np.concatenate(target), val_rmse, repeats
+    )

@@ -23,6 +23,7 @@ from chainrule.train import EarlyStopping, History, Trainer
 __all__ = [
     "CNNRegressor",
     "LSTMRegressor",
+    "SummaryMLP",
     "build_model",
     "fit_model",
     "load_model",
@@ -85,15 +86,79 @@ class CNNRegressor(nn.Module):
         return self.head(self.features(x.permute(0, 2, 1)))
 
 
-_ARCHITECTURES = {"lstm": LSTMRegressor, "cnn": CNNRegressor}
+class SummaryMLP(nn.Module):
+    """An MLP on what an engineer reads in a window: per channel the last value, mean, std, min, max, slope.
+
+    These are the summaries gradient boosting reads (:func:`.baselines.summary_features`,
+    same order), made here with chainrule ops so that the saved model maps a window
+    to a RUL on its own. They are standardized by buffers that :meth:`fit_scaling`
+    sets from the training windows. The MLP sees a window's levels and trends, not
+    where in it a change happened, so its errors differ from the CNNs': their mean
+    beats either (see :mod:`.ensemble`).
+    """
+
+    def __init__(self, n_features: int, window: int = 30, hidden: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        d = 6 * n_features
+        t = np.arange(window, dtype=np.float64)
+        t -= t.mean()
+        # slope of a least-squares line through the window: sum_t (t - mean t) x_t / sum_t (t - mean t)^2
+        weights = (t / (t @ t)).astype(np.float32).reshape(-1, 1)
+        self.register_buffer("slope_weights", cr.from_numpy(weights), persistent=False)
+        self.register_buffer("feature_mean", cr.zeros(d))
+        self.register_buffer("feature_std", cr.ones(d))
+        self.net = nn.Sequential(
+            nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )  # fmt: skip
+
+    def summarize(self, x: Tensor) -> Tensor:
+        """(n, window, channels) windows -> (n, 6 * channels): last, mean, std, min, max, slope."""
+        slope = (x * self.slope_weights).sum(1)  # a product and a sum: ONNX export reads it as written
+        return cr.cat([x[:, -1], x.mean(1), x.std(1, correction=0), x.amin(1), x.amax(1), slope], dim=1)
+
+    def _summaries(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        with cr.no_grad():
+            return np.concatenate([
+                self.summarize(cr.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).numpy()
+                for i in range(0, len(x), batch_size)
+            ])  # fmt: skip
+
+    def fit_scaling(self, x: np.ndarray, batch_size: int = 4096) -> SummaryMLP:
+        """Standardize the summaries by their mean and std over the training windows ``x``; returns self."""
+        f = self._summaries(x, batch_size).astype(np.float64)
+        std = f.std(axis=0)
+        with cr.no_grad():
+            self.feature_mean.copy_(cr.from_numpy(f.mean(axis=0).astype(np.float32)))
+            self.feature_std.copy_(cr.from_numpy(np.where(std > 1e-6, std, 1.0).astype(np.float32)))
+        return self
+
+    def features(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """The standardized summaries of windows ``x``, (n, 6 * channels): what ``self.net`` reads.
+
+        The summaries hold no parameter, so training ``self.net`` on these, computed
+        once, is training the whole model, without summarizing every window again
+        in every epoch (that took five sixths of the time).
+        """
+        with cr.no_grad():
+            f = cr.from_numpy(self._summaries(x, batch_size))
+            return ((f - self.feature_mean) / self.feature_std).numpy()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net((self.summarize(x) - self.feature_mean) / self.feature_std)
+
+
+_ARCHITECTURES = {"lstm": LSTMRegressor, "cnn": CNNRegressor, "mlp": SummaryMLP}
 
 
 def build_model(kind: str, n_features: int, window: int, **options: Any) -> nn.Module:
-    """A fresh ``"lstm"`` or ``"cnn"`` regressor for windows of ``window`` x ``n_features``."""
+    """A fresh ``"lstm"``, ``"cnn"`` or ``"mlp"`` regressor for windows of ``window`` x ``n_features``."""
     if kind == "lstm":
         return LSTMRegressor(n_features, **options)
     if kind == "cnn":
         return CNNRegressor(n_features, window, **options)
+    if kind == "mlp":
+        return SummaryMLP(n_features, window, **options)
     raise ValueError(f"build_model: unknown model {kind!r}; expected one of {', '.join(_ARCHITECTURES)}")
 
 
