@@ -143,11 +143,15 @@ def peak_step_memory(name: str, which: int, steps: int = 5) -> int:
     The kernel's high-water mark is reset after set-up (``/proc/self/clear_refs``),
     so what is measured is the step alone: activations, gradients and optimizer state.
     A few steps of the small W0 model run first, so that each library's one-time
-    lazy set-up (thread pools, caches) is not counted against the workload.
+    lazy set-up (thread pools, caches) is not counted against the workload; for
+    chainrule also each compiled kernel once (numba's compiler and runtime load
+    on first use: a cost of the process, as importing a library is).
     """
     warm = WORKLOADS["W0"]["make"]()[which]
     for _ in range(3):
         warm()
+    if which == 0:
+        workloads.load_compiled_kernels()
     step = WORKLOADS[name]["make"]()[which]
     gc.collect()
     before = _status_kib("VmRSS")

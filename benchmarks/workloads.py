@@ -23,6 +23,27 @@ def on_device(obj):
     return obj if DEVICE == "cpu" else obj.to(DEVICE)
 
 
+def load_compiled_kernels() -> None:
+    """Run each of chainrule's compiled kernels once on tiny inputs, so numba and their machine code load now.
+
+    A once-per-process cost (numba's compiler and runtime, like importing a
+    library), which the peak memory of a step leaves out as it leaves out each
+    library's import. Without numba it does nothing but a few tiny ops.
+    """
+    import chainrule as cr
+
+    nn = cr.nn
+    for layer in (nn.LSTM(4, 8), nn.GRU(4, 8), nn.RNN(4, 8)):
+        layer(cr.randn(3, 2, 4, requires_grad=True))[0].sum().backward()
+    conv = nn.Conv2d(64, 64, 3, padding=1)
+    x = cr.randn(1, 64, 16, 16, requires_grad=True)
+    with cr.no_grad():  # Winograd's forward, max pool's
+        nn.functional.max_pool2d(conv(x), 2)
+    nn.functional.max_pool2d(conv(x), 2).sum().backward()  # Winograd's input gradient, max pool's backward
+    z = cr.randn(4, 16, requires_grad=True)
+    nn.functional.layer_norm(nn.functional.gelu(z), (16,)).sum().backward()
+
+
 def chain_of_ops(n_ops: int = 1000, size: int = 16):
     """Autograd overhead: 1,000 elementwise ops (mul, add, tanh in turn) on 16x16, forward + backward."""
     import torch
