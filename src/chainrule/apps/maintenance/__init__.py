@@ -33,8 +33,9 @@ out-of-fold RMSE; the MLP ensemble 11.34 / 11.89 (192); gradient boosting
 ``network_blend``'s 90% intervals (half-width 19 cycles) covered 91% of the test
 engines; servicing on their lower end within 30 cycles caught all 25 truly due
 engines (recall 1.00) at precision 0.83 (point prediction: recall 0.88,
-precision 1.00). The whole run took 466 s of CPU (the CNN ensemble 388, the
-MLP ensemble 59, boosting 16; measured 783 s before the MLPs' summaries were
+precision 1.00). The whole default run took 7 min 18 s on the quiet 2-core
+machine, 437 s of CPU on one thread (the CNN ensemble 357, the MLP ensemble
+61, boosting 15; 783 s before the MLPs' summaries were
 made once instead of every epoch, which gave the same predictions bit for bit;
 the earlier default, with the LSTM and the single CNN, took 604 s). Seed 1
 (another split, other folds and members; 453 s CPU, 10.3 min wall on the
