@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,23 @@ __all__ = ["kernels"]
 def _module(name: str) -> Any:
     try:
         return importlib.import_module(f"chainrule.ops.{name}")
-    except ImportError:  # numba is not installed (chainrule[fast] brings it)
+    except ImportError as e:
+        if e.name not in ("numba", "llvmlite"):  # installed, but refuses this NumPy (its message says why)
+            _fall_back(name, e)
+        return None  # numba is not installed (chainrule[fast] brings it): NumPy serves, silently
+    except Exception as e:  # a broken numba/llvmlite install must not stop a training run
+        _fall_back(name, e)
         return None
+
+
+def _fall_back(name: str, error: BaseException) -> None:
+    warnings.warn(
+        f"chainrule: the compiled kernels of chainrule.ops.{name} could not be loaded "
+        f"({type(error).__name__}: {error}); the NumPy kernels serve instead, with the same results. "
+        "Reinstall numba ('pip install -U numba') or set CHAINRULE_COMPILED_KERNELS=0 to silence this.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def kernels(name: str, *arrays: Any, dtypes: tuple = (np.float32,)) -> Any:
