@@ -15,9 +15,10 @@ This module is the one place that decides how work is spread over the CPU:
 * NumPy's OpenBLAS threads sleep soon after each GEMM instead of spinning for
   a tenth of a second on the cores the pool is about to use
   (:data:`BLAS_SPIN_LOG2_CYCLES`);
-* the recurrent layers' time loops run compiled (numba, where installed;
-  :func:`set_compiled_kernels`), so that each thread's loop never waits on
-  the GIL;
+* kernels with a compiled path (numba, where installed: the recurrent
+  layers' time loops, Winograd convolutions, max pool, layer norm, GELU's
+  CDF) use it unless :func:`set_compiled_kernels` says otherwise; they hold
+  no GIL, so the pool's threads run them side by side;
 * :data:`scratch` keeps large work arrays from one step to the next, so that a
   training loop does not fault fresh pages in from the OS every step.
 
@@ -141,26 +142,22 @@ def openblas_threads() -> tuple[Any, Any] | None:
 
 
 @functools.cache
-def numpy_sgemm() -> tuple[Any, Any] | None:
-    """``(cblas_sgemm, int type)`` of NumPy's bundled OpenBLAS as a ``ctypes`` function, or None.
+def numpy_sgemm() -> tuple[int, bool] | None:
+    """``(address of cblas_sgemm, whether its ints are 32-bit)`` in NumPy's bundled OpenBLAS, or None.
 
-    Compiled loops (:mod:`chainrule.ops.compiled_recurrent`) call it for their
-    per-step GEMMs: the same library and thread setting NumPy's ``matmul``
-    uses, reached without taking the GIL. The int type is ``c_int64`` for the
-    ILP64 builds NumPy ships (symbol suffix ``64_``), ``c_int`` otherwise.
+    Compiled loops (:mod:`chainrule.ops.compiled_recurrent`) call it at that
+    address for their per-step GEMMs: the same library and thread setting
+    NumPy's ``matmul`` uses, reached without taking the GIL. The ILP64 builds
+    NumPy ships (symbol suffix ``64_``) take 64-bit ints.
     """
     lib = _numpy_openblas()
     if lib is None:
         return None
-    for name, index in (("scipy_cblas_sgemm64_", ctypes.c_int64), ("cblas_sgemm64_", ctypes.c_int64),
-                        ("scipy_cblas_sgemm", ctypes.c_int), ("cblas_sgemm", ctypes.c_int)):
+    for name, lp64 in (("scipy_cblas_sgemm64_", False), ("cblas_sgemm64_", False),
+                       ("scipy_cblas_sgemm", True), ("cblas_sgemm", True)):
         fn = getattr(lib, name, None)
         if fn is not None:
-            enum, f32, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-            # order, trans A, trans B, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
-            fn.argtypes = [enum, enum, enum, *[index] * 3, f32, ptr, index, ptr, index, f32, ptr, index]
-            fn.restype = None
-            return fn, index
+            return ctypes.cast(fn, ctypes.c_void_p).value, lp64
     return None
 
 

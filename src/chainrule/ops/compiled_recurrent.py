@@ -22,8 +22,6 @@ compiler vectorises (numba's own call the C library's scalar functions).
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -44,12 +42,10 @@ __all__ = [
     "rnn_forward_rows",
 ]
 
-_found = numpy_sgemm()
 # NumPy's cblas_sgemm (its address, and whether its ints are 32-bit), or None where NumPy has no
 # OpenBLAS of its own (the NumPy loops serve then). The address is passed to the kernels at each
 # call rather than baked in, so that their machine code can be cached on disk between processes.
-SGEMM = None if _found is None else ctypes.cast(_found[0], ctypes.c_void_p).value
-LP64 = _found is not None and _found[1] is ctypes.c_int
+SGEMM, LP64 = numpy_sgemm() or (None, False)
 BLAS = (SGEMM, LP64)  # what the kernels take as ``blas``
 _ROW_MAJOR, _NO_TRANS = 101, 111
 _F = np.float32
@@ -114,7 +110,7 @@ def _restart_rows(plan, s, r0, r1, nt, buf):
 
 # ------------------------------------------------------------------------- LSTM
 @njit(**_NOGIL)
-def lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, plan, r0, r1, blas):
+def lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, plan, blas, r0, r1):
     """The LSTM forward loop over rows ``r0:r1``; see ``LSTMLayer`` for the buffers and the gate scaling."""
     nt, nh = acts.shape[0], whh_t.shape[0]
     n4 = 4 * nh
@@ -140,7 +136,7 @@ def lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, plan, r0, r1, blas
 
 
 @njit(**_NOGIL)
-def lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4, plan, r0, r1, blas):
+def lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4, plan, blas, r0, r1):
     """The LSTM's backpropagation through time over rows ``r0:r1`` (the math: ``LSTMLayer.backward``)."""
     nh = w_hh4.shape[1]
     n4 = 4 * nh
@@ -167,7 +163,7 @@ def lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, 
 
 # -------------------------------------------------------------------------- GRU
 @njit(**_NOGIL)
-def gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn, plan, r0, r1, blas):
+def gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn, plan, blas, r0, r1):
     """The GRU forward loop over rows ``r0:r1``; see ``GRULayer`` (``b_hn``: zeros without biases)."""
     nt, nh = acts.shape[0], whh_t.shape[0]
     n3 = 3 * nh
@@ -191,7 +187,7 @@ def gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn, plan, r0, r1, blas):
 
 
 @njit(**_NOGIL)
-def gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh, plan, r0, r1, blas):
+def gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh, plan, blas, r0, r1):
     """The GRU's backpropagation through time over rows ``r0:r1`` (the math: ``GRULayer.backward``)."""
     nh = w_hh.shape[1]
     n3 = 3 * nh
@@ -218,7 +214,7 @@ def gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh, plan, r0, r
 
 # -------------------------------------------------------------------- Elman RNN
 @njit(**_NOGIL)
-def rnn_forward_rows(acts, hbuf, whh_t, relu, plan, r0, r1, blas):
+def rnn_forward_rows(acts, hbuf, whh_t, relu, plan, blas, r0, r1):
     """The Elman RNN forward loop over rows ``r0:r1``: ``h_t = act(A_t + h_{t-1} W_hh^T)``."""
     nt, nh = acts.shape[0], whh_t.shape[0]
     for s in range(plan.shape[0]):
@@ -242,7 +238,7 @@ def rnn_forward_rows(acts, hbuf, whh_t, relu, plan, r0, r1, blas):
 
 
 @njit(**_NOGIL)
-def rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh, relu, plan, r0, r1, blas):
+def rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh, relu, plan, blas, r0, r1):
     """The Elman RNN's backpropagation through time over rows ``r0:r1`` (the math: ``RNNLayer.backward``)."""
     nh = w_hh.shape[1]
     for s in range(plan.shape[0] - 1, -1, -1):

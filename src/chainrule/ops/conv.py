@@ -416,8 +416,7 @@ def _winograd_input_grad(w: Any, g: Any, geom: tuple) -> Any:
     on each side (p: the forward's padding): a 3x3 stride-1 convolution of its
     own, where Winograd replaces the GEMM ``W^T g`` and the fold.
     """
-    h, wd, kh, kw = geom[2], geom[3], geom[5], geom[6]
-    stride, pads, dilation, groups = geom[9:13]
+    _n, _c, h, wd, _o, kh, kw, _oh, _ow, stride, pads, dilation, groups, _ = geom
     back = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
     if min(back) < 0 or type(g) is not np.ndarray or type(w) is not np.ndarray:
         return None

@@ -356,11 +356,10 @@ class LayerNorm(Function):
         needs = ctx.needs_input_grad
         g2 = g.reshape(xr.shape)
         need_w, need_b = needs[1], len(needs) > 2 and needs[2]
-        parts = worth_splitting(xr.size, like=xr)  # 1 on a device
         w1 = _affine(weight, None, xr.shape[1], xr.dtype)[0]
         kernels = compiled.kernels("compiled_norm", g2, xr, w1, mean)
+        parts = worth_splitting(xr.size // (1 if kernels is None else COMPILED_SPEEDUP), like=xr)  # 1: device
         if kernels is not None:
-            parts = worth_splitting(xr.size // COMPILED_SPEEDUP)
             xhat = np.empty(xr.shape, xr.dtype)
 
             def compiled_rows(i: int, j: int) -> tuple:

@@ -325,12 +325,8 @@ class RNNLayer(Function):
         plan = _plan(nt, reverse, batch_sizes, nb)
         hbuf = _state_rows(h0, nt, nb, nh, acts.dtype, reverse, batch_sizes, 1, _hidden_owner(ctx), like=x)
         whh_t = _hidden_weights_t(w_hh, None)
-        loops = _compiled(acts, hbuf, whh_t)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.rnn_forward_rows(acts, hbuf, whh_t, relu, steps, r0, r1, loops.BLAS)
-                return
             for t, p, q, n, lo, hi in plan:
                 m = min(r1, n)  # the rows of r0:r1 still running at step t
                 if m <= r0:
@@ -345,7 +341,10 @@ class RNNLayer(Function):
                 else:
                     _tanh(h, out=h)
 
-        steps = _plan_array(plan)
+        loops = _compiled(acts, hbuf, whh_t)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            rows = functools.partial(loops.rnn_forward_rows, acts, hbuf, whh_t, relu, _plan_array(plan),
+                loops.BLAS)
         _over_rows(rows, nb, nb * nh * nh, x)
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
@@ -368,15 +367,8 @@ class RNNLayer(Function):
         dhs = g[nt + 1].copy()  # the gradient reaching each sequence's state, h_n's to begin with
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)
-        w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
-        loops = _compiled(hbuf, gout, dhs, d_acts, w_hh_c)
-        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.rnn_backward_rows(hbuf, gout, dhs, d_acts, w_hh_c, relu, steps, r0, r1,
-                                           loops.BLAS)
-                return
             for t, _p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
@@ -393,6 +385,10 @@ class RNNLayer(Function):
                     _mul(da, dh, out=da)
                 _matmul(da, w_hh, out=dh)
 
+        loops = _compiled(hbuf, gout, dhs, d_acts, w_hh)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            rows = functools.partial(loops.rnn_backward_rows, hbuf, gout, dhs, d_acts, w_hh, relu,
+                _plan_array(ctx.plan), loops.BLAS)
         _over_rows(rows, nb, nb * nh * nh, g)
         d2 = d_acts.reshape(nt * nb, nh)
         dx, dw_ih, db = _input_grads(ctx, d2, ctx.has_bias, needs)
@@ -446,14 +442,8 @@ class LSTMLayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         tmp, tmp_h = xp.empty((nb, 4 * nh), dtype=dtype), xp.empty((nb, nh), dtype=dtype)
         k2, k3 = 2 * nh, 3 * nh
-        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, whh_t)
-        steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.lstm_forward_rows(acts, hbuf, cbuf, g_all, tc_all, whh_t, steps, r0, r1,
-                                           loops.BLAS)
-                return
             # e^-x = inf for very negative x gives sigma = 0, as it should (the error state is per thread)
             with devices.errstate(x, over="ignore"):
                 for t, p, q, n, lo, hi in plan:
@@ -484,6 +474,10 @@ class LSTMLayer(Function):
                     _tanh(c, out=tc)
                     _mul(a[:, k3:], tc, out=hbuf[q, r0:m])  # h_t = o * tanh(c_t)
 
+        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, whh_t)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            rows = functools.partial(loops.lstm_forward_rows, acts, hbuf, cbuf, g_all, tc_all, whh_t,
+                _plan_array(plan), loops.BLAS)
         _over_rows(rows, nb, nb * nh * 4 * nh, x)
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
@@ -516,14 +510,8 @@ class LSTMLayer(Function):
         scratch: list = []
         d_acts = _pool.take_owned(scratch, (nt, nb, 4 * nh), g.dtype, ctx.padded, like=g)
         tmp_h, tmp4 = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, 4 * nh), dtype=g.dtype)
-        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4)
-        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.lstm_backward_rows(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4,
-                                            steps, r0, r1, loops.BLAS)
-                return
             for t, p, q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
@@ -549,6 +537,10 @@ class LSTMLayer(Function):
                 _mul(da, d, out=da)
                 _matmul(da, w_hh4, out=dh)  # dh_prev
 
+        loops = _compiled(acts, hbuf, cbuf, g_all, tc_all, gout, dhs, dcs, d_acts, w_hh4)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            rows = functools.partial(loops.lstm_backward_rows, acts, hbuf, cbuf, g_all, tc_all, gout, dhs,
+                dcs, d_acts, w_hh4, _plan_array(ctx.plan), loops.BLAS)
         _over_rows(rows, nb, nb * nh * 4 * nh, g)
         d2 = d_acts.reshape(nt * nb, 4 * nh)
         dx = dw_ih = db = dw_hh = None
@@ -627,15 +619,8 @@ class GRULayer(Function):
         whh_t = _hidden_weights_t(w_hh, scale)
         b_hn = None if b_hh is None else b_hh[k2:]
         tmp = xp.empty((nb, nh), dtype=acts.dtype)
-        loops = _compiled(acts, hbuf, hh_all, whh_t)
-        if loops is not None:
-            b_hn_c = np.zeros(nh, np.float32) if b_hn is None else np.ascontiguousarray(b_hn, np.float32)
-        steps = _plan_array(plan)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.gru_forward_rows(acts, hbuf, hh_all, whh_t, b_hn_c, steps, r0, r1, loops.BLAS)
-                return
             # (the floating-point error state is per thread)
             with devices.errstate(x, over="ignore"):
                 for t, p, q, n, lo, hi in plan:
@@ -666,6 +651,11 @@ class GRULayer(Function):
                     _mul(a[:, nh:k2], u, out=u)
                     _add(nn, u, out=hbuf[q, r0:m])
 
+        loops = _compiled(acts, hbuf, hh_all, whh_t)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            b_hn_c = np.zeros(nh, np.float32) if b_hn is None else np.ascontiguousarray(b_hn, np.float32)
+            rows = functools.partial(loops.gru_forward_rows, acts, hbuf, hh_all, whh_t, b_hn_c,
+                _plan_array(plan), loops.BLAS)
         _over_rows(rows, nb, nb * nh * 3 * nh, x)
         out = _outputs_buffer(hbuf, nt, reverse, batch_sizes, plan)
         out[nt + 1] = _last_rows(hbuf, nt, reverse, lengths)
@@ -696,15 +686,8 @@ class GRULayer(Function):
         dxn = _pool.take_owned(scratch, (nt, nb, nh), g.dtype, ctx.padded, like=g)  # dpre_n
         dhz_buf, u_buf = xp.empty((nb, nh), dtype=g.dtype), xp.empty((nb, nh), dtype=g.dtype)
         d_buf = xp.empty((nb, k2), dtype=g.dtype)
-        w_hh_c = np.ascontiguousarray(w_hh) if type(w_hh) is np.ndarray else w_hh
-        loops = _compiled(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c)
-        steps = _plan_array(ctx.plan)
 
         def rows(r0: int, r1: int) -> None:
-            if loops is not None:
-                loops.gru_backward_rows(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh_c, steps, r0, r1,
-                                           loops.BLAS)
-                return
             for t, p, _q, n, _lo, _hi in reversed(ctx.plan):
                 m = min(r1, n)
                 if m <= r0:
@@ -732,6 +715,10 @@ class GRULayer(Function):
                 _matmul(dg, w_hh, out=dh)
                 _add(dh, dhz, out=dh)
 
+        loops = _compiled(acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh)
+        if loops is not None:  # the same loop compiled: no GIL taken between its steps
+            rows = functools.partial(loops.gru_backward_rows, acts, hbuf, hh_all, gout, dhs, dhh, dxn, w_hh,
+                _plan_array(ctx.plan), loops.BLAS)
         _over_rows(rows, nb, nb * nh * 3 * nh, g)
         dhh2, dxn2 = dhh.reshape(nt * nb, 3 * nh), dxn.reshape(nt * nb, nh)
         dx = dw_ih = db_ih = db_hh = dw_hh = None
