@@ -45,3 +45,15 @@ def _uses_the_oracle(item: pytest.Item) -> bool:
         except (OSError, TypeError):
             _cache[fn] = False
     return _cache[fn]
+
+
+@pytest.fixture
+def restore_runtime():
+    """For tests that switch the compiled kernels or the thread count: both as they were afterwards."""
+    import chainrule as cr
+    from chainrule import runtime
+
+    threads, compiled_on = cr.get_num_threads(), runtime.compiled_kernels()
+    yield
+    runtime.set_compiled_kernels(compiled_on)
+    cr.set_num_threads(threads)

@@ -13,13 +13,7 @@ import chainrule as cr
 from chainrule import runtime
 from chainrule.ops import compiled_norm
 
-
-@pytest.fixture(autouse=True)
-def _restore():
-    threads = cr.get_num_threads()
-    yield
-    runtime.set_compiled_kernels(True)
-    cr.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_runtime")
 
 
 def _layer_norm(x0, shape, w0, b0, g0, compiled_on=True, threads=1):

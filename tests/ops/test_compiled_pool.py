@@ -15,11 +15,7 @@ pytest.importorskip("numba")
 import chainrule as cr
 from chainrule import runtime
 
-
-@pytest.fixture(autouse=True)
-def _restore():
-    yield
-    runtime.set_compiled_kernels(True)
+pytestmark = pytest.mark.usefixtures("restore_runtime")
 
 
 def _geometries(n: int):
@@ -63,14 +59,10 @@ def test_compiled_max_pool_matches_numpy(dtype, grad):
 def test_compiled_max_pool_splits_over_threads_like_one():
     x0 = np.random.default_rng(4).standard_normal((16, 32, 30, 30)).astype(np.float32)
     g0 = np.random.default_rng(5).standard_normal((16, 32, 16, 16)).astype(np.float32)
-    before = cr.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2):
-            cr.set_num_threads(threads)
-            results.append(_pool(True, x0, None, 3, 2, 1, 1, False)[0])
-            results.append(_pool(True, x0, g0, 3, 2, 1, 1, False)[1])
-    finally:
-        cr.set_num_threads(before)
+    results = []
+    for threads in (1, 2):  # (restore_runtime puts the thread count back)
+        cr.set_num_threads(threads)
+        results.append(_pool(True, x0, None, 3, 2, 1, 1, False)[0])
+        results.append(_pool(True, x0, g0, 3, 2, 1, 1, False)[1])
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])

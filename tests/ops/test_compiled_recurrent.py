@@ -19,6 +19,8 @@ from chainrule.ops import compiled_math as cmath  # noqa: E402
 from chainrule.ops import compiled_recurrent as compiled  # noqa: E402
 from chainrule.ops import recurrent  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("restore_runtime")
+
 if compiled.SGEMM is None:  # pragma: no cover - NumPy without its own OpenBLAS
     pytest.skip("NumPy has no bundled OpenBLAS: the NumPy loops serve", allow_module_level=True)
 
@@ -96,14 +98,6 @@ def _run(kind: str, compiled_on: bool, threads: int, seed: int, reverse: bool, l
     cot = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
     sum((o * cr.tensor(c)).sum() for o, c in zip(outs, cot, strict=True)).backward()
     return [o.numpy() for o in outs] + [t.grad.numpy() for t in ts]
-
-
-@pytest.fixture(autouse=True)
-def _restore():
-    threads = cr.get_num_threads()
-    yield
-    runtime.set_compiled_kernels(True)
-    cr.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "rnn_relu", "gru", "lstm"])

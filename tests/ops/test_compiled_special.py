@@ -13,11 +13,7 @@ from chainrule import runtime
 from chainrule.ops import compiled_special
 from chainrule.ops.special import normal_cdf
 
-
-@pytest.fixture(autouse=True)
-def _restore():
-    yield
-    runtime.set_compiled_kernels(True)
+pytestmark = pytest.mark.usefixtures("restore_runtime")
 
 
 def _exact(x: np.ndarray) -> np.ndarray:

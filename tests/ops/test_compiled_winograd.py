@@ -19,13 +19,7 @@ import chainrule as cr
 from chainrule import runtime
 from chainrule.ops import compiled_winograd, conv
 
-
-@pytest.fixture(autouse=True)
-def _restore():
-    threads = cr.get_num_threads()
-    yield
-    runtime.set_compiled_kernels(True)
-    cr.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_runtime")
 
 
 @pytest.fixture
