@@ -40,11 +40,14 @@ def _arrays(seed: int, *shapes: tuple[int, ...] | None) -> list[np.ndarray | Non
 )
 def test_conv2d_on_the_strict_device(x, w, kw):
     xa, wa, ba = _arrays(0, x, w, (w[0],))
+    # The large case's weight gradient sums 6,400 products of size ~1 per element, some of which
+    # cancel to ~0.3: float32 rounding in any summation order (PyTorch's too) is ~1e-4 there.
+    tol = TOL if xa.size < 10_000 else {**TOL, "atol": 1e-4}
     check_against_torch(
         lambda x, w, b: F.conv2d(x, w, b, **kw),
         lambda x, w, b: TF.conv2d(x, w, b, **kw),
         [xa, wa, ba],
-        **TOL,
+        **tol,
     )
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from chainrule import backend, devices
 from chainrule.autograd import Function, record_plain
-from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
+from chainrule.ops import compiled
+from chainrule.runtime import MIN_PARALLEL_ELEMENTS, chunk_bounds, map_rows, parallel_for, worth_splitting
 from chainrule.tensor import Tensor
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
@@ -366,31 +367,70 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    # The backward needs only where the input was positive (or NaN, whose gradient passes, as in
+    # PyTorch, which tests ``not out <= 0``): a boolean mask (1 byte an element)
+    # is kept rather than the output (4 or 8), a quarter of the memory for an activation that
+    # nothing else keeps (a ReLU before max pooling).
     def forward(ctx, a):
         if type(a) is not np.ndarray:  # a device array: one kernel
-            ctx.out = _xp(a).maximum(a, 0)
-        elif a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
-            ctx.out = np.maximum(a, 0)
+            out = _xp(a).maximum(a, 0)
+            ctx.mask = ~(out <= 0)
+            return out
+        if a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
+            out = np.maximum(a, 0)
+            ctx.mask = ~(out <= 0)
+            return out
+        out, mask = np.empty_like(a), np.empty(a.shape, np.bool_)
+        src, dst, m = a.reshape(-1), out.reshape(-1), mask.reshape(-1)
+        kernels = compiled.kernels("compiled_activation", a, dtypes=_COMPILED_DTYPES)
+        if kernels is not None:  # one pass, split over the pool only where it pays (see below)
+            _compiled_chunks(lambda i, j: kernels.relu_forward(src[i:j], dst[i:j], m[i:j]), a.size)
         else:  # a large array: chunks of it on the pool's threads, the same values
-            ctx.out = np.empty_like(a)
-            src, dst = a.reshape(-1), ctx.out.reshape(-1)
-            map_rows(lambda i, j: np.maximum(src[i:j], 0, out=dst[i:j]), a.size, 1)
-        return ctx.out
+
+            def chunk(i: int, j: int) -> None:
+                np.maximum(src[i:j], 0, out=dst[i:j])
+                np.less_equal(dst[i:j], 0, out=m[i:j])
+                np.logical_not(m[i:j], out=m[i:j])
+
+            map_rows(chunk, a.size, 1)
+        ctx.mask = mask
+        return out
 
     def backward(ctx, g):
-        # slope 1 where the input was positive, 0 elsewhere (0 at 0, as PyTorch)
-        out = ctx.out
+        # slope 1 where the input was positive, 0 elsewhere (0 at 0, as PyTorch; NaN lets g through)
+        mask = ctx.mask
         if (
             type(g) is not np.ndarray
             or g.size < MIN_PARALLEL_ELEMENTS
-            or g.shape != out.shape
+            or g.shape != mask.shape
             or not g.flags.c_contiguous
         ):
-            return g * (out > 0)
+            return g * mask
         gx = np.empty(g.shape, np.result_type(g.dtype, np.bool_))
-        gf, of, xf = g.reshape(-1), out.reshape(-1), gx.reshape(-1)
-        map_rows(lambda i, j: np.multiply(gf[i:j], of[i:j] > 0, out=xf[i:j]), g.size, 1)
+        gf, mf, xf = g.reshape(-1), mask.reshape(-1), gx.reshape(-1)
+        kernels = compiled.kernels("compiled_activation", g, gx, dtypes=_COMPILED_DTYPES)
+        if kernels is not None:
+            _compiled_chunks(lambda i, j: kernels.relu_backward(gf[i:j], mf[i:j], xf[i:j]), g.size)
+        else:
+            map_rows(lambda i, j: np.multiply(gf[i:j], mf[i:j], out=xf[i:j]), g.size, 1)
         return gx
+
+
+_COMPILED_DTYPES = (np.float32, np.float64)
+
+
+def _compiled_chunks(fn: Any, n: int) -> None:
+    """``fn(i, j)`` over ``range(n)``; on the pool's threads only at four times the NumPy threshold.
+
+    The compiled ReLU runs at memory speed, about four times NumPy's passes, so
+    a split pays later: W2's (64, 64, 14, 14) activation takes 0.08 ms on one
+    thread and 0.13 ms split in two.
+    """
+    parts = worth_splitting(n // 4)
+    if parts <= 1:
+        fn(0, n)
+    else:
+        parallel_for(fn, chunk_bounds(n, parts))
 
 
 class Square(Function):
