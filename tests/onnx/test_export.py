@@ -270,6 +270,24 @@ def test_a_model_that_returns_its_input(tmp_path):
         run_export(tmp_path, m, batch(2, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
 
 
+class _BatchTimesVector(nn.Module):
+    """A batch of transposed matrices times a vector (FD001's summary model reads windows so)."""
+
+    def __init__(self):
+        super().__init__()
+        self.v = nn.Parameter(cr.tensor(np.linspace(-1, 1, 5, dtype=np.float32)))
+
+    def forward(self, x):
+        y = x.permute(0, 2, 1) @ self.v  # (B, 4, 5) @ (5,)
+        return y, y @ self.v[:4]  # and (B, 4) @ (4,)
+
+
+def test_batched_matrices_times_a_vector(tmp_path):
+    # ONNX Runtime's optimiser got Transpose -> MatMul with a 1-D right side wrong; the export
+    # writes that product as a matrix times a (K, 1) column
+    run_export(tmp_path, _BatchTimesVector(), batch(3, 5, 4), ["x"], {"x": {0: "b"}}, [batch(2, 5, 4)])
+
+
 def test_maintenance_lstm(tmp_path):
     from chainrule.apps.maintenance.models import LSTMRegressor
 

@@ -339,7 +339,14 @@ def _softmax(g: Graph, call: Call) -> str:
 # -- linear algebra, convolution, pooling -------------------------------------------
 @_op("MatMul")
 def _matmul(g: Graph, call: Call) -> str:
-    return g.node("MatMul", [g.arg("a"), g.arg("b")])
+    a, b = g.arg("a"), g.arg("b")
+    if call.args["b"].ndim == 1 and call.args["a"].ndim > 2:
+        # A batch of matrices times a vector as (..., K) @ (K, 1), then the 1 squeezed away: the
+        # same product, but ONNX Runtime 1.32's optimiser fuses a Transpose before a MatMul with a
+        # 1-D right side into a wrong result (x.permute(0, 2, 1) @ v: errors of order 1)
+        axis = g.const(_axes_const([-1]))
+        return g.node("Squeeze", [g.node("MatMul", [a, g.node("Unsqueeze", [b, axis])]), axis])
+    return g.node("MatMul", [a, b])
 
 
 @_op("Linear")
