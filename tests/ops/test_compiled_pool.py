@@ -1,8 +1,9 @@
 """The compiled max pool (numba) against the NumPy kernel it replaces, on random window geometries.
 
 PyTorch checks the default path in tests/ops/test_ops_pool*.py; here the two
-paths meet each other: the forward without a graph (the compiled one), and
-the backward (compiled for float32 and float64).
+paths meet each other: the forward without a graph, the forward of 2x2
+windows of stride 2 that records the winning offset, and the backward
+(compiled for float32 and float64).
 """
 
 from __future__ import annotations
@@ -66,3 +67,39 @@ def test_compiled_max_pool_splits_over_threads_like_one():
         results.append(_pool(True, x0, g0, 3, 2, 1, 1, False)[1])
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_2x2_pool_with_indices_matches_numpy_and_torch(dtype, monkeypatch):
+    import torch
+
+    from chainrule.ops import compiled_pool
+
+    calls = []
+    real = compiled_pool.max_pool_2x2_index_planes
+    monkeypatch.setattr(compiled_pool, "max_pool_2x2_index_planes", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(11)
+    for case in range(12):
+        size = (int(rng.integers(2, 15)), int(rng.integers(2, 15)))
+        padding, ceil_mode, threads = case % 2, bool(case % 3 == 0), 1 + case % 2
+        x0 = rng.standard_normal((int(rng.integers(1, 5)), 3, *size)).astype(dtype)
+        x0[:, 1] = np.round(x0[:, 1])  # ties: the first maximum in row-major window order wins
+        g0 = rng.standard_normal((8, 3, 16, 16)).astype(dtype)
+        cr.set_num_threads(threads)
+        calls.clear()
+        ours = _pool(True, x0, g0, 2, 2, padding, 1, ceil_mode)
+        assert calls
+        numpy_kernel = _pool(False, x0, g0, 2, 2, padding, 1, ceil_mode)
+        np.testing.assert_array_equal(ours[0], numpy_kernel[0])
+        np.testing.assert_array_equal(ours[1], numpy_kernel[1])
+        runtime.set_compiled_kernels(True)
+        _, idx = cr.nn.functional.max_pool2d(cr.tensor(x0), 2, 2, padding, 1, ceil_mode, return_indices=True)
+        _, idx_torch = torch.nn.functional.max_pool2d(torch.tensor(x0), 2, 2, padding, 1, ceil_mode, True)
+        np.testing.assert_array_equal(idx.numpy(), idx_torch.numpy())
+    x0 = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
+    x0[0, 0, 0, 1] = x0[1, 1, 3, 3] = np.nan  # a window holding NaN gives NaN on both paths
+    g0 = rng.standard_normal((2, 2, 3, 3)).astype(dtype)
+    ours, numpy_kernel = _pool(True, x0, g0, 2, 2, 0, 1, False), _pool(False, x0, g0, 2, 2, 0, 1, False)
+    assert np.isnan(ours[0][0, 0, 0, 0]) and np.isnan(ours[0][1, 1, 1, 1])
+    np.testing.assert_array_equal(ours[0], numpy_kernel[0])
+    np.testing.assert_array_equal(ours[1], numpy_kernel[1])

@@ -219,6 +219,16 @@ def _compiled_max(kernels: Any, geom: _Geometry, xpad: np.ndarray, out: np.ndarr
     map_rows(slab, x3.shape[0], out3[0].size * kh * kw // 4)
 
 
+def _compiled_max_2x2_index(kernels: Any, xpad: np.ndarray, out: np.ndarray, idx: np.ndarray) -> None:
+    """The forward with indices of 2x2 windows of stride 2, compiled; slabs of planes over the pool."""
+    x3, out3, idx3 = _planes(xpad), _planes(out), _planes(idx)
+
+    def slab(a: int, b: int) -> None:
+        kernels.max_pool_2x2_index_planes(x3[a:b], out3[a:b], idx3[a:b])
+
+    map_rows(slab, x3.shape[0], out3[0].size)
+
+
 def _compiled_max_backward(kernels: Any, geom: _Geometry, g: np.ndarray, idx: Any, gxp: np.ndarray) -> None:
     """The backward on :mod:`chainrule.ops.compiled_pool` (``gxp`` zeroed unless the windows tile)."""
     (kh, kw), (sh, sw), (dh, dw) = geom.k, geom.s, geom.d
@@ -239,9 +249,11 @@ class MaxPool(Function):
         out = xp.empty(shape, x.dtype)
         nk = math.prod(geom.k)
         idx = xp.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
-        kernels = None if need_index else compiled.kernels("compiled_pool", xpad, dtypes=_COMPILED_DTYPES)
-        if kernels is not None:
+        kernels = compiled.kernels("compiled_pool", xpad, dtypes=_COMPILED_DTYPES)
+        if kernels is not None and idx is None:
             _compiled_max(kernels, geom, xpad, out)
+        elif kernels is not None and geom.k == geom.s == (2, 2) and geom.d == (1, 1):  # the common pool
+            _compiled_max_2x2_index(kernels, xpad, out, idx)
         elif x.size < MIN_PARALLEL_ELEMENTS or x.ndim < 3:  # one integer compare on the small path
             _max_block(geom.views(xpad), out, idx)
         else:  # slabs of the batch (windows never cross axis 0) on the pool's threads
