@@ -457,3 +457,26 @@ def test_functional_errors():
         F.conv_transpose2d(x, cr.randn(3, 3, 3, 3))
     with pytest.raises(ValueError, match=r"reflect padding of .* is too large"):
         pad_nd(x, (4, 0), "reflect")
+
+
+@pytest.mark.parametrize(
+    ("x", "w", "kw", "kept"),
+    [
+        ((3, 8, 9, 10), (8, 8, 3, 3), {"padding": 1}, "x"),  # columns 9x the input: the input
+        ((2, 6, 9, 10), (8, 3, 3, 2), {"padding": (1, 0), "dilation": (2, 1), "groups": 2}, "x"),
+        ((3, 8, 9, 10), (8, 8, 1, 1), {"stride": 2}, "cols"),  # columns a quarter of it: the columns
+    ],
+)
+def test_training_keeps_the_input_or_its_columns_whichever_is_smaller(x, w, kw, kept):
+    xa, wa, ba = _arrays(np.random.default_rng(5), x, w, (w[0],))
+    check_against_torch(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
+                        [xa, wa, ba], **TOL)
+    xt, wt = cr.tensor(xa, requires_grad=True), cr.tensor(wa, requires_grad=True)
+    y = F.conv2d(xt, wt, **kw)
+    saved = vars(y.grad_fn)
+    assert (saved.get("x") is not None, saved.get("cols") is not None) == (kept == "x", kept == "cols")
+    if kept == "x":  # the kept input is checked like any saved tensor: changed in place, backward refuses
+        with cr.no_grad():
+            xt.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()

@@ -1,9 +1,10 @@
 """Winograd's F(2x2, 3x3) convolution (numba transforms) against PyTorch and against im2col.
 
-It serves 3x3 stride-1 convolutions without a graph (inference); these tests
-check its values on random shapes, paddings and odd sizes, that it is chosen
-exactly where it should be, and that splitting the batch over threads does
-not change the result.
+It serves the forward of 3x3 stride-1 convolutions (training keeps the input,
+not its columns) and training's input gradient; these tests check its values
+on random shapes, paddings and odd sizes, that it is chosen exactly where it
+should be, and that splitting the batch over threads does not change the
+result.
 """
 
 from __future__ import annotations
@@ -63,20 +64,38 @@ def test_winograd_matches_torch(case, calls):
     assert len(calls) > 0 if used else not calls
 
 
-def test_winograd_serves_inference_only_and_agrees_with_im2col(calls):
+def test_winograd_serves_training_too_and_agrees_with_im2col(calls):
+    # Training keeps the input rather than its 9x larger columns, so the forward needs no
+    # columns either: Winograd serves it, and the weight gradient unfolds the input again.
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((4, 64, 20, 20)).astype(np.float32)
     w0 = (rng.standard_normal((72, 64, 3, 3)) / 24).astype(np.float32)
     b0 = rng.standard_normal(72).astype(np.float32)
+    g0 = rng.standard_normal((4, 72, 20, 20)).astype(np.float32)
+
+    def train_step():
+        x, w = cr.tensor(x0, requires_grad=True), cr.tensor(w0, requires_grad=True)
+        y = cr.nn.functional.conv2d(x, w, cr.tensor(b0), padding=1)
+        y.backward(cr.tensor(g0))
+        return y.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
     winograd = _conv(x0, w0, b0, 1)
     assert calls
     calls.clear()
-    with_graph = _conv(x0, w0, b0, 1, grad=True)  # the weight's gradient needs im2col's columns
+    y, gx, gw = train_step()
+    assert calls
+    np.testing.assert_array_equal(y, winograd)
     runtime.set_compiled_kernels(False)
-    im2col = _conv(x0, w0, b0, 1)
+    calls.clear()
+    y_im2col, gx_im2col, gw_im2col = train_step()
     assert not calls
-    np.testing.assert_allclose(winograd, im2col, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(with_graph, im2col)
+    np.testing.assert_allclose(y, y_im2col, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx, gx_im2col, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(gw, gw_im2col, rtol=1e-5, atol=1e-3)
+    xt, wt = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, torch.tensor(b0), padding=1).backward(torch.tensor(g0))
+    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize(

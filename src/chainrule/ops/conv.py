@@ -25,6 +25,8 @@ layer on grey images, 1x1 convolutions) instead run one GEMM per sample that
 writes NCHW directly. For stride 1 the input gradient is folded in a "wide"
 layout whose adds run over long contiguous stretches (see ``_col2im_wide``),
 and large temporaries are reused between calls rather than reallocated.
+Training keeps for ``dW`` whichever is smaller, the input or its columns; a
+kept input is unfolded again in the backward, a block of samples at a time.
 """
 
 from __future__ import annotations
@@ -289,6 +291,7 @@ def _channel_major_forward(
     dilation: tuple[int, int],
     groups: int,
     keep_cols: bool,
+    block_bytes: int = 0,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """``(cols or None, y)``: im2col, ``Y = W cols`` and the change to NCHW (and bias), per block of samples.
 
@@ -296,8 +299,10 @@ def _channel_major_forward(
     and transposing copy run together on one of the pool's threads, the
     block's columns still in cache for its GEMM. Kept columns (for backward)
     are the block's slice of one (C*kh*kw, N*oh*ow) array; otherwise each
-    block takes a buffer of its own and the columns never exist whole.
+    block takes a buffer of its own, of at most ``block_bytes`` (default
+    FORWARD_COLUMN_BLOCK_BYTES), and the columns never exist whole.
     """
+    block_bytes = block_bytes or FORWARD_COLUMN_BLOCK_BYTES
     kh, kw, oh, ow = sizes
     n, c = x.shape[:2]
     o, per, rows = w.shape[0], oh * ow, c * kh * kw
@@ -314,17 +319,7 @@ def _channel_major_forward(
         else:
             cb = _take((rows, (z - a) * per), x.dtype, like=x)
             dst = cb.reshape(c, kh, kw, z - a, oh, ow)
-        xb = x[a:z]
-        xpad = _padded(xb, pads) if any(pads) else xb
-        sn, sc, sh, sw = xpad.strides
-        view = _strided(
-            xpad,
-            (c, kh, kw, z - a, oh, ow),
-            (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
-        )
-        xp.copyto(dst, view)
-        if xpad is not xb:
-            _give(xpad)
+        _unfold(x[a:z], dst, kh, kw, stride, pads, dilation)
         y = _take((o, (z - a) * per), x.dtype, like=x)
         _gemm(w3, cb.reshape(groups, rows // groups, -1), groups, out=y)
         src = y.reshape(o, z - a, oh, ow).transpose(1, 0, 2, 3)
@@ -336,20 +331,58 @@ def _channel_major_forward(
         if cols is None:
             _give(cb)
 
-    memory_blocks = 1 if keep_cols else -(-n * rows * per * x.dtype.itemsize // FORWARD_COLUMN_BLOCK_BYTES)
+    memory_blocks = 1 if keep_cols else -(-n * rows * per * x.dtype.itemsize // block_bytes)
     _in_sample_blocks(block, n, memory_blocks, n * (rows + o) * per, x)
     return cols, out
 
 
-# Winograd's F(2x2, 3x3) (chainrule.ops.compiled_winograd) for 3x3 stride-1 convolutions without a
-# graph to keep columns for: 2.25x fewer multiplies, and the transformed input is 4x the input
-# where im2col's columns are 9x. Measured at 1 thread, batch 8, C = O: 56x56x64 29.0 -> 21.4 ms,
-# 28x28x128 23.6 -> 16.8, 14x14x256 21.9 -> 15.6 (PyTorch: 18.6, 16.8, 16.0), but 7x7x512 20.8 ->
-# 22.6: whole 2x2 tiles compute 64 outputs for its 49. With few channels the transforms cost more
-# than the multiplies they save (at 1 thread: 32 -> 32 channels on 28x28, batch 32, 7.9 -> 9.9 ms;
-# 64 -> 32 on 14x14, batch 64, 9.2 -> 9.7 ms, W2's input gradient; but 64 -> 64 on 28x28, batch 16,
-# 12.2 -> 10.5 ms). So: at least this many channels in and out, at least this many outputs per
-# channel, and at most this much of the tiles outside an odd-sized output.
+def _unfold(xb: Any, dst: Any, kh: int, kw: int, stride: tuple, pads: tuple, dilation: tuple) -> None:
+    """im2col of a block of samples ``xb`` (b, C, H, W) into ``dst`` (C, kh, kw, b, oh, ow)."""
+    xpad = _padded(xb, pads) if any(pads) else xb
+    sn, sc, sh, sw = xpad.strides
+    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
+    _xp(xb).copyto(dst, _strided(xpad, dst.shape, strides))
+    if xpad is not xb:
+        _give(xpad)
+
+
+def _weight_grad_unfolding(x: Any, gt: Any, geom: tuple) -> Any:
+    """``dW = g cols^T`` with the columns unfolded again from the kept input, a block of samples at a time.
+
+    Training keeps the input instead of its columns where the columns are the
+    larger (a 3x3 convolution's are 9x its input): each block's columns live
+    only for its GEMM, in a pooled buffer that the input gradient's blocks
+    reuse. The blocks' partial products run on the pool's threads and are
+    summed in block order, so a result depends on the thread count (the
+    blocks), never on scheduling.
+    """
+    n, c, _h, _wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, _ = geom
+    per, rows = oh * ow, c * kh * kw
+    w3 = gt.reshape(groups, o // groups, -1)
+    parts: dict[int, Any] = {}
+
+    def block(a: int, z: int) -> None:
+        cb = _take((rows, (z - a) * per), x.dtype, like=x)
+        _unfold(x[a:z], cb.reshape(c, kh, kw, z - a, oh, ow), kh, kw, stride, pads, dilation)
+        cols = cb.reshape(groups, rows // groups, -1).transpose(0, 2, 1)
+        parts[a] = _gemm(w3[:, :, a * per : z * per], cols, groups)
+        _give(cb)
+
+    memory_blocks = -(-n * rows * per * x.dtype.itemsize // GRAD_COLUMN_BLOCK_BYTES)
+    _in_sample_blocks(block, n, memory_blocks, n * (rows + o) * per, x)
+    return functools.reduce(_xp(x).add, (parts[a] for a in sorted(parts)))
+
+
+# Winograd's F(2x2, 3x3) (chainrule.ops.compiled_winograd) for 3x3 stride-1 convolutions whose
+# columns are not kept (inference, and training, which keeps the input): 2.25x fewer multiplies,
+# and the transformed input is 4x the input where im2col's columns are 9x. Measured at 1 thread,
+# batch 8, C = O: 56x56x64 29.0 -> 21.4 ms, 28x28x128 23.6 -> 16.8, 14x14x256 21.9 -> 15.6
+# (PyTorch: 18.6, 16.8, 16.0), but 7x7x512 20.8 -> 22.6: whole 2x2 tiles compute 64 outputs for
+# its 49. With few channels the transforms cost more than the multiplies they save (at 1 thread:
+# 32 -> 32 channels on 28x28, batch 32, 7.9 -> 9.9 ms; 64 -> 32 on 14x14, batch 64, 9.2 -> 9.7 ms,
+# W2's input gradient; but 64 -> 64 on 28x28, batch 16, 12.2 -> 10.5 ms). So: at least this many
+# channels in and out, at least this many outputs per channel, and at most this much of the tiles
+# outside an odd-sized output.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_OUTPUTS = 256
 WINOGRAD_MAX_TILE_WASTE = 1.15
@@ -607,11 +640,22 @@ class ConvNd(Function):
             _over_samples(samples, n, (o + k) * oh * ow, x)
         else:
             sizes = (kh, kw, oh, ow)
+            # For the weight gradient keep the input or its columns, whichever is smaller (PyTorch
+            # keeps the input). A 3x3 convolution's columns are 9x its input: W2's second layer kept
+            # 14 MiB of them; unfolding them again block by block in the backward costs about what
+            # the blocked forward saves (W2 at 1 thread +3%, at 2 the same; its step 76 -> 66 MiB).
+            keep_x = save_cols and k * groups * oh * ow > c * h * wd
+            if keep_x:
+                ctx.x, save_cols = x, False
             winograd = None if save_cols else _winograd_kernels(x, w, sizes, stride, dilation, groups)
             if winograd is not None:  # no columns to keep: the fewest multiplies
                 cols, out = None, _winograd_forward(winograd, x, w, b, pads, oh, ow)
             else:  # Y = W cols: one GEMM (per group) over the output positions of a block of samples
-                cols, out = _channel_major_forward(x, w, b, sizes, stride, pads, dilation, groups, save_cols)
+                # with the input kept, blocks of the backward's size: the two share their buffers
+                block_bytes = GRAD_COLUMN_BLOCK_BYTES if keep_x else FORWARD_COLUMN_BLOCK_BYTES
+                cols, out = _channel_major_forward(
+                    x, w, b, sizes, stride, pads, dilation, groups, save_cols, block_bytes
+                )
             pooled = cols is not None  # unkept columns were handed back block by block
         ctx.geom = (n, c, h, wd, o, kh, kw, oh, ow, stride, pads, dilation, groups, per_sample)
         ctx.cols = cols if save_cols else None
@@ -632,8 +676,11 @@ class ConvNd(Function):
         gt = _grad_channel_major(g, ow)  # g in the layout of Y = W cols
         if needs[1]:
             # dW = g cols^T: each output position adds its receptive field times its gradient
-            cols = ctx.cols.reshape(groups, k, -1)
-            gw = _gemm(gt.reshape(groups, og, -1), cols.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
+            if ctx.cols is None:  # the input was kept instead: its columns again, block by block
+                gw = _weight_grad_unfolding(ctx.x, gt, ctx.geom).reshape(ctx.w_shape)
+            else:
+                cols = ctx.cols.reshape(groups, k, -1)
+                gw = _gemm(gt.reshape(groups, og, -1), cols.transpose(0, 2, 1), groups).reshape(ctx.w_shape)
         if len(needs) > 2 and needs[2]:
             # db = g summed over the batch and every position
             gb = gt.sum(axis=1)  # ndarray.sum is np.add.reduce: the same sums
