@@ -39,6 +39,7 @@ import numpy as np
 from chainrule import devices, random
 from chainrule.autograd import Function, is_grad_enabled
 from chainrule.ops import flash_attention as flash
+from chainrule.ops.special import softmax_backward_rows as _softmax_backward_rows
 from chainrule.ops.special import softmax_rows as _softmax_rows
 from chainrule.runtime import chunk_bounds, parallel_for, serial_blas, worth_splitting
 from chainrule.tensor import Tensor
@@ -155,10 +156,7 @@ class ScaledDotProductAttention(Function):
                 if ka is not None:
                     ds *= ka
                     ds *= drop
-                # sum_j dP_j P_j per query (CuPy has no vecdot)
-                row = np.vecdot(ds, pa) if xp is np else (ds * pa).sum(axis=-1)
-                ds -= row[..., None]
-                ds *= pa
+                _softmax_backward_rows(ds, pa)  # dS = P (dP - sum_j dP_j P_j), row by row
                 if needs[0]:
                     dq = xp.matmul(ds, k[at], out=None if gq is None else gq[at])
                     dq *= scale

@@ -15,7 +15,8 @@ in the tails and never overflows:
 - :func:`normal_cdf`: Cody's erfc in float64; in float32 a one-expression fit
   of erfc accurate to float32, several times faster.
 - :func:`softmax_rows`: softmax over the last axis in place, fully masked rows
-  (all ``-inf``) giving zeros.
+  (all ``-inf``) giving zeros; :func:`softmax_backward_rows`, its backward
+  (in float32 a compiled row loop where numba is installed).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "log1p",
     "normal_cdf",
     "sigmoid",
+    "softmax_backward_rows",
     "softmax_rows",
     "softplus",
 ]
@@ -320,6 +322,27 @@ def softplus(a: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- softmax
+# Below this many scores NumPy serves the softmax's backward (no compiled kernel loaded for a tiny one).
+_COMPILED_SOFTMAX_MIN = 1 << 12
+
+
+def softmax_backward_rows(ds: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``ds = p * (ds - sum_j ds_j p_j)`` over the last axis, in place: the softmax's backward.
+
+    ``p`` is the softmax and ``ds`` the gradient of its output on entry, of
+    the scores on return (rows of the Jacobian ``P_i (delta_ij - P_j)``).
+    """
+    kernels = compiled.kernels("compiled_special", ds, p) if ds.size >= _COMPILED_SOFTMAX_MIN else None
+    if kernels is not None and ds.shape == p.shape:
+        kernels.softmax_backward_rows32(ds.reshape(-1, ds.shape[-1]), p.reshape(-1, p.shape[-1]))
+        return ds
+    xp = _xp(ds)
+    row = np.vecdot(ds, p) if xp is np else (ds * p).sum(axis=-1)  # CuPy has no vecdot
+    ds -= row[..., None]
+    ds *= p
+    return ds
+
+
 def softmax_rows(s: np.ndarray, masked: bool, normalise: bool = True, base2: bool = False) -> np.ndarray:
     """Softmax over the last axis, in place; with ``masked``, rows with every entry -inf become all zeros.
 
