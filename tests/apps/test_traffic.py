@@ -277,7 +277,7 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     names = {
-        "mixed",
+        "mixed_score",
         "autoencoder",
         "autoencoder_ensemble",
         "classifier",
@@ -310,17 +310,17 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     assert report["data"]["novelty_validation_records"] == report["data"]["validation_records"] + 80
     assert report["data"]["input_clip"] == 5.0
     # the mixed score: hybrid + 0.25 x the classifier's margin, judged by leaving attack types out
-    mixed = report["models"]["mixed"]
+    mixed = report["models"]["mixed_score"]
     assert mixed["weight"] == 0.25 and mixed["score"].startswith("hybrid + 0.25")
     lto = report["leave_types_out"]
     assert lto["held_out_types"] == [["neptune"]]  # one attack type: one fold
-    for member in ("autoencoder", "classifier", "mixed"):
+    for member in ("autoencoder", "classifier", "mixed_score"):
         assert 0 <= lto[member]["unseen_detection_rate"] <= 1 and 0 <= lto[member]["false_positive_rate"] <= 1
-    assert lto["mixed"]["seen_detection_rate"] is None  # no type left to have been seen
+    assert lto["mixed_score"]["seen_detection_rate"] is None  # no type left to have been seen
     assert "leaving attack types out (validation only)" in result.output
     table_at = result.output.index("model ")
     assert result.output.index("Use the ") > table_at  # the summary leads with the table, then the advice
-    assert "autoencoder *" in result.output[table_at:] and "mixed *" in result.output[table_at:]
+    assert "autoencoder *" in result.output[table_at:] and "mixed_score *" in result.output[table_at:]
 
 
 def test_cli_scores_new_records(trained: tuple[Path, object], files: dict[str, Path], tmp_path: Path) -> None:
@@ -536,7 +536,7 @@ def test_detector_directory_round_trips_and_refuses_old_or_broken_files(
     from chainrule.apps.traffic.models import classifier_margin
 
     assert detector.mixed and detector.mix_weight == 0.25
-    assert detector.mix_threshold == report["models"]["mixed"]["threshold"]
+    assert detector.mix_threshold == report["models"]["mixed_score"]["threshold"]
     margin = classifier_margin(detector.classifier, x)
     np.testing.assert_allclose(scored["classifier_z"], detector.classifier_calibration(margin))
     np.testing.assert_allclose(scored["mixed_score"], expected + 0.25 * scored["classifier_z"])
@@ -674,7 +674,7 @@ def test_ensemble_only_run_scores_with_the_ensemble(files: dict[str, Path], tmp_
     report = run_traffic(files["train"], files["test"], tmp_path / "o", config, echo=lambda _: None)
     ae = report["models"]["autoencoder"]
     assert ae["score"] == "ensemble" and ae["noise_std"] == [0.1, 0.1]
-    assert "autoencoder_ensemble" not in report["models"] and "mixed" not in report["models"]
+    assert "autoencoder_ensemble" not in report["models"] and "mixed_score" not in report["models"]
     assert report["leave_types_out"] is None  # no mixed score without the hybrid
     assert not (tmp_path / "o" / "normals.safetensors").exists()
     detector = Detector.load(tmp_path / "o")

@@ -142,7 +142,7 @@ def _pool_report(pool: TypePool, weight: float, threshold: float, novelty_thresh
     members = {
         "autoencoder": (pool.novelty, novelty_threshold),
         "classifier": (pool.margin, 0.0),  # P(attack) > 0.5
-        "mixed": (pool.score(weight), threshold),
+        "mixed_score": (pool.score(weight), threshold),
     }
     return {
         "held_out_types": pool.held_out,
@@ -223,7 +223,7 @@ def run_traffic(
     clf_cal = mix_threshold = pool = None
     if weight > 0:
         folds = attack_type_folds(train_rec.labels, cfg.type_folds, cfg.seed)
-        echo(f"leaving attack types out: {len(folds)} classifiers, each trained without one group of types")
+        echo(f"leaving attack types out: {len(folds)} classifier(s), each trained without one group of types")
 
         def train_margin(
             x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray
@@ -254,7 +254,7 @@ def run_traffic(
     scored = detector.score(test_rec)
     results: dict[str, Evaluation] = {}
     if detector.mixed:
-        results["mixed"] = evaluate_detector(
+        results["mixed_score"] = evaluate_detector(
             scored["mixed_score"], scored["mixed_alarm"], test_rec.labels, train_labels
         )
     results |= {
@@ -284,10 +284,12 @@ def run_traffic(
         models["autoencoder_ensemble"]["validation"] = validation_metrics(ens_val, ens_threshold, nov_labels)
     models["classifier"]["epochs_trained"] = len(clf_hist["loss"])
     if detector.mixed:
-        models["mixed"]["score"] = f"hybrid + {weight:g} x classifier margin (robust z on validation normals)"
-        models["mixed"]["weight"] = weight
-        models["mixed"]["threshold"] = mix_threshold
-        models["mixed"]["classifier_calibration"] = {"median": clf_cal.median, "iqr": clf_cal.iqr}
+        models["mixed_score"]["score"] = (
+            f"hybrid + {weight:g} x classifier margin (robust z on validation normals)"
+        )
+        models["mixed_score"]["weight"] = weight
+        models["mixed_score"]["threshold"] = mix_threshold
+        models["mixed_score"]["classifier_calibration"] = {"median": clf_cal.median, "iqr": clf_cal.iqr}
     for name in ("isolation_forest", "nearest_normal"):
         models[name].update(baselines[name][2])
 
@@ -324,7 +326,7 @@ def run_traffic(
         "threshold_rule": (
             "autoencoder (hybrid and ensemble), isolation forest, nearest normal: maximise (TNR + mean "
             "over attack types of TPR) / 2 on the validation normals + all the training file's attacks "
-            "(types with 10+ records); classifiers: P(attack) > 0.5; mixed: the same rule on the "
+            "(types with 10+ records); classifiers: P(attack) > 0.5; mixed score: the same rule on the "
             "leave-attack-types-out pool, each (type, unseen or seen) group of 10+ records counting alike"
         ),
         "leave_types_out": (None if pool is None else _pool_report(pool, weight, mix_threshold, threshold)),
@@ -341,10 +343,10 @@ def run_traffic(
             "leaving attack types out (validation only): unseen attack types caught by the autoencoder "
             f"(hybrid) {lto['autoencoder']['unseen_detection_rate']:.0%}, the classifier "
             f"{lto['classifier']['unseen_detection_rate']:.0%}, the mix "
-            f"{lto['mixed']['unseen_detection_rate']:.0%}; false alarms on validation normals "
+            f"{lto['mixed_score']['unseen_detection_rate']:.0%}; false alarms on validation normals "
             f"{lto['autoencoder']['false_positive_rate']:.1%}, "
             f"{lto['classifier']['false_positive_rate']:.1%}, "
-            f"{lto['mixed']['false_positive_rate']:.1%}"
+            f"{lto['mixed_score']['false_positive_rate']:.1%}"
         )
     echo(report["recommendation"])
     echo(f"wrote the model, report.json, roc_pr.png and reconstruction_error.png to {out_dir} "
