@@ -277,6 +277,7 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     names = {
+        "mixed_score",
         "autoencoder",
         "autoencoder_ensemble",
         "classifier",
@@ -308,9 +309,18 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     # the novelty detectors are validated on the validation normals plus all the training file's attacks
     assert report["data"]["novelty_validation_records"] == report["data"]["validation_records"] + 80
     assert report["data"]["input_clip"] == 5.0
+    # the mixed score: hybrid + 0.25 x the classifier's margin, judged by leaving attack types out
+    mixed = report["models"]["mixed_score"]
+    assert mixed["weight"] == 0.25 and mixed["score"].startswith("hybrid + 0.25")
+    lto = report["leave_types_out"]
+    assert lto["held_out_types"] == [["neptune"]]  # one attack type: one fold
+    for member in ("autoencoder", "classifier", "mixed_score"):
+        assert 0 <= lto[member]["unseen_detection_rate"] <= 1 and 0 <= lto[member]["false_positive_rate"] <= 1
+    assert lto["mixed_score"]["seen_detection_rate"] is None  # no type left to have been seen
+    assert "leaving attack types out (validation only)" in result.output
     table_at = result.output.index("model ")
     assert result.output.index("Use the ") > table_at  # the summary leads with the table, then the advice
-    assert "autoencoder *" in result.output[table_at:]
+    assert "autoencoder *" in result.output[table_at:] and "mixed_score *" in result.output[table_at:]
 
 
 def test_cli_scores_new_records(trained: tuple[Path, object], files: dict[str, Path], tmp_path: Path) -> None:
@@ -323,6 +333,7 @@ def test_cli_scores_new_records(trained: tuple[Path, object], files: dict[str, P
     assert scored.exit_code == 0, scored.output
     lines = scored.stdout.strip().splitlines()
     assert lines[0].startswith("record,reconstruction_error,autoencoder_alarm") and len(lines) == 6
+    assert lines[0].endswith(",mixed_score,mixed_alarm") and "mixed-score alarms" in scored.stderr
     assert "never_seen_service" in scored.stderr
     report = json.loads((out / "report.json").read_text())
     errors = np.array([float(line.split(",")[1]) for line in lines[1:]])
@@ -372,6 +383,11 @@ def test_cli_bad_score_inputs_and_usage(trained: tuple[Path, object], tmp_path: 
         (["--model", str(out), "--score", str(bad), "--noise", "0,x"], "--noise must be numbers"),
         (["--model", str(out), "--score", str(bad), "--noise", "-1"], "--noise levels must be >= 0"),
         (["--model", str(out), "--score", str(bad), "--clip", "-2"], "--clip must be >= 0"),
+        (["--model", str(out), "--score", str(bad), "--classifier-weight", "-1"], "--classifier-weight must"),
+        (
+            ["--model", str(out), "--score", str(bad), "--ensemble-only", "--classifier-weight", "0.5"],
+            "drop --ensemble-only",
+        ),
         (["--train", str(bad)], "training needs --train FILE, --test FILE and --out DIR"),
         ([], "give either"),
     ]:
@@ -517,8 +533,30 @@ def test_detector_directory_round_trips_and_refuses_old_or_broken_files(
     np.testing.assert_allclose(scored["ensemble_score"], detector.ensemble.score(x))
     expected = hybrid_score(scored["ensemble_score"], scored["nearest_distance"], detector.calibrations)
     np.testing.assert_allclose(scored["anomaly_score"], expected)
+    from chainrule.apps.traffic.models import classifier_margin
+
+    assert detector.mixed and detector.mix_weight == 0.25
+    assert detector.mix_threshold == report["models"]["mixed_score"]["threshold"]
+    margin = classifier_margin(detector.classifier, x)
+    np.testing.assert_allclose(scored["classifier_z"], detector.classifier_calibration(margin))
+    np.testing.assert_allclose(scored["mixed_score"], expected + 0.25 * scored["classifier_z"])
+    assert np.array_equal(scored["mixed_alarm"], scored["mixed_score"] > detector.mix_threshold)
+    np.testing.assert_allclose(scored["attack_probability"], 1 / (1 + np.exp(-margin)))
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
+    # a directory of the previous format (no mixed score) loads and scores the hybrid as before
+    config = json.loads((copy / "detector.json").read_text())
+    unmixed = {**config, "format": "chainrule.apps.traffic.Detector/3"}
+    del unmixed["mixed"]
+    (copy / "detector.json").write_text(json.dumps(unmixed))
+    before = Detector.load(copy)
+    assert before.hybrid and not before.mixed and "mixed_score" not in before.score(records)
+    broken = json.loads(json.dumps(config))
+    broken["mixed"]["classifier_calibration"]["iqr"] = 0.0
+    (copy / "detector.json").write_text(json.dumps(broken))
+    with pytest.raises(TrafficDataError, match="the mixed score needs the hybrid, a classifier iqr > 0"):
+        Detector.load(copy)
+    (copy / "detector.json").write_text(json.dumps(config))
     (copy / "normals.safetensors").unlink()
     with pytest.raises(TrafficDataError, match=r"lacks normals\.safetensors"):
         Detector.load(copy)
@@ -636,10 +674,15 @@ def test_ensemble_only_run_scores_with_the_ensemble(files: dict[str, Path], tmp_
     report = run_traffic(files["train"], files["test"], tmp_path / "o", config, echo=lambda _: None)
     ae = report["models"]["autoencoder"]
     assert ae["score"] == "ensemble" and ae["noise_std"] == [0.1, 0.1]
-    assert "autoencoder_ensemble" not in report["models"]
+    assert "autoencoder_ensemble" not in report["models"] and "mixed_score" not in report["models"]
+    assert report["leave_types_out"] is None  # no mixed score without the hybrid
     assert not (tmp_path / "o" / "normals.safetensors").exists()
     detector = Detector.load(tmp_path / "o")
     assert not detector.hybrid and detector.noise_std == (0.1, 0.1)
     scored = detector.score(read_records(files["test"]))
     np.testing.assert_array_equal(scored["anomaly_score"], scored["ensemble_score"])
-    assert "nearest_distance" not in scored
+    assert "nearest_distance" not in scored and "mixed_score" not in scored
+    with pytest.raises(ValueError, match="it needs hybrid=True"):
+        run_traffic(
+            files["train"], files["test"], tmp_path / "p", TrafficConfig(hybrid=False, classifier_weight=1)
+        )

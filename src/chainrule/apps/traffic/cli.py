@@ -42,6 +42,9 @@ def _score(model: str, file: str, out: str | None) -> None:
         "attack_probability",
         "classifier_alarm",
     ]
+    mixed = detector.mixed
+    if mixed:
+        header += ["mixed_score", "mixed_alarm"]
     writer.writerow(header + (["label"] if records.labels is not None else []))
     for i in range(len(records)):
         row = [
@@ -52,11 +55,15 @@ def _score(model: str, file: str, out: str | None) -> None:
             f"{result['attack_probability'][i]:.6g}",
             int(result["classifier_alarm"][i]),
         ]
+        if mixed:
+            row += [f"{result['mixed_score'][i]:.6g}", int(result["mixed_alarm"][i])]
         writer.writerow(row + ([records.labels[i]] if records.labels is not None else []))
     summary = (
         f"scored {len(records)} records from {records.source}: autoencoder alarms "
         f"{int(result['autoencoder_alarm'].sum())}, classifier alarms {int(result['classifier_alarm'].sum())}"
     )
+    if mixed:
+        summary += f", mixed-score alarms {int(result['mixed_alarm'].sum())}"
     if unseen:
         summary += f"; categories unseen in training (scored with an all-zero one-hot): {unseen}"
     if out is None:
@@ -100,6 +107,13 @@ def _score(model: str, file: str, out: str | None) -> None:
     help="limit each standardized numeric input to [-CLIP, CLIP] deviations (0: no limit)",
 )
 @click.option(
+    "--classifier-weight",
+    type=float,
+    default=None,
+    help="weight of the classifier's calibrated margin in the mixed score (default 0.25 with --hybrid; "
+    "0: no mixed score)",
+)
+@click.option(
     "--val-fraction", default=0.2, show_default=True, help="share of the training file for validation"
 )
 @click.option("--quiet", is_flag=True, help="no progress bars")
@@ -115,11 +129,12 @@ def command(
     noise: str,
     hybrid: bool,
     clip: float,
+    classifier_weight: float | None,
     val_fraction: float,
     quiet: bool,
 ) -> None:
     """Network-traffic anomaly detection on NSL-KDD: an autoencoder ensemble (with the nearest-normal
-    distance: the hybrid score) and an MLP against scikit-learn baselines."""
+    distance: the hybrid score) mixed with an MLP classifier, against scikit-learn baselines."""
     from chainrule.apps.traffic.data import TrafficDataError
 
     scoring = model is not None or score_file is not None
@@ -140,6 +155,14 @@ def command(
         raise click.UsageError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
     if not clip >= 0:
         raise click.UsageError(f"--clip must be >= 0 (0: no limit), got {clip}")
+    if classifier_weight is not None and not classifier_weight >= 0:
+        raise click.UsageError(
+            f"--classifier-weight must be >= 0 (0: no mixed score), got {classifier_weight}"
+        )
+    if classifier_weight and not hybrid:
+        raise click.UsageError(
+            "--classifier-weight mixes the classifier into the hybrid score: drop --ensemble-only"
+        )
     try:
         noise_std = tuple(float(v) for v in noise.split(","))
     except ValueError:
@@ -159,6 +182,7 @@ def command(
             noise_std=noise_std,
             hybrid=hybrid,
             clip=clip or None,
+            classifier_weight=classifier_weight,
             val_fraction=val_fraction,
             progress=not quiet,
         )

@@ -7,9 +7,12 @@ alarm threshold), the weights as ``autoencoder_0.safetensors``,
 ``autoencoder_1.safetensors``... (one per ensemble member) and
 ``classifier.safetensors``, and, for the hybrid score
 (:mod:`~chainrule.apps.traffic.hybrid`), the preprocessed training normals as
-``normals.safetensors``: JSON and safetensors only, written atomically, so
-loading a model runs no code. Directories of the previous format (``/2``: the
-ensemble alone) still load and score as they did.
+``normals.safetensors``, and, for the mixed score
+(:mod:`~chainrule.apps.traffic.supervised`), the classifier's calibration,
+the mix's weight and its threshold: JSON and safetensors only, written
+atomically, so loading a model runs no code. Directories of the previous
+formats (``/3``: no mixed score; ``/2``: the ensemble alone) still load and
+score as they did.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ import numpy as np
 from chainrule.apps.traffic.data import Records, TrafficDataError
 from chainrule.apps.traffic.ensemble import AutoencoderEnsemble
 from chainrule.apps.traffic.hybrid import NearestNormal, RobustZ, hybrid_score
-from chainrule.apps.traffic.models import Autoencoder, attack_probability
+from chainrule.apps.traffic.models import Autoencoder, classifier_margin
 from chainrule.apps.traffic.preprocess import Preprocessor
+from chainrule.apps.traffic.supervised import mixed_score
 from chainrule.io import SafetensorsError, atomic_write, load, save
 from chainrule.models.mlp import MLP
 
 __all__ = ["Detector"]
 
-_FORMAT = "chainrule.apps.traffic.Detector/3"
+_FORMAT = "chainrule.apps.traffic.Detector/4"
+_UNMIXED = "chainrule.apps.traffic.Detector/3"
 _ENSEMBLE_ONLY = "chainrule.apps.traffic.Detector/2"
 
 
@@ -48,10 +53,27 @@ class Detector:
     nearest: NearestNormal | None = None  # with calibrations: the hybrid score; None: the ensemble's alone
     calibrations: tuple[RobustZ, RobustZ] | None = None
     noise_std: tuple[float, ...] = ()  # each member's training noise (recorded; scoring adds none)
+    # the mixed score (hybrid + mix_weight * calibrated classifier margin); None: no mixed score
+    classifier_calibration: RobustZ | None = None
+    mix_weight: float = 0.0
+    mix_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if (self.nearest is None) != (self.calibrations is None):
             raise ValueError("Detector: the hybrid score needs both the nearest normals and the calibrations")
+        if (self.classifier_calibration is None) != (self.mix_threshold is None):
+            raise ValueError(
+                "Detector: the mixed score needs both the classifier calibration and a threshold"
+            )
+        if self.mixed and not self.hybrid:
+            raise ValueError("Detector: the mixed score mixes the hybrid score; it needs the nearest normals")
+        if not self.mix_weight >= 0:
+            raise ValueError(f"Detector: mix_weight must be >= 0, got {self.mix_weight}")
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the detector has the mixed score (hybrid + the classifier's calibrated margin)."""
+        return self.mix_threshold is not None
 
     @property
     def hybrid(self) -> bool:
@@ -68,7 +90,9 @@ class Detector:
         for an ensemble-only detector the ensemble's, see :mod:`~chainrule.apps.traffic.ensemble`),
         ``autoencoder_alarm`` (anomaly score above the threshold), ``ensemble_score``,
         ``nearest_distance`` (hybrid only), ``reconstruction_error`` (mean squared, for reading),
-        ``attack_probability``, ``classifier_alarm``."""
+        ``attack_probability``, ``classifier_alarm``, and with the mixed score
+        (:mod:`~chainrule.apps.traffic.supervised`) ``classifier_z``, ``mixed_score`` and
+        ``mixed_alarm`` (mixed score above its threshold)."""
         x = self.preprocessor.transform(records)
         ensemble = self.ensemble.score(x)
         extra: dict[str, np.ndarray] = {"ensemble_score": ensemble}
@@ -77,7 +101,12 @@ class Detector:
             anomaly = hybrid_score(ensemble, extra["nearest_distance"], self.calibrations)
         else:
             anomaly = ensemble
-        p = attack_probability(self.classifier, x)
+        margin = classifier_margin(self.classifier, x)
+        p = 1.0 / (1.0 + np.exp(-margin))  # softmax of two logits: the logistic of their difference
+        if self.mixed:
+            extra["classifier_z"] = self.classifier_calibration(margin)
+            extra["mixed_score"] = mixed_score(anomaly, extra["classifier_z"], self.mix_weight)
+            extra["mixed_alarm"] = extra["mixed_score"] > self.mix_threshold
         return {
             "anomaly_score": anomaly,
             "autoencoder_alarm": anomaly > self.threshold,
@@ -123,7 +152,17 @@ class Detector:
             },
             "hybrid": hybrid,
             "classifier": {"hidden_sizes": self.classifier_hidden, "alarm": "P(attack) > 0.5"},
+            "mixed": None,
         }
+        if self.mixed:
+            cal = self.classifier_calibration
+            config["mixed"] = {
+                "weight": self.mix_weight,
+                "classifier_calibration": {"median": cal.median, "iqr": cal.iqr},
+                "threshold": self.mix_threshold,
+                "score": "hybrid score + weight * (classifier margin - median) / iqr, the margin being "
+                "logit(attack) - logit(normal); alarm when above threshold",
+            }
         with atomic_write(d / "detector.json", "w") as f:
             json.dump(config, f, indent=2)
         return d
@@ -146,7 +185,7 @@ class Detector:
                 f"{d}: a detector from an older chainrule (one autoencoder, plain squared error); "
                 "train it again with this version"
             )
-        if not isinstance(config, dict) or config.get("format") not in (_FORMAT, _ENSEMBLE_ONLY):
+        if not isinstance(config, dict) or config.get("format") not in (_FORMAT, _UNMIXED, _ENSEMBLE_ONLY):
             raise TrafficDataError(
                 f"{d / 'detector.json'}: not a traffic detector (format {_FORMAT!r} expected)"
             )
@@ -162,19 +201,30 @@ class Detector:
             threshold = float(ae_cfg["threshold"])
             noise_std = tuple(float(v) for v in ae_cfg.get("noise_std", []))
             ensemble = AutoencoderEnsemble(members, scales)
-            hybrid = config.get("hybrid") if config["format"] == _FORMAT else None
+            hybrid = config.get("hybrid") if config["format"] != _ENSEMBLE_ONLY else None
             calibrations = None
             if hybrid is not None:
                 cal = hybrid["calibrations"]
                 calibrations = tuple(
                     RobustZ(float(cal[k]["median"]), float(cal[k]["iqr"])) for k in ("ensemble", "nearest")
                 )
+            mixed = config.get("mixed") if config["format"] == _FORMAT else None
+            clf_cal, mix_weight, mix_threshold = None, 0.0, None
+            if mixed is not None:
+                c = mixed["classifier_calibration"]
+                clf_cal = RobustZ(float(c["median"]), float(c["iqr"]), log=False)
+                mix_weight, mix_threshold = float(mixed["weight"]), float(mixed["threshold"])
         except (KeyError, TypeError, ValueError) as e:
             raise TrafficDataError(f"{d / 'detector.json'}: incomplete ({type(e).__name__}: {e})") from None
         if n_in != len(pre.feature_names):
             raise TrafficDataError(
                 f"{d}: detector.json expects {n_in} inputs but preprocessing.json makes "
                 f"{len(pre.feature_names)}"
+            )
+        if mixed is not None and (calibrations is None or not clf_cal.iqr > 0 or not mix_weight >= 0):
+            raise TrafficDataError(
+                f"{d / 'detector.json'}: the mixed score needs the hybrid, a classifier iqr > 0 and a "
+                "weight >= 0"
             )
         if any(s.shape != (n_in,) or not np.all(s > 0) for s in scales):
             raise TrafficDataError(f"{d / 'detector.json'}: residual scales must be {n_in} positive numbers")
@@ -203,4 +253,7 @@ class Detector:
             if normals.ndim != 2 or normals.shape[1] != n_in or len(normals) == 0:
                 raise TrafficDataError(f"{path}: expected (n, {n_in}) training normals, got {normals.shape}")
             nearest = NearestNormal(normals)
-        return cls(pre, ensemble, threshold, clf, clf_hidden, nearest, calibrations, noise_std)
+        return cls(
+            pre, ensemble, threshold, clf, clf_hidden, nearest, calibrations, noise_std, clf_cal, mix_weight,
+            mix_threshold,
+        )  # fmt: skip

@@ -53,15 +53,18 @@ class NearestNormal:
 
 @dataclass
 class RobustZ:
-    """``(log(score) - median) / iqr``, the median and interquartile range of the log scores of normals."""
+    """``(log(score) - median) / iqr``, the median and interquartile range of the log scores of normals;
+    with ``log=False`` the scores themselves (for a score that is already a log, such as a logit)."""
 
     median: float
     iqr: float
+    log: bool = True
 
     @classmethod
-    def fit(cls, normal_scores: np.ndarray) -> RobustZ:
-        """Calibrate on the (non-negative) scores of normal records: at least two distinct values needed."""
-        logs = np.log(np.asarray(normal_scores, dtype=np.float64) + _TINY)
+    def fit(cls, normal_scores: np.ndarray, log: bool = True) -> RobustZ:
+        """Calibrate on the scores of normal records (non-negative with ``log``): at least two distinct
+        values needed."""
+        logs = cls._values(normal_scores, log)
         if logs.ndim != 1 or len(logs) < 2:
             raise ValueError(f"RobustZ.fit: needs at least 2 normal scores, got shape {logs.shape}")
         q25, q50, q75 = np.percentile(logs, [25, 50, 75])
@@ -70,10 +73,15 @@ class RobustZ:
             iqr = float(np.std(logs))
         if not iqr > 0:
             raise ValueError("RobustZ.fit: the normal scores are all equal; nothing to calibrate on")
-        return cls(float(q50), float(iqr))
+        return cls(float(q50), float(iqr), log)
+
+    @staticmethod
+    def _values(scores: np.ndarray, log: bool) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
+        return np.log(scores + _TINY) if log else scores
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
-        return (np.log(np.asarray(scores, dtype=np.float64) + _TINY) - self.median) / self.iqr
+        return (self._values(scores, self.log) - self.median) / self.iqr
 
 
 def hybrid_score(

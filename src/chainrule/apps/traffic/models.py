@@ -26,6 +26,7 @@ __all__ = [
     "Autoencoder",
     "attack_probability",
     "choose_threshold",
+    "classifier_margin",
     "fit_autoencoder",
     "fit_classifier",
     "reconstruction_error",
@@ -103,6 +104,13 @@ def attack_probability(model: nn.Module, x: np.ndarray) -> np.ndarray:
     logits = _outputs(model, x).astype(np.float64)
     # softmax over two classes is the logistic function of the logit difference
     return 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
+
+
+def classifier_margin(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The classifier's logit of "attack" minus its logit of "normal" for each row of ``x``, (n,) float64:
+    the log-odds of attack, unbounded where the probability saturates at 0 or 1."""
+    logits = _outputs(model, x).astype(np.float64)
+    return logits[:, 1] - logits[:, 0]
 
 
 def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:

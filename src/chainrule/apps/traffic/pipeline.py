@@ -9,7 +9,11 @@ of the training file is new to them: they are validated on the validation
 normals plus *all* the file's attacks (:func:`novelty_validation`), each
 attack type with 10+ records weighing alike in the threshold
 (:mod:`~chainrule.apps.traffic.thresholds`). The supervised models learn from
-the training part's attacks and are checked on the validation part.
+the training part's attacks and are checked on the validation part. The
+mixed score (:mod:`~chainrule.apps.traffic.supervised`) adds the classifier's
+calibrated margin to the hybrid score; its threshold is chosen by leaving
+attack types out: classifiers trained without a fold of attack types show
+how the mix treats types it never saw.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from chainrule.apps.traffic.detector import Detector
 from chainrule.apps.traffic.ensemble import fit_ensemble, noise_levels
 from chainrule.apps.traffic.evaluate import Evaluation, evaluate_detector, validation_metrics
 from chainrule.apps.traffic.hybrid import NearestNormal, RobustZ, hybrid_score
-from chainrule.apps.traffic.models import fit_classifier
+from chainrule.apps.traffic.models import classifier_margin, fit_classifier
 from chainrule.apps.traffic.plots import plot_curves, plot_error_histogram
 from chainrule.apps.traffic.preprocess import Preprocessor
 from chainrule.apps.traffic.report import comparison_table, recommendation, write_report
+from chainrule.apps.traffic.supervised import TypePool, attack_type_folds, leave_types_out, pool_metrics
 from chainrule.apps.traffic.thresholds import choose_type_balanced_threshold
 
-__all__ = ["TrafficConfig", "novelty_validation", "run_traffic", "split_train_val"]
+__all__ = ["TrafficConfig", "mix_weight", "novelty_validation", "run_traffic", "split_train_val"]
 
 
 @dataclass
@@ -52,6 +57,10 @@ class TrafficConfig:
     (:class:`~chainrule.apps.traffic.preprocess.Preprocessor`; None: no limit), chosen among
     none, 3, 5 and 10 on the same validation (seeds 0 and 1): type-balanced accuracy ties, and
     5 ranks the attack types best (the mean over types of the ROC-AUC against the normals).
+    ``classifier_weight``: the weight of the classifier's calibrated margin in the mixed score
+    (:mod:`~chainrule.apps.traffic.supervised`); None: 0.25 with the hybrid score, and no mixed
+    score without it (0: none either). Chosen among 0.125, 0.25, 0.5 and 1 by leaving attack types
+    out in ``type_folds`` folds (type-balanced accuracy, seeds 0 and 1).
     """
 
     seed: int = 0
@@ -64,6 +73,8 @@ class TrafficConfig:
     hidden_sizes: tuple[int, ...] = (128,)
     code_size: int = 32
     classifier_hidden: tuple[int, ...] = (64, 32)
+    classifier_weight: float | None = None
+    type_folds: int = 5
     batch_size: int = 128
     lr: float = 1e-3
     progress: bool = True
@@ -109,6 +120,40 @@ def _check_classes(records: Records, what: str) -> None:
         )
 
 
+def mix_weight(config: TrafficConfig) -> float:
+    """The classifier's weight in the mixed score: ``classifier_weight``, or its default (0.25 with the
+    hybrid score, 0 without); a positive weight needs the hybrid score."""
+    weight = config.classifier_weight
+    if weight is None:
+        return 0.25 if config.hybrid else 0.0
+    if not weight >= 0:
+        raise ValueError(f"TrafficConfig: classifier_weight must be >= 0, got {weight}")
+    if weight > 0 and not config.hybrid:
+        raise ValueError("TrafficConfig: the mixed score (classifier_weight > 0) mixes the hybrid score; "
+                         "it needs hybrid=True")  # fmt: skip
+    return float(weight)
+
+
+def _pool_report(pool: TypePool, weight: float, threshold: float, novelty_threshold: float) -> dict[str, Any]:
+    """The leave-attack-types-out figures of each member at its own threshold and of the mix."""
+    from sklearn.metrics import roc_auc_score
+
+    attack = pool.groups != "normal"
+    members = {
+        "autoencoder": (pool.novelty, novelty_threshold),
+        "classifier": (pool.margin, 0.0),  # P(attack) > 0.5
+        "mixed_score": (pool.score(weight), threshold),
+    }
+    return {
+        "held_out_types": pool.held_out,
+        "records": {"normal": int((~attack).sum()), "attack": int(attack.sum())},
+        **{
+            name: {**pool_metrics(scores > t, pool.groups), "roc_auc": float(roc_auc_score(attack, scores))}
+            for name, (scores, t) in members.items()
+        },
+    }
+
+
 def run_traffic(
     train: str | os.PathLike,
     test: str | os.PathLike,
@@ -124,6 +169,7 @@ def run_traffic(
     import chainrule as cr
 
     cfg = config or TrafficConfig()
+    weight = mix_weight(cfg)
     start, cpu_start = time.perf_counter(), time.process_time()
     out_dir = Path(os.fspath(out))
     train_rec = load_nsl_kdd(train)
@@ -174,9 +220,30 @@ def run_traffic(
         cfg.lr,
         progress=cfg.progress,
     )
+    clf_cal = mix_threshold = pool = None
+    if weight > 0:
+        folds = attack_type_folds(train_rec.labels, cfg.type_folds, cfg.seed)
+        echo(f"leaving attack types out: {len(folds)} classifier(s), each trained without one group of types")
+
+        def train_margin(
+            x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray
+        ) -> Callable[[np.ndarray], np.ndarray]:
+            cr.manual_seed(cfg.seed)
+            model, _ = fit_classifier(
+                x, y, xv, yv, cfg.classifier_hidden, cfg.epochs, cfg.batch_size, cfg.lr, progress=False
+            )
+            return lambda rows: classifier_margin(model, rows)
+
+        n_val = len(val)  # the novelty validation is the validation part, then the training part's attacks
+        pool = leave_types_out(
+            x_tr, tr.labels, x_val, val.labels, val_scores[n_val:], val_scores[:n_val], folds, train_margin
+        )
+        mix_threshold = choose_type_balanced_threshold(pool.score(weight), pool.groups)
+        clf_cal = RobustZ.fit(classifier_margin(clf, x_val[~y_val]), log=False)
     detector = Detector(
-        pre, ensemble, threshold, clf, list(cfg.classifier_hidden), nearest, calibrations, tuple(noise)
-    )
+        pre, ensemble, threshold, clf, list(cfg.classifier_hidden), nearest, calibrations, tuple(noise),
+        clf_cal, weight, mix_threshold,
+    )  # fmt: skip
     detector.save(out_dir)
     echo("fitting the baselines (Isolation Forest, nearest normal, logistic regression, random forest)")
     baselines = fit_baselines(
@@ -185,7 +252,12 @@ def run_traffic(
 
     train_labels = set(train_rec.labels.tolist())
     scored = detector.score(test_rec)
-    results: dict[str, Evaluation] = {
+    results: dict[str, Evaluation] = {}
+    if detector.mixed:
+        results["mixed_score"] = evaluate_detector(
+            scored["mixed_score"], scored["mixed_alarm"], test_rec.labels, train_labels
+        )
+    results |= {
         "autoencoder": evaluate_detector(
             scored["anomaly_score"], scored["autoencoder_alarm"], test_rec.labels, train_labels
         ),
@@ -211,6 +283,13 @@ def run_traffic(
         models["autoencoder_ensemble"]["threshold"] = ens_threshold
         models["autoencoder_ensemble"]["validation"] = validation_metrics(ens_val, ens_threshold, nov_labels)
     models["classifier"]["epochs_trained"] = len(clf_hist["loss"])
+    if detector.mixed:
+        models["mixed_score"]["score"] = (
+            f"hybrid + {weight:g} x classifier margin (robust z on validation normals)"
+        )
+        models["mixed_score"]["weight"] = weight
+        models["mixed_score"]["threshold"] = mix_threshold
+        models["mixed_score"]["classifier_calibration"] = {"median": clf_cal.median, "iqr": clf_cal.iqr}
     for name in ("isolation_forest", "nearest_normal"):
         models[name].update(baselines[name][2])
 
@@ -247,8 +326,10 @@ def run_traffic(
         "threshold_rule": (
             "autoencoder (hybrid and ensemble), isolation forest, nearest normal: maximise (TNR + mean "
             "over attack types of TPR) / 2 on the validation normals + all the training file's attacks "
-            "(types with 10+ records); classifiers: P(attack) > 0.5"
+            "(types with 10+ records); classifiers: P(attack) > 0.5; mixed score: the same rule on the "
+            "leave-attack-types-out pool, each (type, unseen or seen) group of 10+ records counting alike"
         ),
+        "leave_types_out": (None if pool is None else _pool_report(pool, weight, mix_threshold, threshold)),
         "seed": cfg.seed,
         "wall_time_s": round(time.perf_counter() - start, 1),
         "cpu_time_s": round(time.process_time() - cpu_start, 1),
@@ -256,6 +337,17 @@ def run_traffic(
     write_report(out_dir, report)
     echo("")
     echo(comparison_table(models))
+    if pool is not None:
+        lto = report["leave_types_out"]
+        echo(
+            "leaving attack types out (validation only): unseen attack types caught by the autoencoder "
+            f"(hybrid) {lto['autoencoder']['unseen_detection_rate']:.0%}, the classifier "
+            f"{lto['classifier']['unseen_detection_rate']:.0%}, the mix "
+            f"{lto['mixed_score']['unseen_detection_rate']:.0%}; false alarms on validation normals "
+            f"{lto['autoencoder']['false_positive_rate']:.1%}, "
+            f"{lto['classifier']['false_positive_rate']:.1%}, "
+            f"{lto['mixed_score']['false_positive_rate']:.1%}"
+        )
     echo(report["recommendation"])
     echo(f"wrote the model, report.json, roc_pr.png and reconstruction_error.png to {out_dir} "
          f"in {report['wall_time_s']:.0f} s")  # fmt: skip

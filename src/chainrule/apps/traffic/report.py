@@ -12,7 +12,7 @@ from chainrule.io import atomic_write
 
 __all__ = ["NEURAL", "comparison_table", "recommendation", "write_report"]
 
-NEURAL = ("autoencoder", "autoencoder_ensemble", "classifier")
+NEURAL = ("mixed_score", "autoencoder", "autoencoder_ensemble", "classifier")
 _COLUMNS = (
     ("accuracy", "acc"),
     ("precision", "prec"),
