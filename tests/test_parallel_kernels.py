@@ -323,3 +323,48 @@ def test_optimizer_chunks_on_the_pool_bit_identical(make_opt, monkeypatch):
     assert calls and all(n == 2 for n in calls)
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: cr.optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.01),
+        lambda ps: cr.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+        lambda ps: cr.optim.Adam(ps, lr=0.01, betas=(0.3, 0.99), maximize=True),
+    ],
+    ids=["adam-amsgrad-l2", "adamw", "adam-maximize-small-beta1"],
+)
+def test_adam_splits_one_large_parameter_bit_identical(make_opt, monkeypatch):
+    """One parameter holding most of the work is updated in ranges on two threads: the same bits."""
+    from chainrule import runtime
+
+    calls = []
+    real = runtime.parallel_for
+
+    def spy(fn, tasks):
+        calls.append(len(tasks))
+        return real(fn, tasks)
+
+    monkeypatch.setattr(runtime, "parallel_for", spy)
+    shapes = [(600, 500), (7,), (3, 5), (64,)]
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+
+    def run(threads: int) -> list[np.ndarray]:
+        cr.set_num_threads(threads)
+        params = [cr.tensor(v.copy(), requires_grad=True) for v in values]
+        opt = make_opt(params)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = cr.tensor(g)
+            opt.step()
+        state = [t._array.copy() for s in opt.state.values() for t in s.values() if isinstance(t, cr.Tensor)]
+        return [p._array.copy() for p in params] + state
+
+    serial = run(1)
+    assert not calls
+    parallel = run(2)
+    assert calls and all(n == 2 for n in calls)  # the large parameter's ranges, once a step
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)

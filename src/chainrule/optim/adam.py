@@ -16,6 +16,7 @@ that the two agree for every combination of options.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ import numpy as np
 from chainrule import devices
 from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number
 from chainrule.optim.per_param import decayed_grad
+from chainrule.runtime import map_rows
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -101,6 +103,7 @@ class Adam(Optimizer):
     Scalars = _AdamScalars
 
     _chunks_in_parallel = True  # each chunk's update is its own
+    _splits_large_chunks = True  # a large parameter's update is cut into ranges on the pool
 
     def __init__(
         self,
@@ -155,8 +158,6 @@ class Adam(Optimizer):
         coupled = weight_decay != 0 and decay is None
         w1 = 1 - beta1
         for ch in chunks:
-            xp = ch.xp  # NumPy, or CuPy for parameters on a GPU
-            add, sub, mul, div, sqrt = xp.add, xp.subtract, xp.multiply, xp.divide, xp.sqrt
             step = ch.advance()
             # Bias corrections as Python floats, exactly as PyTorch computes them.
             bias_correction1 = 1 - beta1**step
@@ -174,32 +175,64 @@ class Adam(Optimizer):
             g = ch.grad(grads, maximize)
             if coupled:
                 g = ch.add_weight_decay(g, weight_decay)
-            t = ch.tmp
-            m, v = ch.bufs[0], ch.bufs[1]
-            # m = lerp(m, g, 1 - beta1), in PyTorch's two-branch form:
-            # m + w (g - m) for w < 0.5, else g - (g - m)(1 - w).
-            sub(g, m, t)
-            mul(t, w, t)
-            if w1 < 0.5:
-                add(m, t, m)
-            else:
-                sub(g, t, m)
-            # v = beta2 v + (1 - beta2) g^2
-            mul(v, s.beta2, v)
-            mul(g, s.one_minus_beta2, t)
-            mul(t, g, t)
-            add(v, t, v)
-            if amsgrad:
-                vmax = ch.bufs[2]
-                ch.xp.maximum(vmax, v, out=vmax)
-                v = vmax
-            # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  p -= lr / (1 - beta1^t) * m / denom
-            sqrt(v, t)
-            div(t, s.bias_correction2_sqrt, t)
-            add(t, s.eps, t)
-            div(m, t, t)
-            mul(t, s.neg_step_size, t)
-            ch.apply(t, decay)
+            arrays = [g, *ch.bufs[: 3 if amsgrad else 2], ch.tmp]
+            param = None if ch.flat else ch.params[0]._array
+            if param is not None and ch.splittable(param, *arrays):
+                # one large parameter: its elements in ranges on the pool's threads, each
+                # range's arithmetic (and its part of p += update) exactly as in one piece
+                flat = [a.reshape(-1) for a in (*arrays, param)]
+                d = None
+                if decay is not None:
+                    d = ch.factor
+                    d[()] = decay
+                map_rows(functools.partial(_ranges, s, w1, amsgrad, d, flat), param.size, 1)
+                continue
+            _moments_and_step(s, w1, amsgrad, None, *arrays, None)
+            ch.apply(ch.tmp, decay)
+
+
+def _ranges(s: Any, w1: float, amsgrad: bool, decay: Any, flat: list, i: int, j: int) -> None:
+    """:func:`_moments_and_step` on elements ``i:j`` of flat arrays ``(g, m, v, [vmax,] t, p)``."""
+    _moments_and_step(s, w1, amsgrad, decay, *[a[i:j] for a in flat])
+
+
+def _moments_and_step(s: Any, w1: float, amsgrad: bool, decay: Any, g, m, v, *rest) -> None:
+    """Adam's arithmetic on one range of a chunk: the moments, then the update in ``t``.
+
+    ``rest`` is ``(vmax, t, p)`` with AMSGrad, else ``(t, p)``; with ``p`` (not
+    None) the update is applied to it here: ``p *= decay`` (a 0-d array in p's
+    dtype, if given), then ``p += t``, as :meth:`Chunk.apply` does.
+    """
+    xp = devices.array_module(g)
+    add, sub, mul, div, sqrt = xp.add, xp.subtract, xp.multiply, xp.divide, xp.sqrt
+    vmax = rest[0] if amsgrad else None
+    t, p = rest[-2], rest[-1]
+    # m = lerp(m, g, 1 - beta1), in PyTorch's two-branch form:
+    # m + w (g - m) for w < 0.5, else g - (g - m)(1 - w).
+    sub(g, m, t)
+    mul(t, s.one_minus_beta1, t)
+    if w1 < 0.5:
+        add(m, t, m)
+    else:
+        sub(g, t, m)
+    # v = beta2 v + (1 - beta2) g^2
+    mul(v, s.beta2, v)
+    mul(g, s.one_minus_beta2, t)
+    mul(t, g, t)
+    add(v, t, v)
+    if vmax is not None:
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+    # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  p -= lr / (1 - beta1^t) * m / denom
+    sqrt(v, t)
+    div(t, s.bias_correction2_sqrt, t)
+    add(t, s.eps, t)
+    div(m, t, t)
+    mul(t, s.neg_step_size, t)
+    if p is not None:
+        if decay is not None:
+            mul(p, decay, p)
+        add(p, t, p)
 
 
 class AdamW(Adam):

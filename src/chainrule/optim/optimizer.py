@@ -164,6 +164,14 @@ class Chunk:
             a = self.params[0]._array
             add(a, update, a)
 
+    def splittable(self, *arrays: Any) -> bool:
+        """Whether an elementwise pass over these arrays (NumPy, C-contiguous) is worth the pool's threads."""
+        return (
+            self.xp is np
+            and all(a.flags.c_contiguous for a in arrays)
+            and worth_splitting(arrays[0].size, like=arrays[0]) > 1
+        )
+
     def advance(self) -> float:
         """Count one more step for every parameter of the chunk; returns the new count."""
         step = self.step = self.step + 1.0
@@ -358,6 +366,11 @@ class Optimizer:
     # scratch and scalars), so that a step may update its chunks on the pool's threads. The
     # built-in rules do; a subclass's own rule is run on the calling thread unless it says so.
     _chunks_in_parallel = False
+    # Whether :meth:`_update` cuts a large single-parameter chunk into ranges on the pool's threads
+    # itself (Adam's does). Then a step where one chunk holds most of the work runs its chunks on
+    # the calling thread, and that chunk uses both threads, instead of one thread taking it whole
+    # (W2's 401k-element fc1 weight against 20k elements of everything else).
+    _splits_large_chunks = False
 
     def _update_chunks(self, group: dict[str, Any], chunks: list[Chunk], grads: list) -> None:
         """:meth:`_update` over the chunks, spread over the pool's threads when there is enough work.
@@ -368,6 +381,8 @@ class Optimizer:
         sizes = [ch.tmp.size for ch in chunks]
         parts = worth_splitting(sum(sizes), like=chunks[0].tmp) if self._chunks_in_parallel else 1
         parts = min(parts, len(chunks))
+        if parts > 1 and self._splits_large_chunks and 2 * max(sizes) >= sum(sizes):
+            parts = 1  # the largest chunk splits itself
         if parts <= 1:
             self._update(group, chunks, grads)
             return
