@@ -174,17 +174,24 @@ def test_recipe_flags_and_grouped_validation(tmp_path: pathlib.Path, tiny_model:
     train = _write(tmp_path / "phrases.csv", *zip(*rows), ",")
     out = tmp_path / "run"
     args = ["--train", str(train), "--eval", test, "--layer-decay", "0.5", "--warmup", "0.2"]
-    result = _invoke(*args, *_common(tiny_model, out))
+    result = _invoke(*args, *_common(tiny_model, out), "--epochs", "2", "--average-last", "2")
     assert result.exit_code == 0, result.output
     config = json.loads((out / "finetune.json").read_text())["config"]
     assert (config["layer_decay"], config["warmup"], config["unfreeze"]) == (0.5, 0.2, 6)
-    task = json.loads((out / "report.json").read_text())["task"]
+    assert (config["epochs"], config["average_last"]) == (2, 2)
+    report = json.loads((out / "report.json").read_text())
+    task, model = report["task"], report["model"]
+    # the mean of both epochs' weights was a candidate, and the report says which one was kept
+    assert model["average_epochs"] == [1, 2] and 0 <= model["val_accuracy_average"] <= 1
+    assert model["kept"] in ("epoch 1", "epoch 2", "average of epochs 1-2")
+    assert "mean of the last 2 epochs' weights" in task["selection"]
     # the held-out sentences' phrases leave training: at least one a sentence, unless it lies in another
     assert task["validation_sentences"] > 0 and task["validation_phrases_left_out"] > 0
     kept = task["train_sentences"] + task["validation_sentences"] + task["validation_phrases_left_out"]
     assert kept == len(rows)
     assert "whole sentences" in task["selection"]
-    for flag, value in (("--layer-decay", "0"), ("--layer-decay", "1.5"), ("--warmup", "-0.1")):
+    bad_values = [("--layer-decay", "0"), ("--layer-decay", "1.5"), ("--warmup", "-0.1")]
+    for flag, value in [*bad_values, ("--average-last", "-1")]:
         bad = _invoke("--train", str(train), "--eval", test, flag, value, *_common(tiny_model, out))
         assert bad.exit_code == 2 and flag in bad.output
 
@@ -403,3 +410,48 @@ def test_several_epochs_keep_the_best_one_on_validation(tiny_model: pathlib.Path
     # last epoch is worse than the best, so the weights must have been brought back)
     assert per_epoch[-1] < max(per_epoch)
     assert evaluate(classifier, val, val_y)["eval_accuracy"] == pytest.approx(info["val_accuracy"])
+
+
+@pytest.mark.parametrize(("seed", "expected"), [(1, "average of epochs 2-3"), (0, "epoch 3")])
+def test_averaged_weights_compete_with_the_best_epoch(
+    tiny_model: pathlib.Path, monkeypatch: pytest.MonkeyPatch, seed: int, expected: str
+) -> None:
+    import importlib
+
+    from chainrule.apps.finetune.averaging import LastWeights, average_states
+    from chainrule.apps.finetune.batching import load_tokenizer
+    from chainrule.apps.finetune.classifier import TopLayers
+    from chainrule.apps.finetune.finetune import FinetuneConfig, evaluate, finetune
+    from chainrule.models.bert import BertModel
+
+    every: list[dict[str, np.ndarray]] = []
+
+    class Spy(LastWeights):  # keeps what LastWeights keeps, and every epoch's weights beside
+        def on_epoch_end(self, trainer: object, epoch: int, logs: dict | None = None) -> None:
+            super().on_epoch_end(trainer, epoch, logs)
+            every.append(self.states[-1])
+
+    # the submodule, not the function of the same name that the package exports
+    monkeypatch.setattr(importlib.import_module("chainrule.apps.finetune.finetune"), "LastWeights", Spy)
+    tokenizer = load_tokenizer(tiny_model, 32)
+    train_texts, train_y = _sentences(64, [1, 0], 0)
+    val_texts, val_y = _sentences(60, [1, 0], 1)
+    train, val = tokenize(tokenizer, train_texts), tokenize(tokenizer, val_texts)
+    train_y, val_y = np.array(train_y), np.array(val_y)
+    config = FinetuneConfig(
+        epochs=3, head_epochs=1, batch_size=16, lr=1e-2, warmup=0.0, average_last=2, seed=seed
+    )
+    classifier, info = finetune(BertModel.from_pretrained(tiny_model), 2, train, train_y, val, val_y, config)
+    per_epoch, average = info["val_accuracy_per_epoch"], info["val_accuracy_average"]
+    assert len(every) == 3 and info["average_epochs"] == [2, 3]
+    assert info["val_accuracy"] == max(max(per_epoch), average)
+    assert evaluate(classifier, val, val_y)["eval_accuracy"] == pytest.approx(info["val_accuracy"])
+    # the classifier holds the averaged weights exactly when they beat every epoch (an epoch wins a tie)
+    wins = average > max(per_epoch)
+    kept = average_states(every[1:]) if wins else every[info["best_epoch"] - 1]
+    assert info["kept"] == ("average of epochs 2-3" if wins else f"epoch {info['best_epoch']}")
+    assert info["kept"] == expected  # with this seed: both ways are tested
+    state = TopLayers(classifier, 0).state_dict()  # both layers were trained: the same keys as phase 2's
+    assert set(state) == set(kept)
+    for key, value in kept.items():
+        np.testing.assert_array_equal(state[key]._array, value, err_msg=key)

@@ -38,6 +38,14 @@ def _fail(message: str) -> click.ClickException:
     type=click.IntRange(min=0),
     help="fine-tuning epochs (the best one on validation is kept)",
 )
+@click.option(
+    "--average-last",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="also score the mean of the last N epochs' weights on validation and keep it if it beats "
+    "the best epoch (0 or 1: off)",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--dataset", type=click.Choice(["sst2"]), default=None, help="a known dataset instead of files")
 @click.option("--data-dir", default=None, help="local copy of --dataset (default: download and cache it)")
@@ -90,6 +98,7 @@ def command(
     label_column: str | None,
     model_dir: str | None,
     epochs: int,
+    average_last: int,
     out_dir: str,
     dataset: str | None,
     data_dir: str | None,
@@ -149,6 +158,7 @@ def command(
         model_dir=model_dir,
         out_dir=out_dir,
         epochs=epochs,
+        average_last=average_last,
         unfreeze=unfreeze,
         lr=lr,
         layer_decay=layer_decay,

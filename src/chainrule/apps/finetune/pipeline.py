@@ -55,6 +55,7 @@ class Options:
     warmup: float = 0.1
     val_fraction: float = 0.1  # of the training file's sentences (with their sub-phrases), held out
     max_val: int = 600
+    average_last: int = 0  # the mean of the last N epochs' weights competes with the best epoch (< 2: off)
 
 
 def default_model_dir() -> pathlib.Path:
@@ -171,6 +172,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         layer_decay=options.layer_decay,
         warmup=options.warmup,
         batch_size=options.batch_size,
+        average_last=options.average_last,
         seed=options.seed,
     )
     t, cpu = time.perf_counter(), time.process_time()
@@ -197,6 +199,10 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         epochs=options.scratch_epochs, seed=options.seed, progress=options.progress,
     )  # fmt: skip
 
+    averaged = min(options.average_last, options.epochs)
+    candidates = "best epoch"
+    if averaged >= 2:
+        candidates = f"best of the epochs and the mean of the last {averaged} epochs' weights"
     task = {
         "train_file": str(train_table.path),
         "eval_file": str(eval_table.path),
@@ -208,7 +214,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         "validation_phrases_left_out": dropped,
         "eval_sentences": len(eval_table),
         "selection": (
-            f"best epoch on {len(val_rows)} whole sentences held out from the training file "
+            f"{candidates} on {len(val_rows)} whole sentences held out from the training file "
             "(their sub-phrases left out of training); "
             "the eval file is used only for the figures reported"
             if len(val_rows)
