@@ -19,6 +19,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F  # noqa: N812 (the usual name)
+import chainrule.optim.optimizer  # imported before pool_calls patches its parallel_for
 from chainrule import runtime
 
 BIG = (8, 16, 48, 48)  # 294,912 elements: above 2 * MIN_PARALLEL_ELEMENTS, so split in two
@@ -57,9 +58,10 @@ def pool_calls(monkeypatch):
         return real(fn, tasks)
 
     monkeypatch.setattr(runtime, "parallel_for", spy)
-    for module in list(sys.modules.values()):  # the kernels that imported it by name
+    for module in list(sys.modules.values()):  # the kernels and optimizers that imported it by name
         name = getattr(module, "__name__", "")
-        if name.startswith("chainrule.ops.") and getattr(module, "parallel_for", None) is real:
+        kernel = name.startswith(("chainrule.ops.", "chainrule.optim."))
+        if kernel and getattr(module, "parallel_for", None) is real:
             monkeypatch.setattr(module, "parallel_for", spy)
     return calls
 
@@ -291,20 +293,16 @@ def test_recurrent_rows_split_matches_serial(kind, with_lengths, monkeypatch):
     ],
     ids=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
 )
-def test_optimizer_chunks_on_the_pool_bit_identical(make_opt, monkeypatch):
+def test_optimizer_chunks_on_the_pool_bit_identical(make_opt, pool_calls):
     """A step's chunks (large parameters alone, small ones shared) updated on two threads: the same bits."""
-    from chainrule.optim import optimizer
-
-    calls = []
-    real = optimizer.parallel_for
-
-    def spy(fn, tasks):
-        calls.append(len(tasks))
-        return real(fn, tasks)
-
-    monkeypatch.setattr(optimizer, "parallel_for", spy)
     shapes = [(300, 500), (200, 400), (120_000,), (7,), (3, 5), (64,)]
-    rng = np.random.default_rng(0)
+    _optimizer_on_one_and_two_threads(make_opt, shapes, 0, pool_calls)
+
+
+def _optimizer_on_one_and_two_threads(make_opt, shapes: list, seed: int, calls: list) -> None:
+    """Three steps on parameters of ``shapes`` at 1 and at 2 threads: the pool used only at 2, each
+    time split in two, and the parameters and state the same bits."""
+    rng = np.random.default_rng(seed)
     values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
 
@@ -336,37 +334,7 @@ def test_optimizer_chunks_on_the_pool_bit_identical(make_opt, monkeypatch):
     ],
     ids=["adam-amsgrad-l2", "adamw", "adam-maximize-small-beta1"],
 )
-def test_adam_splits_one_large_parameter_bit_identical(make_opt, monkeypatch):
+def test_adam_splits_one_large_parameter_bit_identical(make_opt, pool_calls):
     """One parameter holding most of the work is updated in ranges on two threads: the same bits."""
-    from chainrule import runtime
-
-    calls = []
-    real = runtime.parallel_for
-
-    def spy(fn, tasks):
-        calls.append(len(tasks))
-        return real(fn, tasks)
-
-    monkeypatch.setattr(runtime, "parallel_for", spy)
-    shapes = [(600, 500), (7,), (3, 5), (64,)]
-    rng = np.random.default_rng(1)
-    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
-
-    def run(threads: int) -> list[np.ndarray]:
-        cr.set_num_threads(threads)
-        params = [cr.tensor(v.copy(), requires_grad=True) for v in values]
-        opt = make_opt(params)
-        for step in grads:
-            for p, g in zip(params, step, strict=True):
-                p.grad = cr.tensor(g)
-            opt.step()
-        state = [t._array.copy() for s in opt.state.values() for t in s.values() if isinstance(t, cr.Tensor)]
-        return [p._array.copy() for p in params] + state
-
-    serial = run(1)
-    assert not calls
-    parallel = run(2)
-    assert calls and all(n == 2 for n in calls)  # the large parameter's ranges, once a step
-    for a, b in zip(serial, parallel, strict=True):
-        np.testing.assert_array_equal(a, b)
+    # the large parameter's ranges, once a step (its chunk is not dealt to one thread whole)
+    _optimizer_on_one_and_two_threads(make_opt, [(600, 500), (7,), (3, 5), (64,)], 1, pool_calls)
