@@ -158,3 +158,12 @@ def pair(form: str, name: str, *args: Any, **kw: Any) -> tuple[Callable, Callabl
         return call(torch, form, name, t, *args, **kw)
 
     return ours, theirs
+
+
+def count_calls(monkeypatch: Any, module: Any, *names: str) -> list:
+    """Wrap functions ``names`` of ``module`` (compiled kernels): each call appends to the list returned."""
+    calls: list = []
+    for name in names:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real: calls.append(1) or real(*a))
+    return calls

@@ -12,6 +12,7 @@ import torch
 import chainrule as cr
 from chainrule import runtime
 from chainrule.ops import compiled_activation
+from helpers import count_calls
 
 pytestmark = pytest.mark.usefixtures("restore_runtime")
 
@@ -37,10 +38,7 @@ def _specials(rng, shape, dtype):
 @pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")  # inf * 0, on purpose
 @pytest.mark.parametrize("case", range(6))
 def test_compiled_relu_matches_torch_and_numpy(case, monkeypatch):
-    calls = []
-    for name in ("relu_forward", "relu_backward"):
-        real = getattr(compiled_activation, name)
-        monkeypatch.setattr(compiled_activation, name, lambda *a, real=real: calls.append(1) or real(*a))
+    calls = count_calls(monkeypatch, compiled_activation, "relu_forward", "relu_backward")
     rng = np.random.default_rng(case)
     dtype = np.float32 if case % 3 else np.float64
     shape = (int(rng.integers(4, 9)), int(rng.integers(60, 90)), int(rng.integers(600, 700)))  # >= 2**17

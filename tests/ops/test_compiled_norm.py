@@ -12,6 +12,7 @@ import torch
 import chainrule as cr
 from chainrule import runtime
 from chainrule.ops import compiled_norm
+from helpers import count_calls
 
 pytestmark = pytest.mark.usefixtures("restore_runtime")
 
@@ -29,9 +30,7 @@ def _layer_norm(x0, shape, w0, b0, g0, compiled_on=True, threads=1):
 
 @pytest.mark.parametrize("case", range(8))
 def test_compiled_layer_norm_matches_torch_and_numpy(case, monkeypatch):
-    calls = []
-    real = compiled_norm.layer_norm_rows
-    monkeypatch.setattr(compiled_norm, "layer_norm_rows", lambda *a: calls.append(1) or real(*a))
+    calls = count_calls(monkeypatch, compiled_norm, "layer_norm_rows")
     rng = np.random.default_rng(case)
     lead = tuple(int(v) for v in rng.integers(1, 40, int(rng.integers(1, 3))))
     shape = tuple(int(v) for v in rng.integers(1, 70, 1 + case % 2))

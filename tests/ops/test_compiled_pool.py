@@ -15,6 +15,7 @@ pytest.importorskip("numba")
 
 import chainrule as cr
 from chainrule import runtime
+from helpers import count_calls
 
 pytestmark = pytest.mark.usefixtures("restore_runtime")
 
@@ -75,9 +76,7 @@ def test_compiled_2x2_pool_with_indices_matches_numpy_and_torch(dtype, monkeypat
 
     from chainrule.ops import compiled_pool
 
-    calls = []
-    real = compiled_pool.max_pool_2x2_index_planes
-    monkeypatch.setattr(compiled_pool, "max_pool_2x2_index_planes", lambda *a: calls.append(1) or real(*a))
+    calls = count_calls(monkeypatch, compiled_pool, "max_pool_2x2_index_planes")
     rng = np.random.default_rng(11)
     for case in range(12):
         size = (int(rng.integers(2, 15)), int(rng.integers(2, 15)))
