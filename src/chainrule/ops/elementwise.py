@@ -372,12 +372,8 @@ class Relu(Function):
     # is kept rather than the output (4 or 8), a quarter of the memory for an activation that
     # nothing else keeps (a ReLU before max pooling).
     def forward(ctx, a):
-        if type(a) is not np.ndarray:  # a device array: one kernel
-            out = _xp(a).maximum(a, 0)
-            ctx.mask = ~(out <= 0)
-            return out
-        if a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
-            out = np.maximum(a, 0)
+        if type(a) is not np.ndarray or a.size < MIN_PARALLEL_ELEMENTS or not a.flags.c_contiguous:
+            out = _xp(a).maximum(a, 0)  # a device array (one kernel there), or a small one
             ctx.mask = ~(out <= 0)
             return out
         out, mask = np.empty_like(a), np.empty(a.shape, np.bool_)

@@ -178,8 +178,9 @@ class Adam(Optimizer):
             arrays = [g, *ch.bufs[: 3 if amsgrad else 2], ch.tmp]
             param = None if ch.flat else ch.params[0]._array
             if param is not None and ch.splittable(param, *arrays):
-                # one large parameter: its elements in ranges on the pool's threads, each
-                # range's arithmetic (and its part of p += update) exactly as in one piece
+                # one parameter: its elements in ranges on the pool's threads where it is large
+                # (map_rows decides), each range's arithmetic and its part of p += update exactly
+                # as in one piece
                 flat = [a.reshape(-1) for a in (*arrays, param)]
                 d = None
                 if decay is not None:

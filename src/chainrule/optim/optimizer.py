@@ -165,12 +165,8 @@ class Chunk:
             add(a, update, a)
 
     def splittable(self, *arrays: Any) -> bool:
-        """Whether an elementwise pass over these arrays (NumPy, C-contiguous) is worth the pool's threads."""
-        return (
-            self.xp is np
-            and all(a.flags.c_contiguous for a in arrays)
-            and worth_splitting(arrays[0].size, like=arrays[0]) > 1
-        )
+        """Whether an elementwise pass over these arrays can be cut into ranges: NumPy, C-contiguous."""
+        return self.xp is np and all(a.flags.c_contiguous for a in arrays)
 
     def advance(self) -> float:
         """Count one more step for every parameter of the chunk; returns the new count."""
