@@ -140,9 +140,7 @@ def _im2col(
     """
     n, c = x.shape[:2]
     xpad = _padded(x, pads) if any(pads) else x
-    sn, sc, sh, sw = xpad.strides
-    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
-    view = _strided(xpad, (c, kh, kw, n, oh, ow), strides)
+    view = _fields(xpad, kh, kw, oh, ow, stride, dilation)
     if per_sample:
         if out is None:
             out = _take((n, c * kh * kw, oh * ow), x.dtype, like=x)
@@ -155,6 +153,14 @@ def _im2col(
     if xpad is not x:
         _give(xpad)
     return out
+
+
+def _fields(xpad: Any, kh: int, kw: int, oh: int, ow: int, stride: tuple, dilation: tuple) -> Any:
+    """The receptive fields of the padded ``xpad`` (N, C, Hp, Wp), a read-only (C, kh, kw, N, oh, ow) view."""
+    n, c = xpad.shape[:2]
+    sn, sc, sh, sw = xpad.strides
+    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
+    return _strided(xpad, (c, kh, kw, n, oh, ow), strides)
 
 
 def _copy_split(dst: np.ndarray, src: np.ndarray, axis: int) -> None:
@@ -291,7 +297,7 @@ def _channel_major_forward(
     dilation: tuple[int, int],
     groups: int,
     keep_cols: bool,
-    block_bytes: int = 0,
+    block_bytes: int,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """``(cols or None, y)``: im2col, ``Y = W cols`` and the change to NCHW (and bias), per block of samples.
 
@@ -299,10 +305,9 @@ def _channel_major_forward(
     and transposing copy run together on one of the pool's threads, the
     block's columns still in cache for its GEMM. Kept columns (for backward)
     are the block's slice of one (C*kh*kw, N*oh*ow) array; otherwise each
-    block takes a buffer of its own, of at most ``block_bytes`` (default
-    FORWARD_COLUMN_BLOCK_BYTES), and the columns never exist whole.
+    block takes a buffer of its own, of at most ``block_bytes``, and the
+    columns never exist whole.
     """
-    block_bytes = block_bytes or FORWARD_COLUMN_BLOCK_BYTES
     kh, kw, oh, ow = sizes
     n, c = x.shape[:2]
     o, per, rows = w.shape[0], oh * ow, c * kh * kw
@@ -339,9 +344,7 @@ def _channel_major_forward(
 def _unfold(xb: Any, dst: Any, kh: int, kw: int, stride: tuple, pads: tuple, dilation: tuple) -> None:
     """im2col of a block of samples ``xb`` (b, C, H, W) into ``dst`` (C, kh, kw, b, oh, ow)."""
     xpad = _padded(xb, pads) if any(pads) else xb
-    sn, sc, sh, sw = xpad.strides
-    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
-    _xp(xb).copyto(dst, _strided(xpad, dst.shape, strides))
+    _xp(xb).copyto(dst, _fields(xpad, kh, kw, *dst.shape[-2:], stride, dilation))
     if xpad is not xb:
         _give(xpad)
 
