@@ -291,6 +291,41 @@ def test_mha_kdim_vdim_no_bias_bias_kv_zero_attn():
     _check_mha(theirs, ours, x, y, y, key_padding_mask=kpm, attn_mask=mask)
 
 
+def test_mha_batch_first_kdim_vdim_bias_kv_zero_attn():
+    # batch-first inputs are projected in their own layout: the extra key goes on axis 1
+    rng = np.random.default_rng(17)
+    theirs = torch.nn.MultiheadAttention(8, 2, kdim=3, vdim=5, add_bias_kv=True, batch_first=True)
+    ours = cr.nn.MultiheadAttention(8, 2, kdim=3, vdim=5, add_bias_kv=True, batch_first=True)
+    kpm = np.zeros((2, 6), bool)
+    kpm[0, 4:] = True
+    q, k, v = _randn(rng, 2, 4, 8), _randn(rng, 2, 6, 3), _randn(rng, 2, 6, 5)
+    _check_mha(theirs, ours, q, k, v, key_padding_mask=kpm)
+    theirs = torch.nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True)
+    ours = cr.nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True)
+    x = _randn(rng, 3, 5, 8)
+    for need_weights in (False, True):
+        mask = rng.random((5, 5)) > 0.7
+        _check_mha(theirs, ours, x, x, x, self_attn=True, attn_mask=mask, need_weights=need_weights)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_mha_self_attention_projects_with_one_gemm(batch_first, monkeypatch):
+    from chainrule.nn import attention
+
+    calls = []
+    real = attention.linear
+    monkeypatch.setattr(attention, "linear", lambda x, w, b=None: calls.append(w.shape) or real(x, w, b))
+    mha = cr.nn.MultiheadAttention(8, 2, batch_first=batch_first)
+    x = cr.tensor(np.random.default_rng(18).standard_normal((3, 4, 8)).astype(np.float32))
+    mha(x, x, x, need_weights=False)
+    assert calls == [(24, 8), (8, 8)]  # queries, keys and values in one GEMM, then the output projection
+    calls.clear()
+    other = (3, 5, 8) if batch_first else (5, 4, 8)  # another length, the same batch
+    y = cr.tensor(np.random.default_rng(19).standard_normal(other).astype(np.float32))
+    mha(x, y, y, need_weights=False)
+    assert calls == [(8, 8), (16, 8), (8, 8)]  # keys and values share one
+
+
 def test_mha_unbatched_and_key_is_value():
     rng = np.random.default_rng(15)
     theirs, ours = torch.nn.MultiheadAttention(8, 2), cr.nn.MultiheadAttention(8, 2)

@@ -146,30 +146,33 @@ class MultiheadAttention(Module):
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
                 key_padding_mask = _as_tensor(key_padding_mask).reshape(1, -1)
-        elif self.batch_first:  # the arithmetic below is written for (L, N, E)
-            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         out, weights = self._attend(
-            query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal
-        )
+            query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal,
+            batched and self.batch_first,
+        )  # fmt: skip
         if not batched:
             out = out.squeeze(1)
             weights = None if weights is None else weights.squeeze(0)
-        elif self.batch_first:
-            out = out.transpose(0, 1)
         return out, weights
 
-    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask, average, is_causal):
-        tgt_len, bsz, e = query.shape
-        src_len = key.shape[0]
+    def _attend(
+        self, query, key, value, key_padding_mask, need_weights, attn_mask, average, is_causal, batch_first
+    ):
+        # Batch-first inputs are projected as they are (no transposed copies, and self-attention's
+        # query, key and value stay one tensor: one GEMM); only the heads' views differ by layout.
+        b_ax, l_ax = (0, 1) if batch_first else (1, 0)
+        tgt_len, bsz, e = query.shape[l_ax], query.shape[b_ax], query.shape[2]
+        src_len = key.shape[l_ax]
+        layout = "(N, L, E)" if batch_first else "(L, N, E)"
         h, d = self.num_heads, self.head_dim
         if e != self.embed_dim:
             raise ValueError(
                 f"{_NAME}: expected query features {self.embed_dim}, got query of shape {query.shape}"
             )
-        if key.shape[:2] != value.shape[:2] or key.shape[1] != bsz:
+        if key.shape[:2] != value.shape[:2] or key.shape[b_ax] != bsz:
             raise ValueError(
                 f"{_NAME}: key and value must have the query's batch size and one length, got query "
-                f"{query.shape}, key {key.shape} and value {value.shape} (in the (L, N, E) layout)"
+                f"{query.shape}, key {key.shape} and value {value.shape} (in the {layout} layout)"
             )
         if key.shape[2] != self.kdim or value.shape[2] != self.vdim:
             raise ValueError(
@@ -190,17 +193,20 @@ class MultiheadAttention(Module):
         elif is_causal and attn_mask is None:  # PyTorch refuses this; the causal mask is what is meant
             xp = devices.array_module(query._array)  # made on the input's device
             attn_mask = Tensor._make(xp.triu(xp.ones((tgt_len, src_len), dtype=bool), 1), None)
-        q, k, v = self._project(query, key, value)  # (L, N, E), (S, N, E), (S, N, E)
+        q, k, v = self._project(query, key, value)  # in the inputs' layout: query's, key's, value's shape
         mask = _merge_masks(attn_mask, key_padding_mask, bsz, h, tgt_len, src_len, q._array)
         if self.bias_k is not None:
-            k = cat([k, self.bias_k.expand(1, bsz, e)], 0)
-            v = cat([v, self.bias_v.expand(1, bsz, e)], 0)
+            one_key = (bsz, 1, e) if batch_first else (1, bsz, e)
+            k = cat([k, self.bias_k.reshape(1, 1, e).expand(*one_key)], l_ax)
+            v = cat([v, self.bias_v.reshape(1, 1, e).expand(*one_key)], l_ax)
             mask = _pad_mask(mask)
             src_len += 1
-        # heads: (L, N, E) -> (L, N, H, D) -> (N, H, L, D), views until the attention needs them
-        q = q.reshape(tgt_len, bsz, h, d).permute(1, 2, 0, 3)
-        k = k.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
-        v = v.reshape(src_len, bsz, h, d).permute(1, 2, 0, 3)
+        # heads: (L, N, E) -> (L, N, H, D) -> (N, H, L, D), or (N, L, E) -> (N, L, H, D) -> (N, H, L, D):
+        # views until the attention needs them
+        heads = (0, 2, 1, 3) if batch_first else (1, 2, 0, 3)
+        q = q.reshape(*query.shape[:2], h, d).permute(*heads)
+        k = k.reshape(*k.shape[:2], h, d).permute(*heads)
+        v = v.reshape(*v.shape[:2], h, d).permute(*heads)
         if self.add_zero_attn:
             zeros = Tensor._make(devices.array_module(q._array).zeros((bsz, h, 1, d), q._array.dtype), None)
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
@@ -222,8 +228,8 @@ class MultiheadAttention(Module):
                 weights = weights.mean(1)
         else:
             out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
-        # merge heads: (N, H, L, D) -> (L, N, H, D) -> (L, N, E)
-        out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, e)
+        # merge heads: (N, H, L, D) -> (L, N, H, D) -> (L, N, E), or -> (N, L, H, D) -> (N, L, E)
+        out = out.permute(*((0, 2, 1, 3) if batch_first else (2, 0, 1, 3))).reshape(*query.shape[:2], e)
         return linear(out, self.out_proj.weight, self.out_proj.bias), weights
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -15,7 +15,7 @@ import numpy as np
 from chainrule import backend, devices
 from chainrule.autograd import Function, record_plain
 from chainrule.ops import compiled
-from chainrule.runtime import MIN_PARALLEL_ELEMENTS, chunk_bounds, map_rows, parallel_for, worth_splitting
+from chainrule.runtime import MEMORY_BOUND_ELEMENTS, MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
@@ -105,7 +105,7 @@ def _split_binary(ufunc: np.ufunc, a: Any, b: Any) -> Any:
         return ufunc(a, b)
     out = np.empty_like(a)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    _memory_speed_chunks(lambda i, j: ufunc(fa[i:j], fb[i:j], out=fo[i:j]), a.size)
+    map_rows(lambda i, j: ufunc(fa[i:j], fb[i:j], out=fo[i:j]), a.size, 1, min_elements=MEMORY_BOUND_ELEMENTS)
     return out
 
 
@@ -380,7 +380,10 @@ class Relu(Function):
         src, dst, m = a.reshape(-1), out.reshape(-1), mask.reshape(-1)
         kernels = compiled.kernels("compiled_activation", a, dtypes=_COMPILED_DTYPES)
         if kernels is not None:  # one pass, split over the pool only where it pays (see below)
-            _memory_speed_chunks(lambda i, j: kernels.relu_forward(src[i:j], dst[i:j], m[i:j]), a.size)
+            map_rows(
+                lambda i, j: kernels.relu_forward(src[i:j], dst[i:j], m[i:j]), a.size, 1,
+                min_elements=MEMORY_BOUND_ELEMENTS,
+            )
         else:  # a large array: chunks of it on the pool's threads, the same values
 
             def chunk(i: int, j: int) -> None:
@@ -406,30 +409,16 @@ class Relu(Function):
         gf, mf, xf = g.reshape(-1), mask.reshape(-1), gx.reshape(-1)
         kernels = compiled.kernels("compiled_activation", g, gx, dtypes=_COMPILED_DTYPES)
         if kernels is not None:
-            _memory_speed_chunks(lambda i, j: kernels.relu_backward(gf[i:j], mf[i:j], xf[i:j]), g.size)
+            map_rows(
+                lambda i, j: kernels.relu_backward(gf[i:j], mf[i:j], xf[i:j]), g.size, 1,
+                min_elements=MEMORY_BOUND_ELEMENTS,
+            )
         else:
             map_rows(lambda i, j: np.multiply(gf[i:j], mf[i:j], out=xf[i:j]), g.size, 1)
         return gx
 
 
 _COMPILED_DTYPES = (np.float32, np.float64)
-
-
-def _memory_speed_chunks(fn: Any, n: int) -> None:
-    """``fn(i, j)`` over ``range(n)``; on the pool's threads only at four times the usual threshold.
-
-    For passes that run at memory speed (an add, a multiply, the compiled
-    ReLU): the hand-off to a worker (30-60 us on a busy host) outweighs
-    splitting them below about a million elements. Measured at 2 threads: an
-    add of 262k float32 took 38 us in one piece and 80 us in two, of 1M 173 us
-    either way; the compiled ReLU of (64, 64, 14, 14) 0.08 ms whole and 0.13
-    split.
-    """
-    parts = worth_splitting(n // 4)
-    if parts <= 1:
-        fn(0, n)
-    else:
-        parallel_for(fn, chunk_bounds(n, parts))
 
 
 class Square(Function):

@@ -17,7 +17,7 @@ from chainrule.ops.elementwise import abs as _abs
 from chainrule.ops.elementwise import cast, promote
 from chainrule.ops.elementwise import promote_pair as _pair
 from chainrule.ops.layout import diagonal
-from chainrule.runtime import map_rows
+from chainrule.runtime import MEMORY_BOUND_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 
@@ -89,10 +89,13 @@ class Linear(Function):
         else:  # any leading batch axes: fold them into one for a single GEMM
             y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
         if bias is not None:
-            # over the pool's threads when large (BLAS's threads sleep soon after the GEMM:
-            # runtime.BLAS_SPIN_LOG2_CYCLES); every element gets the same single add either way
+            # over the pool's threads when large enough for a pass at memory speed (BLAS's threads
+            # sleep soon after the GEMM: runtime.BLAS_SPIN_LOG2_CYCLES); the same single add either way
             add, rows = devices.array_module(y).add, y.reshape(-1, y.shape[-1])
-            map_rows(lambda i, j: add(rows[i:j], bias, out=rows[i:j]), rows.shape[0], rows.shape[1], like=y)
+            map_rows(
+                lambda i, j: add(rows[i:j], bias, out=rows[i:j]), rows.shape[0], rows.shape[1],
+                like=y, min_elements=MEMORY_BOUND_ELEMENTS,
+            )
         return y
 
     def backward(ctx, g):
