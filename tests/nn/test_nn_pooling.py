@@ -97,6 +97,32 @@ def test_max_pool1d_hypothesis(cfg):
     np.testing.assert_array_equal(F.max_pool1d(cr.tensor(x), **kw, return_indices=True)[1], expected[1])
 
 
+@pytest.mark.parametrize("compiled_on", [True, False])
+@pytest.mark.parametrize(
+    "kw", [{"kernel_size": 2}, {"kernel_size": 2, "padding": 1}, {"kernel_size": 3, "stride": 2}]
+)
+def test_max_pool2d_routes_nan_and_inf_gradients_to_the_picked_pixel_only(compiled_on, kw):
+    # PyTorch scatters each output's gradient into zeros: the window's other pixels get 0, not NaN
+    from chainrule import runtime
+
+    before = runtime.compiled_kernels()
+    rng = np.random.default_rng(21)
+    x0 = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    x = cr.tensor(x0, requires_grad=True)
+    tx = torch.tensor(x0, requires_grad=True)
+    try:
+        runtime.set_compiled_kernels(compiled_on)
+        y, ty = F.max_pool2d(x, **kw), TF.max_pool2d(tx, **kw)
+        g0 = rng.standard_normal(ty.shape).astype(np.float32)
+        g0[0, 0, 0, :2], g0[1, 2, 1, 1] = [np.nan, np.inf], -np.inf
+        y.backward(cr.tensor(g0))
+    finally:
+        runtime.set_compiled_kernels(before)
+    ty.backward(torch.tensor(g0))
+    # NaN and inf at the same places; overlapping windows may add in another order
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=0)
+
+
 def test_max_pool_without_grad_gives_the_same_values_and_integer_inputs_work():
     x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
     with cr.no_grad():

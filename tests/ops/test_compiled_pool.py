@@ -102,3 +102,24 @@ def test_compiled_2x2_pool_with_indices_matches_numpy_and_torch(dtype, monkeypat
     assert np.isnan(ours[0][0, 0, 0, 0]) and np.isnan(ours[0][1, 1, 1, 1])
     np.testing.assert_array_equal(ours[0], numpy_kernel[0])
     np.testing.assert_array_equal(ours[1], numpy_kernel[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_2x2_tiled_backward_matches_numpy(dtype, monkeypatch):
+    from chainrule.ops import compiled_pool
+
+    calls = count_calls(monkeypatch, compiled_pool, "max_pool_2x2_backward_planes")
+    rng = np.random.default_rng(12)
+    # (8, 16, 96, 96) writes 1.2 M gradient pixels: split in two at 2 threads
+    for shape, threads in (((2, 3, 6, 10), 1), ((8, 16, 96, 96), 1), ((8, 16, 96, 96), 2)):
+        x0 = rng.standard_normal(shape).astype(dtype)
+        x0[0, 0, :2, :2] = np.round(x0[0, 0, :2, :2])
+        g0 = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
+        g0[0, 1, 0, :3] = [np.nan, np.inf, -0.0]  # reach the picked pixel only; the others get +0
+        cr.set_num_threads(threads)
+        calls.clear()
+        ours = _pool(True, x0, g0, 2, 2, 0, 1, False)[1]
+        assert len(calls) == (2 if shape[2] == 96 and threads == 2 else 1)
+        numpy_kernel = _pool(False, x0, g0, 2, 2, 0, 1, False)[1]
+        np.testing.assert_array_equal(ours, numpy_kernel)
+        assert np.array_equal(np.signbit(ours), np.signbit(numpy_kernel))

