@@ -356,3 +356,26 @@ def test_index_add_in_place_inside_a_graph_keeps_gradients():
     (ty * torch.arange(6.0).reshape(3, 2)).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy())
     np.testing.assert_allclose(src.grad.numpy(), ts.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_relu_without_a_graph_is_one_pass_in_the_input_or_a_new_tensor(dtype):
+    x0 = np.array([[-2, -0.0, 0, 3], [np.nan, -1, 5, 1]]).astype(np.float32)
+    x0 = x0[:, 1:] if dtype == np.int32 else x0  # (no NaN among ints)
+    x0 = x0.astype(dtype)
+    expected = torch.relu(torch.tensor(x0)).numpy()
+    x = cr.tensor(x0.copy())
+    out = cr.nn.functional.relu(x)
+    assert out is not x and out._ctx is None
+    np.testing.assert_array_equal(out.numpy(), expected)
+    np.testing.assert_array_equal(x.numpy(), x0)  # untouched
+    storage, before = x.numpy(), x._version
+    same = cr.nn.functional.relu(x, inplace=True)
+    assert same is x and x.numpy() is storage and x._version == before + 1
+    np.testing.assert_array_equal(x.numpy(), expected)
+    w = cr.tensor(x0.astype(np.float32), requires_grad=True)
+    with cr.no_grad():
+        assert cr.nn.functional.relu(w)._ctx is None
+    y = cr.nn.functional.relu(w, inplace=True)  # a graph is recorded: a new tensor, w untouched
+    assert y is not w and y._ctx is not None
+    np.testing.assert_array_equal(w.numpy(), x0.astype(np.float32))

@@ -1,4 +1,4 @@
-"""The compiled layer norm (numba) against PyTorch and against the NumPy rows it replaces."""
+"""Compiled layer norm and eval batch norm (numba) against PyTorch and the NumPy code they replace."""
 
 from __future__ import annotations
 
@@ -65,3 +65,31 @@ def test_compiled_layer_norm_over_two_threads_and_nan_rows():
     np.testing.assert_array_equal(one[1], two[1])
     np.testing.assert_allclose(one[2], two[2], rtol=1e-6)  # dw, db: the blocks' float64 sums, added
     assert np.isnan(one[0][5]).all() and np.isfinite(np.delete(one[0], 5, axis=0)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_eval_compiled_affine_matches_numpy_and_torch(dtype, monkeypatch):
+    calls = count_calls(monkeypatch, compiled_norm, "channel_affine")
+    rng = np.random.default_rng(31)
+    # (8, 16, 96, 96): 1.2 M elements, split over two threads at 2
+    for shape, threads in (((3, 4, 5, 6), 1), ((8, 16, 96, 96), 1), ((8, 16, 96, 96), 2)):
+        bn, tbn = cr.nn.BatchNorm2d(shape[1]).to(dtype), torch.nn.BatchNorm2d(shape[1]).to(torch.float64)
+        for name in ("weight", "bias", "running_mean"):
+            getattr(bn, name)._array[:] = rng.standard_normal(shape[1])
+        bn.running_var._array[:] = rng.uniform(0.5, 2.0, shape[1])
+        tbn.load_state_dict({k: torch.tensor(v.numpy()) for k, v in bn.state_dict().items()})
+        bn.eval(), tbn.eval()
+        x0 = rng.standard_normal(shape).astype(dtype)
+        cr.set_num_threads(threads)
+        results = []
+        for compiled_on in (True, False):
+            runtime.set_compiled_kernels(compiled_on)
+            with cr.no_grad():
+                results.append(bn(cr.tensor(x0)).numpy())
+        assert len(calls) == threads  # compiled, in one piece or split in two
+        calls.clear()
+        np.testing.assert_array_equal(results[0], results[1])  # the same two roundings an element
+        expected = tbn(torch.tensor(x0.astype(np.float64))).detach().numpy()
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(results[0], expected, rtol=tol, atol=tol)
+

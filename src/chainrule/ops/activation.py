@@ -32,7 +32,7 @@ import warnings
 from typing import Any
 
 from chainrule import devices
-from chainrule.autograd import Function
+from chainrule.autograd import Function, bump_version, is_grad_enabled, is_tracing
 from chainrule.ops.dtypes import as_floating as _floating
 from chainrule.ops.elementwise import Relu, Sigmoid, Tanh
 from chainrule.ops.fused import log_softmax as _log_softmax
@@ -327,6 +327,15 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """``max(x, 0)``; gradient 1 for x > 0, else 0."""
     if not isinstance(input, Tensor):
         raise TypeError(f"relu: expected a Tensor, got {type(input).__name__}")
+    a = input._array
+    if not (input._requires_grad and is_grad_enabled()) and not is_tracing() and a.dtype.kind in "fiu":
+        # no graph: one pass, and no mask for a backward that will not come
+        xp = devices.array_module(a)
+        if not inplace:
+            return Tensor._make(xp.maximum(a, 0), None)
+        xp.maximum(a, 0, out=a)
+        bump_version(input)
+        return input
     out = Relu.apply(input)
     return _write_back(input, out) if inplace else out
 

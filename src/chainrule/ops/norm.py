@@ -40,7 +40,14 @@ from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import compiled
 from chainrule.ops.dtypes import as_floating as _floating
-from chainrule.runtime import MIN_PARALLEL_ELEMENTS, chunk_bounds, map_rows, parallel_for, worth_splitting
+from chainrule.runtime import (
+    MEMORY_BOUND_ELEMENTS,
+    MIN_PARALLEL_ELEMENTS,
+    chunk_bounds,
+    map_rows,
+    parallel_for,
+    worth_splitting,
+)
 from chainrule.tensor import Tensor
 
 __all__ = ["batch_norm", "group_norm", "layer_norm", "rms_norm"]
@@ -106,6 +113,9 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
 
 
 # ------------------------------------------------------------------ batch norm
+# the dtypes batch norm's compiled affine map (evaluation) is built for, each compiled on first use
+_AFFINE_DTYPES = (np.float32, np.float64)
+
 class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
@@ -134,7 +144,15 @@ class BatchNorm(Function):
             invstd = 1.0 / xp.sqrt(running_var + eps)
             scale = invstd if weight is None else invstd * weight
             shift = (-mean * scale if bias is None else bias - mean * scale)[:, None]
-            if x3.size < MIN_PARALLEL_ELEMENTS or xp is not np:
+            kernels = compiled.kernels("compiled_norm", x3, scale, shift, dtypes=_AFFINE_DTYPES)
+            if kernels is not None and x3.dtype == scale.dtype == shift.dtype:  # one pass, not two
+                y = np.empty(x3.shape, x3.dtype)
+                shift1 = shift.reshape(-1)
+                map_rows(
+                    lambda i, j: kernels.channel_affine(x3[i:j], scale, shift1, y[i:j]), n, x3.size // n,
+                    min_elements=MEMORY_BOUND_ELEMENTS,
+                )
+            elif x3.size < MIN_PARALLEL_ELEMENTS or xp is not np:
                 y = x3 * scale[:, None]
                 y += shift
             else:  # samples on the pool's threads
