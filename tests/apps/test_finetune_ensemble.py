@@ -105,7 +105,12 @@ def test_members_train_at_once_in_worker_processes_as_one_after_another(
 ) -> None:
     _, serial = _run(tmp_path, tiny_model, "serial", "--members", "2")
     report, parallel = _run(tmp_path, tiny_model, "parallel", "--members", "2", "--threads", "2")
-    assert [m["threads"] for m in report["model"]["members"]] == [1, 1]  # two processes, a thread each
+    members = report["model"]["members"]
+    assert [m["threads"] for m in members] == [1, 1]  # two processes, a thread each
+    # each member's CPU seconds are its own process's, measured there
+    assert all(m["train_cpu_seconds"] > 0 for m in members)
+    total = sum(m["train_cpu_seconds"] for m in members)
+    assert report["model"]["members_cpu_seconds"] == pytest.approx(total)
     assert set(parallel) == set(serial)
     for key, value in serial.items():
         np.testing.assert_allclose(parallel[key]._array, value._array, rtol=1e-5, atol=1e-6, err_msg=key)
@@ -150,3 +155,29 @@ def test_bad_members_in_options_name_the_option(tmp_path: pathlib.Path, value: o
     options = Options("t.csv", "e.csv", "text", "label", str(tmp_path / "o"), members=value)  # type: ignore
     with pytest.raises(FinetuneError, match=r"--members must be a whole number of at least 1, got"):
         run(options, log=lambda m: None)
+
+
+def test_a_member_failing_in_its_worker_raises_here(
+    tiny_model: pathlib.Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    import importlib
+
+    from chainrule.apps.finetune.batching import load_tokenizer, tokenize
+    from chainrule.apps.finetune.finetune import FinetuneConfig
+    from chainrule.apps.finetune.members import train_members
+
+    members = importlib.import_module("chainrule.apps.finetune.members")
+    original = members.finetune
+
+    def fail_on_seed_8(encoder, classes, train, train_y, val, val_y, config, **kw):
+        if config.seed == 8:
+            raise ValueError("member with seed 8 cannot train")
+        return original(encoder, classes, train, train_y, val, val_y, config, **kw)
+
+    monkeypatch.setattr(members, "finetune", fail_on_seed_8)  # the forked workers inherit the patch
+    texts = tokenize(load_tokenizer(tiny_model, 32), ["good film .", "bad plot", "a dull story", "superb"])
+    y = np.array([1, 0, 0, 1])
+    config = FinetuneConfig(epochs=1, head_epochs=1, batch_size=2, seed=7)
+    with pytest.raises(ValueError, match="seed 8 cannot train") as caught:
+        train_members(tiny_model, 2, texts, y, None, None, config, members=2, threads=2)
+    assert any("worker process (seeds 7, 8)" in note for note in caught.value.__notes__)

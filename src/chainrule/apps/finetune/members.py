@@ -20,6 +20,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,12 +86,15 @@ class MemberTraining(Dataset):
         def log(message: str) -> None:
             self.log(f"member {k} (seed {seed}): {message}")
 
+        wall, cpu = time.perf_counter(), time.process_time()
         classifier, info = finetune(
             encoder, self.num_classes, self.train, self.train_y, self.val, self.val_y, config,
             progress=self.progress, log=log,
         )  # fmt: skip
-        info = {k_: v for k_, v in info.items() if k_ != "config"}
-        return classifier, {"member": k, "seed": seed, "threads": runtime.get_num_threads(), **info}
+        figures = {"member": k, "seed": seed, "threads": runtime.get_num_threads()}
+        figures["train_seconds"] = round(time.perf_counter() - wall, 2)
+        figures["train_cpu_seconds"] = round(time.process_time() - cpu, 2)  # this member's process alone
+        return classifier, {**figures, **{k_: v for k_, v in info.items() if k_ != "config"}}
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         from chainrule.io import save
@@ -136,14 +140,19 @@ def train_members(
             str(model_dir), num_classes, train, train_y, val, val_y, config, members, "", log, progress
         )
         return [job.train_one(k) for k in range(members)]
-    log(f"training {members} members in {workers} processes, {each} thread(s) each")
+    seeds = ", ".join(map(str, member_seeds(config.seed, members)))
+    log(f"training {members} members (seeds {seeds}) in {workers} processes, {each} thread(s) each")
     with tempfile.TemporaryDirectory(prefix="chainrule-members-") as folder:
         job = MemberTraining(str(model_dir), num_classes, train, train_y, val, val_y, config, members, folder)
         loader = DataLoader(
             job, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=1, in_order=False,
             worker_init_fn=functools.partial(_set_threads, each),
         )  # fmt: skip
-        figures = list(loader)
+        try:
+            figures = list(loader)
+        except Exception as e:  # the worker's own exception type, its traceback in the message
+            e.add_note(f"train_members: a member failed while training in a worker process (seeds {seeds})")
+            raise
         out = []
         for info in sorted(figures, key=lambda f: f["member"]):
             info = dict(info)

@@ -145,6 +145,8 @@ def _ensemble(
     for classifier, figures in trained:
         members.append({**figures, **evaluate(classifier, eval_tok, eval_y)})
     info: dict[str, Any] = {"config": asdict(config), "members": members}
+    # CPU seconds of every member's training, wherever it ran (worker processes count their own)
+    info["members_cpu_seconds"] = round(sum(m["train_cpu_seconds"] for m in members), 2)
     if len(val_y):
         info["val_accuracy"] = evaluate(ensemble, val_tok, val_y)["eval_accuracy"]
         singles = ", ".join(f"{m['val_accuracy']:.4f}" for m in members if "val_accuracy" in m)
