@@ -10,6 +10,11 @@ raised here) and their end on an interrupt, with nothing new to maintain. A
 member's weights come back through a safetensors file (never a pickled
 model); its figures through the result queue. With one core the members train
 one after another in this process.
+
+On SST-2 with the defaults (split seed 0), members from seeds 0 and 1, trained
+at once at one thread each: 699 + 697 and 702 + 699 CPU seconds per epoch;
+validation 0.913 and 0.917, the ensemble 0.913, not above the better member,
+so the default stays one member (dev 0.900, 0.894, ensemble 0.897).
 """
 
 from __future__ import annotations
