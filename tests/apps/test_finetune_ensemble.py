@@ -97,7 +97,7 @@ def test_members_share_the_split_and_train_with_their_own_seeds(
         assert len(m["phase2_epoch_seconds"]) == len(m["phase2_epoch_cpu_seconds"]) == 1
         assert 0 <= m["val_accuracy"] <= 1 and m["threads"] == 1
     assert 0 <= pair["model"]["val_accuracy"] <= 1
-    assert "fine-tuned tiny_bert0 (2 seeds)" in format_table(pair)  # the table names the ensemble
+    assert f"fine-tuned {tiny_model.name} (2 seeds)" in format_table(pair)  # the table names the ensemble
 
 
 def test_members_train_at_once_in_worker_processes_as_one_after_another(
