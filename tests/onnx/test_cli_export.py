@@ -130,3 +130,41 @@ def test_export_a_broken_finetune_run_says_why(tmp_path):
     (tmp_path / "finetune.json").write_text('{"num_classes": 2}')
     result = CliRunner().invoke(main, ["export", str(tmp_path), str(tmp_path / "x.onnx")])
     assert result.exit_code != 0 and "not a readable finetune run" in result.output
+
+
+def test_export_a_finetune_seed_ensemble(tmp_path):
+    # `chainrule finetune --members 2` saves a MeanOfMembers: one graph, both members, the mean probability
+    import onnx
+    from chainrule.apps.finetune.classifier import SentenceClassifier
+    from chainrule.apps.finetune.data import LabelMap
+    from chainrule.apps.finetune.ensemble import MeanOfMembers
+    from chainrule.apps.finetune.pipeline import _save
+    from chainrule.models.bert import BertConfig, BertModel
+
+    cr.manual_seed(5)
+    base = tmp_path / "base"
+    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)  # fmt: skip
+    BertModel(config).save_pretrained(base)
+    (base / "tokenizer.json").write_text("{}")
+    ensemble = MeanOfMembers([SentenceClassifier(BertModel(config), 2) for _ in range(2)])
+    run = tmp_path / "run"
+    run.mkdir()
+    _save(run, ensemble, LabelMap(["neg", "pos"]), base, {"epochs": 1})
+    out = tmp_path / "ensemble.onnx"
+    assert "MeanOfMembers" in _run_export(run, out)
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
+    assert {i.name for i in graph.initializer} >= {"members.0.head.weight", "members.1.head.weight"}
+    session = ort.InferenceSession(str(out))
+    ensemble.eval()
+    rng = np.random.default_rng(6)
+    for n, t, lengths in [(3, 5, [5, 2, 4]), (1, 9, [9])]:
+        real = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+        ids = np.where(real, rng.integers(1, 30, (n, t)), 0).astype(np.int64)
+        mask = real.astype(np.int64)
+        got = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        want = ensemble(cr.tensor(ids), cr.tensor(mask))._array
+        assert got.shape == (n, 2)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.exp(got).sum(1), 1.0, rtol=1e-5)  # log-probabilities

@@ -6,7 +6,7 @@ metadata (``models/*.safetensors``), ``chainrule traffic`` a detector directory
 (``detector.json``: an autoencoder and a classifier), ``chainrule finetune`` a
 sentence classifier (``finetune.json``, ``config.json``, ``model.safetensors``:
 a BERT encoder, mean pooling and a linear head, which takes token ids and
-their attention mask).
+their attention mask), or a seed ensemble of them (``members.K.`` keys).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def _finetune(d: Path) -> SavedModel:
     mask (1 = token, 0 = padding), which the attention and the pooling read.
     """
     from chainrule.apps.finetune.classifier import SentenceClassifier
+    from chainrule.apps.finetune.ensemble import MeanOfMembers, count_members
     from chainrule.io import load
     from chainrule.models.bert import BertConfig, BertModel
 
@@ -102,8 +103,18 @@ def _finetune(d: Path) -> SavedModel:
         state = load(d / "model.safetensors")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SourceError(f"{d}: not a readable finetune run ({type(e).__name__}: {e})") from None
-    encoder = BertModel(config, add_pooling_layer=any(k.startswith("encoder.pooler.") for k in state))
-    model = SentenceClassifier(encoder, num_classes)
+    try:
+        members = count_members(state)
+    except ValueError as e:
+        raise SourceError(f"{d / 'model.safetensors'}: {e}") from None
+    names = [k.split(".", 2)[-1] if members else k for k in state]  # each classifier's own key names
+    pooler = any(k.startswith("encoder.pooler.") for k in names)
+
+    def classifier() -> SentenceClassifier:
+        return SentenceClassifier(BertModel(config, add_pooling_layer=pooler), num_classes)
+
+    # a seed ensemble (`--members N`) saves its members under members.0., members.1., ...
+    model = MeanOfMembers([classifier() for _ in range(members)]) if members else classifier()
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -46,6 +46,14 @@ def _fail(message: str) -> click.ClickException:
     help="also score the mean of the last N epochs' weights on validation and keep it if it beats "
     "the best epoch (0 or 1: off)",
 )
+@click.option(
+    "--members",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="a seed ensemble: N classifiers fine-tuned with seeds seed, seed+1, ... (at the same time, one per "
+    "thread, when --threads allows), predicting their mean probability",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--dataset", type=click.Choice(["sst2"]), default=None, help="a known dataset instead of files")
 @click.option("--data-dir", default=None, help="local copy of --dataset (default: download and cache it)")
@@ -99,6 +107,7 @@ def command(
     model_dir: str | None,
     epochs: int,
     average_last: int,
+    members: int,
     out_dir: str,
     dataset: str | None,
     data_dir: str | None,
@@ -159,6 +168,7 @@ def command(
         out_dir=out_dir,
         epochs=epochs,
         average_last=average_last,
+        members=members,
         unfreeze=unfreeze,
         lr=lr,
         layer_decay=layer_decay,

@@ -14,7 +14,7 @@ import pathlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,7 @@ class Options:
     val_fraction: float = 0.1  # of the training file's sentences (with their sub-phrases), held out
     max_val: int = 600
     average_last: int = 0  # the mean of the last N epochs' weights competes with the best epoch (< 2: off)
+    members: int = 1  # a seed ensemble: members with seeds seed, seed + 1, ...; their mean probability
 
 
 def default_model_dir() -> pathlib.Path:
@@ -113,6 +114,46 @@ def _save(out: pathlib.Path, classifier: Any, labels: LabelMap, model_dir: pathl
             shutil.copyfileobj(src, f)
 
 
+def _ensemble(
+    model_dir: pathlib.Path,
+    num_classes: int,
+    train_tok: Any,
+    train_y: np.ndarray,
+    val_tok: Any,
+    val_y: np.ndarray,
+    eval_tok: Any,
+    eval_y: np.ndarray,
+    config: Any,
+    options: Options,
+    log: Callable[[str], None],
+) -> tuple[Any, dict[str, Any]]:
+    """``options.members`` classifiers (seeds seed, seed + 1, ...) as one MeanOfMembers, and its figures.
+
+    The figures: the ensemble's validation accuracy, and for each member its
+    seed, validation accuracy, eval figures and wall and CPU seconds per epoch.
+    """
+    from chainrule.apps.finetune.ensemble import MeanOfMembers
+    from chainrule.apps.finetune.finetune import evaluate
+    from chainrule.apps.finetune.members import train_members
+
+    trained = train_members(
+        model_dir, num_classes, train_tok, train_y, val_tok, val_y, config, options.members,
+        progress=options.progress, log=log,
+    )  # fmt: skip
+    ensemble = MeanOfMembers([classifier for classifier, _ in trained])
+    members = []
+    for classifier, figures in trained:
+        members.append({**figures, **evaluate(classifier, eval_tok, eval_y)})
+    info: dict[str, Any] = {"config": asdict(config), "members": members}
+    # CPU seconds of every member's training, wherever it ran (worker processes count their own)
+    info["members_cpu_seconds"] = round(sum(m["train_cpu_seconds"] for m in members), 2)
+    if len(val_y):
+        info["val_accuracy"] = evaluate(ensemble, val_tok, val_y)["eval_accuracy"]
+        singles = ", ".join(f"{m['val_accuracy']:.4f}" for m in members if "val_accuracy" in m)
+        log(f"ensemble of {len(members)}: val accuracy {info['val_accuracy']:.4f} (members: {singles})")
+    return ensemble, info
+
+
 def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the comparison; write ``out_dir/report.json`` and the fine-tuned model; return the report."""
     from chainrule.apps.finetune.baselines import bag_of_words, transformer_from_scratch
@@ -120,6 +161,9 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     from chainrule.apps.finetune.finetune import FinetuneConfig, evaluate, finetune
     from chainrule.apps.finetune.report import build_report, write_report
 
+    if isinstance(options.members, bool) or not isinstance(options.members, int) or options.members < 1:
+        got = options.members
+        raise FinetuneError(f"finetune: --members must be a whole number of at least 1, got {got!r}")
     model_dir = _check_model_dir(options.model_dir)
     try:
         train_table = read_table(options.train_file, options.text_column, options.label_column)
@@ -163,8 +207,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     eval_tok = tokenize(tokenizer, eval_table.texts)
     log(f"tokenized in {time.perf_counter() - t:.1f} s ({train_tok.lengths.mean():.1f} tokens a sentence)")
 
-    # -- the fine-tuned encoder
-    encoder = _load_encoder(model_dir)
+    # -- the fine-tuned encoder (or a seed ensemble of them)
     config = FinetuneConfig(
         epochs=options.epochs,
         unfreeze=options.unfreeze,
@@ -176,14 +219,21 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         seed=options.seed,
     )
     t, cpu = time.perf_counter(), time.process_time()
-    classifier, info = finetune(
-        encoder, len(labels), train_tok, train_y, val_tok, val_y, config, progress=options.progress, log=log
-    )
+    if options.members == 1:
+        classifier, info = finetune(
+            _load_encoder(model_dir), len(labels), train_tok, train_y, val_tok, val_y, config,
+            progress=options.progress, log=log,
+        )  # fmt: skip
+    else:
+        classifier, info = _ensemble(
+            model_dir, len(labels), train_tok, train_y, val_tok, val_y, eval_tok, eval_y, config, options, log
+        )
     seconds = time.perf_counter() - t
     model = {
         "name": _model_name(model_dir),
         **evaluate(classifier, eval_tok, eval_y),
         "train_seconds": round(seconds, 2),
+        # this process's CPU time; with members in worker processes, theirs is in each member's figures
         "train_cpu_seconds": round(time.process_time() - cpu, 2),
         **{k: v for k, v in info.items() if k != "config"},
     }
@@ -203,6 +253,8 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     candidates = "best epoch"
     if averaged >= 2:
         candidates = f"best of the epochs and the mean of the last {averaged} epochs' weights"
+    if options.members > 1:
+        candidates = f"each member's {candidates}"
     task = {
         "train_file": str(train_table.path),
         "eval_file": str(eval_table.path),
@@ -221,6 +273,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
             else "no validation split (too few rows): the last epoch is reported"
         ),
         "seed": options.seed,
+        "members": options.members,
     }
     report = build_report(task, model, {"bag_of_words": bow, "transformer_from_scratch": scratch})
     write_report(report, out)

@@ -28,6 +28,8 @@ def _names(model: dict[str, Any]) -> dict[str, str]:
     names = dict(DISPLAY_NAMES)
     if model.get("name"):
         names["model"] = f"fine-tuned {model['name']}"
+    if isinstance(model.get("members"), list):  # a seed ensemble
+        names["model"] += f" ({len(model['members'])} seeds)"
     return names
 
 
