@@ -23,7 +23,8 @@ import chainrule.optim.optimizer  # imported before pool_calls patches its paral
 from chainrule import runtime
 
 BIG = (8, 16, 48, 48)  # 294,912 elements: above 2 * MIN_PARALLEL_ELEMENTS, so split in two
-# passes at memory speed (add, multiply, the compiled ReLU) split only from 4x that: 1,179,648 elements
+# passes at memory speed (add, multiply, the compiled ReLU, eval batch norm) split only from 4x that:
+# 1,179,648 elements
 MEMORY_SPEED_BIG = (8, 16, 96, 96)
 
 
@@ -149,7 +150,7 @@ def test_layer_norm_rows(pool_calls):
 
 
 def test_batch_norm_eval_bit_identical(pool_calls):
-    x = _data()
+    x = _data(MEMORY_SPEED_BIG)  # one pass at memory speed when compiled
     mean, var = _data((16,), seed=5), np.abs(_data((16,), seed=6)) + 0.5
     w, b = _data((16,), seed=7), _data((16,), seed=8)
 

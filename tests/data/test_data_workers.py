@@ -297,12 +297,12 @@ def test_exception_in_worker_names_worker_and_index() -> None:
 
 
 def test_killed_worker_is_an_error_not_a_hang() -> None:
+    # the message proves the death was seen: the 20 s timeout would say "timed out" (no clock is
+    # asserted, which a loaded machine would make flaky)
     loader = crd.DataLoader(Faulty(), batch_size=1, sampler=[0, 1, 9, 2], num_workers=2, timeout=20)
-    start = time.monotonic()
     dead = r"DataLoader worker 0 \(pid \d+\) exited unexpectedly with signal SIGKILL"
     with pytest.raises(RuntimeError, match=dead):
         list(loader)
-    assert time.monotonic() - start < 15
     assert no_workers_left() and not leftover_blocks()
 
 
