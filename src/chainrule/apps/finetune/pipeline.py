@@ -51,7 +51,7 @@ class Options:
     scratch_epochs: int = 3
     seed: int = 0
     progress: bool = False
-    layer_decay: float = 0.8
+    layer_decay: float = 0.9
     warmup: float = 0.1
     val_fraction: float = 0.1  # of the training file's sentences (with their sub-phrases), held out
     max_val: int = 600
