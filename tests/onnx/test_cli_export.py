@@ -30,6 +30,15 @@ epochs = 1
 """
 
 
+def _padded_batches(seed, cases):
+    """``(n, input_ids, attention_mask)`` for each ``(n, tokens, lengths)``: random ids, zero-padded."""
+    rng = np.random.default_rng(seed)
+    for n, t, lengths in cases:
+        real = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+        ids = np.where(real, rng.integers(1, 30, (n, t)), 0).astype(np.int64)
+        yield n, ids, real.astype(np.int64)
+
+
 def _run_export(source, out, *extra):
     result = CliRunner().invoke(main, ["export", str(source), str(out), *extra])
     assert result.exit_code == 0, result.output
@@ -115,11 +124,7 @@ def test_export_a_finetune_run(tmp_path):
     assert [o.name for o in graph.output] == ["logits"]
     session = ort.InferenceSession(str(out))
     classifier.eval()
-    rng = np.random.default_rng(4)
-    for n, t, lengths in [(3, 5, [5, 2, 4]), (1, 11, [11]), (5, 9, [9, 3, 9, 1, 6])]:
-        real = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
-        ids = np.where(real, rng.integers(1, 30, (n, t)), 0).astype(np.int64)
-        mask = real.astype(np.int64)
+    for n, ids, mask in _padded_batches(4, [(3, 5, [5, 2, 4]), (1, 11, [11]), (5, 9, [9, 3, 9, 1, 6])]):
         got = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         want = classifier(cr.tensor(ids), cr.tensor(mask))._array
         assert got.shape == (n, 3)
@@ -158,11 +163,7 @@ def test_export_a_finetune_seed_ensemble(tmp_path):
     assert {i.name for i in graph.initializer} >= {"members.0.head.weight", "members.1.head.weight"}
     session = ort.InferenceSession(str(out))
     ensemble.eval()
-    rng = np.random.default_rng(6)
-    for n, t, lengths in [(3, 5, [5, 2, 4]), (1, 9, [9])]:
-        real = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
-        ids = np.where(real, rng.integers(1, 30, (n, t)), 0).astype(np.int64)
-        mask = real.astype(np.int64)
+    for n, ids, mask in _padded_batches(6, [(3, 5, [5, 2, 4]), (1, 9, [9])]):
         got = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         want = ensemble(cr.tensor(ids), cr.tensor(mask))._array
         assert got.shape == (n, 2)
