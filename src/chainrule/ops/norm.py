@@ -116,6 +116,7 @@ def _standardize_backward(gh: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) 
 # the dtypes batch norm's compiled affine map (evaluation) is built for, each compiled on first use
 _AFFINE_DTYPES = (np.float32, np.float64)
 
+
 class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
