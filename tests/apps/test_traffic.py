@@ -290,6 +290,7 @@ def test_cli_trains_and_writes_the_report(trained: tuple[Path, object]) -> None:
     for m in report["models"].values():
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "unseen_attack_detection_rate"):
             assert 0 <= m[key] <= 1
+        assert m["accuracy"] <= m["best_threshold_accuracy"] <= 1
         assert m["unseen_attack_records"] == 30
     assert set(report["unseen_attack_types"]) == {"mscan"}
     assert report["data"]["unseen_test_categories"] == {"service": {"tftp_u": 1}, "flag": {"REJ": 30}}
@@ -508,6 +509,25 @@ def test_validation_metrics_report_what_chose_the_threshold() -> None:
     assert m["false_positive_rate"] == 0.25 and m["detection_rate_by_type"] == {"flood": 1.0, "smurf": 1.0}
     assert m["balanced_accuracy"] == pytest.approx((0.75 + 12 / 13) / 2)
     assert m["type_balanced_accuracy"] == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_best_threshold_accuracy_is_the_best_cut_between_distinct_scores() -> None:
+    from chainrule.apps.traffic.evaluate import best_threshold_accuracy
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 40):
+        scores = rng.integers(0, 5, n).astype(float)  # ties: a cut inside a tie is no threshold
+        y = rng.random(n) < 0.5
+        cuts = np.concatenate([[scores.min() - 1], np.unique(scores)])
+        brute = max(float(((scores > t) == y).mean()) for t in cuts)
+        assert best_threshold_accuracy(scores, y) == pytest.approx(brute)
+    # all tied: the only thresholds alarm on everything or on nothing
+    assert best_threshold_accuracy(np.zeros(4), np.array([1, 1, 1, 0], bool)) == 0.75
+    assert best_threshold_accuracy(np.array([3.0, 1.0, 2.0]), np.array([1, 0, 1], bool)) == 1.0
+    with pytest.raises(ValueError, match="one non-empty 1-D shape"):
+        best_threshold_accuracy(np.zeros(3), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="NaN"):
+        best_threshold_accuracy(np.array([0.0, np.nan]), np.array([0, 1], bool))
 
 
 def test_detector_directory_round_trips_and_refuses_old_or_broken_files(

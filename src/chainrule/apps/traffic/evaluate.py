@@ -1,5 +1,6 @@
 """Score a detector on labelled records: the usual binary metrics with attack as the positive class,
-plus how many attacks of types never seen in training it catches."""
+plus how many attacks of types never seen in training it catches, and the best accuracy any
+threshold could have given (what the score's ranking allows, whatever the threshold rule)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Evaluation", "evaluate_detector", "validation_metrics"]
+__all__ = ["Evaluation", "best_threshold_accuracy", "evaluate_detector", "validation_metrics"]
 
 
 @dataclass
@@ -17,6 +18,35 @@ class Evaluation:
     metrics: dict[str, float | int | None]
     scores: np.ndarray = field(repr=False)
     alarms: np.ndarray = field(repr=False)
+
+
+def best_threshold_accuracy(scores: np.ndarray, is_attack: np.ndarray) -> float:
+    """The highest accuracy that alarms ``score > t`` reach over every threshold ``t``, found with the
+    very labels it is measured on.
+
+    A diagnosis, never a choice: it separates what a detector loses in its
+    score's ranking (no threshold does better than this) from what it loses
+    in its threshold (the gap between this and the accuracy at the threshold
+    chosen on validation). Cuts fall between distinct scores, or alarm on
+    everything or nothing.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(is_attack, dtype=bool)
+    if scores.shape != y.shape or scores.ndim != 1 or len(y) == 0:
+        raise ValueError(
+            f"best_threshold_accuracy: scores {scores.shape} and labels {y.shape} "
+            "must be one non-empty 1-D shape"
+        )
+    if not np.isfinite(scores).all():
+        raise ValueError("best_threshold_accuracy: the scores hold NaN or infinity")
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], y[order]
+    # cut k: the k lowest scores pass, the rest raise alarms; correct = normals passed + attacks alarmed
+    normals_passed = np.concatenate([[0], np.cumsum(~y)])
+    attacks_alarmed = y.sum() - np.concatenate([[0], np.cumsum(y)])
+    cut = np.ones(len(s) + 1, dtype=bool)
+    cut[1:-1] = s[:-1] < s[1:]  # a cut inside a run of equal scores is no threshold
+    return float((normals_passed + attacks_alarmed)[cut].max() / len(s))
 
 
 def evaluate_detector(
@@ -30,6 +60,9 @@ def evaluate_detector(
     ``labels`` are the test records' labels (``normal`` or an attack name);
     ``train_labels`` the labels present in training, so attacks of other
     types count as unseen. ROC-AUC is None when the test has one class only.
+    ``best_threshold_accuracy`` (:func:`best_threshold_accuracy`) is the most
+    any threshold on these scores could give, found with the test labels: a
+    diagnosis of the score, not a figure the detector reaches.
     """
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
@@ -40,6 +73,7 @@ def evaluate_detector(
     both = 0 < y.sum() < len(y)
     metrics: dict[str, float | int | None] = {
         "accuracy": float(accuracy_score(y, alarms)),
+        "best_threshold_accuracy": best_threshold_accuracy(scores, y),
         "precision": float(precision_score(y, alarms, zero_division=0)),
         "recall": float(recall_score(y, alarms, zero_division=0)),
         "f1": float(f1_score(y, alarms, zero_division=0)),
