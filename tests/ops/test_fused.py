@@ -242,6 +242,16 @@ def test_zero_d(form, op, dim):
     assert t.grad.item() == 0.0  # softmax is constant 1, log_softmax constant 0
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("form", FORMS)
+def test_zero_size(form, op, dim):
+    # an empty tensor (along dim or another axis) gives an empty result, as in PyTorch,
+    # not NumPy's "zero-size array to reduction operation maximum"
+    (out,) = check_against_torch(*pair(form, op, dim), [np.ones((2, 0, 3), np.float32)])
+    assert out.shape == (2, 0, 3)
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -46,6 +46,8 @@ def _serial(a: np.ndarray) -> bool:
 
 
 def _softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
+    if a.size == 0:  # an empty axis has no maximum to subtract: nothing to normalise
+        return a.copy()
     e = _xp(a).exp(a - a.max(axis=dim, keepdims=True))
     return e / e.sum(axis=dim, keepdims=True)
 
@@ -57,6 +59,8 @@ def _softmax_backward(y: np.ndarray, g: np.ndarray, dim: int | None) -> np.ndarr
 
 
 def _log_softmax(a: np.ndarray, dim: int | None) -> np.ndarray:
+    if a.size == 0:  # as in _softmax
+        return a.copy()
     shifted = a - a.max(axis=dim, keepdims=True)
     xp = _xp(a)
     return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
