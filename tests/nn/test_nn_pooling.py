@@ -185,6 +185,67 @@ def test_adaptive_avg_pool_gradcheck():
     check_gradcheck(lambda t: F.adaptive_avg_pool2d(t, 1), [x])
 
 
+@pytest.mark.parametrize(
+    ("fn", "shape", "size"),
+    [
+        ("adaptive_avg_pool1d", (2, 3, 7), 4),
+        ("adaptive_avg_pool2d", (2, 3, 8, 5), (2, 5)),
+        ("adaptive_avg_pool3d", (2, 1, 3, 5, 4), (2, 3, 3)),
+        ("interpolate", (1, 2, 7, 5), (3, 3)),  # mode="area"
+    ],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, "mixed"])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the helper's sum of inf outputs
+def test_adaptive_avg_pools_keep_inf_and_nan_in_their_windows(fn, shape, size, value):
+    # the windows are matrix products: a zero weight times inf was NaN in every output of its row
+    x = np.random.default_rng(7).standard_normal(shape)
+    if value == "mixed":
+        x.flat[3], x.flat[4], x.flat[-2] = np.inf, -np.inf, np.nan
+    else:
+        x.flat[5] = x.flat[-1] = value
+    kw = {"mode": "area"} if fn == "interpolate" else {}
+    for dtype in (np.float32, np.float64):
+        (out,) = check_against_torch(
+            lambda t: getattr(F, fn)(t, size, **kw),
+            lambda t: getattr(TF, fn)(t, size, **kw),
+            [x.astype(dtype)],
+        )
+        assert np.isfinite(out.numpy()).any()
+
+
+@pytest.mark.parametrize(
+    ("fn", "shape", "kw"),
+    [
+        ("max_pool2d", (0, 3, 5, 8), {"kernel_size": 2, "ceil_mode": True}),
+        ("max_pool2d", (0, 3, 4, 4), {"kernel_size": 3, "stride": 1}),
+        ("max_pool1d", (0, 3, 5), {"kernel_size": 2}),
+        ("max_pool3d", (0, 3, 5, 8, 1), {"kernel_size": 2, "ceil_mode": True}),
+        (
+            "avg_pool3d",
+            (0, 1, 1, 2, 8),
+            {"kernel_size": (1, 2, 3), "stride": (1, 2, 1), "padding": (0, 0, 1)},
+        ),
+        ("adaptive_max_pool1d", (0, 2, 5), {"output_size": 3}),
+        ("adaptive_max_pool2d", (0, 2, 5, 4), {"output_size": (3, 2)}),
+    ],
+)
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_pools_of_an_empty_batch_give_an_empty_result(fn, shape, kw, requires_grad):
+    # an empty batch failed inside the compiled kernels or a reshape(-1)
+    x = np.zeros(shape, np.float32)
+    (out,) = check_against_torch(
+        lambda t: getattr(F, fn)(t, **kw), lambda t: getattr(TF, fn)(t, **kw), [x], grad=[requires_grad]
+    )
+    assert out.numel() == 0
+    if "max" in fn:
+        check_against_torch(
+            lambda t: getattr(F, fn)(t, **kw, return_indices=True),
+            lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
+            [x],
+            grad=[requires_grad],
+        )
+
+
 # ------------------------------------------------------------------ interpolate / Upsample
 @given(
     st.sampled_from([1, 2, 3]),
@@ -243,6 +304,16 @@ def test_layers_match_torch_reprs_and_outputs():
         check_against_torch(ours, theirs, [x])
     assert repr(nn.MaxPool1d(3, padding=1)) == repr(torch.nn.MaxPool1d(3, padding=1))
     check_against_torch(nn.MaxPool1d(3, padding=1), torch.nn.MaxPool1d(3, padding=1), [x[0]])
+
+
+@pytest.mark.parametrize("args", [(3,), (3, None, 1), ((3,), 2, (1,)), (2, (1,), 0, True, False)])
+def test_avg_pool1d_keeps_its_sizes_as_tuples_as_torch_does(args):
+    ours, theirs = nn.AvgPool1d(*args), torch.nn.AvgPool1d(*args)
+    assert repr(ours) == repr(theirs)
+    for name in ("kernel_size", "stride", "padding"):
+        assert getattr(ours, name) == getattr(theirs, name)
+    x = np.random.default_rng(11).standard_normal((2, 3, 8)).astype(np.float32)
+    check_against_torch(ours, theirs, [x])
 
 
 def test_return_indices_layer_gives_output_and_indices():

@@ -225,6 +225,11 @@ class AvgPool1d(_WindowNd):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__(kernel_size, stride, padding)
+        # PyTorch keeps these three as 1-tuples here (only here among the pools): same attributes and repr
+        self.kernel_size, self.stride, self.padding = (
+            tuple(v) if isinstance(v, (tuple, list)) else (v,)
+            for v in (self.kernel_size, self.stride, self.padding)
+        )
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 

@@ -50,7 +50,7 @@ class AdaptiveMaxPool(Function):
         rows = xp.arange(b)
         for i, (hs, he) in enumerate(_bounds(h, oh)):
             for j, (ws, we) in enumerate(_bounds(w, ow)):
-                win = x[:, hs:he, ws:we].reshape(b, -1)
+                win = x[:, hs:he, ws:we].reshape(b, (he - hs) * (we - ws))  # b may be 0
                 am = win.argmax(axis=1)
                 y[:, i, j] = win[rows, am]
                 idx[:, i, j] = (hs + am // (we - ws)) * w + ws + am % (we - ws)

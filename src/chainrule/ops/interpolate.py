@@ -103,9 +103,10 @@ def apply_along(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
 class Resample(Function):
     """``y = x M_a^T`` along each spatial axis a (a matrix along that axis), and its adjoint."""
 
-    def forward(ctx, x, mats):
+    def forward(ctx, x, mats, windows=False):
         # mats: one (out, in) matrix per trailing spatial axis, or None where the axis is unchanged;
-        # made on the host (small), they join a device input there (one copy each, no read-back)
+        # made on the host (small), they join a device input there (one copy each, no read-back).
+        # windows: the matrices are window means (area mode), whose inf and NaN stay in their windows
         xp = devices.array_module(x)
         if xp is not np:
             where = devices.device_of(x)
@@ -113,10 +114,14 @@ class Resample(Function):
         ctx.mats = mats
         lead = x.ndim - len(mats)
         x = xp.ascontiguousarray(x)
-        for i, m in enumerate(mats):
-            if m is not None:
-                x = apply_along(x, m, lead + i)
-        return x
+
+        def resample(a: np.ndarray) -> np.ndarray:
+            for i, m in enumerate(mats):
+                if m is not None:
+                    a = apply_along(a, m, lead + i)
+            return a
+
+        return pool.keep_nonfinite(x, resample) if windows else resample(x)
 
     def backward(ctx, g):
         # y = x M^T along the axis  =>  dx = g M along it (M^T applied); the axes undone in reverse order
@@ -178,7 +183,9 @@ def interpolate(
     dt = x.dtype
     if mode == "area":  # adaptive average pooling to the output size
         return Resample.apply(
-            x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True))
+            x,
+            tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True)),
+            windows=True,
         )
     mats = tuple(
         None if (n == o and (corners or s is None or s == 1.0)) else
@@ -205,5 +212,5 @@ def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) 
         raise ValueError(f"{op}: output_size must be positive ints (or None), got {output_size!r}")
     dt = x.dtype
     return Resample.apply(
-        x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True))
+        x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True)), windows=True
     )

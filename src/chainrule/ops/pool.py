@@ -40,6 +40,7 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "interpolate",
+    "keep_nonfinite",
     "max_pool1d",
     "max_pool2d",
     "resize_target",
@@ -260,7 +261,9 @@ class MaxPool(Function):
         nk = math.prod(geom.k)
         idx = xp.empty(shape, np.uint8 if nk < 256 else np.int32) if need_index else None
         kernels = compiled.kernels("compiled_pool", xpad, dtypes=_COMPILED_DTYPES)
-        if kernels is not None and idx is None:
+        if out.size == 0:  # an empty batch or channel axis: no window to take the max of
+            pass
+        elif kernels is not None and idx is None:
             _compiled_max(kernels, geom, xpad, out)
         elif kernels is not None and geom.k == geom.s == (2, 2) and geom.d == (1, 1):  # the common pool
             _compiled_max_2x2_index(kernels, xpad, out, idx)
@@ -288,7 +291,9 @@ class MaxPool(Function):
         make = xp.empty if geom.tiled else xp.zeros
         gxp = make(ctx.shape if geom.tiled else geom.padded_shape(ctx.shape), g.dtype)
         kernels = compiled.kernels("compiled_pool", g, dtypes=_COMPILED_DTYPES)
-        if kernels is not None:
+        if g.size == 0:
+            gxp[...] = 0
+        elif kernels is not None:
             _compiled_max_backward(kernels, geom, g, idx, gxp)
         elif g.size < MIN_PARALLEL_ELEMENTS or g.ndim < 3:
             _max_back_block(geom, g, idx, gxp)
@@ -479,6 +484,32 @@ def _adaptive_matrix(n_in: int, n_out: int, dtype: np.dtype) -> np.ndarray | Non
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
+def keep_nonfinite(x: np.ndarray, apply: Any) -> np.ndarray:
+    """``apply(x)``, a linear map of non-negative weights (window means), with each inf and NaN
+    of ``x`` kept to the outputs whose windows hold it, as PyTorch's sums over windows give.
+
+    A matrix product multiplies every input by the zero weights of the windows it is not in, so one
+    inf or NaN would make every output of its row NaN. Only when ``y`` shows one is ``x`` redone:
+    its finite part, then +inf, -inf and NaN written where a window reaches them.
+    """
+    xp = _xp(x)
+    with np.errstate(invalid="ignore"):  # an inf times a zero weight: NaN, redone below
+        y = apply(x)
+    if xp.isfinite(y).all():  # the common case: one pass over the (small) output
+        return y
+    finite = xp.isfinite(x)
+    y = apply(xp.where(finite, x, xp.zeros((), x.dtype)))
+
+    def reached(mask: np.ndarray) -> np.ndarray:
+        return apply(mask.astype(x.dtype)) > 0
+
+    up, down = reached(x == np.inf), reached(x == -np.inf)
+    y[up] = np.inf
+    y[down] = -np.inf
+    y[reached(xp.isnan(x)) | (up & down)] = np.nan  # inf - inf in a sum is NaN too
+    return y
+
+
 class AdaptiveAvgPool(Function):
     def forward(ctx, x, ph, pw):
         ctx.shape = x.shape
@@ -490,9 +521,12 @@ class AdaptiveAvgPool(Function):
             ph = None if ph is None else xp.asarray(ph)
             pw = None if pw is None else xp.asarray(pw)
         ctx.ph, ctx.pw = ph, pw
-        # y = P_h x P_w^T, one matrix product per spatial axis
-        y = x if pw is None else xp.matmul(x, pw.T)
-        return y if ph is None else xp.matmul(ph, y)
+
+        def pool(a: np.ndarray) -> np.ndarray:  # y = P_h x P_w^T, one matrix product per spatial axis
+            y = a if pw is None else xp.matmul(a, pw.T)
+            return y if ph is None else xp.matmul(ph, y)
+
+        return keep_nonfinite(x, pool)
 
     def backward(ctx, g):
         # y is linear in x: y = P_h x P_w^T, so dx = P_h^T g P_w.

@@ -161,7 +161,7 @@ def avg_pool3d(
     ho, wo = y1.shape[-2:]
     cols = y1.reshape(n, c, depth, ho * wo).permute(0, 1, 3, 2).reshape(n, c * ho * wo, 1, depth)
     y2 = avg_pool2d(cols, (1, k[0]), (1, s[0]), (0, p[0]), ceil_mode, count_include_pad, each)
-    y = y2.reshape(n, c, ho, wo, -1).permute(0, 1, 4, 2, 3)
+    y = y2.reshape(n, c, ho, wo, y2.shape[-1]).permute(0, 1, 4, 2, 3)
     if divisor_override is not None:
         y = y / float(divisor_override)
     return y.squeeze(0) if unbatched else y
