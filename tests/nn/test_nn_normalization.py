@@ -264,6 +264,38 @@ def test_group_and_layer_norm_layers_match_torch(ours, theirs, shape):
             np.testing.assert_allclose(getattr(ours, name).grad._array, p.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("ours", "theirs", "shape"),
+    [
+        (nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3), (0, 3)),
+        (nn.BatchNorm1d(3, momentum=None), torch.nn.BatchNorm1d(3, momentum=None), (2, 3, 0)),
+        (nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3), (0, 3, 2, 2)),
+        (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4), (0, 4, 5)),
+        (nn.LayerNorm(3), torch.nn.LayerNorm(3), (0, 3)),
+        (nn.LayerNorm([2, 3], bias=False), torch.nn.LayerNorm([2, 3], bias=False), (4, 0, 2, 3)),
+        (nn.RMSNorm(3), torch.nn.RMSNorm(3), (0, 3)),
+    ],
+)
+def test_norm_layers_of_an_empty_batch_give_an_empty_output(ours, theirs, shape):
+    # PyTorch normalises an empty batch to an empty output (weight and bias gradients zero, running
+    # statistics untouched); chainrule raised "expected a non-empty input" or a NumPy reshape error
+    _copy_from_torch(ours, theirs)
+    x = np.zeros(shape, np.float32)
+    for train in (True, False):
+        ours.train(train), theirs.train(train)
+        ours.zero_grad(), theirs.zero_grad()
+        xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        yo, yt = ours(xo), theirs(xt)
+        assert yo.shape == tuple(yt.shape) == shape
+        yo.sum().backward()
+        yt.sum().backward()
+        assert xo.grad.shape == shape
+        for name, p in theirs.named_parameters():
+            np.testing.assert_array_equal(getattr(ours, name).grad.numpy(), p.grad.numpy())
+        for name, b in theirs.named_buffers():
+            np.testing.assert_array_equal(getattr(ours, name).numpy(), b.numpy())
+
+
 # ------------------------------------------------------------------ errors
 _ERRORS = [
     (

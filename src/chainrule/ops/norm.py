@@ -233,6 +233,8 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight)):
         _check_vector(t, name, c, x, op)
     _check_vector(bias, "bias", c, x, op)
+    if x._array.size == 0:  # no statistics to take or to fold into the running ones
+        return _empty(x, weight, bias, per_channel=True)
     if training:
         check_batch_statistics(x, op)
     elif running_mean is None or running_var is None:
@@ -243,6 +245,21 @@ def batch_norm(
         running_var=None if running_var is None else running_var._array,
         training=bool(training), momentum=float(momentum), eps=float(eps),
     )  # fmt: skip
+
+
+def _empty(x: Tensor, weight: Tensor | None, bias: Tensor | None, per_channel: bool) -> Tensor:
+    """The output for an empty input (batch 0, length 0): empty, as in PyTorch, and still in the graph
+    of ``weight`` and ``bias``, whose gradients are sums over no values, zeros.
+
+    ``per_channel``: weight and bias are (C,) vectors for the channel dim 1 (batch and group norm);
+    otherwise they have the trailing normalized shape (layer and RMS norm).
+    """
+    shape = (-1,) + (1,) * (x.ndim - 2) if per_channel else None
+    y = x * 0.0
+    for t, combine in ((weight, Tensor.__mul__), (bias, Tensor.__add__)):
+        if t is not None:
+            y = combine(y, t if shape is None else t.reshape(shape))
+    return y
 
 
 def check_batch_statistics(x: Tensor, op: str) -> None:
@@ -332,7 +349,7 @@ def group_norm(
     _check_vector(weight, "weight", c, x, op)
     _check_vector(bias, "bias", c, x, op)
     if x._array.size == 0:
-        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+        return _empty(x, weight, bias, per_channel=True)
     if x.shape[0] * (c // num_groups) * math.prod(x.shape[2:]) == 1:  # PyTorch refuses this case too
         raise ValueError(
             f"{op}: Expected more than 1 value per channel when training, got input of shape {x.shape} "
@@ -499,7 +516,7 @@ def layer_norm(
         if t._array.dtype != x._array.dtype:
             raise TypeError(f"{op}: {name} dtype {t.dtype} does not match input dtype {x.dtype}")
     if x._array.size == 0:
-        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+        return _empty(x, weight, bias, per_channel=False)
     return LayerNorm.apply(x, weight, bias, ndim=k, eps=float(eps))
 
 
@@ -558,6 +575,6 @@ def rms_norm(
         if weight._array.dtype != x._array.dtype:
             raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {x.dtype}")
     if x._array.size == 0:
-        raise ValueError(f"{op}: expected a non-empty input, got shape {x.shape}")
+        return _empty(x, weight, None, per_channel=False)
     eps = float(np.finfo(x._array.dtype).eps) if eps is None else float(eps)
     return RMSNorm.apply(x, weight, ndim=k, eps=eps)
