@@ -337,6 +337,30 @@ def test_mha_unbatched_and_key_is_value():
     np.testing.assert_allclose(co._array, to.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("mask_dtype", [bool, np.float32])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_mha_unbatched_with_key_padding_mask(mask_dtype, batch_first):
+    # an unbatched (S,) key_padding_mask raised a TypeError from a helper's missing argument
+    rng = np.random.default_rng(16)
+    theirs = torch.nn.MultiheadAttention(8, 2, kdim=3, batch_first=batch_first)
+    ours = cr.nn.MultiheadAttention(8, 2, kdim=3, batch_first=batch_first)
+    kpm = np.array([False, True, False, True, False])
+    if mask_dtype is not bool:
+        kpm = np.where(kpm, -2.0, 0.5).astype(np.float32)
+    mask = np.triu(np.ones((4, 5), bool), 2)
+    q, k, v = _randn(rng, 4, 8), _randn(rng, 5, 3), _randn(rng, 5, 8)
+    _check_mha(
+        theirs,
+        ours,
+        q,
+        k,
+        v,
+        key_padding_mask=kpm,
+        attn_mask=mask.astype(mask_dtype),
+        average_attn_weights=False,
+    )
+
+
 def test_mha_gradcheck_tiny():
     rng = np.random.default_rng(16)
     mha = cr.nn.MultiheadAttention(4, 2, batch_first=True).double()

@@ -145,7 +145,7 @@ class MultiheadAttention(Module):
         if not batched:  # unbatched: a batch of one
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
-                key_padding_mask = _as_tensor(key_padding_mask).reshape(1, -1)
+                key_padding_mask = _as_tensor(key_padding_mask, query._array).reshape(1, -1)
         out, weights = self._attend(
             query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal,
             batched and self.batch_first,
