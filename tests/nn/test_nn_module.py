@@ -278,6 +278,41 @@ def test_linear_gradcheck_and_errors():
         nn.Linear(-1, 2)
 
 
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "shape"),
+    [(0, 3, (2, 0)), (0, 2, (2, 3, 0)), (3, 0, (3,)), (1, 0, (2, 3, 1)), (3, 0, (0, 3))],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_with_zero_features(n_in, n_out, shape, bias):
+    # PyTorch builds Linear(0, n) (its He init is a no-op on a zero-element weight, with a warning;
+    # the bias bound is 0) and maps anything to zero features; chainrule divided by a fan of 0 and
+    # could not fold the leading axes of an empty output with reshape(-1, 0)
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        ours = nn.Linear(n_in, n_out, bias=bias)
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        theirs = torch.nn.Linear(n_in, n_out, bias=bias)
+    if bias and n_in == 0:
+        assert ours.bias.shape == (n_out,) and not np.any(ours.bias.numpy())  # U(-0, 0)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    xo, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yo, yt = ours(xo), theirs(xt)
+    assert yo.shape == tuple(yt.shape)
+    np.testing.assert_array_equal(yo.numpy(), yt.detach().numpy())
+    yo.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_array_equal(xo.grad.numpy(), xt.grad.numpy())
+    for name, p in theirs.named_parameters():
+        np.testing.assert_array_equal(getattr(ours, name).grad.numpy(), p.grad.numpy())
+
+
+def test_kaiming_init_of_a_zero_element_tensor_is_a_no_op_as_in_torch():
+    for init_ in (nn.init.kaiming_uniform_, nn.init.kaiming_normal_):
+        t = cr.zeros(3, 0)
+        with pytest.warns(UserWarning, match="no-op"):
+            assert init_(t) is t
+
+
 def test_linear_default_init_matches_pytorch_bounds():
     cr.manual_seed(0)
     layer = nn.Linear(400, 300)

@@ -11,6 +11,7 @@ tensor it filled.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -169,6 +170,15 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> 
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+def _no_op_on_empty(tensor: Tensor) -> bool:
+    """PyTorch's rule for the He schemes: a tensor with a zero dim (its fan may be 0) is left as it
+    is, with a warning, so that ``Linear(0, n)`` and the like can be built."""
+    if 0 not in tensor.shape:
+        return False
+    warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+    return True
+
+
 def kaiming_uniform_(
     tensor: Tensor,
     a: float = 0,
@@ -177,6 +187,8 @@ def kaiming_uniform_(
     generator: Any = None,
 ) -> Tensor:
     """He et al. (2015): U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is the leaky-ReLU slope."""
+    if _no_op_on_empty(tensor):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator)
@@ -190,6 +202,8 @@ def kaiming_normal_(
     generator: Any = None,
 ) -> Tensor:
     """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan)."""
+    if _no_op_on_empty(tensor):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
 

@@ -5,6 +5,7 @@ Arrays go through the array module of the inputs (``xp``, see chainrule.devices)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,11 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as a matrix of its last axis, the leading axes folded (counted, not -1: either may be 0)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 class Linear(Function):
     """``y = x W^T + b`` as one node: one GEMM forward, two GEMMs and a sum backward."""
 
@@ -87,11 +93,11 @@ class Linear(Function):
         if x.ndim == 2:
             y = x @ weight.T
         else:  # any leading batch axes: fold them into one for a single GEMM
-            y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+            y = (_rows(x) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
         if bias is not None:
             # over the pool's threads when large enough for a pass at memory speed (BLAS's threads
             # sleep soon after the GEMM: runtime.BLAS_SPIN_LOG2_CYCLES); the same single add either way
-            add, rows = devices.array_module(y).add, y.reshape(-1, y.shape[-1])
+            add, rows = devices.array_module(y).add, _rows(y)
             map_rows(
                 lambda i, j: add(rows[i:j], bias, out=rows[i:j]), rows.shape[0], rows.shape[1],
                 like=y, min_elements=MEMORY_BOUND_ELEMENTS,
@@ -103,12 +109,12 @@ class Linear(Function):
         # every leading axis) and db = g summed over every leading axis.
         x, w = ctx.x, ctx.weight
         needs = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = _rows(g)
         gx = gw = gb = None
         if needs[0]:
             gx = (g2 @ w).reshape(x.shape)
         if needs[1]:
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
+            gw = g2.T @ _rows(x)
         if len(needs) > 2 and needs[2]:
             gb = g2.sum(axis=0)  # ndarray.sum is np.add.reduce: the same sums
         return gx, gw, gb
