@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -494,3 +495,28 @@ def test_reassigning_a_child_or_parameter_keeps_its_place_as_pytorch():
     assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert ours.conv1.out_channels == 4
+
+
+# ------------------------------------------------------------------- signatures
+def _names_and_defaults(fn) -> list[tuple[str, object]]:
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [
+        (p.name, None if callable(p.default) else p.default)  # a default activation: compare by name only
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind not in kinds
+    ]
+
+
+_LAYERS = sorted(n for n in dir(nn) if isinstance(getattr(nn, n), type) and hasattr(torch.nn, n))
+
+
+@pytest.mark.parametrize("name", [n for n in _LAYERS if n != "Parameter"])
+def test_layer_signatures_match_torch(name):
+    # keyword calls (nn.Linear(in_features=..), layer(input=x)) work as in PyTorch: the constructor
+    # takes PyTorch's arguments with its defaults, and forward starts with PyTorch's arguments
+    # (chainrule may add its own after them, such as the recurrent layers' lengths)
+    ours, theirs = getattr(nn, name), getattr(torch.nn, name)
+    assert _names_and_defaults(ours.__init__) == _names_and_defaults(theirs.__init__)
+    if "forward" in vars(theirs) or any("forward" in vars(c) for c in theirs.__mro__[1:-1]):
+        want = _names_and_defaults(theirs.forward)
+        assert _names_and_defaults(ours.forward)[: len(want)] == want

@@ -24,8 +24,8 @@ class Identity(Module):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, x: Any) -> Any:
-        return x
+    def forward(self, input: Any) -> Any:  # noqa: A002
+        return input
 
 
 class Linear(Module):
@@ -55,8 +55,8 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         init.fan_in_uniform_(self.weight, self.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias)
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -71,8 +71,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -89,7 +89,8 @@ class Unflatten(Module):
             )
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        x = input
         d = self.dim + x.ndim if self.dim < 0 else self.dim
         if not 0 <= d < x.ndim:
             raise IndexError(f"Unflatten: dim {self.dim} is out of range for input of shape {x.shape}")

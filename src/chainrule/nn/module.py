@@ -513,7 +513,8 @@ class Sequential(Module):
             for i, module in enumerate(args):
                 self.add_module(str(i), module)
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, input: Any) -> Any:  # noqa: A002
+        x = input
         for module in self._modules.values():
             x = module(x)
         return x
