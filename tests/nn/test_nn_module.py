@@ -520,3 +520,16 @@ def test_layer_signatures_match_torch(name):
     if "forward" in vars(theirs) or any("forward" in vars(c) for c in theirs.__mro__[1:-1]):
         want = _names_and_defaults(theirs.forward)
         assert _names_and_defaults(ours.forward)[: len(want)] == want
+
+
+@pytest.mark.parametrize("name", cr.nn.functional.__all__)
+def test_functional_signatures_match_torch(name):
+    # F.softsign(input=x) and the like: PyTorch's argument names and defaults, in its order
+    theirs = getattr(torch.nn.functional, name)
+    try:
+        want = _names_and_defaults(theirs)
+    except ValueError:  # a C builtin without a signature
+        pytest.skip(f"torch.nn.functional.{name} has no Python signature")
+    if not want:  # PyTorch's boolean dispatchers (max_pool2d with return_indices) take *args, **kwargs
+        pytest.skip(f"torch.nn.functional.{name} takes *args, **kwargs")
+    assert _names_and_defaults(getattr(cr.nn.functional, name)) == want

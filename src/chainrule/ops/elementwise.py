@@ -487,10 +487,10 @@ class Cast(Function):
 
 
 def float_unary(fn: type[Function]) -> Any:
-    def op(a: Tensor) -> Tensor:
-        if isinstance(a, Tensor) and a._array.dtype.kind == "f":
-            return fn.apply(a)
-        a = as_operand(a)
+    def op(input: Tensor) -> Tensor:  # PyTorch's argument name
+        if isinstance(input, Tensor) and input._array.dtype.kind == "f":
+            return fn.apply(input)
+        a = as_operand(input)
         if not isinstance(a, Tensor):
             a = Tensor._make(np.asarray(a), None)
         if a._array.dtype.kind != "f":
