@@ -82,6 +82,26 @@ def test_bilinear_layer(lead, bias):
     assert np.abs(nn.Bilinear(3, 4, 5).weight.numpy()).max() <= bound
 
 
+@pytest.mark.parametrize(
+    ("dtypes", "message"),
+    [
+        ((np.float64, np.float64, np.float32), "input1 float64, input2 float64, weight float32"),
+        ((np.float32, np.float64, np.float32), "input1 float32, input2 float64"),
+        ((np.int64, np.int64, np.float32), "input1 int64, input2 int64"),
+    ],
+)
+def test_bilinear_refuses_mixed_dtypes_as_torch_does(dtypes, message):
+    # PyTorch raises "All tensors must have the same dtype"; chainrule promoted silently (F.linear refuses)
+    arrays = [np.ones(shape, dt) for shape, dt in zip(((2, 3), (2, 4), (5, 3, 4)), dtypes, strict=True)]
+    with pytest.raises(RuntimeError, match="same dtype"):
+        TF.bilinear(*(torch.tensor(a) for a in arrays))
+    with pytest.raises(TypeError, match=rf"bilinear: all tensors must have the same dtype, got {message}"):
+        F.bilinear(*(cr.tensor(a) for a in arrays))
+    layer = nn.Bilinear(3, 4, 5).double()
+    with pytest.raises(TypeError, match=r"in Bilinear\(.*\): bilinear: .*bias float64"):
+        layer(cr.ones(2, 3), cr.ones(2, 4))
+
+
 def test_gradchecks():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 2, 4, 5))

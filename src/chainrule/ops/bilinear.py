@@ -30,6 +30,11 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
         raise ValueError(
             f"{op}: input1 {input1.shape} and input2 {input2.shape} differ in their leading dims"
         )
+    tensors = {"input1": input1, "input2": input2, "weight": weight, "bias": bias}
+    dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
+    if len({str(d) for d in dtypes.values()}) > 1:  # as F.linear and PyTorch: no silent promotion
+        got = ", ".join(f"{name} {d}" for name, d in dtypes.items())
+        raise TypeError(f"{op}: all tensors must have the same dtype, got {got}")
     lead = input1.shape[:-1]
     a = weight.permute(1, 0, 2).reshape(in1, out * in2)
     t = (input1.reshape(-1, in1) @ a).reshape(-1, out, in2)
