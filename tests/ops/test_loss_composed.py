@@ -129,6 +129,19 @@ def test_triplet_margin(reduction, p, swap, batched, seed):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), 1e-4, 1e-5)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+def test_kl_div_negative_or_nan_target_gives_nan_as_torch(reduction):
+    # t log t of a negative or NaN target is NaN in PyTorch; chainrule read it as 0 and hid bad targets
+    x = np.log(np.full((2, 3), 1 / 3, np.float32))
+    t = np.array([[-0.5, 0.5, 1.0], [np.nan, 0.0, 1.0]], np.float32)
+    (out,) = check_against_torch(
+        lambda a, b: F.kl_div(a, b, reduction=reduction),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction), [x, t], grad=[True, False],
+    )  # fmt: skip
+    assert np.isnan(out.cpu().numpy()).any()
+
+
 def test_gradchecks():
     rng = _rng(7)
     lp, t = np.log(rng.dirichlet(np.ones(4), 3)), rng.dirichlet(np.ones(4), 3)

@@ -859,10 +859,11 @@ def kl_div(
     if log_target:
         loss = t.exp() * (t - x)
     else:
-        # xlogy(t, t): 0 where t == 0; the log reads 1 there so no 0 * inf reaches the gradient
-        positive = t > 0
-        safe = t.where(positive, 1.0)
-        loss = (t * safe.log()).where(positive, 0.0) - t * x
+        # xlogy(t, t): 0 where t == 0; the log reads 1 there so no 0 * inf reaches the gradient.
+        # A negative or NaN target gives NaN, as in PyTorch (not a silent 0)
+        nonzero = t != 0
+        safe = t.where(nonzero, 1.0)
+        loss = (t * safe.log()).where(nonzero, 0.0) - t * x
     out = _reduced(loss, red)
     if batchmean and x.ndim:
         out = out / x.shape[0]
