@@ -91,6 +91,20 @@ def test_gaussian_nll(reduction, full, var_shape, seed):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), 1e-4, 1e-5)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_gaussian_nll_infinite_variance_gives_inf_as_torch(reduction):
+    # the eps clamp was var + (clamp(var) - var): inf - inf made the loss NaN where PyTorch's is inf
+    rng = _rng(3)
+    x, t = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    v = np.array([[1.0, np.inf, 0.5], [1e-9, 2.0, 1.0]])
+    (out,) = check_against_torch(
+        lambda a, b, c: F.gaussian_nll_loss(a, b, c, reduction=reduction),
+        lambda a, b, c: TF.gaussian_nll_loss(a, b, c, reduction=reduction),
+        [x, t, v], grad=[True, False, True],
+    )  # fmt: skip
+    assert np.isposinf(out.cpu().numpy()).any()
+
+
 @settings(max_examples=20, deadline=None)
 @given(reduction=st.sampled_from(_REDUCTIONS), margin=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 99))
 def test_margin_ranking(reduction, margin, seed):

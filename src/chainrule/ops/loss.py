@@ -927,7 +927,9 @@ def gaussian_nll_loss(
     if (var._array < 0).any():  # a check of the values: on a device, a sync
         raise ValueError(f"{name}: var has negative entry/entries")
     fixed = var.detach()
-    var = var + (fixed.clamp(min=eps) - fixed)  # the clamped value, the identity's gradient
+    # the clamped value, the identity's gradient; (eps - var)^+ rather than clamp(var) - var, which is
+    # inf - inf = NaN for an infinite variance (PyTorch's loss is then inf)
+    var = var + (eps - fixed).clamp(min=0.0)
     loss = 0.5 * (var.log() + (x - t) ** 2 / var)
     if full:
         loss = loss + 0.5 * float(np.log(2 * np.pi))
