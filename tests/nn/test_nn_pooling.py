@@ -214,6 +214,29 @@ def test_adaptive_avg_pools_keep_inf_and_nan_in_their_windows(fn, shape, size, v
 
 
 @pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((1, 2, 9), {"size": 14, "mode": "linear"}),
+        ((1, 2, 6, 7), {"scale_factor": 2.0, "mode": "bilinear"}),
+        ((1, 2, 6, 7), {"size": (9, 4), "mode": "bilinear", "align_corners": True}),
+        ((1, 2, 6, 7), {"scale_factor": 1.5, "mode": "bicubic"}),
+        ((1, 2, 4, 5, 6), {"size": (6, 7, 3), "mode": "trilinear"}),
+    ],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the helper's sum of inf outputs
+def test_interpolation_keeps_inf_and_nan_near_their_pixel(shape, kw, value):
+    # each axis is a matrix product: an inf times the zero weights of the outputs far from it made
+    # whole rows NaN; PyTorch sums over each output's taps only
+    x = np.random.default_rng(8).standard_normal(shape)
+    x[(0, 1, *(n // 2 for n in shape[2:]))] = value
+    (out,) = check_against_torch(
+        lambda t: F.interpolate(t, **kw), lambda t: TF.interpolate(t, **kw), [x], rtol=1e-9, atol=1e-12
+    )
+    assert np.isfinite(out.numpy()[0, 1]).any() and np.isfinite(out.numpy()[0, 0]).all()
+
+
+@pytest.mark.parametrize(
     ("fn", "shape", "kw"),
     [
         ("max_pool2d", (0, 3, 5, 8), {"kernel_size": 2, "ceil_mode": True}),

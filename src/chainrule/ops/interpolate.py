@@ -22,7 +22,16 @@ from chainrule.ops import pool
 from chainrule.ops.dtypes import as_floating
 from chainrule.tensor import Tensor
 
-__all__ = ["Resample", "adaptive_avg_pool3d", "apply_along", "area_matrix", "interpolate", "resample_matrix"]
+__all__ = [
+    "Resample",
+    "adaptive_avg_pool3d",
+    "along_nonfinite",
+    "apply_along",
+    "area_matrix",
+    "interpolate",
+    "resample_matrix",
+    "resample_taps",
+]
 
 # mode -> number of spatial dims it needs
 _LINEAR = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -51,6 +60,15 @@ def resample_matrix(
     None to use n_in / n_out. With ``align_corners`` the end pixels' centres
     line up: step (n_in - 1) / (n_out - 1).
     """
+    return resample_taps(n_in, n_out, scale, align_corners, cubic)[0]
+
+
+def resample_taps(
+    n_in: int, n_out: int, scale: float | None, align_corners: bool, cubic: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``resample_matrix`` and the signs of its taps: a (3, n_out, n_in) bool array saying where an
+    output reads an input pixel with a positive, a negative and a zero weight (its 2 or 4 taps, some of
+    them the same clamped pixel). PyTorch multiplies every tap, so an inf read with weight 0 gives NaN."""
     dst = np.arange(n_out, dtype=np.float64)
     if align_corners:
         step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
@@ -64,16 +82,21 @@ def resample_matrix(
     t = src - base
     base = base.astype(np.intp)
     m = np.zeros((n_out, n_in))
+    signs = np.zeros((3, n_out, n_in), bool)  # positive, negative, zero weight
     rows = np.arange(n_out)
     if cubic:
         w = _cubic_weights(t)
-        for k in range(4):
-            np.add.at(m, (rows, np.clip(base - 1 + k, 0, n_in - 1)), w[:, k])
+        cols = [np.clip(base - 1 + k, 0, n_in - 1) for k in range(4)]
     else:
         base = np.minimum(base, n_in - 1)
-        np.add.at(m, (rows, base), 1.0 - t)
-        np.add.at(m, (rows, np.minimum(base + 1, n_in - 1)), t)
-    return m
+        w = np.stack([1.0 - t, t], axis=-1)
+        cols = [base, np.minimum(base + 1, n_in - 1)]
+    for k, c in enumerate(cols):
+        wk = w[:, k]
+        np.add.at(m, (rows, c), wk)
+        for i, sel in enumerate((wk > 0, wk < 0, wk == 0)):
+            signs[i, rows[sel], c[sel]] = True
+    return m, signs
 
 
 def area_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -100,28 +123,57 @@ def apply_along(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
     return devices.array_module(x).matmul(m, x.reshape(before, x.shape[axis], after)).reshape(shape)
 
 
+def along_nonfinite(x: np.ndarray, m: np.ndarray, taps: np.ndarray | None, axis: int) -> np.ndarray:
+    """``apply_along(x, m, axis)`` with each inf and NaN of ``x`` reaching only the outputs that read it.
+
+    PyTorch sums ``weight * pixel`` over each output's taps: an inf gives +-inf by the weight's sign, or
+    NaN where the weight is 0. A matrix product also multiplies it by the zero weights of every other
+    output, making the whole row NaN; so when the result shows a non-finite value, the finite part is
+    redone and the infs and NaNs are written where their taps reach. ``taps``: the (3, out, in) signs
+    of :func:`resample_taps`, None for a matrix of non-negative weights (area mode).
+    """
+    xp = devices.array_module(x)
+    with np.errstate(invalid="ignore"):  # an inf times a zero weight: NaN, redone below
+        y = apply_along(x, m, axis)
+    if xp.isfinite(y).all():  # the common case: one pass over the output
+        return y
+    finite = xp.isfinite(x)
+    y = apply_along(xp.where(finite, x, xp.zeros((), x.dtype)), m, axis)
+    plus, minus, zero = (m > 0, xp.zeros(m.shape, bool), xp.zeros(m.shape, bool)) if taps is None else taps
+
+    def reached(mask: np.ndarray, through: np.ndarray) -> np.ndarray:
+        return apply_along(mask.astype(x.dtype), xp.ascontiguousarray(through.astype(x.dtype)), axis) > 0
+
+    up_in, down_in = x == np.inf, x == -np.inf
+    up = reached(up_in, plus) | reached(down_in, minus)
+    down = reached(down_in, plus) | reached(up_in, minus)
+    nan = reached(xp.isnan(x), plus | minus | zero) | reached(up_in | down_in, zero)
+    y[up] = np.inf
+    y[down] = -np.inf
+    y[nan | (up & down)] = np.nan  # inf - inf in a sum is NaN too
+    return y
+
+
 class Resample(Function):
     """``y = x M_a^T`` along each spatial axis a (a matrix along that axis), and its adjoint."""
 
-    def forward(ctx, x, mats, windows=False):
+    def forward(ctx, x, mats, taps=None):
         # mats: one (out, in) matrix per trailing spatial axis, or None where the axis is unchanged;
         # made on the host (small), they join a device input there (one copy each, no read-back).
-        # windows: the matrices are window means (area mode), whose inf and NaN stay in their windows
+        # taps: per axis, the input cells each output reads (None: the matrices' non-zeros)
         xp = devices.array_module(x)
+        taps = (None,) * len(mats) if taps is None else taps
         if xp is not np:
             where = devices.device_of(x)
             mats = tuple(None if m is None else devices.to_device(m, where) for m in mats)
+            taps = tuple(None if t is None else devices.to_device(t, where) for t in taps)
         ctx.mats = mats
         lead = x.ndim - len(mats)
         x = xp.ascontiguousarray(x)
-
-        def resample(a: np.ndarray) -> np.ndarray:
-            for i, m in enumerate(mats):
-                if m is not None:
-                    a = apply_along(a, m, lead + i)
-            return a
-
-        return pool.keep_nonfinite(x, resample) if windows else resample(x)
+        for i, (m, t) in enumerate(zip(mats, taps, strict=True)):
+            if m is not None:
+                x = along_nonfinite(x, m, t, lead + i)
+        return x
 
     def backward(ctx, g):
         # y = x M^T along the axis  =>  dx = g M along it (M^T applied); the axes undone in reverse order
@@ -183,16 +235,15 @@ def interpolate(
     dt = x.dtype
     if mode == "area":  # adaptive average pooling to the output size
         return Resample.apply(
-            x,
-            tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True)),
-            windows=True,
+            x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, out, strict=True))
         )
-    mats = tuple(
+    pairs = tuple(
         None if (n == o and (corners or s is None or s == 1.0)) else
-        resample_matrix(n, int(o), s, corners, cubic).astype(dt)
+        resample_taps(n, int(o), s, corners, cubic)
         for n, o, s in zip(spatial, out, scales, strict=True)
     )  # fmt: skip
-    return Resample.apply(x, mats)
+    mats = tuple(None if p is None else p[0].astype(dt) for p in pairs)
+    return Resample.apply(x, mats, taps=tuple(None if p is None else p[1] for p in pairs))
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:
@@ -212,5 +263,5 @@ def adaptive_avg_pool3d(input: Tensor, output_size: int | Sequence[int | None]) 
         raise ValueError(f"{op}: output_size must be positive ints (or None), got {output_size!r}")
     dt = x.dtype
     return Resample.apply(
-        x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True)), windows=True
+        x, tuple(area_matrix(n, int(o)).astype(dt) for n, o in zip(spatial, sizes, strict=True))
     )

@@ -40,7 +40,6 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "interpolate",
-    "keep_nonfinite",
     "max_pool1d",
     "max_pool2d",
     "resize_target",
@@ -484,7 +483,7 @@ def _adaptive_matrix(n_in: int, n_out: int, dtype: np.dtype) -> np.ndarray | Non
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def keep_nonfinite(x: np.ndarray, apply: Any) -> np.ndarray:
+def _keep_nonfinite(x: np.ndarray, apply: Any) -> np.ndarray:
     """``apply(x)``, a linear map of non-negative weights (window means), with each inf and NaN
     of ``x`` kept to the outputs whose windows hold it, as PyTorch's sums over windows give.
 
@@ -526,7 +525,7 @@ class AdaptiveAvgPool(Function):
             y = a if pw is None else xp.matmul(a, pw.T)
             return y if ph is None else xp.matmul(ph, y)
 
-        return keep_nonfinite(x, pool)
+        return _keep_nonfinite(x, pool)
 
     def backward(ctx, g):
         # y is linear in x: y = P_h x P_w^T, so dx = P_h^T g P_w.
