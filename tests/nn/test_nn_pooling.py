@@ -123,6 +123,41 @@ def test_max_pool2d_routes_nan_and_inf_gradients_to_the_picked_pixel_only(compil
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("compiled_on", [True, False])
+@pytest.mark.parametrize(
+    ("fn", "shape", "kw"),
+    [
+        ("max_pool2d", (2, 2, 6, 6), {"kernel_size": 2}),  # the compiled 2x2 kernel with indices
+        ("max_pool2d", (2, 2, 6, 5), {"kernel_size": 3, "stride": 1, "padding": 1}),
+        ("max_pool1d", (2, 2, 7), {"kernel_size": 3, "stride": 2}),
+        ("max_pool3d", (1, 2, 4, 4, 5), {"kernel_size": 2, "stride": 1}),
+        ("adaptive_max_pool1d", (2, 2, 7), {"output_size": 3}),
+        ("adaptive_max_pool2d", (2, 2, 5, 6), {"output_size": (2, 4)}),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the helper's sum of NaN outputs
+def test_max_pools_pick_nan_as_torch_does(compiled_on, fn, shape, kw):
+    # PyTorch's window max takes a NaN (the last one) and so do its index and gradient; chainrule's
+    # output was NaN but its index, and so the gradient, went to the largest number of the window
+    from chainrule import runtime
+
+    x = np.random.default_rng(22).standard_normal(shape).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[[3, 4, 12, 17, 18, 25]] = np.nan  # neighbours share windows: more than one NaN in some
+    before = runtime.compiled_kernels()
+    try:
+        runtime.set_compiled_kernels(compiled_on)
+        for grad in (True, False):
+            check_against_torch(
+                lambda t: getattr(F, fn)(t, **kw, return_indices=True),
+                lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
+                [x],
+                grad=[grad],
+            )
+    finally:
+        runtime.set_compiled_kernels(before)
+
+
 def test_max_pool_without_grad_gives_the_same_values_and_integer_inputs_work():
     x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
     with cr.no_grad():

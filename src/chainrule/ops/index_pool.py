@@ -51,7 +51,11 @@ class AdaptiveMaxPool(Function):
         for i, (hs, he) in enumerate(_bounds(h, oh)):
             for j, (ws, we) in enumerate(_bounds(w, ow)):
                 win = x[:, hs:he, ws:we].reshape(b, (he - hs) * (we - ws))  # b may be 0
-                am = win.argmax(axis=1)
+                am = win.argmax(axis=1)  # the first maximum, or the first NaN
+                nan = win != win
+                if nan.any():  # PyTorch picks the window's last NaN
+                    last = nan.shape[1] - 1 - nan[:, ::-1].argmax(axis=1)
+                    am = xp.where(nan.any(axis=1), last, am)
                 y[:, i, j] = win[rows, am]
                 idx[:, i, j] = (hs + am // (we - ws)) * w + ws + am % (we - ws)
         ctx.idx, ctx.shape = idx, x.shape

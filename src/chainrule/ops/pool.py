@@ -171,15 +171,21 @@ def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None)
             xp.maximum(out, v, out=out)
         return
     # The first maximum in row-major window order wins, as in PyTorch: offset k
-    # takes over only where it is strictly greater. Offsets are visited in
-    # increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
+    # takes over only where it is strictly greater, or is NaN (PyTorch's rule: the
+    # output is NaN, and its index that of the window's last NaN). Offsets are visited
+    # in increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
     itype = idx.dtype.type
     taken = xp.greater(views[1], views[0])
+    taken |= views[1] != views[1]
     xp.copyto(idx, taken)
     # out already holds max(views[0], views[1]), as "taken" was computed before it
     step = xp.empty(out.shape, itype)
+    nan = xp.empty(out.shape, bool) if out.dtype.kind == "f" else None
     for k, v in enumerate(views[2:], 2):
         xp.greater(v, out, out=taken)
+        if nan is not None:
+            xp.not_equal(v, v, out=nan)
+            taken |= nan
         xp.maximum(out, v, out=out)
         xp.multiply(taken, itype(k), out=step)
         xp.maximum(idx, step, out=idx)
