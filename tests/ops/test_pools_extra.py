@@ -134,6 +134,25 @@ def test_modules_match_functional():
     assert repr(nn.MaxUnpool2d(2)) == "MaxUnpool2d(kernel_size=2, stride=2, padding=0)"
 
 
+@pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((1, 1, 2, 5, 5), {"kernel_size": 3, "ceil_mode": True}),
+        ((1, 2, 5, 1), {"kernel_size": 2, "padding": (1, 0, 1)}),  # unbatched, W of 1 padded to 3
+        ((0, 3, 1, 3, 8), {"kernel_size": (3, 1, 2), "stride": 3, "padding": (1, 0, 1)}),
+    ],
+)
+def test_avg_pool3d_refuses_an_input_smaller_than_its_kernel_as_torch(shape, kw):
+    # PyTorch's avg_pool3d (unlike its max_pool3d or avg_pool2d) wants each of D, H, W at least the
+    # kernel's, padding aside; chainrule averaged the padded windows
+    with pytest.raises(RuntimeError, match="smaller than kernel size"):
+        TF.avg_pool3d(torch.zeros(shape), **kw)
+    with pytest.raises(ValueError, match=r"avg_pool3d: input of spatial size .* is smaller than kernel_size"):
+        F.avg_pool3d(cr.zeros(*shape), **kw)
+    with pytest.raises(ValueError, match=r"in AvgPool3d\(.*\): avg_pool3d: input of spatial size"):
+        nn.AvgPool3d(**kw)(cr.zeros(*shape))
+
+
 def test_errors():
     with pytest.raises(ValueError, match=r"max_pool3d: expected a 4-D \(unbatched\) or 5-D"):
         F.max_pool3d(cr.zeros(2, 3, 3), 2)

@@ -152,6 +152,11 @@ def avg_pool3d(
     """
     op = "avg_pool3d"
     x, unbatched, k, s, p = _window(input, 3, kernel_size, stride, padding, op, 1, ceil_mode)
+    if any(n < ki for n, ki in zip(x.shape[-3:], k, strict=True)):  # PyTorch's rule here, padding aside
+        raise ValueError(
+            f"{op}: input of spatial size {tuple(x.shape[-3:])} is smaller than kernel_size={k} "
+            "(each of D, H, W must be at least the kernel's, whatever the padding)"
+        )
     if divisor_override is not None and (isinstance(divisor_override, bool) or not divisor_override):
         raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
     # with an override, both passes sum (divisor 1) and the total is divided once at the end
