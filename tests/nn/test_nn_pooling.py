@@ -158,6 +158,30 @@ def test_max_pools_pick_nan_as_torch_does(compiled_on, fn, shape, kw):
         runtime.set_compiled_kernels(before)
 
 
+@pytest.mark.parametrize(
+    ("fn", "shape", "kw"),
+    [
+        ("max_pool1d", (2, 2, 5), {"kernel_size": 2, "stride": 1, "padding": 1}),
+        ("max_pool2d", (2, 2, 5, 4), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+        ("max_pool2d", (1, 2, 5, 5), {"kernel_size": 3, "padding": 1, "dilation": 2}),
+        ("max_pool3d", (1, 2, 3, 4, 4), {"kernel_size": 2, "padding": 1}),
+    ],
+)
+def test_max_pools_of_minus_inf_pick_an_input_pixel_not_the_padding(fn, shape, kw):
+    # a window whose pixels are all -inf: PyTorch's index is its first pixel (and the gradient goes
+    # there); the -inf padding before it won the tie, an index outside the input and a lost gradient
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[rng.random(shape) < 0.6] = -np.inf
+    for grad in (True, False):
+        check_against_torch(
+            lambda t: getattr(F, fn)(t, **kw, return_indices=True),
+            lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
+            [x],
+            grad=[grad],
+        )
+
+
 def test_max_pool_without_grad_gives_the_same_values_and_integer_inputs_work():
     x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
     with cr.no_grad():

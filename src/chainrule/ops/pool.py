@@ -256,6 +256,23 @@ def _compiled_max_backward(kernels: Any, geom: _Geometry, g: np.ndarray, idx: An
     map_rows(slab, g3.shape[0], g3[0].size * kh * kw // 4)
 
 
+def _pick_a_pixel_when_all_minus_inf(geom: _Geometry, out: np.ndarray, idx: np.ndarray) -> None:
+    """Where a window's maximum is -inf, its offset becomes that of its first input pixel, as in
+    PyTorch (nothing beats its starting -inf, and padding is not a candidate): the -inf padding
+    before it would otherwise win the tie, giving an index outside the input and losing the gradient."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow), (h, w) = (
+        geom.k, geom.s, geom.p, geom.d, geom.out, geom.size
+    )
+
+    def first_inside(n_out: int, s: int, p: int, d: int, k: int, n: int) -> np.ndarray:
+        taps = (np.arange(n_out) * s - p)[:, None] + np.arange(k) * d
+        return ((taps >= 0) & (taps < n)).argmax(axis=1)  # 0 for a window wholly in the padding
+
+    xp = _xp(idx)
+    first = first_inside(oh, sh, ph, dh, kh, h)[:, None] * kw + first_inside(ow, sw, pw, dw, kw, w)
+    xp.copyto(idx, xp.asarray(first.astype(idx.dtype)), where=out == -np.inf)
+
+
 class MaxPool(Function):
     def forward(ctx, x, geom, need_index, sink):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
@@ -280,6 +297,8 @@ class MaxPool(Function):
                 _max_block(geom.views(xpad[a:b]), out[a:b], None if idx is None else idx[a:b])
 
             map_rows(slab, x.shape[0], x.size // x.shape[0] * nk // 4, like=x)
+        if idx is not None and geom.padded and x.dtype.kind == "f" and out.size:
+            _pick_a_pixel_when_all_minus_inf(geom, out, idx)
         ctx.geom, ctx.idx, ctx.shape = geom, idx, x.shape
         if sink is not None:
             sink.append(idx)
