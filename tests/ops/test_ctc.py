@@ -55,6 +55,21 @@ def test_impossible_alignment_is_inf_and_layer_matches():
     assert np.isinf(ours.numpy()[0]) and np.isfinite(ours.numpy()[1])
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the helper's sum of inf losses
+def test_impossible_alignment_without_zero_infinity_has_nan_gradients_as_torch(reduction):
+    # sample 0 needs 5 frames for [1, 1, 2] (a blank between the repeats) and has 2: loss inf. PyTorch's
+    # gradient is NaN over its frames, 0 past them; chainrule gave 0, hiding the impossible target
+    x = np.random.default_rng(3).standard_normal((4, 2, 3))
+    tg, in_len, tgt_len = np.array([[1, 1, 2], [1, 2, 1]]), np.array([2, 4]), np.array([3, 1])
+    lengths = torch.tensor(in_len), torch.tensor(tgt_len)
+    check_against_torch(
+        lambda a: F.ctc_loss(a.log_softmax(2), cr.tensor(tg), in_len, tgt_len, reduction=reduction),
+        lambda a: TF.ctc_loss(a.log_softmax(2), torch.tensor(tg), *lengths, reduction=reduction),
+        [x],
+    )
+
+
 def test_unbatched():
     x = np.random.default_rng(2).standard_normal((6, 4))
     check_against_torch(

@@ -91,6 +91,7 @@ class CtcLoss(Function):
         ctx.alpha, ctx.beta, ctx.lpe, ctx.ll, ctx.ext = alpha, beta, lpe, ll, ext
         ctx.in_len, ctx.shape, ctx.dtype = in_len, lp.shape, dt
         ctx.drop = bad if zero_infinity else xp.zeros(n, bool)
+        ctx.undefined = xp.zeros(n, bool) if zero_infinity else bad  # an infinite loss: NaN gradients
         return loss.astype(dt)
 
     def backward(ctx, g):
@@ -101,11 +102,14 @@ class CtcLoss(Function):
         with devices.errstate(g, invalid="ignore", over="ignore"):
             occ = xp.exp(ctx.alpha + ctx.beta - ctx.lpe - ctx.ll[None, :, None])
         occ = xp.nan_to_num(occ, nan=0.0, posinf=0.0)
-        live = (xp.arange(t_max)[:, None] < ctx.in_len[None, :]) & ~ctx.drop[None, :]
-        occ *= live[..., None]
+        frames = xp.arange(t_max)[:, None] < ctx.in_len[None, :]
+        occ *= (frames & ~ctx.drop[None, :])[..., None]
         grad = xp.zeros((t_max, n, c))
         devices.scatter_add(grad, (slice(None), xp.arange(n)[:, None], ctx.ext), occ)
         grad *= -g.astype(np.float64)[None, :, None]
+        # an impossible alignment (loss inf, zero_infinity off) has no gradient: NaN over the sample's
+        # frames, as PyTorch gives, rather than a silent 0 that hides it
+        grad = xp.where((frames & ctx.undefined[None, :])[..., None], np.nan, grad)
         return grad.astype(ctx.dtype), None, None, None, None
 
 
@@ -140,7 +144,8 @@ def ctc_loss(
     ``targets`` is (N, S) padded, or 1-D with the sequences concatenated
     (``sum(target_lengths)`` labels). ``reduction="mean"`` divides each
     sample's loss by its target length, then averages over the batch, as
-    PyTorch does. ``zero_infinity`` turns impossible alignments (inf) into 0.
+    PyTorch does. ``zero_infinity`` turns impossible alignments (inf) into 0, and their
+    gradients too; without it their gradient is NaN, as in PyTorch.
     The gradient is the exact one of the loss in ``log_probs``; PyTorch's
     differs from it by a term that a preceding log_softmax cancels, so the
     gradients upstream of the usual log_softmax agree.
