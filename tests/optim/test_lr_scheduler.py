@@ -311,3 +311,27 @@ def test_sequential_lr_checks_milestones_and_optimizers() -> None:
         crs.SequentialLR(opt, [a, b], milestones=[2, 4])
     with pytest.raises(ValueError, match=r"scheduler 0 .* has a different one"):
         crs.SequentialLR(_opt(), [a, b], milestones=[2])
+
+
+def test_a_checkpoint_after_linear_decay_to_zero_loads_and_resumes_like_torch() -> None:
+    """LinearLR to 0 ends a rounding error below 0 (-1e-18, as PyTorch's does); that checkpoint loads."""
+    our_opt, their_opt = _optimizers("adam")
+    ours = crs.LinearLR(our_opt, end_factor=0.0, total_iters=5)
+    theirs = TS.LinearLR(their_opt, end_factor=0.0, total_iters=5)
+    for _ in range(9):
+        our_opt.step()
+        their_opt.step()
+        ours.step()
+        theirs.step()
+    assert [g["lr"] for g in our_opt.param_groups] == [g["lr"] for g in their_opt.param_groups]
+    assert min(g["lr"] for g in our_opt.param_groups) < 0
+    resumed_opt, _ = _optimizers("adam")  # built as at the start, then both states loaded
+    resumed = crs.LinearLR(resumed_opt, end_factor=0.0, total_iters=5)
+    resumed_opt.load_state_dict(copy.deepcopy(our_opt.state_dict()))
+    resumed.load_state_dict(ours.state_dict())
+    assert [g["lr"] for g in resumed_opt.param_groups] == [g["lr"] for g in their_opt.param_groups]
+    resumed_opt.step()
+    their_opt.step()
+    resumed.step()
+    theirs.step()
+    _assert_same(resumed, theirs, resumed_opt, their_opt)

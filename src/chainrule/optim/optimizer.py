@@ -571,7 +571,15 @@ class Optimizer:
                 sg["param_names"] = g["param_names"]
             for key, default in self.defaults.items():
                 sg.setdefault(key, default)
+            # A saved rate below 0 is loaded as saved, as PyTorch does: a scheduler can leave it a
+            # rounding error below 0 (LinearLR down to end_factor=0 ends at -1e-18, as PyTorch's).
+            lr = as_number(sg.get("lr"))
+            below_zero = isinstance(lr, numbers.Real) and lr < 0
+            if below_zero:
+                sg["lr"] = 0.0
             self._check_group(sg)
+            if below_zero:
+                sg["lr"] = lr
             new_groups.append(sg)
         self.state = state
         self.param_groups = new_groups
