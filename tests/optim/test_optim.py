@@ -612,3 +612,33 @@ def test_a_one_element_tensor_learning_rate_is_accepted_like_torch(name: str) ->
         twin.step()
     twin.assert_close()
     assert twin.cr_opt.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+TORCH_FLAGS = {
+    "SGD": {"fused": True, "differentiable": False},
+    "Adam": {"fused": True, "capturable": False, "differentiable": False},
+    "AdamW": {"fused": False, "capturable": True},
+    "RMSprop": {"capturable": True, "differentiable": False},
+    "Adagrad": {"fused": None, "differentiable": False},
+}
+
+
+@pytest.mark.parametrize("name", list(TORCH_FLAGS))
+def test_pytorch_fused_and_capturable_flags_are_accepted_and_change_nothing(name: str) -> None:
+    """``AdamW(params, fused=True)`` as PyTorch code writes it: the same update (the fast path here)."""
+    flags = TORCH_FLAGS[name]
+    twin = Twin(
+        _init(SMALL_SHAPES),
+        lambda ps: getattr(optim, name)(ps, lr=0.05, **flags),
+        lambda ps: getattr(torch.optim, name)(ps, lr=0.05),  # PyTorch's default path on the CPU
+    )
+    for _ in range(5):
+        twin.step()
+    twin.assert_close()
+    assert not set(flags) & set(twin.cr_opt.defaults)  # not options of the update: not in the groups
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+def test_differentiable_true_is_refused_with_the_reason(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name}: differentiable=True is not supported: the update runs"):
+        getattr(optim, name)([_p()], differentiable=True)

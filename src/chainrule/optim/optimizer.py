@@ -35,7 +35,15 @@ from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.runtime import parallel_for, worth_splitting
 from chainrule.tensor import Tensor
 
-__all__ = ["Chunk", "Optimizer", "ParamsT", "as_number", "check_grad_shapes", "required"]
+__all__ = [
+    "Chunk",
+    "Optimizer",
+    "ParamsT",
+    "as_number",
+    "check_grad_shapes",
+    "refuse_differentiable",
+    "required",
+]
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
@@ -193,6 +201,19 @@ def as_number(value: Any) -> Any:
     if (isinstance(value, np.ndarray) or devices.is_device_array(value)) and value.size == 1:
         return value.item()
     return value
+
+
+def refuse_differentiable(name: str, differentiable: bool) -> None:
+    """PyTorch's ``differentiable=True`` records the step in autograd; these steps run outside it.
+
+    PyTorch's ``fused`` and ``capturable`` choose how a step runs on a GPU, not
+    what it computes, so the optimizers accept them and compute the same update.
+    """
+    if differentiable:
+        raise ValueError(
+            f"{name}: differentiable=True is not supported: the update runs outside autograd, so no "
+            "gradient flows through it (leave differentiable=False)"
+        )
 
 
 def check_grad_shapes(name: str, params: list[Tensor], grads: list, first: int = 0) -> None:
