@@ -29,6 +29,7 @@ SCHEDULERS = {
     "LambdaLR-per-group": lambda s, o: s.LambdaLR(o, [_decay, _inverse]),
     "MultiplicativeLR": lambda s, o: s.MultiplicativeLR(o, lambda e: 0.97),
     "StepLR": lambda s, o: s.StepLR(o, step_size=7, gamma=0.5),
+    "StepLR-float-period": lambda s, o: s.StepLR(o, step_size=6.0, gamma=0.5),
     "MultiStepLR": lambda s, o: s.MultiStepLR(o, milestones=[5, 12, 12, 30], gamma=0.3),
     "ConstantLR": lambda s, o: s.ConstantLR(o, factor=0.25, total_iters=6),
     "LinearLR": lambda s, o: s.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=20),
@@ -288,7 +289,8 @@ def _opt(n_groups: int = 1):
     ("make", "error", "match"),
     [
         (lambda: crs.StepLR("sgd", 3), TypeError, "StepLR: expected an Optimizer, got str"),
-        (lambda: crs.StepLR(_opt(), 0), ValueError, "step_size must be a positive integer"),
+        (lambda: crs.StepLR(_opt(), 0), ValueError, "step_size must be a positive number of epochs, got 0"),
+        (lambda: crs.StepLR(_opt(), "3"), ValueError, "positive number of epochs, got '3'"),
         (lambda: crs.ExponentialLR(_opt(), 0.9, last_epoch=4), KeyError, "no 'initial_lr'"),
         (lambda: crs.LambdaLR(_opt(2), [_decay]), ValueError, "expected 2 lr_lambdas"),
         (lambda: crs.LambdaLR(_opt(), 0.5), TypeError, "lr_lambda should be a function, got float"),

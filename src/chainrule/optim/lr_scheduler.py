@@ -248,8 +248,9 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        if not isinstance(step_size, numbers.Integral) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        # a float period (30.0 from a config file) works as in PyTorch: epoch % step_size
+        if not isinstance(step_size, numbers.Real) or isinstance(step_size, bool) or not step_size > 0:
+            raise ValueError(f"StepLR: step_size must be a positive number of epochs, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
