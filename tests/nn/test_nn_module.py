@@ -404,6 +404,90 @@ def test_clip_grad_norm_matches_pytorch(norm_type, max_norm):
         np.testing.assert_allclose(o.grad._array, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def _clip_twins(grads: list, dtypes: list | None = None) -> tuple[list, list]:
+    """Parameters in both libraries with the given gradients (None: no gradient)."""
+    ours, theirs = [], []
+    for i, g in enumerate(grads):
+        dtype = (dtypes or [np.float32] * len(grads))[i]
+        zeros = np.zeros(np.shape(g) if g is not None else (2,), dtype)
+        o, t = cr.tensor(zeros, requires_grad=True), torch.tensor(zeros, requires_grad=True)
+        if g is not None:
+            o.grad, t.grad = cr.tensor(np.array(g, dtype)), torch.tensor(np.array(g, dtype))
+        ours.append(o)
+        theirs.append(t)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("norm_type", [0, 0.5, 1.5, -1.0, float("-inf"), float("inf"), "inf"])
+def test_clip_grad_norm_orders_like_pytorch(norm_type):
+    """Order 0 counts the gradients with a non-zero value (PyTorch's norm of norms); -inf: the least |g|."""
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal((3, 4)), None, rng.standard_normal(5), np.zeros(2), rng.standard_normal(())]
+    ours, theirs = _clip_twins(grads)
+    n_ours = nn.utils.clip_grad_norm_(ours, 0.3, norm_type)
+    n_theirs = torch.nn.utils.clip_grad_norm_(theirs, 0.3, norm_type)
+    assert n_ours.dtype == np.float32
+    np.testing.assert_allclose(n_ours.numpy(), n_theirs.numpy(), rtol=1e-6)
+    for o, t in zip(ours, theirs, strict=True):
+        if t.grad is None:
+            assert o.grad is None
+        else:
+            np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_norm_with_a_nan_gradient_scales_every_gradient_by_nan_like_pytorch():
+    grads = [[1.0, float("nan")], [3.0, 4.0]]
+    for norm_type in (2.0, float("inf")):
+        ours, theirs = _clip_twins(grads)
+        total = nn.utils.clip_grad_norm_(ours, 1.0, norm_type)
+        torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type)
+        assert np.isnan(total.item())
+        for o, t in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(o.grad.numpy(), t.grad.numpy())  # all NaN
+            assert np.isnan(o.grad.numpy()).all()
+
+
+def test_clip_grad_norm_of_mixed_dtypes_is_in_the_promoted_dtype_and_takes_foreach():
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal(4), rng.standard_normal((2, 3))]
+    ours, theirs = _clip_twins(grads, [np.float32, np.float64])
+    n_ours = nn.utils.clip_grad_norm_(ours, 0.5, foreach=True)
+    n_theirs = torch.nn.utils.clip_grad_norm_(theirs, 0.5, foreach=True)
+    assert n_ours.dtype == np.float64 and n_theirs.dtype == torch.float64
+    # PyTorch sums the float32 gradient in float32, here in float64: float32 rounding apart
+    np.testing.assert_allclose(n_ours.numpy(), n_theirs.numpy(), rtol=1e-6)
+    for o, t in zip(ours, theirs, strict=True):
+        assert o.grad.dtype == t.grad.numpy().dtype
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    nn.utils.clip_grad_value_(ours, 0.1, foreach=None)
+    torch.nn.utils.clip_grad_value_(theirs, 0.1, foreach=None)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+
+
+def test_get_total_norm_and_clip_grads_with_norm_compose_to_clip_grad_norm_():
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal((3, 3)) * 4, rng.standard_normal(2)]
+    ours, theirs = _clip_twins(grads)
+    total = nn.utils.get_total_norm([p.grad for p in ours], 3.0)
+    total_t = torch.nn.utils.get_total_norm([p.grad for p in theirs], 3.0)
+    np.testing.assert_allclose(total.numpy(), total_t.numpy(), rtol=1e-6)
+    nn.utils.clip_grads_with_norm_(ours, 1.0, total)
+    torch.nn.utils.clip_grads_with_norm_(theirs, 1.0, total_t)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5)
+    assert nn.utils.get_total_norm([]).item() == 0.0
+
+
+def test_clip_grad_norm_sums_float32_in_float64():
+    """Deliberate: PyTorch's float32 sums give 0 (tiny) or inf (huge) here; the true norm is returned."""
+    for scale in (1e-30, 1e25):
+        p = cr.zeros(4, requires_grad=True)
+        p.grad = cr.tensor(np.full(4, scale, np.float32))
+        total = nn.utils.clip_grad_norm_([p], 1.0)
+        np.testing.assert_allclose(total.item(), 2 * np.float32(scale), rtol=1e-6)
+
+
 def test_clip_grad_value_and_vectors():
     p = cr.zeros(5, requires_grad=True)
     p.grad = cr.tensor([-3.0, -0.5, 0.0, 0.5, 3.0])

@@ -47,7 +47,7 @@ def _model_with_grads() -> nn.Module:
     return model
 
 
-@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, 0.5, 0.0, float("inf"), float("-inf")])
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])
 def test_clip_grad_norm_on_the_device_matches_the_cpu(monkeypatch, norm_type, max_norm):
     cpu = _model_with_grads()

@@ -29,6 +29,7 @@ SCHEDULERS = {
     "LambdaLR-per-group": lambda s, o: s.LambdaLR(o, [_decay, _inverse]),
     "MultiplicativeLR": lambda s, o: s.MultiplicativeLR(o, lambda e: 0.97),
     "StepLR": lambda s, o: s.StepLR(o, step_size=7, gamma=0.5),
+    "StepLR-float-period": lambda s, o: s.StepLR(o, step_size=6.0, gamma=0.5),
     "MultiStepLR": lambda s, o: s.MultiStepLR(o, milestones=[5, 12, 12, 30], gamma=0.3),
     "ConstantLR": lambda s, o: s.ConstantLR(o, factor=0.25, total_iters=6),
     "LinearLR": lambda s, o: s.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=20),
@@ -56,6 +57,18 @@ SCHEDULERS = {
         o, [s.LinearLR(o, start_factor=0.1, total_iters=5), s.CosineAnnealingLR(o, T_max=20)], milestones=[5]
     ),
     "ChainedScheduler": lambda s, o: s.ChainedScheduler([s.ExponentialLR(o, 0.95), s.StepLR(o, 10, 0.5)]),
+    "CosineAnnealingWarmRestarts": lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=7),
+    "CosineAnnealingWarmRestarts-T_mult": lambda s, o: s.CosineAnnealingWarmRestarts(o, 3, 2, eta_min=1e-3),
+    "CyclicLR": lambda s, o: s.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "CyclicLR-triangular2": lambda s, o: s.CyclicLR(
+        o, base_lr=[0.01, 0.001], max_lr=0.1, step_size_up=3, step_size_down=5, mode="triangular2"
+    ),
+    "CyclicLR-exp-range": lambda s, o: s.CyclicLR(
+        o, 0.01, [0.2, 0.1], step_size_up=6, mode="exp_range", gamma=0.97, base_momentum=[0.7, 0.8]
+    ),
+    "CyclicLR-scale-fn": lambda s, o: s.CyclicLR(
+        o, 0.01, 0.1, 5, scale_fn=_inverse, scale_mode="iterations", cycle_momentum=False
+    ),
 }
 
 
@@ -157,7 +170,16 @@ def test_reduce_on_plateau_accepts_a_tensor_metric() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["CosineAnnealingLR", "OneCycleLR", "LambdaLR", "SequentialLR", "MultiStepLR"]
+    "name",
+    [
+        "CosineAnnealingLR",
+        "OneCycleLR",
+        "LambdaLR",
+        "SequentialLR",
+        "MultiStepLR",
+        "CosineAnnealingWarmRestarts-T_mult",
+        "CyclicLR-exp-range",
+    ],
 )
 def test_state_dict_round_trip_continues_exactly(name: str) -> None:
     make = SCHEDULERS[name]
@@ -267,7 +289,8 @@ def _opt(n_groups: int = 1):
     ("make", "error", "match"),
     [
         (lambda: crs.StepLR("sgd", 3), TypeError, "StepLR: expected an Optimizer, got str"),
-        (lambda: crs.StepLR(_opt(), 0), ValueError, "step_size must be a positive integer"),
+        (lambda: crs.StepLR(_opt(), 0), ValueError, "step_size must be a positive number of epochs, got 0"),
+        (lambda: crs.StepLR(_opt(), "3"), ValueError, "positive number of epochs, got '3'"),
         (lambda: crs.ExponentialLR(_opt(), 0.9, last_epoch=4), KeyError, "no 'initial_lr'"),
         (lambda: crs.LambdaLR(_opt(2), [_decay]), ValueError, "expected 2 lr_lambdas"),
         (lambda: crs.LambdaLR(_opt(), 0.5), TypeError, "lr_lambda should be a function, got float"),
@@ -297,6 +320,17 @@ def _opt(n_groups: int = 1):
             "does not support ReduceLROnPlateau",
         ),
         (lambda: crs.ChainedScheduler([]), ValueError, "at least one scheduler"),
+        (lambda: crs.CosineAnnealingWarmRestarts(_opt(), T_0=0), ValueError, "T_0 must be a positive"),
+        (lambda: crs.CosineAnnealingWarmRestarts(_opt(), 2, T_mult=1.5), ValueError, "T_mult must be an int"),
+        (lambda: crs.CosineAnnealingWarmRestarts(_opt(), 2).step(-1), ValueError, "non-negative epoch"),
+        (lambda: crs.CyclicLR(_opt(), 0.01, 0.1, mode="sine"), ValueError, "mode must be 'triangular'"),
+        (lambda: crs.CyclicLR(_opt(2), [0.01], 0.1), ValueError, "base_lr must have one value per parameter"),
+        (lambda: crs.CyclicLR(_opt(), 0.01, 0.1, 0, 0), ValueError, "a cycle must last at least one step"),
+        (
+            lambda: crs.CyclicLR(optim.Adagrad([cr.tensor([1.0], requires_grad=True)]), 0.01, 0.1),
+            ValueError,
+            "CyclicLR: cycle_momentum needs an optimizer with a momentum or betas option, Adagrad has",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(make, error, match) -> None:
@@ -311,3 +345,79 @@ def test_sequential_lr_checks_milestones_and_optimizers() -> None:
         crs.SequentialLR(opt, [a, b], milestones=[2, 4])
     with pytest.raises(ValueError, match=r"scheduler 0 .* has a different one"):
         crs.SequentialLR(_opt(), [a, b], milestones=[2])
+
+
+def test_a_checkpoint_after_linear_decay_to_zero_loads_and_resumes_like_torch() -> None:
+    """LinearLR to 0 ends a rounding error below 0 (-1e-18, as PyTorch's does); that checkpoint loads."""
+    our_opt, their_opt = _optimizers("adam")
+    ours = crs.LinearLR(our_opt, end_factor=0.0, total_iters=5)
+    theirs = TS.LinearLR(their_opt, end_factor=0.0, total_iters=5)
+    for _ in range(9):
+        our_opt.step()
+        their_opt.step()
+        ours.step()
+        theirs.step()
+    assert [g["lr"] for g in our_opt.param_groups] == [g["lr"] for g in their_opt.param_groups]
+    assert min(g["lr"] for g in our_opt.param_groups) < 0
+    resumed_opt, _ = _optimizers("adam")  # built as at the start, then both states loaded
+    resumed = crs.LinearLR(resumed_opt, end_factor=0.0, total_iters=5)
+    resumed_opt.load_state_dict(copy.deepcopy(our_opt.state_dict()))
+    resumed.load_state_dict(ours.state_dict())
+    assert [g["lr"] for g in resumed_opt.param_groups] == [g["lr"] for g in their_opt.param_groups]
+    resumed_opt.step()
+    their_opt.step()
+    resumed.step()
+    theirs.step()
+    _assert_same(resumed, theirs, resumed_opt, their_opt)
+
+
+def test_warm_restarts_take_fractional_epochs_like_torch() -> None:
+    """SGDR's documented use: ``scheduler.step(epoch + i / iters)`` inside each epoch, without a warning."""
+    our_opt, their_opt = _optimizers("sgd")
+    ours = crs.CosineAnnealingWarmRestarts(our_opt, T_0=2, T_mult=3, eta_min=1e-4)
+    theirs = TS.CosineAnnealingWarmRestarts(their_opt, T_0=2, T_mult=3, eta_min=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for epoch in range(12):
+            for i in range(4):
+                our_opt.step()
+                their_opt.step()
+                ours.step(epoch + i / 4)
+                theirs.step(epoch + i / 4)
+                _assert_same(ours, theirs, our_opt, their_opt)
+        ours.step(3)  # back to a whole epoch in the second period
+        theirs.step(3)
+    _assert_same(ours, theirs, our_opt, their_opt)
+    assert (ours.T_i, ours.T_cur) == (theirs.T_i, theirs.T_cur) == (6, 1)
+
+
+class _Shrink:
+    """A callable-object scale_fn: its attributes are saved in CyclicLR's state dict (a function is not)."""
+
+    def __init__(self, base: float) -> None:
+        self.base = base
+
+    def __call__(self, x: float) -> float:
+        return self.base**x
+
+
+def test_cyclic_lr_state_dict_saves_a_callable_object_scale_fn() -> None:
+    opt, _ = _optimizers("adam")
+    sched = crs.CyclicLR(opt, 0.01, 0.1, 3, scale_fn=_Shrink(0.5))
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    state = copy.deepcopy(sched.state_dict())
+    assert state["_scale_fn_custom"] == {"base": 0.5}
+    assert crs.CyclicLR(opt, 0.01, 0.1, scale_fn=_inverse).state_dict()["_scale_fn_custom"] is None
+    other_opt, _ = _optimizers("adam")
+    other = crs.CyclicLR(other_opt, 0.01, 0.1, 3, scale_fn=_Shrink(0.9))
+    other_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    other.load_state_dict(state)
+    assert other._scale_fn_custom.base == 0.5
+    for _ in range(8):
+        for o, s in ((opt, sched), (other_opt, other)):
+            o.step()
+            s.step()
+        assert other.get_last_lr() == sched.get_last_lr()
+        assert _momenta(other_opt) == _momenta(opt)

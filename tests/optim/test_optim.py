@@ -579,3 +579,66 @@ def test_a_custom_optimizer_without_an_update_rule_says_so() -> None:
     opt = Mine([p], {"lr": 0.1})
     with pytest.raises(TypeError, match="Mine defines no update rule"):
         opt.step()
+
+
+FUSED = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+ALL_OPTIMIZERS = [*FUSED, "Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "ASGD"]
+
+
+@pytest.mark.parametrize(
+    ("name", "foreach"),
+    [(n, None) for n in [*ALL_OPTIMIZERS, "LBFGS"]] + [(n, f) for n in FUSED for f in (True, False)],
+)
+def test_a_gradient_of_the_wrong_shape_is_refused_not_broadcast(name: str, foreach: bool | None) -> None:
+    """PyTorch refuses it on assignment to .grad; a (1,) gradient must not be broadcast over a (5,) weight."""
+    kw = {} if foreach is None else {"foreach": foreach}
+    a, b = _p(), cr.zeros(5, requires_grad=True)
+    opt = getattr(optim, name)([a, b], **kw)
+    a.grad, b.grad = cr.ones(3), cr.ones(1)
+    match = rf"{name}: parameter 1 has shape \(5,\) but its .grad has shape \(1,\)"
+    with pytest.raises(ValueError, match=match):
+        opt.step((lambda: (a.sum() + b.sum()).detach()) if name == "LBFGS" else None)
+    np.testing.assert_array_equal(b._array, 0.0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "NAdam"])
+def test_a_one_element_tensor_learning_rate_is_accepted_like_torch(name: str) -> None:
+    twin = Twin(
+        _init(SMALL_SHAPES),
+        lambda ps: getattr(optim, name)(ps, lr=cr.tensor(0.01)),
+        lambda ps: getattr(torch.optim, name)(ps, lr=torch.tensor(0.01)),
+    )
+    for _ in range(5):
+        twin.step()
+    twin.assert_close()
+    assert twin.cr_opt.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+TORCH_FLAGS = {
+    "SGD": {"fused": True, "differentiable": False},
+    "Adam": {"fused": True, "capturable": False, "differentiable": False},
+    "AdamW": {"fused": False, "capturable": True},
+    "RMSprop": {"capturable": True, "differentiable": False},
+    "Adagrad": {"fused": None, "differentiable": False},
+}
+
+
+@pytest.mark.parametrize("name", list(TORCH_FLAGS))
+def test_pytorch_fused_and_capturable_flags_are_accepted_and_change_nothing(name: str) -> None:
+    """``AdamW(params, fused=True)`` as PyTorch code writes it: the same update (the fast path here)."""
+    flags = TORCH_FLAGS[name]
+    twin = Twin(
+        _init(SMALL_SHAPES),
+        lambda ps: getattr(optim, name)(ps, lr=0.05, **flags),
+        lambda ps: getattr(torch.optim, name)(ps, lr=0.05),  # PyTorch's default path on the CPU
+    )
+    for _ in range(5):
+        twin.step()
+    twin.assert_close()
+    assert not set(flags) & set(twin.cr_opt.defaults)  # not options of the update: not in the groups
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+def test_differentiable_true_is_refused_with_the_reason(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name}: differentiable=True is not supported: the update runs"):
+        getattr(optim, name)([_p()], differentiable=True)

@@ -161,3 +161,32 @@ def test_bad_options_are_refused():
         optim.Rprop(p, etas=(1.5, 1.2))
     with pytest.raises(ValueError, match="learning rate"):
         optim.RAdam(p, lr=-1)
+
+
+def test_rprop_makes_no_step_where_the_gradient_is_nan_like_torch():
+    """torch.sign(NaN) is 0: Rprop leaves that element where it is (NumPy's sign would make it NaN)."""
+    ours, theirs = cr.ones(4, requires_grad=True), torch.ones(4, requires_grad=True)
+    opt_ours, opt_theirs = optim.Rprop([ours]), torch.optim.Rprop([theirs])
+    for g in ([1.0, np.nan, np.inf, -np.inf], [1.0, 2.0, np.nan, 4.0], [0.5, -1.0, 1.0, 1.0]):
+        ours.grad, theirs.grad = cr.tensor(g), torch.tensor(g)
+        with np.errstate(invalid="ignore"):
+            opt_ours.step()
+        opt_theirs.step()
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-6)
+        assert np.isfinite(ours.numpy()).all()
+
+
+def test_asgd_in_float64_resumes_from_a_state_dict_exactly_as_torch():
+    """After a reload eta and mu are float64 tensors; PyTorch still rounds their new values to float32."""
+    kw = {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5, "t0": 3}
+    twin = Twin("ASGD", kw, dtype=np.float64)
+    for _ in range(4):
+        twin.step()
+    saved_ours, saved_theirs = copy.deepcopy(twin.cr_opt.state_dict()), twin.torch_opt.state_dict()
+    twin.cr_opt = optim.ASGD(twin.ours, **kw)
+    twin.cr_opt.load_state_dict(saved_ours)
+    twin.torch_opt = torch.optim.ASGD(twin.theirs, **kw)
+    twin.torch_opt.load_state_dict(saved_theirs)
+    for _ in range(6):
+        twin.step()
+    twin.assert_close(1e-12)

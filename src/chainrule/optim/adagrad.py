@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import devices
-from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, refuse_differentiable
 from chainrule.optim.per_param import decayed_grad
 from chainrule.tensor import Tensor
 
@@ -78,7 +78,10 @@ class Adagrad(Optimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        refuse_differentiable("Adagrad", differentiable)  # fused: PyTorch's, the same update here
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import devices
-from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, as_number, refuse_differentiable
 from chainrule.optim.per_param import decayed_grad
 from chainrule.runtime import map_rows
 
@@ -116,8 +116,12 @@ class Adam(Optimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        refuse_differentiable(self._name, differentiable)  # capturable, fused: the same update here
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -256,6 +260,9 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -266,5 +273,8 @@ class AdamW(Adam):
             amsgrad,
             foreach=foreach,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
             decoupled_weight_decay=True,
         )

@@ -47,8 +47,10 @@ def asgd_update(
         ax += (param - ax) * ax.dtype.type(float(mu))
     else:
         ax[...] = param
-    eta[...] = lr / ((1 + lambd * lr * step) ** alpha)
-    mu[...] = 1 / max(1, step - t0)
+    # rounded to float32 even where eta and mu are float64 (a float64 parameter's loaded state),
+    # as PyTorch's torch.as_tensor(python float) rounds them
+    eta[...] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
+    mu[...] = np.float32(1 / max(1, step - t0))
 
 
 class ASGD(PerParameterOptimizer):

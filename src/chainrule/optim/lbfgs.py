@@ -19,7 +19,7 @@ import numpy as np
 
 from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
-from chainrule.optim.optimizer import Optimizer, ParamsT
+from chainrule.optim.optimizer import Optimizer, ParamsT, check_grad_shapes
 from chainrule.tensor import Tensor
 
 __all__ = ["LBFGS"]
@@ -193,6 +193,7 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _gather_flat_grad(self) -> np.ndarray:
+        check_grad_shapes(self._name, self._params, [p.grad for p in self._params])
         xp = devices.array_module(self._params[0]._array)
         return xp.concatenate(
             [

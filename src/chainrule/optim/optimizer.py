@@ -35,7 +35,15 @@ from chainrule.autograd import bump_version, enable_grad, no_grad
 from chainrule.runtime import parallel_for, worth_splitting
 from chainrule.tensor import Tensor
 
-__all__ = ["Chunk", "Optimizer", "ParamsT", "as_number", "required"]
+__all__ = [
+    "Chunk",
+    "Optimizer",
+    "ParamsT",
+    "as_number",
+    "check_grad_shapes",
+    "refuse_differentiable",
+    "required",
+]
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
@@ -87,6 +95,7 @@ class Chunk:
         "gbuf",
         "gviews",
         "index",
+        "owner",
         "params",
         "scalars",
         "step",
@@ -105,15 +114,25 @@ class Chunk:
         if self.flat:
             g = self.gbuf
             for view, i in zip(self.gviews, self.index):
-                view[...] = grads[i]._array
+                a = grads[i]._array
+                if a.shape != view.shape:  # never broadcast a wrong gradient into the update
+                    self.refuse_grad(i, a)
+                view[...] = a
             if maximize:
                 self.xp.negative(g, g)
             return g
         g = grads[self.index[0]]._array
+        if g.shape != self.tmp.shape:
+            self.refuse_grad(self.index[0], g)
         if maximize:
             self.xp.negative(g, self.own_gbuf())
             return self.gbuf
         return g
+
+    def refuse_grad(self, i: int, grad: np.ndarray) -> None:
+        """Raise the error for parameter ``i`` of the group, whose gradient has the wrong shape."""
+        p = self.params[self.index.index(i)]
+        check_grad_shapes(self.owner, [p], [Tensor._make(grad, None)], first=i)
 
     def own_gbuf(self) -> np.ndarray:
         """The chunk's gradient buffer, allocated the first time a single parameter needs one."""
@@ -177,9 +196,38 @@ class Chunk:
 
 def as_number(value: Any) -> Any:
     """A one-element Tensor or array as a Python number (options are plain numbers, as the math uses them)."""
-    if (isinstance(value, Tensor | np.ndarray) or devices.is_device_array(value)) and value.size == 1:
+    if isinstance(value, Tensor):
+        value = value._array  # Tensor.size is a method, as in PyTorch
+    if (isinstance(value, np.ndarray) or devices.is_device_array(value)) and value.size == 1:
         return value.item()
     return value
+
+
+def refuse_differentiable(name: str, differentiable: bool) -> None:
+    """PyTorch's ``differentiable=True`` records the step in autograd; these steps run outside it.
+
+    PyTorch's ``fused`` and ``capturable`` choose how a step runs on a GPU, not
+    what it computes, so the optimizers accept them and compute the same update.
+    """
+    if differentiable:
+        raise ValueError(
+            f"{name}: differentiable=True is not supported: the update runs outside autograd, so no "
+            "gradient flows through it (leave differentiable=False)"
+        )
+
+
+def check_grad_shapes(name: str, params: list[Tensor], grads: list, first: int = 0) -> None:
+    """Refuse a gradient whose shape is not its parameter's, instead of broadcasting it into the update.
+
+    PyTorch refuses such a gradient when it is assigned to ``.grad``; here
+    ``.grad`` is a plain attribute, so the optimizer checks before it steps.
+    """
+    for i, (p, g) in enumerate(zip(params, grads), first):
+        if g is not None and g._array.shape != p._array.shape:
+            raise ValueError(
+                f"{name}: parameter {i} has shape {tuple(p._array.shape)} but its .grad has shape "
+                f"{tuple(g._array.shape)}; a gradient must have its parameter's shape"
+            )
 
 
 class Optimizer:
@@ -423,6 +471,7 @@ class Optimizer:
             raise TypeError(f"{self._name}: can only optimize floating-point parameters, got dtype {dtype}")
         ch = Chunk()
         ch.index, ch.params, ch.flat = index, members, len(members) > 1
+        ch.owner = self._name
         # the state lives where the parameters do: NumPy buffers, or CuPy's on a GPU
         xp = ch.xp = devices.array_module(members[0]._array)
         where = devices.device_of(members[0]._array)
@@ -543,7 +592,15 @@ class Optimizer:
                 sg["param_names"] = g["param_names"]
             for key, default in self.defaults.items():
                 sg.setdefault(key, default)
+            # A saved rate below 0 is loaded as saved, as PyTorch does: a scheduler can leave it a
+            # rounding error below 0 (LinearLR down to end_factor=0 ends at -1e-18, as PyTorch's).
+            lr = as_number(sg.get("lr"))
+            below_zero = isinstance(lr, numbers.Real) and lr < 0
+            if below_zero:
+                sg["lr"] = 0.0
             self._check_group(sg)
+            if below_zero:
+                sg["lr"] = lr
             new_groups.append(sg)
         self.state = state
         self.param_groups = new_groups

@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule import devices
 from chainrule.autograd import bump_version, enable_grad, no_grad
-from chainrule.optim.optimizer import Optimizer, ParamsT
+from chainrule.optim.optimizer import Optimizer, ParamsT, check_grad_shapes, refuse_differentiable
 from chainrule.tensor import Tensor
 
 __all__ = ["PerParameterOptimizer", "decayed_grad", "lerp_", "options"]
@@ -68,6 +68,7 @@ class PerParameterOptimizer(Optimizer):
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        refuse_differentiable(self._name, defaults.get("differentiable", False))
         self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
@@ -87,6 +88,7 @@ class PerParameterOptimizer(Optimizer):
         self._opt_called = True
         with no_grad():
             for group in self.param_groups:
+                check_grad_shapes(self._name, group["params"], [p.grad for p in group["params"]])
                 for p in group["params"]:
                     if p.grad is None:
                         continue

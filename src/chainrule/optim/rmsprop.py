@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import devices
-from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, refuse_differentiable
 from chainrule.optim.per_param import decayed_grad
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -108,7 +108,10 @@ class RMSprop(Optimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
     ) -> None:
+        refuse_differentiable("RMSprop", differentiable)  # capturable: PyTorch's, the same update here
         defaults = {
             "lr": lr,
             "momentum": momentum,

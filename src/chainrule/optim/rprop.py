@@ -34,9 +34,9 @@ def rprop_update(
     """One Rprop step, in place on ``param``, ``prev`` (last gradient) and ``step_size``::
 
     s = sign(g * prev): the step size grows by etaplus where the sign held (s > 0),
-    shrinks by etaminus where it flipped (s < 0), is kept where s = 0; clamped
+    shrinks by etaminus where it flipped (s < 0), is kept where s = 0 (or NaN); clamped
     to [step_size_min, step_size_max]. Where it flipped the gradient counts as 0.
-    param -= sign(g) * step_size;  prev = g
+    param -= sign(g) * step_size  (sign(NaN) = 0, as torch.sign);  prev = g
     """
     xp = devices.array_module(param)
     g = xp.array(-grad if maximize else grad, copy=True)  # a private copy (0-d stays an array)
@@ -45,7 +45,9 @@ def rprop_update(
     step_size *= factor
     xp.clip(step_size, step_size_min, step_size_max, out=step_size)
     g[sign < 0] = 0
-    param -= xp.sign(g) * step_size
+    # sign(g) as torch.sign computes it: 0 for NaN, so a NaN gradient element makes no step
+    # there (its step size is kept too: NaN * prev has no sign)
+    param -= ((g > 0).astype(param.dtype) - (g < 0)) * step_size
     prev[...] = g
 
 

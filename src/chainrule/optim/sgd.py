@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT
+from chainrule.optim.optimizer import Chunk, Optimizer, ParamsT, refuse_differentiable
 from chainrule.optim.per_param import decayed_grad
 
 __all__ = ["SGD", "sgd_update"]
@@ -88,7 +88,10 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        refuse_differentiable("SGD", differentiable)  # fused: PyTorch's, the same update here
         defaults = {
             "lr": lr,
             "momentum": momentum,
