@@ -101,6 +101,8 @@ class Prod(Function):
         xp = _xp(a)
         if a.ndim == 0:
             return g * xp.ones_like(a)
+        if a.size == 0:  # nothing was multiplied: an empty gradient (no running products to take)
+            return xp.zeros_like(a)
         red = tuple(range(a.ndim)) if axes is None else axes
         keep = [i for i in range(a.ndim) if i not in red]
         order = keep + list(red)
@@ -115,18 +117,28 @@ class Prod(Function):
 
 
 class Extreme(Function):
-    """amax/amin over some axes; ties share the gradient evenly (as PyTorch)."""
+    """amax/amin over some axes; ties share the gradient evenly (as PyTorch).
 
-    def forward(ctx, a, axes, keepdim, largest):
+    With ``nan_shares`` (``max()``/``min()`` of the whole tensor) a NaN result
+    sends its gradient to the NaN elements, as PyTorch's full max/min does;
+    amax/amin give NaN gradients there instead (no element equals NaN), as
+    PyTorch's amax/amin do.
+    """
+
+    def forward(ctx, a, axes, keepdim, largest, nan_shares=False):
         xp = _xp(a)
         reduce = xp.max if largest else xp.min
         out = reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
-        ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
+        ctx.a, ctx.out, ctx.axes, ctx.keepdim, ctx.nan_shares = a, out, axes, keepdim, nan_shares
         return out if keepdim or a.ndim == 0 else xp.squeeze(out, axis=axes)
 
     def backward(ctx, g):
         a, axes = ctx.a, ctx.axes
-        hit = a == ctx.out
+        xp = _xp(a)
+        if ctx.nan_shares and a.dtype.kind == "f" and bool(xp.isnan(ctx.out).any()):
+            hit = xp.isnan(a)  # the NaN elements made the result: they share its gradient
+        else:
+            hit = a == ctx.out
         # counted in the input's dtype, so the gradient stays float32 for float32 inputs
         count = hit.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=True, dtype=a.dtype)
         return _expand(g, axes, ctx.keepdim, a.shape) * hit / count
@@ -176,8 +188,11 @@ class LogSumExp(Function):
     def forward(ctx, a, axes, keepdim):
         ax = _dims.numpy_axes(axes, a.ndim)
         xp = _xp(a)
-        m = xp.max(a, axis=ax, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+        if a.size == 0:  # an empty sum is 0 and its log -inf (as PyTorch); max has nothing to shift by
+            m = xp.zeros_like(xp.sum(a, axis=ax, keepdims=True))
+        else:
+            m = xp.max(a, axis=ax, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
         with _errstate(a, divide="ignore"):
             out = xp.log(xp.sum(xp.exp(a - m), axis=ax, keepdims=True)) + m
         ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
@@ -245,12 +260,13 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
         return (maximum if largest else minimum)(x, dim)
     if dim is None:
         _check_nonempty(x, None, name)
-        return Extreme.apply(x, None, False, largest)
+        return Extreme.apply(x, None, False, largest, True)
     ax = _dims.axis(dim, x.ndim, name)
     _check_nonempty(x, (ax,), name)
     xp = _xp(x._array)
-    if x.ndim == 0:
-        return (MaxResult if largest else MinResult)(x * 1, Tensor._make(xp.zeros((), np.int64), None))
+    if x.ndim == 0:  # the value itself (a copy that keeps the dtype: bool stays bool)
+        values = Extreme.apply(x, None, False, largest)
+        return (MaxResult if largest else MinResult)(values, Tensor._make(xp.zeros((), np.int64), None))
     idx = (xp.argmax if largest else xp.argmin)(x._array, axis=ax)
     idx = xp.expand_dims(idx, ax)
     from chainrule.ops.shape import Gather
