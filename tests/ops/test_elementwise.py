@@ -1187,3 +1187,54 @@ def test_rounding_errors() -> None:
         cr.zeros(2).round(decimals=0.5)
     with pytest.raises(TypeError, match="floor: expected a Tensor"):
         cr.floor(1.5)
+
+
+# ------------------------------------------------ edge cases found by fuzzing
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_gradient_at_nan_and_zero_is_zero(dtype):
+    # PyTorch's d|a| is sign(a) with sign(nan) = 0 (was: nan from NumPy's sign)
+    check_against_torch(cr.abs, torch.abs, [SPECIALS.astype(dtype)])
+    check_against_torch(lambda t: t.abs(), lambda t: t.abs(), [SPECIALS.astype(dtype)])
+
+
+@pytest.mark.parametrize(("cr_fn", "torch_fn"), [(cr.maximum, torch.maximum), (cr.minimum, torch.minimum)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maximum_minimum_gradient_with_nan_ties_and_infinities(cr_fn, torch_fn, dtype):
+    # every pair of specials: a nan passes the full gradient to both inputs, a tie halves it
+    a, b = np.meshgrid(SPECIALS, SPECIALS)
+    check_against_torch(cr_fn, torch_fn, [a.astype(dtype), b.astype(dtype)])
+    # broadcast, and one side not requiring grad
+    check_against_torch(cr_fn, torch_fn, [a.astype(dtype), SPECIALS[:1].astype(dtype)], grad=[False, True])
+
+
+@pytest.mark.parametrize(
+    ("cr_fn", "torch_fn"),
+    [
+        pytest.param(operator.mod, operator.mod, id="%"),
+        pytest.param(cr.remainder, torch.remainder, id="remainder"),
+        pytest.param(operator.floordiv, operator.floordiv, id="//"),
+        pytest.param(cr.floor_divide, torch.floor_divide, id="floor_divide"),
+        pytest.param(cr.fmod, torch.fmod, id="fmod"),
+        pytest.param(lambda a, b: cr.div(a, b, rounding_mode="floor"), None, id="div-floor"),
+        pytest.param(lambda a, b: cr.div(a, b, rounding_mode="trunc"), None, id="div-trunc"),
+    ],
+)
+def test_integer_division_by_a_zero_tensor_element_raises(cr_fn, torch_fn, op_device):
+    # PyTorch raises ZeroDivisionError for an integer divisor holding a 0 (was: NumPy's silent 0)
+    a = cr.tensor(np.array([[5, -7], [3, 1]]), device=op_device)
+    b = cr.tensor(np.array([2, 0]), device=op_device)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        cr_fn(a, b)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        cr_fn(a, 0)
+    if torch_fn is not None:
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            torch_fn(torch.tensor(a.cpu().numpy()), torch.tensor(b.cpu().numpy()))
+    # an empty dividend divides nothing: no error, as PyTorch
+    assert cr_fn(cr.zeros(0, dtype=cr.int64, device=op_device), 0).shape == (0,)
+    # float division by zero is inf/nan, not an error
+    zeros = cr.tensor([0.0, 0.0], device=op_device)
+    assert cr_fn(cr.tensor([1.0, -1.0], device=op_device), zeros).shape == (2,)

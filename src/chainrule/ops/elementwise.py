@@ -237,12 +237,26 @@ class DivRounded(Function):
                 q = q + ((xp.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
             return q
         with _errstate(a, divide="ignore", invalid="ignore"):
-            q = a / b
-        return xp.trunc(q) if mode == "trunc" else xp.floor(q)
+            if mode == "floor":
+                # floor_divide, not floor(a / b): the quotient that goes with remainder's
+                # a = b q + r (1.0 // 0.1 is 9, though 1.0 / 0.1 rounds to 10.0), as PyTorch
+                return xp.floor_divide(a, b)
+            return xp.trunc(a / b)
 
     def backward(ctx, g):
         xp = _xp(g)
         return xp.zeros_like(g), xp.zeros_like(g), None
+
+
+def check_integer_divisor(a: Tensor, b: Any, name: str) -> None:
+    """Integer ``a`` over ``b``: refuse a zero divisor (as PyTorch) instead of NumPy's silent 0."""
+    if a._array.dtype.kind not in "iub" or not a._array.size:
+        return
+    if isinstance(b, Tensor):
+        if b._array.dtype.kind in "iub" and bool((b._array == 0).any()):
+            raise ZeroDivisionError(f"{name}: integer division by zero (the divisor tensor holds a 0)")
+    elif isinstance(b, (builtins.int, builtins.bool)) and b == 0:
+        raise ZeroDivisionError(f"{name}: integer division by zero")
 
 
 def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -254,8 +268,7 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     a, b = promote_pair(a, b)
     if not isinstance(a, Tensor):  # a number over a tensor: the number joins the tensor's device
         a = Tensor._make(_xp(b._array).asarray(a, dtype=backend.result_type(a, b._array)), None)
-    if a._array.dtype.kind in "iub" and isinstance(b, (builtins.int, builtins.float)) and b == 0:
-        raise ZeroDivisionError("div: integer division by zero")
+    check_integer_divisor(a, b, "div")
     return DivRounded.apply(a, b, rounding_mode)
 
 
@@ -275,12 +288,15 @@ def pow(a: Any, b: Any) -> Tensor:
 
 
 def remainder(a: Any, b: Any) -> Tensor:
-    return Remainder.apply(*promote_pair(a, b))
+    a, b = promote_pair(a, b)
+    check_integer_divisor(a if isinstance(a, Tensor) else b, b, "remainder")
+    return Remainder.apply(a, b)
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
     a, b = promote_pair(a, b)
+    check_integer_divisor(a if isinstance(a, Tensor) else b, b, "floor_divide")
     return nondiff("floor_divide", "floor_divide", a, b)
 
 
@@ -319,7 +335,9 @@ class Abs(Function):
         return _xp(a).abs(a)
 
     def backward(ctx, g):
-        return g * _xp(g).sign(ctx.a)
+        # d|a| = sign(a), with PyTorch's sign: 0 at a = 0 and at nan (not nan * g)
+        a = ctx.a
+        return g * ((a > 0).astype(g.dtype) - (a < 0).astype(g.dtype))
 
 
 class Sin(Function):
@@ -624,6 +642,20 @@ def round(a: Tensor, *, decimals: int = 0) -> Tensor:
 
 
 # ------------------------------------------------- selections and comparisons
+def _extreme_shares(g: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """The gradients of ``maximum(a, b)`` (``minimum`` passes ``b, a``), PyTorch's rule.
+
+    ``a`` gets ``g`` where it is not below ``b`` and ``b`` where it is not below
+    ``a``, halved at a tie. A NaN compares false both ways: the NaN went
+    through, so both inputs get the full ``g``.
+    """
+    # in g's dtype: 0.5 * (bool array) alone would be float64
+    half = (0.5 * (a == b)).astype(g.dtype, copy=False)
+    not_below_b = (~(a < b)).astype(g.dtype, copy=False)
+    not_below_a = (~(b < a)).astype(g.dtype, copy=False)
+    return g * (not_below_b - half), g * (not_below_a - half)
+
+
 class Maximum(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
@@ -631,10 +663,7 @@ class Maximum(Function):
 
     def backward(ctx, g):
         # the larger input gets the gradient; a tie splits it evenly (as PyTorch)
-        a, b = ctx.a, ctx.b
-        # in g's dtype: 0.5 * (bool array) alone would be float64
-        share = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
-        return g * share, g * (1 - share)
+        return _extreme_shares(g, ctx.a, ctx.b)
 
 
 class Minimum(Function):
@@ -643,9 +672,7 @@ class Minimum(Function):
         return _xp(a, b).minimum(a, b)
 
     def backward(ctx, g):
-        a, b = ctx.a, ctx.b
-        share = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
-        return g * share, g * (1 - share)
+        return _extreme_shares(g, ctx.b, ctx.a)
 
 
 class Clamp(Function):
