@@ -1238,3 +1238,18 @@ def test_integer_division_by_a_zero_tensor_element_raises(cr_fn, torch_fn, op_de
     # float division by zero is inf/nan, not an error
     zeros = cr.tensor([0.0, 0.0], device=op_device)
     assert cr_fn(cr.tensor([1.0, -1.0], device=op_device), zeros).shape == (2,)
+
+
+CLAMP_VALUES = np.array([np.nan, -np.inf, -1.0, 0.0, 0.5, 1.0, 2.0, np.inf])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clamp_gradient_at_nan_bounds_and_inverted_bounds(dtype):
+    # PyTorch's masks: a gets g where lo <= a <= hi (a NaN a gets 0, was g), lo where
+    # a < lo < hi, hi where a > hi or hi < lo; each value against every pair of bounds
+    a, lo, hi = (v.ravel().astype(dtype) for v in np.meshgrid(CLAMP_VALUES, CLAMP_VALUES, CLAMP_VALUES))
+    check_against_torch(cr.clamp, torch.clamp, [a, lo, hi])
+    check_against_torch(lambda x, m: cr.clamp(x, min=m), lambda x, m: torch.clamp(x, min=m), [a, lo])
+    check_against_torch(lambda x, m: x.clamp(max=m), lambda x, m: x.clamp(max=m), [a, hi], grad=[True, False])
+    for bounds in [(0.0, 1.0), (1.0, 0.0), (-np.inf, 0.5)]:
+        check_against_torch(lambda x, b=bounds: cr.clamp(x, *b), lambda x, b=bounds: torch.clamp(x, *b), [a])

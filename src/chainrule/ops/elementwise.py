@@ -684,14 +684,23 @@ class Clamp(Function):
 
     def backward(ctx, g):
         # Each output element is one of a, lo or hi; that one gets the gradient.
+        # PyTorch's masks: a where lo <= a <= hi (so a NaN a gets 0), lo where
+        # a < lo < hi, hi where a > hi or hi < lo (inverted bounds give hi).
         a, lo, hi = ctx.a, ctx.lo, ctx.hi
         xp = _xp(g)
-        raised = a < lo if lo is not None else xp.zeros((), bool)
-        lowered = (xp.maximum(a, lo) if lo is not None else a) > hi if hi is not None else xp.zeros((), bool)
         zero = xp.zeros((), dtype=g.dtype)
-        ga = xp.where(raised | lowered, zero, g)
-        glo = xp.where(raised & ~lowered, g, zero) if lo is not None else None
-        ghi = xp.where(lowered, g, zero) if hi is not None else None
+        if lo is None:
+            inside = a <= hi
+        elif hi is None:
+            inside = a >= lo
+        else:
+            inside = (a >= lo) & (a <= hi)
+        ga = xp.where(inside, g, zero)
+        glo = ghi = None
+        if lo is not None:
+            glo = xp.where((a < lo) & (lo < hi) if hi is not None else a < lo, g, zero)
+        if hi is not None:
+            ghi = xp.where((a > hi) | (hi < lo) if lo is not None else a > hi, g, zero)
         return ga, glo, ghi
 
 
