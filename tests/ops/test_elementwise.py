@@ -1253,3 +1253,22 @@ def test_clamp_gradient_at_nan_bounds_and_inverted_bounds(dtype):
     check_against_torch(lambda x, m: x.clamp(max=m), lambda x, m: x.clamp(max=m), [a, hi], grad=[True, False])
     for bounds in [(0.0, 1.0), (1.0, 0.0), (-np.inf, 0.5)]:
         check_against_torch(lambda x, b=bounds: cr.clamp(x, *b), lambda x, b=bounds: torch.clamp(x, *b), [a])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16])
+@pytest.mark.parametrize("scalar", [-1, 300, -300, 70001])  # none wraps to 0 (% and // would raise)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda x, s: x + s, id="+"),
+        pytest.param(lambda x, s: s - x, id="r-"),
+        pytest.param(lambda x, s: x * s, id="*"),
+        pytest.param(lambda x, s: x % s, id="%"),
+        pytest.param(lambda x, s: x // s, id="//"),
+        pytest.param(lambda x, s: x == s, id="=="),
+    ],
+)
+def test_python_int_outside_a_small_integer_dtype_wraps(dtype, scalar, fn):
+    # uint8 - 1 wraps to 255 as in PyTorch (NumPy 2 raised OverflowError from inside the op)
+    x = np.array([0, 1, 100, 7], dtype)
+    check_against_torch(lambda t: fn(t, scalar), lambda t: fn(t, scalar), [x])

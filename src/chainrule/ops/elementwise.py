@@ -46,6 +46,16 @@ def promote(*operands: Any) -> list[Any]:
     """Operands brought to the dtype PyTorch would compute in; scalars stay scalars."""
     ops = [as_operand(x) for x in operands]
     dt = backend.result_type(*[x._array if isinstance(x, Tensor) else x for x in ops])
+    if dt.kind in "iu":
+        # a Python int outside a small integer dtype's range wraps around, as in PyTorch
+        # (uint8 - 1 is 255 - ...); NumPy 2 would raise OverflowError deep in the op
+        info = np.iinfo(dt)
+        ops = [
+            np.array(x).astype(dt)[()]
+            if type(x) is builtins.int and not info.min <= x <= info.max
+            else x
+            for x in ops
+        ]
     return [cast_to(x, dt) for x in ops]
 
 
@@ -255,7 +265,7 @@ def check_integer_divisor(a: Tensor, b: Any, name: str) -> None:
     if isinstance(b, Tensor):
         if b._array.dtype.kind in "iub" and bool((b._array == 0).any()):
             raise ZeroDivisionError(f"{name}: integer division by zero (the divisor tensor holds a 0)")
-    elif isinstance(b, (builtins.int, builtins.bool)) and b == 0:
+    elif isinstance(b, (builtins.int, builtins.bool, np.integer)) and b == 0:  # np: a wrapped int
         raise ZeroDivisionError(f"{name}: integer division by zero")
 
 
