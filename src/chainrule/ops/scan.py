@@ -113,7 +113,8 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 
 def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
     # The index of the running extreme: a later equal value takes over (PyTorch's
-    # rule, ties go to the last index); a NaN takes over and stays.
+    # rule, ties go to the last index); a NaN takes over and so does each later
+    # NaN (the index follows the last NaN so far, as PyTorch's loop does).
     xp = _xp(a)
     m = xp.moveaxis(a, dim, 0)
     idx = xp.zeros(m.shape, dtype=np.int64)
@@ -124,7 +125,7 @@ def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
     for i in range(1, m.shape[0]):
         v = m[i]
         better = (v >= best) if largest else (v <= best)
-        better = (better | xp.isnan(v)) & ~xp.isnan(best) if m.dtype.kind == "f" else better
+        better = (better & ~xp.isnan(best)) | xp.isnan(v) if m.dtype.kind == "f" else better
         cur = xp.where(better, i, cur)
         best = xp.where(better, v, best)
         idx[i] = cur
