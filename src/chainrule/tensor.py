@@ -512,9 +512,23 @@ class Tensor:
         # ``x += y``: in place, as in PyTorch. A non-leaf tensor inside a
         # recorded graph gets the out-of-place result instead (the name is
         # rebound; gradients stay right), since in-place edits of saved
-        # arrays would corrupt backward.
+        # arrays would corrupt backward. Like a true in-place update, the result
+        # keeps this tensor's shape and dtype (float32 += float64 stays float32).
         if self._requires_grad and autograd.grad_enabled and self._ctx is not None:
-            return op(self, other)
+            out = op(self, other)
+            if out._array.shape != self._array.shape:
+                raise RuntimeError(
+                    f"augmented assignment ({ufunc}): the result has shape {out.shape} but the tensor "
+                    f"has shape {self.shape}; an in-place operation cannot change the shape"
+                )
+            if out._array.dtype != self._array.dtype:
+                if not np.can_cast(out._array.dtype, self._array.dtype, casting="same_kind"):
+                    raise RuntimeError(
+                        f"augmented assignment ({ufunc}): the result type {out.dtype} can't be cast "
+                        f"to the tensor's dtype {self.dtype}"
+                    )
+                out = elementwise.cast(out, self._array.dtype)
+            return out
         return self._update(ufunc, other, f"augmented assignment ({ufunc})")
 
     def __iadd__(self, other: Any) -> Tensor:
