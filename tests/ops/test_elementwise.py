@@ -1266,6 +1266,8 @@ def test_clamp_gradient_at_nan_bounds_and_inverted_bounds(dtype):
         pytest.param(lambda x, s: x % s, id="%"),
         pytest.param(lambda x, s: x // s, id="//"),
         pytest.param(lambda x, s: x == s, id="=="),
+        pytest.param(lambda x, s: s / x, id="r/"),  # true division: -1 / x stays -1 / x (no wrap)
+        pytest.param(lambda x, s: x / s, id="/"),
     ],
 )
 def test_python_int_outside_a_small_integer_dtype_wraps(dtype, scalar, fn):

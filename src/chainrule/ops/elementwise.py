@@ -77,14 +77,15 @@ def promote_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
 
 def float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     """Like promote_pair, but integer results become the default float (true division)."""
-    a, b = promote_pair(a, b)
-    for x in (a, b):
+    pa, pb = promote_pair(a, b)
+    for x in (pa, pb):
         if isinstance(x, Tensor):
             if x._array.dtype.kind != "f":
+                # from the original operands: a Python int stays exact (-1 / uint8 is -1.0, not 255.0)
                 dt = backend.get_default_dtype()
-                return cast_to(a, dt), cast_to(b, dt)
+                return cast_to(as_operand(a), dt), cast_to(as_operand(b), dt)
             break
-    return a, b
+    return pa, pb
 
 
 def constant(value: Any, dtype: Any, like: Any) -> Any:
