@@ -449,3 +449,13 @@ def test_matmul_refuses_mixed_dtypes(sa, sb, form):
         fn(cr.tensor(a32), cr.tensor(b64))
     with pytest.raises(TypeError, match=r"matmul: .*same dtype.*int64.*float32"):
         fn(cr.tensor(a32.astype(np.int64)), cr.tensor(b64.astype(np.float32)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vector_norm_p1_gradient_at_nan_and_zero(dtype):
+    # d||a||_1 = sign(a) with PyTorch's sign(nan) = 0: the other elements keep their gradient
+    # (was: NumPy's sign, nan at the NaN)
+    x = np.array([[np.nan, 1.0, 0.0, -2.0], [0.5, -0.0, 3.0, -1.0]], dtype)
+    check_against_torch(lambda t: cr.linalg.vector_norm(t, 1), lambda t: torch.linalg.vector_norm(t, 1), [x])
+    check_against_torch(lambda t: t.norm(p=1, dim=1), lambda t: t.norm(p=1, dim=1), [x])
+    check_against_torch(lambda t: t.norm(p=3, dim=-1), lambda t: t.norm(p=3, dim=-1), [x])

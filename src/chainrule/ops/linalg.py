@@ -338,7 +338,9 @@ class VectorNorm(Function):
             if p == 2:
                 local = a / out
             else:
-                local = xp.sign(a) * xp.abs(a) ** (p - 1) / out ** (p - 1)
+                # PyTorch's sign (0 at NaN, where NumPy's is NaN): p = 1 gives 0 there
+                sign = (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
+                local = sign * xp.abs(a) ** (p - 1) / out ** (p - 1)
         local = xp.where((out == 0) | (a == 0) & (p < 1), xp.zeros((), a.dtype), local)
         return g * local, None, None, None
 
