@@ -812,14 +812,14 @@ class Tensor:
         return reduce.amin(self, dim, keepdim)
 
     def var(
-        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+        self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
     ) -> Tensor:
-        return reduce.var(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+        return reduce.var(self, dim, unbiased, keepdim, correction=correction)
 
     def std(
-        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+        self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
     ) -> Tensor:
-        return reduce.std(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+        return reduce.std(self, dim, unbiased, keepdim, correction=correction)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         return reduce.logsumexp(self, dim, keepdim)

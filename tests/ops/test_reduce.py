@@ -908,3 +908,30 @@ def test_max_min_along_a_dim_of_a_0d_bool_keep_the_dtype(op, keepdim):
     along = lambda t: getattr(t, op)(0, keepdim=keepdim)  # noqa: E731
     check_against_torch(along, along, [x])
     check_against_torch(*pair("function", op, -1, keepdim), [np.array(2.5)])
+
+
+POSITIONAL_VAR_STD = [
+    pytest.param((0, False), id="(0, False)"),  # dim, unbiased
+    pytest.param((0, True), id="(0, True)"),
+    pytest.param((1, False, True), id="(1, False, True)"),  # dim, unbiased, keepdim
+    pytest.param((False,), id="(False,)"),  # unbiased alone: all elements
+    pytest.param((True,), id="(True,)"),
+    pytest.param(((0, 1), False), id="((0, 1), False)"),
+]
+
+
+@pytest.mark.parametrize("op", ["var", "std", "var_mean", "std_mean"])
+@pytest.mark.parametrize("args", POSITIONAL_VAR_STD)
+def test_var_std_positional_arguments_are_dim_unbiased_keepdim(op, args):
+    # PyTorch's var(x, dim, unbiased, keepdim): x.std(0, False) is the population std over
+    # dim 0 (was: keepdim=False with the default correction, a silently different number),
+    # and x.std(False) is over everything (was: over dim 0)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check_against_torch(lambda t: getattr(cr, op)(t, *args), lambda t: getattr(torch, op)(t, *args), [x])
+    if op in ("var", "std"):
+        check_against_torch(lambda t: getattr(t, op)(*args), lambda t: getattr(t, op)(*args), [x])
+
+
+def test_var_refuses_unbiased_twice():
+    with pytest.raises(TypeError, match="var: got unbiased twice"):
+        cr.var(cr.ones(3), False, unbiased=True)

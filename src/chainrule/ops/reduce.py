@@ -304,6 +304,19 @@ def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
     return Extreme.apply(x, axes, keepdim, False)
 
 
+def _dim_or_unbiased(dim: Any, unbiased: Any, name: str) -> tuple[Any, Any]:
+    """PyTorch's positional forms: ``var(x, dim, unbiased, keepdim)`` and ``var(x, unbiased)``.
+
+    A bool where the dim goes is ``unbiased`` (``x.std(False)`` is the population
+    std of everything, not the std over dim 0).
+    """
+    if isinstance(dim, (bool, np.bool_)):
+        if unbiased is not None:
+            raise TypeError(f"{name}: got unbiased twice (a bool dim, {dim}, and unbiased={unbiased})")
+        return None, builtins.bool(dim)
+    return dim, unbiased
+
+
 def _correction(correction: Any, unbiased: Any) -> float:
     if correction is not None and unbiased is not None:
         raise ValueError("var/std: give either correction or unbiased, not both")
@@ -316,12 +329,18 @@ def _correction(correction: Any, unbiased: Any) -> float:
 def var(
     x: Tensor,
     dim: Any = None,
+    unbiased: Any = None,
     keepdim: bool = False,
     *,
     correction: Any = None,
-    unbiased: Any = None,
 ) -> Tensor:
-    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch)."""
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch).
+
+    Positional arguments follow PyTorch's ``var(x, dim, unbiased, keepdim)``
+    (``x.var(0, False)`` is the population variance over dim 0), and a bool
+    in the place of ``dim`` is ``unbiased`` (``x.var(False)``).
+    """
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "var")
     x = _float_input(x, None)
     return Var.apply(x, _dims.axes(dim, x.ndim, "var"), keepdim, _correction(correction, unbiased))
 
@@ -330,12 +349,13 @@ def var(
 def std(
     x: Tensor,
     dim: Any = None,
+    unbiased: Any = None,
     keepdim: bool = False,
     *,
     correction: Any = None,
-    unbiased: Any = None,
 ) -> Tensor:
     """Standard deviation: the square root of :func:`var` (gradient 0 where it is 0, as PyTorch)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "std")
     x = _float_input(x, None)
     return Std.apply(x, _dims.axes(dim, x.ndim, "std"), keepdim, _correction(correction, unbiased))
 
@@ -386,15 +406,17 @@ def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 @_dims.numpy_keywords
 def var_mean(
-    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> tuple[Tensor, Tensor]:
-    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean``."""
-    return var(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)
+    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean`` (positional order as :func:`var`)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "var_mean")
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
 @_dims.numpy_keywords
 def std_mean(
-    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> tuple[Tensor, Tensor]:
-    """``(std, mean)`` over ``dim`` in one call, as ``torch.std_mean``."""
-    return std(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)
+    """``(std, mean)`` over ``dim`` in one call, as ``torch.std_mean`` (positional order as :func:`std`)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "std_mean")
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
