@@ -1274,3 +1274,14 @@ def test_python_int_outside_a_small_integer_dtype_wraps(dtype, scalar, fn):
     # uint8 - 1 wraps to 255 as in PyTorch (NumPy 2 raised OverflowError from inside the op)
     x = np.array([0, 1, 100, 7], dtype)
     check_against_torch(lambda t: fn(t, scalar), lambda t: fn(t, scalar), [x])
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("alpha", [2.5, -1, 0])
+def test_add_sub_functions_take_alpha(op, alpha):
+    # torch.add(a, b, alpha=...) is a + alpha * b; cr.add had no alpha (the methods did)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    ours, theirs = getattr(cr, op), getattr(torch, op)
+    check_against_torch(lambda x, y: ours(x, y, alpha=alpha), lambda x, y: theirs(x, y, alpha=alpha), [a, b])
+    check_against_torch(lambda x: ours(x, 2, alpha=alpha), lambda x: theirs(x, 2, alpha=alpha), [a])

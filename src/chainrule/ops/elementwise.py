@@ -224,12 +224,14 @@ class Remainder(Function):
         return g, -g * _xp(g).floor_divide(ctx.a, ctx.b)
 
 
-def add(a: Any, b: Any) -> Tensor:
-    return Add.apply(*promote_pair(a, b))
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """``a + alpha * b``, as ``torch.add``."""
+    return Add.apply(*promote_pair(a, b if alpha == 1 else b * alpha))
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    return Sub.apply(*promote_pair(a, b))
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """``a - alpha * b``, as ``torch.sub``."""
+    return Sub.apply(*promote_pair(a, b if alpha == 1 else b * alpha))
 
 
 def mul(a: Any, b: Any) -> Tensor:
