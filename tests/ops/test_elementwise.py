@@ -1285,3 +1285,21 @@ def test_add_sub_functions_take_alpha(op, alpha):
     ours, theirs = getattr(cr, op), getattr(torch, op)
     check_against_torch(lambda x, y: ours(x, y, alpha=alpha), lambda x, y: theirs(x, y, alpha=alpha), [a, b])
     check_against_torch(lambda x: ours(x, 2, alpha=alpha), lambda x: theirs(x, 2, alpha=alpha), [a])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda m, x: m - m, id="mask-mask"),
+        pytest.param(lambda m, x: 1 - m, id="1-mask"),
+        pytest.param(lambda m, x: m - 1.0, id="mask-1.0"),
+        pytest.param(lambda m, x: x - m, id="float-mask"),
+        pytest.param(lambda m, x: m.sub(x), id="mask.sub"),
+    ],
+)
+def test_subtraction_with_a_bool_tensor_is_refused(fn):
+    # PyTorch refuses it (use ~ to invert a mask); chainrule returned numbers for all but mask - mask
+    with pytest.raises(RuntimeError, match="Subtraction"):
+        fn(torch.tensor([True, False]), torch.ones(2))
+    with pytest.raises(TypeError, match=r"(sub: subtraction with a bool tensor|boolean subtract)"):
+        fn(cr.tensor([True, False]), cr.ones(2))

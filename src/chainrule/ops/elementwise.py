@@ -230,7 +230,13 @@ def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
 
 
 def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    """``a - alpha * b``, as ``torch.sub``."""
+    """``a - alpha * b``, as ``torch.sub``; a bool tensor on either side is refused, as in PyTorch."""
+    for x in (a, b):
+        if isinstance(x, Tensor) and x._array.dtype == np.bool_:
+            raise TypeError(
+                "sub: subtraction with a bool tensor is not supported; to invert a mask use ~ or "
+                "logical_not(), to count use .int() or .float() first"
+            )
     return Sub.apply(*promote_pair(a, b if alpha == 1 else b * alpha))
 
 
