@@ -228,3 +228,12 @@ def test_median_of_all_shares_the_gradient_among_ties(values, dtype):
     x = np.array(values, dtype)
     check_against_torch(cr.median, torch.median, [x])
     check_against_torch(lambda t: t.median(), lambda t: t.median(), [x])
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_of_a_0d_bool_keeps_bool(descending):
+    # a 0-d input's values were x * 1, which made a bool int64
+    check_against_torch(
+        lambda t: cr.sort(t, 0, descending), lambda t: tuple(torch.sort(t, 0, descending)), [np.array(True)]
+    )
+    check_against_torch(lambda t: cr.sort(t, -1), lambda t: tuple(torch.sort(t, -1)), [np.array(1.5)])

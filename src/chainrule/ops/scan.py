@@ -15,7 +15,7 @@ import numpy as np
 from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import cast
+from chainrule.ops.elementwise import cast, clone
 from chainrule.ops.shape import Gather
 from chainrule.tensor import Tensor
 
@@ -136,7 +136,7 @@ def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
     d = _scan_dim(x, dim, name)
     result = CummaxResult if largest else CumminResult
     if x.ndim == 0:
-        return result(x * 1, Tensor._make(_xp(x._array).zeros((), np.int64), None))
+        return result(clone(x), Tensor._make(_xp(x._array).zeros((), np.int64), None))
     idx = _running_index(x._array, d, largest)
     return result(Gather.apply(x, d, idx), Tensor._make(idx, None))
 

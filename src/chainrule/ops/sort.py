@@ -19,6 +19,7 @@ import numpy as np
 from chainrule import devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
+from chainrule.ops.elementwise import clone
 from chainrule.ops.shape import Gather, GetItem
 from chainrule.tensor import Tensor
 
@@ -70,7 +71,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     _check(x, "sort")
     d = _dims.axis(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return SortResult(x * 1, _zero_index(x))
+        return SortResult(clone(x), _zero_index(x))
     idx = _order(x._array, d, descending)
     return SortResult(_take(x, d, idx), _index(idx))
 
@@ -98,7 +99,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if not 0 <= k <= n:
         raise IndexError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return TopkResult(x * 1, _zero_index(x))
+        return TopkResult(clone(x), _zero_index(x))
     idx = _positions(_order(x._array, d, largest), d, 0, k)
     return TopkResult(_take(x, d, idx), _index(idx))
 
@@ -128,7 +129,7 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     if not 1 <= k <= n:
         raise IndexError(f"kthvalue: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return KthvalueResult(x * 1, _zero_index(x))
+        return KthvalueResult(clone(x), _zero_index(x))
     idx = _positions(_order(x._array, d, False), d, k - 1, k)
     return _select(x, d, idx, keepdim, KthvalueResult)
 
@@ -172,7 +173,7 @@ def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         return Median.apply(x, int(pos))
     d = _one_per_slice(x, dim, "median")
     if x.ndim == 0:
-        return MedianResult(x * 1, _zero_index(x))
+        return MedianResult(clone(x), _zero_index(x))
     n = x.shape[d]
     xp = _xp(x._array)
     idx = _positions(_order(x._array, d, False), d, (n - 1) // 2, (n - 1) // 2 + 1)
@@ -188,7 +189,7 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and its last index."""
     d = _one_per_slice(x, dim, "mode")
     if x.ndim == 0:
-        return ModeResult(x * 1, _zero_index(x))
+        return ModeResult(clone(x), _zero_index(x))
     a = x._array
     xp = _xp(a)
     order = _order(a, d, False)
