@@ -1303,3 +1303,17 @@ def test_subtraction_with_a_bool_tensor_is_refused(fn):
         fn(torch.tensor([True, False]), torch.ones(2))
     with pytest.raises(TypeError, match=r"(sub: subtraction with a bool tensor|boolean subtract)"):
         fn(cr.tensor([True, False]), cr.ones(2))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8])
+def test_integer_pow_with_negative_tensor_exponents(dtype):
+    # PyTorch: a ** -n is 1 for a = 1, +-1 for a = -1 (by parity), 0 otherwise; NumPy raised
+    a = np.array([0, 1, -1, 2, -2, 3, 1, -1], dtype)
+    b = np.array([-1, -2, -3, -1, 2, 0, 5, 4], dtype)
+    check_against_torch(cr.pow, torch.pow, [a, b])
+    check_against_torch(lambda x: 2**x, lambda x: 2**x, [b])
+    # a negative number as the exponent stays an error, as in PyTorch
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        torch.pow(torch.tensor(a), -1)
+    with pytest.raises(ValueError, match="pow: Integers to negative integer powers"):
+        cr.pow(cr.tensor(a), -1)

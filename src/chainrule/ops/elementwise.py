@@ -171,9 +171,25 @@ class Neg(Function):
         return -g
 
 
+def _integer_power(a: Any, b: Any) -> Any:
+    """Integer ``a ** b`` where a tensor exponent holds negatives, as PyTorch: ``a ** -n``
+    is 1 for a = 1, +-1 for a = -1 (by parity) and 0 otherwise (NumPy refuses)."""
+    xp = _xp(a, b)
+    if not hasattr(a, "dtype"):  # a Python int takes the tensor's dtype (promote_pair's rule)
+        a = xp.asarray(a, dtype=b.dtype)
+    negative = b < 0
+    out = xp.power(a, xp.where(negative, 0, b).astype(b.dtype, copy=False))
+    sign = xp.where(b % 2 == 0, 1, -1).astype(out.dtype)
+    small = xp.where(a == 1, xp.ones((), out.dtype), xp.where(a == -1, sign, xp.zeros((), out.dtype)))
+    return xp.where(negative, small, out)
+
+
 class Pow(Function):
     def forward(ctx, a, b):
-        out = _xp(a, b).power(a, b)
+        if hasattr(b, "ndim") and b.dtype.kind in "iu" and bool((b < 0).any()):
+            out = _integer_power(a, b)  # NumPy refuses integers to negative integer powers
+        else:  # (a negative number as the exponent stays refused, as in PyTorch)
+            out = _xp(a, b).power(a, b)
         ctx.a, ctx.b, ctx.out = a, b, out
         return out
 
