@@ -1317,3 +1317,10 @@ def test_integer_pow_with_negative_tensor_exponents(dtype):
         torch.pow(torch.tensor(a), -1)
     with pytest.raises(ValueError, match="pow: Integers to negative integer powers"):
         cr.pow(cr.tensor(a), -1)
+
+
+def test_square_of_bool_is_int64():
+    # PyTorch squares a bool as pow(a, 2): int64 (was: bool)
+    mask = np.array([True, False, True])
+    check_against_torch(cr.square, torch.square, [mask])
+    check_against_torch(lambda t: t.square(), lambda t: t.square(), [mask])

@@ -577,6 +577,9 @@ def relu(a: Tensor) -> Tensor:
 
 
 def square(a: Tensor) -> Tensor:
+    """``a * a``; a bool tensor squares as int64, as PyTorch's ``pow(a, 2)``."""
+    if a._array.dtype == np.bool_:
+        a = cast(a, backend.int64)
     return Square.apply(a)
 
 
