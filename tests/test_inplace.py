@@ -406,3 +406,36 @@ def test_augmented_assignment_in_a_graph_keeps_dtype_and_shape(op):
     # an integer tensor cannot take a float result, as PyTorch
     with pytest.raises(RuntimeError, match="can't be cast"):
         op(cr.tensor([1, 2]), cr.tensor([0.5, 1.0], requires_grad=True))
+
+
+@pytest.mark.parametrize(
+    ("dst_shape", "src_shape", "src_dtype"),
+    [
+        ((2, 3), (2, 3), np.float32),
+        ((2, 3), (3,), np.float32),  # broadcast into the buffer
+        ((2, 3), (2, 3), np.float64),  # cast to the buffer's dtype
+        ((), (), np.float32),
+    ],
+)
+def test_copy_from_a_tensor_that_requires_grad_records_the_copy(dst_shape, src_shape, src_dtype):
+    # buf.copy_(x) with x requiring grad: PyTorch's buf takes x's history, so the gradient reaches
+    # x (it was silently lost: buf stayed a constant), broadcast back and cast to x's dtype
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(src_shape).astype(src_dtype)
+    w = rng.standard_normal(dst_shape).astype(np.float32)
+
+    def run(lib, x_):
+        buf = lib.zeros(dst_shape)
+        out = buf.copy_(x_) * lib.tensor(w)
+        assert buf.requires_grad
+        return out
+
+    check_against_torch(lambda t: run(cr, t), lambda t: run(torch, t), [x])
+    # a leaf that requires grad still refuses the in-place copy, as in PyTorch
+    with pytest.raises(RuntimeError):
+        cr.zeros(dst_shape, requires_grad=True).copy_(cr.tensor(x, requires_grad=True))
+    # under no_grad (optimizers, load_state_dict) it stays a plain write
+    with cr.no_grad():
+        buf = cr.zeros(dst_shape)
+        buf.copy_(cr.tensor(x, requires_grad=True))
+    assert not buf.requires_grad

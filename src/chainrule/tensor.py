@@ -449,6 +449,16 @@ class Tensor:
             raise ValueError(
                 f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}"
             ) from e
+        if (
+            autograd.grad_enabled
+            and isinstance(src, Tensor)
+            and src._requires_grad
+            and self._array.base is None
+        ):
+            # in a recorded graph the copy is an op, as PyTorch's copy_: this tensor takes
+            # src's history (its gradient flows to src; the overwritten values get none).
+            # A view keeps the plain write, so that its base still sees the values.
+            return self._inplace(_copied, "copy_", src)
         return self._assign(src_arr, "copy_")
 
     def _update(self, ufunc: str, other: Any, what: str) -> Tensor:
@@ -943,6 +953,12 @@ from chainrule.ops import (  # noqa: E402  # noqa: E402
     sort,
     transfer,
 )
+
+
+def _copied(old: Tensor, src: Tensor) -> Tensor:
+    """``src`` in ``old``'s dtype and shape, differentiably: what ``old.copy_(src)`` writes."""
+    out = elementwise.cast_to(src, old._array.dtype)
+    return elementwise.clone(out) if out.shape == old.shape else out.expand(old.shape) * 1
 
 
 def _method(fn: Any, name: str | None = None) -> Any:
