@@ -13,7 +13,8 @@ import chainrule as cr
 cr.manual_seed(0)
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
-X_train, X_test = cr.tensor(X_train), cr.tensor(X_test)  # float64 data becomes float32 tensors
+# NumPy's float64 data as float32 tensors, the weights' dtype (a matmul mixing the two is an error)
+X_train, X_test = cr.tensor(X_train, dtype=cr.float32), cr.tensor(X_test, dtype=cr.float32)
 y_train, y_test = cr.tensor(y_train), cr.tensor(y_test)
 
 W = (cr.randn(64, 10) * 0.01).requires_grad_()  # one column of weights per digit

@@ -379,3 +379,63 @@ def test_relu_without_a_graph_is_one_pass_in_the_input_or_a_new_tensor(dtype):
     y = cr.nn.functional.relu(w, inplace=True)  # a graph is recorded: a new tensor, w untouched
     assert y is not w and y._ctx is not None
     np.testing.assert_array_equal(w.numpy(), x0.astype(np.float32))
+
+
+AUGMENTED = [
+    pytest.param(lambda y, o: y.__iadd__(o), id="+="),
+    pytest.param(lambda y, o: y.__isub__(o), id="-="),
+    pytest.param(lambda y, o: y.__imul__(o), id="*="),
+    pytest.param(lambda y, o: y.__itruediv__(o), id="/="),
+]
+
+
+@pytest.mark.parametrize("op", AUGMENTED)
+def test_augmented_assignment_in_a_graph_keeps_dtype_and_shape(op):
+    # y = x * 1 is in the graph: y += o gave the promoted float64 result, and a larger
+    # broadcast result, where PyTorch keeps y's float32 and refuses a new shape
+    x = np.linspace(0.5, 2.0, 6).reshape(2, 3).astype(np.float32)
+    o = np.linspace(1.0, 3.0, 3)  # float64, broadcast over y's rows
+    # (o's float64 gradient is summed in float32 by PyTorch, in float64 by us: float32 tolerance)
+    fn = lambda a, b: op(a * 1, b) * 2  # noqa: E731
+    check_against_torch(fn, fn, [x, o], rtol=1e-5, atol=1e-5)
+    for small, big in [(np.ones(3, np.float32), np.ones((2, 3), np.float32)), (np.ones((), np.float32), x)]:
+        with pytest.raises(RuntimeError):
+            op(torch.tensor(small, requires_grad=True) * 1, torch.tensor(big))
+        with pytest.raises(RuntimeError, match=r"augmented assignment.*cannot change the shape"):
+            op(cr.tensor(small, requires_grad=True) * 1, cr.tensor(big))
+    # an integer tensor cannot take a float result, as PyTorch
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        op(cr.tensor([1, 2]), cr.tensor([0.5, 1.0], requires_grad=True))
+
+
+@pytest.mark.parametrize(
+    ("dst_shape", "src_shape", "src_dtype"),
+    [
+        ((2, 3), (2, 3), np.float32),
+        ((2, 3), (3,), np.float32),  # broadcast into the buffer
+        ((2, 3), (2, 3), np.float64),  # cast to the buffer's dtype
+        ((), (), np.float32),
+    ],
+)
+def test_copy_from_a_tensor_that_requires_grad_records_the_copy(dst_shape, src_shape, src_dtype):
+    # buf.copy_(x) with x requiring grad: PyTorch's buf takes x's history, so the gradient reaches
+    # x (it was silently lost: buf stayed a constant), broadcast back and cast to x's dtype
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(src_shape).astype(src_dtype)
+    w = rng.standard_normal(dst_shape).astype(np.float32)
+
+    def run(lib, x_):
+        buf = lib.zeros(dst_shape)
+        out = buf.copy_(x_) * lib.tensor(w)
+        assert buf.requires_grad
+        return out
+
+    check_against_torch(lambda t: run(cr, t), lambda t: run(torch, t), [x])
+    # a leaf that requires grad still refuses the in-place copy, as in PyTorch
+    with pytest.raises(RuntimeError):
+        cr.zeros(dst_shape, requires_grad=True).copy_(cr.tensor(x, requires_grad=True))
+    # under no_grad (optimizers, load_state_dict) it stays a plain write
+    with cr.no_grad():
+        buf = cr.zeros(dst_shape)
+        buf.copy_(cr.tensor(x, requires_grad=True))
+    assert not buf.requires_grad

@@ -449,6 +449,16 @@ class Tensor:
             raise ValueError(
                 f"copy_: cannot copy a source of shape {src_arr.shape} into a tensor of shape {self.shape}"
             ) from e
+        if (
+            autograd.grad_enabled
+            and isinstance(src, Tensor)
+            and src._requires_grad
+            and self._array.base is None
+        ):
+            # in a recorded graph the copy is an op, as PyTorch's copy_: this tensor takes
+            # src's history (its gradient flows to src; the overwritten values get none).
+            # A view keeps the plain write, so that its base still sees the values.
+            return self._inplace(_copied, "copy_", src)
         return self._assign(src_arr, "copy_")
 
     def _update(self, ufunc: str, other: Any, what: str) -> Tensor:
@@ -512,9 +522,23 @@ class Tensor:
         # ``x += y``: in place, as in PyTorch. A non-leaf tensor inside a
         # recorded graph gets the out-of-place result instead (the name is
         # rebound; gradients stay right), since in-place edits of saved
-        # arrays would corrupt backward.
+        # arrays would corrupt backward. Like a true in-place update, the result
+        # keeps this tensor's shape and dtype (float32 += float64 stays float32).
         if self._requires_grad and autograd.grad_enabled and self._ctx is not None:
-            return op(self, other)
+            out = op(self, other)
+            if out._array.shape != self._array.shape:
+                raise RuntimeError(
+                    f"augmented assignment ({ufunc}): the result has shape {out.shape} but the tensor "
+                    f"has shape {self.shape}; an in-place operation cannot change the shape"
+                )
+            if out._array.dtype != self._array.dtype:
+                if not np.can_cast(out._array.dtype, self._array.dtype, casting="same_kind"):
+                    raise RuntimeError(
+                        f"augmented assignment ({ufunc}): the result type {out.dtype} can't be cast "
+                        f"to the tensor's dtype {self.dtype}"
+                    )
+                out = elementwise.cast(out, self._array.dtype)
+            return out
         return self._update(ufunc, other, f"augmented assignment ({ufunc})")
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -798,14 +822,14 @@ class Tensor:
         return reduce.amin(self, dim, keepdim)
 
     def var(
-        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+        self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
     ) -> Tensor:
-        return reduce.var(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+        return reduce.var(self, dim, unbiased, keepdim, correction=correction)
 
     def std(
-        self, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+        self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
     ) -> Tensor:
-        return reduce.std(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+        return reduce.std(self, dim, unbiased, keepdim, correction=correction)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         return reduce.logsumexp(self, dim, keepdim)
@@ -929,6 +953,12 @@ from chainrule.ops import (  # noqa: E402  # noqa: E402
     sort,
     transfer,
 )
+
+
+def _copied(old: Tensor, src: Tensor) -> Tensor:
+    """``src`` in ``old``'s dtype and shape, differentiably: what ``old.copy_(src)`` writes."""
+    out = elementwise.cast_to(src, old._array.dtype)
+    return elementwise.clone(out) if out.shape == old.shape else out.expand(old.shape) * 1
 
 
 def _method(fn: Any, name: str | None = None) -> Any:

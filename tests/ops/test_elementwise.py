@@ -1187,3 +1187,140 @@ def test_rounding_errors() -> None:
         cr.zeros(2).round(decimals=0.5)
     with pytest.raises(TypeError, match="floor: expected a Tensor"):
         cr.floor(1.5)
+
+
+# ------------------------------------------------ edge cases found by fuzzing
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_gradient_at_nan_and_zero_is_zero(dtype):
+    # PyTorch's d|a| is sign(a) with sign(nan) = 0 (was: nan from NumPy's sign)
+    check_against_torch(cr.abs, torch.abs, [SPECIALS.astype(dtype)])
+    check_against_torch(lambda t: t.abs(), lambda t: t.abs(), [SPECIALS.astype(dtype)])
+
+
+@pytest.mark.parametrize(("cr_fn", "torch_fn"), [(cr.maximum, torch.maximum), (cr.minimum, torch.minimum)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maximum_minimum_gradient_with_nan_ties_and_infinities(cr_fn, torch_fn, dtype):
+    # every pair of specials: a nan passes the full gradient to both inputs, a tie halves it
+    a, b = np.meshgrid(SPECIALS, SPECIALS)
+    check_against_torch(cr_fn, torch_fn, [a.astype(dtype), b.astype(dtype)])
+    # broadcast, and one side not requiring grad
+    check_against_torch(cr_fn, torch_fn, [a.astype(dtype), SPECIALS[:1].astype(dtype)], grad=[False, True])
+
+
+@pytest.mark.parametrize(
+    ("cr_fn", "torch_fn"),
+    [
+        pytest.param(operator.mod, operator.mod, id="%"),
+        pytest.param(cr.remainder, torch.remainder, id="remainder"),
+        pytest.param(operator.floordiv, operator.floordiv, id="//"),
+        pytest.param(cr.floor_divide, torch.floor_divide, id="floor_divide"),
+        pytest.param(cr.fmod, torch.fmod, id="fmod"),
+        pytest.param(lambda a, b: cr.div(a, b, rounding_mode="floor"), None, id="div-floor"),
+        pytest.param(lambda a, b: cr.div(a, b, rounding_mode="trunc"), None, id="div-trunc"),
+    ],
+)
+def test_integer_division_by_a_zero_tensor_element_raises(cr_fn, torch_fn, op_device):
+    # PyTorch raises ZeroDivisionError for an integer divisor holding a 0 (was: NumPy's silent 0)
+    a = cr.tensor(np.array([[5, -7], [3, 1]]), device=op_device)
+    b = cr.tensor(np.array([2, 0]), device=op_device)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        cr_fn(a, b)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        cr_fn(a, 0)
+    if torch_fn is not None:
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            torch_fn(torch.tensor(a.cpu().numpy()), torch.tensor(b.cpu().numpy()))
+    # an empty dividend divides nothing: no error, as PyTorch
+    assert cr_fn(cr.zeros(0, dtype=cr.int64, device=op_device), 0).shape == (0,)
+    # float division by zero is inf/nan, not an error
+    zeros = cr.tensor([0.0, 0.0], device=op_device)
+    assert cr_fn(cr.tensor([1.0, -1.0], device=op_device), zeros).shape == (2,)
+
+
+CLAMP_VALUES = np.array([np.nan, -np.inf, -1.0, 0.0, 0.5, 1.0, 2.0, np.inf])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clamp_gradient_at_nan_bounds_and_inverted_bounds(dtype):
+    # PyTorch's masks: a gets g where lo <= a <= hi (a NaN a gets 0, was g), lo where
+    # a < lo < hi, hi where a > hi or hi < lo; each value against every pair of bounds
+    a, lo, hi = (v.ravel().astype(dtype) for v in np.meshgrid(CLAMP_VALUES, CLAMP_VALUES, CLAMP_VALUES))
+    check_against_torch(cr.clamp, torch.clamp, [a, lo, hi])
+    check_against_torch(lambda x, m: cr.clamp(x, min=m), lambda x, m: torch.clamp(x, min=m), [a, lo])
+    check_against_torch(lambda x, m: x.clamp(max=m), lambda x, m: x.clamp(max=m), [a, hi], grad=[True, False])
+    for bounds in [(0.0, 1.0), (1.0, 0.0), (-np.inf, 0.5)]:
+        check_against_torch(lambda x, b=bounds: cr.clamp(x, *b), lambda x, b=bounds: torch.clamp(x, *b), [a])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16])
+@pytest.mark.parametrize("scalar", [-1, 300, -300, 70001])  # none wraps to 0 (% and // would raise)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda x, s: x + s, id="+"),
+        pytest.param(lambda x, s: s - x, id="r-"),
+        pytest.param(lambda x, s: x * s, id="*"),
+        pytest.param(lambda x, s: x % s, id="%"),
+        pytest.param(lambda x, s: x // s, id="//"),
+        pytest.param(lambda x, s: x == s, id="=="),
+        pytest.param(lambda x, s: s / x, id="r/"),  # true division: -1 / x stays -1 / x (no wrap)
+        pytest.param(lambda x, s: x / s, id="/"),
+    ],
+)
+def test_python_int_outside_a_small_integer_dtype_wraps(dtype, scalar, fn):
+    # uint8 - 1 wraps to 255 as in PyTorch (NumPy 2 raised OverflowError from inside the op)
+    x = np.array([0, 1, 100, 7], dtype)
+    check_against_torch(lambda t: fn(t, scalar), lambda t: fn(t, scalar), [x])
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("alpha", [2.5, -1, 0])
+def test_add_sub_functions_take_alpha(op, alpha):
+    # torch.add(a, b, alpha=...) is a + alpha * b; cr.add had no alpha (the methods did)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    ours, theirs = getattr(cr, op), getattr(torch, op)
+    check_against_torch(lambda x, y: ours(x, y, alpha=alpha), lambda x, y: theirs(x, y, alpha=alpha), [a, b])
+    check_against_torch(lambda x: ours(x, 2, alpha=alpha), lambda x: theirs(x, 2, alpha=alpha), [a])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda m, x: m - m, id="mask-mask"),
+        pytest.param(lambda m, x: 1 - m, id="1-mask"),
+        pytest.param(lambda m, x: m - 1.0, id="mask-1.0"),
+        pytest.param(lambda m, x: x - m, id="float-mask"),
+        pytest.param(lambda m, x: m.sub(x), id="mask.sub"),
+    ],
+)
+def test_subtraction_with_a_bool_tensor_is_refused(fn):
+    # PyTorch refuses it (use ~ to invert a mask); chainrule returned numbers for all but mask - mask
+    with pytest.raises(RuntimeError, match="Subtraction"):
+        fn(torch.tensor([True, False]), torch.ones(2))
+    with pytest.raises(TypeError, match=r"(sub: subtraction with a bool tensor|boolean subtract)"):
+        fn(cr.tensor([True, False]), cr.ones(2))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8])
+def test_integer_pow_with_negative_tensor_exponents(dtype):
+    # PyTorch: a ** -n is 1 for a = 1, +-1 for a = -1 (by parity), 0 otherwise; NumPy raised
+    a = np.array([0, 1, -1, 2, -2, 3, 1, -1], dtype)
+    b = np.array([-1, -2, -3, -1, 2, 0, 5, 4], dtype)
+    check_against_torch(cr.pow, torch.pow, [a, b])
+    check_against_torch(lambda x: 2**x, lambda x: 2**x, [b])
+    # a negative number as the exponent stays an error, as in PyTorch
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        torch.pow(torch.tensor(a), -1)
+    with pytest.raises(ValueError, match="pow: Integers to negative integer powers"):
+        cr.pow(cr.tensor(a), -1)
+
+
+def test_square_of_bool_is_int64():
+    # PyTorch squares a bool as pow(a, 2): int64 (was: bool)
+    mask = np.array([True, False, True])
+    check_against_torch(cr.square, torch.square, [mask])
+    check_against_torch(lambda t: t.square(), lambda t: t.square(), [mask])

@@ -265,3 +265,12 @@ def test_dim_out_of_range_names_op_and_range(form, op):
     for bad in (1, -2):
         with pytest.raises(IndexError, match=rf"{op}.*\[-1, 0\]"):
             call(cr, form, op, cr.tensor(2.0), bad)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize(("shape", "dim"), [((0,), 0), ((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1)])
+def test_empty_dim_gives_an_empty_result(op, shape, dim):
+    # softmax over nothing is nothing, as PyTorch (was: NumPy's max over a zero-size axis failed)
+    x = np.zeros(shape, np.float32)
+    check_against_torch(*pair("function", op, dim), [x])
+    check_against_torch(*pair("method", op, dim), [x.astype(np.float64)])

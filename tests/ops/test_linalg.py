@@ -430,3 +430,32 @@ def test_norms_gradcheck_and_zero_vectors():
     )
     check_against_torch(cr.linalg.svdvals, torch.linalg.svdvals, [x])
     check_gradcheck(cr.linalg.svdvals, [x])
+
+
+@pytest.mark.parametrize(
+    ("sa", "sb"), [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (3, 4))]
+)
+@pytest.mark.parametrize("form", ["matmul", "@", "mm", "bmm"])
+def test_matmul_refuses_mixed_dtypes(sa, sb, form):
+    # PyTorch raises ("expected m1 and m2 to have the same dtype"); the product was silently float64
+    if (form == "mm" and (len(sa), len(sb)) != (2, 2)) or form == "bmm":
+        sa, sb = ((2, 3), (3, 4)) if form == "mm" else ((5, 2, 3), (5, 3, 4))
+    fn = {"matmul": cr.matmul, "@": lambda x, y: x @ y, "mm": cr.mm, "bmm": cr.bmm}[form]
+    tfn = {"matmul": torch.matmul, "@": lambda x, y: x @ y, "mm": torch.mm, "bmm": torch.bmm}[form]
+    a32, b64 = np.ones(sa, np.float32), np.ones(sb, np.float64)
+    with pytest.raises(RuntimeError):
+        tfn(torch.tensor(a32), torch.tensor(b64))
+    with pytest.raises(TypeError, match=r"matmul: .*same dtype.*float32.*float64"):
+        fn(cr.tensor(a32), cr.tensor(b64))
+    with pytest.raises(TypeError, match=r"matmul: .*same dtype.*int64.*float32"):
+        fn(cr.tensor(a32.astype(np.int64)), cr.tensor(b64.astype(np.float32)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vector_norm_p1_gradient_at_nan_and_zero(dtype):
+    # d||a||_1 = sign(a) with PyTorch's sign(nan) = 0: the other elements keep their gradient
+    # (was: NumPy's sign, nan at the NaN)
+    x = np.array([[np.nan, 1.0, 0.0, -2.0], [0.5, -0.0, 3.0, -1.0]], dtype)
+    check_against_torch(lambda t: cr.linalg.vector_norm(t, 1), lambda t: torch.linalg.vector_norm(t, 1), [x])
+    check_against_torch(lambda t: t.norm(p=1, dim=1), lambda t: t.norm(p=1, dim=1), [x])
+    check_against_torch(lambda t: t.norm(p=3, dim=-1), lambda t: t.norm(p=3, dim=-1), [x])

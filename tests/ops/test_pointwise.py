@@ -228,3 +228,39 @@ def test_isclose_allclose_isnan_isinf_isfinite():
     )
     for name in ("isnan", "isinf", "isfinite"):
         check_against_torch(getattr(cr, name), getattr(torch, name), [a])
+
+
+# ------------------------------------------------ edge cases found by fuzzing
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, 1.5, -2.0, 40.0])
+
+
+@pytest.mark.parametrize("op", ["logaddexp", "logaddexp2"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logaddexp_gradient_with_infinities(op, dtype):
+    # d/da = 1 / (1 + e^(b - a)): inf with a finite b gives 1 and 0 (was: exp(inf - inf) = nan)
+    a, b = np.meshgrid(SPECIALS, SPECIALS)
+    check_against_torch(getattr(cr, op), getattr(torch, op), [a.astype(dtype), b.astype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logit_gradient_outside_the_unit_interval_is_nan(dtype):
+    # logit is nan outside [0, 1] and so is its gradient, as PyTorch (was: a finite 1 / (a (1 - a)));
+    # with eps the clamped elements get 0
+    x = np.array([-0.5, 0.0, 0.25, 0.5, 1.0, 1.5, 3.0], dtype)
+    check_against_torch(cr.logit, torch.logit, [x])
+    check_against_torch(lambda t: cr.logit(t, 0.1), lambda t: torch.logit(t, 0.1), [x])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_div_floor_of_floats_is_the_floor_division_quotient(dtype):
+    # 1.0 / 0.1 rounds to 10.0 but 1.0 // 0.1 is 9 (a = b q + r with r = 0.1 - eps): PyTorch's
+    # floor mode gives 9, as floor_divide and remainder do (was: floor(a / b) = 10)
+    a = np.array([1.0, -1.0, 0.3, 7.5, -7.5, 5.0, 0.0], dtype)
+    b = np.array([0.1, 0.1, 0.1, -2.5, 2.5, 0.0, 0.0], dtype)
+    check_against_torch(
+        lambda x, y: cr.div(x, y, rounding_mode="floor"),
+        lambda x, y: torch.div(x, y, rounding_mode="floor"),
+        [a, b],
+    )
+    by_tenth = lambda x: x.div(0.1, rounding_mode="floor")  # noqa: E731
+    check_against_torch(by_tenth, by_tenth, [a])

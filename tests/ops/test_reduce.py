@@ -860,3 +860,78 @@ def test_amax_amin_over_several_dims(case):
             lambda t, n=name: getattr(torch, n)(t, dim, keepdim),
             [x],
         )
+
+
+# ------------------------------------------------ edge cases found by fuzzing
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "dim"), [((0,), 0), ((2, 0, 3), 1), ((2, 0, 3), (0, 1, 2)), ((0, 3), -2)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_logsumexp_over_an_empty_dim_is_minus_inf(dtype, shape, dim, keepdim):
+    # the sum of nothing is 0 and its log -inf, as PyTorch (was: NumPy's "zero-size array" error)
+    x = np.zeros(shape, dtype)
+    check_against_torch(
+        lambda t: cr.logsumexp(t, dim, keepdim=keepdim),
+        lambda t: torch.logsumexp(t, dim, keepdim=keepdim),
+        [x],
+    )
+
+
+@pytest.mark.parametrize(("shape", "dim"), [((2, 0, 3), 0), ((2, 0, 3), -1), ((2, 0, 3), None), ((0,), 0)])
+def test_prod_backward_through_an_empty_tensor(shape, dim):
+    # the running-product backward reshaped an empty array to (..., -1) and failed
+    x = np.zeros(shape, np.float64)
+    check_against_torch(
+        lambda t: cr.prod(t) if dim is None else cr.prod(t, dim),
+        lambda t: torch.prod(t) if dim is None else torch.prod(t, dim),
+        [x],
+    )
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_max_min_with_nan_send_the_gradient_to_the_nans(op, dtype):
+    # max()/min() of the whole tensor is nan when one element is: PyTorch shares the
+    # gradient among the nan elements (was: nan everywhere, from count 0)
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, -2.0, 0.5]], dtype)
+    check_against_torch(pair("function", op)[0], pair("function", op)[1], [x])
+    check_against_torch(pair("method", op)[0], pair("method", op)[1], [x])
+    # amax/amin keep PyTorch's other rule (no element equals nan: nan gradients)
+    a = "a" + op
+    check_against_torch(pair("function", a)[0], pair("function", a)[1], [x])
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_along_a_dim_of_a_0d_bool_keep_the_dtype(op, keepdim):
+    # a 0-d input's values were x * 1, which made a bool int64
+    x = np.array(True)
+    along = lambda t: getattr(t, op)(0, keepdim=keepdim)  # noqa: E731
+    check_against_torch(along, along, [x])
+    check_against_torch(*pair("function", op, -1, keepdim), [np.array(2.5)])
+
+
+POSITIONAL_VAR_STD = [
+    pytest.param((0, False), id="(0, False)"),  # dim, unbiased
+    pytest.param((0, True), id="(0, True)"),
+    pytest.param((1, False, True), id="(1, False, True)"),  # dim, unbiased, keepdim
+    pytest.param((False,), id="(False,)"),  # unbiased alone: all elements
+    pytest.param((True,), id="(True,)"),
+    pytest.param(((0, 1), False), id="((0, 1), False)"),
+]
+
+
+@pytest.mark.parametrize("op", ["var", "std", "var_mean", "std_mean"])
+@pytest.mark.parametrize("args", POSITIONAL_VAR_STD)
+def test_var_std_positional_arguments_are_dim_unbiased_keepdim(op, args):
+    # PyTorch's var(x, dim, unbiased, keepdim): x.std(0, False) is the population std over
+    # dim 0 (was: keepdim=False with the default correction, a silently different number),
+    # and x.std(False) is over everything (was: over dim 0)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check_against_torch(lambda t: getattr(cr, op)(t, *args), lambda t: getattr(torch, op)(t, *args), [x])
+    if op in ("var", "std"):
+        check_against_torch(lambda t: getattr(t, op)(*args), lambda t: getattr(t, op)(*args), [x])
+
+
+def test_var_refuses_unbiased_twice():
+    with pytest.raises(TypeError, match="var: got unbiased twice"):
+        cr.var(cr.ones(3), False, unbiased=True)

@@ -95,3 +95,15 @@ def test_cumprod_of_integers_is_int64():
 def test_logcumsumexp_of_minus_infinity():
     x = np.array([-np.inf, -np.inf, 0.0, -np.inf], dtype=np.float64)
     check_against_torch(lambda t: cr.logcumsumexp(t, 0), lambda t: torch.logcumsumexp(t, 0), [x])
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cummax_cummin_index_follows_each_later_nan(name, dtype):
+    # PyTorch's running index moves to every later NaN (was: stayed on the first NaN),
+    # and the gradient goes to the element at that index
+    x = np.array([[1.0, np.nan, 1.0, 2.0, np.nan, -1.0], [np.nan, np.nan, 3.0, 0.0, 0.0, np.inf]], dtype)
+    for dim in (1, 0, -1):
+        check_against_torch(
+            lambda t, d=dim: getattr(cr, name)(t, d), lambda t, d=dim: tuple(getattr(torch, name)(t, d)), [x]
+        )

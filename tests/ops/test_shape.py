@@ -1026,3 +1026,31 @@ def test_index_select_errors() -> None:
         x.index_select(0, cr.tensor(np.array([[0]])))
     with pytest.raises(IndexError, match="index_select: a 0-d input takes exactly one index, got 2"):
         cr.tensor(1.0).index_select(0, cr.tensor(np.array([0, 0])))
+
+
+@pytest.mark.parametrize(
+    ("shapes", "dim"),
+    [
+        ([(0,), (2, 3)], 0),  # the accumulator pattern: out = cat([out, x]) starting from tensor([])
+        ([(2, 3), (0,), (2, 3)], 1),
+        ([(2, 3), (0,)], -1),
+        ([(0,), (0,)], 0),
+        ([(0,), (4,)], 0),
+    ],
+)
+def test_cat_skips_legacy_empty_1d_tensors(shapes, dim):
+    # PyTorch skips a shape-(0,) tensor whatever the others' shapes (was: a size-mismatch error)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(s) for s in shapes]
+    check_against_torch(lambda *t: cr.cat(list(t), dim), lambda *t: torch.cat(list(t), dim), xs)
+    # the empty tensor still promotes: float32 [] with int64 gives float32
+    ints = np.arange(6).reshape(2, 3)
+    join = [lambda e, t: cr.cat([e, t]), lambda e, t: torch.cat([e, t])]
+    check_against_torch(*join, [np.zeros(0, np.float32), ints], grad=[False, False])
+
+
+def test_cat_still_refuses_other_empty_shapes_and_0d():
+    with pytest.raises(ValueError, match=r"cat: tensor 1 has shape \(2, 3\) but tensor 0 has \(0, 3\)"):
+        cr.cat([cr.zeros(0, 3), cr.ones(2, 3)], 1)
+    with pytest.raises(ValueError, match="cat: tensor 1 is zero-dimensional"):
+        cr.cat([cr.zeros(0), cr.ones(())])

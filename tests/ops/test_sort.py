@@ -5,7 +5,8 @@ float32/float64 and int64, as functions and methods. Values without ties check
 values, indices and the gradient (which flows to the element each value came
 from); values with ties check the tie rules PyTorch documents or shows
 (stable sort keeps the original order; mode gives the smallest most frequent
-value and its last index; median takes the lower middle value).
+value and its last index; median takes the lower middle value, and median()
+of a whole tensor shares its gradient among the elements equal to it).
 """
 
 from __future__ import annotations
@@ -208,3 +209,31 @@ def test_median_propagates_nan_like_torch():
     check_against_torch(cr.median, torch.median, [x], grad=[False])
     for dim in (0, 1):
         check_against_torch(lambda t, d=dim: cr.median(t, d), lambda t, d=dim: tuple(torch.median(t, d)), [x])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 1.0, 0.0, 3.0, 1.0],  # three elements equal to the median
+        [[1.0, 2.0], [2.0, 2.0]],
+        [np.nan, 1.0, np.nan, 0.5],  # NaN propagates; the NaNs share the gradient
+        [2.0, 1.0, 3.0, 4.0],
+        [[5.0]],
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_of_all_shares_the_gradient_among_ties(values, dtype):
+    # PyTorch's median() without dim spreads the gradient evenly over every element
+    # equal to the median (was: all of it to one of them)
+    x = np.array(values, dtype)
+    check_against_torch(cr.median, torch.median, [x])
+    check_against_torch(lambda t: t.median(), lambda t: t.median(), [x])
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_of_a_0d_bool_keeps_bool(descending):
+    # a 0-d input's values were x * 1, which made a bool int64
+    check_against_torch(
+        lambda t: cr.sort(t, 0, descending), lambda t: tuple(torch.sort(t, 0, descending)), [np.array(True)]
+    )
+    check_against_torch(lambda t: cr.sort(t, -1), lambda t: tuple(torch.sort(t, -1)), [np.array(1.5)])

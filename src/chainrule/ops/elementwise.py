@@ -46,6 +46,16 @@ def promote(*operands: Any) -> list[Any]:
     """Operands brought to the dtype PyTorch would compute in; scalars stay scalars."""
     ops = [as_operand(x) for x in operands]
     dt = backend.result_type(*[x._array if isinstance(x, Tensor) else x for x in ops])
+    if dt.kind in "iu":
+        # a Python int outside a small integer dtype's range wraps around, as in PyTorch
+        # (uint8 - 1 is 255 - ...); NumPy 2 would raise OverflowError deep in the op
+        info = np.iinfo(dt)
+        ops = [
+            np.array(x).astype(dt)[()]
+            if type(x) is builtins.int and not info.min <= x <= info.max
+            else x
+            for x in ops
+        ]
     return [cast_to(x, dt) for x in ops]
 
 
@@ -67,14 +77,15 @@ def promote_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
 
 def float_pair(a: Any, b: Any) -> list[Any] | tuple[Any, Any]:
     """Like promote_pair, but integer results become the default float (true division)."""
-    a, b = promote_pair(a, b)
-    for x in (a, b):
+    pa, pb = promote_pair(a, b)
+    for x in (pa, pb):
         if isinstance(x, Tensor):
             if x._array.dtype.kind != "f":
+                # from the original operands: a Python int stays exact (-1 / uint8 is -1.0, not 255.0)
                 dt = backend.get_default_dtype()
-                return cast_to(a, dt), cast_to(b, dt)
+                return cast_to(as_operand(a), dt), cast_to(as_operand(b), dt)
             break
-    return a, b
+    return pa, pb
 
 
 def constant(value: Any, dtype: Any, like: Any) -> Any:
@@ -160,9 +171,25 @@ class Neg(Function):
         return -g
 
 
+def _integer_power(a: Any, b: Any) -> Any:
+    """Integer ``a ** b`` where a tensor exponent holds negatives, as PyTorch: ``a ** -n``
+    is 1 for a = 1, +-1 for a = -1 (by parity) and 0 otherwise (NumPy refuses)."""
+    xp = _xp(a, b)
+    if not hasattr(a, "dtype"):  # a Python int takes the tensor's dtype (promote_pair's rule)
+        a = xp.asarray(a, dtype=b.dtype)
+    negative = b < 0
+    out = xp.power(a, xp.where(negative, 0, b).astype(b.dtype, copy=False))
+    sign = xp.where(b % 2 == 0, 1, -1).astype(out.dtype)
+    small = xp.where(a == 1, xp.ones((), out.dtype), xp.where(a == -1, sign, xp.zeros((), out.dtype)))
+    return xp.where(negative, small, out)
+
+
 class Pow(Function):
     def forward(ctx, a, b):
-        out = _xp(a, b).power(a, b)
+        if hasattr(b, "ndim") and b.dtype.kind in "iu" and bool((b < 0).any()):
+            out = _integer_power(a, b)  # NumPy refuses integers to negative integer powers
+        else:  # (a negative number as the exponent stays refused, as in PyTorch)
+            out = _xp(a, b).power(a, b)
         ctx.a, ctx.b, ctx.out = a, b, out
         return out
 
@@ -213,12 +240,20 @@ class Remainder(Function):
         return g, -g * _xp(g).floor_divide(ctx.a, ctx.b)
 
 
-def add(a: Any, b: Any) -> Tensor:
-    return Add.apply(*promote_pair(a, b))
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """``a + alpha * b``, as ``torch.add``."""
+    return Add.apply(*promote_pair(a, b if alpha == 1 else b * alpha))
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    return Sub.apply(*promote_pair(a, b))
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """``a - alpha * b``, as ``torch.sub``; a bool tensor on either side is refused, as in PyTorch."""
+    for x in (a, b):
+        if isinstance(x, Tensor) and x._array.dtype == np.bool_:
+            raise TypeError(
+                "sub: subtraction with a bool tensor is not supported; to invert a mask use ~ or "
+                "logical_not(), to count use .int() or .float() first"
+            )
+    return Sub.apply(*promote_pair(a, b if alpha == 1 else b * alpha))
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -237,12 +272,26 @@ class DivRounded(Function):
                 q = q + ((xp.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
             return q
         with _errstate(a, divide="ignore", invalid="ignore"):
-            q = a / b
-        return xp.trunc(q) if mode == "trunc" else xp.floor(q)
+            if mode == "floor":
+                # floor_divide, not floor(a / b): the quotient that goes with remainder's
+                # a = b q + r (1.0 // 0.1 is 9, though 1.0 / 0.1 rounds to 10.0), as PyTorch
+                return xp.floor_divide(a, b)
+            return xp.trunc(a / b)
 
     def backward(ctx, g):
         xp = _xp(g)
         return xp.zeros_like(g), xp.zeros_like(g), None
+
+
+def check_integer_divisor(a: Tensor, b: Any, name: str) -> None:
+    """Integer ``a`` over ``b``: refuse a zero divisor (as PyTorch) instead of NumPy's silent 0."""
+    if a._array.dtype.kind not in "iub" or not a._array.size:
+        return
+    if isinstance(b, Tensor):
+        if b._array.dtype.kind in "iub" and bool((b._array == 0).any()):
+            raise ZeroDivisionError(f"{name}: integer division by zero (the divisor tensor holds a 0)")
+    elif isinstance(b, (builtins.int, builtins.bool, np.integer)) and b == 0:  # np: a wrapped int
+        raise ZeroDivisionError(f"{name}: integer division by zero")
 
 
 def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -254,8 +303,7 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     a, b = promote_pair(a, b)
     if not isinstance(a, Tensor):  # a number over a tensor: the number joins the tensor's device
         a = Tensor._make(_xp(b._array).asarray(a, dtype=backend.result_type(a, b._array)), None)
-    if a._array.dtype.kind in "iub" and isinstance(b, (builtins.int, builtins.float)) and b == 0:
-        raise ZeroDivisionError("div: integer division by zero")
+    check_integer_divisor(a, b, "div")
     return DivRounded.apply(a, b, rounding_mode)
 
 
@@ -275,12 +323,15 @@ def pow(a: Any, b: Any) -> Tensor:
 
 
 def remainder(a: Any, b: Any) -> Tensor:
-    return Remainder.apply(*promote_pair(a, b))
+    a, b = promote_pair(a, b)
+    check_integer_divisor(a if isinstance(a, Tensor) else b, b, "remainder")
+    return Remainder.apply(a, b)
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` rounded toward negative infinity; not differentiable (its derivative is zero)."""
     a, b = promote_pair(a, b)
+    check_integer_divisor(a if isinstance(a, Tensor) else b, b, "floor_divide")
     return nondiff("floor_divide", "floor_divide", a, b)
 
 
@@ -319,7 +370,9 @@ class Abs(Function):
         return _xp(a).abs(a)
 
     def backward(ctx, g):
-        return g * _xp(g).sign(ctx.a)
+        # d|a| = sign(a), with PyTorch's sign: 0 at a = 0 and at nan (not nan * g)
+        a = ctx.a
+        return g * ((a > 0).astype(g.dtype) - (a < 0).astype(g.dtype))
 
 
 class Sin(Function):
@@ -524,6 +577,9 @@ def relu(a: Tensor) -> Tensor:
 
 
 def square(a: Tensor) -> Tensor:
+    """``a * a``; a bool tensor squares as int64, as PyTorch's ``pow(a, 2)``."""
+    if a._array.dtype == np.bool_:
+        a = cast(a, backend.int64)
     return Square.apply(a)
 
 
@@ -624,6 +680,20 @@ def round(a: Tensor, *, decimals: int = 0) -> Tensor:
 
 
 # ------------------------------------------------- selections and comparisons
+def _extreme_shares(g: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """The gradients of ``maximum(a, b)`` (``minimum`` passes ``b, a``), PyTorch's rule.
+
+    ``a`` gets ``g`` where it is not below ``b`` and ``b`` where it is not below
+    ``a``, halved at a tie. A NaN compares false both ways: the NaN went
+    through, so both inputs get the full ``g``.
+    """
+    # in g's dtype: 0.5 * (bool array) alone would be float64
+    half = (0.5 * (a == b)).astype(g.dtype, copy=False)
+    not_below_b = (~(a < b)).astype(g.dtype, copy=False)
+    not_below_a = (~(b < a)).astype(g.dtype, copy=False)
+    return g * (not_below_b - half), g * (not_below_a - half)
+
+
 class Maximum(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
@@ -631,10 +701,7 @@ class Maximum(Function):
 
     def backward(ctx, g):
         # the larger input gets the gradient; a tie splits it evenly (as PyTorch)
-        a, b = ctx.a, ctx.b
-        # in g's dtype: 0.5 * (bool array) alone would be float64
-        share = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
-        return g * share, g * (1 - share)
+        return _extreme_shares(g, ctx.a, ctx.b)
 
 
 class Minimum(Function):
@@ -643,9 +710,7 @@ class Minimum(Function):
         return _xp(a, b).minimum(a, b)
 
     def backward(ctx, g):
-        a, b = ctx.a, ctx.b
-        share = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
-        return g * share, g * (1 - share)
+        return _extreme_shares(g, ctx.b, ctx.a)
 
 
 class Clamp(Function):
@@ -657,14 +722,23 @@ class Clamp(Function):
 
     def backward(ctx, g):
         # Each output element is one of a, lo or hi; that one gets the gradient.
+        # PyTorch's masks: a where lo <= a <= hi (so a NaN a gets 0), lo where
+        # a < lo < hi, hi where a > hi or hi < lo (inverted bounds give hi).
         a, lo, hi = ctx.a, ctx.lo, ctx.hi
         xp = _xp(g)
-        raised = a < lo if lo is not None else xp.zeros((), bool)
-        lowered = (xp.maximum(a, lo) if lo is not None else a) > hi if hi is not None else xp.zeros((), bool)
         zero = xp.zeros((), dtype=g.dtype)
-        ga = xp.where(raised | lowered, zero, g)
-        glo = xp.where(raised & ~lowered, g, zero) if lo is not None else None
-        ghi = xp.where(lowered, g, zero) if hi is not None else None
+        if lo is None:
+            inside = a <= hi
+        elif hi is None:
+            inside = a >= lo
+        else:
+            inside = (a >= lo) & (a <= hi)
+        ga = xp.where(inside, g, zero)
+        glo = ghi = None
+        if lo is not None:
+            glo = xp.where((a < lo) & (lo < hi) if hi is not None else a < lo, g, zero)
+        if hi is not None:
+            ghi = xp.where((a > hi) | (hi < lo) if lo is not None else a > hi, g, zero)
         return ga, glo, ghi
 
 

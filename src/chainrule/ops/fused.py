@@ -73,7 +73,10 @@ def _log_softmax_backward(out: np.ndarray, g: np.ndarray, dim: int | None) -> np
 
 class Softmax(Function):
     def forward(ctx, a, dim):
-        out = _softmax(a, dim) if _serial(a) else _by_rows(_softmax, dim, a)
+        if not a.size:  # nothing to normalise (and no maximum to shift by): an empty result
+            out = a.copy()
+        else:
+            out = _softmax(a, dim) if _serial(a) else _by_rows(_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 
@@ -85,7 +88,10 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(ctx, a, dim):
-        out = _log_softmax(a, dim) if _serial(a) else _by_rows(_log_softmax, dim, a)
+        if not a.size:  # nothing to normalise (and no maximum to shift by): an empty result
+            out = a.copy()
+        else:
+            out = _log_softmax(a, dim) if _serial(a) else _by_rows(_log_softmax, dim, a)
         ctx.out, ctx.dim = out, dim
         return out
 

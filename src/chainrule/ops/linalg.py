@@ -53,7 +53,16 @@ class MatMul(Function):
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with NumPy/PyTorch semantics: 1-D vectors, 2-D matrices, broadcast batches."""
+    """Matrix product with NumPy/PyTorch semantics: 1-D vectors, 2-D matrices, broadcast batches.
+
+    Both tensors must have one dtype, as in PyTorch: float64 data reaching
+    float32 weights is an error, not a silent float64 product.
+    """
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._array.dtype != b._array.dtype:
+        raise TypeError(
+            f"matmul: both operands must have the same dtype, got {a.dtype} (shape {a.shape}) "
+            f"and {b.dtype} (shape {b.shape}); convert one with .to(dtype)"
+        )
     a, b = _pair(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors, not scalars")
@@ -335,7 +344,9 @@ class VectorNorm(Function):
             if p == 2:
                 local = a / out
             else:
-                local = xp.sign(a) * xp.abs(a) ** (p - 1) / out ** (p - 1)
+                # PyTorch's sign (0 at NaN, where NumPy's is NaN): p = 1 gives 0 there
+                sign = (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
+                local = sign * xp.abs(a) ** (p - 1) / out ** (p - 1)
         local = xp.where((out == 0) | (a == 0) & (p < 1), xp.zeros((), a.dtype), local)
         return g * local, None, None, None
 

@@ -18,6 +18,7 @@ from chainrule.autograd import Function
 from chainrule.ops.elementwise import (
     as_operand,
     cast,
+    check_integer_divisor,
     constant,
     float_pair,
     float_unary,
@@ -274,12 +275,15 @@ class Logit(Function):
 
     def backward(ctx, g):
         xp = _xp(g)
-        # d logit = 1 / (a (1 - a)); zero where eps clamped the input (as PyTorch)
+        # d logit = 1 / (a (1 - a)); zero where eps clamped the input, and nan
+        # outside [0, 1] without eps, where logit itself is nan (as PyTorch)
         a = ctx.a
         with _errstate(g, divide="ignore", invalid="ignore"):
             ga = g / (a * (1 - a))
         if ctx.inside is not None:
             ga = xp.where(ctx.inside, ga, xp.zeros((), ga.dtype))
+        else:
+            ga = xp.where((a < 0) | (a > 1), xp.full((), xp.nan, ga.dtype), ga)
         return ga, None
 
 
@@ -451,9 +455,12 @@ class Logaddexp(Function):
 
     def backward(ctx, g):
         xp = _xp(g)
-        # d log(e^a + e^b) = e^a / (e^a + e^b) = exp(a - out)
-        out = ctx.out
-        return g * xp.exp(ctx.a - out), g * xp.exp(ctx.b - out)
+        # d log(e^a + e^b) / da = e^a / (e^a + e^b) = 1 / (1 + e^(b - a)), written
+        # with the difference (as PyTorch) so that a = inf, b finite gives 1, not
+        # exp(inf - inf) = nan; e^(b - a) overflowing to inf gives the right 0
+        a, b = ctx.a, ctx.b
+        with _errstate(g, over="ignore", invalid="ignore"):
+            return g / (1 + xp.exp(b - a)), g / (1 + xp.exp(a - b))
 
 
 class Logaddexp2(Function):
@@ -465,9 +472,10 @@ class Logaddexp2(Function):
 
     def backward(ctx, g):
         xp = _xp(g)
-        # d log2(2^a + 2^b) = 2^a / (2^a + 2^b) = 2^(a - out)
-        out = ctx.out
-        return g * xp.exp2(ctx.a - out), g * xp.exp2(ctx.b - out)
+        # d log2(2^a + 2^b) / da = 2^a / (2^a + 2^b) = 1 / (1 + 2^(b - a)) (see Logaddexp)
+        a, b = ctx.a, ctx.b
+        with _errstate(g, over="ignore", invalid="ignore"):
+            return g / (1 + xp.exp2(b - a)), g / (1 + xp.exp2(a - b))
 
 
 class Xlogy(Function):
@@ -538,8 +546,7 @@ def fmod(a: Any, b: Any) -> Tensor:
     a, b = promote_pair(a, b)
     if not isinstance(a, Tensor):
         a = Tensor._make(_xp(b._array).asarray(a, dtype=backend.result_type(a, b._array)), None)
-    if a._array.dtype.kind in "iu" and isinstance(b, (int, float)) and b == 0:
-        raise ZeroDivisionError("fmod: integer division by zero")
+    check_integer_divisor(a, b, "fmod")
     return Fmod.apply(a, b)
 
 

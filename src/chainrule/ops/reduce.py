@@ -101,6 +101,8 @@ class Prod(Function):
         xp = _xp(a)
         if a.ndim == 0:
             return g * xp.ones_like(a)
+        if a.size == 0:  # nothing was multiplied: an empty gradient (no running products to take)
+            return xp.zeros_like(a)
         red = tuple(range(a.ndim)) if axes is None else axes
         keep = [i for i in range(a.ndim) if i not in red]
         order = keep + list(red)
@@ -115,18 +117,28 @@ class Prod(Function):
 
 
 class Extreme(Function):
-    """amax/amin over some axes; ties share the gradient evenly (as PyTorch)."""
+    """amax/amin over some axes; ties share the gradient evenly (as PyTorch).
 
-    def forward(ctx, a, axes, keepdim, largest):
+    With ``nan_shares`` (``max()``/``min()`` of the whole tensor) a NaN result
+    sends its gradient to the NaN elements, as PyTorch's full max/min does;
+    amax/amin give NaN gradients there instead (no element equals NaN), as
+    PyTorch's amax/amin do.
+    """
+
+    def forward(ctx, a, axes, keepdim, largest, nan_shares=False):
         xp = _xp(a)
         reduce = xp.max if largest else xp.min
         out = reduce(a, axis=_dims.numpy_axes(axes, a.ndim), keepdims=True)
-        ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
+        ctx.a, ctx.out, ctx.axes, ctx.keepdim, ctx.nan_shares = a, out, axes, keepdim, nan_shares
         return out if keepdim or a.ndim == 0 else xp.squeeze(out, axis=axes)
 
     def backward(ctx, g):
         a, axes = ctx.a, ctx.axes
-        hit = a == ctx.out
+        xp = _xp(a)
+        if ctx.nan_shares and a.dtype.kind == "f" and bool(xp.isnan(ctx.out).any()):
+            hit = xp.isnan(a)  # the NaN elements made the result: they share its gradient
+        else:
+            hit = a == ctx.out
         # counted in the input's dtype, so the gradient stays float32 for float32 inputs
         count = hit.sum(axis=_dims.numpy_axes(axes, a.ndim), keepdims=True, dtype=a.dtype)
         return _expand(g, axes, ctx.keepdim, a.shape) * hit / count
@@ -176,8 +188,11 @@ class LogSumExp(Function):
     def forward(ctx, a, axes, keepdim):
         ax = _dims.numpy_axes(axes, a.ndim)
         xp = _xp(a)
-        m = xp.max(a, axis=ax, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+        if a.size == 0:  # an empty sum is 0 and its log -inf (as PyTorch); max has nothing to shift by
+            m = xp.zeros_like(xp.sum(a, axis=ax, keepdims=True))
+        else:
+            m = xp.max(a, axis=ax, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
         with _errstate(a, divide="ignore"):
             out = xp.log(xp.sum(xp.exp(a - m), axis=ax, keepdims=True)) + m
         ctx.a, ctx.out, ctx.axes, ctx.keepdim = a, out, axes, keepdim
@@ -245,12 +260,13 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
         return (maximum if largest else minimum)(x, dim)
     if dim is None:
         _check_nonempty(x, None, name)
-        return Extreme.apply(x, None, False, largest)
+        return Extreme.apply(x, None, False, largest, True)
     ax = _dims.axis(dim, x.ndim, name)
     _check_nonempty(x, (ax,), name)
     xp = _xp(x._array)
-    if x.ndim == 0:
-        return (MaxResult if largest else MinResult)(x * 1, Tensor._make(xp.zeros((), np.int64), None))
+    if x.ndim == 0:  # the value itself (a copy that keeps the dtype: bool stays bool)
+        values = Extreme.apply(x, None, False, largest)
+        return (MaxResult if largest else MinResult)(values, Tensor._make(xp.zeros((), np.int64), None))
     idx = (xp.argmax if largest else xp.argmin)(x._array, axis=ax)
     idx = xp.expand_dims(idx, ax)
     from chainrule.ops.shape import Gather
@@ -288,6 +304,19 @@ def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
     return Extreme.apply(x, axes, keepdim, False)
 
 
+def _dim_or_unbiased(dim: Any, unbiased: Any, name: str) -> tuple[Any, Any]:
+    """PyTorch's positional forms: ``var(x, dim, unbiased, keepdim)`` and ``var(x, unbiased)``.
+
+    A bool where the dim goes is ``unbiased`` (``x.std(False)`` is the population
+    std of everything, not the std over dim 0).
+    """
+    if isinstance(dim, (bool, np.bool_)):
+        if unbiased is not None:
+            raise TypeError(f"{name}: got unbiased twice (a bool dim, {dim}, and unbiased={unbiased})")
+        return None, builtins.bool(dim)
+    return dim, unbiased
+
+
 def _correction(correction: Any, unbiased: Any) -> float:
     if correction is not None and unbiased is not None:
         raise ValueError("var/std: give either correction or unbiased, not both")
@@ -300,12 +329,18 @@ def _correction(correction: Any, unbiased: Any) -> float:
 def var(
     x: Tensor,
     dim: Any = None,
+    unbiased: Any = None,
     keepdim: bool = False,
     *,
     correction: Any = None,
-    unbiased: Any = None,
 ) -> Tensor:
-    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch)."""
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch).
+
+    Positional arguments follow PyTorch's ``var(x, dim, unbiased, keepdim)``
+    (``x.var(0, False)`` is the population variance over dim 0), and a bool
+    in the place of ``dim`` is ``unbiased`` (``x.var(False)``).
+    """
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "var")
     x = _float_input(x, None)
     return Var.apply(x, _dims.axes(dim, x.ndim, "var"), keepdim, _correction(correction, unbiased))
 
@@ -314,12 +349,13 @@ def var(
 def std(
     x: Tensor,
     dim: Any = None,
+    unbiased: Any = None,
     keepdim: bool = False,
     *,
     correction: Any = None,
-    unbiased: Any = None,
 ) -> Tensor:
     """Standard deviation: the square root of :func:`var` (gradient 0 where it is 0, as PyTorch)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "std")
     x = _float_input(x, None)
     return Std.apply(x, _dims.axes(dim, x.ndim, "std"), keepdim, _correction(correction, unbiased))
 
@@ -370,15 +406,17 @@ def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 @_dims.numpy_keywords
 def var_mean(
-    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> tuple[Tensor, Tensor]:
-    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean``."""
-    return var(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)
+    """``(var, mean)`` over ``dim`` in one call, as ``torch.var_mean`` (positional order as :func:`var`)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "var_mean")
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
 @_dims.numpy_keywords
 def std_mean(
-    x: Tensor, dim: Any = None, keepdim: bool = False, *, correction: Any = None, unbiased: Any = None
+    x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> tuple[Tensor, Tensor]:
-    """``(std, mean)`` over ``dim`` in one call, as ``torch.std_mean``."""
-    return std(x, dim, keepdim, correction=correction, unbiased=unbiased), mean(x, dim, keepdim)
+    """``(std, mean)`` over ``dim`` in one call, as ``torch.std_mean`` (positional order as :func:`std`)."""
+    dim, unbiased = _dim_or_unbiased(dim, unbiased, "std_mean")
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)

@@ -15,7 +15,7 @@ import numpy as np
 from chainrule import backend, devices
 from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
-from chainrule.ops.elementwise import cast
+from chainrule.ops.elementwise import cast, clone
 from chainrule.ops.shape import Gather
 from chainrule.tensor import Tensor
 
@@ -113,7 +113,8 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 
 def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
     # The index of the running extreme: a later equal value takes over (PyTorch's
-    # rule, ties go to the last index); a NaN takes over and stays.
+    # rule, ties go to the last index); a NaN takes over and so does each later
+    # NaN (the index follows the last NaN so far, as PyTorch's loop does).
     xp = _xp(a)
     m = xp.moveaxis(a, dim, 0)
     idx = xp.zeros(m.shape, dtype=np.int64)
@@ -124,7 +125,7 @@ def _running_index(a: np.ndarray, dim: int, largest: bool) -> np.ndarray:
     for i in range(1, m.shape[0]):
         v = m[i]
         better = (v >= best) if largest else (v <= best)
-        better = (better | xp.isnan(v)) & ~xp.isnan(best) if m.dtype.kind == "f" else better
+        better = (better & ~xp.isnan(best)) | xp.isnan(v) if m.dtype.kind == "f" else better
         cur = xp.where(better, i, cur)
         best = xp.where(better, v, best)
         idx[i] = cur
@@ -135,7 +136,7 @@ def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
     d = _scan_dim(x, dim, name)
     result = CummaxResult if largest else CumminResult
     if x.ndim == 0:
-        return result(x * 1, Tensor._make(_xp(x._array).zeros((), np.int64), None))
+        return result(clone(x), Tensor._make(_xp(x._array).zeros((), np.int64), None))
     idx = _running_index(x._array, d, largest)
     return result(Gather.apply(x, d, idx), Tensor._make(idx, None))
 

@@ -571,13 +571,25 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
 
 # ---------------------------------------------------------- joining, splitting
 class Cat(Function):
-    def forward(ctx, *arrays, dim):
-        ctx.dim = dim
+    """Concatenation; the inputs at positions ``skip`` (PyTorch's legacy 1-D empty
+    tensors, joined to tensors of more dims) add nothing and get an empty gradient."""
+
+    def forward(ctx, *arrays, dim, skip=()):
+        ctx.dim, ctx.skip = dim, skip
+        if skip:
+            arrays = [a for i, a in enumerate(arrays) if i not in skip]
         ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1].tolist()
         return _xp(*arrays).concatenate(arrays, axis=dim)
 
     def backward(ctx, g):
-        return tuple(_xp(g).split(g, ctx.bounds, axis=ctx.dim))
+        # each input gets its own slab of g along dim
+        xp = _xp(g)
+        parts = xp.split(g, ctx.bounds, axis=ctx.dim)
+        if not ctx.skip:
+            return tuple(parts)
+        parts = iter(parts)
+        n = len(ctx.bounds) + 1 + len(ctx.skip)
+        return tuple(xp.zeros(0, g.dtype) if i in ctx.skip else next(parts) for i in range(n))
 
 
 class Stack(Function):
@@ -601,19 +613,29 @@ def _joinable(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
 
 @_dims.numpy_keywords
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension; all other sizes must match."""
+    """Join tensors along an existing dimension; all other sizes must match.
+
+    As in PyTorch, a 1-D empty tensor (shape ``(0,)``, e.g. ``cr.tensor([])``
+    that a loop concatenates onto) is skipped whatever the others' shapes;
+    it still takes part in the dtype promotion.
+    """
     ts = _joinable(tensors, "cat")
-    ref = ts[0]
-    if ref.ndim == 0:
-        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise ValueError(f"cat: tensor {i} is zero-dimensional and cannot be concatenated; use stack")
+    ref_i = next((i for i, t in enumerate(ts) if t.shape != (0,)), 0)
+    ref = ts[ref_i]
+    skip = tuple(i for i, t in enumerate(ts) if t.shape == (0,)) if ref.ndim != 1 else ()
     d = _dims.axis(dim, ref.ndim, "cat")
     for i, t in enumerate(ts):
+        if i in skip:
+            continue
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1 :] != ref.shape[:d] + ref.shape[d + 1 :]:
             raise ValueError(
-                f"cat: tensor {i} has shape {t.shape} but tensor 0 has {ref.shape}; "
+                f"cat: tensor {i} has shape {t.shape} but tensor {ref_i} has {ref.shape}; "
                 f"all sizes must match except in dim {d}"
             )
-    return Cat.apply(*ts, dim=d)
+    return Cat.apply(*ts, dim=d, skip=skip) if skip else Cat.apply(*ts, dim=d)
 
 
 concat = cat

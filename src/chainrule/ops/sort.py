@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from chainrule import devices
+from chainrule.autograd import Function
 from chainrule.ops import dims as _dims
+from chainrule.ops.elementwise import clone
 from chainrule.ops.shape import Gather, GetItem
 from chainrule.tensor import Tensor
 
@@ -69,7 +71,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     _check(x, "sort")
     d = _dims.axis(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return SortResult(x * 1, _zero_index(x))
+        return SortResult(clone(x), _zero_index(x))
     idx = _order(x._array, d, descending)
     return SortResult(_take(x, d, idx), _index(idx))
 
@@ -97,7 +99,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if not 0 <= k <= n:
         raise IndexError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return TopkResult(x * 1, _zero_index(x))
+        return TopkResult(clone(x), _zero_index(x))
     idx = _positions(_order(x._array, d, largest), d, 0, k)
     return TopkResult(_take(x, d, idx), _index(idx))
 
@@ -127,9 +129,31 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     if not 1 <= k <= n:
         raise IndexError(f"kthvalue: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
-        return KthvalueResult(x * 1, _zero_index(x))
+        return KthvalueResult(clone(x), _zero_index(x))
     idx = _positions(_order(x._array, d, False), d, k - 1, k)
     return _select(x, d, idx, keepdim, KthvalueResult)
+
+
+class Median(Function):
+    """The median of a whole tensor: the element at flat position ``pos``.
+
+    Its gradient is shared evenly by every element equal to it (every NaN
+    when it is NaN), PyTorch's rule for ``median()`` without ``dim``; with
+    ``dim`` the one element at the returned index gets it, as for the other
+    order statistics.
+    """
+
+    def forward(ctx, a, pos):
+        ctx.a = a
+        ctx.out = a.reshape(-1)[pos : pos + 1].reshape(())
+        return ctx.out.copy()
+
+    def backward(ctx, g):
+        a, out = ctx.a, ctx.out
+        xp = _xp(a)
+        # d median / d a_i = 1 / #ties for each of the tied elements
+        hit = xp.isnan(a) if a.dtype.kind == "f" and bool(xp.isnan(out)) else a == out
+        return g * hit / hit.sum(dtype=a.dtype), None
 
 
 @_dims.numpy_keywords
@@ -140,16 +164,16 @@ def median(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         xp = _xp(x._array)
         if x._array.size == 0:
             return Tensor._make(xp.asarray(np.nan, x.dtype), None)
-        flat = x.reshape(-1)
+        flat = x._array.reshape(-1)
         # on a device, the NaN test and the position are read back (they pick the element: a sync)
-        nan = xp.isnan(flat._array) if flat._array.dtype.kind == "f" else None
+        nan = xp.isnan(flat) if flat.dtype.kind == "f" else None
         if nan is not None and nan.any():  # NaN propagates, as in PyTorch (nanmedian skips it)
-            return GetItem.apply(flat, (int(xp.argmax(nan)),))
-        pos = _order(flat._array, 0, False)[(flat.shape[0] - 1) // 2]
-        return GetItem.apply(flat, (int(pos),))
+            return Median.apply(x, int(xp.argmax(nan)))
+        pos = _order(flat, 0, False)[(flat.shape[0] - 1) // 2]
+        return Median.apply(x, int(pos))
     d = _one_per_slice(x, dim, "median")
     if x.ndim == 0:
-        return MedianResult(x * 1, _zero_index(x))
+        return MedianResult(clone(x), _zero_index(x))
     n = x.shape[d]
     xp = _xp(x._array)
     idx = _positions(_order(x._array, d, False), d, (n - 1) // 2, (n - 1) // 2 + 1)
@@ -165,7 +189,7 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and its last index."""
     d = _one_per_slice(x, dim, "mode")
     if x.ndim == 0:
-        return ModeResult(x * 1, _zero_index(x))
+        return ModeResult(clone(x), _zero_index(x))
     a = x._array
     xp = _xp(a)
     order = _order(a, d, False)
