@@ -171,24 +171,31 @@ def _max_block(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray | None)
             xp.maximum(out, v, out=out)
         return
     # The first maximum in row-major window order wins, as in PyTorch: offset k
-    # takes over only where it is strictly greater, or is NaN (PyTorch's rule: the
-    # output is NaN, and its index that of the window's last NaN). Offsets are visited
-    # in increasing k, so "idx = k where taken" is "idx = max(idx, k * taken)".
+    # takes over only where it is strictly greater (a window holding a NaN is
+    # mended afterwards by _last_nan_wins). Offsets are visited in increasing k,
+    # so "idx = k where taken" is "idx = max(idx, k * taken)".
     itype = idx.dtype.type
     taken = xp.greater(views[1], views[0])
-    taken |= views[1] != views[1]
     xp.copyto(idx, taken)
     # out already holds max(views[0], views[1]), as "taken" was computed before it
     step = xp.empty(out.shape, itype)
-    nan = xp.empty(out.shape, bool) if out.dtype.kind == "f" else None
     for k, v in enumerate(views[2:], 2):
         xp.greater(v, out, out=taken)
-        if nan is not None:
-            xp.not_equal(v, v, out=nan)
-            taken |= nan
         xp.maximum(out, v, out=out)
         xp.multiply(taken, itype(k), out=step)
         xp.maximum(idx, step, out=idx)
+
+
+def _last_nan_wins(views: list[np.ndarray], out: np.ndarray, idx: np.ndarray) -> None:
+    """Where a window holds a NaN (its maximum is NaN), its offset becomes that of its last NaN, as in
+    PyTorch, so the gradient goes to a NaN the output shows. The kernels pick by strict comparison,
+    which a NaN never wins; one look at the output finds the rare windows to mend."""
+    xp = _xp(out)
+    bad = xp.isnan(out)
+    if not bool(bad.any()):
+        return
+    for k, v in enumerate(views):  # later offsets overwrite earlier ones: the last NaN stays
+        idx[bad & xp.isnan(v)] = k
 
 
 def _max_back_block(geom: _Geometry, g: np.ndarray, idx: np.ndarray, gxp: np.ndarray) -> None:
@@ -297,8 +304,10 @@ class MaxPool(Function):
                 _max_block(geom.views(xpad[a:b]), out[a:b], None if idx is None else idx[a:b])
 
             map_rows(slab, x.shape[0], x.size // x.shape[0] * nk // 4, like=x)
-        if idx is not None and geom.padded and x.dtype.kind == "f" and out.size:
-            _pick_a_pixel_when_all_minus_inf(geom, out, idx)
+        if idx is not None and x.dtype.kind == "f" and out.size:
+            _last_nan_wins(geom.views(xpad), out, idx)
+            if geom.padded:
+                _pick_a_pixel_when_all_minus_inf(geom, out, idx)
         ctx.geom, ctx.idx, ctx.shape = geom, idx, x.shape
         if sink is not None:
             sink.append(idx)
