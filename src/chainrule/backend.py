@@ -83,6 +83,16 @@ def _scalar_category(value: Any) -> int:
     return 2
 
 
+def promote_types(*dtypes: numpy.dtype) -> numpy.dtype:
+    """The dtype ``torch.promote_types`` gives these dtypes (of tensors alike in rank).
+
+    The highest category present (bool < integer < floating) decides, then
+    NumPy's rule within it: float32 with int64 is float32 (NumPy says float64).
+    """
+    top = max(_category(d.kind) for d in dtypes)
+    return numpy.result_type(*[d for d in dtypes if _category(d.kind) == top])
+
+
 def result_type(*operands: Any) -> numpy.dtype:
     """The dtype PyTorch would give an op on these operands.
 

@@ -115,6 +115,23 @@ def test_concat_dataset() -> None:
         crd.ConcatDataset([])
 
 
+def test_concat_dataset_refuses_streams() -> None:
+    class Stream(crd.IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+        def __len__(self) -> int:
+            return 3
+
+    class TorchStream(tud.IterableDataset):
+        __iter__, __len__ = Stream.__iter__, Stream.__len__
+
+    with pytest.raises(AssertionError, match="does not support IterableDataset"):
+        tud.ConcatDataset([list(range(2)), TorchStream()])  # PyTorch refuses too
+    with pytest.raises(TypeError, match="ConcatDataset: dataset 1 is an IterableDataset \\(Stream\\)"):
+        crd.ConcatDataset([make_ds(2), Stream()])
+
+
 @given(
     n=st.integers(0, 60),
     fracs=st.lists(st.integers(1, 20), min_size=1, max_size=5),
@@ -341,6 +358,19 @@ def test_loader_errors() -> None:
         crd.DataLoader(crd.TensorDataset(cr.zeros(4, 2), cr.zeros(3)))
 
 
+def test_loader_attributes_fixed_at_init_cannot_be_set() -> None:
+    # they built the sampler and batch sampler: setting one later would be silently ignored
+    ours, theirs = crd.DataLoader(make_ds(6), batch_size=2), tud.DataLoader(list(range(6)), batch_size=2)
+    for name in ("batch_size", "drop_last", "dataset", "sampler", "batch_sampler", "persistent_workers"):
+        with pytest.raises(ValueError, match=f"{name} attribute should not be set after DataLoader is init"):
+            setattr(theirs, name, None)
+        with pytest.raises(ValueError, match=f"DataLoader: {name} attribute should not be set after"):
+            setattr(ours, name, None)
+    assert [len(y) for _, y in ours] == [2, 2, 2]
+    ours.collate_fn = lambda samples: len(samples)  # others may change, as in PyTorch
+    assert list(ours) == [2, 2, 2]
+
+
 def test_batch_keeps_graph_of_tensors_that_require_grad() -> None:
     x = cr.tensor(np.arange(8, dtype=np.float32).reshape(4, 2), requires_grad=True)
     ds = crd.TensorDataset(x, cr.arange(4))
@@ -428,6 +458,42 @@ def test_default_collate_promotes_dtypes_like_torch() -> None:
     ours = crd.default_collate([cr.tensor([1, 2]), cr.tensor([1.5, 2.0])])
     theirs = tud.default_collate([torch.tensor([1, 2]), torch.tensor([1.5, 2.0])])
     assert as_numpy(ours) == as_numpy(theirs)
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        (np.float32, np.int64),
+        (np.int64, np.float16),
+        (np.int16, np.float16),
+        (np.uint8, np.int8),
+        (np.bool_, np.uint8),
+        (np.int32, np.float64),
+    ],
+)
+@pytest.mark.parametrize("shape", [(2,), ()])
+def test_default_collate_promotes_numpy_dtypes_like_torch(dtypes, shape) -> None:
+    # PyTorch makes each sample a tensor and stacks: float32 with int64 is float32, not NumPy's float64
+    arrays = [np.full(shape, i + 1, dtype=d) for i, d in enumerate(dtypes)]
+    assert as_numpy(crd.default_collate(arrays)) == as_numpy(tud.default_collate(arrays))
+    scalars = [d(i + 1) for i, d in enumerate(dtypes)]
+    if np.bool_ not in dtypes:  # PyTorch cannot read a NumPy bool beside ints; we can
+        assert as_numpy(crd.default_collate(scalars)) == as_numpy(tud.default_collate(scalars))
+    mixed = [np.int32(1), 2, np.float16(3.0), True]  # Python ints count as int64, as torch.as_tensor
+    assert as_numpy(crd.default_collate(mixed)) == as_numpy(tud.default_collate(mixed))
+
+
+def test_default_collate_strings_and_tensors_after_arrays_like_torch() -> None:
+    # strings come back as PyTorch leaves them: a tuple inside tuple/list samples, a list in dicts
+    samples = [("a", 1, {"k": "x"}), ("b", 2, {"k": "y"})]
+    assert as_numpy(crd.default_collate(samples)) == as_numpy(tud.default_collate(samples))
+    assert crd.default_collate(samples)[0] == ("a", "b")
+    # an array first, then tensors: PyTorch converts each sample and stacks
+    ours = crd.default_collate([np.ones(2, np.float32), cr.tensor([2, 3])])
+    theirs = tud.default_collate([np.ones(2, np.float32), torch.tensor([2, 3])])
+    assert as_numpy(ours) == as_numpy(theirs)
+    with pytest.raises(TypeError, match="unsupported dtype datetime64"):
+        crd.default_convert(np.datetime64("2020-01-01"))  # PyTorch cannot make a tensor of it either
 
 
 def test_default_collate_python_floats_are_float32() -> None:

@@ -164,6 +164,16 @@ def test_same_batches_as_in_process(shuffle: bool, drop_last: bool) -> None:
     assert no_workers_left() and not leftover_blocks()
 
 
+def test_num_workers_set_after_init_starts_workers() -> None:
+    # PyTorch lets num_workers change after __init__ (it is not baked into a sampler); the start
+    # method is then picked at the first epoch with workers
+    loader = crd.DataLoader(Items(7), batch_size=3)
+    expected = batches(loader)
+    loader.num_workers = 2
+    assert batches(loader) == expected
+    assert no_workers_left() and not leftover_blocks()
+
+
 def test_large_batches_travel_through_shared_memory() -> None:
     # 32 samples of 3x48x48 float32 = 864 KiB a batch: above MIN_SHARED_BYTES, so a mapped block
     ds = Items(70, (3, 48, 48))

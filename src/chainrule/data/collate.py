@@ -48,14 +48,30 @@ def _collate_tensors(batch: Sequence[Tensor]) -> Tensor:
 def _collate_arrays(batch: Sequence[np.ndarray]) -> Tensor:
     if _STR_OBJ.search(batch[0].dtype.str):
         raise TypeError(_ERR.format(batch[0].dtype))
-    _same_shapes(batch, np.ndarray, "ndarray")
-    return _make(as_array(np.stack(batch), copy=False), None)
+    if any(isinstance(b, Tensor) for b in batch):
+        # PyTorch makes each sample a tensor and stacks those, so tensors may follow an array
+        return _collate_tensors([as_tensor(b) if isinstance(b, np.ndarray) else b for b in batch])
+    if _same_shapes(batch, np.ndarray, "ndarray"):
+        return _make(as_array(np.stack(batch), copy=False), None)
+    # mixed dtypes promote as PyTorch's stack does (float32 with int64 is float32, not float64)
+    dtype = backend.promote_types(*(b.dtype for b in batch))
+    return _make(as_array(np.stack(batch, dtype=dtype), copy=False), None)
+
+
+def _scalar_dtype(x: Any) -> np.dtype:
+    """The dtype ``torch.as_tensor`` sees in a list: a NumPy scalar's own, a Python float the default."""
+    if isinstance(x, np.generic):
+        return x.dtype
+    return backend.get_default_dtype() if isinstance(x, float) else np.asarray(x).dtype
 
 
 def _collate_numpy_scalars(batch: Sequence[Any]) -> Tensor:
     arr = np.asarray(batch)
     if _STR_OBJ.search(arr.dtype.str):
         raise TypeError(_ERR.format(type(batch[0])))
+    dtypes = {_scalar_dtype(x) for x in batch}
+    if len(dtypes) > 1:  # PyTorch's promotion, not NumPy's (float32 with int64 is float32)
+        arr = arr.astype(backend.promote_types(*dtypes))
     return _make(as_array(arr, copy=False), None)
 
 
@@ -69,8 +85,9 @@ def _collate_ints(batch: Sequence[int]) -> Tensor:
     return _make(as_array(batch), None)
 
 
-def _collate_strings(batch: Sequence[Any]) -> list[Any]:
-    return list(batch)
+def _collate_strings(batch: Sequence[Any]) -> Sequence[Any]:
+    # the batch as it came, as PyTorch: a list at the top and in dicts, a tuple inside sequences
+    return batch
 
 
 _COLLATE: dict[type, Callable[[Sequence[Any]], Any]] = {
@@ -98,8 +115,10 @@ def default_collate(batch: Sequence[Any]) -> Any:
     Tensors and NumPy arrays are stacked along a new first dimension; Python
     ints become an int64 tensor, bools a bool tensor, floats a tensor of the
     default float dtype (float32; PyTorch gives float64); NumPy scalars keep
-    their dtype; strings stay a list. Dicts, namedtuples and lists are collated
-    field by field, keeping their type; tuples become lists, as in PyTorch.
+    their dtype; strings are left as they come (a list, or a tuple for a field
+    of tuple or list samples). Samples of mixed dtypes promote by PyTorch's
+    rule. Dicts, namedtuples and lists are collated field by field, keeping
+    their type; tuples become lists, as in PyTorch.
     """
     if not len(batch):
         raise ValueError("default_collate: the batch is empty")
@@ -164,10 +183,10 @@ def default_convert(data: Any) -> Any:
     """
     if isinstance(data, Tensor):
         return data
-    if isinstance(data, (np.ndarray, np.bool_, np.number)):
+    if isinstance(data, (np.ndarray, np.generic)):
         if _STR_OBJ.search(data.dtype.str):
             return data
-        return as_tensor(data)
+        return as_tensor(data)  # a dtype no tensor holds (datetime64, ...) is an error, as in PyTorch
     if isinstance(data, collections.abc.Mapping):
         return _rebuild_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):

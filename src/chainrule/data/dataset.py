@@ -159,6 +159,11 @@ class ConcatDataset(Dataset[T_co]):
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
         for i, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):
+                raise TypeError(
+                    f"ConcatDataset: dataset {i} is an IterableDataset ({type(d).__name__}), which has no "
+                    "random access; chain streams with ChainDataset (or a + b)"
+                )
             if not hasattr(d, "__len__") or not hasattr(d, "__getitem__"):
                 raise TypeError(
                     f"ConcatDataset: dataset {i} ({type(d).__name__}) needs __getitem__ and __len__"

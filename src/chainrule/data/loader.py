@@ -232,6 +232,20 @@ class DataLoader:
             collate_fn = default_collate if auto_collation else default_convert
         self.collate_fn = collate_fn
         self._iterator: _WorkerIterator | None = None  # kept between epochs with persistent_workers
+        self._initialized = True
+
+    # what the sampler and batch sampler were built from: changing one later would be silently ignored
+    _FROZEN = frozenset(
+        ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in DataLoader._FROZEN and self.__dict__.get("_initialized", False):
+            raise ValueError(
+                f"DataLoader: {name} attribute should not be set after DataLoader is initialized; "
+                "make a new DataLoader instead"
+            )
+        object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         if self._iterable:
@@ -348,7 +362,7 @@ class _WorkerIterator:
     """
 
     def __init__(self, loader: DataLoader, base_seed: int) -> None:
-        ctx = loader.multiprocessing_context
+        ctx = _context(loader.multiprocessing_context)  # None: num_workers was raised after __init__
         n = self._num_workers = loader.num_workers
         self._prefetch = loader.prefetch_factor or 2
         self._timeout = loader.timeout
