@@ -196,6 +196,56 @@ def test_pad_sequences_keeps_dtypes_and_accepts_arrays_and_lists() -> None:
     assert only_grad.grad is not None and only_grad.grad.shape == (2, 3)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [
+        (np.uint8, -1),
+        (np.uint8, 300),
+        (np.uint8, -2.5),
+        (np.int8, 1e6),
+        (np.int64, float("nan")),
+        (np.int32, float("inf")),
+        (np.float16, 1e6),
+    ],
+)
+def test_pad_sequences_refuses_a_padding_value_the_dtype_cannot_hold(dtype, value) -> None:
+    # PyTorch raises; NumPy would wrap -2.5 into uint8 254 and 1e6 into int8 64
+    seqs = [np.ones(1, dtype), np.ones(2, dtype)]
+    with pytest.raises(RuntimeError, match="cannot be converted to type"):
+        torch_pad_sequence([torch.tensor(s) for s in seqs], padding_value=value)
+    with pytest.raises(
+        RuntimeError, match=f"pad_sequences: padding_value .* cannot be converted to .*{dtype.__name__}"
+    ):
+        pad_sequences(seqs, padding_value=value)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [
+        (np.uint8, 2.5),
+        (np.int8, -2.5),
+        (np.int64, 1e6),
+        (np.bool_, -7),
+        (np.float16, float("inf")),
+        (np.float32, float("nan")),
+    ],
+)
+def test_pad_sequences_padding_values_the_dtype_holds_match_torch(dtype, value) -> None:
+    seqs = [np.ones(1, dtype), np.ones(3, dtype)]
+    want = torch_pad_sequence([torch.tensor(s) for s in seqs], batch_first=True, padding_value=value)
+    got, _ = pad_sequences(seqs, padding_value=value)
+    assert got.dtype == want.numpy().dtype
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_pad_sequences_mixed_dtypes_promote_by_torch_rule() -> None:
+    # PyTorch's pad_sequence casts to the first sequence's dtype; we promote, by PyTorch's rule
+    got, _ = pad_sequences([np.ones(2, np.int64), np.full(1, 2.5, np.float16)])
+    assert got.dtype == np.float16 and got.tolist() == [[1.0, 1.0], [2.5, 0.0]]
+    got, _ = pad_sequences([np.ones(1, np.float32), np.ones(2, np.int64)])
+    assert got.dtype == np.float32
+
+
 def test_pad_sequences_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="pad_sequences: expected a non-empty list of sequences"):
         pad_sequences([])

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -215,9 +216,12 @@ def pad_sequences(
     Tensor, NumPy array or list. ``padded`` is ``(B, L_max, *rest)`` with
     ``batch_first=True`` (the default here, as in Keras; PyTorch's
     ``pad_sequence`` defaults to False), else ``(L_max, B, *rest)``; ``lengths`` is
-    an int64 tensor of the ``L_i``. Values keep their dtype (mixed dtypes
-    promote), as :func:`torch.nn.utils.rnn.pad_sequence`, which this extends by
-    also returning the lengths. ``padding_side="left"`` puts the padding
+    an int64 tensor of the ``L_i``. Values keep their dtype, as
+    :func:`torch.nn.utils.rnn.pad_sequence`, which this extends by also
+    returning the lengths; mixed dtypes promote by PyTorch's rule (where
+    PyTorch casts them all to the first sequence's dtype, truncating floats
+    into ints). A ``padding_value`` the dtype cannot hold (-1 for uint8, 1e6
+    for float16, NaN for ints) is an error, as in PyTorch. ``padding_side="left"`` puts the padding
     first; recurrent layers' ``lengths`` expect the default, right padding.
     Gradients flow back to sequences that require grad.
     """
@@ -236,7 +240,8 @@ def pad_sequences(
                 f"like sequence 0 (shape {tuple(items[0].shape)}), differing only in length"
             )
     lengths = np.array([s.shape[0] for s in items], dtype=np.int64)
-    dtype = np.result_type(*[s.dtype for s in items])
+    dtype = backend.promote_types(*[s.dtype for s in items])
+    _check_fill(padding_value, dtype, owner)
     padded = PadSequence.apply(
         *items,
         batch_first=bool(batch_first),
@@ -246,6 +251,22 @@ def pad_sequences(
         dtype=dtype,
     )
     return padded, _make(lengths, None)
+
+
+def _check_fill(value: Any, dtype: np.dtype, owner: str) -> None:
+    """Refuse a padding value that ``dtype`` cannot hold, as PyTorch does (no silent wrap-around)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: padding_value should be a number, got {type(value).__name__}")
+    if dtype.kind == "b" or (dtype.kind == "f" and not math.isfinite(value)):
+        return  # any number is a bool; inf and NaN are floats
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    kind = int if dtype.kind in "iu" else float  # compare as Python numbers: no cast, no warning
+    lo, hi = kind(info.min), kind(info.max)
+    if not lo <= value <= hi:  # NaN fails this too
+        raise RuntimeError(
+            f"{owner}: padding_value {value!r} cannot be converted to the sequences' dtype {dtype} "
+            f"without overflow (it holds {lo} to {hi})"
+        )
 
 
 def lengths_to_mask(lengths: Any, max_len: int | None = None) -> Tensor:
