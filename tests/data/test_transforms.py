@@ -466,6 +466,13 @@ def test_normalize_errors() -> None:
         T.Normalize(0, 1)(np.zeros((1, 1, 2, 2), dtype=np.int64))
     with pytest.raises(TypeError, match="Normalize: mean should be a number or a sequence of numbers"):
         T.Normalize("a", 1)
+    # a std that is not 0 but rounds to 0 in the images' dtype, as torchvision checks (no inf images)
+    tiny = T.Normalize(0.0, [1.0, 1e-50])
+    assert np.isfinite(tiny(image_batch(1, 2, 2, 2, dtype=np.float64)).numpy()).all()
+    with pytest.raises(ValueError, match=r"Normalize: std .* evaluated to zero after conversion to float32"):
+        tiny(image_batch(1, 2, 2, 2))
+    with pytest.raises(ValueError, match="evaluated to zero after conversion to float16"):
+        T.Normalize(0.0, 1e-8)(np.ones((1, 1, 2, 2), np.float16))
 
 
 def test_compose_applies_in_order() -> None:

@@ -242,6 +242,11 @@ class Normalize(Transform):
         c = x.shape[1]
         mean = _per_channel(self._mean, c, x.dtype, "Normalize", "mean")
         std = _per_channel(self._std, c, x.dtype, "Normalize", "std")
+        if not std.all():  # a tiny std that rounds to 0 in the images' dtype, as torchvision checks
+            raise ValueError(
+                f"Normalize: std {self.std!r} evaluated to zero after conversion to {x.dtype}, "
+                "leading to division by zero"
+            )
         if self.inplace:
             _writable(x, "Normalize")
             out = x
