@@ -358,6 +358,14 @@ def test_loader_errors() -> None:
         crd.DataLoader(crd.TensorDataset(cr.zeros(4, 2), cr.zeros(3)))
 
 
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_iterator_has_the_loader_length(batch_size) -> None:
+    ours = iter(crd.DataLoader(make_ds(5), batch_size=batch_size))
+    theirs = iter(tud.DataLoader(list(range(5)), batch_size=batch_size))
+    assert len(ours) == len(theirs) == (5 if batch_size is None else 3)
+    assert iter(ours) is ours and len(list(ours)) == len(theirs)
+
+
 def test_loader_attributes_fixed_at_init_cannot_be_set() -> None:
     # they built the sampler and batch sampler: setting one later would be silently ignored
     ours, theirs = crd.DataLoader(make_ds(6), batch_size=2), tud.DataLoader(list(range(6)), batch_size=2)

@@ -259,7 +259,7 @@ class DataLoader:
         # one draw per epoch, with or without workers, so that both see the same shuffling
         base_seed = int(_random.rng(self.generator).integers(0, 2**63 - 1, dtype=np.int64))
         if self.num_workers == 0:
-            it: Any = self._in_process()
+            it: Any = _InProcessIterator(self._in_process(), self)
         elif not self.persistent_workers:
             it = _WorkerIterator(self, base_seed)
         else:
@@ -304,6 +304,22 @@ class DataLoader:
         if self._iterable:
             return itertools.repeat(self.batch_size if self._auto_collation else None)
         return self._index_batches() if self._auto_collation else iter(self.sampler)
+
+
+class _InProcessIterator:
+    """Batches made in this process as they are asked for; ``len()`` is the loader's, as in PyTorch."""
+
+    def __init__(self, batches: Iterator[Any], loader: DataLoader) -> None:
+        self._batches, self._loader = batches, loader
+
+    def __iter__(self) -> _InProcessIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._loader)
 
 
 class _OnDevice:
