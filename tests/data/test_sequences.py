@@ -187,7 +187,7 @@ def test_pad_sequences_keeps_dtypes_and_accepts_arrays_and_lists() -> None:
     assert ids.dtype == np.int64 and lengths.tolist() == [3, 2, 1]
     np.testing.assert_array_equal(ids._array, [[3, 1, 4], [1, 5, -1], [9, -1, -1]])
     mixed, _ = pad_sequences([cr.ones(2, dtype=cr.float32), np.zeros(1, np.float64)])
-    assert mixed.dtype == np.float64  # promoted, as torch.cat would
+    assert mixed.dtype == np.float64  # promoted by PyTorch's rule
     kept, _ = pad_sequences([np.zeros((2, 3))])
     assert kept.dtype == np.float64  # NumPy arrays keep their dtype, as cr.as_tensor does
     only_grad = cr.ones(2, 3, requires_grad=True)
