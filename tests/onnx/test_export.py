@@ -373,3 +373,53 @@ def test_comparisons_logic_and_pointwise_functions(tmp_path):
     ints = cr.tensor(np.array([[1, 3, -5], [7, 4, 0]], np.int64))
     other = (batch(3, 3), cr.tensor(np.array([[9, -1, 6], [2, 3, 8], [-3, 5, 7]], np.int64)))
     run_export(tmp_path, Elementwise(), (batch(2, 3), ints), ["x", "ids"], {"x": [0], "ids": [0]}, [other])
+
+
+POOLS_PAST_THE_EDGE = [
+    # ceil_mode windows that start in the right padding (PyTorch drops them, ONNX's ceil_mode keeps them)
+    ("MaxPool2d", (3,), dict(stride=3, padding=1, ceil_mode=True), (3, 5)),
+    ("MaxPool2d", (2,), dict(stride=3, padding=1, dilation=2, ceil_mode=True), (5, 6)),
+    ("MaxPool1d", (2,), dict(stride=2, padding=1, dilation=2, ceil_mode=True), (8,)),
+    # ceil_mode windows past the padding: PyTorch's divisor stops at the padding
+    ("AvgPool3d", (3,), dict(stride=3, padding=1, ceil_mode=True), (4, 9, 9)),
+    ("AvgPool2d", (3,), dict(stride=2, ceil_mode=True, divisor_override=4), (5, 4)),
+    ("AvgPool2d", (3,), dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False), (6, 6)),
+    ("AvgPool1d", (3,), dict(stride=2, padding=1, ceil_mode=True), (6,)),
+]
+
+
+@pytest.mark.parametrize("name, args, kw, size", POOLS_PAST_THE_EDGE)
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+def test_pools_match_torch_with_ceil_mode_and_without_a_batch(tmp_path, name, args, kw, size, batched):
+    import torch
+
+    x = batch(2, 3, *size) if batched else batch(3, *size)
+    path = run_export(tmp_path, getattr(nn, name)(*args, **kw), x, ["x"])
+    got = ort.InferenceSession(str(path)).run(None, {"x": x._array})[0]
+    want = getattr(torch.nn, name)(*args, **kw)(torch.from_numpy(x._array)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_ceil_mode_pool_over_a_dynamic_spatial_axis_is_refused(tmp_path):
+    # which windows reach past the padding depends on the size, which the graph would bake in
+    with pytest.raises(ExportError, match=r"MaxPool in MaxPool2d.*ceil_mode.*\(5, 6\)"):
+        export(nn.MaxPool2d(2, stride=3, padding=1, dilation=2, ceil_mode=True), batch(2, 3, 5, 6),
+               tmp_path / "m.onnx", input_names=["x"], dynamic_axes={"x": {3: "w"}})  # fmt: skip
+
+
+@pytest.mark.parametrize("cls, size", [(nn.ConvTranspose1d, (6,)), (nn.ConvTranspose2d, (5, 4)),
+                                       (nn.ConvTranspose3d, (4, 3, 4))])  # fmt: skip
+@pytest.mark.parametrize("padding", [0, 2])
+def test_conv_transpose_with_output_padding_past_the_stride(tmp_path, cls, size, padding):
+    # PyTorch allows output_padding below max(stride, dilation); ONNX Runtime only below the stride
+    import torch
+
+    cr.manual_seed(18)
+    m = cls(4, 2, 3, stride=1, padding=padding, output_padding=1, dilation=2, groups=2)
+    x = batch(2, 4, *size)
+    path = run_export(tmp_path, m, x, ["x"], {"x": {0: "b"}}, [batch(3, 4, *size)])
+    t = getattr(torch.nn, cls.__name__)(4, 2, 3, stride=1, padding=padding, output_padding=1, dilation=2,
+                                        groups=2)  # fmt: skip
+    t.load_state_dict({k: torch.from_numpy(v._array) for k, v in m.state_dict().items()})
+    got = ort.InferenceSession(str(path)).run(None, {"x": x._array})[0]
+    np.testing.assert_allclose(got, t(torch.from_numpy(x._array)).detach().numpy(), rtol=1e-5, atol=1e-5)

@@ -374,7 +374,26 @@ def _conv(g: Graph, call: Call) -> str:
         if "output_padding" in a:
             attrs["output_padding"] = list(a["output_padding"])
     inputs = [g.arg("x"), g.arg("w")] + ([g.arg("b")] if a["b"] is not None else [])
+    if "output_padding" in a and any(o >= s for o, s in zip(attrs["output_padding"], attrs["strides"])):
+        return _conv_transpose_wide_padding(g, inputs, attrs)
     return g.node("Conv" if call.name == "ConvNd" else "ConvTranspose", inputs, **attrs)
+
+
+def _conv_transpose_wide_padding(g: Graph, inputs: list[str], attrs: dict[str, Any]) -> str:
+    # PyTorch allows output_padding o up to max(stride, dilation) - 1, ONNX Runtime only below the
+    # stride. The o extra rows are the full output's rows after the end crop p: crop p - o at the end
+    # instead, and where o > p the rows past the full output are zeros (Pad); the bias comes last
+    n = len(attrs["strides"])
+    begin, end = attrs["pads"][:n], attrs["pads"][n:]
+    extra = attrs.pop("output_padding")
+    attrs["pads"] = begin + [max(p - o, 0) for p, o in zip(end, extra, strict=True)]
+    y = g.node("ConvTranspose", inputs[:2], **attrs)
+    grow = [max(o - p, 0) for p, o in zip(end, extra, strict=True)]
+    if any(grow):
+        y = g.node("Pad", [y, g.const(np.array([0] * (n + 2) + [0, 0] + grow, np.int64))])
+    if len(inputs) == 3:
+        y = g.node("Add", [y, g.node("Reshape", [inputs[2], g.const(np.array([-1] + [1] * n, np.int64))])])
+    return y
 
 
 @_op("PadNd", "Pad")
@@ -393,28 +412,61 @@ def _pad(g: Graph, call: Call) -> str:
 
 
 def _pool_attrs(geom: Any) -> dict[str, Any]:
+    # ceil_mode as padding at the end: ONNX's ceil_mode keeps a last window that starts in the right
+    # padding, which PyTorch drops, so the end pads are what the op's own windows reach (floor mode)
     (kh, kw), (sh, sw), (ph, pw) = geom.k, geom.s, geom.p
-    (h, w), (oh, ow) = geom.size, geom.out
-    floor = (
-        (h + 2 * ph - geom.d[0] * (kh - 1) - 1) // sh + 1,
-        (w + 2 * pw - geom.d[1] * (kw - 1) - 1) // sw + 1,
-    )
-    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw],
-            "ceil_mode": int(floor != (oh, ow))}  # fmt: skip
+    ends = [max(ph, geom.bottom), max(pw, geom.right)]
+    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, *ends]}
+
+
+def _overhang(geom: Any) -> bool:
+    """Whether ceil_mode windows reach past the padding (PyTorch's divisor then stops at the padding)."""
+    return geom.bottom > geom.p[0] or geom.right > geom.p[1]
+
+
+def _pool(g: Graph, call: Call, op: str, **attrs: Any) -> str:
+    # a 2-D pool over (N, C, H, W), or an unbatched (C, H, W) one given a batch of 1 for ONNX
+    geom = call.args["geom"]
+    b = g.call_b.args["geom"] if g.call_b is not None else None
+    if b is not None and b.size != geom.size and (_overhang(geom) or _overhang(b)):
+        raise g.fail(
+            f"pooling with ceil_mode over a spatial size {geom.size} that changes with a dynamic axis "
+            f"({b.size} in the second run): the windows past the input differ; "
+            "export with fixed spatial sizes"
+        )
+    x = g.arg("x")
+    unbatched = call.args["x"].ndim == 3
+    if unbatched:
+        x = g.node("Unsqueeze", [x, g.const(_axes_const([0]))])
+    pool = _pool_attrs(geom)
+    if any(p >= k for p, k in zip(pool["pads"], pool["kernel_shape"] * 2)):
+        # ONNX Runtime takes pads below the kernel only (a dilated window reaches further): Pad first
+        low = -np.inf if call.out.dtype.kind == "f" else np.iinfo(call.out.dtype).min
+        low = low if op == "MaxPool" else 0
+        pads = [0, 0, *pool["pads"][:2], 0, 0, *pool["pads"][2:]]
+        x = g.node("Pad", [x, g.const(np.array(pads, np.int64)), _c(g, low, call)])
+        pool["pads"] = [0, 0, 0, 0]
+    y = g.node(op, [x], **pool, **attrs)
+    return g.node("Squeeze", [y, g.const(_axes_const([0]))]) if unbatched else y
 
 
 @_op("MaxPool")
 def _maxpool(g: Graph, call: Call) -> str:
-    geom = call.args["geom"]
-    return g.node("MaxPool", [g.arg("x")], dilations=list(geom.d), **_pool_attrs(geom))
+    return _pool(g, call, "MaxPool", dilations=list(call.args["geom"].d))
 
 
 @_op("AvgPool")
 def _avgpool(g: Graph, call: Call) -> str:
+    # the op's divisor is a number (the window, divisor_override) or per-window counts; ONNX counts
+    # the real pixels (count_include_pad=0) or the whole window, so windows that overhang the
+    # padding divide the window's sum by the op's own counts
     geom, divisor = call.args["geom"], call.args["divisor"]
     window = geom.k[0] * geom.k[1]
+    if _overhang(geom):
+        y = _pool(g, call, "AveragePool", count_include_pad=1)
+        return g.node("Mul", [y, g.const(np.asarray(window / divisor, dtype=call.out.dtype))])
     full = not isinstance(divisor, np.ndarray)
-    y = g.node("AveragePool", [g.arg("x")], count_include_pad=int(full), **_pool_attrs(geom))
+    y = _pool(g, call, "AveragePool", count_include_pad=int(full))
     if full and divisor != window:  # divisor_override
         y = g.node("Mul", [y, _c(g, window / divisor, call)])
     return y
