@@ -423,3 +423,34 @@ def test_conv_transpose_with_output_padding_past_the_stride(tmp_path, cls, size,
     t.load_state_dict({k: torch.from_numpy(v._array) for k, v in m.state_dict().items()})
     got = ort.InferenceSession(str(path)).run(None, {"x": x._array})[0]
     np.testing.assert_allclose(got, t(torch.from_numpy(x._array)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_without_running_statistics_normalizes_by_the_batch(tmp_path):
+    # track_running_stats=False normalizes by the batch's own statistics in eval mode too
+    import torch
+
+    cr.manual_seed(19)
+    cases = [(nn.BatchNorm1d(3, track_running_stats=False), batch(4, 3, 5)),
+             (nn.BatchNorm2d(2, affine=False, track_running_stats=False), batch(3, 2, 4, 4))]  # fmt: skip
+    for m, x in cases:
+        run_export(tmp_path, m, x, ["x"], {"x": {0: "b"}}, [batch(6, *x.shape[1:])])
+        t = getattr(torch.nn, type(m).__name__)(x.shape[1], affine=m.affine, track_running_stats=False)
+        if m.affine:
+            t.load_state_dict({k: torch.from_numpy(v._array) for k, v in m.state_dict().items()})
+        got = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"x": x._array})[0]
+        np.testing.assert_allclose(
+            got, t.eval()(torch.from_numpy(x._array)).detach().numpy(), rtol=1e-4, atol=1e-5
+        )
+
+
+def test_float64_layers_keep_their_float64_constants(tmp_path):
+    # ONNX float attributes (LeakyRelu's alpha, the norms' epsilon) are float32: a float64 model
+    # whose slope or eps is no float32 would be off by ~1e-8
+    cr.manual_seed(20)
+    m = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.7464861), nn.BatchNorm1d(4, eps=0.1),
+                      nn.LayerNorm(4, eps=0.3)).double()  # fmt: skip
+    m[2].running_var._array[...] = np.linspace(0.001, 0.01, 4)
+    x = batch(5, 3, dtype=np.float64)
+    export(m, x, tmp_path / "m.onnx", input_names=["x"])
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x._array})[0]
+    np.testing.assert_allclose(got, m.eval()(x)._array, rtol=1e-12, atol=1e-13)

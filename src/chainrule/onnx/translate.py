@@ -259,7 +259,14 @@ def _assign(g: Graph, call: Call) -> str:
 # -- activations -----------------------------------------------------------------
 @_op("LeakyRelu")
 def _leaky(g: Graph, call: Call) -> str:
-    return g.node("LeakyRelu", [g.arg("a")], alpha=float(call.args["slope"]))
+    slope = float(call.args["slope"])
+    if call.out.dtype == np.float64 and float(np.float32(slope)) != slope:
+        # an attribute is a float32: a float64 model keeps its slope whole as x > 0 ? x : slope x
+        x = g.arg("a")
+        return g.node(
+            "Where", [g.node("Greater", [x, _c(g, 0, call)]), x, g.node("Mul", [x, _c(g, slope, call)])]
+        )
+    return g.node("LeakyRelu", [g.arg("a")], alpha=slope)
 
 
 @_op("Hardsigmoid")
@@ -581,16 +588,38 @@ def _fold(g: Graph, call: Call) -> str:
 def _batchnorm(g: Graph, call: Call) -> str:
     a = call.args
     c = a["x"].shape[1]
+    eps = float(a["eps"])
+    if a["training"]:  # batch statistics (no running ones, or training=True): (x - mean) / sqrt(var + eps)
+        axes = [0, *range(2, a["x"].ndim)]
+        y = _normalize_last(g, g.arg("x"), axes, eps, call, center=True)
+        per_channel = np.array([c] + [1] * (a["x"].ndim - 2), np.int64)
+        if a["weight"] is not None:
+            y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
+        if a["bias"] is not None:
+            y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
+        return y
     w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(c), call)
     b = g.arg("bias") if a["bias"] is not None else _c(g, np.zeros(c), call)
-    return g.node("BatchNormalization", [g.arg("x"), w, b, g.arg("running_mean"), g.arg("running_var")],
-                  epsilon=float(a["eps"]))  # fmt: skip
+    var = g.arg("running_var")
+    if _eps_rounds(eps, call):  # the float32 attribute's rounding, put back in the variance
+        var = g.node("Add", [var, _c(g, eps - float(np.float32(eps)), call)])
+    return g.node("BatchNormalization", [g.arg("x"), w, b, g.arg("running_mean"), var], epsilon=eps)
+
+
+def _eps_rounds(eps: float, call: Call) -> bool:
+    """Whether an epsilon attribute (a float32) would round the eps of a float64 op."""
+    return call.out.dtype == np.float64 and float(np.float32(eps)) != eps
 
 
 @_op("LayerNorm")
 def _layernorm(g: Graph, call: Call) -> str:
     a = call.args
     shape = a["x"].shape[-a["ndim"] :]
+    if _eps_rounds(float(a["eps"]), call):  # a float64 eps the float32 attribute would round
+        axes = list(range(-int(a["ndim"]), 0))
+        y = _normalize_last(g, g.arg("x"), axes, float(a["eps"]), call, center=True)
+        y = g.node("Mul", [y, g.arg("weight")]) if a["weight"] is not None else y
+        return g.node("Add", [y, g.arg("bias")]) if a["bias"] is not None else y
     w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(shape), call)
     inputs = [g.arg("x"), w] + ([g.arg("bias")] if a["bias"] is not None else [])
     return g.node("LayerNormalization", inputs, axis=-int(a["ndim"]), epsilon=float(a["eps"]))
