@@ -454,3 +454,50 @@ def test_float64_layers_keep_their_float64_constants(tmp_path):
     export(m, x, tmp_path / "m.onnx", input_names=["x"])
     got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x._array})[0]
     np.testing.assert_allclose(got, m.eval()(x)._array, rtol=1e-12, atol=1e-13)
+
+
+class _Fn(nn.Module):
+    """A model whose forward is one function of its input (custom forward code under test)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+INDEX_AND_COUNT_OPS = {
+    # indices found by NumPy used to be baked into the graph as the example's constants
+    "max(dim)": lambda x: x.max(dim=1),
+    "min(dim, keepdim)": lambda x: x.min(dim=0, keepdim=True),
+    "argmax": lambda x: x.argmax(-1),
+    "argmin(keepdim)": lambda x: x.argmin(1, keepdim=True),
+    "argmax()": lambda x: x.argmax(keepdim=True),
+    "sort": lambda x: x.sort(dim=1, descending=True),
+    "argsort": lambda x: x.argsort(dim=-1),
+    "topk": lambda x: x.topk(2, dim=1, largest=False),
+    "any/all": lambda x: ((x > 0.5).any(dim=1), (x > -2).all(), x.any(dim=(0, 1), keepdim=True)),
+    "one_hot": lambda x: nn.functional.one_hot((x > 0).long().sum(-1), 6),
+    # the count divided by came from the example's batch
+    "var/std over the batch": lambda x: (x.var(dim=0), x.std(dim=(0, 1), keepdim=True), x.var(correction=0)),
+    "repeat with new axes": lambda x: x.repeat(2, 1, 1, 3),
+}
+
+
+@pytest.mark.parametrize("fn", INDEX_AND_COUNT_OPS.values(), ids=INDEX_AND_COUNT_OPS.keys())
+def test_indices_and_counts_follow_the_input(tmp_path, fn):
+    # the same shape with other values, and other batch sizes, against chainrule; ties among the values
+    x = cr.tensor(np.round(np.random.default_rng(21).standard_normal((3, 4, 5)), 1).astype(np.float32))
+    run_export(tmp_path, _Fn(fn), x, ["x"], {"x": {0: "b"}}, [x.flip(1), batch(1, 4, 5), batch(6, 4, 5)])
+
+
+def test_sort_over_a_dynamic_axis_takes_its_length_from_the_input(tmp_path):
+    run_export(
+        tmp_path,
+        _Fn(lambda x: x.sort(dim=-1)),
+        batch(2, 5),
+        ["x"],
+        {"x": {1: "t"}},
+        [batch(2, 3), batch(2, 8)],
+    )

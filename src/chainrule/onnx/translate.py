@@ -226,6 +226,54 @@ def _sign(g: Graph, call: Call) -> str:
     return g.node("Sign", _operands(g, call))
 
 
+@_op("argmax", "argmin")
+def _argmax(g: Graph, call: Call) -> str:
+    # the index of the first largest (smallest) element along dim, or in the flattened tensor
+    x, dim, keep = g.arg("operands", 0), call.args["dim"], bool(call.args["keepdim"])
+    op = "ArgMax" if call.name == "argmax" else "ArgMin"
+    if dim is not None:
+        return g.node(op, [x], axis=int(dim), keepdims=int(keep))
+    i = g.node(op, [g.node("Reshape", [x, g.const(np.array([-1], np.int64))])], axis=0, keepdims=int(keep))
+    return g.node("Reshape", [i, g.const(np.ones(call.out.ndim, np.int64))]) if keep else i
+
+
+@_op("any", "all")
+def _any(g: Graph, call: Call) -> str:
+    # nonzero as bool, then the largest (any) or smallest (all) as int32 (ONNX Runtime reduces no bools)
+    (x,) = call.args["operands"]
+    v = g.arg("operands", 0)
+    if x.dtype != np.bool_:
+        v = g.node("Cast", [v], to=9)
+    axes = list(range(x.ndim)) if call.args["dim"] is None else [int(d) for d in call.args["dim"]]
+    v = g.node("Cast", [v], to=6)
+    r = g.node("ReduceMax" if call.name == "any" else "ReduceMin", [v], axes=axes,
+               keepdims=int(call.args["keepdim"]))  # fmt: skip
+    return g.node("Cast", [r], to=9)
+
+
+@_op("topk")
+def _topk(g: Graph, call: Call) -> str:
+    # the indices of sort, argsort and topk: ONNX's TopK puts equal elements in index order, as the
+    # stable sort does (descending keeps them in their original order too)
+    k, kb = call.args["k"], (g.call_b.args["k"] if g.call_b is not None else None)
+    kk = g.ints([k], None if kb is None else [kb], "k")
+    outs = g.node("TopK", [g.arg("operands", 0), kk], n_out=2, axis=int(call.args["dim"]),
+                  largest=int(call.args["largest"]), sorted=1)  # fmt: skip
+    return outs[1]
+
+
+@_op("one_hot")
+def _one_hot(g: Graph, call: Call) -> str:
+    # (idx[..., None] == arange(num_classes)) as int64
+    (idx,) = call.args["operands"]
+    i = g.arg("operands", 0)
+    if idx.dtype != np.int64:
+        i = g.node("Cast", [i], to=7)
+    i = g.node("Unsqueeze", [i, g.const(_axes_const([-1]))])
+    classes = g.const(np.arange(int(call.args["num_classes"]), dtype=np.int64))
+    return g.node("Cast", [g.node("Equal", [i, classes])], to=7)
+
+
 @_op("floor_divide")
 def _floor_divide(g: Graph, call: Call) -> str:
     # floor(a / b), computed in float64 for integers (ONNX's integer Div truncates toward zero)
@@ -752,6 +800,14 @@ def _var(g: Graph, call: Call) -> str:
     ss = g.node(
         "ReduceSum", [g.node("Mul", [d, d]), g.const(_axes_const(axes))], keepdims=int(call.args["keepdim"])
     )
+    shape_b = g.shape_b("a")
+    if shape_b is not None and int(np.prod([shape_b[i] for i in axes])) != n:
+        # a dynamic axis among the reduced ones: the count comes from the input's shape
+        sizes = g.node("Gather", [g.node("Shape", [x]), g.const(_axes_const(axes))])
+        count = g.node("Cast", [g.node("ReduceProd", [sizes], keepdims=0)], to=onnx_dtype(call.out.dtype))
+        v = g.node("Div", [ss, g.node("Max", [g.node("Sub", [count, _c(g, call.args["correction"], call)]),
+                                              _c(g, 0, call)])])  # fmt: skip
+        return g.node("Sqrt", [v]) if call.name == "Std" else v
     v = g.node("Div", [ss, _c(g, max(n - call.args["correction"], 0), call)])
     return g.node("Sqrt", [v]) if call.name == "Std" else v
 
@@ -820,10 +876,8 @@ def _repeat(g: Graph, call: Call) -> str:
     x = call.args["a"]
     sizes = [int(v) for v in call.args["sizes"]]
     name = g.arg("a")
-    if len(sizes) > x.ndim:
-        name = g.node(
-            "Reshape", [name, g.const(np.array([1] * (len(sizes) - x.ndim) + list(x.shape), np.int64))]
-        )
+    if len(sizes) > x.ndim:  # new leading axes of size 1 (Unsqueeze keeps dynamic sizes)
+        name = g.node("Unsqueeze", [name, g.const(_axes_const(range(len(sizes) - x.ndim)))])
     return g.node("Tile", [name, g.const(np.array(sizes, np.int64))])
 
 
