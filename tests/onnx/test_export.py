@@ -501,3 +501,23 @@ def test_sort_over_a_dynamic_axis_takes_its_length_from_the_input(tmp_path):
         {"x": {1: "t"}},
         [batch(2, 3), batch(2, 8)],
     )
+
+
+def test_positional_encodings_and_max_norm_embeddings_at_other_lengths(tmp_path):
+    # the sinusoidal table was cut to the example's length through NumPy (refused with a dynamic
+    # length); max_norm renormalises the rows each input reads, which the graph baked in for the example
+    cr.manual_seed(22)
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4, max_norm=1.0)
+            self.emb3 = nn.Embedding(10, 4, max_norm=0.5, norm_type=3.0)
+            self.sin = nn.SinusoidalPositionalEncoding(4, max_len=16)
+            self.learned = nn.LearnedPositionalEncoding(16, 4)
+
+        def forward(self, i):
+            return self.learned(self.sin(self.emb(i) + self.emb3(i)))
+
+    run_export(tmp_path, Encoder(), ids(2, 5, high=10), ["i"], {"i": {0: "b", 1: "t"}},
+               [ids(1, 1, high=10), ids(4, 9, high=10), cr.tensor(np.arange(10).reshape(2, 5))])  # fmt: skip

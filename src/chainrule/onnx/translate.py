@@ -724,6 +724,23 @@ def _embedding(g: Graph, call: Call) -> str:
     return g.node("Gather", [g.arg("weight"), idx], axis=0)
 
 
+@_op("embedding_renorm")
+def _embedding_renorm(g: Graph, call: Call) -> str:
+    # max_norm: each row w with p-norm n > max_norm becomes w * max_norm / (n + 1e-7), as the lookup does
+    # in place to the rows it reads (the graph scales every row: the rows read come out the same)
+    w = g.arg("operands", 0)
+    p, top = float(call.args["norm_type"]), float(call.args["max_norm"])
+    if p == 2.0:
+        n = g.node("ReduceL2", [w], axes=[1], keepdims=1)
+    else:
+        powered = g.node("Pow", [g.node("Abs", [w]), _c(g, p, call)])
+        total = g.node("ReduceSum", [powered, g.const(_axes_const([1]))], keepdims=1)
+        n = g.node("Pow", [total, _c(g, 1.0 / p, call)])
+    scale = g.node("Div", [_c(g, top, call), g.node("Add", [n, _c(g, 1e-7, call)])])
+    scale = g.node("Where", [g.node("Greater", [n, _c(g, top, call)]), scale, _c(g, 1, call)])
+    return g.node("Mul", [w, scale])
+
+
 @_op("Dropout")
 def _dropout(g: Graph, call: Call) -> str:
     return g.node("Identity", [g.arg("a")])
