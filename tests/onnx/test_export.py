@@ -521,3 +521,36 @@ def test_positional_encodings_and_max_norm_embeddings_at_other_lengths(tmp_path)
 
     run_export(tmp_path, Encoder(), ids(2, 5, high=10), ["i"], {"i": {0: "b", 1: "t"}},
                [ids(1, 1, high=10), ids(4, 9, high=10), cr.tensor(np.arange(10).reshape(2, 5))])  # fmt: skip
+
+
+MORE_POINTWISE_AND_NORMS = {
+    "remainder": lambda x: (x % 0.7, 2.5 % (x.abs() + 0.5), (x * 10).long() % -3),
+    "fmod": lambda x: (cr.fmod(x, -0.7), cr.fmod((x * 10).long(), 3)),
+    "round/trunc": lambda x: (
+        (x * 4).round(),
+        x.round(decimals=2),
+        (x * 100).round(decimals=-1),
+        (x * 3).trunc(),
+    ),
+    "nan_to_num": lambda x: (cr.nan_to_num(x.log()), cr.nan_to_num(x / (x > 0).float(), nan=1.5, posinf=2.0)),
+    "lerp": lambda x: (
+        cr.lerp(x, x.flip(0), 0.3),
+        cr.lerp(x, x.flip(0), 0.8),
+        cr.lerp(x, x.flip(0), x.sigmoid()),
+    ),
+    "norm": lambda x: (
+        x.norm(),
+        x.norm(p=1, dim=-1, keepdim=True),
+        x.norm(p=float("inf"), dim=0),
+        x.norm(p=3, dim=1),
+        (x * (x > 0)).norm(p=0, dim=1),
+    ),
+    "roll": lambda x: (x.roll(2, 1), x.roll((1, -1), (1, 2))),
+    "einsum": lambda x: (cr.einsum("bij,bkj->bik", x, x), cr.einsum("...ij->...ji", x)),
+}
+
+
+@pytest.mark.parametrize("fn", MORE_POINTWISE_AND_NORMS.values(), ids=MORE_POINTWISE_AND_NORMS.keys())
+def test_more_pointwise_ops_and_norms(tmp_path, fn):
+    # these ops had no translation and were refused
+    run_export(tmp_path, _Fn(fn), batch(3, 4, 5), ["x"], {"x": {0: "b"}}, [batch(1, 4, 5), batch(5, 4, 5)])

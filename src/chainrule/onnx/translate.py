@@ -118,6 +118,65 @@ def _expm1(g: Graph, call: Call) -> str:
     return g.node("Sub", [g.node("Exp", [g.arg("a")]), _c(g, 1, call)])
 
 
+def _operand(g: Graph, call: Call, key: str) -> str:
+    """An argument that may be a Python number (taken in the output's dtype) or a tensor."""
+    v = call.args[key]
+    return _c(g, v, call) if np.isscalar(v) else g.arg(key)
+
+
+@_op("Remainder", "Fmod")
+def _remainder(g: Graph, call: Call) -> str:
+    # Fmod takes the sign of a (C's fmod), Remainder that of b: a - b floor(a / b) for floats
+    # (ONNX's Mod with fmod=0 takes integers only)
+    a, b = _operand(g, call, "a"), _operand(g, call, "b")
+    if call.name == "Fmod" or call.out.dtype.kind != "f":
+        return g.node("Mod", [a, b], fmod=int(call.name == "Fmod"))
+    return g.node("Sub", [a, g.node("Mul", [b, g.node("Floor", [g.node("Div", [a, b])])])])
+
+
+@_op("Round")
+def _round(g: Graph, call: Call) -> str:
+    # half to even, as ONNX's Round; decimals scale by 10^|decimals| around it
+    x, d = g.arg("a"), int(call.args["decimals"])
+    if d == 0:
+        return g.node("Round", [x])
+    p = _c(g, 10.0 ** abs(d), call)
+    if d > 0:
+        return g.node("Div", [g.node("Round", [g.node("Mul", [x, p])]), p])
+    return g.node("Mul", [g.node("Round", [g.node("Div", [x, p])]), p])
+
+
+@_op("Trunc")
+def _trunc(g: Graph, call: Call) -> str:
+    # toward zero: sign(x) floor(|x|)
+    x = g.arg("a")
+    return g.node("Mul", [g.node("Sign", [x]), g.node("Floor", [g.node("Abs", [x])])])
+
+
+@_op("NanToNum")
+def _nan_to_num(g: Graph, call: Call) -> str:
+    # NaN, inf and -inf replaced (the infinities by the dtype's extremes unless given)
+    x, big = g.arg("a"), float(np.finfo(call.out.dtype).max)
+    a = call.args
+    pos, neg = (big if a["posinf"] is None else a["posinf"]), (-big if a["neginf"] is None else a["neginf"])
+    pos = _c(g, pos, call) if np.isscalar(pos) else g.arg("posinf")
+    neg = _c(g, neg, call) if np.isscalar(neg) else g.arg("neginf")
+    inf = _c(g, np.inf, call)
+    y = g.node("Where", [g.node("Equal", [x, g.node("Neg", [inf])]), neg, x])
+    y = g.node("Where", [g.node("Equal", [x, inf]), pos, y])
+    return g.node("Where", [g.node("IsNaN", [x]), _operand(g, call, "nan"), y])
+
+
+@_op("Lerp")
+def _lerp(g: Graph, call: Call) -> str:
+    # PyTorch's two-sided form: start + w (end - start) for |w| < 0.5, end - (end - start)(1 - w) otherwise
+    start, end, w = g.arg("start"), g.arg("end"), _operand(g, call, "weight")
+    diff = g.node("Sub", [end, start])
+    low = g.node("Add", [start, g.node("Mul", [w, diff])])
+    high = g.node("Sub", [end, g.node("Mul", [diff, g.node("Sub", [_c(g, 1, call), w])])])
+    return g.node("Where", [g.node("Less", [g.node("Abs", [w]), _c(g, 0.5, call)]), low, high])
+
+
 @_op("PowScalar")
 def _pow_scalar(g: Graph, call: Call) -> str:
     return g.node("Pow", [g.arg("a"), _c(g, call.args["p"], call)])
@@ -829,6 +888,29 @@ def _var(g: Graph, call: Call) -> str:
     return g.node("Sqrt", [v]) if call.name == "Std" else v
 
 
+@_op("VectorNorm")
+def _vector_norm(g: Graph, call: Call) -> str:
+    # (sum |x|^p)^(1/p) over the axes; p = inf, -inf: the largest, smallest |x|; p = 0: the non-zeros
+    x, p = g.arg("a"), float(call.args["p"])
+    nd = call.args["a"].ndim
+    axes = list(range(nd)) if call.args["axes"] is None else [int(v) for v in call.args["axes"]]
+    keep = int(call.args["keepdim"])
+    size = g.node("Abs", [x])
+    if p == 0.0:
+        size = g.node("Not", [g.node("Equal", [x, _c(g, 0, call)])])
+        size = g.node("Cast", [size], to=onnx_dtype(call.out.dtype))
+    if not axes:  # a 0-d input
+        return size
+    if p == 2.0 or p == 1.0:
+        return g.node("ReduceL2" if p == 2.0 else "ReduceL1", [x], axes=axes, keepdims=keep)
+    if np.isinf(p):
+        return g.node("ReduceMax" if p > 0 else "ReduceMin", [size], axes=axes, keepdims=keep)
+    if p != 0.0:
+        size = g.node("Pow", [size, _c(g, p, call)])
+    total = g.node("ReduceSum", [size, g.const(_axes_const(axes))], keepdims=keep)
+    return total if p == 0.0 else g.node("Pow", [total, _c(g, 1.0 / p, call)])
+
+
 @_op("CumSum")
 def _cumsum(g: Graph, call: Call) -> str:
     return g.node("CumSum", [g.arg("a"), g.const(np.int64(call.args["dim"]))])
@@ -896,6 +978,33 @@ def _repeat(g: Graph, call: Call) -> str:
     if len(sizes) > x.ndim:  # new leading axes of size 1 (Unsqueeze keeps dynamic sizes)
         name = g.node("Unsqueeze", [name, g.const(_axes_const(range(len(sizes) - x.ndim)))])
     return g.node("Tile", [name, g.const(np.array(sizes, np.int64))])
+
+
+@_op("Roll")
+def _roll(g: Graph, call: Call) -> str:
+    # along each axis, the last `shift` entries then the rest (axes None: the flattened input, axis 0)
+    x = call.args["a"]
+    shifts, axes = call.args["shifts"], call.args["axes"]
+    shifts = list(shifts) if isinstance(shifts, (tuple, list)) else [shifts]
+    axes = [0] if axes is None else (list(axes) if isinstance(axes, (tuple, list)) else [axes])
+    shape_b = g.shape_b("a")
+    y = g.arg("a")
+    for shift, axis in zip(shifts, axes, strict=True):
+        n = x.shape[axis]
+        if shape_b is not None and shape_b[axis] != n:
+            raise g.fail(f"roll along axis {axis}, whose size changes with a dynamic axis; export it static")
+        cut = g.const(np.array([n - int(shift) % n if n else 0], np.int64))
+        ax = g.const(_axes_const([axis]))
+        tail = g.node("Slice", [y, cut, g.const(np.array([INT_MAX], np.int64)), ax])
+        head = g.node("Slice", [y, g.const(np.array([0], np.int64)), cut, ax])
+        y = g.node("Concat", [tail, head], axis=int(axis))
+    return y
+
+
+@_op("Einsum")
+def _einsum(g: Graph, call: Call) -> str:
+    names = [g.arg("operands", i) for i in range(len(call.args["operands"]))]
+    return g.node("Einsum", names, equation=str(call.args["equation"]).replace(" ", ""))
 
 
 @_op("Tril", "Triu")
