@@ -554,3 +554,42 @@ MORE_POINTWISE_AND_NORMS = {
 def test_more_pointwise_ops_and_norms(tmp_path, fn):
     # these ops had no translation and were refused
     run_export(tmp_path, _Fn(fn), batch(3, 4, 5), ["x"], {"x": {0: "b"}}, [batch(1, 4, 5), batch(5, 4, 5)])
+
+
+POOL_INDICES = {
+    "2d": lambda x: nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True),
+    "2d dilated past the padding": lambda x: nn.functional.max_pool2d(
+        x, 2, 3, 1, 2, ceil_mode=True, return_indices=True
+    ),
+    "1d": lambda x: nn.functional.max_pool1d(x.flatten(2), 3, 2, 1, return_indices=True),
+    "unbatched": lambda x: nn.functional.max_pool2d(x[0], 2, return_indices=True),
+}
+
+
+@pytest.mark.parametrize("fn", POOL_INDICES.values(), ids=POOL_INDICES.keys())
+def test_max_pool_indices_follow_the_input(tmp_path, fn):
+    # the indices were worked out with NumPy and baked into the graph as the example's
+    run_export(
+        tmp_path,
+        _Fn(fn),
+        batch(2, 3, 5, 6),
+        ["x"],
+        {"x": {0: "b"}},
+        [batch(2, 3, 5, 6) * 2, batch(4, 3, 5, 6)],
+    )
+
+
+def test_max_pool3d_indices_are_refused_naming_them(tmp_path):
+    f = _Fn(lambda x: nn.functional.max_pool3d(x, 2, return_indices=True))
+    with pytest.raises(ExportError, match=r"max_pool3d_indices in _Fn"):
+        export(f, batch(1, 2, 4, 4, 4), tmp_path / "m.onnx")
+
+
+def test_max_and_min_reductions_propagate_nan(tmp_path):
+    # ONNX Runtime's ReduceMax/ReduceMin skip NaN; chainrule and PyTorch return it
+    x = batch(2, 3, 6, 6)
+    x._array[0, 1, 2, 3] = np.nan
+    f = _Fn(
+        lambda x: (x.amax(1), x.max(), x.amin(dim=(-1, -2)), nn.functional.adaptive_max_pool2d(x, (4, 5)))
+    )
+    run_export(tmp_path, f, x, ["x"])

@@ -538,8 +538,9 @@ def _overhang(geom: Any) -> bool:
     return geom.bottom > geom.p[0] or geom.right > geom.p[1]
 
 
-def _pool(g: Graph, call: Call, op: str, **attrs: Any) -> str:
-    # a 2-D pool over (N, C, H, W), or an unbatched (C, H, W) one given a batch of 1 for ONNX
+def _pool(g: Graph, call: Call, op: str, indices: bool = False, **attrs: Any) -> str:
+    # a 2-D pool over (N, C, H, W), or an unbatched (C, H, W) one given a batch of 1 for ONNX;
+    # with indices, MaxPool's second output as PyTorch's flat (H, W) position of each max
     geom = call.args["geom"]
     b = g.call_b.args["geom"] if g.call_b is not None else None
     if b is not None and b.size != geom.size and (_overhang(geom) or _overhang(b)):
@@ -548,20 +549,44 @@ def _pool(g: Graph, call: Call, op: str, **attrs: Any) -> str:
             f"({b.size} in the second run): the windows past the input differ; "
             "export with fixed spatial sizes"
         )
-    x = g.arg("x")
-    unbatched = call.args["x"].ndim == 3
+    x = g.arg("operands", 0) if indices else g.arg("x")
+    source = call.args["operands"][0] if indices else call.args["x"]
+    unbatched = source.ndim == 3
     if unbatched:
         x = g.node("Unsqueeze", [x, g.const(_axes_const([0]))])
     pool = _pool_attrs(geom)
+    padded = [0, 0, 0, 0]
     if any(p >= k for p, k in zip(pool["pads"], pool["kernel_shape"] * 2)):
         # ONNX Runtime takes pads below the kernel only (a dilated window reaches further): Pad first
-        low = -np.inf if call.out.dtype.kind == "f" else np.iinfo(call.out.dtype).min
+        dtype = source.dtype
+        low = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
         low = low if op == "MaxPool" else 0
-        pads = [0, 0, *pool["pads"][:2], 0, 0, *pool["pads"][2:]]
-        x = g.node("Pad", [x, g.const(np.array(pads, np.int64)), _c(g, low, call)])
-        pool["pads"] = [0, 0, 0, 0]
-    y = g.node(op, [x], **pool, **attrs)
+        padded, pool["pads"] = pool["pads"], [0, 0, 0, 0]
+        pads = [0, 0, *padded[:2], 0, 0, *padded[2:]]
+        x = g.node("Pad", [x, g.const(np.array(pads, np.int64)), g.const(np.array(low, dtype))])
+    y = g.node(op, [x], n_out=2 if indices else 1, **pool, **attrs)
+    if indices:
+        y = _plane_indices(g, x, y[1], padded)
     return g.node("Squeeze", [y, g.const(_axes_const([0]))]) if unbatched else y
+
+
+def _plane_indices(g: Graph, x: str, flat: str, padded: list[int]) -> str:
+    # ONNX's indices run over the whole (N, C, Hp, Wp) pooled input: modulo Hp Wp; where that input
+    # was padded first, row i // Wp - top and column i % Wp - left of the unpadded (H, W) plane
+    hw = g.node("Shape", [x], start=2)
+    plane = g.node("Mod", [flat, g.node("ReduceProd", [hw], keepdims=0)], fmod=0)
+    if not any(padded):
+        return plane
+    wp = g.node("Squeeze", [g.node("Shape", [x], start=3)])
+    rows = g.node("Sub", [g.node("Div", [plane, wp]), g.const(np.int64(padded[0]))])
+    cols = g.node("Sub", [g.node("Mod", [plane, wp], fmod=0), g.const(np.int64(padded[1]))])
+    w = g.node("Sub", [wp, g.const(np.int64(padded[1] + padded[3]))])
+    return g.node("Add", [g.node("Mul", [rows, w]), cols])
+
+
+@_op("max_pool_indices")
+def _max_pool_indices(g: Graph, call: Call) -> str:
+    return _pool(g, call, "MaxPool", indices=True, dilations=list(call.args["geom"].d))
 
 
 @_op("MaxPool")
@@ -618,7 +643,7 @@ def _adaptive_max(g: Graph, call: Call) -> str:
             lo = np.array([(i * h) // oh, (j * w) // ow], np.int64)
             hi = np.array([-(-((i + 1) * h) // oh), -(-((j + 1) * w) // ow)], np.int64)
             win = g.node("Slice", [x, g.const(lo), g.const(hi), g.const(np.array([1, 2], np.int64))])
-            cells.append(g.node("ReduceMax", [win], axes=[1, 2], keepdims=1))
+            cells.append(_reduce_extreme(g, call, "ReduceMax", win, [1, 2], 1))
         rows.append(g.node("Concat", cells, axis=2))
     return g.node("Concat", rows, axis=1)
 
@@ -863,7 +888,16 @@ def _reduce(g: Graph, call: Call) -> str:
 @_op("Extreme")
 def _extreme(g: Graph, call: Call) -> str:
     op = "ReduceMax" if call.args["largest"] else "ReduceMin"
-    return g.node(op, [g.arg("a")], axes=_axes_of(call), keepdims=int(call.args["keepdim"]))
+    return _reduce_extreme(g, call, op, g.arg("a"), _axes_of(call), int(call.args["keepdim"]))
+
+
+def _reduce_extreme(g: Graph, call: Call, op: str, x: str, axes: list[int], keep: int) -> str:
+    # ONNX Runtime's ReduceMax/Min skip NaN; chainrule and PyTorch give NaN where one is reduced
+    y = g.node(op, [x], axes=axes, keepdims=keep)
+    if call.out.dtype.kind != "f":
+        return y
+    nan = g.node("ReduceMax", [g.node("Cast", [g.node("IsNaN", [x])], to=6)], axes=axes, keepdims=keep)
+    return g.node("Where", [g.node("Cast", [nan], to=9), _c(g, np.nan, call), y])
 
 
 @_op("Var", "Std")

@@ -84,7 +84,9 @@ class Mean(Function):
 
     def backward(ctx, g):
         # each of the N averaged elements has slope 1/N
-        return _spread(g / constant(builtins.max(ctx.count, 1), g.dtype, g), ctx.axes, ctx.keepdim, ctx.shape)
+        return _spread(
+            g / constant(builtins.max(ctx.count, 1), g.dtype, g), ctx.axes, ctx.keepdim, ctx.shape
+        )
 
 
 class Prod(Function):
