@@ -593,3 +593,22 @@ def test_max_and_min_reductions_propagate_nan(tmp_path):
         lambda x: (x.amax(1), x.max(), x.amin(dim=(-1, -2)), nn.functional.adaptive_max_pool2d(x, (4, 5)))
     )
     run_export(tmp_path, f, x, ["x"])
+
+
+def test_nonzero_and_indexing_by_a_computed_index_follow_the_input(tmp_path):
+    # x[:, ids] with ids computed from the input, and nonzero / where(cond), used to bake the example's
+    f = _Fn(lambda x: (x[:, (x[0] > 0).long()], (x > 0).nonzero(), cr.where(x > 0.5)[1], x[x.argmax(0)]))
+    run_export(tmp_path, f, batch(3, 4), ["x"], None, [batch(3, 4) * 3])
+
+
+@pytest.mark.parametrize(
+    "fn, op",
+    [(lambda x: x.kthvalue(2, dim=1), "kthvalue"), (lambda x: x.median(dim=0), "median"),
+     (lambda x: x.round().mode(dim=1), "mode"), (lambda x: x.cummax(1), "cummax"),
+     (lambda x: cr.unique(x.round()), "unique"),
+     (lambda x: cr.take_along_dim(x, x.argsort(1), 1), "take_along_dim")],
+)  # fmt: skip
+def test_indices_found_from_the_values_are_refused_naming_the_op(tmp_path, fn, op):
+    # their indices (or sizes) come from the example's values; the graph would bake them in
+    with pytest.raises(ExportError, match=rf"op {op} in _Fn"):
+        export(_Fn(lambda x: (fn(x), x * 1)), batch(3, 4), tmp_path / "m.onnx")

@@ -333,6 +333,19 @@ def _one_hot(g: Graph, call: Call) -> str:
     return g.node("Cast", [g.node("Equal", [i, classes])], to=7)
 
 
+@_op("nonzero")
+def _nonzero(g: Graph, call: Call) -> str:
+    # ONNX's NonZero gives (ndim, count): transposed for nonzero(), one row per axis for as_tuple
+    (x,) = call.args["operands"]
+    v = g.arg("operands", 0)
+    if x.ndim == 0:
+        v = g.node("Reshape", [v, g.const(np.array([1], np.int64))])
+    nz = g.node("NonZero", [v])
+    if call.args["axis"] is None:
+        return g.node("Transpose", [nz], perm=[1, 0])
+    return g.node("Gather", [nz, g.const(np.int64(call.args["axis"]))], axis=0)
+
+
 @_op("floor_divide")
 def _floor_divide(g: Graph, call: Call) -> str:
     # floor(a / b), computed in float64 for integers (ONNX's integer Div truncates toward zero)
@@ -1123,7 +1136,7 @@ def _getitem(g: Graph, call: Call) -> str:
             steps.append(1)
             squeeze.append(axis)
         elif isinstance(k, (np.ndarray, list)) and np.asarray(k).dtype.kind in "iu":
-            gathers.append((axis, np.asarray(k)))
+            gathers.append((axis, k if isinstance(k, np.ndarray) else np.asarray(k)))
             out_pos += np.asarray(k).ndim
         else:
             raise g.fail(f"index {k!r} (boolean masks and multi-array indexing) is not exported")
@@ -1134,7 +1147,14 @@ def _getitem(g: Graph, call: Call) -> str:
         name = g.node("Slice", [name, g.const(np.array(starts, np.int64)), g.ints(ends, ends_b if key_b else None, "slice end"),  # noqa: E501
                                 g.const(_axes_const(axes)), g.const(np.array(steps, np.int64))])  # fmt: skip
     for ax, idx in gathers:
-        name = g.node("Gather", [name, g.const(idx.astype(np.int64))], axis=ax)
+        if g.is_live(
+            idx
+        ):  # an index computed from the inputs (x[:, ids]): the graph's value, not the example's
+            i = g.val(idx)
+            i = i if idx.dtype == np.int64 else g.node("Cast", [i], to=7)
+        else:
+            i = g.const(idx.astype(np.int64))
+        name = g.node("Gather", [name, i], axis=ax)
     if squeeze:
         if gathers and gathers[0][1].ndim != 1:
             raise g.fail("integer indices mixed with a multi-dimensional index array are not exported")

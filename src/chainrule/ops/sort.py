@@ -113,6 +113,8 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 
 def _select(x: Tensor, d: int, idx: np.ndarray, keepdim: bool, result: Any) -> Any:
     """Values at ``idx`` (one per slice, kept as a size-1 dim ``d``), squeezed unless keepdim."""
+    # an export has no translation for these indices: it refuses the op by name, not baking them in
+    record_plain(result.__name__, (x,), {}, Tensor._make(idx, None))
     values = _take(x, d, idx)
     if not keepdim:
         values = GetItem.apply(values, (slice(None),) * d + (0,))
@@ -247,6 +249,7 @@ def unique(
         vals, inv, counts = xp.unique(x._array, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
     out = [Tensor._make(vals, None)]
+    record_plain("unique", (x,), {}, out[0])  # a size read from the values: an export refuses it by name
     if return_inverse:
         out.append(_index(inv))
     if return_counts:
