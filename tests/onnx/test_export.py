@@ -612,3 +612,24 @@ def test_indices_found_from_the_values_are_refused_naming_the_op(tmp_path, fn, o
     # their indices (or sizes) come from the example's values; the graph would bake them in
     with pytest.raises(ExportError, match=rf"op {op} in _Fn"):
         export(_Fn(lambda x: (fn(x), x * 1)), batch(3, 4), tmp_path / "m.onnx")
+
+
+def test_an_empty_example_batch_and_one_tensor_given_twice(tmp_path):
+    # a batch of 0 crashed the second trace (NumPy's take on an empty axis); a tensor given for two
+    # inputs named only the last, and the first was refused as reaching no op
+    cr.manual_seed(23)
+    lin = nn.Linear(3, 2)
+    run_export(tmp_path, lin, batch(0, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, a, b):
+            return self.lin(a) - 2 * self.lin(b)
+
+    x = batch(2, 3)
+    run_export(
+        tmp_path, Two(), (x, x), ["a", "b"], {"a": {0: "n"}, "b": {0: "n"}}, [(batch(4, 3), batch(4, 3) * 2)]
+    )
