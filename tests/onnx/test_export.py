@@ -633,3 +633,24 @@ def test_an_empty_example_batch_and_one_tensor_given_twice(tmp_path):
     run_export(
         tmp_path, Two(), (x, x), ["a", "b"], {"a": {0: "n"}, "b": {0: "n"}}, [(batch(4, 3), batch(4, 3) * 2)]
     )
+
+
+@pytest.mark.parametrize(
+    "layer", [nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d((2, 3)), nn.Upsample(scale_factor=2),
+              nn.Upsample(size=(5, 5), mode="bilinear")], ids=repr,
+)  # fmt: skip
+def test_resampling_over_a_dynamic_spatial_axis_is_refused(tmp_path, layer):
+    # their index plans and matrices fit the example's size only: other sizes ran wrong or failed in ORT
+    with pytest.raises(ExportError, match=r"example's size \(8, 8\).*dynamic axis"):
+        export(
+            layer, batch(2, 3, 8, 8), tmp_path / "m.onnx", input_names=["x"], dynamic_axes={"x": [0, 2, 3]}
+        )
+
+
+def test_convolutions_and_global_pooling_over_a_dynamic_spatial_axis(tmp_path):
+    cr.manual_seed(24)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.MaxPool2d(2), nn.AvgPool2d(2, padding=1),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten())  # fmt: skip
+    run_export(
+        tmp_path, m, batch(2, 3, 16, 16), ["x"], {"x": [0, 2, 3]}, [batch(1, 3, 12, 20), batch(3, 3, 24, 24)]
+    )

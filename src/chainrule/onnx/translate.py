@@ -624,6 +624,16 @@ def _avgpool(g: Graph, call: Call) -> str:
     return y
 
 
+def _fixed_sizes(g: Graph, call: Call, lead: int, what: str) -> None:
+    """Fail if the input's axes from ``lead`` on change with a dynamic axis (the plan fits one size)."""
+    x, b = call.args["x"], g.shape_b("x")
+    if b is not None and tuple(x.shape[lead:]) != tuple(b[lead:]):
+        raise g.fail(
+            f"{what} is worked out for the example's size {tuple(x.shape[lead:])}, which changes with a "
+            f"dynamic axis ({tuple(b[lead:])} in the second run); export with fixed spatial sizes"
+        )
+
+
 @_op("AdaptiveAvgPool")
 def _adaptive_avg(g: Graph, call: Call) -> str:
     # y = P_h x P_w^T with the op's averaging matrices (global pooling when both are 1 row)
@@ -631,6 +641,7 @@ def _adaptive_avg(g: Graph, call: Call) -> str:
     y = g.arg("x")
     if ph is not None and pw is not None and ph.shape[0] == 1 and pw.shape[0] == 1:
         return g.node("GlobalAveragePool", [y])
+    _fixed_sizes(g, call, -2, "adaptive average pooling")
     if pw is not None:
         y = g.node("MatMul", [y, g.const(np.ascontiguousarray(pw.T))])
     if ph is not None:
@@ -643,6 +654,7 @@ def _adaptive_max(g: Graph, call: Call) -> str:
     # x is (B, H, W); window i covers rows floor(i H / oh) .. ceil((i + 1) H / oh), likewise the columns
     h, w = call.args["x"].shape[1:]
     oh, ow = call.args["out_hw"]
+    _fixed_sizes(g, call, 1, "adaptive max pooling")
     x = g.arg("x")
     if h % oh == 0 and w % ow == 0:  # equal windows: one MaxPool
         kernel = [h // oh, w // ow]
@@ -667,6 +679,7 @@ def _resample(g: Graph, call: Call) -> str:
     mats = call.args["mats"]
     nd = call.args["x"].ndim
     lead = nd - len(mats)
+    _fixed_sizes(g, call, lead, "interpolation")
     y = g.arg("x")
     for i, m in enumerate(mats):
         if m is None:
@@ -688,6 +701,7 @@ def _nearest(g: Graph, call: Call) -> str:
     plan = call.args["plan"]
     x = call.args["x"]
     lead = x.ndim - len(plan)
+    _fixed_sizes(g, call, lead, "nearest upsampling")
     y = g.arg("x")
     for a, p in enumerate(plan, lead):
         if p is None:
