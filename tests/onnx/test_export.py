@@ -373,3 +373,284 @@ def test_comparisons_logic_and_pointwise_functions(tmp_path):
     ints = cr.tensor(np.array([[1, 3, -5], [7, 4, 0]], np.int64))
     other = (batch(3, 3), cr.tensor(np.array([[9, -1, 6], [2, 3, 8], [-3, 5, 7]], np.int64)))
     run_export(tmp_path, Elementwise(), (batch(2, 3), ints), ["x", "ids"], {"x": [0], "ids": [0]}, [other])
+
+
+POOLS_PAST_THE_EDGE = [
+    # ceil_mode windows that start in the right padding (PyTorch drops them, ONNX's ceil_mode keeps them)
+    ("MaxPool2d", (3,), dict(stride=3, padding=1, ceil_mode=True), (3, 5)),
+    ("MaxPool2d", (2,), dict(stride=3, padding=1, dilation=2, ceil_mode=True), (5, 6)),
+    ("MaxPool1d", (2,), dict(stride=2, padding=1, dilation=2, ceil_mode=True), (8,)),
+    # ceil_mode windows past the padding: PyTorch's divisor stops at the padding
+    ("AvgPool3d", (3,), dict(stride=3, padding=1, ceil_mode=True), (4, 9, 9)),
+    ("AvgPool2d", (3,), dict(stride=2, ceil_mode=True, divisor_override=4), (5, 4)),
+    ("AvgPool2d", (3,), dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False), (6, 6)),
+    ("AvgPool1d", (3,), dict(stride=2, padding=1, ceil_mode=True), (6,)),
+]
+
+
+@pytest.mark.parametrize("name, args, kw, size", POOLS_PAST_THE_EDGE)
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+def test_pools_match_torch_with_ceil_mode_and_without_a_batch(tmp_path, name, args, kw, size, batched):
+    import torch
+
+    x = batch(2, 3, *size) if batched else batch(3, *size)
+    path = run_export(tmp_path, getattr(nn, name)(*args, **kw), x, ["x"])
+    got = ort.InferenceSession(str(path)).run(None, {"x": x._array})[0]
+    want = getattr(torch.nn, name)(*args, **kw)(torch.from_numpy(x._array)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_ceil_mode_pool_over_a_dynamic_spatial_axis_is_refused(tmp_path):
+    # which windows reach past the padding depends on the size, which the graph would bake in
+    with pytest.raises(ExportError, match=r"MaxPool in MaxPool2d.*ceil_mode.*\(5, 6\)"):
+        export(nn.MaxPool2d(2, stride=3, padding=1, dilation=2, ceil_mode=True), batch(2, 3, 5, 6),
+               tmp_path / "m.onnx", input_names=["x"], dynamic_axes={"x": {3: "w"}})  # fmt: skip
+
+
+@pytest.mark.parametrize("cls, size", [(nn.ConvTranspose1d, (6,)), (nn.ConvTranspose2d, (5, 4)),
+                                       (nn.ConvTranspose3d, (4, 3, 4))])  # fmt: skip
+@pytest.mark.parametrize("padding", [0, 2])
+def test_conv_transpose_with_output_padding_past_the_stride(tmp_path, cls, size, padding):
+    # PyTorch allows output_padding below max(stride, dilation); ONNX Runtime only below the stride
+    import torch
+
+    cr.manual_seed(18)
+    m = cls(4, 2, 3, stride=1, padding=padding, output_padding=1, dilation=2, groups=2)
+    x = batch(2, 4, *size)
+    path = run_export(tmp_path, m, x, ["x"], {"x": {0: "b"}}, [batch(3, 4, *size)])
+    t = getattr(torch.nn, cls.__name__)(4, 2, 3, stride=1, padding=padding, output_padding=1, dilation=2,
+                                        groups=2)  # fmt: skip
+    t.load_state_dict({k: torch.from_numpy(v._array) for k, v in m.state_dict().items()})
+    got = ort.InferenceSession(str(path)).run(None, {"x": x._array})[0]
+    np.testing.assert_allclose(got, t(torch.from_numpy(x._array)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_without_running_statistics_normalizes_by_the_batch(tmp_path):
+    # track_running_stats=False normalizes by the batch's own statistics in eval mode too
+    import torch
+
+    cr.manual_seed(19)
+    cases = [(nn.BatchNorm1d(3, track_running_stats=False), batch(4, 3, 5)),
+             (nn.BatchNorm2d(2, affine=False, track_running_stats=False), batch(3, 2, 4, 4))]  # fmt: skip
+    for m, x in cases:
+        run_export(tmp_path, m, x, ["x"], {"x": {0: "b"}}, [batch(6, *x.shape[1:])])
+        t = getattr(torch.nn, type(m).__name__)(x.shape[1], affine=m.affine, track_running_stats=False)
+        if m.affine:
+            t.load_state_dict({k: torch.from_numpy(v._array) for k, v in m.state_dict().items()})
+        got = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"x": x._array})[0]
+        np.testing.assert_allclose(
+            got, t.eval()(torch.from_numpy(x._array)).detach().numpy(), rtol=1e-4, atol=1e-5
+        )
+
+
+def test_float64_layers_keep_their_float64_constants(tmp_path):
+    # ONNX float attributes (LeakyRelu's alpha, the norms' epsilon) are float32: a float64 model
+    # whose slope or eps is no float32 would be off by ~1e-8
+    cr.manual_seed(20)
+    m = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.7464861), nn.BatchNorm1d(4, eps=0.1),
+                      nn.LayerNorm(4, eps=0.3)).double()  # fmt: skip
+    m[2].running_var._array[...] = np.linspace(0.001, 0.01, 4)
+    x = batch(5, 3, dtype=np.float64)
+    export(m, x, tmp_path / "m.onnx", input_names=["x"])
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x._array})[0]
+    np.testing.assert_allclose(got, m.eval()(x)._array, rtol=1e-12, atol=1e-13)
+
+
+class _Fn(nn.Module):
+    """A model whose forward is one function of its input (custom forward code under test)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+INDEX_AND_COUNT_OPS = {
+    # indices found by NumPy used to be baked into the graph as the example's constants
+    "max(dim)": lambda x: x.max(dim=1),
+    "min(dim, keepdim)": lambda x: x.min(dim=0, keepdim=True),
+    "argmax": lambda x: x.argmax(-1),
+    "argmin(keepdim)": lambda x: x.argmin(1, keepdim=True),
+    "argmax()": lambda x: x.argmax(keepdim=True),
+    "sort": lambda x: x.sort(dim=1, descending=True),
+    "argsort": lambda x: x.argsort(dim=-1),
+    "topk": lambda x: x.topk(2, dim=1, largest=False),
+    "any/all": lambda x: ((x > 0.5).any(dim=1), (x > -2).all(), x.any(dim=(0, 1), keepdim=True)),
+    "one_hot": lambda x: nn.functional.one_hot((x > 0).long().sum(-1), 6),
+    # the count divided by came from the example's batch
+    "var/std over the batch": lambda x: (x.var(dim=0), x.std(dim=(0, 1), keepdim=True), x.var(correction=0)),
+    "repeat with new axes": lambda x: x.repeat(2, 1, 1, 3),
+}
+
+
+@pytest.mark.parametrize("fn", INDEX_AND_COUNT_OPS.values(), ids=INDEX_AND_COUNT_OPS.keys())
+def test_indices_and_counts_follow_the_input(tmp_path, fn):
+    # the same shape with other values, and other batch sizes, against chainrule; ties among the values
+    x = cr.tensor(np.round(np.random.default_rng(21).standard_normal((3, 4, 5)), 1).astype(np.float32))
+    run_export(tmp_path, _Fn(fn), x, ["x"], {"x": {0: "b"}}, [x.flip(1), batch(1, 4, 5), batch(6, 4, 5)])
+
+
+def test_sort_over_a_dynamic_axis_takes_its_length_from_the_input(tmp_path):
+    run_export(
+        tmp_path,
+        _Fn(lambda x: x.sort(dim=-1)),
+        batch(2, 5),
+        ["x"],
+        {"x": {1: "t"}},
+        [batch(2, 3), batch(2, 8)],
+    )
+
+
+def test_positional_encodings_and_max_norm_embeddings_at_other_lengths(tmp_path):
+    # the sinusoidal table was cut to the example's length through NumPy (refused with a dynamic
+    # length); max_norm renormalises the rows each input reads, which the graph baked in for the example
+    cr.manual_seed(22)
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4, max_norm=1.0)
+            self.emb3 = nn.Embedding(10, 4, max_norm=0.5, norm_type=3.0)
+            self.sin = nn.SinusoidalPositionalEncoding(4, max_len=16)
+            self.learned = nn.LearnedPositionalEncoding(16, 4)
+
+        def forward(self, i):
+            return self.learned(self.sin(self.emb(i) + self.emb3(i)))
+
+    run_export(tmp_path, Encoder(), ids(2, 5, high=10), ["i"], {"i": {0: "b", 1: "t"}},
+               [ids(1, 1, high=10), ids(4, 9, high=10), cr.tensor(np.arange(10).reshape(2, 5))])  # fmt: skip
+
+
+MORE_POINTWISE_AND_NORMS = {
+    "remainder": lambda x: (x % 0.7, 2.5 % (x.abs() + 0.5), (x * 10).long() % -3),
+    "fmod": lambda x: (cr.fmod(x, -0.7), cr.fmod((x * 10).long(), 3)),
+    "round/trunc": lambda x: (
+        (x * 4).round(),
+        x.round(decimals=2),
+        (x * 100).round(decimals=-1),
+        (x * 3).trunc(),
+    ),
+    "nan_to_num": lambda x: (cr.nan_to_num(x.log()), cr.nan_to_num(x / (x > 0).float(), nan=1.5, posinf=2.0)),
+    "lerp": lambda x: (
+        cr.lerp(x, x.flip(0), 0.3),
+        cr.lerp(x, x.flip(0), 0.8),
+        cr.lerp(x, x.flip(0), x.sigmoid()),
+    ),
+    "norm": lambda x: (
+        x.norm(),
+        x.norm(p=1, dim=-1, keepdim=True),
+        x.norm(p=float("inf"), dim=0),
+        x.norm(p=3, dim=1),
+        (x * (x > 0)).norm(p=0, dim=1),
+    ),
+    "roll": lambda x: (x.roll(2, 1), x.roll((1, -1), (1, 2))),
+    "einsum": lambda x: (cr.einsum("bij,bkj->bik", x, x), cr.einsum("...ij->...ji", x)),
+}
+
+
+@pytest.mark.parametrize("fn", MORE_POINTWISE_AND_NORMS.values(), ids=MORE_POINTWISE_AND_NORMS.keys())
+def test_more_pointwise_ops_and_norms(tmp_path, fn):
+    # these ops had no translation and were refused
+    run_export(tmp_path, _Fn(fn), batch(3, 4, 5), ["x"], {"x": {0: "b"}}, [batch(1, 4, 5), batch(5, 4, 5)])
+
+
+POOL_INDICES = {
+    "2d": lambda x: nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True),
+    "2d dilated past the padding": lambda x: nn.functional.max_pool2d(
+        x, 2, 3, 1, 2, ceil_mode=True, return_indices=True
+    ),
+    "1d": lambda x: nn.functional.max_pool1d(x.flatten(2), 3, 2, 1, return_indices=True),
+    "unbatched": lambda x: nn.functional.max_pool2d(x[0], 2, return_indices=True),
+}
+
+
+@pytest.mark.parametrize("fn", POOL_INDICES.values(), ids=POOL_INDICES.keys())
+def test_max_pool_indices_follow_the_input(tmp_path, fn):
+    # the indices were worked out with NumPy and baked into the graph as the example's
+    run_export(
+        tmp_path,
+        _Fn(fn),
+        batch(2, 3, 5, 6),
+        ["x"],
+        {"x": {0: "b"}},
+        [batch(2, 3, 5, 6) * 2, batch(4, 3, 5, 6)],
+    )
+
+
+def test_max_pool3d_indices_are_refused_naming_them(tmp_path):
+    f = _Fn(lambda x: nn.functional.max_pool3d(x, 2, return_indices=True))
+    with pytest.raises(ExportError, match=r"max_pool3d_indices in _Fn"):
+        export(f, batch(1, 2, 4, 4, 4), tmp_path / "m.onnx")
+
+
+def test_max_and_min_reductions_propagate_nan(tmp_path):
+    # ONNX Runtime's ReduceMax/ReduceMin skip NaN; chainrule and PyTorch return it
+    x = batch(2, 3, 6, 6)
+    x._array[0, 1, 2, 3] = np.nan
+    f = _Fn(
+        lambda x: (x.amax(1), x.max(), x.amin(dim=(-1, -2)), nn.functional.adaptive_max_pool2d(x, (4, 5)))
+    )
+    run_export(tmp_path, f, x, ["x"])
+
+
+def test_nonzero_and_indexing_by_a_computed_index_follow_the_input(tmp_path):
+    # x[:, ids] with ids computed from the input, and nonzero / where(cond), used to bake the example's
+    f = _Fn(lambda x: (x[:, (x[0] > 0).long()], (x > 0).nonzero(), cr.where(x > 0.5)[1], x[x.argmax(0)]))
+    run_export(tmp_path, f, batch(3, 4), ["x"], None, [batch(3, 4) * 3])
+
+
+@pytest.mark.parametrize(
+    "fn, op",
+    [(lambda x: x.kthvalue(2, dim=1), "kthvalue"), (lambda x: x.median(dim=0), "median"),
+     (lambda x: x.round().mode(dim=1), "mode"), (lambda x: x.cummax(1), "cummax"),
+     (lambda x: cr.unique(x.round()), "unique"),
+     (lambda x: cr.take_along_dim(x, x.argsort(1), 1), "take_along_dim")],
+)  # fmt: skip
+def test_indices_found_from_the_values_are_refused_naming_the_op(tmp_path, fn, op):
+    # their indices (or sizes) come from the example's values; the graph would bake them in
+    with pytest.raises(ExportError, match=rf"op {op} in _Fn"):
+        export(_Fn(lambda x: (fn(x), x * 1)), batch(3, 4), tmp_path / "m.onnx")
+
+
+def test_an_empty_example_batch_and_one_tensor_given_twice(tmp_path):
+    # a batch of 0 crashed the second trace (NumPy's take on an empty axis); a tensor given for two
+    # inputs named only the last, and the first was refused as reaching no op
+    cr.manual_seed(23)
+    lin = nn.Linear(3, 2)
+    run_export(tmp_path, lin, batch(0, 3), ["x"], {"x": {0: "b"}}, [batch(4, 3)])
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, a, b):
+            return self.lin(a) - 2 * self.lin(b)
+
+    x = batch(2, 3)
+    run_export(
+        tmp_path, Two(), (x, x), ["a", "b"], {"a": {0: "n"}, "b": {0: "n"}}, [(batch(4, 3), batch(4, 3) * 2)]
+    )
+
+
+@pytest.mark.parametrize(
+    "layer", [nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d((2, 3)), nn.Upsample(scale_factor=2),
+              nn.Upsample(size=(5, 5), mode="bilinear")], ids=repr,
+)  # fmt: skip
+def test_resampling_over_a_dynamic_spatial_axis_is_refused(tmp_path, layer):
+    # their index plans and matrices fit the example's size only: other sizes ran wrong or failed in ORT
+    with pytest.raises(ExportError, match=r"example's size \(8, 8\).*dynamic axis"):
+        export(
+            layer, batch(2, 3, 8, 8), tmp_path / "m.onnx", input_names=["x"], dynamic_axes={"x": [0, 2, 3]}
+        )
+
+
+def test_convolutions_and_global_pooling_over_a_dynamic_spatial_axis(tmp_path):
+    cr.manual_seed(24)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.MaxPool2d(2), nn.AvgPool2d(2, padding=1),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten())  # fmt: skip
+    run_export(
+        tmp_path, m, batch(2, 3, 16, 16), ["x"], {"x": [0, 2, 3]}, [batch(1, 3, 12, 20), batch(3, 3, 24, 24)]
+    )

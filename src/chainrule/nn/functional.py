@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import devices
+from chainrule import autograd, devices
 from chainrule.ops.activation import (
     celu,
     elu,
@@ -196,5 +196,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
             raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
-    out = xp.equal(idx[..., None], xp.arange(num_classes)).astype(np.int64)
-    return Tensor._make(out, None)
+    out = Tensor._make(xp.equal(idx[..., None], xp.arange(num_classes)).astype(np.int64), None)
+    autograd.record_plain("one_hot", (tensor,), {"num_classes": num_classes}, out)  # an export's graph
+    return out

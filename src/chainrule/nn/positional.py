@@ -79,11 +79,11 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, axis = _positions(x, self.d_model, self.max_len, self.batch_first, type(self).__name__)
-        pe = self.pe._array[:n]
-        table = pe if axis == 1 else pe[:, None, :]
-        if table.dtype != x._array.dtype:
-            table = table.astype(x._array.dtype)
-        return self.dropout(x + Tensor._make(table, None))
+        pe = self.pe[:n]  # an op, not the array: an export's graph cuts the table to the input's length
+        table = pe if axis == 1 else pe.unsqueeze(1)
+        if table.dtype != x.dtype:
+            table = table.to(x.dtype)
+        return self.dropout(x + table)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"

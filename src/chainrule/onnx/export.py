@@ -258,9 +258,18 @@ def _flatten(out: Any, what: str) -> list[Tensor]:
 
 
 def _as_tensors(args: Any) -> list[Tensor]:
+    """The example inputs as tensors, each its own (a tensor given twice becomes two graph inputs)."""
     if not isinstance(args, (tuple, list)):
         args = (args,)
-    return [a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args]
+    out: list[Tensor] = []
+    seen: set[int] = set()
+    for a in args:
+        t = a if isinstance(a, Tensor) else Tensor(np.asarray(a))
+        if id(t) in seen or id(t._array) in seen:
+            t = Tensor(t._array.copy())
+        seen.update((id(t), id(t._array)))
+        out.append(t)
+    return out
 
 
 def _axes(spec: Any) -> dict[int, str]:
@@ -329,6 +338,9 @@ def _resized(t: Tensor, axes: dict[int, int]) -> Tensor:
     data = t._array
     for axis, b in axes.items():
         n = data.shape[axis]
+        if n == 0:  # an empty example axis grows with zeros
+            data = np.zeros(data.shape[:axis] + (b,) + data.shape[axis + 1 :], data.dtype)
+            continue
         idx = np.arange(b) if b <= n else np.concatenate([np.arange(n), np.full(b - n, n - 1)])
         data = np.take(data, idx, axis=axis)
     return Tensor(np.ascontiguousarray(data))

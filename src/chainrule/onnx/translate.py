@@ -118,6 +118,65 @@ def _expm1(g: Graph, call: Call) -> str:
     return g.node("Sub", [g.node("Exp", [g.arg("a")]), _c(g, 1, call)])
 
 
+def _operand(g: Graph, call: Call, key: str) -> str:
+    """An argument that may be a Python number (taken in the output's dtype) or a tensor."""
+    v = call.args[key]
+    return _c(g, v, call) if np.isscalar(v) else g.arg(key)
+
+
+@_op("Remainder", "Fmod")
+def _remainder(g: Graph, call: Call) -> str:
+    # Fmod takes the sign of a (C's fmod), Remainder that of b: a - b floor(a / b) for floats
+    # (ONNX's Mod with fmod=0 takes integers only)
+    a, b = _operand(g, call, "a"), _operand(g, call, "b")
+    if call.name == "Fmod" or call.out.dtype.kind != "f":
+        return g.node("Mod", [a, b], fmod=int(call.name == "Fmod"))
+    return g.node("Sub", [a, g.node("Mul", [b, g.node("Floor", [g.node("Div", [a, b])])])])
+
+
+@_op("Round")
+def _round(g: Graph, call: Call) -> str:
+    # half to even, as ONNX's Round; decimals scale by 10^|decimals| around it
+    x, d = g.arg("a"), int(call.args["decimals"])
+    if d == 0:
+        return g.node("Round", [x])
+    p = _c(g, 10.0 ** abs(d), call)
+    if d > 0:
+        return g.node("Div", [g.node("Round", [g.node("Mul", [x, p])]), p])
+    return g.node("Mul", [g.node("Round", [g.node("Div", [x, p])]), p])
+
+
+@_op("Trunc")
+def _trunc(g: Graph, call: Call) -> str:
+    # toward zero: sign(x) floor(|x|)
+    x = g.arg("a")
+    return g.node("Mul", [g.node("Sign", [x]), g.node("Floor", [g.node("Abs", [x])])])
+
+
+@_op("NanToNum")
+def _nan_to_num(g: Graph, call: Call) -> str:
+    # NaN, inf and -inf replaced (the infinities by the dtype's extremes unless given)
+    x, big = g.arg("a"), float(np.finfo(call.out.dtype).max)
+    a = call.args
+    pos, neg = (big if a["posinf"] is None else a["posinf"]), (-big if a["neginf"] is None else a["neginf"])
+    pos = _c(g, pos, call) if np.isscalar(pos) else g.arg("posinf")
+    neg = _c(g, neg, call) if np.isscalar(neg) else g.arg("neginf")
+    inf = _c(g, np.inf, call)
+    y = g.node("Where", [g.node("Equal", [x, g.node("Neg", [inf])]), neg, x])
+    y = g.node("Where", [g.node("Equal", [x, inf]), pos, y])
+    return g.node("Where", [g.node("IsNaN", [x]), _operand(g, call, "nan"), y])
+
+
+@_op("Lerp")
+def _lerp(g: Graph, call: Call) -> str:
+    # PyTorch's two-sided form: start + w (end - start) for |w| < 0.5, end - (end - start)(1 - w) otherwise
+    start, end, w = g.arg("start"), g.arg("end"), _operand(g, call, "weight")
+    diff = g.node("Sub", [end, start])
+    low = g.node("Add", [start, g.node("Mul", [w, diff])])
+    high = g.node("Sub", [end, g.node("Mul", [diff, g.node("Sub", [_c(g, 1, call), w])])])
+    return g.node("Where", [g.node("Less", [g.node("Abs", [w]), _c(g, 0.5, call)]), low, high])
+
+
 @_op("PowScalar")
 def _pow_scalar(g: Graph, call: Call) -> str:
     return g.node("Pow", [g.arg("a"), _c(g, call.args["p"], call)])
@@ -226,6 +285,67 @@ def _sign(g: Graph, call: Call) -> str:
     return g.node("Sign", _operands(g, call))
 
 
+@_op("argmax", "argmin")
+def _argmax(g: Graph, call: Call) -> str:
+    # the index of the first largest (smallest) element along dim, or in the flattened tensor
+    x, dim, keep = g.arg("operands", 0), call.args["dim"], bool(call.args["keepdim"])
+    op = "ArgMax" if call.name == "argmax" else "ArgMin"
+    if dim is not None:
+        return g.node(op, [x], axis=int(dim), keepdims=int(keep))
+    i = g.node(op, [g.node("Reshape", [x, g.const(np.array([-1], np.int64))])], axis=0, keepdims=int(keep))
+    return g.node("Reshape", [i, g.const(np.ones(call.out.ndim, np.int64))]) if keep else i
+
+
+@_op("any", "all")
+def _any(g: Graph, call: Call) -> str:
+    # nonzero as bool, then the largest (any) or smallest (all) as int32 (ONNX Runtime reduces no bools)
+    (x,) = call.args["operands"]
+    v = g.arg("operands", 0)
+    if x.dtype != np.bool_:
+        v = g.node("Cast", [v], to=9)
+    axes = list(range(x.ndim)) if call.args["dim"] is None else [int(d) for d in call.args["dim"]]
+    v = g.node("Cast", [v], to=6)
+    r = g.node("ReduceMax" if call.name == "any" else "ReduceMin", [v], axes=axes,
+               keepdims=int(call.args["keepdim"]))  # fmt: skip
+    return g.node("Cast", [r], to=9)
+
+
+@_op("topk")
+def _topk(g: Graph, call: Call) -> str:
+    # the indices of sort, argsort and topk: ONNX's TopK puts equal elements in index order, as the
+    # stable sort does (descending keeps them in their original order too)
+    k, kb = call.args["k"], (g.call_b.args["k"] if g.call_b is not None else None)
+    kk = g.ints([k], None if kb is None else [kb], "k")
+    outs = g.node("TopK", [g.arg("operands", 0), kk], n_out=2, axis=int(call.args["dim"]),
+                  largest=int(call.args["largest"]), sorted=1)  # fmt: skip
+    return outs[1]
+
+
+@_op("one_hot")
+def _one_hot(g: Graph, call: Call) -> str:
+    # (idx[..., None] == arange(num_classes)) as int64
+    (idx,) = call.args["operands"]
+    i = g.arg("operands", 0)
+    if idx.dtype != np.int64:
+        i = g.node("Cast", [i], to=7)
+    i = g.node("Unsqueeze", [i, g.const(_axes_const([-1]))])
+    classes = g.const(np.arange(int(call.args["num_classes"]), dtype=np.int64))
+    return g.node("Cast", [g.node("Equal", [i, classes])], to=7)
+
+
+@_op("nonzero")
+def _nonzero(g: Graph, call: Call) -> str:
+    # ONNX's NonZero gives (ndim, count): transposed for nonzero(), one row per axis for as_tuple
+    (x,) = call.args["operands"]
+    v = g.arg("operands", 0)
+    if x.ndim == 0:
+        v = g.node("Reshape", [v, g.const(np.array([1], np.int64))])
+    nz = g.node("NonZero", [v])
+    if call.args["axis"] is None:
+        return g.node("Transpose", [nz], perm=[1, 0])
+    return g.node("Gather", [nz, g.const(np.int64(call.args["axis"]))], axis=0)
+
+
 @_op("floor_divide")
 def _floor_divide(g: Graph, call: Call) -> str:
     # floor(a / b), computed in float64 for integers (ONNX's integer Div truncates toward zero)
@@ -259,7 +379,14 @@ def _assign(g: Graph, call: Call) -> str:
 # -- activations -----------------------------------------------------------------
 @_op("LeakyRelu")
 def _leaky(g: Graph, call: Call) -> str:
-    return g.node("LeakyRelu", [g.arg("a")], alpha=float(call.args["slope"]))
+    slope = float(call.args["slope"])
+    if call.out.dtype == np.float64 and float(np.float32(slope)) != slope:
+        # an attribute is a float32: a float64 model keeps its slope whole as x > 0 ? x : slope x
+        x = g.arg("a")
+        return g.node(
+            "Where", [g.node("Greater", [x, _c(g, 0, call)]), x, g.node("Mul", [x, _c(g, slope, call)])]
+        )
+    return g.node("LeakyRelu", [g.arg("a")], alpha=slope)
 
 
 @_op("Hardsigmoid")
@@ -374,7 +501,26 @@ def _conv(g: Graph, call: Call) -> str:
         if "output_padding" in a:
             attrs["output_padding"] = list(a["output_padding"])
     inputs = [g.arg("x"), g.arg("w")] + ([g.arg("b")] if a["b"] is not None else [])
+    if "output_padding" in a and any(o >= s for o, s in zip(attrs["output_padding"], attrs["strides"])):
+        return _conv_transpose_wide_padding(g, inputs, attrs)
     return g.node("Conv" if call.name == "ConvNd" else "ConvTranspose", inputs, **attrs)
+
+
+def _conv_transpose_wide_padding(g: Graph, inputs: list[str], attrs: dict[str, Any]) -> str:
+    # PyTorch allows output_padding o up to max(stride, dilation) - 1, ONNX Runtime only below the
+    # stride. The o extra rows are the full output's rows after the end crop p: crop p - o at the end
+    # instead, and where o > p the rows past the full output are zeros (Pad); the bias comes last
+    n = len(attrs["strides"])
+    begin, end = attrs["pads"][:n], attrs["pads"][n:]
+    extra = attrs.pop("output_padding")
+    attrs["pads"] = begin + [max(p - o, 0) for p, o in zip(end, extra, strict=True)]
+    y = g.node("ConvTranspose", inputs[:2], **attrs)
+    grow = [max(o - p, 0) for p, o in zip(end, extra, strict=True)]
+    if any(grow):
+        y = g.node("Pad", [y, g.const(np.array([0] * (n + 2) + [0, 0] + grow, np.int64))])
+    if len(inputs) == 3:
+        y = g.node("Add", [y, g.node("Reshape", [inputs[2], g.const(np.array([-1] + [1] * n, np.int64))])])
+    return y
 
 
 @_op("PadNd", "Pad")
@@ -393,31 +539,99 @@ def _pad(g: Graph, call: Call) -> str:
 
 
 def _pool_attrs(geom: Any) -> dict[str, Any]:
+    # ceil_mode as padding at the end: ONNX's ceil_mode keeps a last window that starts in the right
+    # padding, which PyTorch drops, so the end pads are what the op's own windows reach (floor mode)
     (kh, kw), (sh, sw), (ph, pw) = geom.k, geom.s, geom.p
-    (h, w), (oh, ow) = geom.size, geom.out
-    floor = (
-        (h + 2 * ph - geom.d[0] * (kh - 1) - 1) // sh + 1,
-        (w + 2 * pw - geom.d[1] * (kw - 1) - 1) // sw + 1,
-    )
-    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw],
-            "ceil_mode": int(floor != (oh, ow))}  # fmt: skip
+    ends = [max(ph, geom.bottom), max(pw, geom.right)]
+    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, *ends]}
+
+
+def _overhang(geom: Any) -> bool:
+    """Whether ceil_mode windows reach past the padding (PyTorch's divisor then stops at the padding)."""
+    return geom.bottom > geom.p[0] or geom.right > geom.p[1]
+
+
+def _pool(g: Graph, call: Call, op: str, indices: bool = False, **attrs: Any) -> str:
+    # a 2-D pool over (N, C, H, W), or an unbatched (C, H, W) one given a batch of 1 for ONNX;
+    # with indices, MaxPool's second output as PyTorch's flat (H, W) position of each max
+    geom = call.args["geom"]
+    b = g.call_b.args["geom"] if g.call_b is not None else None
+    if b is not None and b.size != geom.size and (_overhang(geom) or _overhang(b)):
+        raise g.fail(
+            f"pooling with ceil_mode over a spatial size {geom.size} that changes with a dynamic axis "
+            f"({b.size} in the second run): the windows past the input differ; "
+            "export with fixed spatial sizes"
+        )
+    x = g.arg("operands", 0) if indices else g.arg("x")
+    source = call.args["operands"][0] if indices else call.args["x"]
+    unbatched = source.ndim == 3
+    if unbatched:
+        x = g.node("Unsqueeze", [x, g.const(_axes_const([0]))])
+    pool = _pool_attrs(geom)
+    padded = [0, 0, 0, 0]
+    if any(p >= k for p, k in zip(pool["pads"], pool["kernel_shape"] * 2)):
+        # ONNX Runtime takes pads below the kernel only (a dilated window reaches further): Pad first
+        dtype = source.dtype
+        low = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+        low = low if op == "MaxPool" else 0
+        padded, pool["pads"] = pool["pads"], [0, 0, 0, 0]
+        pads = [0, 0, *padded[:2], 0, 0, *padded[2:]]
+        x = g.node("Pad", [x, g.const(np.array(pads, np.int64)), g.const(np.array(low, dtype))])
+    y = g.node(op, [x], n_out=2 if indices else 1, **pool, **attrs)
+    if indices:
+        y = _plane_indices(g, x, y[1], padded)
+    return g.node("Squeeze", [y, g.const(_axes_const([0]))]) if unbatched else y
+
+
+def _plane_indices(g: Graph, x: str, flat: str, padded: list[int]) -> str:
+    # ONNX's indices run over the whole (N, C, Hp, Wp) pooled input: modulo Hp Wp; where that input
+    # was padded first, row i // Wp - top and column i % Wp - left of the unpadded (H, W) plane
+    hw = g.node("Shape", [x], start=2)
+    plane = g.node("Mod", [flat, g.node("ReduceProd", [hw], keepdims=0)], fmod=0)
+    if not any(padded):
+        return plane
+    wp = g.node("Squeeze", [g.node("Shape", [x], start=3)])
+    rows = g.node("Sub", [g.node("Div", [plane, wp]), g.const(np.int64(padded[0]))])
+    cols = g.node("Sub", [g.node("Mod", [plane, wp], fmod=0), g.const(np.int64(padded[1]))])
+    w = g.node("Sub", [wp, g.const(np.int64(padded[1] + padded[3]))])
+    return g.node("Add", [g.node("Mul", [rows, w]), cols])
+
+
+@_op("max_pool_indices")
+def _max_pool_indices(g: Graph, call: Call) -> str:
+    return _pool(g, call, "MaxPool", indices=True, dilations=list(call.args["geom"].d))
 
 
 @_op("MaxPool")
 def _maxpool(g: Graph, call: Call) -> str:
-    geom = call.args["geom"]
-    return g.node("MaxPool", [g.arg("x")], dilations=list(geom.d), **_pool_attrs(geom))
+    return _pool(g, call, "MaxPool", dilations=list(call.args["geom"].d))
 
 
 @_op("AvgPool")
 def _avgpool(g: Graph, call: Call) -> str:
+    # the op's divisor is a number (the window, divisor_override) or per-window counts; ONNX counts
+    # the real pixels (count_include_pad=0) or the whole window, so windows that overhang the
+    # padding divide the window's sum by the op's own counts
     geom, divisor = call.args["geom"], call.args["divisor"]
     window = geom.k[0] * geom.k[1]
+    if _overhang(geom):
+        y = _pool(g, call, "AveragePool", count_include_pad=1)
+        return g.node("Mul", [y, g.const(np.asarray(window / divisor, dtype=call.out.dtype))])
     full = not isinstance(divisor, np.ndarray)
-    y = g.node("AveragePool", [g.arg("x")], count_include_pad=int(full), **_pool_attrs(geom))
+    y = _pool(g, call, "AveragePool", count_include_pad=int(full))
     if full and divisor != window:  # divisor_override
         y = g.node("Mul", [y, _c(g, window / divisor, call)])
     return y
+
+
+def _fixed_sizes(g: Graph, call: Call, lead: int, what: str) -> None:
+    """Fail if the input's axes from ``lead`` on change with a dynamic axis (the plan fits one size)."""
+    x, b = call.args["x"], g.shape_b("x")
+    if b is not None and tuple(x.shape[lead:]) != tuple(b[lead:]):
+        raise g.fail(
+            f"{what} is worked out for the example's size {tuple(x.shape[lead:])}, which changes with a "
+            f"dynamic axis ({tuple(b[lead:])} in the second run); export with fixed spatial sizes"
+        )
 
 
 @_op("AdaptiveAvgPool")
@@ -427,6 +641,7 @@ def _adaptive_avg(g: Graph, call: Call) -> str:
     y = g.arg("x")
     if ph is not None and pw is not None and ph.shape[0] == 1 and pw.shape[0] == 1:
         return g.node("GlobalAveragePool", [y])
+    _fixed_sizes(g, call, -2, "adaptive average pooling")
     if pw is not None:
         y = g.node("MatMul", [y, g.const(np.ascontiguousarray(pw.T))])
     if ph is not None:
@@ -439,6 +654,7 @@ def _adaptive_max(g: Graph, call: Call) -> str:
     # x is (B, H, W); window i covers rows floor(i H / oh) .. ceil((i + 1) H / oh), likewise the columns
     h, w = call.args["x"].shape[1:]
     oh, ow = call.args["out_hw"]
+    _fixed_sizes(g, call, 1, "adaptive max pooling")
     x = g.arg("x")
     if h % oh == 0 and w % ow == 0:  # equal windows: one MaxPool
         kernel = [h // oh, w // ow]
@@ -452,7 +668,7 @@ def _adaptive_max(g: Graph, call: Call) -> str:
             lo = np.array([(i * h) // oh, (j * w) // ow], np.int64)
             hi = np.array([-(-((i + 1) * h) // oh), -(-((j + 1) * w) // ow)], np.int64)
             win = g.node("Slice", [x, g.const(lo), g.const(hi), g.const(np.array([1, 2], np.int64))])
-            cells.append(g.node("ReduceMax", [win], axes=[1, 2], keepdims=1))
+            cells.append(_reduce_extreme(g, call, "ReduceMax", win, [1, 2], 1))
         rows.append(g.node("Concat", cells, axis=2))
     return g.node("Concat", rows, axis=1)
 
@@ -463,6 +679,7 @@ def _resample(g: Graph, call: Call) -> str:
     mats = call.args["mats"]
     nd = call.args["x"].ndim
     lead = nd - len(mats)
+    _fixed_sizes(g, call, lead, "interpolation")
     y = g.arg("x")
     for i, m in enumerate(mats):
         if m is None:
@@ -484,6 +701,7 @@ def _nearest(g: Graph, call: Call) -> str:
     plan = call.args["plan"]
     x = call.args["x"]
     lead = x.ndim - len(plan)
+    _fixed_sizes(g, call, lead, "nearest upsampling")
     y = g.arg("x")
     for a, p in enumerate(plan, lead):
         if p is None:
@@ -529,16 +747,38 @@ def _fold(g: Graph, call: Call) -> str:
 def _batchnorm(g: Graph, call: Call) -> str:
     a = call.args
     c = a["x"].shape[1]
+    eps = float(a["eps"])
+    if a["training"]:  # batch statistics (no running ones, or training=True): (x - mean) / sqrt(var + eps)
+        axes = [0, *range(2, a["x"].ndim)]
+        y = _normalize_last(g, g.arg("x"), axes, eps, call, center=True)
+        per_channel = np.array([c] + [1] * (a["x"].ndim - 2), np.int64)
+        if a["weight"] is not None:
+            y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
+        if a["bias"] is not None:
+            y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
+        return y
     w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(c), call)
     b = g.arg("bias") if a["bias"] is not None else _c(g, np.zeros(c), call)
-    return g.node("BatchNormalization", [g.arg("x"), w, b, g.arg("running_mean"), g.arg("running_var")],
-                  epsilon=float(a["eps"]))  # fmt: skip
+    var = g.arg("running_var")
+    if _eps_rounds(eps, call):  # the float32 attribute's rounding, put back in the variance
+        var = g.node("Add", [var, _c(g, eps - float(np.float32(eps)), call)])
+    return g.node("BatchNormalization", [g.arg("x"), w, b, g.arg("running_mean"), var], epsilon=eps)
+
+
+def _eps_rounds(eps: float, call: Call) -> bool:
+    """Whether an epsilon attribute (a float32) would round the eps of a float64 op."""
+    return call.out.dtype == np.float64 and float(np.float32(eps)) != eps
 
 
 @_op("LayerNorm")
 def _layernorm(g: Graph, call: Call) -> str:
     a = call.args
     shape = a["x"].shape[-a["ndim"] :]
+    if _eps_rounds(float(a["eps"]), call):  # a float64 eps the float32 attribute would round
+        axes = list(range(-int(a["ndim"]), 0))
+        y = _normalize_last(g, g.arg("x"), axes, float(a["eps"]), call, center=True)
+        y = g.node("Mul", [y, g.arg("weight")]) if a["weight"] is not None else y
+        return g.node("Add", [y, g.arg("bias")]) if a["bias"] is not None else y
     w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(shape), call)
     inputs = [g.arg("x"), w] + ([g.arg("bias")] if a["bias"] is not None else [])
     return g.node("LayerNormalization", inputs, axis=-int(a["ndim"]), epsilon=float(a["eps"]))
@@ -593,6 +833,23 @@ def _embedding(g: Graph, call: Call) -> str:
     if call.args["idx"].dtype != np.int64:
         idx = g.node("Cast", [idx], to=7)
     return g.node("Gather", [g.arg("weight"), idx], axis=0)
+
+
+@_op("embedding_renorm")
+def _embedding_renorm(g: Graph, call: Call) -> str:
+    # max_norm: each row w with p-norm n > max_norm becomes w * max_norm / (n + 1e-7), as the lookup does
+    # in place to the rows it reads (the graph scales every row: the rows read come out the same)
+    w = g.arg("operands", 0)
+    p, top = float(call.args["norm_type"]), float(call.args["max_norm"])
+    if p == 2.0:
+        n = g.node("ReduceL2", [w], axes=[1], keepdims=1)
+    else:
+        powered = g.node("Pow", [g.node("Abs", [w]), _c(g, p, call)])
+        total = g.node("ReduceSum", [powered, g.const(_axes_const([1]))], keepdims=1)
+        n = g.node("Pow", [total, _c(g, 1.0 / p, call)])
+    scale = g.node("Div", [_c(g, top, call), g.node("Add", [n, _c(g, 1e-7, call)])])
+    scale = g.node("Where", [g.node("Greater", [n, _c(g, top, call)]), scale, _c(g, 1, call)])
+    return g.node("Mul", [w, scale])
 
 
 @_op("Dropout")
@@ -658,7 +915,16 @@ def _reduce(g: Graph, call: Call) -> str:
 @_op("Extreme")
 def _extreme(g: Graph, call: Call) -> str:
     op = "ReduceMax" if call.args["largest"] else "ReduceMin"
-    return g.node(op, [g.arg("a")], axes=_axes_of(call), keepdims=int(call.args["keepdim"]))
+    return _reduce_extreme(g, call, op, g.arg("a"), _axes_of(call), int(call.args["keepdim"]))
+
+
+def _reduce_extreme(g: Graph, call: Call, op: str, x: str, axes: list[int], keep: int) -> str:
+    # ONNX Runtime's ReduceMax/Min skip NaN; chainrule and PyTorch give NaN where one is reduced
+    y = g.node(op, [x], axes=axes, keepdims=keep)
+    if call.out.dtype.kind != "f":
+        return y
+    nan = g.node("ReduceMax", [g.node("Cast", [g.node("IsNaN", [x])], to=6)], axes=axes, keepdims=keep)
+    return g.node("Where", [g.node("Cast", [nan], to=9), _c(g, np.nan, call), y])
 
 
 @_op("Var", "Std")
@@ -671,8 +937,39 @@ def _var(g: Graph, call: Call) -> str:
     ss = g.node(
         "ReduceSum", [g.node("Mul", [d, d]), g.const(_axes_const(axes))], keepdims=int(call.args["keepdim"])
     )
+    shape_b = g.shape_b("a")
+    if shape_b is not None and int(np.prod([shape_b[i] for i in axes])) != n:
+        # a dynamic axis among the reduced ones: the count comes from the input's shape
+        sizes = g.node("Gather", [g.node("Shape", [x]), g.const(_axes_const(axes))])
+        count = g.node("Cast", [g.node("ReduceProd", [sizes], keepdims=0)], to=onnx_dtype(call.out.dtype))
+        v = g.node("Div", [ss, g.node("Max", [g.node("Sub", [count, _c(g, call.args["correction"], call)]),
+                                              _c(g, 0, call)])])  # fmt: skip
+        return g.node("Sqrt", [v]) if call.name == "Std" else v
     v = g.node("Div", [ss, _c(g, max(n - call.args["correction"], 0), call)])
     return g.node("Sqrt", [v]) if call.name == "Std" else v
+
+
+@_op("VectorNorm")
+def _vector_norm(g: Graph, call: Call) -> str:
+    # (sum |x|^p)^(1/p) over the axes; p = inf, -inf: the largest, smallest |x|; p = 0: the non-zeros
+    x, p = g.arg("a"), float(call.args["p"])
+    nd = call.args["a"].ndim
+    axes = list(range(nd)) if call.args["axes"] is None else [int(v) for v in call.args["axes"]]
+    keep = int(call.args["keepdim"])
+    size = g.node("Abs", [x])
+    if p == 0.0:
+        size = g.node("Not", [g.node("Equal", [x, _c(g, 0, call)])])
+        size = g.node("Cast", [size], to=onnx_dtype(call.out.dtype))
+    if not axes:  # a 0-d input
+        return size
+    if p == 2.0 or p == 1.0:
+        return g.node("ReduceL2" if p == 2.0 else "ReduceL1", [x], axes=axes, keepdims=keep)
+    if np.isinf(p):
+        return g.node("ReduceMax" if p > 0 else "ReduceMin", [size], axes=axes, keepdims=keep)
+    if p != 0.0:
+        size = g.node("Pow", [size, _c(g, p, call)])
+    total = g.node("ReduceSum", [size, g.const(_axes_const(axes))], keepdims=keep)
+    return total if p == 0.0 else g.node("Pow", [total, _c(g, 1.0 / p, call)])
 
 
 @_op("CumSum")
@@ -739,11 +1036,36 @@ def _repeat(g: Graph, call: Call) -> str:
     x = call.args["a"]
     sizes = [int(v) for v in call.args["sizes"]]
     name = g.arg("a")
-    if len(sizes) > x.ndim:
-        name = g.node(
-            "Reshape", [name, g.const(np.array([1] * (len(sizes) - x.ndim) + list(x.shape), np.int64))]
-        )
+    if len(sizes) > x.ndim:  # new leading axes of size 1 (Unsqueeze keeps dynamic sizes)
+        name = g.node("Unsqueeze", [name, g.const(_axes_const(range(len(sizes) - x.ndim)))])
     return g.node("Tile", [name, g.const(np.array(sizes, np.int64))])
+
+
+@_op("Roll")
+def _roll(g: Graph, call: Call) -> str:
+    # along each axis, the last `shift` entries then the rest (axes None: the flattened input, axis 0)
+    x = call.args["a"]
+    shifts, axes = call.args["shifts"], call.args["axes"]
+    shifts = list(shifts) if isinstance(shifts, (tuple, list)) else [shifts]
+    axes = [0] if axes is None else (list(axes) if isinstance(axes, (tuple, list)) else [axes])
+    shape_b = g.shape_b("a")
+    y = g.arg("a")
+    for shift, axis in zip(shifts, axes, strict=True):
+        n = x.shape[axis]
+        if shape_b is not None and shape_b[axis] != n:
+            raise g.fail(f"roll along axis {axis}, whose size changes with a dynamic axis; export it static")
+        cut = g.const(np.array([n - int(shift) % n if n else 0], np.int64))
+        ax = g.const(_axes_const([axis]))
+        tail = g.node("Slice", [y, cut, g.const(np.array([INT_MAX], np.int64)), ax])
+        head = g.node("Slice", [y, g.const(np.array([0], np.int64)), cut, ax])
+        y = g.node("Concat", [tail, head], axis=int(axis))
+    return y
+
+
+@_op("Einsum")
+def _einsum(g: Graph, call: Call) -> str:
+    names = [g.arg("operands", i) for i in range(len(call.args["operands"]))]
+    return g.node("Einsum", names, equation=str(call.args["equation"]).replace(" ", ""))
 
 
 @_op("Tril", "Triu")
@@ -828,7 +1150,7 @@ def _getitem(g: Graph, call: Call) -> str:
             steps.append(1)
             squeeze.append(axis)
         elif isinstance(k, (np.ndarray, list)) and np.asarray(k).dtype.kind in "iu":
-            gathers.append((axis, np.asarray(k)))
+            gathers.append((axis, k if isinstance(k, np.ndarray) else np.asarray(k)))
             out_pos += np.asarray(k).ndim
         else:
             raise g.fail(f"index {k!r} (boolean masks and multi-array indexing) is not exported")
@@ -839,7 +1161,14 @@ def _getitem(g: Graph, call: Call) -> str:
         name = g.node("Slice", [name, g.const(np.array(starts, np.int64)), g.ints(ends, ends_b if key_b else None, "slice end"),  # noqa: E501
                                 g.const(_axes_const(axes)), g.const(np.array(steps, np.int64))])  # fmt: skip
     for ax, idx in gathers:
-        name = g.node("Gather", [name, g.const(idx.astype(np.int64))], axis=ax)
+        if g.is_live(
+            idx
+        ):  # an index computed from the inputs (x[:, ids]): the graph's value, not the example's
+            i = g.val(idx)
+            i = i if idx.dtype == np.int64 else g.node("Cast", [i], to=7)
+        else:
+            i = g.const(idx.astype(np.int64))
+        name = g.node("Gather", [name, i], axis=ax)
     if squeeze:
         if gathers and gathers[0][1].ndim != 1:
             raise g.fail("integer indices mixed with a multi-dimensional index array are not exported")

@@ -819,9 +819,15 @@ def nonzero(a: Tensor, *, as_tuple: bool = False) -> Any:
     xp = _xp(data)  # on a device the count of non-zeros is read back to size the result (a sync)
     if as_tuple:
         if data.ndim == 0:
-            return (Tensor._make(xp.flatnonzero(data).astype(np.int64), None),)
-        return tuple(Tensor._make(i.astype(np.int64, copy=False), None) for i in xp.nonzero(data))
-    return Tensor._make(xp.argwhere(data).astype(np.int64, copy=False), None)
+            out = (Tensor._make(xp.flatnonzero(data).astype(np.int64), None),)
+        else:
+            out = tuple(Tensor._make(i.astype(np.int64, copy=False), None) for i in xp.nonzero(data))
+        for axis, t in enumerate(out):  # an export's graph: NonZero's row for this axis
+            record_plain("nonzero", (a,), {"axis": axis}, t)
+        return out
+    out = Tensor._make(xp.argwhere(data).astype(np.int64, copy=False), None)
+    record_plain("nonzero", (a,), {"axis": None}, out)
+    return out
 
 
 def masked_fill(a: Tensor, mask: Any, value: Any) -> Tensor:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import devices
-from chainrule.autograd import Function, no_grad
+from chainrule.autograd import Function, no_grad, record_plain
 from chainrule.ops.shape import key_on, out_of_range
 from chainrule.tensor import Tensor
 
@@ -182,6 +182,8 @@ def embedding_lookup(
     pad = padding_index(padding_idx, rows, who)
     if max_norm is not None:
         embedding_renorm_(weight, idx, max_norm, norm_type)
+        # an export's graph renormalises too (the rows other inputs use are renormalised when used)
+        record_plain("embedding_renorm", (weight,), {"max_norm": max_norm, "norm_type": norm_type}, weight)
     return Embedding.apply(weight, idx, padding_idx=pad, scale_grad_by_freq=bool(scale_grad_by_freq))
 
 

@@ -357,7 +357,9 @@ def _max_pool(x: Tensor, k, s, p, d, ceil_mode: bool, return_indices: bool, op: 
     need = return_indices or (x.requires_grad and autograd.is_grad_enabled())
     out = MaxPool.apply(x, geom=geom, need_index=need, sink=sink)
     if return_indices:
-        return out, Tensor._make(_flat_indices(sink[0], geom), None)
+        indices = Tensor._make(_flat_indices(sink[0], geom), None)
+        autograd.record_plain("max_pool_indices", (x,), {"geom": geom}, indices)  # an export's graph
+        return out, indices
     return out
 
 
@@ -417,7 +419,7 @@ def max_pool1d(
     x4 = x.unsqueeze(-2)
     res = _max_pool(x4, (1, *k), (1, *s), (0, *p), (1, *d), ceil_mode, return_indices, op)
     if return_indices:
-        return res[0].squeeze(-2), Tensor._make(res[1]._array[..., 0, :], None)
+        return res[0].squeeze(-2), res[1].squeeze(-2)
     return res.squeeze(-2)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, devices
-from chainrule.autograd import Function
+from chainrule.autograd import Function, record_plain
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast, constant
 from chainrule.tensor import Tensor
@@ -269,13 +269,17 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> An
         return (MaxResult if largest else MinResult)(values, Tensor._make(xp.zeros((), np.int64), None))
     idx = (xp.argmax if largest else xp.argmin)(x._array, axis=ax)
     idx = xp.expand_dims(idx, ax)
+    name = "argmax" if largest else "argmin"
+    record_plain(name, (x,), {"dim": ax, "keepdim": True}, Tensor._make(idx, None))  # an export's graph
     from chainrule.ops.shape import Gather
 
     values = Gather.apply(x, ax, idx)
     if not keepdim:
         values = values.squeeze(ax)
         idx = xp.squeeze(idx, ax)
-    return (MaxResult if largest else MinResult)(values, Tensor._make(idx, None))
+    indices = Tensor._make(idx, None)
+    record_plain(name, (x,), {"dim": ax, "keepdim": keepdim}, indices)
+    return (MaxResult if largest else MinResult)(values, indices)
 
 
 @_dims.numpy_keywords
@@ -369,16 +373,21 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 
 def _arg(fn: str, x: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
     xp = _xp(x._array)
+    op = fn
     fn = getattr(xp, fn)  # argmax or argmin
     if dim is None:
         _check_nonempty(x, None, name)
         idx = xp.asarray(fn(x._array))
-        return Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
-    ax = _dims.axis(dim, x.ndim, name)
-    _check_nonempty(x, (ax,), name)
-    if x.ndim == 0:
-        return Tensor._make(xp.zeros((), np.int64), None)
-    return Tensor._make(fn(x._array, axis=ax, keepdims=keepdim), None)
+        out = Tensor._make(idx.reshape((1,) * x.ndim) if keepdim else idx, None)
+    else:
+        ax = _dims.axis(dim, x.ndim, name)
+        _check_nonempty(x, (ax,), name)
+        if x.ndim == 0:
+            return Tensor._make(xp.zeros((), np.int64), None)
+        out = Tensor._make(fn(x._array, axis=ax, keepdims=keepdim), None)
+        dim = ax
+    record_plain(op, (x,), {"dim": dim, "keepdim": keepdim}, out)  # an export's graph needs the indices
+    return out
 
 
 @_dims.numpy_keywords
@@ -395,13 +404,17 @@ def argmin(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 @_dims.numpy_keywords
 def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "any"), x.ndim)
-    return Tensor._make(_xp(x._array).any(x._array, axis=ax, keepdims=keepdim), None)
+    out = Tensor._make(_xp(x._array).any(x._array, axis=ax, keepdims=keepdim), None)
+    record_plain("any", (x,), {"dim": ax, "keepdim": keepdim}, out)
+    return out
 
 
 @_dims.numpy_keywords
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     ax = _dims.numpy_axes(_dims.axes(dim, x.ndim, "all"), x.ndim)
-    return Tensor._make(_xp(x._array).all(x._array, axis=ax, keepdims=keepdim), None)
+    out = Tensor._make(_xp(x._array).all(x._array, axis=ax, keepdims=keepdim), None)
+    record_plain("all", (x,), {"dim": ax, "keepdim": keepdim}, out)
+    return out
 
 
 @_dims.numpy_keywords

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, devices
-from chainrule.autograd import Function
+from chainrule.autograd import Function, record_plain
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import cast, clone
 from chainrule.ops.shape import Gather
@@ -137,8 +137,9 @@ def _cumextreme(x: Tensor, dim: Any, largest: bool, name: str) -> Any:
     result = CummaxResult if largest else CumminResult
     if x.ndim == 0:
         return result(clone(x), Tensor._make(_xp(x._array).zeros((), np.int64), None))
-    idx = _running_index(x._array, d, largest)
-    return result(Gather.apply(x, d, idx), Tensor._make(idx, None))
+    idx = Tensor._make(_running_index(x._array, d, largest), None)
+    record_plain(name, (x,), {}, idx)  # an export refuses it by name rather than bake the indices in
+    return result(Gather.apply(x, d, idx._array), idx)
 
 
 @_dims.numpy_keywords

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import devices
-from chainrule.autograd import Function
+from chainrule.autograd import Function, record_plain
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import bool_mask, cast_to
 from chainrule.ops.shape import GetItem, expand, gather, index_input, key_on, out_of_range
@@ -434,4 +434,7 @@ def take_along_dim(x: Tensor, indices: Any, dim: int | None = None) -> Tensor:
     xb = expand(x, tuple(x_to)) if tuple(x_to) != x.shape else x
     n = x.shape[d]
     xp = _xp(idx)
-    return gather(xb, d, xp.broadcast_to(xp.where(idx < 0, idx + n, idx), tuple(i_to)))
+    final = Tensor._make(xp.broadcast_to(xp.where(idx < 0, idx + n, idx), tuple(i_to)), None)
+    if isinstance(indices, Tensor):  # an export refuses it by name rather than bake the indices in
+        record_plain("take_along_dim", (indices,), {}, final)
+    return gather(xb, d, final._array)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import devices
+from chainrule.autograd import record_plain
 from chainrule.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
 from chainrule.tensor import Tensor
 
@@ -118,7 +119,9 @@ def max_pool3d(
     depth_idx = i2._array.reshape(n, c, ho, wo, do).transpose(0, 1, 4, 2, 3)
     plane_idx = xp.take_along_axis(i1._array.reshape(n, c, depth, ho, wo), depth_idx, axis=2)
     idx = depth_idx * (h * w) + plane_idx
-    return y, Tensor._make(idx[0] if unbatched else idx, None)
+    indices = Tensor._make(idx[0] if unbatched else idx, None)
+    record_plain("max_pool3d_indices", (input,), {}, indices)  # which an export refuses, naming it
+    return y, indices
 
 
 def avg_pool1d(

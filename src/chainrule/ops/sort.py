@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import devices
-from chainrule.autograd import Function
+from chainrule.autograd import Function, record_plain
 from chainrule.ops import dims as _dims
 from chainrule.ops.elementwise import clone
 from chainrule.ops.shape import Gather, GetItem
@@ -33,6 +33,13 @@ _xp = devices.array_module  # the array module of an op's inputs (NumPy on the C
 
 def _index(idx: np.ndarray) -> Tensor:
     return Tensor._make(idx.astype(np.int64, copy=False), None)
+
+
+def _recorded(x: Tensor, dim: int, k: int, largest: bool, idx: np.ndarray) -> Tensor:
+    """The first ``k`` indices in order along ``dim`` as a tensor, shown to an export's recorder as topk."""
+    out = _index(idx)
+    record_plain("topk", (x,), {"dim": dim, "k": k, "largest": largest}, out)
+    return out
 
 
 def _order(a: np.ndarray, dim: int, descending: bool) -> np.ndarray:
@@ -72,8 +79,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     d = _dims.axis(dim, x.ndim, "sort")
     if x.ndim == 0:
         return SortResult(clone(x), _zero_index(x))
-    idx = _order(x._array, d, descending)
-    return SortResult(_take(x, d, idx), _index(idx))
+    idx = _recorded(x, d, x.shape[d], descending, _order(x._array, d, descending))
+    return SortResult(_take(x, d, idx._array), idx)
 
 
 @_dims.numpy_keywords
@@ -83,7 +90,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     d = _dims.axis(dim, x.ndim, "argsort")
     if x.ndim == 0:
         return _zero_index(x)
-    return _index(_order(x._array, d, descending))
+    return _recorded(x, d, x.shape[d], descending, _order(x._array, d, descending))
 
 
 def msort(x: Tensor) -> Tensor:
@@ -100,12 +107,14 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise IndexError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape {x.shape})")
     if x.ndim == 0:
         return TopkResult(clone(x), _zero_index(x))
-    idx = _positions(_order(x._array, d, largest), d, 0, k)
-    return TopkResult(_take(x, d, idx), _index(idx))
+    idx = _recorded(x, d, k, largest, _positions(_order(x._array, d, largest), d, 0, k))
+    return TopkResult(_take(x, d, idx._array), idx)
 
 
 def _select(x: Tensor, d: int, idx: np.ndarray, keepdim: bool, result: Any) -> Any:
     """Values at ``idx`` (one per slice, kept as a size-1 dim ``d``), squeezed unless keepdim."""
+    # an export has no translation for these indices: it refuses the op by name, not baking them in
+    record_plain(result.__name__, (x,), {}, Tensor._make(idx, None))
     values = _take(x, d, idx)
     if not keepdim:
         values = GetItem.apply(values, (slice(None),) * d + (0,))
@@ -240,6 +249,7 @@ def unique(
         vals, inv, counts = xp.unique(x._array, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
     out = [Tensor._make(vals, None)]
+    record_plain("unique", (x,), {}, out[0])  # a size read from the values: an export refuses it by name
     if return_inverse:
         out.append(_index(inv))
     if return_counts:
