@@ -769,6 +769,12 @@ def test_load_state_dict_assign_puts_the_given_tensors_in_place_as_pytorch():
         np.testing.assert_array_equal(o.detach().numpy(), t.detach().numpy())
     assert ours.weight._array is given["weight"]._array  # not copied
     assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]
+    param, theirs_param = nn.Parameter(cr.ones(3), False), torch.nn.Parameter(torch.ones(3), False)
+    ours.load_state_dict({"weight": cr.ones(3, 2), "bias": param}, assign=True)
+    theirs.load_state_dict({"weight": torch.ones(3, 2), "bias": theirs_param}, assign=True)
+    assert ours.bias is param and theirs.bias is theirs_param  # the model's requires_grad wins:
+    assert ours.bias.requires_grad == theirs.bias.requires_grad is True
+    assert ours.weight.requires_grad == theirs.weight.requires_grad is False
     with pytest.raises(RuntimeError, match="size mismatch for bias"):
         ours.load_state_dict({"weight": cr.ones(3, 2), "bias": cr.ones(4)}, assign=True)
 

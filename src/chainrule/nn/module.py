@@ -534,7 +534,9 @@ class Module:
             given = value
         tensor = given if isinstance(given, Tensor) else Tensor._make(value, None)
         if name in module._parameters:
-            if not isinstance(tensor, Parameter):
+            if isinstance(tensor, Parameter):
+                tensor.requires_grad_(target.requires_grad)  # the model's choice wins, as in PyTorch
+            else:
                 tensor = Parameter(tensor.detach(), requires_grad=target.requires_grad)
             module._parameters[name] = tensor
         else:
