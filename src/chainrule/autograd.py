@@ -609,6 +609,13 @@ class RemovableHandle:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
 
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """``with module.register_forward_hook(f): ...`` removes the hook when the block ends."""
+        self.remove()
+
 
 def _deliver_retained(ctx: Function, g: np.ndarray) -> None:
     t = ctx._retained()

@@ -617,3 +617,213 @@ def test_functional_signatures_match_torch(name):
     if not want:  # PyTorch's boolean dispatchers (max_pool2d with return_indices) take *args, **kwargs
         pytest.skip(f"torch.nn.functional.{name} takes *args, **kwargs")
     assert _names_and_defaults(getattr(cr.nn.functional, name)) == want
+
+
+# ------------------------------------------------- found by fuzzing against PyTorch
+def _shared_tree(nn):
+    shared = nn.Linear(2, 2)
+    m = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)))
+    m.add_module("s1", shared)
+    m.add_module("s2", shared)
+    m[1].add_module("s3", shared)
+    return m
+
+
+@pytest.mark.parametrize("remove_duplicate", [True, False])
+@pytest.mark.parametrize("prefix", ["", "top"])
+def test_named_members_of_shared_modules_match_pytorch(remove_duplicate, prefix):
+    ours, theirs = _shared_tree(nn), _shared_tree(torch.nn)
+    for what in ("named_modules", "named_parameters", "named_buffers"):
+        kw = {"prefix": prefix, "remove_duplicate": remove_duplicate}
+        assert [n for n, _ in getattr(ours, what)(**kw)] == [n for n, _ in getattr(theirs, what)(**kw)], what
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_get_parameter_and_get_buffer_by_dotted_path():
+    m = _shared_tree(nn)
+    assert m.get_parameter("1.0.bias") is m[1][0].bias
+    assert m.get_buffer("1.1.running_var") is m[1][1].running_var
+    with pytest.raises(AttributeError, match=r"no parameter 'running_var'.*'1.1.running_var'"):
+        m.get_parameter("1.1.running_var")
+    with pytest.raises(AttributeError, match="no buffer 'weight'"):
+        m.get_buffer("1.1.weight")
+    with pytest.raises(AttributeError, match="no submodule '7'"):
+        m.get_parameter("7.weight")
+    with pytest.raises(AttributeError, match="no parameter 'bias'"):
+        nn.Linear(1, 1, bias=False).get_parameter("bias")  # declared None: not a parameter, as in PyTorch
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        lambda m, nn, t: m.register_buffer("p", t),  # a parameter's name
+        lambda m, nn, t: m.add_module("p", nn.ReLU()),
+        lambda m, nn, t: m.register_parameter("b", nn.Parameter(t)),  # a buffer's name
+        lambda m, nn, t: m.add_module("b", nn.ReLU()),
+        lambda m, nn, t: m.register_buffer("child", t),  # a child's name
+        lambda m, nn, t: m.register_buffer("forward", t),  # a method's name
+        lambda m, nn, t: setattr(m, "forward", nn.Parameter(t)),
+    ],
+)
+def test_a_name_taken_by_another_kind_of_member_is_refused_as_pytorch(register):
+    def build(nn, t):
+        m = nn.Module()
+        m.p = nn.Parameter(t)
+        m.register_buffer("b", t)
+        m.child = nn.Linear(1, 1)
+        return m
+
+    theirs = build(torch.nn, torch.ones(1))
+    with pytest.raises(KeyError, match="already exists"):
+        register(theirs, torch.nn, torch.ones(1))
+    ours = build(nn, cr.ones(1))
+    before = list(ours.state_dict())
+    with pytest.raises(KeyError, match=r"'(p|b|child|forward)'"):
+        register(ours, nn, cr.ones(1))
+    assert list(ours.state_dict()) == before  # nothing moved
+
+
+def test_assigning_a_module_over_a_parameter_is_refused_as_pytorch():
+    m = nn.Linear(1, 1)
+    with pytest.raises(TypeError, match="parameter 'weight'"):
+        m.weight = nn.ReLU()
+    assert list(m.state_dict()) == ["weight", "bias"]
+
+
+def test_a_failed_insert_leaves_the_sequential_as_it_was():
+    seq = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
+    for container in (seq, nn.ModuleList(list(seq))):
+        with pytest.raises(TypeError, match="expected a Module, got int"):
+            container.insert(0, 5)
+        assert [type(m).__name__ for m in container] == ["Linear", "ReLU"]
+
+
+def test_sequential_add_multiply_and_pop_match_pytorch():
+    def build(nn):
+        return nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Tanh())
+
+    def names(s):
+        return [(k, type(v).__name__) for k, v in s._modules.items()]
+
+    ours, theirs = build(nn), build(torch.nn)
+    assert names(ours + build(nn)) == names(theirs + build(torch.nn))
+    assert names(ours * 2) == names(theirs * 2) and names(2 * ours) == names(2 * theirs)
+    doubled = ours * 2
+    assert doubled[0] is doubled[3] is ours[0]  # repeated, not copied
+    assert len(list(doubled.parameters())) == 2
+    a, b = build(nn), build(torch.nn)
+    a += build(nn)
+    b += build(torch.nn)
+    assert names(a) == names(b)
+    a *= 2
+    b *= 2
+    assert names(a) == names(b)
+    assert type(a.pop(1)).__name__ == type(b.pop(1)).__name__ == "ReLU"
+    assert names(a) == names(b)
+    ml = nn.ModuleList(build(nn))
+    assert isinstance(ml.pop(-1), nn.Tanh) and list(ml._modules) == ["0", "1"]
+    with pytest.raises(ValueError, match="another Sequential"):
+        build(nn) + [nn.ReLU()]
+    with pytest.raises(ValueError, match="positive"):
+        build(nn) * 0
+    with pytest.raises(TypeError, match="an int"):
+        build(nn) * 1.5
+    assert "0" not in dir(build(nn)) and "0" not in dir(ml)
+
+
+def test_module_list_repr_folds_repeated_layers_as_pytorch():
+    def build(nn):
+        inner = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+        return nn.ModuleList([nn.ReLU(), nn.ReLU(), nn.ReLU(), nn.Tanh(), inner, inner, nn.Linear(1, 2)])
+
+    assert repr(build(nn)) == repr(build(torch.nn))
+    assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList()) == "ModuleList()"
+
+
+def test_module_dict_update_takes_another_module_dict_and_checks_pairs():
+    md = nn.ModuleDict({"a": nn.ReLU()})
+    md.update(nn.ModuleDict({"b": nn.Tanh()}))
+    md.update([("c", nn.ReLU())])
+    assert list(md) == ["a", "b", "c"]
+    with pytest.raises(TypeError, match="got int"):
+        md.update(5)
+    with pytest.raises(ValueError, match="element #0 must be a"):
+        md.update([("x", nn.ReLU(), 3)])
+    with pytest.raises(KeyError, match="'forward'"):
+        md["forward"] = nn.ReLU()
+
+
+def test_load_state_dict_assign_puts_the_given_tensors_in_place_as_pytorch():
+    ours, theirs = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    ours.weight.requires_grad_(False)
+    theirs.weight.requires_grad_(False)
+    w = np.arange(6, dtype=np.float64).reshape(3, 2)
+    b = np.ones(3, dtype=np.float64)
+    given = {"weight": cr.tensor(w), "bias": cr.tensor(b)}
+    ours.load_state_dict(given, assign=True)
+    theirs.load_state_dict({"weight": torch.tensor(w), "bias": torch.tensor(b)}, assign=True)
+    for name in ("weight", "bias"):
+        o, t = getattr(ours, name), getattr(theirs, name)
+        assert isinstance(o, nn.Parameter) and o.requires_grad == t.requires_grad
+        assert str(o.dtype) == str(t.dtype).replace("torch.", "")  # the given dtype is kept
+        np.testing.assert_array_equal(o.detach().numpy(), t.detach().numpy())
+    assert ours.weight._array is given["weight"]._array  # not copied
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]
+    param, theirs_param = nn.Parameter(cr.ones(3), False), torch.nn.Parameter(torch.ones(3), False)
+    ours.load_state_dict({"weight": cr.ones(3, 2), "bias": param}, assign=True)
+    theirs.load_state_dict({"weight": torch.ones(3, 2), "bias": theirs_param}, assign=True)
+    assert ours.bias is param and theirs.bias is theirs_param  # the model's requires_grad wins:
+    assert ours.bias.requires_grad == theirs.bias.requires_grad is True
+    assert ours.weight.requires_grad == theirs.weight.requires_grad is False
+    with pytest.raises(RuntimeError, match="size mismatch for bias"):
+        ours.load_state_dict({"weight": cr.ones(3, 2), "bias": cr.ones(4)}, assign=True)
+
+
+def test_a_zero_dim_value_saved_with_shape_1_loads_as_pytorch():
+    ours, theirs = nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    sd = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    sd["num_batches_tracked"] = np.array([7])
+    ours.load_state_dict(sd)
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    assert ours.num_batches_tracked.shape == () and ours.num_batches_tracked.item() == 7
+    assert theirs.num_batches_tracked.item() == 7
+
+
+# ------------------------------------------------------------------------ hooks
+def _hooked(nn, log):
+    torch.manual_seed(0)
+    theirs = torch.nn.Linear(2, 2)
+    m = nn.Linear(2, 2)
+    if nn is not torch.nn:
+        m.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    else:
+        m = theirs
+    m.register_forward_hook(lambda mod, args, out: log.append("A"))
+    m.register_forward_hook(lambda mod, args, out: log.append("B"), prepend=True)
+    m.register_forward_pre_hook(lambda mod, args, kwargs: ((args[0] * 2,), kwargs), with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, kwargs, out: out + 1, with_kwargs=True)
+    return m
+
+
+def test_forward_hooks_with_kwargs_and_prepend_match_pytorch():
+    ours_log, theirs_log = [], []
+    ours, theirs = _hooked(nn, ours_log), _hooked(torch.nn, theirs_log)
+    x = np.array([[1.0, -2.0]], dtype=np.float32)
+    check_against_torch(ours, theirs, [x])
+    assert ours_log == theirs_log == ["B", "A"]
+
+
+def test_always_call_hooks_run_when_forward_raises_and_handles_are_context_managers():
+    for lib, t in ((nn, cr.ones(1, 3)), (torch.nn, torch.ones(1, 3))):
+        m = lib.Linear(2, 2)
+        seen = []
+        with m.register_forward_hook(lambda mod, args, out, seen=seen: seen.append(out), always_call=True):
+            with pytest.raises(RuntimeError if lib is torch.nn else ValueError):
+                m(t)
+        assert seen == [None]
+        m(t[:, :2])  # the hook is gone after the with block
+        assert seen == [None]
+    with pytest.raises(RuntimeError, match=r"tuple \(args, kwargs\)"):
+        m = nn.Identity()
+        m.register_forward_pre_hook(lambda mod, args, kwargs: args, with_kwargs=True)
+        m(cr.ones(1))

@@ -223,6 +223,29 @@ def test_loading_a_torch_batchnorm_state_dict_gives_torch_eval_outputs():
     np.testing.assert_allclose(ours(cr.tensor(x))._array, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_state_dict_without_num_batches_tracked_loads_as_in_torch():
+    """Files from PyTorch < 0.4.1 lack the counter: PyTorch loads them (keeping its counter), so must we."""
+    tnn = torch.nn
+    theirs = tnn.Sequential(tnn.BatchNorm1d(3), tnn.BatchNorm1d(3, momentum=None))
+    for step in range(3):
+        theirs(torch.tensor(_data(60 + step, (5, 3))))
+    ours = nn.Sequential(nn.BatchNorm1d(3), nn.BatchNorm1d(3, momentum=None))
+    for step in range(3):  # the same counters before the load
+        ours(cr.tensor(_data(70 + step, (5, 3))))
+    old = {k: v.numpy() for k, v in theirs.state_dict().items() if not k.endswith("num_batches_tracked")}
+    result = ours.load_state_dict(old)
+    # a state dict without PyTorch's version metadata, as safetensors files hold, gets the same treatment
+    expected = theirs.load_state_dict({k: torch.tensor(v) for k, v in old.items()})
+    assert result.missing_keys == expected.missing_keys == []
+    assert ours[1].num_batches_tracked.item() == theirs[1].num_batches_tracked.item() == 3
+    check_against_torch(ours, theirs, [_data(80, (4, 3))])  # training: momentum=None averages over 4 steps
+    ours.eval()
+    theirs.eval()
+    check_against_torch(ours, theirs, [_data(81, (4, 3))])
+    with pytest.raises(RuntimeError, match=r'Missing key.*"0\.running_mean"'):
+        ours.load_state_dict({k: v for k, v in old.items() if k != "0.running_mean"})
+
+
 def test_float64_layers():
     bn, tbn = nn.BatchNorm2d(2).double(), torch.nn.BatchNorm2d(2).double()
     x = _data(7, (3, 2, 2, 2)).astype(np.float64)

@@ -456,3 +456,20 @@ def test_layer_errors_name_the_layer():
         nn.Upsample(scale_factor=2, mode="cubic")
     with pytest.raises(TypeError, match=r"kernel_size must be an int or a tuple of 2 ints, got \(2, 3, 4\)"):
         F.max_pool2d(cr.zeros(1, 1, 4, 4), (2, 3, 4))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("args", [(2,), (2, None, 0), (3, 2, 1), ((2, 2, 2), (2, 2, 2))])
+def test_max_unpool_keeps_its_sizes_as_tuples_as_torch_does(dims, args):
+    args = tuple(a[:dims] if isinstance(a, tuple) else a for a in args)
+    ours, theirs = getattr(nn, f"MaxUnpool{dims}d")(*args), getattr(torch.nn, f"MaxUnpool{dims}d")(*args)
+    assert repr(ours) == repr(theirs)
+    for name in ("kernel_size", "stride", "padding"):
+        assert getattr(ours, name) == getattr(theirs, name)
+    x = np.random.default_rng(dims).standard_normal((2, 3) + (8,) * dims).astype(np.float32)
+    out, idx = getattr(torch.nn, f"MaxPool{dims}d")(*args, return_indices=True)(torch.tensor(x))
+    size = x.shape[2:]
+    check_against_torch(
+        lambda o, i: ours(o, i, output_size=size), lambda o, i: theirs(o, i, output_size=size),
+        [out.numpy(), idx.numpy()],
+    )  # fmt: skip

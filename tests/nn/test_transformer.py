@@ -179,3 +179,23 @@ def test_learned_encoding_gradients_and_errors():
     assert not np.allclose(dropped(cr.ones(2, 8, 4))._array, dropped(cr.ones(2, 8, 4))._array)
     dropped.eval()
     np.testing.assert_array_equal(dropped(cr.ones(2, 8, 4))._array, dropped(cr.ones(2, 8, 4))._array)
+
+
+def test_reprs_and_module_names_match_torch():
+    """MultiheadAttention prints no settings and its out_proj is a NonDynamicallyQuantizableLinear, as in
+    PyTorch; a stack of identical layers folds into ``(0-1): 2 x TransformerEncoderLayer(...)``."""
+
+    def build(nn):
+        layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, norm_first=True, bias=False)
+        return nn.Sequential(
+            nn.MultiheadAttention(4, 2, kdim=3, vdim=5),
+            nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False),
+            nn.Transformer(4, 2, 1, 2, 8, dropout=0.0),
+        )
+
+    ours, theirs = build(cr.nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert [(n, type(m).__name__) for n, m in ours.named_modules()] == [
+        (n, type(m).__name__) for n, m in theirs.named_modules()
+    ]
+    assert list(ours.state_dict()) == list(theirs.state_dict())

@@ -131,7 +131,8 @@ def test_modules_match_functional():
     np.testing.assert_array_equal(nn.AdaptiveMaxPool1d(3)(x1).numpy(), F.adaptive_max_pool1d(x1, 3).numpy())
     out, idx = nn.AdaptiveMaxPool2d((2, None), return_indices=True)(x[:, :, 0])
     assert out.shape == idx.shape == (1, 2, 2, 4)
-    assert repr(nn.MaxUnpool2d(2)) == "MaxUnpool2d(kernel_size=2, stride=2, padding=0)"
+    # sizes kept as tuples, as PyTorch keeps them
+    assert repr(nn.MaxUnpool2d(2)) == "MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
 
 
 @pytest.mark.parametrize(

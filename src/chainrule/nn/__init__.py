@@ -47,6 +47,7 @@ from chainrule.nn.loss import (
 )
 from chainrule.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
+from chainrule.nn.parameter_list import ParameterDict, ParameterList
 from chainrule.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,

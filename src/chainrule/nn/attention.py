@@ -25,7 +25,7 @@ import numpy as np
 
 from chainrule import devices
 from chainrule.nn import init
-from chainrule.nn.linear import Linear
+from chainrule.nn.linear import NonDynamicallyQuantizableLinear
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activation import softmax
 from chainrule.ops.attention import scaled_dot_product_attention
@@ -95,7 +95,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(np.empty(3 * e, dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(e, e, bias=bias, dtype=dt)
+        self.out_proj = NonDynamicallyQuantizableLinear(e, e, bias=bias, dtype=dt)
         if add_bias_kv:
             self.bias_k = Parameter(np.empty((1, 1, e), dtype=dt))
             self.bias_v = Parameter(np.empty((1, 1, e), dtype=dt))
@@ -250,9 +250,6 @@ class MultiheadAttention(Module):
             return (q, *linear(key, w[e:], None if b is None else b[e:]).chunk(2, -1))
         bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
         return linear(query, w[:e], bq), linear(key, w[e : 2 * e], bk), linear(value, w[2 * e :], bv)
-
-    def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
 
 
 # ---------------------------------------------------------------------- masks

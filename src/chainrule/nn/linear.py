@@ -15,7 +15,7 @@ from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor
 from chainrule.validation import factory_device, non_negative_int
 
-__all__ = ["Bilinear", "Flatten", "Identity", "Linear", "Unflatten"]
+__all__ = ["Bilinear", "Flatten", "Identity", "Linear", "NonDynamicallyQuantizableLinear", "Unflatten"]
 
 
 class Identity(Module):
@@ -62,6 +62,10 @@ class Linear(Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         )
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear by PyTorch's name for MultiheadAttention's ``out_proj``, so that the two reprs agree."""
 
 
 class Flatten(Module):

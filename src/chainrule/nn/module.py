@@ -15,7 +15,7 @@ import itertools
 import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -81,6 +81,9 @@ class Module:
     """Base class of every layer and model: subclass it, assign layers and Parameters, write ``forward``."""
 
     training: bool
+    # State a checkpoint may lack: kept as it is and not reported missing (old PyTorch files have
+    # no BatchNorm ``num_batches_tracked``; PyTorch loads them so).
+    _optional_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         setter = object.__setattr__
@@ -105,26 +108,52 @@ class Module:
             raise
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
-        for hook in list(self._forward_pre_hooks):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks):
-            result = hook(self, args, out)
+        # each hook is stored as (hook, with_kwargs, always_call)
+        for hook, with_kwargs, _ in list(self._forward_pre_hooks):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "a forward pre-hook registered with with_kwargs=True must return None or "
+                            f"a tuple (args, kwargs), got {type(result).__name__}"
+                        )
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        try:
+            out = self.forward(*args, **kwargs)
+        except BaseException:
+            for hook, with_kwargs, always_call in list(self._forward_hooks):
+                if always_call:  # PyTorch's always_call: the hook runs even when forward raises
+                    hook(self, args, kwargs, None) if with_kwargs else hook(self, args, None)
+            raise
+        for hook, with_kwargs, _ in list(self._forward_hooks):
+            result = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if result is not None:
                 out = result
         return out
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(module, inputs, output)`` after each forward; a non-None return replaces the output."""
-        self._forward_hooks.append(hook)
-        return RemovableHandle(self._forward_hooks, hook)
+    def register_forward_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after each forward; a non-None return replaces the output.
 
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(module, inputs)`` before each forward; a non-None return replaces the inputs."""
-        self._forward_pre_hooks.append(hook)
-        return RemovableHandle(self._forward_pre_hooks, hook)
+        ``with_kwargs=True``: ``hook(module, args, kwargs, output)``. ``prepend``: run before the
+        hooks already registered. ``always_call``: run (with output None) even if forward raises.
+        """
+        return _add_hook(self._forward_hooks, (hook, with_kwargs, always_call), prepend)
+
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, inputs)`` before each forward; a non-None return replaces the inputs.
+
+        ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or ``(args, kwargs)``.
+        """
+        return _add_hook(self._forward_pre_hooks, (hook, with_kwargs, False), prepend)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:
@@ -138,9 +167,13 @@ class Module:
         # Replacing a parameter or a child keeps its place in the order (as PyTorch; state_dict keys and
         # Sequential's order stay put).
         if isinstance(value, Parameter):
+            if name not in params and hasattr(type(self), name):  # a method or property: PyTorch refuses too
+                raise KeyError(
+                    f"cannot assign a parameter as {name!r}: {type(self).__name__} has an attribute {name!r}"
+                )
             self._forget(name, keep=params)  # a re-assigned parameter keeps its place, as in PyTorch
             params[name] = value
-        elif isinstance(value, Module):
+        elif isinstance(value, Module) and name not in params:
             self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
@@ -198,7 +231,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (or None, a declared but absent parameter such as a missing bias)."""
-        self._check_name(name, "parameter")
+        self._check_name(name, "parameter", self.__dict__.get("_parameters", {}))
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
                 f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}"
@@ -208,7 +241,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register state that is saved (if persistent) but not trained, such as running statistics."""
-        self._check_name(name, "buffer")
+        self._check_name(name, "buffer", self.__dict__.get("_buffers", {}))
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
                 f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}"
@@ -220,7 +253,7 @@ class Module:
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` as a child called ``name``."""
-        self._check_name(name, "module")
+        self._check_name(name, "module", self.__dict__.get("_modules", {}))
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._forget(name, keep=self._modules)
@@ -228,17 +261,18 @@ class Module:
 
     register_module = add_module
 
-    def _check_name(self, name: str, what: str) -> None:
+    def _check_name(self, name: str, what: str, registry: dict) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot register a {what} before Module.__init__() is called")
         if not isinstance(name, str):
             raise TypeError(f"{what} name must be a string, got {type(name).__name__}")
         if not name or "." in name:
             raise KeyError(f"{what} name must be non-empty and contain no '.', got {name!r}")
-        if name in self.__dict__ and not any(
-            name in r for r in (self._parameters, self._buffers, self._modules)
-        ):
-            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+        # a name taken by another kind of member, a plain attribute or a method is refused, as in PyTorch
+        if hasattr(self, name) and name not in registry:
+            raise KeyError(
+                f"cannot register {what} {name!r}: attribute {name!r} already exists on {type(self).__name__}"
+            )
 
     # --------------------------------------------------------------- traversal
     def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
@@ -274,7 +308,11 @@ class Module:
 
     def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        # remove_duplicate=False lists every path to a shared module too, as PyTorch does
+        if recurse:
+            modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+        else:
+            modules = [(prefix, self)]
         for mod_name, module in modules:
             for name, value in getattr(module, registry).items():
                 if value is None or (remove_duplicate and id(value) in seen):
@@ -308,6 +346,25 @@ class Module:
                 )
             module = child
         return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path such as ``"encoder.layers.0.linear1.weight"``."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path such as ``"bn.running_mean"``."""
+        return self._get_member(target, "_buffers", "buffer")
+
+    def _get_member(self, target: str, registry: str, what: str) -> Any:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        members = getattr(module, registry)
+        if members.get(name) is None:
+            raise AttributeError(
+                f"{type(module).__name__} has no {what} {name!r} (looking for {target!r}); "
+                f"its {what}s are {sorted(members)}"
+            )
+        return members[name]
 
     # ------------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> Module:
@@ -395,21 +452,26 @@ class Module:
                     out[dot + name] = b if keep_vars else b.detach()
         return out
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
         """Copy values (Tensors or NumPy arrays) into the parameters and buffers of the same names.
 
         Every problem is reported at once, by name: missing and unexpected keys
         (errors when ``strict``), and always shape mismatches and values of the
         wrong kind (floats into an integer buffer, integers into a weight).
         Floating-point values are cast to the parameter's precision, as PyTorch does.
-        Nothing is copied unless every key is fine.
+        Nothing is copied unless every key is fine. ``assign=True`` puts the
+        state dict's own tensors in place instead of copying (their dtype kept;
+        a parameter keeps its ``requires_grad``), as PyTorch's ``assign``.
+        A BatchNorm counter absent from the dict (older files) keeps its value, as in PyTorch.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 f"load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
             )
         own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
+        missing = [k for k in own if k not in state_dict and not self._is_optional(k)]
         unexpected = [k for k in state_dict if k not in own]
         problems, copies = [], []
         for key, target in own.items():
@@ -421,6 +483,8 @@ class Module:
                     f"{key}: expected a Tensor or NumPy array, got {type(state_dict[key]).__name__}"
                 )
                 continue
+            if target.ndim == 0 and value.shape == (1,):  # a 0-d value saved as (1,), as PyTorch accepts
+                value = value.reshape(())
             if value.shape != target.shape:
                 problems.append(
                     f"size mismatch for {key}: copying a value of shape {tuple(value.shape)} from the "
@@ -433,7 +497,7 @@ class Module:
                     f"has {target._array.dtype}"
                 )
                 continue
-            copies.append((target, value))
+            copies.append((key, target, value))
         if strict:
             if missing:
                 problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
@@ -446,13 +510,37 @@ class Module:
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems)
             )
+        if assign:
+            for key, target, value in copies:
+                self._assign(key, target, state_dict[key], value)
+            return _IncompatibleKeys(missing, unexpected)
         with no_grad():
-            for target, value in copies:
+            for _, target, value in copies:
                 # a checkpoint's values land on the parameter's device (CPU file, GPU model and back)
                 value = devices.to_device(value, devices.device_of(target._array))
                 devices.array_module(target._array).copyto(target._array, value, casting="unsafe")
                 bump_version(target)
         return _IncompatibleKeys(missing, unexpected)
+
+    def _is_optional(self, key: str) -> bool:
+        module_path, _, name = key.rpartition(".")
+        return name in type(self.get_submodule(module_path))._optional_state
+
+    def _assign(self, key: str, target: Tensor, given: Any, value: Any) -> None:
+        """``load_state_dict(assign=True)``: put the given tensor itself at ``key``."""
+        module_path, _, name = key.rpartition(".")
+        module = self.get_submodule(module_path)
+        if value.shape != target.shape:  # the (1,) -> 0-d case
+            given = value
+        tensor = given if isinstance(given, Tensor) else Tensor._make(value, None)
+        if name in module._parameters:
+            if isinstance(tensor, Parameter):
+                tensor.requires_grad_(target.requires_grad)  # the model's choice wins, as in PyTorch
+            else:
+                tensor = Parameter(tensor.detach(), requires_grad=target.requires_grad)
+            module._parameters[name] = tensor
+        else:
+            module._buffers[name] = tensor
 
     # -------------------------------------------------------------------- repr
     def extra_repr(self) -> str:
@@ -470,9 +558,16 @@ class Module:
         for name, module in self._modules.items():
             child = repr(module).replace("\n", "\n  ")
             lines.append(f"({name}): {child}")
-        if not self._modules:
+        if not self._modules and "\n" not in extra:
             return f"{self._get_name()}({extra})"
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _add_hook(hooks: list, entry: tuple, prepend: bool) -> RemovableHandle:
+    if not callable(entry[0]):
+        raise TypeError(f"a hook must be callable, got {type(entry[0]).__name__}")
+    hooks.insert(0, entry) if prepend else hooks.append(entry)
+    return RemovableHandle(hooks, entry)
 
 
 def _name_layer(error: Exception, module: Module) -> None:
@@ -559,7 +654,43 @@ class Sequential(Module):
             self.append(m)
         return self
 
+    def pop(self, key: int | slice) -> Module:
+        """Remove and return the module at ``key``; the rest are renumbered."""
+        v = self[key]
+        del self[key]
+        return v
+
+    def __add__(self, other: Sequential) -> Sequential:
+        """A new Sequential of this one's modules and then ``other``'s (the same module objects)."""
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential + expects another Sequential, got {type(other).__name__}")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential += expects another Sequential, got {type(other).__name__}")
+        return self.extend(list(other))
+
+    def __mul__(self, times: int) -> Sequential:
+        """A new Sequential repeating these modules ``times`` times (shared, not copied, as in PyTorch)."""
+        if not isinstance(times, int) or isinstance(times, bool):
+            raise TypeError(f"Sequential * expects an int, got {type(times).__name__}")
+        if times <= 0:
+            raise ValueError(f"Sequential * expects a positive int, got {times}")
+        return Sequential(*(list(self) * times))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times: int) -> Sequential:
+        repeated = self * times
+        return self.extend(list(repeated)[len(self) :])
+
+    def __dir__(self) -> list[str]:
+        return [k for k in Module.__dir__(self) if not k[:1].isdigit()]  # no "0", "1", ... as in PyTorch
+
     def insert(self, index: int, module: Module) -> Sequential:
+        if not isinstance(module, Module):  # checked first: a failed insert leaves the container as it was
+            raise TypeError(f"{type(self).__name__}.insert: expected a Module, got {type(module).__name__}")
         items = list(self._modules.values())
         n = len(items)
         if not -n <= index <= n:
@@ -593,7 +724,8 @@ class ModuleList(Module):
     insert = Sequential.insert
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        if isinstance(modules, (Module, str)) or not isinstance(modules, Iterable):
+        # a Sequential or another ModuleList is iterable and accepted, as in PyTorch; a single layer is not
+        if isinstance(modules, str) or not isinstance(modules, Iterable):
             raise TypeError(f"ModuleList.extend expects an iterable of Modules, got {type(modules).__name__}")
         for m in modules:
             self.append(m)
@@ -601,6 +733,26 @@ class ModuleList(Module):
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
+
+    pop = Sequential.pop
+    __dir__ = Sequential.__dir__
+
+    def __repr__(self) -> str:
+        """Runs of identical modules are folded, ``(0-5): 6 x EncoderLayer(...)``, as PyTorch prints them."""
+        reprs = [repr(m) for m in self._modules.values()]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list] = []  # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [
+            (f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}").replace("\n", "\n  ")
+            for a, b, r in runs
+        ]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
     def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList(itertools.chain(self, other))
@@ -651,9 +803,22 @@ class ModuleDict(Module):
         self._modules.clear()
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
-        for key, module in pairs:
-            self[key] = module
+        """Add or replace modules from a mapping (a ModuleDict too) or from ``(key, module)`` pairs."""
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        if not isinstance(modules, Iterable) or isinstance(modules, (str, Module)):
+            raise TypeError(
+                f"ModuleDict.update expects a mapping or an iterable of (key, module) pairs, "
+                f"got {type(modules).__name__}"
+            )
+        for j, pair in enumerate(modules):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(
+                    f"ModuleDict.update: element #{j} must be a (key, module) pair, got {pair!r}"
+                )
+            self[pair[0]] = pair[1]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("ModuleDict is a container and has no forward(); index it in your forward")

@@ -12,7 +12,7 @@ and reprs are PyTorch's, so a ``torch.nn.BatchNorm2d`` state dict loads as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,6 +44,8 @@ class _BatchNorm(Module):
 
     _ranks: tuple[int, ...] = ()
     _expected = ""
+    # files from PyTorch < 0.4.1 lack the counter: they load, the counter kept, as in PyTorch
+    _optional_state: ClassVar[tuple[str, ...]] = ("num_batches_tracked",)
 
     def __init__(
         self,

@@ -274,9 +274,16 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
 
 class _MaxUnpoolNd(_WindowNd):
     _unpool: Any = None
+    _dims = 2
 
     def __init__(self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> None:
         super().__init__(kernel_size, stride, padding)
+        # PyTorch keeps all three as n-tuples here: the same attributes and repr
+        n = self._dims
+        self.kernel_size, self.stride, self.padding = (
+            tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+            for v in (self.kernel_size, self.stride, self.padding)
+        )
 
     def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:  # noqa: A002
         return type(self)._unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
@@ -286,6 +293,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
     """The inverse of MaxPool1d(return_indices=True): maxima back in place, zeros elsewhere."""
 
     _unpool = staticmethod(max_unpool1d)
+    _dims = 1
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
@@ -298,6 +306,7 @@ class MaxUnpool3d(_MaxUnpoolNd):
     """The inverse of MaxPool3d(return_indices=True): maxima back in place, zeros elsewhere."""
 
     _unpool = staticmethod(max_unpool3d)
+    _dims = 3
 
 
 class AdaptiveAvgPool3d(AdaptiveAvgPool1d):
