@@ -750,13 +750,7 @@ def _batchnorm(g: Graph, call: Call) -> str:
     eps = float(a["eps"])
     if a["training"]:  # batch statistics (no running ones, or training=True): (x - mean) / sqrt(var + eps)
         axes = [0, *range(2, a["x"].ndim)]
-        y = _normalize_last(g, g.arg("x"), axes, eps, call, center=True)
-        per_channel = np.array([c] + [1] * (a["x"].ndim - 2), np.int64)
-        if a["weight"] is not None:
-            y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
-        if a["bias"] is not None:
-            y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
-        return y
+        return _channel_affine(g, _normalize_last(g, g.arg("x"), axes, eps, call, center=True), a)
     w = g.arg("weight") if a["weight"] is not None else _c(g, np.ones(c), call)
     b = g.arg("bias") if a["bias"] is not None else _c(g, np.zeros(c), call)
     var = g.arg("running_var")
@@ -784,6 +778,16 @@ def _layernorm(g: Graph, call: Call) -> str:
     return g.node("LayerNormalization", inputs, axis=-int(a["ndim"]), epsilon=float(a["eps"]))
 
 
+def _channel_affine(g: Graph, y: str, a: dict) -> str:
+    """``y * weight + bias`` with the (C,) weight and bias (either may be None) on channel axis 1."""
+    per_channel = np.array([a["x"].shape[1]] + [1] * (a["x"].ndim - 2), np.int64)
+    if a["weight"] is not None:
+        y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
+    if a["bias"] is not None:
+        y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
+    return y
+
+
 def _normalize_last(g: Graph, x: str, axes: list[int], eps: float, call: Call, center: bool) -> str:
     # (x - mean) / sqrt(var + eps) over axes (or x / sqrt(mean(x^2) + eps) without centering)
     if center:
@@ -805,16 +809,9 @@ def _rmsnorm(g: Graph, call: Call) -> str:
 def _groupnorm(g: Graph, call: Call) -> str:
     a = call.args
     x = g.arg("x")
-    c = a["x"].shape[1]
     grouped = g.node("Reshape", [x, g.const(np.array([0, a["groups"], -1], np.int64))])
     y = _normalize_last(g, grouped, [2], float(a["eps"]), call, center=True)
-    y = g.node("Reshape", [y, g.node("Shape", [x])])
-    per_channel = np.array([c] + [1] * (a["x"].ndim - 2), np.int64)
-    if a["weight"] is not None:
-        y = g.node("Mul", [y, g.node("Reshape", [g.arg("weight"), g.const(per_channel)])])
-    if a["bias"] is not None:
-        y = g.node("Add", [y, g.node("Reshape", [g.arg("bias"), g.const(per_channel)])])
-    return y
+    return _channel_affine(g, g.node("Reshape", [y, g.node("Shape", [x])]), a)
 
 
 @_op("Normalize")

@@ -63,6 +63,17 @@ def _per_group(name: str, owner: str, optimizer: Optimizer, value: Any) -> list[
     return [value] * n
 
 
+def _cycles_beta1(scheduler: str, optimizer: Optimizer) -> bool:
+    """Whether a momentum-cycling ``scheduler`` cycles Adam-style ``betas[0]`` (True) or ``momentum``;
+    an optimizer with neither is refused."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            f"{scheduler}: cycle_momentum needs an optimizer with a momentum or betas option, "
+            f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
+        )
+    return "betas" in optimizer.defaults
+
+
 def _check_optimizer(owner: str, optimizer: Any) -> None:
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"{owner}: expected an Optimizer, got {type(optimizer).__name__}")
@@ -564,12 +575,7 @@ class CyclicLR(LRScheduler):
         self._init_scale_mode()
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    f"CyclicLR: cycle_momentum needs an optimizer with a momentum or betas option, "
-                    f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1("CyclicLR", optimizer)
             self.base_momentums = _per_group("base_momentum", "CyclicLR", optimizer, base_momentum)
             self.max_momentums = _per_group("max_momentum", "CyclicLR", optimizer, max_momentum)
             if last_epoch == -1:
@@ -805,12 +811,7 @@ class OneCycleLR(LRScheduler):
 
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    f"OneCycleLR: cycle_momentum needs an optimizer with a momentum or betas option, "
-                    f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1("OneCycleLR", optimizer)
             max_ms = _per_group("max_momentum", "OneCycleLR", optimizer, max_momentum)
             base_ms = _per_group("base_momentum", "OneCycleLR", optimizer, base_momentum)
             if last_epoch == -1:
