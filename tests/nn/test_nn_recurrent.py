@@ -431,6 +431,46 @@ def test_dropout_of_one_zeroes_the_second_layers_input():
 
 
 # ------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("bidirectional", "batch_first", "with_h0"), [(False, False, False), (True, True, True)]
+)
+def test_an_empty_batch_gives_empty_outputs_as_pytorch(kind, bidirectional, batch_first, with_h0):
+    # a batch of 0 sequences: empty outputs of PyTorch's shapes, still in the graph (zero gradients)
+    ours, theirs = _pair(kind, 3, 4, num_layers=2, bidirectional=bidirectional, batch_first=batch_first)
+    shape = (0, 5, 3) if batch_first else (5, 0, 3)
+    x = cr.zeros(*shape, requires_grad=True)
+    n_states = 2 if kind == "LSTM" else 1
+    h0 = [cr.zeros(2 * (2 if bidirectional else 1), 0, 4, requires_grad=True) for _ in range(n_states)]
+    hx = None if not with_h0 else (tuple(h0) if kind == "LSTM" else h0[0])
+    out, h = ours(x, hx)
+    t_out, t_h = theirs(torch.zeros(*shape))
+    finals, t_finals = (h, t_h) if kind == "LSTM" else ((h,), (t_h,))
+    assert out.shape == tuple(t_out.shape)
+    assert [f.shape for f in finals] == [tuple(f.shape) for f in t_finals]
+    (out.sum() + sum(f.sum() for f in finals)).backward()
+    assert x.grad.shape == shape
+    for p in ours.parameters():
+        assert p.grad is not None and not p.grad.numpy().any()
+    if with_h0:
+        assert all(t.grad.shape == t.shape for t in h0)
+    with pytest.raises(ValueError, match="Expected sequence length to be larger than 0"):
+        ours(cr.zeros(*((2, 0, 3) if batch_first else (0, 2, 3))))
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_on_an_empty_batch_give_empty_states_as_pytorch(name):
+    ours = getattr(nn, name)(3, 4)
+    x = cr.zeros(0, 3, requires_grad=True)
+    out = ours(x)
+    states = out if isinstance(out, tuple) else (out,)
+    t_out = getattr(torch.nn, name)(3, 4)(torch.zeros(0, 3))
+    t_states = t_out if isinstance(t_out, tuple) else (t_out,)
+    assert [s.shape for s in states] == [tuple(s.shape) for s in t_states]
+    sum(s.sum() for s in states).backward()
+    assert x.grad.shape == (0, 3) and not ours.weight_ih.grad.numpy().any()
+
+
 def test_errors_name_the_layer_and_the_shapes():
     m = nn.LSTM(4, 6, num_layers=2)
     with pytest.raises(ValueError, match=r"in LSTM\(4, 6, num_layers=2\).*input has 5 features.*size is 4"):

@@ -260,7 +260,13 @@ class RNNBase(Module):
         else:
             nt, nb = input.shape[0], 1
             x = Reshape.apply(input, (nt, 1, self.input_size))
+        if nt == 0:  # PyTorch's rule and message
+            raise ValueError(
+                f"{owner}: Expected sequence length to be larger than 0, got input of shape {input.shape}"
+            )
         states = self._states(hx, batched, nb, dtype)
+        if nb == 0:
+            return self._empty_batch(x, states, nt, batch_first)
         batch_sizes = ordered = order = None
         if lengths is not None:
             lens = _parse_lengths(lengths, nb, nt, owner)
@@ -310,6 +316,26 @@ class RNNBase(Module):
         elif batch_first:
             output = Permute.apply(output, (1, 0, 2))
         return output, (tuple(finals) if lstm else finals[0])
+
+    def _empty_batch(self, x: Tensor, states: tuple, nt: int, batch_first: bool) -> tuple[Tensor, Any]:
+        """The outputs for a batch of 0 sequences, as PyTorch (see :func:`_empty_in_graph`)."""
+        n_dir, h, lstm = 2 if self.bidirectional else 1, self.hidden_size, self.mode == "LSTM"
+        finals = [(self.num_layers * n_dir, 0, h)] * (2 if lstm else 1)
+        out_shape = (0, nt, n_dir * h) if batch_first else (nt, 0, n_dir * h)
+        output, *finals = _empty_in_graph([x, *self._parameters.values(), *states], [out_shape, *finals])
+        return output, (tuple(finals) if lstm else finals[0])
+
+
+def _empty_in_graph(inputs: list[Tensor | None], shapes: list[tuple[int, ...]]) -> list[Tensor]:
+    """Empty tensors of ``shapes`` (a batch of 0) that are still in the graph of ``inputs`` (the input,
+    the weights, the given states), whose gradients are sums over no values, zeros, as in PyTorch; the
+    recurrent kernels cannot run on an empty batch, and there is nothing for them to compute."""
+    present = [t for t in inputs if t is not None]
+    anchor = present[0].sum() * 0.0
+    for t in present[1:]:
+        anchor = anchor + t.sum() * 0.0
+    xp, dtype = devices.array_module(present[0]._array), present[0]._array.dtype
+    return [anchor + Tensor._make(xp.zeros(shape, dtype), None) for shape in shapes]
 
 
 def _what(value: Any) -> str:
@@ -458,6 +484,8 @@ class RNNCellBase(Module):
                 if h._array.dtype != dtype:
                     raise TypeError(f"{owner}: {name} dtype {h.dtype} does not match weight dtype {dtype}")
                 states[j] = h if batched else Reshape.apply(h, (1, self.hidden_size))
+        if nb == 0:
+            return _empty_in_graph([x, *p.values(), *states], [(0, self.hidden_size)] * n_states)
         packed = fn.apply(
             x, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], *states,
             reverse=False, batch_sizes=None, batch_first=False, lengths=None, **options,
