@@ -132,6 +132,54 @@ def test_concat_dataset_refuses_streams() -> None:
         crd.ConcatDataset([make_ds(2), Stream()])
 
 
+def test_stack_dataset_matches_torch_and_batches_through_the_loader() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((7, 2, 3)).astype(np.float32)
+    labels = rng.integers(0, 4, 7)
+    words = [f"w{i}" for i in range(7)]
+    ours_t = crd.StackDataset(crd.TensorDataset(cr.tensor(images)), list(labels), words)
+    theirs_t = tud.StackDataset(tud.TensorDataset(torch.tensor(images)), list(labels), words)
+    ours_d = crd.StackDataset(x=crd.TensorDataset(cr.tensor(images)), y=list(labels))
+    theirs_d = tud.StackDataset(x=tud.TensorDataset(torch.tensor(images)), y=list(labels))
+    assert len(ours_t) == len(theirs_t) == len(ours_d) == 7
+    for i in (0, 3, -1):
+        (img,), label, word = ours_t[i]
+        (t_img,), t_label, t_word = theirs_t[i]
+        np.testing.assert_array_equal(img.numpy(), t_img.numpy())
+        assert (label, word) == (t_label, t_word)
+        assert set(ours_d[i]) == {"x", "y"} and ours_d[i]["y"] == theirs_d[i]["y"]
+    # batches: each dataset fetched once per batch (its __getitems__ when it has one), then zipped
+    fetched = ours_d.__getitems__([4, 1])
+    assert [f["y"] for f in fetched] == [labels[4], labels[1]]
+    for f, i in zip(fetched, (4, 1), strict=True):
+        np.testing.assert_array_equal(f["x"][0].numpy(), images[i])
+    for ours, theirs in ((ours_t, theirs_t), (ours_d, theirs_d)):
+        ours_batches = list(crd.DataLoader(ours, batch_size=3))
+        theirs_batches = list(tud.DataLoader(theirs, batch_size=3))
+        assert len(ours_batches) == len(theirs_batches) == 3
+        for ob, tb in zip(ours_batches, theirs_batches, strict=True):
+            if isinstance(ob, dict):
+                np.testing.assert_array_equal(ob["x"][0].numpy(), tb["x"][0].numpy())
+                np.testing.assert_array_equal(ob["y"].numpy(), tb["y"].numpy())
+            else:
+                np.testing.assert_array_equal(ob[0][0].numpy(), tb[0][0].numpy())
+                np.testing.assert_array_equal(ob[1].numpy(), tb[1].numpy())
+                assert list(ob[2]) == list(tb[2])
+
+
+def test_stack_dataset_errors() -> None:
+    with pytest.raises(ValueError, match=r"by position .* or by name"):
+        crd.StackDataset([1, 2], y=[3, 4])
+    with pytest.raises(ValueError, match="at least one dataset"):
+        crd.StackDataset()
+    with pytest.raises(ValueError, match=r"size mismatch between datasets, lengths \{'0': 2, '1': 3\}"):
+        crd.StackDataset([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="Size mismatch"):
+        tud.StackDataset([1, 2], [1, 2, 3])  # PyTorch refuses too
+    with pytest.raises(TypeError, match=r"dataset y \(int\) needs __getitem__ and __len__"):
+        crd.StackDataset(x=[1], y=5)
+
+
 @given(
     n=st.integers(0, 60),
     fracs=st.lists(st.integers(1, 20), min_size=1, max_size=5),

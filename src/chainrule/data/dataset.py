@@ -185,6 +185,62 @@ class ConcatDataset(Dataset[T_co]):
         return self.datasets[d][idx - start]
 
 
+class StackDataset(Dataset[Any]):
+    """Several datasets of one length side by side, as ``torch.utils.data.StackDataset``: sample ``i``
+    is the tuple of their samples ``i`` (datasets given by position) or the dict of them (by name).
+
+    ``StackDataset(images, labels)[3] == (images[3], labels[3])``;
+    ``StackDataset(x=images, y=labels)[3] == {"x": images[3], "y": labels[3]}``.
+    """
+
+    def __init__(self, *args: Dataset[Any], **kwargs: Dataset[Any]) -> None:
+        if args and kwargs:
+            raise ValueError(
+                "StackDataset: give the datasets by position (tuple samples) or by name (dict samples), "
+                "not both"
+            )
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        named = dict(kwargs) if kwargs else {str(i): d for i, d in enumerate(args)}
+        for name, d in named.items():
+            if not hasattr(d, "__len__") or not hasattr(d, "__getitem__"):
+                raise TypeError(
+                    f"StackDataset: dataset {name} ({type(d).__name__}) needs __getitem__ and __len__"
+                )
+        lengths = {name: len(d) for name, d in named.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"StackDataset: size mismatch between datasets, lengths {lengths}")
+        self.datasets: tuple[Dataset[Any], ...] | dict[str, Dataset[Any]] = dict(kwargs) if kwargs else args
+        self._length = next(iter(lengths.values()))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(self.datasets, dict):
+            return {name: d[index] for name, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """Samples at several indices: each dataset fetched once for all of them (through its own
+        ``__getitems__`` when it has one), then zipped per index."""
+        parts = self.datasets.values() if isinstance(self.datasets, dict) else self.datasets
+        columns = []
+        for d in parts:
+            getitems = getattr(d, "__getitems__", None)
+            column = getitems(indices) if getitems is not None else [d[i] for i in indices]
+            if len(column) != len(indices):
+                raise ValueError(
+                    f"StackDataset: {type(d).__name__}.__getitems__ returned {len(column)} samples "
+                    f"for {len(indices)} indices"
+                )
+            columns.append(column)
+        if isinstance(self.datasets, dict):
+            names = list(self.datasets)
+            return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        return [tuple(row) for row in zip(*columns, strict=True)]
+
+    def __len__(self) -> int:
+        return self._length
+
+
 def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
     """Integer split sizes: ints as given, or fractions floored with the remainder dealt round-robin."""
     lengths = list(lengths)
