@@ -124,34 +124,20 @@ def apply_along(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
 
 
 def along_nonfinite(x: np.ndarray, m: np.ndarray, taps: np.ndarray | None, axis: int) -> np.ndarray:
-    """``apply_along(x, m, axis)`` with each inf and NaN of ``x`` reaching only the outputs that read it.
+    """``apply_along(x, m, axis)`` with each inf and NaN of ``x`` reaching only the outputs that read it
+    (:func:`~chainrule.ops.pool.keep_nonfinite`).
 
     PyTorch sums ``weight * pixel`` over each output's taps: an inf gives +-inf by the weight's sign, or
-    NaN where the weight is 0. A matrix product also multiplies it by the zero weights of every other
-    output, making the whole row NaN; so when the result shows a non-finite value, the finite part is
-    redone and the infs and NaNs are written where their taps reach. ``taps``: the (3, out, in) signs
-    of :func:`resample_taps`, None for a matrix of non-negative weights (area mode).
+    NaN where the weight is 0. ``taps``: the (3, out, in) signs of :func:`resample_taps`, None for a
+    matrix of non-negative weights (area mode).
     """
     xp = devices.array_module(x)
-    with np.errstate(invalid="ignore"):  # an inf times a zero weight: NaN, redone below
-        y = apply_along(x, m, axis)
-    if xp.isfinite(y).all():  # the common case: one pass over the output
-        return y
-    finite = xp.isfinite(x)
-    y = apply_along(xp.where(finite, x, xp.zeros((), x.dtype)), m, axis)
-    plus, minus, zero = (m > 0, xp.zeros(m.shape, bool), xp.zeros(m.shape, bool)) if taps is None else taps
 
-    def reached(mask: np.ndarray, through: np.ndarray) -> np.ndarray:
-        return apply_along(mask.astype(x.dtype), xp.ascontiguousarray(through.astype(x.dtype)), axis) > 0
+    def reach(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        cells = mask.astype(x.dtype)
+        return tuple(apply_along(cells, xp.ascontiguousarray(t.astype(x.dtype)), axis) > 0 for t in taps)
 
-    up_in, down_in = x == np.inf, x == -np.inf
-    up = reached(up_in, plus) | reached(down_in, minus)
-    down = reached(down_in, plus) | reached(up_in, minus)
-    nan = reached(xp.isnan(x), plus | minus | zero) | reached(up_in | down_in, zero)
-    y[up] = np.inf
-    y[down] = -np.inf
-    y[nan | (up & down)] = np.nan  # inf - inf in a sum is NaN too
-    return y
+    return pool.keep_nonfinite(x, lambda a: apply_along(a, m, axis), None if taps is None else reach)
 
 
 class Resample(Function):

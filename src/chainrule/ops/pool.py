@@ -40,6 +40,7 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "interpolate",
+    "keep_nonfinite",
     "max_pool1d",
     "max_pool2d",
     "resize_target",
@@ -519,29 +520,36 @@ def _adaptive_matrix(n_in: int, n_out: int, dtype: np.dtype) -> np.ndarray | Non
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def _keep_nonfinite(x: np.ndarray, apply: Any) -> np.ndarray:
-    """``apply(x)``, a linear map of non-negative weights (window means), with each inf and NaN
-    of ``x`` kept to the outputs whose windows hold it, as PyTorch's sums over windows give.
+def keep_nonfinite(x: np.ndarray, apply: Any, reach: Any = None) -> np.ndarray:
+    """``apply(x)``, a linear map along some axes, with each inf and NaN of ``x`` reaching only the
+    outputs whose weights read it, as PyTorch's sums over windows and taps give.
 
-    A matrix product multiplies every input by the zero weights of the windows it is not in, so one
-    inf or NaN would make every output of its row NaN. Only when ``y`` shows one is ``x`` redone:
-    its finite part, then +inf, -inf and NaN written where a window reaches them.
+    A matrix product also multiplies a non-finite input by the zero weights of every other output,
+    making whole rows NaN. Only when ``y`` shows a non-finite value is ``x`` redone: its finite part,
+    then +inf, -inf and NaN written where they arrive. ``reach(mask)`` gives the outputs that a set of
+    input cells reaches through a positive, a negative and a zero weight (three bool arrays; an inf
+    times a negative weight is -inf, times a zero NaN); None for a map of non-negative weights
+    (window means), where ``apply(mask) > 0`` is the positive reach and there is no other.
     """
     xp = _xp(x)
     with np.errstate(invalid="ignore"):  # an inf times a zero weight: NaN, redone below
         y = apply(x)
-    if xp.isfinite(y).all():  # the common case: one pass over the (small) output
+    if xp.isfinite(y).all():  # the common case: one pass over the output
         return y
-    finite = xp.isfinite(x)
-    y = apply(xp.where(finite, x, xp.zeros((), x.dtype)))
+    y = apply(xp.where(xp.isfinite(x), x, xp.zeros((), x.dtype)))
+    if reach is None:
 
-    def reached(mask: np.ndarray) -> np.ndarray:
-        return apply(mask.astype(x.dtype)) > 0
+        def reach(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+            plus = apply(mask.astype(x.dtype)) > 0
+            return plus, xp.zeros_like(plus), xp.zeros_like(plus)
 
-    up, down = reached(x == np.inf), reached(x == -np.inf)
+    (up_plus, up_minus, up_zero), (down_plus, down_minus, down_zero) = reach(x == np.inf), reach(x == -np.inf)
+    up, down = up_plus | down_minus, down_plus | up_minus
+    nan_plus, nan_minus, nan_zero = reach(xp.isnan(x))
+    nan = nan_plus | nan_minus | nan_zero | up_zero | down_zero
     y[up] = np.inf
     y[down] = -np.inf
-    y[reached(xp.isnan(x)) | (up & down)] = np.nan  # inf - inf in a sum is NaN too
+    y[nan | (up & down)] = np.nan  # inf - inf in a sum is NaN too
     return y
 
 
@@ -561,7 +569,7 @@ class AdaptiveAvgPool(Function):
             y = a if pw is None else xp.matmul(a, pw.T)
             return y if ph is None else xp.matmul(ph, y)
 
-        return _keep_nonfinite(x, pool)
+        return keep_nonfinite(x, pool)
 
     def backward(ctx, g):
         # y is linear in x: y = P_h x P_w^T, so dx = P_h^T g P_w.
