@@ -126,6 +126,15 @@ class TensorDataset(Dataset[tuple[Tensor, ...]]):
         return self.tensors[0].shape[0]
 
 
+def _samples_at(dataset: Any, indices: list[int]) -> list[Any]:
+    """``dataset``'s samples at ``indices``: its ``__getitems__`` when it has one (a batch in one call),
+    else one ``__getitem__`` each."""
+    getitems = getattr(dataset, "__getitems__", None)
+    if getitems is not None:
+        return getitems(indices)
+    return [dataset[i] for i in indices]
+
+
 class Subset(Dataset[T_co]):
     """The samples of ``dataset`` at ``indices``, in that order (a view: nothing is copied)."""
 
@@ -140,12 +149,7 @@ class Subset(Dataset[T_co]):
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
         """Samples at several indices, through the wrapped dataset's ``__getitems__`` when it has one."""
-        getitems = getattr(self.dataset, "__getitems__", None)
-        mapped = [self.indices[i] for i in indices]
-        if getitems is not None:
-            return getitems(mapped)
-        ds = self.dataset
-        return [ds[i] for i in mapped]
+        return _samples_at(self.dataset, [self.indices[i] for i in indices])
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -224,8 +228,7 @@ class StackDataset(Dataset[Any]):
         parts = self.datasets.values() if isinstance(self.datasets, dict) else self.datasets
         columns = []
         for d in parts:
-            getitems = getattr(d, "__getitems__", None)
-            column = getitems(indices) if getitems is not None else [d[i] for i in indices]
+            column = _samples_at(d, indices)
             if len(column) != len(indices):
                 raise ValueError(
                     f"StackDataset: {type(d).__name__}.__getitems__ returned {len(column)} samples "
