@@ -123,6 +123,17 @@ def test_max_pool2d_routes_nan_and_inf_gradients_to_the_picked_pixel_only(compil
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=0)
 
 
+def _check_pool_and_indices(fn: str, kw: dict, x: np.ndarray) -> None:
+    """``fn``'s output and indices against PyTorch's, with the input's gradient and without one."""
+    for grad in (True, False):
+        check_against_torch(
+            lambda t: getattr(F, fn)(t, **kw, return_indices=True),
+            lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
+            [x],
+            grad=[grad],
+        )
+
+
 @pytest.mark.parametrize("compiled_on", [True, False])
 @pytest.mark.parametrize(
     ("fn", "shape", "kw"),
@@ -147,13 +158,7 @@ def test_max_pools_pick_nan_as_torch_does(compiled_on, fn, shape, kw):
     before = runtime.compiled_kernels()
     try:
         runtime.set_compiled_kernels(compiled_on)
-        for grad in (True, False):
-            check_against_torch(
-                lambda t: getattr(F, fn)(t, **kw, return_indices=True),
-                lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
-                [x],
-                grad=[grad],
-            )
+        _check_pool_and_indices(fn, kw, x)
     finally:
         runtime.set_compiled_kernels(before)
 
@@ -173,13 +178,7 @@ def test_max_pools_of_minus_inf_pick_an_input_pixel_not_the_padding(fn, shape, k
     rng = np.random.default_rng(23)
     x = rng.standard_normal(shape).astype(np.float32)
     x[rng.random(shape) < 0.6] = -np.inf
-    for grad in (True, False):
-        check_against_torch(
-            lambda t: getattr(F, fn)(t, **kw, return_indices=True),
-            lambda t: getattr(TF, fn)(t, **kw, return_indices=True),
-            [x],
-            grad=[grad],
-        )
+    _check_pool_and_indices(fn, kw, x)
 
 
 def test_max_pool_without_grad_gives_the_same_values_and_integer_inputs_work():
